@@ -1,0 +1,113 @@
+/* core/config.h - the parsed configuration of quickfed (etc/quickfed.conf).
+ * SPDX-License-Identifier: ISC
+ * config.c parses the file with keyword tables and reports "FILE:LINE: message" for each
+ * error; every other module reads the resulting struct config (borrowed, read-only).
+ * Times are stored in milliseconds, sizes in bytes. */
+#ifndef QF_CONFIG_H
+#define QF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CFG_MAX_LISTENERS  8
+#define CFG_MAX_FORWARDERS 4
+
+/* Where a listener accepts connections. */
+enum cfg_listener_kind {
+	CFG_LISTEN_INTERNET = 0,  /* s2s from the internet (STARTTLS) */
+	CFG_LISTEN_LOCAL,         /* the local XMPP server's outgoing s2s (loopback) */
+};
+
+struct cfg_listener {
+	enum cfg_listener_kind kind;
+	char     address[64];  /* numeric IPv4/IPv6 address, e.g. "0.0.0.0", "::", "127.0.0.1" */
+	uint16_t port;
+	int      line;         /* line of the block, for later diagnostics */
+};
+
+/* One local domain served by the local XMPP server. */
+struct cfg_domain {
+	char *name;         /* lower-case domain, owned */
+	char *certificate;  /* PEM chain path, owned; NULL = self-signed generated in state_dir */
+	char *key;          /* PEM key path, owned; NULL when certificate is NULL */
+	int   line;
+	struct cfg_domain *next;
+};
+
+/* A remote domain with per-peer policy (block "peer NAME { ... }"). */
+struct cfg_peer {
+	char *name;             /* owned */
+	bool  secure_auth;      /* require a valid certificate (no dialback on bad certs) */
+	char *address;          /* optional fixed target host/IP instead of DNS, owned or NULL */
+	uint16_t port;          /* with address; 5269 by default */
+	int   line;
+	struct cfg_peer *next;
+};
+
+struct config {
+	char *path;                              /* the file it was read from, owned */
+
+	/* listener { kind internet|local; address A; port P } */
+	struct cfg_listener listeners[CFG_MAX_LISTENERS];
+	size_t n_listeners;
+
+	/* local_server { address A; port P; tls off|on }: where the local server accepts s2s */
+	char     local_server_address[64];
+	uint16_t local_server_port;
+	bool     local_server_tls;               /* STARTTLS on the loopback leg (default off) */
+
+	struct cfg_domain *domains;              /* at least one */
+
+	char *ca_file;                           /* trusted CAs for PKIX, owned */
+	char *state_dir;                         /* owned; created 0700 if missing */
+	char *status_socket;                     /* owned; relative paths are relative to cwd */
+	int   log_level;                         /* enum log_level */
+
+	/* resolver { forwarder IP[@PORT] (repeatable); trust_anchor_file F; timeout T } */
+	char *forwarders[CFG_MAX_FORWARDERS];    /* owned; none = use /etc/resolv.conf */
+	size_t n_forwarders;
+	char *trust_anchor_file;                 /* owned or NULL */
+	bool  dnssec;                            /* validate (default on when a trust anchor is set) */
+	uint32_t dns_timeout_ms;
+
+	/* timeouts { connect; tls; auth; idle; dialback; shutdown } */
+	uint32_t connect_timeout_ms;             /* TCP connect, per target: 10s */
+	uint32_t tls_timeout_ms;                 /* TLS handshake: 10s */
+	uint32_t auth_timeout_ms;                /* stream open to authenticated: 30s */
+	uint32_t idle_timeout_ms;                /* idle stream closed: 10m */
+	uint32_t setup_timeout_ms;               /* whole outgoing setup before bouncing: 60s */
+	uint32_t shutdown_timeout_ms;            /* graceful shutdown bound: 5s */
+
+	/* limits { stanza_size; depth; attributes; name_length; queue; connections; read_buffer } */
+	size_t   max_stanza_size;                /* 256k */
+	unsigned max_depth;                      /* 32 */
+	unsigned max_attributes;                 /* 32 per element */
+	unsigned max_name_length;                /* 256 */
+	unsigned max_queue;                      /* stanzas queued per destination: 1000 */
+	unsigned max_connections;                /* 4096 */
+
+	/* policy { starttls required|optional; secure_auth on|off; dialback on|off;
+	 *          sasl_external on|off } */
+	bool require_tls;                        /* default true */
+	bool secure_auth;                        /* default false: dialback allowed on bad certs */
+	bool dialback;                           /* default true */
+	bool sasl_external;                      /* default true */
+
+	struct cfg_peer *peers;                  /* per-peer overrides, may be NULL */
+	char *dialback_secret;                   /* owned; NULL = random, kept in state_dir */
+};
+
+/* Parse path. On success returns 0 and *out is a new config (caller frees with config_free).
+ * On failure prints one "FILE:LINE: message" per error to errs and returns the number of
+ * errors (> 0); *out is NULL then. */
+int config_load(const char *path, FILE *errs, struct config **out);
+void config_free(struct config *cfg);
+
+/* Lookups over the parsed config (borrowed results). */
+const struct cfg_domain *config_domain(const struct config *cfg, const char *name);
+bool config_is_local(const struct config *cfg, const char *name);
+const struct cfg_peer *config_peer(const struct config *cfg, const char *name);
+
+#endif

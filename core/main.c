@@ -1,0 +1,172 @@
+/* core/main.c - quickfed's entry point: arguments, start-up, signals, the event loop.
+ * SPDX-License-Identifier: ISC
+ * `quickfed -c FILE` runs in the foreground logging to stderr; `quickfed -t -c FILE`
+ * checks the config and exits. SIGTERM/SIGINT shut down gracefully: listeners close,
+ * queued stanzas are bounced, streams end with <system-shutdown/>, bounded in time. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "../core/config.h"
+#include "../core/log.h"
+#include "../core/stats.h"
+#include "../core/status.h"
+#include "../dns/resolver.h"
+#include "../s2s/conn.h"
+#include "../s2s/dialback.h"
+#include "../s2s/listener.h"
+#include "../s2s/route.h"
+#include "../tls/tls.h"
+
+static struct ev_loop *loop;
+static ev_signal sig_term, sig_int;
+static ev_timer shutdown_timer, shutdown_poll;
+static bool stopping;
+
+static void
+usage(void)
+{
+	fprintf(stderr, "usage: quickfed [-t] -c FILE\n"
+	    "  -c FILE  configuration file\n"
+	    "  -t       check the configuration and exit\n");
+	exit(64);
+}
+
+static void
+shutdown_poll_cb(EV_P_ ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	if (conn_count() == 0)
+		ev_break(EV_A, EVBREAK_ALL);
+}
+
+static void
+shutdown_timer_cb(EV_P_ ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	log_warnx("shutdown: %lu connection(s) still open after the timeout, exiting",
+	    conn_count());
+	ev_break(EV_A, EVBREAK_ALL);
+}
+
+static void
+signal_cb(EV_P_ ev_signal *w, int revents)
+{
+	(void)revents;
+	if (stopping) {
+		log_warnx("second signal %d: exiting now", w->signum);
+		ev_break(EV_A, EVBREAK_ALL);
+		return;
+	}
+	stopping = true;
+	log_info("signal %d: shutting down (%lu connection(s))", w->signum, conn_count());
+	listener_close_all();
+	route_shutdown();
+	conn_close_all();
+	ev_timer_start(EV_A, &shutdown_timer);
+	ev_timer_start(EV_A, &shutdown_poll);
+}
+
+static int
+ensure_state_dir(const char *dir)
+{
+	struct stat sb;
+
+	if (mkdir(dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("cannot create state_dir %s", dir);
+		return -1;
+	}
+	if (stat(dir, &sb) == -1 || !S_ISDIR(sb.st_mode)) {
+		log_warnx("state_dir %s is not a directory", dir);
+		return -1;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = NULL;
+	bool check_only = false;
+	struct config *cfg = NULL;
+	struct tls_ctx *tls = NULL;
+	struct resolver *res = NULL;
+	struct status *status = NULL;
+	char secret_path[4096];
+	int ch, nerr;
+
+	while ((ch = getopt(argc, argv, "c:th")) != -1) {
+		switch (ch) {
+		case 'c': path = optarg; break;
+		case 't': check_only = true; break;
+		default: usage();
+		}
+	}
+	if (path == NULL || optind != argc)
+		usage();
+	nerr = config_load(path, stderr, &cfg);
+	if (nerr > 0) {
+		fprintf(stderr, "%s: %d error(s)\n", path, nerr);
+		return 1;
+	}
+	if (check_only) {
+		printf("%s: configuration ok\n", path);
+		config_free(cfg);
+		return 0;
+	}
+	log_set_level((enum log_level)cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	if (ensure_state_dir(cfg->state_dir) == -1)
+		return 1;
+	if (cfg->dialback_secret != NULL) {
+		if (dialback_set_secret(cfg->dialback_secret, strlen(cfg->dialback_secret)) == -1)
+			fatalx("bad dialback_secret");
+	} else {
+		snprintf(secret_path, sizeof(secret_path), "%s/dialback.secret", cfg->state_dir);
+		if (dialback_load_or_create_secret(secret_path) == -1)
+			fatalx("cannot set up the dialback secret in %s", secret_path);
+	}
+	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL)
+		fatalx("cannot initialise libev");
+	if ((tls = tls_ctx_new(cfg)) == NULL)
+		fatalx("cannot set up TLS");
+	if ((res = resolver_new(loop, cfg)) == NULL)
+		fatalx("cannot set up the resolver");
+	if ((status = status_new(loop, cfg->status_socket)) == NULL)
+		fatalx("cannot open the status socket %s", cfg->status_socket);
+	conn_init(loop, cfg, tls, status);
+	route_init(loop, cfg, res, status);
+	if (listener_open_all(loop, cfg) == -1)
+		fatalx("cannot open listeners");
+
+	ev_signal_init(&sig_term, signal_cb, SIGTERM);
+	ev_signal_init(&sig_int, signal_cb, SIGINT);
+	ev_signal_start(loop, &sig_term);
+	ev_signal_start(loop, &sig_int);
+	ev_timer_init(&shutdown_timer, shutdown_timer_cb, cfg->shutdown_timeout_ms / 1000.0, 0.);
+	ev_timer_init(&shutdown_poll, shutdown_poll_cb, 0.05, 0.05);
+	log_info("quickfed started: config=%s state_dir=%s status=%s", path, cfg->state_dir,
+	    cfg->status_socket);
+
+	ev_run(loop, 0);
+
+	log_info("quickfed stopped: %lu stanza(s) in, %lu out, %lu bounce(s)",
+	    qf_stats.stanzas_in, qf_stats.stanzas_out, qf_stats.bounces);
+	listener_close_all();
+	conn_destroy_all();
+	route_free_all();
+	status_free(status);
+	resolver_free(res);
+	tls_ctx_free(tls);
+	ev_loop_destroy(loop);
+	config_free(cfg);
+	return 0;
+}

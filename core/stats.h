@@ -1,0 +1,29 @@
+/* core/stats.h - daemon-wide counters shown by "show stats".
+ * SPDX-License-Identifier: ISC
+ * Modules bump the counters directly; stats.c formats them for the status socket. */
+#ifndef QF_STATS_H
+#define QF_STATS_H
+
+#include "buf.h"
+
+struct qf_stats {
+	unsigned long conns_in, conns_out;          /* accepted / initiated, total */
+	unsigned long conns_open;                   /* currently open */
+	unsigned long stanzas_in;                   /* from the internet to the local server */
+	unsigned long stanzas_out;                  /* from the local server to the internet */
+	unsigned long bounces;                      /* error stanzas generated */
+	unsigned long dropped_errors;               /* undeliverable error stanzas (never bounced) */
+	unsigned long auth_external, auth_dialback; /* successful authentications */
+	unsigned long auth_failures;
+	unsigned long dialback_verify_answered;
+	unsigned long tls_handshakes;
+};
+
+extern struct qf_stats qf_stats;
+
+/* Count a stream error we sent or received, by condition name. */
+void stats_stream_error(const char *cond, int sent);
+/* Append all counters as name=value lines. */
+void stats_format(struct buf *out);
+
+#endif

@@ -1,0 +1,735 @@
+/* s2s/conn.c - one TCP connection: socket, libev watchers, buffers, TLS glue, timers.
+ * SPDX-License-Identifier: ISC
+ * Created by listener.c (receivers) and route.c (initiators). Reads go raw socket ->
+ * rawin -> (TLS ->) in -> stream.c; writes go stream.c -> out -> (TLS ->) rawout ->
+ * socket, and everything a callback produced leaves in one write (one flight). Bytes
+ * that arrive behind <starttls/> stay in rawin and are the TLS engine's first input.
+ * Also serves "show peers" on the status socket. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "../core/config.h"
+#include "../core/log.h"
+#include "../core/stats.h"
+#include "../core/status.h"
+#include "../tls/tls.h"
+#include "conn.h"
+#include "route.h"
+#include "xnode.h"
+
+#define CONN_MAGIC     0x636f6e6eu  /* "conn" */
+#define RAW_MAX        (1u << 20)
+#define READ_CHUNK     16384
+
+/* The public struct plus the watchers, which only this file touches. */
+struct conn_impl {
+	struct conn pub;
+	ev_io       rio, wio;
+	ev_timer    timer;
+};
+
+static struct ev_loop *loop;
+static const struct config *cfg;
+static struct tls_ctx *tls_creds;
+static struct conn *all;
+static unsigned long next_id = 1, nconns;
+
+static void read_cb(EV_P_ ev_io *, int);
+static void write_cb(EV_P_ ev_io *, int);
+static void timer_cb(EV_P_ ev_timer *, int);
+static void op_start_tls(void *);
+static void op_close(void *, const char *);
+static const struct tls_session *op_tls(void *);
+static void op_ready(void *);
+static void op_stanza(void *, struct xnode *);
+static void op_verify_needed(void *, const char *, const char *, const char *, const char *);
+static void op_verify_answer(void *, bool);
+static struct conn *conn_new(int, enum stream_role, enum stream_side, enum stream_purpose,
+    const char *, const char *);
+static void process_input(struct conn *);
+static void pump_output(struct conn *);
+static void finish(struct conn *);
+static void destroy(struct conn *);
+static void arm_timer(struct conn *);
+static int status_peers(void *, const char *, struct buf *);
+
+static const struct stream_ops ops = {
+	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed,
+	op_verify_answer,
+};
+
+static struct conn_impl *
+impl(struct conn *c)
+{
+	return (struct conn_impl *)c;
+}
+
+void
+conn_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t, struct status *st)
+{
+	loop = l;
+	cfg = c;
+	tls_creds = t;
+	if (st != NULL)
+		status_register(st, "show peers",
+		    "show peers: every connection: domains, direction, state, TLS, auth, stanzas",
+		    status_peers, NULL);
+}
+
+static void
+format_addr(const struct sockaddr *sa, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	unsigned port = 0;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		port = ntohs(s4->sin_port);
+		snprintf(out, n, "%s:%u", ip, port);
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		port = ntohs(s6->sin6_port);
+		snprintf(out, n, "[%s]:%u", ip, port);
+	} else {
+		snprintf(out, n, "?");
+	}
+}
+
+static struct conn *
+conn_new(int fd, enum stream_role role, enum stream_side side, enum stream_purpose purpose,
+    const char *local, const char *remote)
+{
+	struct conn_impl *ci;
+	struct conn *c;
+	int one = 1;
+
+	if ((ci = calloc(1, sizeof(*ci))) == NULL) {
+		log_warnx("conn: out of memory");
+		return NULL;
+	}
+	c = &ci->pub;
+	c->magic = CONN_MAGIC;
+	c->id = next_id++;
+	c->fd = fd;
+	buf_init(&c->rawin, RAW_MAX);
+	buf_init(&c->rawout, RAW_MAX + cfg->max_stanza_size * 2);
+	buf_init(&c->in, cfg->max_stanza_size * 2);
+	buf_init(&c->out, RAW_MAX + cfg->max_stanza_size);
+	c->st = stream_new(role, side, purpose, cfg, local, remote, &ops, c, &c->out);
+	if (c->st == NULL) {
+		log_warnx("conn: out of memory");
+		free(ci);
+		return NULL;
+	}
+	c->st->cid = c->id;
+	c->created = c->last_active = ev_now(loop);
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	ev_io_init(&ci->rio, read_cb, fd, EV_READ);
+	ev_io_init(&ci->wio, write_cb, fd, EV_WRITE);
+	ev_init(&ci->timer, timer_cb);
+	ci->rio.data = ci->wio.data = ci->timer.data = c;
+	c->next = all;
+	if (all)
+		all->prev = c;
+	all = c;
+	nconns++;
+	qf_stats.conns_open++;
+	return c;
+}
+
+struct conn *
+conn_accept(int fd, enum stream_side side, const struct sockaddr *sa, socklen_t salen)
+{
+	struct conn *c;
+
+	(void)salen;
+	if ((c = conn_new(fd, STREAM_RECEIVER, side, STREAM_RELAY, "", "")) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	format_addr(sa, c->addr, sizeof(c->addr));
+	c->state = CONN_OPEN;
+	qf_stats.conns_in++;
+	log_info("conn=%lu %s-in accepted from %s", c->id,
+	    side == STREAM_INTERNET ? "s2s" : "local", c->addr);
+	ev_io_start(loop, &impl(c)->rio);
+	arm_timer(c);
+	return c;
+}
+
+struct conn *
+conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
+    enum stream_purpose purpose, const char *local, const char *remote, void *route)
+{
+	struct conn *c;
+	int fd, rc;
+
+	if ((fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+		log_warn("conn: socket for %s", remote);
+		return NULL;
+	}
+	if ((c = conn_new(fd, STREAM_INITIATOR, side, purpose, local, remote)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->route = route;
+	format_addr(sa, c->addr, sizeof(c->addr));
+	qf_stats.conns_out++;
+	rc = connect(fd, sa, salen);
+	if (rc == -1 && errno != EINPROGRESS) {
+		log_warn("conn=%lu %s-out local=%s remote=%s connect to %s", c->id,
+		    side == STREAM_INTERNET ? "s2s" : "local", local, remote, c->addr);
+		c->close_reason = "connect-failed";
+		c->state = CONN_DEAD;
+		/* Report asynchronously so callers never see their route change under them. */
+		ev_feed_event(loop, &impl(c)->timer, EV_TIMER);
+		return c;
+	}
+	log_debug("conn=%lu %s-out local=%s remote=%s connecting to %s", c->id,
+	    side == STREAM_INTERNET ? "s2s" : "local", local, remote, c->addr);
+	c->state = CONN_CONNECTING;
+	ev_io_start(loop, &impl(c)->wio);
+	arm_timer(c);
+	return c;
+}
+
+/* One deadline at a time: connect, then authentication, then idleness. */
+static void
+arm_timer(struct conn *c)
+{
+	struct conn_impl *ci = impl(c);
+	double at;
+
+	if (c->state == CONN_DEAD)
+		return;
+	if (c->state == CONN_CONNECTING)
+		at = c->created + cfg->connect_timeout_ms / 1000.0;
+	else if (c->state == CONN_CLOSING)
+		at = ev_now(loop) + cfg->shutdown_timeout_ms / 1000.0;
+	else if (c->st->auth_method == NULL && c->st->purpose == STREAM_RELAY)
+		at = c->created + (cfg->connect_timeout_ms + cfg->auth_timeout_ms) / 1000.0;
+	else if (c->st->purpose == STREAM_VERIFY)
+		at = c->created + (cfg->connect_timeout_ms + cfg->auth_timeout_ms) / 1000.0;
+	else
+		at = c->last_active + cfg->idle_timeout_ms / 1000.0;
+	ev_timer_stop(loop, &ci->timer);
+	ev_timer_set(&ci->timer, at - ev_now(loop) > 0 ? at - ev_now(loop) : 0.001, 0.);
+	ev_timer_start(loop, &ci->timer);
+}
+
+static void
+timer_cb(EV_P_ ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	if (c->magic != CONN_MAGIC)
+		fatalx("conn: bad magic in timer");
+	(void)revents;
+	c->in_callback++;
+	if (c->state == CONN_DEAD) {
+		/* deferred report of an immediate connect failure */
+	} else if (c->state == CONN_CONNECTING) {
+		c->timed_out = true;
+		log_warnx("conn=%lu s2s-out remote=%s connect to %s timed out", c->id,
+		    c->st->remote, c->addr);
+		c->close_reason = "connect-timeout";
+		c->state = CONN_DEAD;
+	} else if (c->state == CONN_CLOSING) {
+		c->state = CONN_DEAD;  /* peer did not take our last bytes in time */
+	} else {
+		double now = ev_now(EV_A);
+		bool authed = c->st->auth_method != NULL && c->st->purpose == STREAM_RELAY;
+		double deadline = authed ? c->last_active + cfg->idle_timeout_ms / 1000.0 :
+		    c->created + (cfg->connect_timeout_ms + cfg->auth_timeout_ms) / 1000.0;
+
+		if (now + 0.0005 >= deadline) {
+			if (authed) {
+				conn_close(c, "idle-timeout");
+			} else {
+				c->timed_out = true;
+				stream_error(c->st, "connection-timeout",
+				    "authentication took too long", "auth-timeout");
+			}
+			pump_output(c);
+		}
+	}
+	c->in_callback--;
+	finish(c);
+}
+
+static void
+op_start_tls(void *owner)
+{
+	((struct conn *)owner)->want_tls = true;
+}
+
+static void
+op_close(void *owner, const char *reason)
+{
+	struct conn *c = owner;
+
+	if (c->close_reason == NULL)
+		c->close_reason = reason;
+	if (c->state == CONN_OPEN || c->state == CONN_CONNECTING)
+		c->state = CONN_CLOSING;
+}
+
+static const struct tls_session *
+op_tls(void *owner)
+{
+	struct conn *c = owner;
+
+	return c->tls && tls_session_established(c->tls) ? c->tls : NULL;
+}
+
+static void
+op_ready(void *owner)
+{
+	struct conn *c = owner;
+
+	log_info("conn=%lu s2s-out local=%s remote=%s ready auth=%s tls=%s", c->id,
+	    c->st->local, c->st->remote, c->st->auth_method ? c->st->auth_method : "none",
+	    c->tls ? tls_session_version(c->tls) : "none");
+	route_conn_ready(c);
+}
+
+static void
+op_stanza(void *owner, struct xnode *st)
+{
+	route_stanza(owner, st);
+}
+
+static void
+op_verify_needed(void *owner, const char *local, const char *remote, const char *id,
+    const char *key)
+{
+	route_verify_needed(owner, local, remote, id, key);
+}
+
+static void
+op_verify_answer(void *owner, bool valid)
+{
+	route_verify_answer(owner, valid);
+}
+
+/* Start TLS on the bytes left in rawin. Plaintext already queued (e.g. <proceed/>)
+ * goes out first, unencrypted, in the same write as the TLS engine's first flight. */
+static int
+start_tls(struct conn *c)
+{
+	const char *local = c->st->local;
+
+	if (buf_append(&c->rawout, c->out.data, c->out.len) == -1)
+		return -1;
+	buf_reset(&c->out);
+	if (c->st->role == STREAM_INITIATOR)
+		c->tls = tls_session_client(tls_creds, local, c->st->remote, &c->rawin,
+		    &c->rawout);
+	else
+		c->tls = tls_session_server(tls_creds, local, &c->rawin, &c->rawout);
+	if (c->tls == NULL)
+		return -1;
+	return 0;
+}
+
+static void
+process_input(struct conn *c)
+{
+	char tmp[READ_CHUNK];
+
+	for (;;) {
+		struct buf *src;
+		ssize_t n;
+
+		if (c->state != CONN_OPEN)
+			return;
+		if (c->want_tls) {
+			c->want_tls = false;
+			if (start_tls(c) == -1) {
+				log_warnx("conn=%lu remote=%s cannot start TLS", c->id, c->st->remote);
+				stream_close(c->st, "tls-setup-failed");
+				return;
+			}
+		}
+		if (c->tls != NULL && !tls_session_established(c->tls)) {
+			enum tls_result r = tls_session_handshake(c->tls);
+
+			if (r == TLS_AGAIN)
+				return;
+			if (r != TLS_DONE) {
+				log_warnx("conn=%lu %s remote=%s local=%s TLS handshake failed: %s",
+				    c->id, c->addr, c->st->remote, c->st->local,
+				    tls_session_error(c->tls));
+				c->close_reason = "tls-handshake-failed";
+				c->state = CONN_DEAD;
+				return;
+			}
+			log_debug("conn=%lu TLS established %s resumed=%d peer=%s", c->id,
+			    tls_session_version(c->tls), tls_session_resumed(c->tls),
+			    tls_session_peer_verdict(c->tls));
+			stream_tls_ready(c->st);
+			continue;
+		}
+		if (c->tls != NULL) {
+			for (;;) {
+				size_t got = 0;
+				enum tls_result r;
+
+				if (buf_room(&c->in) == 0)
+					break;
+				r = tls_session_read(c->tls, tmp,
+				    buf_room(&c->in) < sizeof(tmp) ? buf_room(&c->in) : sizeof(tmp), &got);
+				if (r == TLS_DONE && got > 0) {
+					buf_append(&c->in, tmp, got);
+					continue;
+				}
+				if (r == TLS_CLOSED) {
+					if (c->in.len == 0) {
+						stream_close(c->st, "peer-closed-tls");
+						return;
+					}
+				} else if (r == TLS_FAILED) {
+					log_warnx("conn=%lu remote=%s TLS error: %s", c->id,
+					    c->st->remote, tls_session_error(c->tls));
+					c->close_reason = "tls-error";
+					c->state = CONN_DEAD;
+					return;
+				}
+				break;
+			}
+			src = &c->in;
+		} else {
+			src = &c->rawin;
+		}
+		if (src->len == 0)
+			return;
+		n = stream_input(c->st, src->data, src->len);
+		if (n < 0) {
+			buf_reset(src);
+			return;
+		}
+		buf_consume(src, (size_t)n);
+		if (n == 0 && !c->want_tls)
+			return;
+	}
+}
+
+/* Move plaintext through TLS (when up) to rawout and write as much as the socket takes. */
+static void
+pump_output(struct conn *c)
+{
+	struct conn_impl *ci = impl(c);
+
+	if (c->out.len > 0 && !c->want_tls) {
+		if (c->tls == NULL) {
+			if (buf_append(&c->rawout, c->out.data, c->out.len) == -1) {
+				c->close_reason = c->close_reason ? c->close_reason : "output-full";
+				c->state = CONN_DEAD;
+				return;
+			}
+			buf_reset(&c->out);
+		} else if (tls_session_established(c->tls)) {
+			if (tls_session_write(c->tls, c->out.data, c->out.len) != TLS_DONE) {
+				c->close_reason = c->close_reason ? c->close_reason : "output-full";
+				c->state = CONN_DEAD;
+				return;
+			}
+			buf_reset(&c->out);
+		}
+	}
+	while (c->rawout.len > 0 && c->state != CONN_CONNECTING && c->state != CONN_DEAD) {
+		ssize_t n = send(c->fd, c->rawout.data, c->rawout.len, MSG_NOSIGNAL);
+
+		if (n > 0) {
+			log_trace("conn=%lu wrote %zd bytes", c->id, n);
+			buf_consume(&c->rawout, (size_t)n);
+			continue;
+		}
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			break;
+		log_warn("conn=%lu %s write", c->id, c->addr);
+		if (c->close_reason == NULL)
+			c->close_reason = "write-error";
+		c->state = CONN_DEAD;
+		return;
+	}
+	if (c->rawout.len > 0 && c->state != CONN_DEAD)
+		ev_io_start(loop, &ci->wio);
+	else if (c->state != CONN_CONNECTING)
+		ev_io_stop(loop, &ci->wio);
+}
+
+void
+conn_flush(struct conn *c)
+{
+	if (c == NULL || c->state == CONN_DEAD)
+		return;
+	c->in_callback++;
+	process_input(c);
+	pump_output(c);
+	c->in_callback--;
+	finish(c);
+}
+
+static void
+read_cb(EV_P_ ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+	char tmp[READ_CHUNK];
+	bool eof = false;
+
+	if (c->magic != CONN_MAGIC)
+		fatalx("conn: bad magic in read");
+	(void)revents;
+	c->in_callback++;
+	while (c->state == CONN_OPEN && buf_room(&c->rawin) > 0) {
+		size_t want = buf_room(&c->rawin) < sizeof(tmp) ? buf_room(&c->rawin) : sizeof(tmp);
+		ssize_t n = recv(c->fd, tmp, want, 0);
+
+		if (n > 0) {
+			log_trace("conn=%lu read %zd bytes", c->id, n);
+			buf_append(&c->rawin, tmp, (size_t)n);
+			c->last_active = ev_now(EV_A);
+			continue;
+		}
+		if (n == 0) {
+			eof = true;
+			break;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+			break;
+		log_warn("conn=%lu %s read", c->id, c->addr);
+		c->close_reason = c->close_reason ? c->close_reason : "read-error";
+		c->state = CONN_DEAD;
+		break;
+	}
+	process_input(c);
+	if (eof && c->state != CONN_DEAD) {
+		log_debug("conn=%lu %s closed the connection", c->id, c->addr);
+		if (c->close_reason == NULL)
+			c->close_reason = "peer-eof";
+		c->state = CONN_DEAD;
+	}
+	pump_output(c);
+	c->in_callback--;
+	finish(c);
+}
+
+static void
+write_cb(EV_P_ ev_io *w, int revents)
+{
+	struct conn *c = w->data;
+
+	if (c->magic != CONN_MAGIC)
+		fatalx("conn: bad magic in write");
+	(void)revents;
+	c->in_callback++;
+	if (c->state == CONN_CONNECTING) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+		if (err != 0) {
+			log_warnx("conn=%lu s2s-out remote=%s connect to %s: %s", c->id,
+			    c->st->remote, c->addr, strerror(err));
+			c->close_reason = "connect-failed";
+			c->state = CONN_DEAD;
+		} else {
+			log_info("conn=%lu %s-out local=%s remote=%s connected to %s", c->id,
+			    c->st->side == STREAM_INTERNET ? "s2s" : "local", c->st->local,
+			    c->st->remote, c->addr);
+			c->state = CONN_OPEN;
+			ev_io_start(EV_A, &impl(c)->rio);
+			stream_start(c->st);
+			arm_timer(c);
+		}
+	}
+	pump_output(c);
+	c->in_callback--;
+	finish(c);
+}
+
+/* End of every top-level callback: adjust watchers, close or free. */
+static void
+finish(struct conn *c)
+{
+	struct conn_impl *ci = impl(c);
+
+	if (c->in_callback > 0)
+		return;
+	if (c->state == CONN_CLOSING) {
+		ev_io_stop(loop, &ci->rio);
+		if (c->rawout.len == 0 && c->out.len == 0)
+			c->state = CONN_DEAD;
+		else if (!ev_is_active(&ci->timer) || ev_timer_remaining(loop, &ci->timer) >
+		    cfg->shutdown_timeout_ms / 1000.0)
+			arm_timer(c);
+	}
+	if (c->state == CONN_DEAD) {
+		destroy(c);
+		return;
+	}
+	if (c->state == CONN_OPEN) {
+		if (buf_room(&c->rawin) > 0)
+			ev_io_start(loop, &ci->rio);
+		else
+			ev_io_stop(loop, &ci->rio);  /* backpressure until the stream drains */
+		if (c->st->state != SS_CLOSED)
+			arm_timer(c);
+	}
+}
+
+static void
+destroy(struct conn *c)
+{
+	struct conn_impl *ci = impl(c);
+
+	ev_io_stop(loop, &ci->rio);
+	ev_io_stop(loop, &ci->wio);
+	ev_timer_stop(loop, &ci->timer);
+	log_info("conn=%lu %s-%s local=%s remote=%s addr=%s closed reason=%s", c->id,
+	    c->st->side == STREAM_INTERNET ? "s2s" : "local",
+	    c->st->role == STREAM_INITIATOR ? "out" : "in", c->st->local, c->st->remote,
+	    c->addr, c->close_reason ? c->close_reason : "unknown");
+	route_conn_closed(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		all = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nconns--;
+	qf_stats.conns_open--;
+	if (c->fd != -1)
+		close(c->fd);
+	tls_session_free(c->tls);
+	stream_free(c->st);
+	buf_free(&c->rawin);
+	buf_free(&c->rawout);
+	buf_free(&c->in);
+	buf_free(&c->out);
+	c->magic = 0;
+	free(ci);
+}
+
+int
+conn_send(struct conn *c, const struct xnode *st)
+{
+	if (c->state != CONN_OPEN || stream_send(c->st, st) == -1)
+		return -1;
+	c->last_active = ev_now(loop);
+	conn_flush(c);
+	return 0;
+}
+
+void
+conn_close(struct conn *c, const char *reason)
+{
+	if (c->state == CONN_DEAD)
+		return;
+	if (c->state == CONN_CONNECTING) {
+		c->close_reason = reason;
+		c->state = CONN_DEAD;
+		if (c->in_callback == 0)
+			destroy(c);
+		return;
+	}
+	stream_close(c->st, reason);
+	if (c->in_callback == 0)
+		conn_flush(c);
+}
+
+void
+conn_stream_error(struct conn *c, const char *cond, const char *text, const char *reason)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	stream_error(c->st, cond, text, reason);
+	if (c->in_callback == 0)
+		conn_flush(c);
+}
+
+void
+conn_close_all(void)
+{
+	struct conn *c, *next;
+
+	for (c = all; c; c = next) {
+		next = c->next;
+		if (c->state == CONN_OPEN)
+			conn_stream_error(c, "system-shutdown", NULL, "shutdown");
+		else
+			conn_close(c, "shutdown");
+	}
+}
+
+void
+conn_destroy_all(void)
+{
+	while (all != NULL) {
+		if (all->close_reason == NULL)
+			all->close_reason = "exit";
+		destroy(all);
+	}
+}
+
+unsigned long
+conn_count(void)
+{
+	return nconns;
+}
+
+struct conn *
+conn_by_id(unsigned long id)
+{
+	for (struct conn *c = all; c; c = c->next)
+		if (c->id == id && c->state != CONN_DEAD)
+			return c;
+	return NULL;
+}
+
+static int
+status_peers(void *arg, const char *args, struct buf *out)
+{
+	(void)arg;
+	(void)args;
+	buf_printf(out, "peers=%lu\n", nconns);
+	for (struct conn *c = all; c; c = c->next) {
+		const struct stream *s = c->st;
+
+		buf_printf(out, "peer.%lu.direction=%s\n", c->id,
+		    s->role == STREAM_INITIATOR ? "out" : "in");
+		buf_printf(out, "peer.%lu.side=%s\n", c->id,
+		    s->side == STREAM_INTERNET ? "internet" : "local");
+		buf_printf(out, "peer.%lu.purpose=%s\n", c->id,
+		    s->purpose == STREAM_RELAY ? "relay" : "verify");
+		buf_printf(out, "peer.%lu.local=%s\n", c->id, s->local);
+		buf_printf(out, "peer.%lu.remote=%s\n", c->id, s->remote);
+		buf_printf(out, "peer.%lu.address=%s\n", c->id, c->addr);
+		buf_printf(out, "peer.%lu.state=%s\n", c->id, stream_strstate(s->state));
+		buf_printf(out, "peer.%lu.tls=%s\n", c->id,
+		    c->tls && tls_session_established(c->tls) ? tls_session_version(c->tls) : "none");
+		buf_printf(out, "peer.%lu.auth=%s\n", c->id, s->auth_method ? s->auth_method : "none");
+		for (size_t i = 0; i < s->n_pairs; i++)
+			buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", c->id, i, s->pairs[i].local,
+			    s->pairs[i].remote, s->pairs[i].valid ? "valid" :
+			    s->pairs[i].pending ? "pending" : "invalid");
+		buf_printf(out, "peer.%lu.stanzas_in=%lu\n", c->id, s->stanzas_in);
+		buf_printf(out, "peer.%lu.stanzas_out=%lu\n", c->id, s->stanzas_out);
+	}
+	return 0;
+}

@@ -1,0 +1,76 @@
+/* s2s/conn.h - one TCP connection: socket, libev watchers, buffers, TLS glue, timers.
+ * SPDX-License-Identifier: ISC
+ * listener.c creates receiving connections, route.c initiating ones. A conn turns socket,
+ * TLS and timer activity into calls on its struct stream (stream.c) and passes what the
+ * stream reports (ready, stanza, dialback work, close) on to route.c. It is freed only
+ * from the top of a libev callback, never under a caller that still uses it. */
+#ifndef QF_CONN_H
+#define QF_CONN_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "../core/buf.h"
+#include "stream.h"
+
+struct ev_loop;
+struct tls_ctx;
+struct xnode;
+struct status;
+
+enum conn_state {
+	CONN_CONNECTING = 0,   /* TCP connect under way */
+	CONN_OPEN,             /* exchanging bytes */
+	CONN_CLOSING,          /* flushing the last bytes; no more input */
+	CONN_DEAD,             /* closed; freed at the end of the current callback */
+};
+
+struct conn {
+	unsigned int     magic;
+	unsigned long    id;
+	int              fd;
+	enum conn_state  state;
+	struct stream   *st;
+	struct tls_session *tls;
+	bool             want_tls;     /* the stream asked for TLS after this input */
+	bool             timed_out;    /* closed by a timer (bounces say remote-server-timeout) */
+	int              in_callback;  /* nesting depth of our own callbacks */
+	const char      *close_reason; /* static string, set once */
+	char             addr[64];     /* peer address "ip:port" for logs */
+	struct buf       rawin, rawout; /* bytes on the wire */
+	struct buf       in, out;      /* plaintext in (after TLS) and out (before TLS) */
+	double           created, last_active;
+	void            *route;        /* route.c's object for initiators (borrowed) */
+	struct conn     *prev, *next;  /* all connections, for status and shutdown */
+	/* libev watchers live in conn.c's private extension of this struct */
+};
+
+/* Module set-up: the loop, config, TLS credentials and status socket (may be NULL). */
+void conn_init(struct ev_loop *loop, const struct config *cfg, struct tls_ctx *tls,
+    struct status *status);
+/* Accept an already-accepted socket fd (non-blocking). Returns NULL (fd closed, logged)
+ * on failure. */
+struct conn *conn_accept(int fd, enum stream_side side, const struct sockaddr *sa,
+    socklen_t salen);
+/* Start connecting. local/remote as for stream_new. route is the caller's object,
+ * handed back in route_conn_* callbacks. Returns NULL (logged) on immediate failure. */
+struct conn *conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
+    enum stream_purpose purpose, const char *local, const char *remote, void *route);
+/* Send a stanza on a ready initiating stream. Returns 0 or -1. */
+int conn_send(struct conn *c, const struct xnode *st);
+/* Write out whatever the stream queued (after it was poked from outside a callback). */
+void conn_flush(struct conn *c);
+/* Close with a reason (graceful: </stream:stream>, flush, then close). */
+void conn_close(struct conn *c, const char *reason);
+/* Close with a stream error. */
+void conn_stream_error(struct conn *c, const char *cond, const char *text,
+    const char *reason);
+/* Close every connection (graceful shutdown) with <system-shutdown/>. */
+void conn_close_all(void);
+/* At exit: free every connection still open, without waiting. */
+void conn_destroy_all(void);
+unsigned long conn_count(void);
+/* Look a connection up by id (NULL if gone) — for answers that arrive later. */
+struct conn *conn_by_id(unsigned long id);
+
+#endif

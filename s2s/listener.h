@@ -1,0 +1,16 @@
+/* s2s/listener.h - listening sockets for the internet side and the loopback leg.
+ * SPDX-License-Identifier: ISC
+ * main.c opens one per configured listener; each accepted socket becomes a receiving
+ * conn (conn.c) of the listener's side. */
+#ifndef QF_LISTENER_H
+#define QF_LISTENER_H
+
+struct config;
+struct ev_loop;
+
+/* Open every configured listener. Returns 0, or -1 (logged) when one cannot be bound. */
+int listener_open_all(struct ev_loop *loop, const struct config *cfg);
+/* Stop accepting (graceful shutdown) and close the sockets. */
+void listener_close_all(void);
+
+#endif

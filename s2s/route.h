@@ -1,0 +1,36 @@
+/* s2s/route.h - map (local, remote) domain pairs to streams; queue and bounce.
+ * SPDX-License-Identifier: ISC
+ * The router owns one route per direction and domain pair: OUT routes carry the local
+ * server's stanzas to the internet (resolved with dns/resolver), IN routes carry the
+ * internet's stanzas to the local server over loopback. Stanzas wait in a bounded queue
+ * while a route's stream is set up; when set-up fails every one is bounced to its sender
+ * (bounce.c). It also runs dialback verifications for receiving streams. conn.c reports
+ * to it through the route_conn_* / route_stanza / route_verify_* calls. */
+#ifndef QF_ROUTE_H
+#define QF_ROUTE_H
+
+#include <stdbool.h>
+
+struct conn;
+struct config;
+struct ev_loop;
+struct resolver;
+struct status;
+struct xnode;
+
+void route_init(struct ev_loop *loop, const struct config *cfg, struct resolver *res,
+    struct status *status);
+/* Graceful shutdown: bounce what is queued, stop new set-ups. */
+void route_shutdown(void);
+/* Free every route (after the loop ended). */
+void route_free_all(void);
+
+/* From conn.c. */
+void route_conn_ready(struct conn *c);
+void route_conn_closed(struct conn *c);
+void route_stanza(struct conn *c, struct xnode *st);
+void route_verify_needed(struct conn *c, const char *local, const char *remote,
+    const char *stream_id, const char *key);
+void route_verify_answer(struct conn *c, bool valid);
+
+#endif

@@ -1,0 +1,953 @@
+/* s2s/stream.c - the XMPP s2s stream state machine, both roles, no sockets.
+ * SPDX-License-Identifier: ISC
+ * Owned by conn.c, which feeds plaintext and TLS events and implements struct stream_ops.
+ * This file holds the protocol and the policy: stream headers and features, STARTTLS,
+ * SASL EXTERNAL (XEP-0178), dialback (XEP-0220) in both roles, and the addressing rules
+ * that keep quickfed from being an open relay (RFC 6120 §4.9.3, §8). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/coding.h>
+
+#include "../core/log.h"
+#include "../core/stats.h"
+#include "../tls/tls.h"
+#include "dialback.h"
+#include "jid.h"
+#include "stream.h"
+#include "xmlstream.h"
+
+static void on_open(void *, const struct xnode *);
+static void on_element(void *, struct xnode *);
+static void on_close(void *);
+static void on_error(void *, const char *, const char *);
+static void send_header(struct stream *);
+static void send_features(struct stream *);
+static void initiator_element(struct stream *, struct xnode *);
+static void receiver_element(struct stream *, struct xnode *);
+static void initiator_features(struct stream *, const struct xnode *);
+static void receiver_auth(struct stream *, const struct xnode *);
+static void receiver_db_result(struct stream *, const struct xnode *);
+static void receiver_db_verify(struct stream *, const struct xnode *);
+static void receiver_stanza(struct stream *, struct xnode *);
+static void send_db_result(struct stream *);
+static void enter(struct stream *, enum stream_state);
+static void fail(struct stream *, const char *);
+static bool secure_auth_for(const struct stream *, const char *);
+static bool is_stanza(const struct xnode *);
+static void b64_encode(const char *, char *, size_t);
+
+static const struct xmlstream_cb xml_cb = { on_open, on_element, on_close, on_error };
+
+static const char *const state_names[] = {
+	"INIT", "WAIT_HEADER", "WAIT_FEATURES", "WAIT_PROCEED", "TLS", "WAIT_SASL",
+	"WAIT_DB_RESULT", "WAIT_DB_VERIFY", "OPEN", "READY", "CLOSED",
+};
+
+const char *
+stream_strstate(enum stream_state st)
+{
+	if ((size_t)st < sizeof(state_names) / sizeof(state_names[0]))
+		return state_names[st];
+	return "?";
+}
+
+static void
+copy_str(char *dst, size_t n, const char *src)
+{
+	snprintf(dst, n, "%s", src ? src : "");
+}
+
+struct stream *
+stream_new(enum stream_role role, enum stream_side side, enum stream_purpose purpose,
+    const struct config *cfg, const char *local, const char *remote,
+    const struct stream_ops *ops, void *owner, struct buf *out)
+{
+	struct stream *s;
+	struct xml_limits lim;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	s->role = role;
+	s->side = side;
+	s->purpose = purpose;
+	s->cfg = cfg;
+	s->ops = ops;
+	s->owner = owner;
+	s->out = out;
+	copy_str(s->local, sizeof(s->local), local);
+	copy_str(s->remote, sizeof(s->remote), remote);
+	lim.max_stanza_size = cfg->max_stanza_size;
+	lim.max_depth = cfg->max_depth;
+	lim.max_attributes = cfg->max_attributes;
+	lim.max_name_length = cfg->max_name_length;
+	if ((s->xs = xmlstream_new(&lim, &xml_cb, s)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	s->state = role == STREAM_INITIATOR ? SS_INIT : SS_WAIT_HEADER;
+	return s;
+}
+
+void
+stream_free(struct stream *s)
+{
+	if (s == NULL)
+		return;
+	xmlstream_free(s->xs);
+	free(s);
+}
+
+void
+stream_set_verify(struct stream *s, const char *id, const char *key)
+{
+	copy_str(s->verify_id, sizeof(s->verify_id), id);
+	copy_str(s->verify_key, sizeof(s->verify_key), key);
+}
+
+static void
+enter(struct stream *s, enum stream_state st)
+{
+	log_trace("conn=%lu stream %s -> %s", s->cid, stream_strstate(s->state),
+	    stream_strstate(st));
+	s->state = st;
+}
+
+bool
+stream_is_ready(const struct stream *s)
+{
+	return s->state == SS_READY;
+}
+
+bool
+stream_expects_input(const struct stream *s)
+{
+	return s->state != SS_CLOSED && s->state != SS_TLS && s->state != SS_INIT;
+}
+
+/* Close without a stream error: the peer or a policy ended it; reason is static. */
+static void
+fail(struct stream *s, const char *reason)
+{
+	if (s->state == SS_CLOSED)
+		return;
+	log_info("conn=%lu %s-%s local=%s remote=%s state=%s closing reason=%s", s->cid,
+	    s->side == STREAM_INTERNET ? "s2s" : "local",
+	    s->role == STREAM_INITIATOR ? "out" : "in", s->local, s->remote,
+	    stream_strstate(s->state), reason);
+	if (s->header_sent)
+		buf_puts(s->out, "</stream:stream>");
+	s->close_reason = reason;
+	enter(s, SS_CLOSED);
+	xmlstream_pause(s->xs);
+	s->ops->close(s->owner, reason);
+}
+
+void
+stream_close(struct stream *s, const char *reason)
+{
+	fail(s, reason);
+}
+
+void
+stream_error(struct stream *s, const char *cond, const char *text, const char *reason)
+{
+	if (s->state == SS_CLOSED)
+		return;
+	log_warnx("conn=%lu %s-%s local=%s remote=%s stream-error=%s text=\"%s\"", s->cid,
+	    s->side == STREAM_INTERNET ? "s2s" : "local",
+	    s->role == STREAM_INITIATOR ? "out" : "in", s->local, s->remote, cond,
+	    text ? text : "");
+	if (!s->header_sent)
+		send_header(s);
+	buf_printf(s->out, "<stream:error><%s xmlns='" NS_STREAMS_E "'/>", cond);
+	if (text != NULL) {
+		buf_puts(s->out, "<text xmlns='" NS_STREAMS_E "'>");
+		buf_put_xml_escaped(s->out, text, strlen(text));
+		buf_puts(s->out, "</text>");
+	}
+	buf_puts(s->out, "</stream:error>");
+	stats_stream_error(cond, 1);
+	fail(s, reason);
+}
+
+/* The domain we speak as, and the one at the other end. On the loopback leg quickfed
+ * stands for the remote domain and the local server for the local one. */
+static const char *
+me(const struct stream *s)
+{
+	return s->side == STREAM_LOCAL ? s->remote : s->local;
+}
+
+static const char *
+peer(const struct stream *s)
+{
+	return s->side == STREAM_LOCAL ? s->local : s->remote;
+}
+
+static void
+send_header(struct stream *s)
+{
+	const char *from = me(s), *to = peer(s);
+
+	buf_puts(s->out, "<?xml version='1.0'?><stream:stream xmlns='" NS_SERVER "'"
+	    " xmlns:stream='" NS_STREAM "' xmlns:db='" NS_DIALBACK "' version='1.0'");
+	if (from[0] != '\0') {
+		buf_puts(s->out, " from='");
+		buf_put_xml_escaped(s->out, from, strlen(from));
+		buf_puts(s->out, "'");
+	}
+	if (to[0] != '\0') {
+		buf_puts(s->out, " to='");
+		buf_put_xml_escaped(s->out, to, strlen(to));
+		buf_puts(s->out, "'");
+	}
+	if (s->role == STREAM_RECEIVER)
+		buf_printf(s->out, " id='%s'", s->id);
+	buf_puts(s->out, ">");
+	s->header_sent = true;
+}
+
+/* The peer's domain as this stream authenticates it: for the loopback leg the local
+ * server's domain is the one that must prove itself. */
+static bool
+offer_external(const struct stream *s)
+{
+	const struct tls_session *t;
+
+	if (s->side != STREAM_INTERNET || !s->tls_active || !s->cfg->sasl_external ||
+	    s->sasl_domain[0] != '\0')
+		return false;
+	if ((t = s->ops->tls(s->owner)) == NULL || !tls_session_peer_trusted(t))
+		return false;
+	return s->remote[0] == '\0' || tls_session_peer_valid_for(t, s->remote);
+}
+
+static void
+send_features(struct stream *s)
+{
+	bool tls_needed = s->side == STREAM_INTERNET && !s->tls_active;
+
+	buf_puts(s->out, "<stream:features>");
+	if (tls_needed) {
+		buf_puts(s->out, "<starttls xmlns='" NS_TLS "'>");
+		if (s->cfg->require_tls)
+			buf_puts(s->out, "<required/>");
+		buf_puts(s->out, "</starttls>");
+		if (s->cfg->require_tls) {
+			/* RFC 6120 §5.3.1: nothing else before TLS when it is mandatory. */
+			buf_puts(s->out, "</stream:features>");
+			return;
+		}
+	}
+	if (offer_external(s))
+		buf_puts(s->out, "<mechanisms xmlns='" NS_SASL "'>"
+		    "<mechanism>EXTERNAL</mechanism></mechanisms>");
+	if (s->side == STREAM_LOCAL || s->cfg->dialback)
+		buf_puts(s->out, "<dialback xmlns='" NS_DB_FEAT "'><errors/></dialback>");
+	buf_puts(s->out, "</stream:features>");
+}
+
+void
+stream_start(struct stream *s)
+{
+	if (s->role != STREAM_INITIATOR || s->state != SS_INIT)
+		return;
+	send_header(s);
+	enter(s, SS_WAIT_HEADER);
+}
+
+ssize_t
+stream_input(struct stream *s, const char *p, size_t len)
+{
+	ssize_t n;
+
+	if (s->state == SS_CLOSED)
+		return -1;
+	n = xmlstream_feed(s->xs, p, len);
+	if (s->state == SS_CLOSED)
+		return n < 0 ? (ssize_t)len : n;
+	if (n < 0)
+		return -1;
+	if (s->restart_pending) {
+		/* SASL success: the next bytes start a new stream. */
+		s->restart_pending = false;
+		s->header_sent = false;
+		if (xmlstream_reset(s->xs) == -1) {
+			fail(s, "out-of-memory");
+			return n;
+		}
+		if (s->role == STREAM_INITIATOR) {
+			send_header(s);
+			enter(s, SS_WAIT_HEADER);
+		} else {
+			enter(s, SS_WAIT_HEADER);
+		}
+	}
+	return n;
+}
+
+void
+stream_tls_ready(struct stream *s)
+{
+	if (s->state != SS_TLS)
+		return;
+	s->tls_active = true;
+	s->header_sent = false;
+	qf_stats.tls_handshakes++;
+	if (xmlstream_reset(s->xs) == -1) {
+		fail(s, "out-of-memory");
+		return;
+	}
+	if (s->role == STREAM_INITIATOR)
+		send_header(s);
+	enter(s, SS_WAIT_HEADER);
+}
+
+/* ---- XML events ---- */
+
+static void
+on_open(void *arg, const struct xnode *h)
+{
+	struct stream *s = arg;
+	const char *ns = xnode_attr(h, "xmlns");
+	const char *version = xnode_attr(h, "version");
+	const char *from = xnode_attr(h, "from"), *to = xnode_attr(h, "to");
+	char fd[256] = "", td[256] = "";
+
+	if (s->state == SS_CLOSED)
+		return;
+	if (s->state != SS_WAIT_HEADER) {
+		stream_error(s, "not-well-formed", "unexpected stream header", "bad-header");
+		return;
+	}
+	if (ns == NULL || strcmp(ns, NS_SERVER) != 0) {
+		stream_error(s, "invalid-namespace", "expected jabber:server", "invalid-namespace");
+		return;
+	}
+	if (version == NULL || strncmp(version, "1.", 2) != 0) {
+		stream_error(s, "unsupported-version", "version 1.0 is required",
+		    "unsupported-version");
+		return;
+	}
+	if ((from && from[0] && jid_domain(from, fd, sizeof(fd)) == -1) ||
+	    (to && to[0] && jid_domain(to, td, sizeof(td)) == -1)) {
+		stream_error(s, "improper-addressing", "bad from/to", "improper-addressing");
+		return;
+	}
+	if (s->role == STREAM_INITIATOR) {
+		const char *id = xnode_attr(h, "id");
+
+		if (id == NULL || id[0] == '\0' || strlen(id) >= sizeof(s->id)) {
+			stream_error(s, "invalid-id", "missing or overlong stream id", "invalid-id");
+			return;
+		}
+		copy_str(s->id, sizeof(s->id), id);
+		enter(s, SS_WAIT_FEATURES);
+		return;
+	}
+	/* Receiver. */
+	if (s->side == STREAM_INTERNET) {
+		if (td[0] == '\0' || !config_is_local(s->cfg, td)) {
+			copy_str(s->local, sizeof(s->local), td);
+			stream_error(s, "host-unknown", "not a domain served here", "host-unknown");
+			return;
+		}
+		if (fd[0] != '\0' && config_is_local(s->cfg, fd)) {
+			stream_error(s, "invalid-from", "a local domain cannot come from outside",
+			    "invalid-from");
+			return;
+		}
+		if (s->local[0] == '\0' || !s->tls_active)
+			copy_str(s->local, sizeof(s->local), td);
+		if (fd[0] != '\0' && s->remote[0] == '\0')
+			copy_str(s->remote, sizeof(s->remote), fd);
+	} else {
+		if (fd[0] == '\0' || !config_is_local(s->cfg, fd)) {
+			copy_str(s->remote, sizeof(s->remote), td);
+			stream_error(s, "invalid-from", "only local domains may use this listener",
+			    "invalid-from");
+			return;
+		}
+		if (td[0] == '\0' || config_is_local(s->cfg, td)) {
+			stream_error(s, "host-unknown", "destination must be a remote domain",
+			    "host-unknown");
+			return;
+		}
+		copy_str(s->local, sizeof(s->local), fd);
+		copy_str(s->remote, sizeof(s->remote), td);
+	}
+	dialback_stream_id(s->id);
+	send_header(s);
+	send_features(s);
+	enter(s, SS_OPEN);
+}
+
+static void
+on_close(void *arg)
+{
+	struct stream *s = arg;
+
+	if (s->state == SS_CLOSED)
+		return;
+	fail(s, "peer-closed");
+}
+
+static void
+on_error(void *arg, const char *cond, const char *text)
+{
+	struct stream *s = arg;
+
+	stream_error(s, cond, text, cond);
+}
+
+static void
+on_element(void *arg, struct xnode *el)
+{
+	struct stream *s = arg;
+
+	if (s->state == SS_CLOSED) {
+		xnode_free(el);
+		return;
+	}
+	if (strcmp(el->ns, NS_STREAM) == 0 && strcmp(el->name, "error") == 0) {
+		const char *cond = "undefined-condition";
+
+		for (struct xnode *c = el->children; c; c = c->next)
+			if (!c->is_text && strcmp(c->ns, NS_STREAMS_E) == 0 &&
+			    strcmp(c->name, "text") != 0) {
+				cond = c->name;
+				break;
+			}
+		log_warnx("conn=%lu remote=%s sent stream error %s", s->cid, s->remote, cond);
+		stats_stream_error(cond, 0);
+		xnode_free(el);
+		fail(s, "peer-stream-error");
+		return;
+	}
+	if (s->role == STREAM_INITIATOR)
+		initiator_element(s, el);
+	else
+		receiver_element(s, el);
+}
+
+/* ---- initiator ---- */
+
+static bool
+secure_auth_for(const struct stream *s, const char *domain)
+{
+	const struct cfg_peer *p = config_peer(s->cfg, domain);
+
+	return p ? p->secure_auth : s->cfg->secure_auth;
+}
+
+static void
+send_db_result(struct stream *s)
+{
+	char key[DIALBACK_KEY_LEN + 1];
+
+	if (dialback_key(peer(s), me(s), s->id, key) == -1) {
+		fail(s, "no-dialback-secret");
+		return;
+	}
+	buf_printf(s->out, "<db:result from='%s' to='%s'>%s</db:result>", me(s), peer(s),
+	    key);
+	enter(s, SS_WAIT_DB_RESULT);
+}
+
+static void
+initiator_features(struct stream *s, const struct xnode *f)
+{
+	const struct xnode *mechs = xnode_child(f, "mechanisms", NS_SASL);
+	bool want_tls = s->side == STREAM_INTERNET || s->cfg->local_server_tls;
+	bool external = false;
+
+	if (!s->tls_active && want_tls) {
+		if (xnode_child(f, "starttls", NS_TLS) != NULL) {
+			buf_puts(s->out, "<starttls xmlns='" NS_TLS "'/>");
+			enter(s, SS_WAIT_PROCEED);
+			return;
+		}
+		if (s->side == STREAM_INTERNET && s->cfg->require_tls) {
+			fail(s, "peer-offers-no-starttls");
+			return;
+		}
+	}
+	if (s->purpose == STREAM_VERIFY) {
+		buf_printf(s->out, "<db:verify from='%s' to='%s' id='", me(s), peer(s));
+		buf_put_xml_escaped(s->out, s->verify_id, strlen(s->verify_id));
+		buf_puts(s->out, "'>");
+		buf_put_xml_escaped(s->out, s->verify_key, strlen(s->verify_key));
+		buf_puts(s->out, "</db:verify>");
+		enter(s, SS_WAIT_DB_VERIFY);
+		return;
+	}
+	if (s->auth_method != NULL) {  /* features after the SASL restart */
+		enter(s, SS_READY);
+		s->ops->ready(s->owner);
+		return;
+	}
+	s->db_offered = xnode_child(f, "dialback", NS_DB_FEAT) != NULL;
+	if (s->side == STREAM_INTERNET && s->tls_active) {
+		const struct tls_session *t = s->ops->tls(s->owner);
+		bool valid = t != NULL && tls_session_peer_valid_for(t, s->remote);
+
+		if (!valid && secure_auth_for(s, s->remote)) {
+			log_warnx("conn=%lu s2s-out local=%s remote=%s certificate refused: not "
+			    "valid for %s (chain: %s)", s->cid, s->local, s->remote, s->remote,
+			    t ? tls_session_peer_verdict(t) : "no TLS");
+			qf_stats.auth_failures++;
+			fail(s, "peer-certificate-invalid");
+			return;
+		}
+		if (!valid)
+			log_info("conn=%lu s2s-out remote=%s certificate not valid (%s): "
+			    "dialback only", s->cid, s->remote,
+			    t ? tls_session_peer_verdict(t) : "no TLS");
+		for (const struct xnode *m = mechs ? mechs->children : NULL; m; m = m->next) {
+			char *txt;
+
+			if (m->is_text || strcmp(m->name, "mechanism") != 0)
+				continue;
+			if ((txt = xnode_text(m)) != NULL && strcmp(txt, "EXTERNAL") == 0)
+				external = true;
+			free(txt);
+		}
+		if (external && s->cfg->sasl_external && valid) {
+			char b64[400];
+
+			b64_encode(s->local, b64, sizeof(b64));
+			buf_printf(s->out, "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>%s</auth>",
+			    b64);
+			enter(s, SS_WAIT_SASL);
+			return;
+		}
+	}
+	if (s->side == STREAM_LOCAL || s->cfg->dialback) {
+		send_db_result(s);
+		return;
+	}
+	fail(s, "no-usable-authentication");
+}
+
+static void
+initiator_element(struct stream *s, struct xnode *el)
+{
+	const char *type = xnode_attr(el, "type");
+
+	switch (s->state) {
+	case SS_WAIT_FEATURES:
+		if (strcmp(el->ns, NS_STREAM) == 0 && strcmp(el->name, "features") == 0)
+			initiator_features(s, el);
+		else
+			stream_error(s, "unsupported-stanza-type", "features expected",
+			    "unexpected-element");
+		break;
+	case SS_WAIT_PROCEED:
+		if (strcmp(el->ns, NS_TLS) == 0 && strcmp(el->name, "proceed") == 0) {
+			enter(s, SS_TLS);
+			xmlstream_pause(s->xs);
+			s->ops->start_tls(s->owner);
+		} else {
+			fail(s, "starttls-refused");
+		}
+		break;
+	case SS_WAIT_SASL:
+		if (strcmp(el->ns, NS_SASL) == 0 && strcmp(el->name, "success") == 0) {
+			s->auth_method = "external";
+			qf_stats.auth_external++;
+			s->restart_pending = true;
+			xmlstream_pause(s->xs);
+		} else if (s->db_offered && (s->cfg->dialback || s->side == STREAM_LOCAL)) {
+			log_info("conn=%lu s2s-out remote=%s SASL EXTERNAL refused, trying dialback",
+			    s->cid, s->remote);
+			send_db_result(s);
+		} else {
+			qf_stats.auth_failures++;
+			fail(s, "sasl-external-refused");
+		}
+		break;
+	case SS_WAIT_DB_RESULT:
+		if (strcmp(el->ns, NS_DIALBACK) != 0 || strcmp(el->name, "result") != 0) {
+			stream_error(s, "not-authorized", "dialback result expected",
+			    "unexpected-element");
+		} else if (type != NULL && strcmp(type, "valid") == 0) {
+			s->auth_method = "dialback";
+			qf_stats.auth_dialback++;
+			enter(s, SS_READY);
+			s->ops->ready(s->owner);
+		} else {
+			qf_stats.auth_failures++;
+			fail(s, "dialback-refused");
+		}
+		break;
+	case SS_WAIT_DB_VERIFY:
+		if (strcmp(el->ns, NS_DIALBACK) == 0 && strcmp(el->name, "verify") == 0) {
+			const char *id = xnode_attr(el, "id");
+			bool valid = type != NULL && strcmp(type, "valid") == 0 &&
+			    id != NULL && strcmp(id, s->verify_id) == 0;
+
+			s->ops->verify_answer(s->owner, valid);
+			s->verify_id[0] = '\0';
+			fail(s, "verify-done");
+		} else {
+			stream_error(s, "unsupported-stanza-type", "db:verify answer expected",
+			    "unexpected-element");
+		}
+		break;
+	default:
+		/* Stanzas on a stream we initiated: only with bidi (XEP-0288), not offered. */
+		stream_error(s, "unsupported-stanza-type", "this stream is one-way",
+		    "unexpected-element");
+		break;
+	}
+	xnode_free(el);
+}
+
+/* ---- receiver ---- */
+
+static void
+receiver_element(struct stream *s, struct xnode *el)
+{
+	if (s->state != SS_OPEN) {
+		stream_error(s, "not-authorized", "element before the stream is open",
+		    "unexpected-element");
+		xnode_free(el);
+		return;
+	}
+	if (strcmp(el->ns, NS_TLS) == 0 && strcmp(el->name, "starttls") == 0) {
+		if (s->side != STREAM_INTERNET || s->tls_active) {
+			buf_puts(s->out, "<failure xmlns='" NS_TLS "'/>");
+			fail(s, "starttls-not-available");
+		} else {
+			buf_puts(s->out, "<proceed xmlns='" NS_TLS "'/>");
+			enter(s, SS_TLS);
+			xmlstream_pause(s->xs);
+			s->ops->start_tls(s->owner);
+		}
+		xnode_free(el);
+		return;
+	}
+	if (s->side == STREAM_INTERNET && !s->tls_active && s->cfg->require_tls) {
+		stream_error(s, "policy-violation", "STARTTLS is required", "tls-required");
+		xnode_free(el);
+		return;
+	}
+	if (strcmp(el->ns, NS_SASL) == 0 && strcmp(el->name, "auth") == 0)
+		receiver_auth(s, el);
+	else if (strcmp(el->ns, NS_DIALBACK) == 0 && strcmp(el->name, "result") == 0)
+		receiver_db_result(s, el);
+	else if (strcmp(el->ns, NS_DIALBACK) == 0 && strcmp(el->name, "verify") == 0)
+		receiver_db_verify(s, el);
+	else if (is_stanza(el)) {
+		receiver_stanza(s, el);
+		return;  /* ownership passed on */
+	} else
+		stream_error(s, "unsupported-stanza-type", NULL, "unsupported-stanza-type");
+	xnode_free(el);
+}
+
+static void
+receiver_auth(struct stream *s, const struct xnode *el)
+{
+	const char *mech = xnode_attr(el, "mechanism");
+	const struct tls_session *t = s->ops->tls(s->owner);
+	char *txt = xnode_text(el);
+	char authz[256] = "";
+
+	if (mech == NULL || strcmp(mech, "EXTERNAL") != 0 || s->side != STREAM_INTERNET ||
+	    !s->tls_active || !s->cfg->sasl_external || s->sasl_domain[0] != '\0' ||
+	    t == NULL || txt == NULL)
+		goto refuse;
+	if (txt[0] != '\0' && strcmp(txt, "=") != 0) {
+		unsigned char dec[256];
+		word32 dlen = sizeof(dec) - 1;
+		size_t tl = strlen(txt);
+
+		if (tl > 340 || Base64_Decode((const byte *)txt, (word32)tl, dec, &dlen) != 0)
+			goto refuse;
+		dec[dlen] = '\0';
+		if (jid_domain((const char *)dec, authz, sizeof(authz)) == -1)
+			goto refuse;
+	} else if (s->remote[0] != '\0') {
+		copy_str(authz, sizeof(authz), s->remote);
+	} else {
+		goto refuse;
+	}
+	if (config_is_local(s->cfg, authz) || !tls_session_peer_valid_for(t, authz)) {
+		log_warnx("conn=%lu s2s-in SASL EXTERNAL as %s refused: %s", s->cid, authz,
+		    tls_session_peer_verdict(t));
+		goto refuse;
+	}
+	free(txt);
+	copy_str(s->sasl_domain, sizeof(s->sasl_domain), authz);
+	copy_str(s->remote, sizeof(s->remote), authz);
+	s->auth_method = "external";
+	qf_stats.auth_external++;
+	log_info("conn=%lu s2s-in local=%s remote=%s authenticated method=external",
+	    s->cid, s->local, s->remote);
+	buf_puts(s->out, "<success xmlns='" NS_SASL "'/>");
+	s->restart_pending = true;
+	xmlstream_pause(s->xs);
+	return;
+refuse:
+	free(txt);
+	qf_stats.auth_failures++;
+	buf_puts(s->out, "<failure xmlns='" NS_SASL "'><not-authorized/></failure>");
+}
+
+/* Domains of a dialback element checked for the side; returns false after a stream
+ * error. On the internet side `to` is ours; on the loopback side `from` is ours. */
+static bool
+db_addressing(struct stream *s, const struct xnode *el, char *ours, char *theirs)
+{
+	const char *from = xnode_attr(el, "from"), *to = xnode_attr(el, "to");
+	char fd[256], td[256];
+
+	if (jid_domain(from, fd, sizeof(fd)) == -1 || jid_domain(to, td, sizeof(td)) == -1) {
+		stream_error(s, "improper-addressing", "dialback needs from and to",
+		    "improper-addressing");
+		return false;
+	}
+	if (s->side == STREAM_INTERNET) {
+		if (!config_is_local(s->cfg, td)) {
+			stream_error(s, "host-unknown", "not a domain served here", "host-unknown");
+			return false;
+		}
+		if (config_is_local(s->cfg, fd)) {
+			stream_error(s, "invalid-from", "a local domain cannot come from outside",
+			    "invalid-from");
+			return false;
+		}
+		strcpy(ours, td);
+		strcpy(theirs, fd);
+	} else {
+		if (!config_is_local(s->cfg, fd)) {
+			stream_error(s, "invalid-from", "only local domains may use this listener",
+			    "invalid-from");
+			return false;
+		}
+		if (config_is_local(s->cfg, td)) {
+			stream_error(s, "host-unknown", "destination must be a remote domain",
+			    "host-unknown");
+			return false;
+		}
+		strcpy(ours, fd);
+		strcpy(theirs, td);
+	}
+	return true;
+}
+
+static void
+receiver_db_result(struct stream *s, const struct xnode *el)
+{
+	char ours[256], theirs[256], *key;
+	struct stream_pair *p = NULL;
+
+	if (s->side == STREAM_INTERNET && !s->cfg->dialback) {
+		stream_error(s, "not-authorized", "dialback is disabled", "dialback-disabled");
+		return;
+	}
+	if (!db_addressing(s, el, ours, theirs))
+		return;
+	if ((key = xnode_text(el)) == NULL || key[0] == '\0' || strlen(key) > 256) {
+		free(key);
+		stream_error(s, "not-authorized", "bad dialback key", "bad-dialback-key");
+		return;
+	}
+	if (s->side == STREAM_INTERNET && secure_auth_for(s, theirs)) {
+		const struct tls_session *t = s->ops->tls(s->owner);
+
+		if (t == NULL || !tls_session_peer_valid_for(t, theirs)) {
+			log_warnx("conn=%lu s2s-in remote=%s dialback refused: secure_auth and "
+			    "certificate %s", s->cid, theirs, t ? tls_session_peer_verdict(t) : "absent");
+			qf_stats.auth_failures++;
+			buf_printf(s->out, "<db:result from='%s' to='%s' type='invalid'/>", ours,
+			    theirs);
+			free(key);
+			return;
+		}
+	}
+	for (size_t i = 0; i < s->n_pairs; i++)
+		if (domain_eq(s->pairs[i].local, ours) && domain_eq(s->pairs[i].remote, theirs))
+			p = &s->pairs[i];
+	if (p == NULL) {
+		if (s->n_pairs == sizeof(s->pairs) / sizeof(s->pairs[0])) {
+			free(key);
+			stream_error(s, "policy-violation", "too many domain pairs", "too-many-pairs");
+			return;
+		}
+		p = &s->pairs[s->n_pairs++];
+		copy_str(p->local, sizeof(p->local), ours);
+		copy_str(p->remote, sizeof(p->remote), theirs);
+	}
+	if (p->pending) {
+		free(key);
+		return;  /* one verification at a time per pair */
+	}
+	p->pending = true;
+	log_debug("conn=%lu %s-in local=%s remote=%s dialback key received, verifying",
+	    s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", ours, theirs);
+	s->ops->verify_needed(s->owner, ours, theirs, s->id, key);
+	free(key);
+}
+
+void
+stream_dialback_verdict(struct stream *s, const char *local, const char *remote, bool valid)
+{
+	const char *from = local, *to = remote;
+
+	if (s->state != SS_OPEN)
+		return;
+	for (size_t i = 0; i < s->n_pairs; i++) {
+		struct stream_pair *p = &s->pairs[i];
+
+		if (!p->pending || !domain_eq(p->local, local) || !domain_eq(p->remote, remote))
+			continue;
+		p->pending = false;
+		p->valid = valid;
+		if (s->side == STREAM_LOCAL) {
+			/* the local server authenticated as `local`, we answer as `remote` */
+			from = remote;
+			to = local;
+		}
+		buf_printf(s->out, "<db:result from='%s' to='%s' type='%s'/>", from, to,
+		    valid ? "valid" : "invalid");
+		if (valid) {
+			qf_stats.auth_dialback++;
+			if (s->auth_method == NULL)
+				s->auth_method = "dialback";
+			log_info("conn=%lu %s-in local=%s remote=%s authenticated method=dialback",
+			    s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
+		} else {
+			qf_stats.auth_failures++;
+			log_warnx("conn=%lu %s-in local=%s remote=%s dialback key invalid", s->cid,
+			    s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
+		}
+		return;
+	}
+}
+
+static void
+receiver_db_verify(struct stream *s, const struct xnode *el)
+{
+	const char *from = xnode_attr(el, "from"), *to = xnode_attr(el, "to");
+	const char *id = xnode_attr(el, "id");
+	char fd[256], td[256], *key;
+	bool valid, ours;
+
+	if (jid_domain(from, fd, sizeof(fd)) == -1 || jid_domain(to, td, sizeof(td)) == -1 ||
+	    id == NULL || id[0] == '\0' || strlen(id) > 128) {
+		stream_error(s, "improper-addressing", "db:verify needs from, to and id",
+		    "improper-addressing");
+		return;
+	}
+	/* We are authoritative for our local domains on the internet, and for the remote
+	 * domains we present to the local server on the loopback leg. */
+	ours = config_is_local(s->cfg, td);
+	if (s->side == STREAM_LOCAL)
+		ours = !ours && config_is_local(s->cfg, fd);
+	if (!ours) {
+		stream_error(s, "host-unknown", "not authoritative for that domain",
+		    "host-unknown");
+		return;
+	}
+	key = xnode_text(el);
+	valid = key != NULL && dialback_key_valid(fd, td, id, key);
+	free(key);
+	qf_stats.dialback_verify_answered++;
+	log_debug("conn=%lu answered db:verify from=%s to=%s valid=%d", s->cid, fd, td, valid);
+	buf_printf(s->out, "<db:verify from='%s' to='%s' id='", td, fd);
+	buf_put_xml_escaped(s->out, id, strlen(id));
+	buf_printf(s->out, "' type='%s'/>", valid ? "valid" : "invalid");
+}
+
+static bool
+is_stanza(const struct xnode *el)
+{
+	return strcmp(el->ns, NS_SERVER) == 0 && (strcmp(el->name, "message") == 0 ||
+	    strcmp(el->name, "presence") == 0 || strcmp(el->name, "iq") == 0);
+}
+
+static void
+receiver_stanza(struct stream *s, struct xnode *el)
+{
+	char fd[256], td[256];
+	bool authorised = false;
+
+	if (jid_domain(xnode_attr(el, "from"), fd, sizeof(fd)) == -1 ||
+	    jid_domain(xnode_attr(el, "to"), td, sizeof(td)) == -1) {
+		xnode_free(el);
+		stream_error(s, "improper-addressing", "stanza needs from and to",
+		    "improper-addressing");
+		return;
+	}
+	if (s->side == STREAM_INTERNET) {
+		if (!config_is_local(s->cfg, td)) {
+			xnode_free(el);
+			stream_error(s, "host-unknown", "no relaying to other domains",
+			    "open-relay-attempt");
+			return;
+		}
+		if (s->sasl_domain[0] != '\0' && domain_eq(s->sasl_domain, fd))
+			authorised = true;
+	} else if (config_is_local(s->cfg, td)) {
+		xnode_free(el);
+		stream_error(s, "host-unknown", "destination must be a remote domain",
+		    "host-unknown");
+		return;
+	}
+	for (size_t i = 0; !authorised && i < s->n_pairs; i++) {
+		const struct stream_pair *p = &s->pairs[i];
+
+		if (!p->valid)
+			continue;
+		if (s->side == STREAM_INTERNET)
+			authorised = domain_eq(p->local, td) && domain_eq(p->remote, fd);
+		else
+			authorised = domain_eq(p->local, fd) && domain_eq(p->remote, td);
+	}
+	if (!authorised) {
+		xnode_free(el);
+		stream_error(s, "invalid-from", "sender domain not authenticated on this stream",
+		    "invalid-from");
+		return;
+	}
+	s->stanzas_in++;
+	s->ops->stanza(s->owner, el);
+}
+
+int
+stream_send(struct stream *s, const struct xnode *st)
+{
+	if (s->state != SS_READY)
+		return -1;
+	if (xnode_serialize(st, NS_SERVER, s->out) == -1)
+		return -1;
+	s->stanzas_out++;
+	return 0;
+}
+
+static void
+b64_encode(const char *in, char *out, size_t outlen)
+{
+	static const char tbl[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	size_t n = strlen(in), o = 0;
+
+	for (size_t i = 0; i < n && o + 5 < outlen; i += 3) {
+		unsigned v = (unsigned char)in[i] << 16;
+
+		if (i + 1 < n)
+			v |= (unsigned char)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= (unsigned char)in[i + 2];
+		out[o++] = tbl[(v >> 18) & 63];
+		out[o++] = tbl[(v >> 12) & 63];
+		out[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
+		out[o++] = i + 2 < n ? tbl[v & 63] : '=';
+	}
+	out[o] = '\0';
+}

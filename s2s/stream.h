@@ -1,0 +1,130 @@
+/* s2s/stream.h - the XMPP s2s stream state machine, both roles, no sockets.
+ * SPDX-License-Identifier: ISC
+ * conn.c feeds it plaintext bytes and TLS/timer events; it parses them (xmlstream.c),
+ * answers with bytes appended to an output buffer and reports what happened through
+ * struct stream_ops: TLS wanted, stream authenticated, stanza received, dialback key to
+ * verify, close with a reason. Unit tests drive it with strings (tests/unit/test_stream.c).
+ * Policy (STARTTLS required, SASL EXTERNAL vs dialback, who may send what) lives here. */
+#ifndef QF_STREAM_H
+#define QF_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../core/buf.h"
+#include "../core/config.h"
+#include "xnode.h"
+
+struct tls_session;
+
+enum stream_role {
+	STREAM_INITIATOR = 0,  /* we opened the TCP connection */
+	STREAM_RECEIVER,       /* we accepted it */
+};
+
+enum stream_side {
+	STREAM_INTERNET = 0,   /* remote servers: STARTTLS, PKIX, SASL EXTERNAL or dialback */
+	STREAM_LOCAL,          /* the local XMPP server on loopback: dialback, TLS optional */
+};
+
+enum stream_purpose {
+	STREAM_RELAY = 0,      /* carries stanzas for a domain pair */
+	STREAM_VERIFY,         /* initiator only: sends one db:verify and closes */
+};
+
+enum stream_state {
+	SS_INIT = 0,          /* initiator: nothing sent yet */
+	SS_WAIT_HEADER,       /* waiting for the peer's stream header */
+	SS_WAIT_FEATURES,     /* initiator: header seen, waiting for <stream:features/> */
+	SS_WAIT_PROCEED,      /* initiator: <starttls/> sent */
+	SS_TLS,               /* TLS handshake under way (driven by conn.c) */
+	SS_WAIT_SASL,         /* initiator: <auth mechanism='EXTERNAL'/> sent */
+	SS_WAIT_DB_RESULT,    /* initiator: <db:result/> sent, waiting for the verdict */
+	SS_WAIT_DB_VERIFY,    /* initiator (verify purpose): <db:verify/> sent */
+	SS_OPEN,              /* receiver: features sent, negotiating / authenticated pairs */
+	SS_READY,             /* initiator: authenticated, stanzas may be sent */
+	SS_CLOSED,            /* closed or failed; close_reason says why */
+};
+
+/* Callbacks into the owner (conn.c). owner is the pointer given to stream_new. */
+struct stream_ops {
+	/* Start TLS now: the bytes after the element that triggered it are TLS. */
+	void (*start_tls)(void *owner);
+	/* Close after flushing the output buffer. reason is a static string. */
+	void (*close)(void *owner, const char *reason);
+	/* The TLS session once established (for certificate checks), or NULL. */
+	const struct tls_session *(*tls)(void *owner);
+	/* Initiator (relay): the stream is authenticated for (local, remote). */
+	void (*ready)(void *owner);
+	/* An authorised stanza arrived; the callee owns st. */
+	void (*stanza)(void *owner, struct xnode *st);
+	/* Receiver: peer sent db:result for (local, remote) with key on our stream id;
+	 * the owner must verify it with remote's authoritative server and then call
+	 * stream_dialback_verdict(). */
+	void (*verify_needed)(void *owner, const char *local, const char *remote,
+	    const char *stream_id, const char *key);
+	/* Initiator (verify purpose): the authoritative server's answer. */
+	void (*verify_answer)(void *owner, bool valid);
+};
+
+struct stream {
+	enum stream_role    role;
+	enum stream_side    side;
+	enum stream_purpose purpose;
+	enum stream_state   state;
+	unsigned long       cid;           /* owner's connection id, for logs */
+	const struct config *cfg;          /* borrowed */
+	const struct stream_ops *ops;      /* borrowed */
+	void               *owner;
+	struct buf         *out;           /* borrowed: plaintext to send */
+	struct xmlstream   *xs;
+	char  local[256];                  /* our domain (initiator: from; receiver: to) */
+	char  remote[256];                 /* the peer's domain */
+	char  id[64];                      /* stream id (ours as receiver, theirs as initiator) */
+	bool  tls_active;                  /* TLS established under this stream */
+	bool  header_sent;                 /* our header for the current stream is out */
+	bool  restart_pending;             /* reset the parser after the current element */
+	bool  db_offered;                  /* peer offered dialback (initiator) */
+	char  sasl_domain[256];            /* receiver: domain authenticated by SASL EXTERNAL */
+	const char *auth_method;           /* "external" / "dialback" / NULL */
+	/* Receiver: (local, remote) pairs authenticated by dialback; pending verifications. */
+	struct stream_pair { char local[256], remote[256]; bool valid; bool pending; } pairs[8];
+	size_t n_pairs;
+	/* Verify purpose: what to ask. */
+	char  verify_id[64], verify_key[80];
+	const char *close_reason;
+	unsigned long stanzas_in, stanzas_out;
+};
+
+/* Create a stream. local/remote may be "" for a receiver (learned from the header).
+ * out is the plaintext output buffer (borrowed). Returns NULL on OOM. */
+struct stream *stream_new(enum stream_role role, enum stream_side side,
+    enum stream_purpose purpose, const struct config *cfg, const char *local,
+    const char *remote, const struct stream_ops *ops, void *owner, struct buf *out);
+void stream_free(struct stream *s);
+/* For the verify purpose: the db:verify to send (stream id of the other stream, key). */
+void stream_set_verify(struct stream *s, const char *id, const char *key);
+
+/* Initiator: the TCP connection is up; sends the stream header. */
+void stream_start(struct stream *s);
+/* Plaintext input. Returns bytes consumed; fewer than len when TLS must start first
+ * (then call again with the rest only after stream_tls_ready). -1 once closed. */
+ssize_t stream_input(struct stream *s, const char *p, size_t len);
+/* TLS established: restart the stream (initiator sends a new header). */
+void stream_tls_ready(struct stream *s);
+/* Receiver: the answer for a db:result previously passed to verify_needed. */
+void stream_dialback_verdict(struct stream *s, const char *local, const char *remote,
+    bool valid);
+/* Initiator (ready): send a stanza (serialized into out). Returns 0 or -1. */
+int stream_send(struct stream *s, const struct xnode *st);
+/* Send a stream error (condition from RFC 6120 §4.9.3) and close with reason. */
+void stream_error(struct stream *s, const char *cond, const char *text, const char *reason);
+/* Close cleanly with </stream:stream>. */
+void stream_close(struct stream *s, const char *reason);
+/* Waiting for the peer to answer a verification we must make? (for timers) */
+bool stream_is_ready(const struct stream *s);
+bool stream_expects_input(const struct stream *s);
+const char *stream_strstate(enum stream_state st);
+
+#endif

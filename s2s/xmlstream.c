@@ -1,0 +1,757 @@
+/* s2s/xmlstream.c - incremental XMPP stream parser on libxml2's push parser.
+ * SPDX-License-Identifier: ISC
+ * stream.c owns one per stream and feeds it the plaintext bytes it reads; this file turns
+ * them into stream-open / element / stream-close / error events with xnode trees, and
+ * enforces RFC 6120 §11 restricted XML and the size limits. Input is handed to libxml2 in
+ * slices that end at each '>' so that the byte offset of every element end is known
+ * (needed to stop exactly behind <starttls/>) and oversize tokens are caught before
+ * libxml2 buffers them. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libxml/parser.h>
+#include <libxml/parserInternals.h>
+#include <libxml/xmlerror.h>
+
+#include "../core/log.h"
+#include "xmlstream.h"
+
+/* Largest piece handed to xmlParseChunk at once (its size argument is an int). */
+#define XS_MAX_CHUNK (1u << 20)
+
+/* Where the input is, lexically, as far as scan() can tell; see scan(). */
+enum xs_lex {
+	LEX_CONTENT = 0,  /* character data or prolog */
+	LEX_LT,           /* just after '<' */
+	LEX_BANG,         /* just after "<!" */
+	LEX_TAG,          /* in a start/end tag, outside quotes */
+	LEX_SQ,           /* in a '...' attribute value */
+	LEX_DQ,           /* in a "..." attribute value */
+	LEX_CDATA,        /* in <![CDATA[ ... ]]> */
+	LEX_COMMENT,      /* in <!-- ... --> (libxml2 refuses it when complete) */
+	LEX_PI,           /* in <? ... ?> */
+	LEX_OFF           /* in a declaration (DOCTYPE): not tracked, libxml2 refuses it */
+};
+
+struct xmlstream {
+	struct xml_limits   lim;
+	struct xmlstream_cb cb;
+	void               *arg;
+	xmlParserCtxtPtr    ctx;     /* libxml2 push parser, owned */
+	unsigned            level;   /* open elements, the stream element included */
+	struct xnode       *top;     /* top-level element being built, owned */
+	struct xnode       *cur;     /* innermost open element of top */
+	size_t              pending; /* input bytes counted toward the current top-level item */
+	bool                between; /* at a boundary: leading whitespace is not counted */
+	bool                boundary;/* a top-level item ended in the current slice */
+	bool                closed;  /* </stream:stream> seen; further input is ignored */
+	bool                failed;  /* on_error was called */
+	bool                paused;  /* xmlstream_pause() during this feed */
+	bool                reset_pending; /* xmlstream_reset() from a callback */
+	bool                in_feed; /* inside xmlstream_feed (callbacks may run) */
+	bool                free_pending; /* xmlstream_free() from a callback */
+	enum xs_lex         lex;     /* lexical state at the end of the input seen so far */
+	unsigned            lex_run; /* ']' / '-' / '?' just seen in CDATA / comment / PI */
+};
+
+static int parser_start(struct xmlstream *);
+static void parser_stop(struct xmlstream *);
+static bool xs_quiet(const struct xmlstream *);
+static void xs_fail(struct xmlstream *, const char *, const char *, ...)
+    __attribute__((format(printf, 3, 4)));
+static void push(struct xmlstream *, const char *, size_t);
+static bool scan(struct xmlstream *, const char *, size_t);
+static bool is_ws(char);
+static bool name_too_long(const struct xmlstream *, const xmlChar *);
+static char *attr_value(const xmlChar *, const xmlChar *);
+static size_t put_utf8(char *, unsigned long);
+static int add_attrs(struct xmlstream *, struct xnode *, int, const xmlChar **);
+static void sax_start(void *, const xmlChar *, const xmlChar *, const xmlChar *, int,
+    const xmlChar **, int, int, const xmlChar **);
+static void sax_end(void *, const xmlChar *, const xmlChar *, const xmlChar *);
+static void sax_chars(void *, const xmlChar *, int);
+static void sax_internal_subset(void *, const xmlChar *, const xmlChar *, const xmlChar *);
+static void sax_entity_decl(void *, const xmlChar *, int, const xmlChar *,
+    const xmlChar *, xmlChar *);
+static void sax_notation_decl(void *, const xmlChar *, const xmlChar *, const xmlChar *);
+static void sax_attribute_decl(void *, const xmlChar *, const xmlChar *, int, int,
+    const xmlChar *, xmlEnumerationPtr);
+static void sax_element_decl(void *, const xmlChar *, int, xmlElementContentPtr);
+static void sax_unparsed_decl(void *, const xmlChar *, const xmlChar *, const xmlChar *,
+    const xmlChar *);
+static xmlEntityPtr sax_get_entity(void *, const xmlChar *);
+static xmlParserInputPtr sax_resolve_entity(void *, const xmlChar *, const xmlChar *);
+static void sax_reference(void *, const xmlChar *);
+static void sax_comment(void *, const xmlChar *);
+static void sax_pi(void *, const xmlChar *, const xmlChar *);
+static void sax_serror(void *, xmlErrorPtr);
+
+struct xmlstream *
+xmlstream_new(const struct xml_limits *lim, const struct xmlstream_cb *cb, void *arg)
+{
+	struct xmlstream *xs;
+
+	xmlInitParser();
+	if ((xs = calloc(1, sizeof(*xs))) == NULL)
+		return NULL;
+	xs->lim = *lim;
+	xs->cb = *cb;
+	xs->arg = arg;
+	if (parser_start(xs) == -1) {
+		free(xs);
+		return NULL;
+	}
+	return xs;
+}
+
+void
+xmlstream_free(struct xmlstream *xs)
+{
+	if (xs == NULL)
+		return;
+	if (xs->in_feed) {
+		/* From a callback: free when xmlstream_feed unwinds. */
+		xs->free_pending = true;
+		return;
+	}
+	parser_stop(xs);
+	free(xs);
+}
+
+static int
+parser_start(struct xmlstream *xs)
+{
+	xmlSAXHandler sax;
+
+	memset(&sax, 0, sizeof(sax));
+	sax.initialized = XML_SAX2_MAGIC;
+	sax.startElementNs = sax_start;
+	sax.endElementNs = sax_end;
+	sax.characters = sax_chars;
+	sax.ignorableWhitespace = sax_chars;
+	sax.cdataBlock = sax_chars;
+	sax.internalSubset = sax_internal_subset;
+	sax.externalSubset = sax_internal_subset;
+	sax.entityDecl = sax_entity_decl;
+	sax.notationDecl = sax_notation_decl;
+	sax.attributeDecl = sax_attribute_decl;
+	sax.elementDecl = sax_element_decl;
+	sax.unparsedEntityDecl = sax_unparsed_decl;
+	sax.getEntity = sax_get_entity;
+	sax.getParameterEntity = sax_get_entity;
+	sax.resolveEntity = sax_resolve_entity;
+	sax.reference = sax_reference;
+	sax.comment = sax_comment;
+	sax.processingInstruction = sax_pi;
+	sax.serror = sax_serror;
+
+	xs->ctx = xmlCreatePushParserCtxt(&sax, xs, NULL, 0, NULL);
+	if (xs->ctx == NULL)
+		return -1;
+	/* Never XML_PARSE_NOENT: entities must not be substituted. The input is UTF-8
+	 * whatever an XML declaration says (RFC 6120 §11.6). */
+	xmlCtxtUseOptions(xs->ctx, XML_PARSE_NONET | XML_PARSE_IGNORE_ENC);
+	xmlSwitchEncoding(xs->ctx, XML_CHAR_ENCODING_UTF8);
+	xs->level = 0;
+	xs->top = xs->cur = NULL;
+	xs->pending = 0;
+	xs->between = true;
+	xs->boundary = xs->closed = xs->failed = xs->paused = false;
+	xs->reset_pending = false;
+	xs->lex = LEX_CONTENT;
+	xs->lex_run = 0;
+	return 0;
+}
+
+static void
+parser_stop(struct xmlstream *xs)
+{
+	if (xs->ctx != NULL) {
+		xmlFreeParserCtxt(xs->ctx);
+		xs->ctx = NULL;
+	}
+	xnode_free(xs->top);
+	xs->top = xs->cur = NULL;
+}
+
+int
+xmlstream_reset(struct xmlstream *xs)
+{
+	if (xs->in_feed) {
+		/* Called from a callback: libxml2 is on the stack. Stop delivering events
+		 * now and swap parsers once the current slice is done. */
+		xs->reset_pending = true;
+		return 0;
+	}
+	parser_stop(xs);
+	return parser_start(xs);
+}
+
+void
+xmlstream_pause(struct xmlstream *xs)
+{
+	xs->paused = true;
+}
+
+bool
+xmlstream_failed(const struct xmlstream *xs)
+{
+	return xs->failed;
+}
+
+/* True when SAX events must be dropped. */
+static bool
+xs_quiet(const struct xmlstream *xs)
+{
+	return xs->failed || xs->closed || xs->reset_pending || xs->free_pending;
+}
+
+static void
+xs_fail(struct xmlstream *xs, const char *cond, const char *fmt, ...)
+{
+	char text[256];
+	va_list ap;
+
+	if (xs->failed)
+		return;
+	xs->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	log_trace("xmlstream error cond=%s reason=\"%s\"", cond, text);
+	if (xs->cb.on_error != NULL)
+		xs->cb.on_error(xs->arg, cond, text);
+}
+
+static bool
+is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Follow the input lexically just far enough to see a '<' inside a tag or an attribute
+ * value. libxml2's push parser finds the end of a start tag by skipping quoted strings
+ * after the last '<' in its buffer, so such input would stall it until more data came,
+ * and the error would depend on how the input was split. Returns false on such a '<'. */
+static bool
+scan(struct xmlstream *xs, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+
+		switch (xs->lex) {
+		case LEX_CONTENT:
+			if (c == '<')
+				xs->lex = LEX_LT;
+			break;
+		case LEX_LT:
+			xs->lex_run = 0;
+			if (c == '!')
+				xs->lex = LEX_BANG;
+			else if (c == '?')
+				xs->lex = LEX_PI;
+			else if (c == '<')
+				return false;
+			else
+				xs->lex = LEX_TAG;
+			break;
+		case LEX_BANG:
+			if (c == '[')
+				xs->lex = LEX_CDATA;
+			else if (c == '-')
+				xs->lex = LEX_COMMENT;
+			else
+				xs->lex = LEX_OFF;
+			break;
+		case LEX_TAG:
+			if (c == '\'')
+				xs->lex = LEX_SQ;
+			else if (c == '"')
+				xs->lex = LEX_DQ;
+			else if (c == '>')
+				xs->lex = LEX_CONTENT;
+			else if (c == '<')
+				return false;
+			break;
+		case LEX_SQ:
+		case LEX_DQ:
+			if (c == (xs->lex == LEX_SQ ? '\'' : '"'))
+				xs->lex = LEX_TAG;
+			else if (c == '<')
+				return false;
+			break;
+		case LEX_CDATA:
+		case LEX_COMMENT:
+		case LEX_PI: {
+			char runc = xs->lex == LEX_CDATA ? ']' : xs->lex == LEX_COMMENT ? '-' : '?';
+			unsigned need = xs->lex == LEX_PI ? 1 : 2;
+
+			if (c == '>' && xs->lex_run >= need)
+				xs->lex = LEX_CONTENT;
+			if (c == runc)
+				xs->lex_run++;
+			else
+				xs->lex_run = 0;
+			break;
+		}
+		case LEX_OFF:
+			break;
+		}
+	}
+	return true;
+}
+
+static void
+push(struct xmlstream *xs, const char *p, size_t n)
+{
+	while (n > 0 && !xs->failed) {
+		size_t k = n > XS_MAX_CHUNK ? XS_MAX_CHUNK : n;
+
+		xmlParseChunk(xs->ctx, p, (int)k, 0);
+		p += k;
+		n -= k;
+	}
+}
+
+ssize_t
+xmlstream_feed(struct xmlstream *xs, const char *p, size_t len)
+{
+	size_t off = 0;
+	bool failed;
+
+	if (xs->failed)
+		return -1;
+	xs->paused = false;
+	xs->in_feed = true;
+	while (off < len && !xs->failed && !xs->paused && !xs->free_pending) {
+		const char *gt;
+		size_t end, start, n;
+
+		if (xs->closed) {
+			off = len;
+			break;
+		}
+		gt = memchr(p + off, '>', len - off);
+		end = gt != NULL ? (size_t)(gt - p) + 1 : len;
+		start = off;
+		if (xs->between) {
+			while (start < end && is_ws(p[start]))
+				start++;
+			if (start < end)
+				xs->between = false;
+		}
+		n = end - start;
+		if (n > xs->lim.max_stanza_size - xs->pending) {
+			xs_fail(xs, "policy-violation", "%s larger than %zu bytes",
+			    xs->level == 0 ? "stream header" : "top-level element",
+			    xs->lim.max_stanza_size);
+			break;
+		}
+		if (!scan(xs, p + off, end - off)) {
+			xs_fail(xs, "not-well-formed", "'<' inside a tag or attribute value");
+			break;
+		}
+		xs->pending += n;
+		xs->boundary = false;
+		push(xs, p + off, end - off);
+		off = end;
+		if (xs->boundary) {
+			xs->pending = 0;
+			xs->between = true;
+		}
+		if (xs->reset_pending && !xs->failed && !xs->free_pending) {
+			parser_stop(xs);
+			if (parser_start(xs) == -1) {
+				xs->in_feed = false;
+				xs_fail(xs, "internal-server-error", "out of memory");
+				return -1;
+			}
+		}
+	}
+	xs->in_feed = false;
+	failed = xs->failed;
+	if (xs->free_pending) {
+		xmlstream_free(xs);
+	} else if (xs->reset_pending) {
+		/* Reset requested from on_error: honour it, but this call failed. */
+		parser_stop(xs);
+		if (parser_start(xs) == -1)
+			xs->failed = true;
+	}
+	if (failed)
+		return -1;
+	return (ssize_t)off;
+}
+
+static bool
+name_too_long(const struct xmlstream *xs, const xmlChar *s)
+{
+	return s != NULL && strlen((const char *)s) > xs->lim.max_name_length;
+}
+
+static size_t
+put_utf8(char *o, unsigned long c)
+{
+	if (c < 0x80) {
+		o[0] = (char)c;
+		return 1;
+	} else if (c < 0x800) {
+		o[0] = (char)(0xc0 | (c >> 6));
+		o[1] = (char)(0x80 | (c & 0x3f));
+		return 2;
+	} else if (c < 0x10000) {
+		o[0] = (char)(0xe0 | (c >> 12));
+		o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+		o[2] = (char)(0x80 | (c & 0x3f));
+		return 3;
+	}
+	o[0] = (char)(0xf0 | (c >> 18));
+	o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+	o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+	o[3] = (char)(0x80 | (c & 0x3f));
+	return 4;
+}
+
+/* Copy an attribute value from libxml2 (value..end, not NUL-terminated) and decode the
+ * references libxml2 leaves in it: without entity substitution a '&' arrives as "&#38;".
+ * Character and predefined entity references are decoded; the decoded text is never
+ * rescanned. Caller frees; NULL on OOM. */
+static char *
+attr_value(const xmlChar *v, const xmlChar *end)
+{
+	static const struct { const char *name; char c; } pre[] = {
+		{ "amp;", '&' }, { "lt;", '<' }, { "gt;", '>' },
+		{ "apos;", '\'' }, { "quot;", '"' },
+	};
+	size_t len = (size_t)(end - v), o = 0, i = 0, k;
+	char *s;
+
+	/* Decoding never makes the text longer (a reference is >= its UTF-8 form). */
+	if ((s = malloc(len + 1)) == NULL)
+		return NULL;
+	while (i < len) {
+		const char *p = (const char *)v + i;
+		size_t rest = len - i;
+
+		if (*p != '&') {
+			s[o++] = *p;
+			i++;
+			continue;
+		}
+		if (rest > 2 && p[1] == '#') {
+			unsigned long c = 0;
+			size_t j = 2;
+			int hex = 0, digits = 0;
+
+			if (p[2] == 'x') {
+				hex = 1;
+				j = 3;
+			}
+			for (; j < rest && digits < 8; j++, digits++) {
+				char d = p[j];
+
+				if (d >= '0' && d <= '9')
+					c = c * (hex ? 16 : 10) + (unsigned long)(d - '0');
+				else if (hex && d >= 'a' && d <= 'f')
+					c = c * 16 + (unsigned long)(d - 'a' + 10);
+				else if (hex && d >= 'A' && d <= 'F')
+					c = c * 16 + (unsigned long)(d - 'A' + 10);
+				else
+					break;
+			}
+			/* "&#N;" is at least 4 bytes, its UTF-8 form at most 4. */
+			if (digits > 0 && j < rest && p[j] == ';' && c > 0 && c <= 0x10ffff) {
+				o += put_utf8(s + o, c);
+				i += j + 1;
+				continue;
+			}
+		} else {
+			for (k = 0; k < sizeof(pre) / sizeof(pre[0]); k++) {
+				size_t pl = strlen(pre[k].name);
+
+				if (rest > pl && memcmp(p + 1, pre[k].name, pl) == 0) {
+					s[o++] = pre[k].c;
+					i += pl + 1;
+					break;
+				}
+			}
+			if (k < sizeof(pre) / sizeof(pre[0]))
+				continue;
+		}
+		s[o++] = *p;
+		i++;
+	}
+	s[o] = '\0';
+	return s;
+}
+
+static int
+add_attrs(struct xmlstream *xs, struct xnode *n, int nb, const xmlChar **attrs)
+{
+	for (int i = 0; i < nb; i++) {
+		const xmlChar **a = attrs + 5 * i;
+		char *v;
+		int rc;
+
+		if ((v = attr_value(a[3], a[4])) == NULL)
+			return -1;
+		rc = xnode_set_attr_ns(n, (const char *)a[0], (const char *)a[2], v);
+		free(v);
+		if (rc == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static void
+sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri,
+    int nb_ns, const xmlChar **nss, int nb_attrs, int nb_defaulted, const xmlChar **attrs)
+{
+	struct xmlstream *xs = ctx;
+	const char *name = (const char *)localname;
+	const char *ns = uri ? (const char *)uri : "";
+	struct xnode *n;
+	int i;
+
+	if (xs_quiet(xs))
+		return;
+	if (xs->level > xs->lim.max_depth) {
+		xs_fail(xs, "policy-violation", "element <%.64s> nested deeper than %u",
+		    name, xs->lim.max_depth);
+		return;
+	}
+	if (nb_attrs > 0 && (unsigned)nb_attrs > xs->lim.max_attributes) {
+		xs_fail(xs, "policy-violation", "element <%.64s> has %d attributes (max %u)",
+		    name, nb_attrs, xs->lim.max_attributes);
+		return;
+	}
+	if (nb_ns > 0 && (unsigned)nb_ns > xs->lim.max_attributes) {
+		xs_fail(xs, "policy-violation",
+		    "element <%.64s> has %d namespace declarations (max %u)",
+		    name, nb_ns, xs->lim.max_attributes);
+		return;
+	}
+	if (name_too_long(xs, localname) || name_too_long(xs, prefix)) {
+		xs_fail(xs, "policy-violation", "element name longer than %u",
+		    xs->lim.max_name_length);
+		return;
+	}
+	for (i = 0; i < nb_ns; i++) {
+		if (name_too_long(xs, nss[2 * i])) {
+			xs_fail(xs, "policy-violation", "namespace prefix longer than %u",
+			    xs->lim.max_name_length);
+			return;
+		}
+	}
+	for (i = 0; i < nb_attrs; i++) {
+		if (name_too_long(xs, attrs[5 * i]) || name_too_long(xs, attrs[5 * i + 1])) {
+			xs_fail(xs, "policy-violation", "attribute name longer than %u",
+			    xs->lim.max_name_length);
+			return;
+		}
+	}
+
+	if (xs->level == 0) {
+		/* The stream header. */
+		if (strcmp(ns, NS_STREAM) != 0) {
+			xs_fail(xs, "invalid-namespace",
+			    "root element <%.64s> in namespace '%.128s'", name, ns);
+			return;
+		}
+		if (strcmp(name, "stream") != 0) {
+			xs_fail(xs, "bad-format", "root element <%.64s> is not <stream>", name);
+			return;
+		}
+		if ((n = xnode_new("stream", NS_STREAM)) == NULL)
+			goto oom;
+		for (i = 0; i < nb_ns; i++) {
+			if (nss[2 * i] == NULL && xnode_set_attr(n, "xmlns",
+			    nss[2 * i + 1] ? (const char *)nss[2 * i + 1] : "") == -1) {
+				xnode_free(n);
+				goto oom;
+			}
+		}
+		if (add_attrs(xs, n, nb_attrs, attrs) == -1) {
+			xnode_free(n);
+			goto oom;
+		}
+		xs->level = 1;
+		xs->boundary = true;
+		if (xs->cb.on_open != NULL)
+			xs->cb.on_open(xs->arg, n);
+		xnode_free(n);
+		return;
+	}
+
+	if (xs->level == 1) {
+		if ((n = xnode_new(name, ns)) == NULL)
+			goto oom;
+		xs->top = n;
+	} else if ((n = xnode_add_child(xs->cur, name, ns)) == NULL) {
+		goto oom;
+	}
+	xs->cur = n;
+	xs->level++;
+	if (add_attrs(xs, n, nb_attrs, attrs) == -1)
+		goto oom;
+	return;
+oom:
+	xs_fail(xs, "internal-server-error", "out of memory");
+}
+
+static void
+sax_end(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlChar *uri)
+{
+	struct xmlstream *xs = ctx;
+	struct xnode *el;
+
+	if (xs_quiet(xs) || xs->level == 0)
+		return;
+	xs->level--;
+	if (xs->level == 0) {
+		xs->closed = true;
+		xs->boundary = true;
+		if (xs->cb.on_close != NULL)
+			xs->cb.on_close(xs->arg);
+		return;
+	}
+	if (xs->level == 1) {
+		el = xs->top;
+		xs->top = xs->cur = NULL;
+		xs->boundary = true;
+		if (xs->cb.on_element != NULL)
+			xs->cb.on_element(xs->arg, el);
+		else
+			xnode_free(el);
+		return;
+	}
+	xs->cur = xs->cur->parent;
+}
+
+static void
+sax_chars(void *ctx, const xmlChar *ch, int len)
+{
+	struct xmlstream *xs = ctx;
+	struct xnode *last;
+	const char *p = (const char *)ch;
+	char *t;
+
+	if (xs_quiet(xs) || len <= 0)
+		return;
+	if (xs->level <= 1) {
+		for (int i = 0; i < len; i++) {
+			if (!is_ws(p[i])) {
+				xs_fail(xs, "bad-format", "text directly inside the stream element");
+				return;
+			}
+		}
+		return;
+	}
+	/* libxml2 splits text arbitrarily (differently for every split of the input):
+	 * merge adjacent pieces so that the tree does not depend on it. */
+	last = xs->cur->last_child;
+	if (last != NULL && last->is_text) {
+		if ((t = realloc(last->text, last->text_len + (size_t)len + 1)) == NULL)
+			goto oom;
+		memcpy(t + last->text_len, p, (size_t)len);
+		last->text = t;
+		last->text_len += (size_t)len;
+		t[last->text_len] = '\0';
+		return;
+	}
+	if (xnode_add_text(xs->cur, p, (size_t)len) == NULL)
+		goto oom;
+	return;
+oom:
+	xs_fail(xs, "internal-server-error", "out of memory");
+}
+
+static void
+sax_internal_subset(void *ctx, const xmlChar *name, const xmlChar *eid, const xmlChar *sid)
+{
+	xs_fail(ctx, "restricted-xml", "document type declaration");
+}
+
+static void
+sax_entity_decl(void *ctx, const xmlChar *name, int type, const xmlChar *pid,
+    const xmlChar *sid, xmlChar *content)
+{
+	xs_fail(ctx, "restricted-xml", "entity declaration");
+}
+
+static void
+sax_notation_decl(void *ctx, const xmlChar *name, const xmlChar *pid, const xmlChar *sid)
+{
+	xs_fail(ctx, "restricted-xml", "notation declaration");
+}
+
+static void
+sax_attribute_decl(void *ctx, const xmlChar *elem, const xmlChar *fullname, int type,
+    int def, const xmlChar *defval, xmlEnumerationPtr tree)
+{
+	xs_fail(ctx, "restricted-xml", "attribute declaration");
+	xmlFreeEnumeration(tree);
+}
+
+static void
+sax_element_decl(void *ctx, const xmlChar *name, int type, xmlElementContentPtr content)
+{
+	xs_fail(ctx, "restricted-xml", "element declaration");
+}
+
+static void
+sax_unparsed_decl(void *ctx, const xmlChar *name, const xmlChar *pid, const xmlChar *sid,
+    const xmlChar *notation)
+{
+	xs_fail(ctx, "restricted-xml", "unparsed entity declaration");
+}
+
+static xmlEntityPtr
+sax_get_entity(void *ctx, const xmlChar *name)
+{
+	xs_fail(ctx, "restricted-xml", "entity reference");
+	return NULL;
+}
+
+static xmlParserInputPtr
+sax_resolve_entity(void *ctx, const xmlChar *pid, const xmlChar *sid)
+{
+	xs_fail(ctx, "restricted-xml", "external entity");
+	return NULL;
+}
+
+static void
+sax_reference(void *ctx, const xmlChar *name)
+{
+	xs_fail(ctx, "restricted-xml", "entity reference");
+}
+
+static void
+sax_comment(void *ctx, const xmlChar *value)
+{
+	xs_fail(ctx, "restricted-xml", "comment");
+}
+
+static void
+sax_pi(void *ctx, const xmlChar *target, const xmlChar *data)
+{
+	xs_fail(ctx, "restricted-xml", "processing instruction");
+}
+
+static void
+sax_serror(void *ctx, xmlErrorPtr err)
+{
+	struct xmlstream *xs = ctx;
+	char msg[160];
+	size_t n;
+
+	if (err == NULL || err->level < XML_ERR_ERROR)
+		return;
+	snprintf(msg, sizeof(msg), "%s", err->message ? err->message : "parse error");
+	n = strlen(msg);
+	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+		msg[--n] = '\0';
+	xs_fail(xs, "not-well-formed", "line %d: %s", err->line, msg);
+}

@@ -1,0 +1,401 @@
+/* s2s/xnode.c - a small element tree for one stanza, and its serializer.
+ * SPDX-License-Identifier: ISC
+ * xmlstream.c builds these trees while parsing; stream.c, dialback.c and the router read,
+ * build and copy them and write them out with xnode_serialize(). Serialization declares
+ * namespaces only where they change and escapes text and attribute values so that the
+ * output re-parses to the same tree. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xnode.h"
+
+/* Most distinct attribute namespaces (other than xml:) one element may carry when
+ * serialized; each gets a generated prefix a0, a1, ... */
+#define XNODE_MAX_ATTR_NS 32
+
+static char *xstrdup(const char *);
+static char *xmemdup(const char *, size_t);
+static void xattr_free(struct xattr *);
+static void xnode_append(struct xnode *, struct xnode *);
+static int put_escaped(struct buf *, const char *, size_t, int);
+static int serialize(const struct xnode *, const char *, struct buf *);
+static bool ns_equal(const char *, const char *);
+
+static char *
+xstrdup(const char *s)
+{
+	return xmemdup(s, strlen(s));
+}
+
+static char *
+xmemdup(const char *s, size_t n)
+{
+	char *p;
+
+	if (n == SIZE_MAX || (p = malloc(n + 1)) == NULL)
+		return NULL;
+	if (n > 0)
+		memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+/* NULL and "" both mean "no namespace". */
+static bool
+ns_equal(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+struct xnode *
+xnode_new(const char *name, const char *ns)
+{
+	struct xnode *n;
+
+	if (name == NULL || (n = calloc(1, sizeof(*n))) == NULL)
+		return NULL;
+	n->name = xstrdup(name);
+	n->ns = xstrdup(ns ? ns : "");
+	if (n->name == NULL || n->ns == NULL) {
+		xnode_free(n);
+		return NULL;
+	}
+	return n;
+}
+
+static void
+xattr_free(struct xattr *a)
+{
+	free(a->name);
+	free(a->ns);
+	free(a->value);
+	free(a);
+}
+
+void
+xnode_free(struct xnode *n)
+{
+	struct xnode *c, *cn;
+	struct xattr *a, *an;
+
+	if (n == NULL)
+		return;
+	for (c = n->children; c != NULL; c = cn) {
+		cn = c->next;
+		xnode_free(c);
+	}
+	for (a = n->attrs; a != NULL; a = an) {
+		an = a->next;
+		xattr_free(a);
+	}
+	free(n->name);
+	free(n->ns);
+	free(n->text);
+	free(n);
+}
+
+static void
+xnode_append(struct xnode *parent, struct xnode *c)
+{
+	c->parent = parent;
+	if (parent->last_child != NULL)
+		parent->last_child->next = c;
+	else
+		parent->children = c;
+	parent->last_child = c;
+}
+
+struct xnode *
+xnode_add_child(struct xnode *parent, const char *name, const char *ns)
+{
+	struct xnode *c;
+
+	if (parent == NULL || (c = xnode_new(name, ns)) == NULL)
+		return NULL;
+	xnode_append(parent, c);
+	return c;
+}
+
+struct xnode *
+xnode_add_text(struct xnode *parent, const char *text, size_t len)
+{
+	struct xnode *c;
+
+	if (parent == NULL || (c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->is_text = true;
+	if ((c->text = xmemdup(text, len)) == NULL) {
+		free(c);
+		return NULL;
+	}
+	c->text_len = len;
+	xnode_append(parent, c);
+	return c;
+}
+
+int
+xnode_set_attr(struct xnode *n, const char *name, const char *value)
+{
+	return xnode_set_attr_ns(n, name, NULL, value);
+}
+
+int
+xnode_set_attr_ns(struct xnode *n, const char *name, const char *ns, const char *value)
+{
+	struct xattr *a, **tail;
+	char *v;
+
+	if (n == NULL || n->is_text || name == NULL || value == NULL)
+		return -1;
+	if (ns != NULL && *ns == '\0')
+		ns = NULL;
+	for (tail = &n->attrs; (a = *tail) != NULL; tail = &a->next) {
+		if (strcmp(a->name, name) == 0 && ns_equal(a->ns, ns)) {
+			if ((v = xstrdup(value)) == NULL)
+				return -1;
+			free(a->value);
+			a->value = v;
+			return 0;
+		}
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return -1;
+	a->name = xstrdup(name);
+	a->value = xstrdup(value);
+	a->ns = ns ? xstrdup(ns) : NULL;
+	if (a->name == NULL || a->value == NULL || (ns != NULL && a->ns == NULL)) {
+		xattr_free(a);
+		return -1;
+	}
+	*tail = a;
+	return 0;
+}
+
+const char *
+xnode_attr(const struct xnode *n, const char *name)
+{
+	const struct xattr *a;
+
+	if (n == NULL || name == NULL)
+		return NULL;
+	for (a = n->attrs; a != NULL; a = a->next)
+		if (a->ns == NULL && strcmp(a->name, name) == 0)
+			return a->value;
+	return NULL;
+}
+
+struct xnode *
+xnode_child(const struct xnode *n, const char *name, const char *ns)
+{
+	struct xnode *c;
+
+	if (n == NULL)
+		return NULL;
+	for (c = n->children; c != NULL; c = c->next) {
+		if (c->is_text)
+			continue;
+		if (name != NULL && strcmp(c->name, name) != 0)
+			continue;
+		if (ns != NULL && !ns_equal(c->ns, ns))
+			continue;
+		return c;
+	}
+	return NULL;
+}
+
+char *
+xnode_text(const struct xnode *n)
+{
+	const struct xnode *c;
+	size_t len = 0, off = 0;
+	char *s;
+
+	if (n == NULL)
+		return NULL;
+	if (n->is_text)
+		return xmemdup(n->text, n->text_len);
+	for (c = n->children; c != NULL; c = c->next)
+		if (c->is_text)
+			len += c->text_len;
+	if ((s = malloc(len + 1)) == NULL)
+		return NULL;
+	for (c = n->children; c != NULL; c = c->next) {
+		if (c->is_text && c->text_len > 0) {
+			memcpy(s + off, c->text, c->text_len);
+			off += c->text_len;
+		}
+	}
+	s[off] = '\0';
+	return s;
+}
+
+struct xnode *
+xnode_dup(const struct xnode *n)
+{
+	struct xnode *d, *c, *dc;
+	const struct xattr *a;
+
+	if (n == NULL)
+		return NULL;
+	if (n->is_text) {
+		if ((d = calloc(1, sizeof(*d))) == NULL)
+			return NULL;
+		d->is_text = true;
+		d->text_len = n->text_len;
+		if ((d->text = xmemdup(n->text, n->text_len)) == NULL) {
+			free(d);
+			return NULL;
+		}
+		return d;
+	}
+	if ((d = xnode_new(n->name, n->ns)) == NULL)
+		return NULL;
+	for (a = n->attrs; a != NULL; a = a->next) {
+		if (xnode_set_attr_ns(d, a->name, a->ns, a->value) == -1)
+			goto fail;
+	}
+	for (c = n->children; c != NULL; c = c->next) {
+		if ((dc = xnode_dup(c)) == NULL)
+			goto fail;
+		xnode_append(d, dc);
+	}
+	return d;
+fail:
+	xnode_free(d);
+	return NULL;
+}
+
+/* Escape for text (attr == 0) or a single-quoted attribute value (attr == 1). Besides
+ * the five XML specials, CR is written as a character reference (a parser would turn
+ * a literal CR into LF), and in attribute values TAB and LF too (attribute value
+ * normalization would turn them into spaces). */
+static int
+put_escaped(struct buf *b, const char *s, size_t n, int attr)
+{
+	size_t start = 0, old = b->len;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *rep;
+
+		if (s[i] == '\r')
+			rep = "&#13;";
+		else if (attr && s[i] == '\n')
+			rep = "&#10;";
+		else if (attr && s[i] == '\t')
+			rep = "&#9;";
+		else
+			continue;
+		if (buf_put_xml_escaped(b, s + start, i - start) == -1 ||
+		    buf_puts(b, rep) == -1)
+			goto fail;
+		start = i + 1;
+	}
+	if (buf_put_xml_escaped(b, s + start, n - start) == -1)
+		goto fail;
+	return 0;
+fail:
+	b->len = old;
+	if (b->data)
+		b->data[old] = '\0';
+	return -1;
+}
+
+static int
+serialize(const struct xnode *n, const char *parent_ns, struct buf *out)
+{
+	const char *attr_ns[XNODE_MAX_ATTR_NS];
+	const char *pfx = NULL, *child_ns;
+	const struct xattr *a;
+	const struct xnode *c;
+	size_t nattr_ns = 0, i;
+	bool content = false;
+
+	if (n->is_text)
+		return put_escaped(out, n->text, n->text_len, 0);
+
+	if (strcmp(n->ns, NS_STREAM) == 0)
+		pfx = "stream";
+	else if (strcmp(n->ns, NS_DIALBACK) == 0)
+		pfx = "db";
+	if (pfx != NULL) {
+		/* The prefixed element leaves the default namespace alone. */
+		child_ns = parent_ns;
+		if (buf_printf(out, "<%s:%s", pfx, n->name) == -1)
+			return -1;
+	} else {
+		child_ns = n->ns;
+		if (buf_printf(out, "<%s", n->name) == -1)
+			return -1;
+		if (!ns_equal(n->ns, parent_ns)) {
+			if (buf_puts(out, " xmlns='") == -1 ||
+			    put_escaped(out, n->ns, strlen(n->ns), 1) == -1 ||
+			    buf_puts(out, "'") == -1)
+				return -1;
+		}
+	}
+
+	for (a = n->attrs; a != NULL; a = a->next) {
+		if (a->ns == NULL || *a->ns == '\0') {
+			/* A recorded default namespace (the stream header keeps one as
+			 * "xmlns") is only meaningful on a prefixed element; elsewhere the
+			 * declaration above is the one in force. */
+			if (strcmp(a->name, "xmlns") == 0 && pfx == NULL)
+				continue;
+			if (buf_printf(out, " %s='", a->name) == -1)
+				return -1;
+		} else if (strcmp(a->ns, NS_XML) == 0) {
+			if (buf_printf(out, " xml:%s='", a->name) == -1)
+				return -1;
+		} else {
+			for (i = 0; i < nattr_ns; i++)
+				if (strcmp(attr_ns[i], a->ns) == 0)
+					break;
+			if (i == nattr_ns) {
+				if (nattr_ns == XNODE_MAX_ATTR_NS)
+					return -1;
+				attr_ns[nattr_ns++] = a->ns;
+				if (buf_printf(out, " xmlns:a%zu='", i) == -1 ||
+				    put_escaped(out, a->ns, strlen(a->ns), 1) == -1 ||
+				    buf_puts(out, "'") == -1)
+					return -1;
+			}
+			if (buf_printf(out, " a%zu:%s='", i, a->name) == -1)
+				return -1;
+		}
+		if (put_escaped(out, a->value, strlen(a->value), 1) == -1 ||
+		    buf_puts(out, "'") == -1)
+			return -1;
+	}
+
+	for (c = n->children; c != NULL; c = c->next)
+		if (!c->is_text || c->text_len > 0)
+			content = true;
+	if (!content)
+		return buf_puts(out, "/>");
+	if (buf_puts(out, ">") == -1)
+		return -1;
+	for (c = n->children; c != NULL; c = c->next) {
+		if (c->is_text && c->text_len == 0)
+			continue;
+		if (serialize(c, child_ns, out) == -1)
+			return -1;
+	}
+	if (pfx != NULL)
+		return buf_printf(out, "</%s:%s>", pfx, n->name);
+	return buf_printf(out, "</%s>", n->name);
+}
+
+int
+xnode_serialize(const struct xnode *n, const char *parent_ns, struct buf *out)
+{
+	size_t old = out->len;
+
+	if (n == NULL || serialize(n, parent_ns, out) == -1) {
+		out->len = old;
+		if (out->data)
+			out->data[old] = '\0';
+		return -1;
+	}
+	return 0;
+}

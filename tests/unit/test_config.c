@@ -1,0 +1,679 @@
+/* tests/unit/test_config.c - unit tests for the configuration parser (core/config.c).
+ * SPDX-License-Identifier: ISC
+ * Loads the shipped etc/quickfed.conf, a file using every option, and a table of broken
+ * files, checking values and the exact "FILE:LINE: " of each reported error. Runs with
+ * cwd = repo top (or QF_TOP); scratch files go into a mkdtemp directory. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/config.h"
+#include "core/log.h"
+
+/* One expected error: its line and a fragment of its message. */
+struct want_err {
+	int line;
+	const char *text;
+};
+
+#define MAX_WANT 12
+
+/* A broken file and every error it must produce, in order. */
+struct bad_case {
+	const char *name;
+	const char *conf;
+	struct want_err errs[MAX_WANT];
+};
+
+static char tmpdir[] = "/tmp/qf-test-config.XXXXXX";
+
+/* A valid skeleton to append broken parts to: lines 1-2. */
+#define BASE "listener internet { }\ndomain example.net { }\n"
+
+static const struct bad_case bad_cases[] = {
+	{ "unknown-top", BASE "listne local {\n\taddress 127.0.0.1\n}\n",
+	    { { 3, "unknown keyword 'listne' in top level" } } },
+	{ "unknown-in-block", BASE "timeouts {\n\tconect 5s\n}\n",
+	    { { 4, "unknown keyword 'conect' in timeouts block" } } },
+	{ "bad-port-range", BASE "listener local {\n\tport 70000\n}\n",
+	    { { 4, "'port' 70000 out of range (1..65535)" } } },
+	{ "bad-port-zero", BASE "local_server {\n\tport 0\n}\n",
+	    { { 4, "out of range" } } },
+	{ "bad-port-text", BASE "peer example.org {\n\taddress 192.0.2.7\n\tport 52x\n}\n",
+	    { { 5, "invalid number '52x' for 'port'" } } },
+	{ "bad-time-suffix", BASE "timeouts {\n\tconnect 10x\n\tidle 5\n\tauth 1w\n}\n",
+	    /* idle 5 = 5 ms, below its 1s minimum */
+	    { { 4, "invalid time '10x' for 'connect'" }, { 5, "'idle' 5 out of range" },
+	      { 6, "invalid time '1w'" } } },
+	{ "bad-size", BASE "limits {\n\tstanza_size 17m\n\tstanza_size 1k\n\tdepth 99999\n}\n"
+	    "limits {\n\tstanza_size 12q\n}\n",
+	    { { 4, "'stanza_size' 17m out of range (1024..16777216 bytes)" },
+	      { 5, "duplicate 'stanza_size' (first at line 4)" },
+	      { 6, "'depth' 99999 out of range" },
+	      { 8, "duplicate 'limits' (first at line 3)" } } },
+	{ "unterminated", BASE "timeouts {\n\tconnect 5s\n",
+	    { { 3, "unterminated 'timeouts' block" } } },
+	{ "unterminated-skipped", BASE "bogus {\n\tconnect 5s\n",
+	    { { 3, "unknown keyword 'bogus'" }, { 3, "unterminated block" } } },
+	{ "stray-brace", BASE "log_level info\n}\n",
+	    { { 4, "'}' without an open block" } } },
+	{ "duplicate-domain", BASE "domain Example.NET {\n}\n",
+	    { { 3, "duplicate domain 'example.net' (first at line 2)" } } },
+	{ "missing-domain", "listener internet { }\n",
+	    { { 0, "no domain configured" } } },
+	{ "missing-listener", "domain example.net { }\n# nothing else\n",
+	    { { 0, "no listener configured" } } },
+	{ "missing-all", "",
+	    { { 0, "no listener configured" }, { 0, "no domain configured" } } },
+	{ "cert-without-key", "listener internet { }\ndomain example.net {\n"
+	    "\tcertificate @DIR@/cert.pem\n}\n",
+	    { { 2, "domain 'example.net': certificate without key" } } },
+	{ "key-without-cert", "listener internet { }\n\ndomain example.net {\n"
+	    "\tkey @DIR@/key.pem\n}\n",
+	    { { 3, "key without certificate" } } },
+	{ "unreadable-cert", "listener internet { }\ndomain example.net {\n"
+	    "\tcertificate @DIR@/missing.pem\n\tkey @DIR@\n}\n",
+	    { { 3, "cannot read certificate '" }, { 4, "is not a regular file" } } },
+	{ "local-not-loopback", BASE "listener local {\n\taddress 192.0.2.1\n}\n"
+	    "listener local {\n\taddress ::1\n\tport 5270\n}\n"
+	    "listener local {\n\taddress ::ffff:127.0.0.2\n}\n",
+	    { { 4, "local listener must be a loopback address" } } },
+	{ "bad-address", BASE "listener internet {\n\taddress example.net\n\tport 1\n}\n"
+	    "local_server {\n\taddress 300.1.1.1\n}\n",
+	    { { 4, "invalid address 'example.net'" }, { 8, "invalid address '300.1.1.1'" } } },
+	{ "duplicate-listener", BASE "listener internet {\n\tport 5269\n}\n",
+	    { { 3, "duplicate listener 0.0.0.0 port 5269 (first at line 1)" } } },
+	{ "listener-kind", BASE "listener outside {\n\tport 1\n}\n",
+	    { { 3, "invalid listener kind 'outside'" } } },
+	{ "block-without-brace", BASE "resolver\n",
+	    { { 3, "'resolver' needs a block" } } },
+	{ "brace-on-plain", BASE "state_dir /tmp {\n\tfoo\n}\n",
+	    { { 3, "'state_dir' does not take a block" } } },
+	{ "misplaced-brace", BASE "timeouts { connect 5s }\n",
+	    { { 3, "misplaced '{'" } } },
+	{ "arguments", BASE "state_dir\nca_file a b\nresolver x {\n}\nlistener {\n}\n",
+	    { { 3, "missing argument for 'state_dir'" }, { 4, "too many arguments for 'ca_file'" },
+	      { 5, "too many arguments for 'resolver'" }, { 7, "missing argument for 'listener'" } } },
+	{ "too-many-words", BASE "log_level a b c d e f g h i\n",
+	    { { 3, "too many words" } } },
+	{ "duplicate-keyword", BASE "log_level debug\nlog_level trace\nlog_level loud\n",
+	    { { 4, "duplicate 'log_level' (first at line 3)" },
+	      { 5, "duplicate 'log_level' (first at line 3)" } } },
+	{ "bad-log-level", BASE "log_level loud\n",
+	    { { 3, "invalid log_level 'loud'" } } },
+	{ "bad-bool", BASE "local_server {\n\ttls maybe\n}\npolicy {\n\tstarttls sometimes\n}\n",
+	    { { 4, "invalid value 'maybe' for 'tls'" },
+	      { 7, "invalid value 'sometimes' for 'starttls'" } } },
+	{ "policy-no-auth", BASE "policy {\n\tdialback no\n\tsasl_external false\n}\n",
+	    { { 3, "dialback and sasl_external cannot both be off" } } },
+	{ "forwarders", BASE "resolver {\n\tforwarder 192.0.2.1\n\tforwarder ::1@5353\n"
+	    "\tforwarder 192.0.2.3@0\n\tforwarder 192.0.2.4@\n\tforwarder dns.example\n"
+	    "\tforwarder 192.0.2.5\n\tforwarder 192.0.2.6\n\tforwarder 192.0.2.7\n}\n",
+	    { { 6, "invalid forwarder '192.0.2.3@0'" }, { 7, "invalid forwarder '192.0.2.4@'" },
+	      { 8, "invalid forwarder 'dns.example'" }, { 11, "too many forwarders (at most 4)" } } },
+	{ "dnssec-without-anchor", BASE "resolver {\n\tdnssec on\n}\n",
+	    { { 4, "dnssec on needs a trust_anchor_file" } } },
+	{ "bad-domain-name", BASE "domain exa_mple.net { }\ndomain -a.net { }\ndomain a..net { }\n"
+	    "domain a.net. { }\n",
+	    { { 3, "invalid domain name 'exa_mple.net'" }, { 4, "invalid domain name '-a.net'" },
+	      { 5, "invalid domain name 'a..net'" }, { 6, "invalid domain name 'a.net.'" } } },
+	{ "peers", BASE "peer example.org {\n\tport 5270\n}\npeer EXAMPLE.org { }\n"
+	    "peer example.net { }\npeer b.example {\n\taddress bad_host!\n}\n",
+	    { { 4, "peer 'example.org': port needs an address" },
+	      { 6, "duplicate peer 'example.org' (first at line 3)" },
+	      { 9, "invalid address 'bad_host!'" },
+	      { 7, "peer 'example.net' is a local domain" } } },
+	{ "short-secret", BASE "dialback_secret short\n",
+	    { { 3, "dialback_secret too short" } } },
+	{ "socket-too-long", BASE "state_dir /var/lib/quickfed/a/very/long/path/that/goes/on/and/on/"
+	    "and/on/until/it/no/longer/fits/in/sun_path\n",
+	    { { 3, "status_socket '/var/lib/quickfed/a/very/long/path" } } },
+	{ "too-many-listeners", "listener internet {\n\tport 1\n}\nlistener internet {\n\tport 2\n}\n"
+	    "listener internet {\n\tport 3\n}\nlistener internet {\n\tport 4\n}\n"
+	    "listener internet {\n\tport 5\n}\nlistener internet {\n\tport 6\n}\n"
+	    "listener internet {\n\tport 7\n}\nlistener internet {\n\tport 8\n}\n"
+	    "listener internet {\n\tport 9\n}\ndomain example.net { }\n",
+	    { { 25, "too many listeners (at most 8)" } } },
+};
+
+/* Write len bytes to DIR/name; returns the malloc'ed path. */
+static char *
+write_file(const char *name, const char *data, size_t len)
+{
+	char *path;
+	FILE *f;
+
+	assert_true(asprintf(&path, "%s/%s", tmpdir, name) > 0);
+	f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, len, f), len);
+	assert_int_equal(fclose(f), 0);
+	return path;
+}
+
+/* Replace every "@DIR@" in s by the scratch directory; caller frees. */
+static char *
+subst_dir(const char *s)
+{
+	size_t cap = strlen(s) * 4 + 1, n = 0;
+	char *out = malloc(cap);
+
+	assert_non_null(out);
+	while (*s != '\0') {
+		if (strncmp(s, "@DIR@", 5) == 0) {
+			n += (size_t)snprintf(out + n, cap - n, "%s", tmpdir);
+			s += 5;
+		} else
+			out[n++] = *s++;
+		assert_true(n < cap);
+	}
+	out[n] = '\0';
+	return out;
+}
+
+/* Load path; errors go to *errtext (caller frees). */
+static int
+load(const char *path, struct config **cfg, char **errtext)
+{
+	size_t len;
+	FILE *errs = open_memstream(errtext, &len);
+	int n;
+
+	assert_non_null(errs);
+	n = config_load(path, errs, cfg);
+	fclose(errs);
+	return n;
+}
+
+/* Assert that text holds exactly the wanted errors, each as "path:LINE: ...TEXT...". */
+static void
+check_errors(const char *name, const char *path, const char *text, const struct want_err *want,
+    int nwant)
+{
+	const char *line = text;
+
+	for (int i = 0; i < nwant; i++) {
+		char prefix[512];
+		const char *nl = strchr(line, '\n');
+		char *msg;
+
+		if (nl == NULL)
+			fail_msg("%s: missing error %d (want line %d '%s'); got:\n%s", name, i,
+			    want[i].line, want[i].text, text);
+		msg = strndup(line, (size_t)(nl - line));
+		assert_non_null(msg);
+		snprintf(prefix, sizeof(prefix), "%s:%d: ", path, want[i].line);
+		if (strncmp(msg, prefix, strlen(prefix)) != 0 || strstr(msg, want[i].text) == NULL)
+			fail_msg("%s: error %d is\n  %s\nwant prefix '%s' and text '%s'; all:\n%s", name,
+			    i, msg, prefix, want[i].text, text);
+		free(msg);
+		line = nl + 1;
+	}
+	if (*line != '\0')
+		fail_msg("%s: unexpected extra errors:\n%s", name, line);
+}
+
+static int
+count_want(const struct want_err *want)
+{
+	int n = 0;
+
+	while (n < MAX_WANT && want[n].text != NULL)
+		n++;
+	return n;
+}
+
+/* Load a file that must fail with exactly the given errors. */
+static void
+expect_bad(const char *name, const char *path, const struct want_err *want, int nwant)
+{
+	struct config *cfg = (struct config *)1;
+	char *text = NULL;
+	int n = load(path, &cfg, &text);
+
+	assert_null(cfg);
+	check_errors(name, path, text, want, nwant);
+	if (n != nwant)
+		fail_msg("%s: config_load returned %d, want %d", name, n, nwant);
+	free(text);
+}
+
+static void
+test_shipped_config(void **state)
+{
+	struct config *cfg = NULL;
+	char *text = NULL;
+	int n = load("etc/quickfed.conf", &cfg, &text);
+
+	if (n != 0)
+		fail_msg("etc/quickfed.conf: %d errors:\n%s", n, text);
+	free(text);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->path, "etc/quickfed.conf");
+	assert_int_equal(cfg->n_listeners, 2);
+	assert_int_equal(cfg->listeners[0].kind, CFG_LISTEN_INTERNET);
+	assert_string_equal(cfg->listeners[0].address, "0.0.0.0");
+	assert_int_equal(cfg->listeners[0].port, 5269);
+	assert_int_equal(cfg->listeners[1].kind, CFG_LISTEN_LOCAL);
+	assert_string_equal(cfg->listeners[1].address, "127.0.0.1");
+	assert_int_equal(cfg->listeners[1].port, 5270);
+	assert_string_equal(cfg->local_server_address, "127.0.0.1");
+	assert_int_equal(cfg->local_server_port, 5271);
+	assert_false(cfg->local_server_tls);
+	assert_string_equal(cfg->state_dir, "./build/state");
+	assert_string_equal(cfg->status_socket, "./build/state/quickfed.sock");
+	assert_string_equal(cfg->ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	assert_null(cfg->dialback_secret);
+	assert_int_equal(cfg->log_level, LOG_INFO);
+	assert_non_null(cfg->domains);
+	assert_string_equal(cfg->domains->name, "example.net");
+	assert_null(cfg->domains->certificate);
+	assert_null(cfg->domains->key);
+	assert_null(cfg->domains->next);
+	assert_int_equal(cfg->n_forwarders, 0);
+	assert_null(cfg->trust_anchor_file);
+	assert_false(cfg->dnssec);
+	assert_int_equal(cfg->dns_timeout_ms, 5000);
+	assert_int_equal(cfg->connect_timeout_ms, 10000);
+	assert_int_equal(cfg->tls_timeout_ms, 10000);
+	assert_int_equal(cfg->auth_timeout_ms, 30000);
+	assert_int_equal(cfg->setup_timeout_ms, 60000);
+	assert_int_equal(cfg->idle_timeout_ms, 600000);
+	assert_int_equal(cfg->shutdown_timeout_ms, 5000);
+	assert_int_equal(cfg->max_stanza_size, 256 * 1024);
+	assert_int_equal(cfg->max_depth, 32);
+	assert_int_equal(cfg->max_attributes, 32);
+	assert_int_equal(cfg->max_name_length, 256);
+	assert_int_equal(cfg->max_queue, 1000);
+	assert_int_equal(cfg->max_connections, 4096);
+	assert_true(cfg->require_tls);
+	assert_false(cfg->secure_auth);
+	assert_true(cfg->dialback);
+	assert_true(cfg->sasl_external);
+	assert_null(cfg->peers);
+	assert_true(config_is_local(cfg, "example.net"));
+	config_free(cfg);
+}
+
+/* A minimal file: every option not given takes the default documented in config.h. */
+static void
+test_defaults(void **state)
+{
+	struct config *cfg = NULL;
+	char *text = NULL;
+	int n = load("tests/data/config/minimal.conf", &cfg, &text);
+
+	if (n != 0)
+		fail_msg("minimal.conf: %d errors:\n%s", n, text);
+	free(text);
+	assert_int_equal(cfg->n_listeners, 1);
+	assert_string_equal(cfg->listeners[0].address, "0.0.0.0");
+	assert_int_equal(cfg->listeners[0].port, 5269);
+	assert_int_equal(cfg->listeners[0].line, 3);
+	assert_string_equal(cfg->domains->name, "example.com");
+	assert_int_equal(cfg->domains->line, 5);
+	assert_string_equal(cfg->local_server_address, "127.0.0.1");
+	assert_int_equal(cfg->local_server_port, 5271);
+	assert_false(cfg->local_server_tls);
+	assert_string_equal(cfg->state_dir, "/var/lib/quickfed");
+	assert_string_equal(cfg->status_socket, "/var/lib/quickfed/quickfed.sock");
+	assert_string_equal(cfg->ca_file, "/etc/ssl/certs/ca-certificates.crt");
+	assert_int_equal(cfg->log_level, LOG_INFO);
+	assert_null(cfg->dialback_secret);
+	assert_false(cfg->dnssec);
+	assert_int_equal(cfg->dns_timeout_ms, 5000);
+	assert_int_equal(cfg->idle_timeout_ms, 600000);
+	assert_int_equal(cfg->setup_timeout_ms, 60000);
+	assert_int_equal(cfg->max_stanza_size, 262144);
+	assert_int_equal(cfg->max_connections, 4096);
+	assert_true(cfg->require_tls);
+	assert_true(cfg->dialback);
+	assert_true(cfg->sasl_external);
+	assert_false(cfg->secure_auth);
+	/* lookups are case-insensitive */
+	assert_true(config_is_local(cfg, "EXAMPLE.com"));
+	assert_ptr_equal(config_domain(cfg, "Example.Com"), cfg->domains);
+	assert_false(config_is_local(cfg, "example.org"));
+	assert_false(config_is_local(cfg, "example.co"));
+	assert_null(config_peer(cfg, "example.com"));
+	config_free(cfg);
+}
+
+/* Every option set to a non-default value, with comments, CRLF and odd spacing. */
+static void
+test_every_option(void **state)
+{
+	char *cert = write_file("cert.pem", "-----BEGIN CERTIFICATE-----\n", 28);
+	char *key = write_file("key.pem", "-----BEGIN PRIVATE KEY-----\n", 28);
+	char *anchor = write_file("root.key", ". IN DS 20326 8 2 E06D\n", 23);
+	char *conf, *path, *text = NULL;
+	struct config *cfg = NULL;
+	const struct cfg_peer *peer;
+	const struct cfg_domain *d;
+	int n;
+
+	assert_true(asprintf(&conf,
+	    "# every option\n"
+	    "log_level debug   # trailing comment\n"
+	    "state_dir /srv/qf\n"
+	    "status_socket /run/qf.sock\r\n"
+	    "ca_file /etc/qf/ca.pem\n"
+	    "dialback_secret 0123456789abcdef0123\n"
+	    "listener internet {\n"
+	    "  address ::\n"
+	    "  port 15269\n"
+	    "}\n"
+	    "listener internet {\n"
+	    "\taddress 192.0.2.10\n"
+	    "}\n"
+	    "listener local {\n"
+	    "\taddress ::1\n"
+	    "\tport 15270\n"
+	    "}\n"
+	    "local_server {\n"
+	    "\taddress ::1\n"
+	    "\tport 15271\n"
+	    "\ttls yes\n"
+	    "}\n"
+	    "domain A.Example {\n"
+	    "\tcertificate %s\n"
+	    "\tkey %s\n"
+	    "}\n"
+	    "domain b.example\t{\t}\n"
+	    "resolver {\n"
+	    "\tforwarder 127.0.0.53\n"
+	    "\tforwarder ::1@5353\n"
+	    "\ttrust_anchor_file %s\n"
+	    "\ttimeout 1500\n"
+	    "}\n"
+	    "timeouts {\n"
+	    "\tconnect 2s\n"
+	    "\ttls 3000ms\n"
+	    "\tauth 1m\n"
+	    "\tsetup 1h\n"
+	    "\tidle 1d\n"
+	    "\tshutdown 0\n"
+	    "}\n"
+	    "limits {\n"
+	    "\tstanza_size 1M\n"
+	    "\tdepth 16\n"
+	    "\tattributes 8\n"
+	    "\tname_length 64\n"
+	    "\tqueue 10\n"
+	    "\tconnections 100\n"
+	    "}\n"
+	    "policy {\n"
+	    "\tstarttls optional\n"
+	    "\tsecure_auth on\n"
+	    "\tdialback off\n"
+	    "\tsasl_external true\n"
+	    "}\n"
+	    "peer Remote.Example {\n"
+	    "\tsecure_auth off\n"
+	    "\taddress 192.0.2.20\n"
+	    "\tport 5299\n"
+	    "}\n"
+	    "peer inherit.example {\n"
+	    "\taddress xmpp.Inherit.example\n"
+	    "}\n",
+	    cert, key, anchor) > 0);
+	path = write_file("full.conf", conf, strlen(conf));
+	n = load(path, &cfg, &text);
+	if (n != 0)
+		fail_msg("full.conf: %d errors:\n%s", n, text);
+	free(text);
+
+	assert_int_equal(cfg->log_level, LOG_DEBUG);
+	assert_string_equal(cfg->state_dir, "/srv/qf");
+	assert_string_equal(cfg->status_socket, "/run/qf.sock");
+	assert_string_equal(cfg->ca_file, "/etc/qf/ca.pem");
+	assert_string_equal(cfg->dialback_secret, "0123456789abcdef0123");
+
+	assert_int_equal(cfg->n_listeners, 3);
+	assert_int_equal(cfg->listeners[0].kind, CFG_LISTEN_INTERNET);
+	assert_string_equal(cfg->listeners[0].address, "::");
+	assert_int_equal(cfg->listeners[0].port, 15269);
+	assert_int_equal(cfg->listeners[0].line, 7);
+	assert_string_equal(cfg->listeners[1].address, "192.0.2.10");
+	assert_int_equal(cfg->listeners[1].port, 5269);
+	assert_int_equal(cfg->listeners[2].kind, CFG_LISTEN_LOCAL);
+	assert_string_equal(cfg->listeners[2].address, "::1");
+	assert_int_equal(cfg->listeners[2].port, 15270);
+
+	assert_string_equal(cfg->local_server_address, "::1");
+	assert_int_equal(cfg->local_server_port, 15271);
+	assert_true(cfg->local_server_tls);
+
+	d = config_domain(cfg, "a.example");
+	assert_non_null(d);
+	assert_ptr_equal(d, cfg->domains);
+	assert_string_equal(d->name, "a.example");
+	assert_string_equal(d->certificate, cert);
+	assert_string_equal(d->key, key);
+	assert_int_equal(d->line, 23);
+	d = config_domain(cfg, "B.EXAMPLE");
+	assert_non_null(d);
+	assert_ptr_equal(d, cfg->domains->next);
+	assert_null(d->certificate);
+	assert_null(d->key);
+	assert_null(d->next);
+
+	assert_int_equal(cfg->n_forwarders, 2);
+	assert_string_equal(cfg->forwarders[0], "127.0.0.53");
+	assert_string_equal(cfg->forwarders[1], "::1@5353");
+	assert_string_equal(cfg->trust_anchor_file, anchor);
+	assert_true(cfg->dnssec);  /* default on with a trust anchor */
+	assert_int_equal(cfg->dns_timeout_ms, 1500);
+
+	assert_int_equal(cfg->connect_timeout_ms, 2000);
+	assert_int_equal(cfg->tls_timeout_ms, 3000);
+	assert_int_equal(cfg->auth_timeout_ms, 60000);
+	assert_int_equal(cfg->setup_timeout_ms, 3600000);
+	assert_int_equal(cfg->idle_timeout_ms, 86400000);
+	assert_int_equal(cfg->shutdown_timeout_ms, 0);
+
+	assert_int_equal(cfg->max_stanza_size, 1024 * 1024);
+	assert_int_equal(cfg->max_depth, 16);
+	assert_int_equal(cfg->max_attributes, 8);
+	assert_int_equal(cfg->max_name_length, 64);
+	assert_int_equal(cfg->max_queue, 10);
+	assert_int_equal(cfg->max_connections, 100);
+
+	assert_false(cfg->require_tls);
+	assert_true(cfg->secure_auth);
+	assert_false(cfg->dialback);
+	assert_true(cfg->sasl_external);
+
+	peer = config_peer(cfg, "remote.EXAMPLE");
+	assert_non_null(peer);
+	assert_ptr_equal(peer, cfg->peers);
+	assert_string_equal(peer->name, "remote.example");
+	assert_false(peer->secure_auth);  /* explicit, beats policy */
+	assert_string_equal(peer->address, "192.0.2.20");
+	assert_int_equal(peer->port, 5299);
+	peer = config_peer(cfg, "inherit.example");
+	assert_non_null(peer);
+	assert_true(peer->secure_auth);   /* inherited from policy, set after the peer */
+	assert_string_equal(peer->address, "xmpp.inherit.example");
+	assert_int_equal(peer->port, 5269);
+	assert_null(peer->next);
+	assert_null(config_peer(cfg, "a.example"));
+	assert_false(config_is_local(cfg, "remote.example"));
+
+	config_free(cfg);
+	free(conf);
+	free(path);
+	free(cert);
+	free(key);
+	free(anchor);
+}
+
+static void
+test_bad_table(void **state)
+{
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		const struct bad_case *c = &bad_cases[i];
+		char *conf = subst_dir(c->conf), *path, name[64];
+		int nwant = count_want(c->errs);
+
+		/* files cert-without-key and key-without-cert refer to */
+		free(write_file("cert.pem", "x\n", 2));
+		free(write_file("key.pem", "x\n", 2));
+		snprintf(name, sizeof(name), "%s.conf", c->name);
+		path = write_file(name, conf, strlen(conf));
+		expect_bad(c->name, path, c->errs, nwant);
+		free(conf);
+		free(path);
+	}
+}
+
+/* The parser reports every error of a file and goes on after each one. */
+static void
+test_many_errors(void **state)
+{
+	static const struct want_err want[] = {
+		{ 3, "invalid log_level 'chatty'" },
+		{ 5, "'port' 0 out of range" },
+		{ 6, "unknown keyword 'adress' in listener block" },
+		{ 9, "local listener must be a loopback address" },
+		{ 12, "cannot read certificate 'tests/data/config/does-not-exist.pem'" },
+		{ 13, "cannot read key 'tests/data/config/does-not-exist.key'" },
+		{ 16, "invalid time '10y' for 'idle'" },
+		{ 19, "'stanza_size' 64m out of range" },
+		{ 21, "dialback and sasl_external cannot both be off" },
+		{ 25, "'}' without an open block" },
+	};
+
+	expect_bad("bad-multi", "tests/data/config/bad-multi.conf", want,
+	    sizeof(want) / sizeof(want[0]));
+}
+
+static void
+test_overlong_line(void **state)
+{
+	static const struct want_err want[] = { { 3, "line too long (at most 4096 bytes)" } };
+	size_t len = strlen(BASE) + 5000;
+	char *data = malloc(len + 64), *path;
+
+	if (data == NULL)
+		abort();
+	strcpy(data, BASE);
+	memset(data + strlen(BASE), '#', 5000);
+	strcpy(data + len, "\nlog_level debug\n");
+	path = write_file("long.conf", data, strlen(data));
+	expect_bad("overlong", path, want, 1);
+	free(path);
+
+	/* exactly 4096 bytes is fine */
+	memset(data + strlen(BASE), '#', 4096);
+	strcpy(data + strlen(BASE) + 4096, "\n");
+	path = write_file("long-ok.conf", data, strlen(data));
+	{
+		struct config *cfg = NULL;
+		char *text = NULL;
+		assert_int_equal(load(path, &cfg, &text), 0);
+		assert_non_null(cfg);
+		config_free(cfg);
+		free(text);
+	}
+	free(path);
+	free(data);
+}
+
+static void
+test_nul_byte(void **state)
+{
+	static const struct want_err want[] = { { 3, "NUL byte" }, { 0, "no listener configured" } };
+	static const char data[] = "domain example.net { }\n# ok\nlistener internet { }\0\n";
+	char *path = write_file("nul.conf", data, sizeof(data) - 1);
+
+	expect_bad("nul", path, want, 2);
+	free(path);
+}
+
+static void
+test_file_limits(void **state)
+{
+	static const struct want_err too_big[] = { { 0, "file too large" } };
+	static const struct want_err missing[] = { { 0, "cannot open: No such file or directory" } };
+	static const struct want_err dir[] = { { 0, "cannot read: Is a directory" } };
+	size_t len = 1024 * 1024 + 1;
+	char *data = malloc(len), *path;
+
+	assert_non_null(data);
+	memset(data, '\n', len);
+	path = write_file("big.conf", data, len);
+	expect_bad("big", path, too_big, 1);
+	free(path);
+	free(data);
+
+	path = subst_dir("@DIR@/no-such.conf");
+	expect_bad("missing", path, missing, 1);
+	free(path);
+	expect_bad("dir", tmpdir, dir, 1);
+}
+
+/* errs may be NULL: errors are still counted; out may be NULL for a check only. */
+static void
+test_null_streams(void **state)
+{
+	struct config *cfg = (struct config *)1;
+
+	assert_int_equal(config_load("tests/data/config/bad-multi.conf", NULL, &cfg), 10);
+	assert_null(cfg);
+	assert_int_equal(config_load("etc/quickfed.conf", NULL, NULL), 0);
+	assert_null(config_domain(NULL, "example.net"));
+	assert_false(config_is_local(NULL, "example.net"));
+	assert_null(config_peer(NULL, "example.net"));
+	config_free(NULL);
+}
+
+static int
+cleanup_dir(void)
+{
+	char *cmd;
+	int rc;
+
+	if (asprintf(&cmd, "rm -rf '%s'", tmpdir) < 0)
+		return -1;
+	rc = system(cmd);
+	free(cmd);
+	return rc;
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_shipped_config),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_every_option),
+		cmocka_unit_test(test_bad_table),
+		cmocka_unit_test(test_many_errors),
+		cmocka_unit_test(test_overlong_line),
+		cmocka_unit_test(test_nul_byte),
+		cmocka_unit_test(test_file_limits),
+		cmocka_unit_test(test_null_streams),
+	};
+	const char *top = getenv("QF_TOP");
+	int rc;
+
+	if (top != NULL && chdir(top) == -1) {
+		perror(top);
+		return 1;
+	}
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	cleanup_dir();
+	return rc;
+}

@@ -1,0 +1,573 @@
+/* tests/unit/test_stream.c - the s2s stream state machine driven by strings.
+ * SPDX-License-Identifier: ISC
+ * Plays both roles on both sides with Prosody-like transcripts: loopback dialback in
+ * both directions, STARTTLS hand-off with a ClientHello behind <starttls/>, SASL
+ * EXTERNAL, and the addressing rules (invalid-from, host-unknown, TLS required).
+ * The TLS session is faked here: stream.c only asks it for certificate verdicts. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "s2s/dialback.h"
+#include "s2s/stream.h"
+#include "s2s/xnode.h"
+#include "tls/tls.h"
+
+/* ---- fake TLS verdicts (stream.c only reads these) ---- */
+static bool fake_trusted;
+static const char *fake_valid_domain;
+static int fake_session_token;
+
+bool
+tls_session_peer_trusted(const struct tls_session *s)
+{
+	(void)s;
+	return fake_trusted;
+}
+
+bool
+tls_session_peer_valid_for(const struct tls_session *s, const char *domain)
+{
+	(void)s;
+	return fake_trusted && fake_valid_domain && strcmp(domain, fake_valid_domain) == 0;
+}
+
+const char *
+tls_session_peer_verdict(const struct tls_session *s)
+{
+	(void)s;
+	return fake_trusted ? "ok" : "not trusted";
+}
+
+/* ---- recording owner ---- */
+struct rec {
+	int start_tls, ready, verify_answers;
+	bool verify_valid;
+	const char *close_reason;
+	struct xnode *stanzas[8];
+	int nstanzas;
+	char v_local[256], v_remote[256], v_id[64], v_key[256];
+	int verify_needed;
+	bool tls_up;
+};
+
+static void op_start_tls(void *o) { ((struct rec *)o)->start_tls++; }
+static void op_close(void *o, const char *r) { ((struct rec *)o)->close_reason = r; }
+static const struct tls_session *
+op_tls(void *o)
+{
+	return ((struct rec *)o)->tls_up ? (const struct tls_session *)&fake_session_token : NULL;
+}
+static void op_ready(void *o) { ((struct rec *)o)->ready++; }
+static void
+op_stanza(void *o, struct xnode *st)
+{
+	struct rec *r = o;
+
+	assert_true(r->nstanzas < 8);
+	r->stanzas[r->nstanzas++] = st;
+}
+static void
+op_verify_needed(void *o, const char *l, const char *rm, const char *id, const char *key)
+{
+	struct rec *r = o;
+
+	r->verify_needed++;
+	snprintf(r->v_local, sizeof(r->v_local), "%s", l);
+	snprintf(r->v_remote, sizeof(r->v_remote), "%s", rm);
+	snprintf(r->v_id, sizeof(r->v_id), "%s", id);
+	snprintf(r->v_key, sizeof(r->v_key), "%s", key);
+}
+static void
+op_verify_answer(void *o, bool valid)
+{
+	struct rec *r = o;
+
+	r->verify_answers++;
+	r->verify_valid = valid;
+}
+
+static const struct stream_ops ops = {
+	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
+};
+
+static struct cfg_domain dom_a = { .name = "a.example" };
+static struct config cfg;
+
+static void
+init_cfg(void)
+{
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.domains = &dom_a;
+	cfg.max_stanza_size = 65536;
+	cfg.max_depth = 16;
+	cfg.max_attributes = 16;
+	cfg.max_name_length = 128;
+	cfg.require_tls = true;
+	cfg.dialback = true;
+	cfg.sasl_external = true;
+	fake_trusted = false;
+	fake_valid_domain = NULL;
+}
+
+struct fixture {
+	struct rec rec;
+	struct buf out;
+	struct stream *s;
+};
+
+static struct fixture *
+fx_new(enum stream_role role, enum stream_side side, enum stream_purpose purpose,
+    const char *local, const char *remote)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	buf_init(&f->out, 1 << 20);
+	f->s = stream_new(role, side, purpose, &cfg, local, remote, &ops, &f->rec, &f->out);
+	assert_non_null(f->s);
+	return f;
+}
+
+static void
+fx_free(struct fixture *f)
+{
+	for (int i = 0; i < f->rec.nstanzas; i++)
+		xnode_free(f->rec.stanzas[i]);
+	stream_free(f->s);
+	buf_free(&f->out);
+	free(f);
+}
+
+static ssize_t
+feed(struct fixture *f, const char *s)
+{
+	return stream_input(f->s, s, strlen(s));
+}
+
+/* Extract attribute value attr='...' following marker in text; static buffer. */
+static const char *
+attr_after(const char *text, const char *marker, const char *attr)
+{
+	static char val[256];
+	const char *p = strstr(text, marker), *q;
+	char pat[64];
+
+	assert_non_null(p);
+	snprintf(pat, sizeof(pat), "%s='", attr);
+	p = strstr(p, pat);
+	assert_non_null(p);
+	p += strlen(pat);
+	q = strchr(p, '\'');
+	assert_non_null(q);
+	snprintf(val, sizeof(val), "%.*s", (int)(q - p), p);
+	return val;
+}
+
+#define PROSODY_HDR(from, to) \
+	"<?xml version='1.0'?><stream:stream xmlns='jabber:server' " \
+	"xmlns:db='jabber:server:dialback' xmlns:stream='http://etherx.jabber.org/streams' " \
+	"version='1.0' from='" from "' to='" to "' xml:lang='en'>"
+#define PROSODY_HDR_ID(from, to, id) \
+	"<?xml version='1.0'?><stream:stream xmlns='jabber:server' " \
+	"xmlns:db='jabber:server:dialback' xmlns:stream='http://etherx.jabber.org/streams' " \
+	"version='1.0' from='" from "' to='" to "' id='" id "' xml:lang='en'>"
+
+static int
+setup(void **state)
+{
+	(void)state;
+	init_cfg();
+	assert_int_equal(dialback_set_secret("unit-test-secret-0123456789", 27), 0);
+	return 0;
+}
+
+/* The local server (a.example) opens a stream to quickfed for remote.example and
+ * authenticates with dialback; quickfed asks for verification and then relays. */
+static void
+test_local_receiver_dialback(void **state)
+{
+	struct fixture *f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+	const char *id;
+
+	(void)state;
+	assert_int_equal(feed(f, PROSODY_HDR("a.example", "remote.example")),
+	    strlen(PROSODY_HDR("a.example", "remote.example")));
+	/* header answered as the remote domain, features offer dialback but no TLS */
+	assert_non_null(strstr(f->out.data, "from='remote.example' to='a.example'"));
+	assert_non_null(strstr(f->out.data, "<dialback xmlns='urn:xmpp:features:dialback'>"));
+	assert_null(strstr(f->out.data, "starttls"));
+	id = attr_after(f->out.data, "<stream:stream", "id");
+	assert_true(strlen(id) == 32);
+	buf_reset(&f->out);
+
+	/* a stanza before authentication is refused */
+	feed(f, "<db:result from='a.example' to='remote.example'>abcdef</db:result>");
+	assert_int_equal(f->rec.verify_needed, 1);
+	assert_string_equal(f->rec.v_local, "a.example");
+	assert_string_equal(f->rec.v_remote, "remote.example");
+	assert_string_equal(f->rec.v_key, "abcdef");
+	assert_string_equal(f->rec.v_id, f->s->id);
+	stream_dialback_verdict(f->s, "a.example", "remote.example", true);
+	assert_non_null(strstr(f->out.data,
+	    "<db:result from='remote.example' to='a.example' type='valid'/>"));
+	buf_reset(&f->out);
+
+	feed(f, "<message from='u@a.example/r' to='v@remote.example' type='chat'>"
+	    "<body>hi &amp; bye</body></message>");
+	assert_int_equal(f->rec.nstanzas, 1);
+	assert_string_equal(f->rec.stanzas[0]->name, "message");
+	assert_null(f->rec.close_reason);
+
+	/* from a domain the stream was not authenticated for */
+	feed(f, "<message from='u@a.example' to='x@other.example'><body>x</body></message>");
+	assert_non_null(strstr(f->out.data, "<invalid-from"));
+	assert_string_equal(f->rec.close_reason, "invalid-from");
+	assert_int_equal(f->rec.nstanzas, 1);
+	fx_free(f);
+}
+
+static void
+test_local_receiver_refuses_foreign_origin(void **state)
+{
+	struct fixture *f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+
+	(void)state;
+	feed(f, PROSODY_HDR("evil.example", "remote.example"));
+	assert_non_null(strstr(f->out.data, "<invalid-from"));
+	assert_string_equal(f->rec.close_reason, "invalid-from");
+	fx_free(f);
+}
+
+/* quickfed answers db:verify for keys it made (loopback and internet alike). */
+static void
+test_receiver_answers_db_verify(void **state)
+{
+	struct fixture *f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+	char key[DIALBACK_KEY_LEN + 1], msg[512];
+
+	(void)state;
+	feed(f, PROSODY_HDR("a.example", "remote.example"));
+	buf_reset(&f->out);
+	/* quickfed presented itself as remote.example to a.example on stream S1 */
+	assert_int_equal(dialback_key("a.example", "remote.example", "S1", key), 0);
+	snprintf(msg, sizeof(msg), "<db:verify from='a.example' to='remote.example' id='S1'>%s"
+	    "</db:verify>", key);
+	feed(f, msg);
+	assert_non_null(strstr(f->out.data, "<db:verify from='remote.example' to='a.example' "
+	    "id='S1' type='valid'/>"));
+	buf_reset(&f->out);
+	feed(f, "<db:verify from='a.example' to='remote.example' id='S1'>00ff</db:verify>");
+	assert_non_null(strstr(f->out.data, "type='invalid'"));
+	assert_null(f->rec.close_reason);
+	fx_free(f);
+}
+
+/* quickfed delivers to the local server as remote.example: dialback with its own key. */
+static void
+test_local_initiator(void **state)
+{
+	struct fixture *f = fx_new(STREAM_INITIATOR, STREAM_LOCAL, STREAM_RELAY, "a.example",
+	    "remote.example");
+	char key[DIALBACK_KEY_LEN + 1], expect[256];
+	struct xnode *m;
+
+	(void)state;
+	stream_start(f->s);
+	assert_non_null(strstr(f->out.data, "from='remote.example' to='a.example'"));
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR_ID("a.example", "remote.example", "PID1")
+	    "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+	    "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
+	    "</stream:features>");
+	/* loopback without TLS: straight to dialback, key for (a.example, remote.example) */
+	assert_int_equal(dialback_key("a.example", "remote.example", "PID1", key), 0);
+	snprintf(expect, sizeof(expect), "<db:result from='remote.example' to='a.example'>%s"
+	    "</db:result>", key);
+	assert_string_equal(f->out.data, expect);
+	buf_reset(&f->out);
+	assert_int_equal(f->rec.ready, 0);
+	feed(f, "<db:result from='a.example' to='remote.example' type='valid'/>");
+	assert_int_equal(f->rec.ready, 1);
+	assert_true(stream_is_ready(f->s));
+	m = xnode_new("message", NS_SERVER);
+	xnode_set_attr(m, "from", "x@remote.example");
+	xnode_set_attr(m, "to", "u@a.example");
+	xnode_add_text(xnode_add_child(m, "body", NS_SERVER), "<&>", 3);
+	assert_int_equal(stream_send(f->s, m), 0);
+	assert_non_null(strstr(f->out.data, "<body>&lt;&amp;&gt;</body>"));
+	xnode_free(m);
+	fx_free(f);
+}
+
+static void
+test_initiator_dialback_refused(void **state)
+{
+	struct fixture *f = fx_new(STREAM_INITIATOR, STREAM_LOCAL, STREAM_RELAY, "a.example",
+	    "remote.example");
+
+	(void)state;
+	stream_start(f->s);
+	feed(f, PROSODY_HDR_ID("a.example", "remote.example", "PID1")
+	    "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>"
+	    "<db:result from='a.example' to='remote.example' type='invalid'/>");
+	assert_int_equal(f->rec.ready, 0);
+	assert_string_equal(f->rec.close_reason, "dialback-refused");
+	fx_free(f);
+}
+
+/* Internet receiver: STARTTLS required; the ClientHello behind <starttls/> is left for
+ * the TLS engine, and <proceed/> is queued before it. */
+static void
+test_internet_receiver_starttls_handoff(void **state)
+{
+	struct fixture *f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	const char *hdr = PROSODY_HDR("b.example", "a.example");
+	char in[1024];
+	size_t pre;
+	ssize_t n;
+
+	(void)state;
+	feed(f, hdr);
+	assert_non_null(strstr(f->out.data, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'>"
+	    "<required/></starttls></stream:features>"));
+	assert_null(strstr(f->out.data, "<dialback"));
+	buf_reset(&f->out);
+	snprintf(in, sizeof(in), "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	pre = strlen(in);
+	memcpy(in + pre, "\x16\x03\x01\x02\x00\x01<<>>", 10);
+	n = stream_input(f->s, in, pre + 10);
+	assert_int_equal(n, (ssize_t)pre);
+	assert_int_equal(f->rec.start_tls, 1);
+	assert_string_equal(f->out.data, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	assert_int_equal(f->s->state, SS_TLS);
+	/* after TLS, the stream restarts and features offer EXTERNAL for a valid cert */
+	f->rec.tls_up = true;
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	buf_reset(&f->out);
+	stream_tls_ready(f->s);
+	feed(f, hdr);
+	assert_non_null(strstr(f->out.data, "<mechanism>EXTERNAL</mechanism>"));
+	assert_non_null(strstr(f->out.data, "<dialback"));
+	buf_reset(&f->out);
+	/* SASL EXTERNAL with authzid b.example ("Yi5leGFtcGxl"), then a pipelined restart */
+	n = feed(f, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>"
+	    "Yi5leGFtcGxl</auth>" PROSODY_HDR("b.example", "a.example"));
+	assert_true(n > 0);
+	assert_non_null(strstr(f->out.data, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"));
+	/* the rest (new header) is fed again by the connection */
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	assert_string_equal(f->s->auth_method, "external");
+	feed(f, "<message from='x@b.example' to='u@a.example'><body>ok</body></message>");
+	assert_int_equal(f->rec.nstanzas, 1);
+	/* open relay attempt */
+	feed(f, "<message from='x@b.example' to='y@c.example'><body>relay?</body></message>");
+	assert_non_null(strstr(f->out.data, "<host-unknown"));
+	assert_string_equal(f->rec.close_reason, "open-relay-attempt");
+	assert_int_equal(f->rec.nstanzas, 1);
+	fx_free(f);
+}
+
+static void
+test_internet_receiver_spoofed_from(void **state)
+{
+	struct fixture *f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	const char *hdr = PROSODY_HDR("b.example", "a.example");
+
+	(void)state;
+	cfg.require_tls = false;
+	f->rec.tls_up = true;
+	f->s->tls_active = true;
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	feed(f, hdr);
+	feed(f, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+	feed(f, hdr);
+	assert_string_equal(f->s->sasl_domain, "b.example");
+	feed(f, "<message from='x@c.example' to='u@a.example'><body>spoof</body></message>");
+	assert_non_null(strstr(f->out.data, "<invalid-from"));
+	assert_int_equal(f->rec.nstanzas, 0);
+	fx_free(f);
+	cfg.require_tls = true;
+}
+
+static void
+test_internet_receiver_policy(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	/* unknown local domain */
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("b.example", "nothere.example"));
+	assert_non_null(strstr(f->out.data, "<host-unknown"));
+	fx_free(f);
+	/* dialback before TLS */
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	feed(f, "<db:result from='b.example' to='a.example'>k</db:result>");
+	assert_non_null(strstr(f->out.data, "<policy-violation"));
+	assert_int_equal(f->rec.verify_needed, 0);
+	fx_free(f);
+	/* a local domain claimed from outside */
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("a.example", "a.example"));
+	assert_non_null(strstr(f->out.data, "<invalid-from"));
+	fx_free(f);
+	/* wrong namespace and a DTD */
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/"
+	    "streams' version='1.0' to='a.example'>");
+	assert_non_null(strstr(f->out.data, "<invalid-namespace"));
+	fx_free(f);
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, "<?xml version='1.0'?><!DOCTYPE x [<!ENTITY a 'b'>]><stream:stream/>");
+	assert_non_null(strstr(f->out.data, "<restricted-xml"));
+	/* a stream error needs a stream header first */
+	assert_non_null(strstr(f->out.data, "<stream:stream"));
+	fx_free(f);
+}
+
+/* The initiator refuses a peer whose certificate is not valid when secure_auth is on. */
+static void
+test_internet_initiator_secure_auth(void **state)
+{
+	struct fixture *f;
+	struct cfg_peer p = { .name = "wrong.example", .secure_auth = true };
+
+	(void)state;
+	cfg.peers = &p;
+	f = fx_new(STREAM_INITIATOR, STREAM_INTERNET, STREAM_RELAY, "a.example", "wrong.example");
+	stream_start(f->s);
+	feed(f, PROSODY_HDR_ID("wrong.example", "a.example", "X1")
+	    "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/>"
+	    "</starttls></stream:features>");
+	assert_non_null(strstr(f->out.data, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"));
+	feed(f, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	assert_int_equal(f->rec.start_tls, 1);
+	f->rec.tls_up = true;
+	fake_trusted = true;
+	fake_valid_domain = "other.example";
+	buf_reset(&f->out);
+	stream_tls_ready(f->s);
+	assert_non_null(strstr(f->out.data, "to='wrong.example'"));
+	feed(f, PROSODY_HDR_ID("wrong.example", "a.example", "X2")
+	    "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+	assert_string_equal(f->rec.close_reason, "peer-certificate-invalid");
+	assert_int_equal(f->rec.ready, 0);
+	fx_free(f);
+	cfg.peers = NULL;
+}
+
+/* With a valid certificate the initiator uses SASL EXTERNAL and restarts. */
+static void
+test_internet_initiator_external(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	f = fx_new(STREAM_INITIATOR, STREAM_INTERNET, STREAM_RELAY, "a.example", "b.example");
+	stream_start(f->s);
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X1")
+	    "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>"
+	    "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	assert_int_equal(f->rec.start_tls, 1);
+	f->rec.tls_up = true;
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	stream_tls_ready(f->s);
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X2")
+	    "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+	    "<mechanism>EXTERNAL</mechanism></mechanisms>"
+	    "<dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+	/* base64("a.example") */
+	assert_string_equal(f->out.data, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+	    "mechanism='EXTERNAL'>YS5leGFtcGxl</auth>");
+	buf_reset(&f->out);
+	feed(f, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+	/* restart: a new header goes out */
+	assert_non_null(strstr(f->out.data, "<stream:stream"));
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X3") "<stream:features/>");
+	assert_int_equal(f->rec.ready, 1);
+	fx_free(f);
+}
+
+/* A verify-purpose stream sends db:verify and reports the answer. */
+static void
+test_verify_stream(void **state)
+{
+	struct fixture *f = fx_new(STREAM_INITIATOR, STREAM_LOCAL, STREAM_VERIFY, "a.example",
+	    "remote.example");
+
+	(void)state;
+	stream_set_verify(f->s, "SID9", "feedbeef");
+	stream_start(f->s);
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR_ID("a.example", "remote.example", "V1")
+	    "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+	assert_string_equal(f->out.data, "<db:verify from='remote.example' to='a.example' "
+	    "id='SID9'>feedbeef</db:verify>");
+	feed(f, "<db:verify from='a.example' to='remote.example' id='SID9' type='valid'/>");
+	assert_int_equal(f->rec.verify_answers, 1);
+	assert_true(f->rec.verify_valid);
+	assert_string_equal(f->rec.close_reason, "verify-done");
+	fx_free(f);
+}
+
+/* Any split of the input gives the same output and stanzas. */
+static void
+test_split_everywhere(void **state)
+{
+	const char *in = PROSODY_HDR("a.example", "remote.example")
+	    "<db:verify from='a.example' to='remote.example' id='S1'>00</db:verify>"
+	    "<db:result from='a.example' to='remote.example'>k1</db:result>";
+	size_t len = strlen(in);
+	char *ref;
+
+	(void)state;
+	for (size_t cut = 0; cut <= len; cut++) {
+		struct fixture *f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+		ssize_t a = stream_input(f->s, in, cut);
+		ssize_t b = stream_input(f->s, in + cut, len - cut);
+
+		assert_int_equal(a, (ssize_t)cut);
+		assert_int_equal(b, (ssize_t)(len - cut));
+		assert_int_equal(f->rec.verify_needed, 1);
+		/* the id differs per stream: compare the output with it blanked */
+		ref = strstr(f->out.data, "type='invalid'/>");
+		assert_non_null(ref);
+		assert_null(f->rec.close_reason);
+		fx_free(f);
+	}
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_local_receiver_dialback, setup),
+		cmocka_unit_test_setup(test_local_receiver_refuses_foreign_origin, setup),
+		cmocka_unit_test_setup(test_receiver_answers_db_verify, setup),
+		cmocka_unit_test_setup(test_local_initiator, setup),
+		cmocka_unit_test_setup(test_initiator_dialback_refused, setup),
+		cmocka_unit_test_setup(test_internet_receiver_starttls_handoff, setup),
+		cmocka_unit_test_setup(test_internet_receiver_spoofed_from, setup),
+		cmocka_unit_test_setup(test_internet_receiver_policy, setup),
+		cmocka_unit_test_setup(test_internet_initiator_secure_auth, setup),
+		cmocka_unit_test_setup(test_internet_initiator_external, setup),
+		cmocka_unit_test_setup(test_verify_stream, setup),
+		cmocka_unit_test_setup(test_split_everywhere, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

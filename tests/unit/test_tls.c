@@ -1,0 +1,866 @@
+/* tests/unit/test_tls.c - unit tests for tls/: real in-memory handshakes and name checks.
+ * SPDX-License-Identifier: ISC
+ * Client and server sessions talk through two pairs of bufs shuttled by the test, using
+ * the committed test PKI in tests/data/pki (see make-pki.sh there). Covers TLS 1.3, SNI
+ * selection, PKIX verdicts, RFC 6125 names, split records, the pipelined first flight,
+ * close_notify, full output buffers and self-signed generation. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "tls/tls.h"
+#include "tls/tls_int.h"
+
+#include <wolfssl/wolfcrypt/asn_public.h>
+
+#define BUFMAX (256 * 1024)
+
+/* A hand-built configuration: domains are (name, pki basename or NULL). */
+struct tcfg {
+	struct config     cfg;
+	struct cfg_domain dom[4];
+	size_t            n;
+};
+
+/* Both directions of one connection. */
+struct link {
+	struct buf c_in, c_out;  /* client's raw buffers */
+	struct buf s_in, s_out;  /* server's raw buffers */
+	struct tls_session *c, *s;
+};
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	assert_non_null(p);
+	return p;
+}
+
+static char *
+pki(const char *file)
+{
+	const char *top = getenv("QF_TOP");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/tests/data/pki/%s", top ? top : ".", file);
+	return xstrdup(path);
+}
+
+static void
+tcfg_init(struct tcfg *t, const char *state_dir)
+{
+	memset(t, 0, sizeof(*t));
+	t->cfg.ca_file = pki("ca.crt");
+	t->cfg.state_dir = state_dir ? xstrdup(state_dir) : NULL;
+}
+
+/* Add domain name served with tests/data/pki/<base>.crt/.key (base NULL: self-signed). */
+static void
+tcfg_domain(struct tcfg *t, const char *name, const char *base)
+{
+	struct cfg_domain *d = &t->dom[t->n];
+	char f[64];
+
+	assert_true(t->n < 4);
+	d->name = xstrdup(name);
+	if (base != NULL) {
+		snprintf(f, sizeof(f), "%s.crt", base);
+		d->certificate = pki(f);
+		snprintf(f, sizeof(f), "%s.key", base);
+		d->key = pki(f);
+	}
+	if (t->n > 0)
+		t->dom[t->n - 1].next = d;
+	else
+		t->cfg.domains = d;
+	t->n++;
+}
+
+static void
+tcfg_free(struct tcfg *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->dom[i].name);
+		free(t->dom[i].certificate);
+		free(t->dom[i].key);
+	}
+	free(t->cfg.ca_file);
+	free(t->cfg.state_dir);
+}
+
+static void
+link_init(struct link *l)
+{
+	memset(l, 0, sizeof(*l));
+	buf_init(&l->c_in, BUFMAX);
+	buf_init(&l->c_out, BUFMAX);
+	buf_init(&l->s_in, BUFMAX);
+	buf_init(&l->s_out, BUFMAX);
+}
+
+static void
+link_free(struct link *l)
+{
+	tls_session_free(l->c);
+	tls_session_free(l->s);
+	buf_free(&l->c_in);
+	buf_free(&l->c_out);
+	buf_free(&l->s_in);
+	buf_free(&l->s_out);
+}
+
+/* Move everything from src to dst. */
+static void
+move(struct buf *src, struct buf *dst)
+{
+	assert_int_equal(buf_append(dst, src->data, src->len), 0);
+	buf_reset(src);
+}
+
+/* Run both handshakes to completion, shuttling bytes; asserts success. */
+static void
+handshake(struct link *l)
+{
+	enum tls_result rc, rs;
+	int rounds = 0;
+
+	do {
+		rc = tls_session_handshake(l->c);
+		move(&l->c_out, &l->s_in);
+		rs = tls_session_handshake(l->s);
+		move(&l->s_out, &l->c_in);
+		assert_int_not_equal(rc, TLS_FAILED);
+		assert_int_not_equal(rs, TLS_FAILED);
+		assert_true(++rounds < 20);
+	} while (rc != TLS_DONE || rs != TLS_DONE);
+	assert_true(tls_session_established(l->c));
+	assert_true(tls_session_established(l->s));
+}
+
+/* Start a client (local -> peer on client ctx cc) and a server (default domain def on
+ * server ctx sc) and complete the handshake. */
+static void
+connect_pair(struct link *l, struct tls_ctx *cc, const char *local, const char *peer,
+    struct tls_ctx *sc, const char *def)
+{
+	link_init(l);
+	l->c = tls_session_client(cc, local, peer, &l->c_in, &l->c_out);
+	l->s = tls_session_server(sc, def, &l->s_in, &l->s_out);
+	assert_non_null(l->c);
+	assert_non_null(l->s);
+	handshake(l);
+}
+
+/* Read everything the session can produce into out (NUL-terminated). */
+static enum tls_result
+read_all(struct tls_session *s, char *out, size_t cap, size_t *total)
+{
+	enum tls_result r;
+	size_t got;
+
+	*total = 0;
+	for (;;) {
+		r = tls_session_read(s, out + *total, cap - 1 - *total, &got);
+		*total += got;
+		if (r != TLS_DONE || got == 0)
+			break;
+	}
+	out[*total] = '\0';
+	return r;
+}
+
+static struct tls_ctx *
+ctx_for(struct tcfg *t)
+{
+	struct tls_ctx *c = tls_ctx_new(&t->cfg);
+
+	assert_non_null(c);
+	return c;
+}
+
+/* --- handshakes ------------------------------------------------------------------ */
+
+/* TLS 1.3 by default; SNI picks c.example among two domains; both certificates are
+ * checked by PKIX and by name, in both directions. */
+static void
+test_tls13_sni_and_mutual_verdicts(void **state)
+{
+	struct tcfg ct, st;
+	struct tls_ctx *cc, *sc;
+	struct link l;
+
+	tcfg_init(&ct, NULL);
+	tcfg_domain(&ct, "a.example", "a");
+	tcfg_init(&st, NULL);
+	tcfg_domain(&st, "b.example", "b");
+	tcfg_domain(&st, "c.example", "c");
+	cc = ctx_for(&ct);
+	sc = ctx_for(&st);
+
+	connect_pair(&l, cc, "a.example", "c.example", sc, "b.example");
+	assert_string_equal(tls_session_version(l.c), "TLSv1.3");
+	assert_string_equal(tls_session_version(l.s), "TLSv1.3");
+	assert_false(tls_session_resumed(l.c));
+	assert_string_equal(tls_session_sni(l.s), "c.example");
+	assert_null(tls_session_sni(l.c));
+	/* client sees c.example's certificate: SNI switched the server's credentials */
+	assert_true(tls_session_peer_trusted(l.c));
+	assert_string_equal(tls_session_peer_verdict(l.c), "ok");
+	assert_true(tls_session_peer_valid_for(l.c, "c.example"));
+	assert_true(tls_session_peer_valid_for(l.c, "C.Example"));
+	assert_false(tls_session_peer_valid_for(l.c, "b.example"));
+	/* server sees the client certificate of a.example */
+	assert_true(tls_session_peer_trusted(l.s));
+	assert_string_equal(tls_session_peer_verdict(l.s), "ok");
+	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
+	assert_false(tls_session_peer_valid_for(l.s, "b.example"));
+	link_free(&l);
+
+	/* unknown SNI: the default domain's certificate is used */
+	connect_pair(&l, cc, "a.example", "unknown.example", sc, "b.example");
+	assert_string_equal(tls_session_sni(l.s), "unknown.example");
+	assert_true(tls_session_peer_trusted(l.c));
+	assert_true(tls_session_peer_valid_for(l.c, "b.example"));
+	assert_false(tls_session_peer_valid_for(l.c, "unknown.example"));
+	link_free(&l);
+
+	/* SNI naming the default explicitly and a client of another ctx domain */
+	connect_pair(&l, cc, "a.example", "b.example", sc, "c.example");
+	assert_true(tls_session_peer_valid_for(l.c, "b.example"));
+	assert_false(tls_session_peer_valid_for(l.c, "c.example"));
+	link_free(&l);
+
+	/* no session for a domain that is not local */
+	link_init(&l);
+	assert_null(tls_session_client(cc, "z.example", "b.example", &l.c_in, &l.c_out));
+	link_free(&l);
+
+	tls_ctx_free(cc);
+	tls_ctx_free(sc);
+	tcfg_free(&ct);
+	tcfg_free(&st);
+}
+
+/* Server presents certificates that are not acceptable for b.example. */
+static void
+test_bad_server_certificates(void **state)
+{
+	static const struct {
+		const char *base;      /* pki file b.example is served with */
+		bool trusted;
+		const char *valid;     /* a name it is valid for (needs trust) or NULL */
+		const char *verdict;   /* tls_session_peer_verdict() of the client */
+	} cases[] = {
+		/* trusted, wrong name */
+		{ "wrong", true, "wrong.example", "ok" },
+		/* self-signed */
+		{ "self", false, NULL, "depth 0: self-signed certificate" },
+		/* right name a.example, unknown CA */
+		{ "foreign", false, NULL, "depth 0: unable to get local issuer certificate" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tcfg ct, st;
+		struct tls_ctx *cc, *sc;
+		struct link l;
+
+		tcfg_init(&ct, NULL);
+		tcfg_domain(&ct, "a.example", "a");
+		tcfg_init(&st, NULL);
+		tcfg_domain(&st, "b.example", cases[i].base);
+		cc = ctx_for(&ct);
+		sc = ctx_for(&st);
+		connect_pair(&l, cc, "a.example", "b.example", sc, "b.example");
+		assert_int_equal(tls_session_peer_trusted(l.c), cases[i].trusted);
+		assert_false(tls_session_peer_valid_for(l.c, "b.example"));
+		if (cases[i].valid != NULL)
+			assert_true(tls_session_peer_valid_for(l.c, cases[i].valid));
+		assert_string_equal(tls_session_peer_verdict(l.c), cases[i].verdict);
+		if (!cases[i].trusted) {
+			/* an untrusted certificate is never valid, even for its own name */
+			assert_false(tls_session_peer_valid_for(l.c, "self.example"));
+			assert_false(tls_session_peer_valid_for(l.c, "a.example"));
+		}
+		/* the server trusts a.example's client certificate all the same */
+		assert_true(tls_session_peer_valid_for(l.s, "a.example"));
+		link_free(&l);
+		tls_ctx_free(cc);
+		tls_ctx_free(sc);
+		tcfg_free(&ct);
+		tcfg_free(&st);
+	}
+}
+
+/* A client certificate from an unknown issuer is recorded, not refused; a wildcard
+ * server certificate is valid for one label below it. */
+static void
+test_untrusted_client_and_wildcard_server(void **state)
+{
+	struct tcfg ct, st;
+	struct tls_ctx *cc, *sc;
+	struct link l;
+
+	tcfg_init(&ct, NULL);
+	tcfg_domain(&ct, "self.example", "self");
+	tcfg_init(&st, NULL);
+	tcfg_domain(&st, "x.w.example", "wild");
+	cc = ctx_for(&ct);
+	sc = ctx_for(&st);
+	connect_pair(&l, cc, "self.example", "x.w.example", sc, "x.w.example");
+	assert_false(tls_session_peer_trusted(l.s));
+	assert_false(tls_session_peer_valid_for(l.s, "self.example"));
+	assert_string_not_equal(tls_session_peer_verdict(l.s), "ok");
+	assert_true(tls_session_peer_valid_for(l.c, "x.w.example"));
+	assert_false(tls_session_peer_valid_for(l.c, "w.example"));
+	assert_false(tls_session_peer_valid_for(l.c, "a.x.w.example"));
+	link_free(&l);
+	tls_ctx_free(cc);
+	tls_ctx_free(sc);
+	tcfg_free(&ct);
+	tcfg_free(&st);
+}
+
+/* A raw wolfSSL TLS 1.2 client without any certificate: the server accepts it (client
+ * certificates are requested, not required) and reports "no certificate". */
+static int
+raw_recv(WOLFSSL *ssl, char *b, int sz, void *arg)
+{
+	struct buf *in = ((struct buf **)arg)[0];
+	int n = (int)in->len < sz ? (int)in->len : sz;
+
+	if (n == 0)
+		return WOLFSSL_CBIO_ERR_WANT_READ;
+	memcpy(b, in->data, (size_t)n);
+	buf_consume(in, (size_t)n);
+	return n;
+}
+
+static int
+raw_send(WOLFSSL *ssl, char *b, int sz, void *arg)
+{
+	struct buf *out = ((struct buf **)arg)[1];
+
+	return buf_append(out, b, (size_t)sz) == 0 ? sz : WOLFSSL_CBIO_ERR_GENERAL;
+}
+
+static void
+test_tls12_client_without_certificate(void **state)
+{
+	struct tcfg st;
+	struct tls_ctx *sc;
+	struct link l;
+	struct buf *io[2];
+	WOLFSSL_CTX *rc;
+	WOLFSSL *rs;
+	enum tls_result r;
+	int ret = -1;
+	char got[64];
+	size_t n;
+
+	tcfg_init(&st, NULL);
+	tcfg_domain(&st, "b.example", "b");
+	sc = ctx_for(&st);
+	link_init(&l);
+	io[0] = &l.c_in;
+	io[1] = &l.c_out;
+	assert_non_null(rc = wolfSSL_CTX_new(wolfTLSv1_2_client_method()));
+	wolfSSL_CTX_set_verify(rc, WOLFSSL_VERIFY_NONE, NULL);
+	wolfSSL_CTX_SetIORecv(rc, raw_recv);
+	wolfSSL_CTX_SetIOSend(rc, raw_send);
+	assert_non_null(rs = wolfSSL_new(rc));
+	wolfSSL_SetIOReadCtx(rs, io);
+	wolfSSL_SetIOWriteCtx(rs, io);
+	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
+	assert_non_null(l.s);
+	for (int i = 0; i < 20 && !tls_session_established(l.s); i++) {
+		ret = wolfSSL_connect(rs);
+		move(&l.c_out, &l.s_in);
+		assert_int_not_equal(tls_session_handshake(l.s), TLS_FAILED);
+		move(&l.s_out, &l.c_in);
+	}
+	if (ret != WOLFSSL_SUCCESS)
+		ret = wolfSSL_connect(rs);
+	assert_int_equal(ret, WOLFSSL_SUCCESS);
+	assert_true(tls_session_established(l.s));
+	assert_string_equal(tls_session_version(l.s), "TLSv1.2");
+	assert_null(tls_session_sni(l.s));
+	assert_false(tls_session_peer_trusted(l.s));
+	assert_false(tls_session_peer_valid_for(l.s, "a.example"));
+	assert_string_equal(tls_session_peer_verdict(l.s), "no certificate");
+	/* data still flows */
+	assert_int_equal(wolfSSL_write(rs, "hello", 5), 5);
+	move(&l.c_out, &l.s_in);
+	r = read_all(l.s, got, sizeof(got), &n);
+	assert_int_equal(r, TLS_AGAIN);
+	assert_string_equal(got, "hello");
+	wolfSSL_free(rs);
+	wolfSSL_CTX_free(rc);
+	link_free(&l);
+	tls_ctx_free(sc);
+	tcfg_free(&st);
+}
+
+/* A client that only speaks TLS 1.1 is refused: TLS 1.2 is the minimum. */
+static void
+test_tls11_refused(void **state)
+{
+	struct tcfg st;
+	struct tls_ctx *sc;
+	struct link l;
+	struct buf *io[2];
+	WOLFSSL_CTX *rc;
+	WOLFSSL *rs;
+	enum tls_result r = TLS_AGAIN;
+
+	rc = wolfSSL_CTX_new(wolfTLSv1_1_client_method());
+	if (rc == NULL) {
+		skip();  /* not compiled into this wolfSSL: nothing to refuse */
+		return;
+	}
+	tcfg_init(&st, NULL);
+	tcfg_domain(&st, "b.example", "b");
+	sc = ctx_for(&st);
+	link_init(&l);
+	io[0] = &l.c_in;
+	io[1] = &l.c_out;
+	wolfSSL_CTX_set_verify(rc, WOLFSSL_VERIFY_NONE, NULL);
+	wolfSSL_CTX_SetIORecv(rc, raw_recv);
+	wolfSSL_CTX_SetIOSend(rc, raw_send);
+	assert_non_null(rs = wolfSSL_new(rc));
+	wolfSSL_SetIOReadCtx(rs, io);
+	wolfSSL_SetIOWriteCtx(rs, io);
+	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
+	for (int i = 0; i < 10 && r == TLS_AGAIN; i++) {
+		wolfSSL_connect(rs);
+		move(&l.c_out, &l.s_in);
+		r = tls_session_handshake(l.s);
+		move(&l.s_out, &l.c_in);
+	}
+	assert_int_equal(r, TLS_FAILED);
+	assert_false(tls_session_established(l.s));
+	assert_true(strlen(tls_session_error(l.s)) > 0);
+	wolfSSL_free(rs);
+	wolfSSL_CTX_free(rc);
+	link_free(&l);
+	tls_ctx_free(sc);
+	tcfg_free(&st);
+}
+
+/* --- data --------------------------------------------------------------------------- */
+
+static void
+test_application_data_split_and_close(void **state)
+{
+	struct tcfg ct, st;
+	struct tls_ctx *cc, *sc;
+	struct link l;
+	char big[20000], got[32768];
+	size_t n, total;
+	enum tls_result r;
+
+	tcfg_init(&ct, NULL);
+	tcfg_domain(&ct, "a.example", "a");
+	tcfg_init(&st, NULL);
+	tcfg_domain(&st, "b.example", "b");
+	cc = ctx_for(&ct);
+	sc = ctx_for(&st);
+	connect_pair(&l, cc, "a.example", "b.example", sc, "b.example");
+
+	/* client -> server, whole records */
+	assert_int_equal(tls_session_write(l.c, "<stream:stream>", 15), TLS_DONE);
+	move(&l.c_out, &l.s_in);
+	assert_int_equal(read_all(l.s, got, sizeof(got), &n), TLS_AGAIN);
+	assert_string_equal(got, "<stream:stream>");
+	/* nothing more: TLS_AGAIN with got == 0 */
+	assert_int_equal(tls_session_read(l.s, got, sizeof(got), &n), TLS_AGAIN);
+	assert_int_equal(n, 0);
+
+	/* server -> client: the client also absorbs the TLS 1.3 NewSessionTicket here */
+	assert_int_equal(tls_session_write(l.s, "<features/>", 11), TLS_DONE);
+	move(&l.s_out, &l.c_in);
+	assert_int_equal(read_all(l.c, got, sizeof(got), &n), TLS_AGAIN);
+	assert_string_equal(got, "<features/>");
+
+	/* a 20000-byte message (two records) fed one byte at a time */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)('a' + i % 26);
+	assert_int_equal(tls_session_write(l.c, big, sizeof(big)), TLS_DONE);
+	total = 0;
+	while (l.c_out.len > 0) {
+		assert_int_equal(buf_append(&l.s_in, l.c_out.data, 1), 0);
+		buf_consume(&l.c_out, 1);
+		r = tls_session_read(l.s, got + total, sizeof(got) - total, &n);
+		assert_true(r == TLS_DONE || r == TLS_AGAIN);
+		assert_true(r == TLS_DONE ? n > 0 : n == 0);
+		total += n;
+	}
+	assert_int_equal(total, sizeof(big));
+	assert_memory_equal(got, big, sizeof(big));
+
+	/* small read buffer: data comes out in pieces */
+	assert_int_equal(tls_session_write(l.s, "0123456789", 10), TLS_DONE);
+	move(&l.s_out, &l.c_in);
+	assert_int_equal(tls_session_read(l.c, got, 4, &n), TLS_DONE);
+	assert_int_equal(n, 4);
+	assert_memory_equal(got, "0123", 4);
+	assert_int_equal(tls_session_read(l.c, got, sizeof(got), &n), TLS_DONE);
+	assert_int_equal(n, 6);
+	assert_memory_equal(got, "456789", 6);
+
+	/* data followed by close_notify: the data first, then TLS_CLOSED */
+	assert_int_equal(tls_session_write(l.c, "</stream:stream>", 16), TLS_DONE);
+	tls_session_shutdown(l.c);
+	move(&l.c_out, &l.s_in);
+	assert_int_equal(tls_session_read(l.s, got, sizeof(got), &n), TLS_DONE);
+	assert_int_equal(n, 16);
+	assert_int_equal(tls_session_read(l.s, got, sizeof(got), &n), TLS_CLOSED);
+	assert_int_equal(n, 0);
+	assert_string_equal(tls_session_error(l.s), "peer closed");
+	link_free(&l);
+
+	/* output buffer full: write fails with a reason */
+	connect_pair(&l, cc, "a.example", "b.example", sc, "b.example");
+	l.c_out.max = 100;
+	assert_int_equal(tls_session_write(l.c, big, 1000), TLS_FAILED);
+	assert_string_equal(tls_session_error(l.c), "output buffer full");
+	assert_int_equal(tls_session_write(l.c, "x", 1), TLS_FAILED);
+	link_free(&l);
+
+	/* garbage instead of a ClientHello */
+	link_init(&l);
+	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
+	assert_int_equal(buf_puts(&l.s_in, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	assert_int_equal(tls_session_handshake(l.s), TLS_FAILED);
+	assert_string_not_equal(tls_session_error(l.s), "");
+	assert_int_equal(tls_session_handshake(l.s), TLS_FAILED);
+	link_free(&l);
+
+	tls_ctx_free(cc);
+	tls_ctx_free(sc);
+	tcfg_free(&ct);
+	tcfg_free(&st);
+}
+
+/* <starttls/> + ClientHello leave in one write; the server, having consumed the
+ * plaintext, answers <proceed/> + ServerHello in one write. */
+static void
+test_pipelined_first_flight(void **state)
+{
+	static const char starttls[] = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+	static const char proceed[] = "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+	struct tcfg ct, st;
+	struct tls_ctx *cc, *sc;
+	struct link l;
+	enum tls_result rc, rs;
+	int rounds = 0;
+
+	tcfg_init(&ct, NULL);
+	tcfg_domain(&ct, "a.example", "a");
+	tcfg_init(&st, NULL);
+	tcfg_domain(&st, "b.example", "b");
+	cc = ctx_for(&ct);
+	sc = ctx_for(&st);
+	link_init(&l);
+	l.c = tls_session_client(cc, "a.example", "b.example", &l.c_in, &l.c_out);
+	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
+
+	assert_int_equal(buf_puts(&l.c_out, starttls), 0);
+	assert_int_equal(tls_session_handshake(l.c), TLS_AGAIN);
+	assert_true(l.c_out.len > strlen(starttls) + 5);
+	assert_memory_equal(l.c_out.data, starttls, strlen(starttls));
+	assert_int_equal(l.c_out.data[strlen(starttls)], 0x16);  /* handshake record */
+	move(&l.c_out, &l.s_in);
+
+	/* the stream layer consumed <starttls/> and queued <proceed/> */
+	buf_consume(&l.s_in, strlen(starttls));
+	assert_int_equal(buf_puts(&l.s_out, proceed), 0);
+	assert_int_equal(tls_session_handshake(l.s), TLS_AGAIN);
+	assert_true(l.s_out.len > strlen(proceed) + 5);
+	assert_memory_equal(l.s_out.data, proceed, strlen(proceed));
+	assert_int_equal(l.s_out.data[strlen(proceed)], 0x16);
+	move(&l.s_out, &l.c_in);
+
+	/* the client's stream layer reads <proceed/>, then TLS continues */
+	assert_memory_equal(l.c_in.data, proceed, strlen(proceed));
+	buf_consume(&l.c_in, strlen(proceed));
+	do {
+		rc = tls_session_handshake(l.c);
+		move(&l.c_out, &l.s_in);
+		rs = tls_session_handshake(l.s);
+		move(&l.s_out, &l.c_in);
+		assert_int_not_equal(rc, TLS_FAILED);
+		assert_int_not_equal(rs, TLS_FAILED);
+		assert_true(++rounds < 10);
+	} while (rc != TLS_DONE || rs != TLS_DONE);
+	assert_true(tls_session_peer_valid_for(l.c, "b.example"));
+	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
+	link_free(&l);
+	tls_ctx_free(cc);
+	tls_ctx_free(sc);
+	tcfg_free(&ct);
+	tcfg_free(&st);
+}
+
+/* --- names ---------------------------------------------------------------------------- */
+
+static void
+test_name_rules(void **state)
+{
+	static const struct {
+		const char *pattern, *domain;
+		bool match;
+	} cases[] = {
+		{ "a.example", "a.example", true },
+		{ "A.EXAMPLE", "a.example", true },
+		{ "a.example", "A.Example", true },
+		{ "a.example.", "a.example", true },      /* absolute forms */
+		{ "a.example", "a.example.", true },
+		{ "a.example", "b.example", false },
+		{ "a.example", "xa.example", false },
+		{ "a.example", "a.example.com", false },
+		{ "*.w.example", "a.w.example", true },
+		{ "*.w.example", "A.W.EXAMPLE", true },
+		{ "*.w.example", "w.example", false },     /* not the parent */
+		{ "*.w.example", "a.b.w.example", false }, /* exactly one label */
+		{ "*.w.example", ".w.example", false },    /* empty label */
+		{ "*.example", "a.example", false },       /* too broad */
+		{ "a*.w.example", "ab.w.example", false }, /* partial wildcards refused */
+		{ "a.*.example", "a.w.example", false },   /* not leftmost */
+		{ "*.*.example", "a.b.example", false },
+		{ "*", "a", false },
+		{ "", "a.example", false },
+		{ "a.example", "", false },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bool m = tls_name_matches(cases[i].pattern, strlen(cases[i].pattern),
+		    cases[i].domain);
+
+		if (m != cases[i].match)
+			fail_msg("pattern=%s domain=%s: expected %d", cases[i].pattern,
+			    cases[i].domain, cases[i].match);
+	}
+	/* an embedded NUL never matches */
+	assert_false(tls_name_matches("a.example\0.evil", 15, "a.example"));
+}
+
+/* Read a PEM file of the test PKI and convert it to DER. */
+static int
+load_der(const char *base, unsigned char *der, size_t cap)
+{
+	char file[64], *path;
+	unsigned char pem[8192];
+	size_t n;
+	FILE *f;
+	int len;
+
+	snprintf(file, sizeof(file), "%s.crt", base);
+	path = pki(file);
+	f = fopen(path, "r");
+	free(path);
+	assert_non_null(f);
+	n = fread(pem, 1, sizeof(pem), f);
+	fclose(f);
+	len = wc_CertPemToDer(pem, (int)n, der, (int)cap, CERT_TYPE);
+	assert_true(len > 0);
+	return len;
+}
+
+static void
+test_certificate_identities(void **state)
+{
+	static const struct {
+		const char *base, *domain;
+		bool match;
+	} cases[] = {
+		{ "a", "a.example", true },
+		{ "a", "b.example", false },
+		{ "wild", "x.w.example", true },
+		{ "wild", "w.example", false },
+		{ "wild", "a.x.w.example", false },
+		{ "wrong", "wrong.example", true },
+		{ "wrong", "b.example", false },
+		/* XmppAddr and SRV-ID; the CN is ignored because the SAN has identities */
+		{ "xmpp", "xmpp.example", true },
+		{ "xmpp", "XMPP.example", true },
+		{ "xmpp", "srv.example", true },
+		{ "xmpp", "_xmpp-server.srv.example", false },
+		{ "xmpp", "cn.xmpp.example", false },
+		/* no SAN: the CN counts */
+		{ "cnonly", "cnonly.example", true },
+		{ "cnonly", "other.example", false },
+		{ "ca", "a.example", false },
+	};
+	unsigned char der[4096];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int len = load_der(cases[i].base, der, sizeof(der));
+
+		if (tls_cert_matches(der, (size_t)len, cases[i].domain) != cases[i].match)
+			fail_msg("cert=%s domain=%s: expected %d", cases[i].base,
+			    cases[i].domain, cases[i].match);
+		/* every truncation is rejected without reading out of bounds */
+		for (int cut = 0; cut < len; cut++)
+			assert_false(tls_cert_matches(der, (size_t)cut, cases[i].domain));
+	}
+	assert_false(tls_cert_matches(NULL, 0, "a.example"));
+}
+
+/* --- self-signed ------------------------------------------------------------------ */
+
+static char *
+slurp(const char *path, size_t *n)
+{
+	FILE *f = fopen(path, "r");
+	char *p = calloc(1, 16384);
+
+	assert_non_null(f);
+	assert_non_null(p);
+	*n = fread(p, 1, 16383, f);
+	fclose(f);
+	return p;
+}
+
+static void
+test_selfsigned_generation(void **state)
+{
+	char tmpl[] = "/tmp/qf-test-tls-XXXXXX", dir[512], crt[600], key[600];
+	struct tcfg ct, st;
+	struct tls_ctx *cc, *sc;
+	struct link l;
+	struct stat sb;
+	char *c1, *k1, *c2, *k2;
+	size_t c1n, k1n, c2n, k2n;
+	unsigned char der[4096];
+	int len;
+	DIR *dp;
+	struct dirent *de;
+	int files = 0;
+
+	assert_non_null(mkdtemp(tmpl));
+	snprintf(dir, sizeof(dir), "%s/state", tmpl);  /* does not exist yet */
+	snprintf(crt, sizeof(crt), "%s/gen.example.crt", dir);
+	snprintf(key, sizeof(key), "%s/gen.example.key", dir);
+
+	tcfg_init(&st, dir);
+	tcfg_domain(&st, "gen.example", NULL);
+	sc = ctx_for(&st);
+	assert_int_equal(stat(dir, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0700);
+	assert_int_equal(stat(key, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_int_equal(stat(crt, &sb), 0);
+	c1 = slurp(crt, &c1n);
+	k1 = slurp(key, &k1n);
+	assert_non_null(strstr(c1, "-----BEGIN CERTIFICATE-----"));
+	assert_non_null(strstr(k1, "PRIVATE KEY-----"));
+	len = wc_CertPemToDer((unsigned char *)c1, (int)c1n, der, sizeof(der), CERT_TYPE);
+	assert_true(len > 0);
+	assert_true(tls_cert_matches(der, (size_t)len, "gen.example"));
+	assert_false(tls_cert_matches(der, (size_t)len, "other.example"));
+
+	/* a handshake with it works; it is not trusted (not from the CA) */
+	tcfg_init(&ct, NULL);
+	tcfg_domain(&ct, "a.example", "a");
+	cc = ctx_for(&ct);
+	connect_pair(&l, cc, "a.example", "gen.example", sc, "gen.example");
+	assert_false(tls_session_peer_trusted(l.c));
+	assert_false(tls_session_peer_valid_for(l.c, "gen.example"));
+	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
+	link_free(&l);
+	tls_ctx_free(sc);
+
+	/* second start: the same files are reused */
+	sc = ctx_for(&st);
+	c2 = slurp(crt, &c2n);
+	k2 = slurp(key, &k2n);
+	assert_int_equal(c1n, c2n);
+	assert_int_equal(k1n, k2n);
+	assert_memory_equal(c1, c2, c1n);
+	assert_memory_equal(k1, k2, k1n);
+	tls_ctx_free(sc);
+
+	/* no temporary files left behind; clean up */
+	assert_non_null(dp = opendir(dir));
+	while ((de = readdir(dp)) != NULL) {
+		char p[1100];
+
+		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
+		    (de->d_name[1] == '.' && de->d_name[2] == '\0')))
+			continue;
+		files++;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		unlink(p);
+	}
+	closedir(dp);
+	assert_int_equal(files, 2);
+	assert_int_equal(rmdir(dir), 0);
+	assert_int_equal(rmdir(tmpl), 0);
+
+	free(c1);
+	free(k1);
+	free(c2);
+	free(k2);
+	tls_ctx_free(cc);
+	tcfg_free(&ct);
+	tcfg_free(&st);
+}
+
+/* Configuration errors are reported, not fatal. */
+static void
+test_ctx_errors(void **state)
+{
+	struct tcfg t;
+
+	/* certificate and key that do not belong together */
+	tcfg_init(&t, NULL);
+	tcfg_domain(&t, "a.example", "a");
+	free(t.dom[0].key);
+	t.dom[0].key = pki("b.key");
+	assert_null(tls_ctx_new(&t.cfg));
+	tcfg_free(&t);
+	/* missing file */
+	tcfg_init(&t, NULL);
+	tcfg_domain(&t, "a.example", "nonexistent");
+	assert_null(tls_ctx_new(&t.cfg));
+	tcfg_free(&t);
+	/* self-signed without a state_dir */
+	tcfg_init(&t, NULL);
+	tcfg_domain(&t, "a.example", NULL);
+	assert_null(tls_ctx_new(&t.cfg));
+	tcfg_free(&t);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tls13_sni_and_mutual_verdicts),
+		cmocka_unit_test(test_bad_server_certificates),
+		cmocka_unit_test(test_untrusted_client_and_wildcard_server),
+		cmocka_unit_test(test_tls12_client_without_certificate),
+		cmocka_unit_test(test_tls11_refused),
+		cmocka_unit_test(test_application_data_split_and_close),
+		cmocka_unit_test(test_pipelined_first_flight),
+		cmocka_unit_test(test_name_rules),
+		cmocka_unit_test(test_certificate_identities),
+		cmocka_unit_test(test_selfsigned_generation),
+		cmocka_unit_test(test_ctx_errors),
+	};
+
+	log_set_level(getenv("QF_TEST_DEBUG") ? LOG_TRACE : LOG_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

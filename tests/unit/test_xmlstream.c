@@ -1,0 +1,838 @@
+/* tests/unit/test_xmlstream.c - unit tests for the incremental XMPP stream parser.
+ * SPDX-License-Identifier: ISC
+ * Drives s2s/xmlstream.c with captured-style s2s transcripts (Prosody openings, dialback,
+ * stanzas), a hostile corpus (DTDs, entities, comments, PIs, limits) and every split of
+ * the input, recording events as text so that runs can be compared exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/buf.h"
+#include "s2s/xmlstream.h"
+#include "s2s/xnode.h"
+
+#define STREAM_NSDECL "xmlns:stream='http://etherx.jabber.org/streams'"
+
+/* A Prosody-style opening, as Prosody 0.12 writes it. */
+#define PROSODY_OPEN \
+	"<?xml version='1.0'?><stream:stream xmlns='jabber:server' " \
+	"xmlns:db='jabber:server:dialback' xmlns:stream='http://etherx.jabber.org/streams' " \
+	"version='1.0' from='a.example' to='b.example' id='x' xml:lang='en'>"
+
+#define HDR "<stream:stream xmlns='jabber:server' " STREAM_NSDECL ">"
+
+/* A realistic s2s session as seen by the receiving side. */
+static const char transcript[] =
+	PROSODY_OPEN "\n"
+	"<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/>"
+	"</starttls><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
+	"</stream:features>\n"
+	"<db:result from='a.example' to='b.example'>"
+	"b4835385f37fe2895af6c196b59097b16862406db80559900d96bf6fa7d23df3</db:result>\r\n"
+	"<message from='juliet@a.example/balcony' to='romeo@b.example' type='chat' "
+	"id='m&amp;1' xml:lang='en'><body>Wherefore art thou, &lt;Romeo&gt;? "
+	"caf\xc3\xa9 &#233;&#x1F600;</body>"
+	"<active xmlns='http://jabber.org/protocol/chatstates'/>"
+	"<x xmlns='urn:example:x' xmlns:p='urn:example:p' p:attr='v&quot;1&apos;'>"
+	"<![CDATA[raw <text a='1> & \"stuff]]]></x></message>\n \t"
+	"<presence from='juliet@a.example/balcony' to='romeo@b.example'><show>away</show>"
+	"<status xml:lang='fr'>parti</status></presence>"
+	"<iq type='get' id='ping1' from='a.example' to='b.example'>"
+	"<ping xmlns='urn:xmpp:ping'/></iq>   "
+	"</stream:stream>";
+
+static const char transcript_events[] =
+	"OPEN xmlns=jabber:server version=1.0 from=a.example to=b.example id=x "
+	"{http://www.w3.org/XML/1998/namespace}lang=en\n"
+	"EL <stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/>"
+	"</starttls><dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
+	"</stream:features>\n"
+	"EL <db:result from='a.example' to='b.example'>"
+	"b4835385f37fe2895af6c196b59097b16862406db80559900d96bf6fa7d23df3</db:result>\n"
+	"EL <message from='juliet@a.example/balcony' to='romeo@b.example' type='chat' "
+	"id='m&amp;1' xml:lang='en'><body>Wherefore art thou, &lt;Romeo&gt;? "
+	"caf\xc3\xa9 \xc3\xa9\xf0\x9f\x98\x80</body>"
+	"<active xmlns='http://jabber.org/protocol/chatstates'/>"
+	"<x xmlns='urn:example:x' xmlns:a0='urn:example:p' a0:attr='v&quot;1&apos;'>"
+	"raw &lt;text a=&apos;1&gt; &amp; &quot;stuff]</x></message>\n"
+	"EL <presence from='juliet@a.example/balcony' to='romeo@b.example'><show>away</show>"
+	"<status xml:lang='fr'>parti</status></presence>\n"
+	"EL <iq type='get' id='ping1' from='a.example' to='b.example'>"
+	"<ping xmlns='urn:xmpp:ping'/></iq>\n"
+	"CLOSE\n";
+
+struct rec {
+	struct buf        log;        /* events as text */
+	struct xmlstream *xs;
+	const char       *pause_on;   /* pause after an element with this name */
+	const char       *reset_on;   /* reset (from the callback) after this element */
+	bool              pause_open; /* pause in on_open */
+	bool              free_on_el; /* free the parser from on_element */
+	bool              reset_on_err; /* reset the parser from on_error */
+	int               errors;
+};
+
+static const struct xml_limits default_limits = {
+	.max_stanza_size = 65536,
+	.max_depth = 16,
+	.max_attributes = 32,
+	.max_name_length = 256,
+};
+
+static void
+rec_open(void *arg, const struct xnode *h)
+{
+	struct rec *r = arg;
+	const struct xattr *a;
+
+	assert_string_equal(h->name, "stream");
+	assert_string_equal(h->ns, NS_STREAM);
+	assert_null(h->children);
+	buf_puts(&r->log, "OPEN");
+	for (a = h->attrs; a != NULL; a = a->next) {
+		if (a->ns != NULL)
+			buf_printf(&r->log, " {%s}%s=%s", a->ns, a->name, a->value);
+		else
+			buf_printf(&r->log, " %s=%s", a->name, a->value);
+	}
+	buf_puts(&r->log, "\n");
+	if (r->pause_open)
+		xmlstream_pause(r->xs);
+}
+
+static void
+rec_element(void *arg, struct xnode *el)
+{
+	struct rec *r = arg;
+
+	assert_null(el->parent);
+	buf_puts(&r->log, "EL ");
+	assert_int_equal(xnode_serialize(el, NS_SERVER, &r->log), 0);
+	buf_puts(&r->log, "\n");
+	if (r->pause_on != NULL && strcmp(el->name, r->pause_on) == 0)
+		xmlstream_pause(r->xs);
+	if (r->reset_on != NULL && strcmp(el->name, r->reset_on) == 0)
+		assert_int_equal(xmlstream_reset(r->xs), 0);
+	if (r->free_on_el) {
+		xmlstream_free(r->xs);
+		r->xs = NULL;
+	}
+	xnode_free(el);
+}
+
+static void
+rec_close(void *arg)
+{
+	struct rec *r = arg;
+
+	buf_puts(&r->log, "CLOSE\n");
+}
+
+static void
+rec_error(void *arg, const char *cond, const char *text)
+{
+	struct rec *r = arg;
+
+	assert_non_null(text);
+	r->errors++;
+	buf_printf(&r->log, "ERR %s\n", cond);
+	if (r->reset_on_err)
+		assert_int_equal(xmlstream_reset(r->xs), 0);
+}
+
+static const struct xmlstream_cb rec_cb = {
+	rec_open, rec_element, rec_close, rec_error,
+};
+
+static void
+rec_init(struct rec *r, const struct xml_limits *lim)
+{
+	memset(r, 0, sizeof(*r));
+	buf_init(&r->log, 1 << 24);
+	r->xs = xmlstream_new(lim ? lim : &default_limits, &rec_cb, r);
+	assert_non_null(r->xs);
+}
+
+static void
+rec_done(struct rec *r)
+{
+	xmlstream_free(r->xs);
+	buf_free(&r->log);
+}
+
+/* Feed in pieces of step bytes (0 = all at once); every call must consume everything
+ * until an error, after which feeding stops. Returns the log (caller frees). */
+static char *
+run(const char *in, size_t len, size_t step, const struct xml_limits *lim)
+{
+	struct rec r;
+	size_t off = 0;
+	char *out;
+
+	rec_init(&r, lim);
+	if (step == 0)
+		step = len;
+	while (off < len) {
+		size_t n = len - off < step ? len - off : step;
+		ssize_t got = xmlstream_feed(r.xs, in + off, n);
+
+		if (got == -1) {
+			assert_true(xmlstream_failed(r.xs));
+			/* A failed stream accepts nothing more. */
+			assert_int_equal(xmlstream_feed(r.xs, "<a/>", 4), -1);
+			break;
+		}
+		assert_int_equal(got, (ssize_t)n);
+		off += n;
+	}
+	assert_true(r.errors <= 1);
+	out = strdup(r.log.data ? r.log.data : "");
+	rec_done(&r);
+	return out;
+}
+
+static void
+test_transcript_oneshot(void **state)
+{
+	char *got = run(transcript, sizeof(transcript) - 1, 0, NULL);
+
+	assert_string_equal(got, transcript_events);
+	free(got);
+}
+
+static void
+test_transcript_bytewise(void **state)
+{
+	char *got = run(transcript, sizeof(transcript) - 1, 1, NULL);
+
+	assert_string_equal(got, transcript_events);
+	free(got);
+}
+
+/* Every split point into two feeds gives exactly the same events. */
+static void
+test_transcript_every_split(void **state)
+{
+	size_t len = sizeof(transcript) - 1;
+
+	for (size_t cut = 1; cut < len; cut++) {
+		struct rec r;
+
+		rec_init(&r, NULL);
+		assert_int_equal(xmlstream_feed(r.xs, transcript, cut), (ssize_t)cut);
+		assert_int_equal(xmlstream_feed(r.xs, transcript + cut, len - cut),
+		    (ssize_t)(len - cut));
+		if (strcmp(r.log.data, transcript_events) != 0)
+			fail_msg("split at %zu differs:\n%s", cut, r.log.data);
+		rec_done(&r);
+	}
+}
+
+static void
+test_header_variants(void **state)
+{
+	static const struct { const char *in, *want; } cases[] = {
+		/* No XML declaration, double quotes, ejabberd-like attribute order. */
+		{ "<stream:stream xmlns:stream=\"http://etherx.jabber.org/streams\" "
+		  "xmlns=\"jabber:server\" xmlns:db=\"jabber:server:dialback\" "
+		  "to=\"b.example\" version=\"1.0\">",
+		  "OPEN xmlns=jabber:server to=b.example version=1.0\n" },
+		/* A client namespace is reported, not judged: stream.c decides. */
+		{ "<?xml version='1.0'?><stream:stream xmlns='jabber:client' " STREAM_NSDECL
+		  " to='b.example'>",
+		  "OPEN xmlns=jabber:client to=b.example\n" },
+		/* No default namespace at all. */
+		{ "<stream:stream " STREAM_NSDECL " to='b.example'>",
+		  "OPEN to=b.example\n" },
+		/* Another prefix for the stream namespace is still the stream element. */
+		{ "<s:stream xmlns:s='http://etherx.jabber.org/streams' xmlns='jabber:server'>",
+		  "OPEN xmlns=jabber:server\n" },
+		/* An encoding label is ignored: input is always UTF-8. */
+		{ "<?xml version='1.0' encoding='ISO-8859-1'?>" HDR "<a/>",
+		  "OPEN xmlns=jabber:server\nEL <a/>\n" },
+		/* Attribute references decoded; &amp; arrives from libxml2 as &#38;. */
+		{ "<stream:stream " STREAM_NSDECL " from='a&amp;b&#38;c&#x26;d&#60;&lt;&gt;"
+		  "&quot;&apos;&#233;&#x1F600;&amp;#38;'>",
+		  "OPEN from=a&b&c&d<<>\"'\xc3\xa9\xf0\x9f\x98\x80&#38;\n" },
+		/* Newlines in attribute values are normalised to spaces by XML. */
+		{ "<stream:stream " STREAM_NSDECL " id='a\nb&#10;c'>",
+		  "OPEN id=a b\nc\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		for (size_t step = 0; step <= 1; step++) {
+			char *got = run(cases[i].in, strlen(cases[i].in), step, NULL);
+
+			if (strcmp(got, cases[i].want) != 0)
+				fail_msg("case %zu step %zu: got\n%s\nwant\n%s", i, step, got,
+				    cases[i].want);
+			free(got);
+		}
+	}
+}
+
+struct hostile {
+	const char *what;
+	const char *in;
+	const char *want;   /* the full event log */
+};
+
+static const struct hostile corpus[] = {
+	{ "DTD with internal subset",
+	  "<?xml version='1.0'?><!DOCTYPE stream:stream [<!ELEMENT a ANY>]>" HDR,
+	  "ERR restricted-xml\n" },
+	{ "internal entity declared and used",
+	  "<!DOCTYPE stream:stream [<!ENTITY x 'boom'>]>" HDR "<a>&x;</a>",
+	  "ERR restricted-xml\n" },
+	{ "billion laughs",
+	  "<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'>"
+	  "<!ENTITY lol1 '&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;'>"
+	  "<!ENTITY lol2 '&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;&lol1;'>"
+	  "<!ENTITY lol3 '&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;'>"
+	  "<!ENTITY lol9 '&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;&lol3;'>]>"
+	  HDR "<message><body>&lol9;</body></message>",
+	  "ERR restricted-xml\n" },
+	{ "external entity (XXE)",
+	  "<?xml version='1.0'?><!DOCTYPE foo [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]>"
+	  HDR "<message><body>&xxe;</body></message>",
+	  "ERR restricted-xml\n" },
+	{ "external DTD",
+	  "<!DOCTYPE stream:stream SYSTEM 'file:///etc/passwd'>" HDR,
+	  "ERR restricted-xml\n" },
+	{ "undefined entity in text",
+	  HDR "<message><body>&foo;</body></message>",
+	  "OPEN xmlns=jabber:server\nERR restricted-xml\n" },
+	{ "undefined entity in attribute",
+	  HDR "<message to='&foo;'/>",
+	  "OPEN xmlns=jabber:server\nERR restricted-xml\n" },
+	{ "comment between stanzas",
+	  HDR "<a/><!-- hi --><b/>",
+	  "OPEN xmlns=jabber:server\nEL <a/>\nERR restricted-xml\n" },
+	{ "comment inside a stanza",
+	  HDR "<message><!-- hi --></message>",
+	  "OPEN xmlns=jabber:server\nERR restricted-xml\n" },
+	{ "comment before the header",
+	  "<?xml version='1.0'?><!-- hi -->" HDR,
+	  "ERR restricted-xml\n" },
+	{ "processing instruction",
+	  HDR "<message><?php evil(); ?></message>",
+	  "OPEN xmlns=jabber:server\nERR restricted-xml\n" },
+	{ "processing instruction before the header",
+	  "<?xml-stylesheet href='x'?>" HDR,
+	  "ERR restricted-xml\n" },
+	{ "XML declaration not at the start",
+	  HDR "<?xml version='1.0'?><a/>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "mismatched end tag",
+	  HDR "<message><body></message>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "undeclared element prefix",
+	  HDR "<foo:bar/>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "undeclared attribute prefix",
+	  HDR "<message x:y='1'/>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "duplicate attribute",
+	  HDR "<message to='a' to='b'/>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "invalid UTF-8",
+	  HDR "<message><body>\xc3\x28</body></message>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "NUL character reference",
+	  HDR "<message><body>&#0;</body></message>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "raw '<' in attribute",
+	  HDR "<message to='a<b'/>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "raw '<' in a header attribute",
+	  "<stream:stream " STREAM_NSDECL " to='<'>",
+	  "ERR not-well-formed\n" },
+	{ "'<' inside a tag",
+	  HDR "<message <body/>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "CDATA at stream level",
+	  HDR "<![CDATA[x]]>",
+	  "OPEN xmlns=jabber:server\nERR bad-format\n" },
+	{ "non-whitespace text directly in the stream",
+	  HDR "hello<a/>",
+	  "OPEN xmlns=jabber:server\nERR bad-format\n" },
+	{ "root element not in the stream namespace",
+	  "<?xml version='1.0'?><html><body/></html>",
+	  "ERR invalid-namespace\n" },
+	{ "stream element in jabber:server",
+	  "<stream xmlns='jabber:server'>",
+	  "ERR invalid-namespace\n" },
+	{ "wrong root name in the stream namespace",
+	  "<stream:features " STREAM_NSDECL ">",
+	  "ERR bad-format\n" },
+	{ "end tag for the wrong stream element",
+	  HDR "</stream:features>",
+	  "OPEN xmlns=jabber:server\nERR not-well-formed\n" },
+	{ "text before the header",
+	  "hello" HDR,
+	  "ERR not-well-formed\n" },
+};
+
+static void
+test_hostile_corpus(void **state)
+{
+	for (size_t i = 0; i < sizeof(corpus) / sizeof(corpus[0]); i++) {
+		for (size_t step = 0; step <= 3; step++) {
+			char *got = run(corpus[i].in, strlen(corpus[i].in), step, NULL);
+
+			if (strcmp(got, corpus[i].want) != 0)
+				fail_msg("%s (step %zu): got\n%s\nwant\n%s", corpus[i].what,
+				    step, got, corpus[i].want);
+			free(got);
+		}
+	}
+}
+
+static char *
+repeat(const char *head, char c, size_t n, const char *tail)
+{
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *s = malloc(hl + n + tl + 1);
+
+	assert_non_null(s);
+	memcpy(s, head, hl);
+	memset(s + hl, c, n);
+	memcpy(s + hl + n, tail, tl + 1);
+	return s;
+}
+
+static void
+expect_log(const char *in, size_t step, const struct xml_limits *lim, const char *want)
+{
+	char *got = run(in, strlen(in), step, lim);
+
+	if (strcmp(got, want) != 0)
+		fail_msg("step %zu: got\n%s\nwant\n%s", step, got, want);
+	free(got);
+}
+
+static void
+test_limits_depth(void **state)
+{
+	struct xml_limits lim = default_limits;
+	struct buf b;
+
+	lim.max_depth = 3;
+	/* Depth 3 (message/x/y) is fine, depth 4 is not. */
+	expect_log(HDR "<message><x><y/></x></message>", 0, &lim,
+	    "OPEN xmlns=jabber:server\nEL <message><x><y/></x></message>\n");
+	expect_log(HDR "<message><x><y><z/></y></x></message>", 0, &lim,
+	    "OPEN xmlns=jabber:server\nERR policy-violation\n");
+
+	/* Deep nesting far past the limit, byte by byte. */
+	buf_init(&b, 1 << 20);
+	buf_puts(&b, HDR);
+	for (int i = 0; i < 5000; i++)
+		buf_puts(&b, "<a>");
+	expect_log(b.data, 1, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	expect_log(b.data, 0, NULL, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	buf_free(&b);
+}
+
+static void
+test_limits_stanza_size(void **state)
+{
+	struct xml_limits lim = default_limits;
+	char *in;
+
+	lim.max_stanza_size = 1000;
+	/* A body of 900 bytes fits, 1000 does not. */
+	in = repeat(HDR "<message><body>", 'x', 900, "</body></message>");
+	{
+		char *got = run(in, strlen(in), 0, &lim);
+
+		assert_null(strstr(got, "ERR"));
+		assert_non_null(strstr(got, "EL <message><body>xxx"));
+		free(got);
+	}
+	free(in);
+	in = repeat(HDR "<message><body>", 'x', 1000, "</body></message>");
+	expect_log(in, 0, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	expect_log(in, 7, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	free(in);
+	/* The size is per top-level element: many small ones add up to nothing. */
+	{
+		struct buf b;
+
+		buf_init(&b, 1 << 20);
+		buf_puts(&b, HDR);
+		for (int i = 0; i < 200; i++)
+			buf_puts(&b, "<message to='b.example'><body>hello</body></message>");
+		buf_puts(&b, "</stream:stream>");
+		{
+			char *got = run(b.data, b.len, 0, &lim);
+
+			assert_null(strstr(got, "ERR"));
+			assert_non_null(strstr(got, "CLOSE\n"));
+			free(got);
+		}
+		buf_free(&b);
+	}
+	/* The header counts too. */
+	in = repeat("<stream:stream " STREAM_NSDECL " id='", 'x', 2000, "'>");
+	expect_log(in, 0, &lim, "ERR policy-violation\n");
+	free(in);
+}
+
+static void
+test_limits_unterminated_token(void **state)
+{
+	struct xml_limits lim = default_limits;
+	size_t n = 1 << 20;
+	char *in = repeat(HDR "<message to='", 'x', n, "");
+	struct rec r;
+	ssize_t got;
+
+	lim.max_stanza_size = 10000;
+	/* 1 MiB of attribute value without any '>': libxml2 reports nothing, the byte
+	 * count must catch it. */
+	rec_init(&r, &lim);
+	got = xmlstream_feed(r.xs, in, strlen(in));
+	assert_int_equal(got, -1);
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	rec_done(&r);
+
+	/* Same in 4 KiB reads: the error comes as soon as the limit is crossed. */
+	rec_init(&r, &lim);
+	{
+		size_t off = 0, hl = strlen(HDR);
+
+		for (;;) {
+			size_t k = strlen(in) - off < 4096 ? strlen(in) - off : 4096;
+
+			got = xmlstream_feed(r.xs, in + off, k);
+			if (got == -1)
+				break;
+			off += k;
+			assert_true(off <= hl + lim.max_stanza_size + 4096);
+		}
+	}
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	rec_done(&r);
+	free(in);
+}
+
+static void
+test_limits_whitespace_keepalives(void **state)
+{
+	struct xml_limits lim = default_limits;
+	struct rec r;
+
+	lim.max_stanza_size = 100;
+	rec_init(&r, &lim);
+	assert_int_equal(xmlstream_feed(r.xs, HDR, strlen(HDR)), (ssize_t)strlen(HDR));
+	/* Whitespace pings between stanzas (XEP-0199 style, RFC 6120 §4.6.1) are not
+	 * counted toward the next element. */
+	for (int i = 0; i < 500; i++)
+		assert_int_equal(xmlstream_feed(r.xs, " \n", 2), 2);
+	assert_int_equal(xmlstream_feed(r.xs, "<iq type='get' id='1'/>", 23), 23);
+	assert_string_equal(r.log.data,
+	    "OPEN xmlns=jabber:server\nEL <iq type='get' id='1'/>\n");
+	rec_done(&r);
+}
+
+static void
+test_limits_attributes_and_names(void **state)
+{
+	struct xml_limits lim = default_limits;
+	struct buf b;
+	char *in;
+
+	lim.max_attributes = 4;
+	lim.max_name_length = 16;
+	expect_log(HDR "<m a='1' b='2' c='3' d='4'/>", 0, &lim,
+	    "OPEN xmlns=jabber:server\nEL <m a='1' b='2' c='3' d='4'/>\n");
+	expect_log(HDR "<m a='1' b='2' c='3' d='4' e='5'/>", 0, &lim,
+	    "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	/* Namespace declarations are bounded as well. */
+	expect_log(HDR "<m xmlns:a='u1' xmlns:b='u2' xmlns:c='u3' xmlns:d='u4' xmlns:e='u5'/>",
+	    0, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	/* Too many attributes on the header itself. */
+	expect_log("<stream:stream " STREAM_NSDECL " a='1' b='2' c='3' d='4' e='5'>", 0, &lim,
+	    "ERR policy-violation\n");
+
+	in = repeat(HDR "<", 'n', 17, "/>");
+	expect_log(in, 0, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	free(in);
+	in = repeat(HDR "<", 'n', 16, "/>");
+	expect_log(in, 0, &lim, "OPEN xmlns=jabber:server\nEL <nnnnnnnnnnnnnnnn/>\n");
+	free(in);
+	in = repeat(HDR "<m ", 'a', 17, "='1'/>");
+	expect_log(in, 0, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	free(in);
+	in = repeat(HDR "<m xmlns:", 'p', 17, "='urn:x'/>");
+	expect_log(in, 0, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	free(in);
+
+	/* Thousands of attributes with a generous stanza size. */
+	buf_init(&b, 1 << 20);
+	buf_puts(&b, HDR "<m");
+	for (int i = 0; i < 3000; i++)
+		buf_printf(&b, " a%d='x'", i);
+	buf_puts(&b, "/>");
+	expect_log(b.data, 0, NULL, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	buf_free(&b);
+}
+
+/* <starttls/> followed at once by TLS bytes in the same read. */
+static void
+test_pause_after_starttls(void **state)
+{
+	static const char head[] = PROSODY_OPEN
+	    "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
+	static const char tls[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03<>&\x00\xff>";
+	char in[sizeof(head) - 1 + sizeof(tls) - 1];
+	size_t hl = sizeof(head) - 1;
+	struct rec r;
+	ssize_t got;
+
+	memcpy(in, head, hl);
+	memcpy(in + hl, tls, sizeof(tls) - 1);
+
+	rec_init(&r, NULL);
+	r.pause_on = "starttls";
+	got = xmlstream_feed(r.xs, in, sizeof(in));
+	assert_int_equal(got, (ssize_t)hl);
+	assert_false(xmlstream_failed(r.xs));
+	assert_non_null(strstr(r.log.data,
+	    "EL <starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>\n"));
+	assert_null(strstr(r.log.data, "ERR"));
+
+	/* Restart after the TLS handshake: a new header on a fresh parser. */
+	buf_reset(&r.log);
+	assert_int_equal(xmlstream_reset(r.xs), 0);
+	got = xmlstream_feed(r.xs, PROSODY_OPEN "<db:result from='a' to='b'>k</db:result>",
+	    strlen(PROSODY_OPEN "<db:result from='a' to='b'>k</db:result>"));
+	assert_true(got > 0);
+	assert_non_null(strstr(r.log.data, "OPEN xmlns=jabber:server version=1.0"));
+	assert_non_null(strstr(r.log.data, "EL <db:result from='a' to='b'>k</db:result>\n"));
+	rec_done(&r);
+
+	/* Byte by byte up to the pause: the pause lands on the last '>'. */
+	rec_init(&r, NULL);
+	r.pause_on = "starttls";
+	for (size_t i = 0; i < hl - 1; i++)
+		assert_int_equal(xmlstream_feed(r.xs, in + i, 1), 1);
+	assert_null(strstr(r.log.data, "starttls"));
+	got = xmlstream_feed(r.xs, in + hl - 1, sizeof(in) - hl + 1);
+	assert_int_equal(got, 1);
+	assert_non_null(strstr(r.log.data, "starttls"));
+	rec_done(&r);
+}
+
+/* Pausing then feeding the rest continues normally. */
+static void
+test_pause_and_continue(void **state)
+{
+	size_t len = sizeof(transcript) - 1, off = 0;
+	struct rec r;
+	int pauses = 0;
+
+	rec_init(&r, NULL);
+	r.pause_on = "message";
+	while (off < len) {
+		ssize_t got = xmlstream_feed(r.xs, transcript + off, len - off);
+
+		assert_true(got > 0);
+		if (off + (size_t)got < len) {
+			pauses++;
+			/* Stopped right behind </message>. */
+			assert_memory_equal(transcript + off + got - 10, "</message>", 10);
+		}
+		off += (size_t)got;
+	}
+	assert_int_equal(pauses, 1);
+	assert_string_equal(r.log.data, transcript_events);
+	rec_done(&r);
+}
+
+/* A reset from inside on_element (SASL <success/>): the rest of the same read is a new
+ * stream for a fresh parser. */
+static void
+test_reset_from_callback(void **state)
+{
+	static const char in[] = HDR "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"
+	    PROSODY_OPEN "<iq type='result' id='1'/>";
+	struct rec r;
+
+	rec_init(&r, NULL);
+	r.reset_on = "success";
+	assert_int_equal(xmlstream_feed(r.xs, in, sizeof(in) - 1), (ssize_t)(sizeof(in) - 1));
+	assert_string_equal(r.log.data,
+	    "OPEN xmlns=jabber:server\n"
+	    "EL <success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>\n"
+	    "OPEN xmlns=jabber:server version=1.0 from=a.example to=b.example id=x "
+	    "{http://www.w3.org/XML/1998/namespace}lang=en\n"
+	    "EL <iq type='result' id='1'/>\n");
+	rec_done(&r);
+}
+
+/* A reset drops a half-parsed stanza and a failure; the next bytes start a new
+ * document. */
+static void
+test_reset_clears_state(void **state)
+{
+	struct rec r;
+
+	rec_init(&r, NULL);
+	assert_true(xmlstream_feed(r.xs, HDR "<message><body>half", strlen(HDR) + 19) > 0);
+	assert_int_equal(xmlstream_reset(r.xs), 0);
+	buf_reset(&r.log);
+	assert_int_equal(xmlstream_feed(r.xs, HDR "<a/>", strlen(HDR) + 4),
+	    (ssize_t)strlen(HDR) + 4);
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nEL <a/>\n");
+	/* Reset also clears a failure. */
+	assert_int_equal(xmlstream_feed(r.xs, "<!-- x -->", 10), -1);
+	assert_true(xmlstream_failed(r.xs));
+	assert_int_equal(xmlstream_reset(r.xs), 0);
+	assert_false(xmlstream_failed(r.xs));
+	buf_reset(&r.log);
+	assert_int_equal(xmlstream_feed(r.xs, HDR, strlen(HDR)), (ssize_t)strlen(HDR));
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\n");
+	rec_done(&r);
+}
+
+static void
+test_pause_in_open(void **state)
+{
+	static const char in[] = PROSODY_OPEN "<a/>";
+	size_t hl = strlen(PROSODY_OPEN);
+	struct rec r;
+
+	rec_init(&r, NULL);
+	r.pause_open = true;
+	assert_int_equal(xmlstream_feed(r.xs, in, sizeof(in) - 1), (ssize_t)hl);
+	assert_null(strstr(r.log.data, "EL"));
+	r.pause_open = false;
+	assert_int_equal(xmlstream_feed(r.xs, in + hl, 4), 4);
+	assert_non_null(strstr(r.log.data, "EL <a/>\n"));
+	rec_done(&r);
+}
+
+/* Freeing or resetting from inside a callback must not pull libxml2 out from under
+ * itself (ASan would see it). */
+static void
+test_free_and_reset_in_callbacks(void **state)
+{
+	static const char in[] = HDR "<a/><b/><c/>";
+	struct rec r;
+
+	rec_init(&r, NULL);
+	r.free_on_el = true;
+	assert_true(xmlstream_feed(r.xs, in, sizeof(in) - 1) >= 0);
+	assert_null(r.xs);
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nEL <a/>\n");
+	buf_free(&r.log);
+
+	rec_init(&r, NULL);
+	r.reset_on_err = true;
+	assert_int_equal(xmlstream_feed(r.xs, HDR "<!-- x --><a/>", strlen(HDR) + 14), -1);
+	assert_false(xmlstream_failed(r.xs));   /* the reset took effect */
+	r.reset_on_err = false;
+	buf_reset(&r.log);
+	assert_int_equal(xmlstream_feed(r.xs, HDR, strlen(HDR)), (ssize_t)strlen(HDR));
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\n");
+	rec_done(&r);
+}
+
+static void
+test_after_close(void **state)
+{
+	struct rec r;
+	static const char in[] = HDR "<a/></stream:stream>garbage<<<";
+
+	rec_init(&r, NULL);
+	assert_int_equal(xmlstream_feed(r.xs, in, sizeof(in) - 1), (ssize_t)(sizeof(in) - 1));
+	assert_int_equal(xmlstream_feed(r.xs, "<b/>", 4), 4);
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nEL <a/>\nCLOSE\n");
+	assert_false(xmlstream_failed(r.xs));
+	rec_done(&r);
+}
+
+/* The element tree itself: namespaces, attributes and text as the application sees
+ * them. */
+static struct xnode *last_el;
+
+static void
+keep_element(void *arg, struct xnode *el)
+{
+	xnode_free(last_el);
+	last_el = el;
+}
+
+static void
+test_tree_shape(void **state)
+{
+	static const struct xmlstream_cb cb = { NULL, keep_element, NULL, NULL };
+	static const char in[] = PROSODY_OPEN
+	    "<message to='b' xml:lang='de'><body>a&amp;b</body>"
+	    "<x xmlns='urn:x' xmlns:p='urn:p' p:k='v'><y/></x><stream:error/></message>";
+	struct xmlstream *xs = xmlstream_new(&default_limits, &cb, NULL);
+	struct xnode *body, *x;
+	const struct xattr *a;
+	char *t;
+
+	assert_int_equal(xmlstream_feed(xs, in, sizeof(in) - 1), (ssize_t)(sizeof(in) - 1));
+	assert_non_null(last_el);
+	assert_string_equal(last_el->name, "message");
+	assert_string_equal(last_el->ns, NS_SERVER);
+	assert_string_equal(xnode_attr(last_el, "to"), "b");
+	assert_null(xnode_attr(last_el, "lang"));   /* qualified: not returned */
+	a = last_el->attrs->next;
+	assert_string_equal(a->name, "lang");
+	assert_string_equal(a->ns, NS_XML);
+	assert_string_equal(a->value, "de");
+	body = xnode_child(last_el, "body", NS_SERVER);
+	assert_non_null(body);
+	assert_ptr_equal(body->parent, last_el);
+	t = xnode_text(body);
+	assert_string_equal(t, "a&b");
+	free(t);
+	x = xnode_child(last_el, "x", "urn:x");
+	assert_non_null(x);
+	assert_string_equal(x->attrs->name, "k");
+	assert_string_equal(x->attrs->ns, "urn:p");
+	assert_non_null(xnode_child(x, "y", "urn:x"));
+	assert_non_null(xnode_child(last_el, "error", NS_STREAM));
+	xnode_free(last_el);
+	last_el = NULL;
+	xmlstream_free(xs);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_transcript_oneshot),
+		cmocka_unit_test(test_transcript_bytewise),
+		cmocka_unit_test(test_transcript_every_split),
+		cmocka_unit_test(test_header_variants),
+		cmocka_unit_test(test_hostile_corpus),
+		cmocka_unit_test(test_limits_depth),
+		cmocka_unit_test(test_limits_stanza_size),
+		cmocka_unit_test(test_limits_unterminated_token),
+		cmocka_unit_test(test_limits_whitespace_keepalives),
+		cmocka_unit_test(test_limits_attributes_and_names),
+		cmocka_unit_test(test_pause_after_starttls),
+		cmocka_unit_test(test_pause_and_continue),
+		cmocka_unit_test(test_reset_from_callback),
+		cmocka_unit_test(test_reset_clears_state),
+		cmocka_unit_test(test_pause_in_open),
+		cmocka_unit_test(test_free_and_reset_in_callbacks),
+		cmocka_unit_test(test_after_close),
+		cmocka_unit_test(test_tree_shape),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

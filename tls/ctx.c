@@ -1,0 +1,249 @@
+/* tls/ctx.c - wolfSSL contexts per local domain and SNI certificate selection.
+ * SPDX-License-Identifier: ISC
+ * main.c builds one struct tls_ctx from the configuration at start-up (and on reload);
+ * session.c creates sessions from its per-domain contexts. Every context trusts
+ * cfg->ca_file, allows TLS 1.2 and 1.3, requests (never requires) a peer certificate and
+ * uses memory I/O; a server session switches to the domain named by SNI. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/rsa.h>
+
+#include "../core/log.h"
+#include "tls_int.h"
+
+#define PATH_MAX_LEN 4096
+
+static WOLFSSL_CTX *ctx_make(const struct config *, const char *, const char *,
+    const char *, bool);
+static int sni_cb(WOLFSSL *, int *, void *);
+static int key_matches(const char *, const char *);
+
+/* Does the private key in key_path belong to the first certificate in crt_path?
+ * (wolfSSL_CTX_check_private_key does not notice a mismatched EC key in 5.5.4.)
+ * Returns 1 yes, 0 no, -1 when it cannot tell (unreadable or unknown key type). */
+static int
+key_matches(const char *crt_path, const char *key_path)
+{
+	unsigned char pem[16384], der[8192], kpub[2048], cpub[2048];
+	int n, dl, kl = -1, cl = (int)sizeof(cpub), rc = -1;
+	WOLFSSL_X509 *x;
+	word32 idx;
+	FILE *f;
+
+	if ((f = fopen(key_path, "r")) == NULL)
+		return -1;
+	n = (int)fread(pem, 1, sizeof(pem), f);
+	fclose(f);
+	if ((dl = wc_KeyPemToDer(pem, n, der, sizeof(der), NULL)) <= 0)
+		goto out;
+	{
+		ecc_key ek;
+
+		idx = 0;
+		if (wc_ecc_init(&ek) == 0) {
+			if (wc_EccPrivateKeyDecode(der, &idx, &ek, (word32)dl) == 0)
+				kl = wc_EccPublicKeyToDer(&ek, kpub, sizeof(kpub), 1);
+			wc_ecc_free(&ek);
+		}
+	}
+	if (kl <= 0) {
+		RsaKey rk;
+
+		idx = 0;
+		if (wc_InitRsaKey(&rk, NULL) == 0) {
+			if (wc_RsaPrivateKeyDecode(der, &idx, &rk, (word32)dl) == 0)
+				kl = wc_RsaKeyToPublicDer(&rk, kpub, sizeof(kpub));
+			wc_FreeRsaKey(&rk);
+		}
+	}
+	if (kl <= 0)
+		goto out;
+	if ((x = wolfSSL_X509_load_certificate_file(crt_path, WOLFSSL_FILETYPE_PEM)) == NULL)
+		goto out;
+	if (wolfSSL_X509_get_pubkey_buffer(x, cpub, &cl) == WOLFSSL_SUCCESS)
+		rc = cl == kl && memcmp(cpub, kpub, (size_t)kl) == 0;
+	wolfSSL_X509_free(x);
+out:
+	memset(pem, 0, sizeof(pem));
+	memset(der, 0, sizeof(der));
+	return rc;
+}
+
+/* One wolfSSL context for domain in one role, or NULL (logged). */
+static WOLFSSL_CTX *
+ctx_make(const struct config *cfg, const char *domain, const char *crt, const char *key,
+    bool server)
+{
+	WOLFSSL_CTX *wc;
+	const char *what;
+
+	wc = wolfSSL_CTX_new(server ? wolfSSLv23_server_method() : wolfSSLv23_client_method());
+	if (wc == NULL) {
+		log_warnx("tls domain=%s reason=wolfSSL_CTX_new-failed", domain);
+		return NULL;
+	}
+	what = "min-version";
+	if (wolfSSL_CTX_SetMinVersion(wc, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
+		goto fail;
+	what = "certificate";
+	if (wolfSSL_CTX_use_certificate_chain_file(wc, crt) != WOLFSSL_SUCCESS)
+		goto fail;
+	what = "key";
+	if (wolfSSL_CTX_use_PrivateKey_file(wc, key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS)
+		goto fail;
+	what = "key-does-not-match-certificate";
+	if (wolfSSL_CTX_check_private_key(wc) != WOLFSSL_SUCCESS ||
+	    key_matches(crt, key) == 0)
+		goto fail;
+	what = "ca_file";
+	if (cfg->ca_file != NULL &&
+	    wolfSSL_CTX_load_verify_locations(wc, cfg->ca_file, NULL) != WOLFSSL_SUCCESS)
+		goto fail;
+	/* Ask for the peer's certificate, record the PKIX verdict, never abort: the
+	 * stream layer decides (SASL EXTERNAL, dialback or refusal). */
+	wolfSSL_CTX_set_verify(wc, WOLFSSL_VERIFY_PEER, tls_session_verify_cb);
+	wolfSSL_CTX_SetIORecv(wc, tls_session_recv_cb);
+	wolfSSL_CTX_SetIOSend(wc, tls_session_send_cb);
+	if (server)
+		wolfSSL_CTX_set_servername_callback(wc, sni_cb);
+	return wc;
+fail:
+	log_warnx("tls domain=%s certificate=%s key=%s ca_file=%s reason=%s", domain, crt,
+	    key, cfg->ca_file ? cfg->ca_file : "-", what);
+	wolfSSL_CTX_free(wc);
+	return NULL;
+}
+
+/* SNI received (server): switch the session to the named domain's credentials. An
+ * unknown or missing name keeps the default domain; the stream layer checks to=. */
+static int
+sni_cb(WOLFSSL *ssl, int *alert, void *arg)
+{
+	struct tls_session *s = wolfSSL_GetIOReadCtx(ssl);
+	struct tls_domain *d;
+	const char *name;
+	size_t n;
+
+	if (s == NULL || s->magic != TLS_SESSION_MAGIC) {
+		log_warnx("tls sni reason=session-with-bad-magic");
+		*alert = unrecognized_name;
+		return fatal_return;
+	}
+	name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+	if (name == NULL || (n = strlen(name)) == 0)
+		return 0;
+	if (n >= sizeof(s->sni)) {
+		log_debug("tls sni reason=name-too-long");
+		return 0;
+	}
+	for (size_t i = 0; i <= n; i++)
+		s->sni[i] = (char)tolower((unsigned char)name[i]);
+	d = tls_ctx_domain(s->ctx, s->sni);
+	if (d == NULL) {
+		log_debug("tls sni=%s default=%s reason=unknown-name-using-default", s->sni,
+		    s->domain->name);
+		return 0;
+	}
+	if (d != s->domain) {
+		if (wolfSSL_set_SSL_CTX(ssl, d->server) == NULL) {
+			log_warnx("tls sni=%s reason=switching-context-failed", s->sni);
+			*alert = internal_error;
+			return fatal_return;
+		}
+		s->domain = d;
+	}
+	return 0;
+}
+
+struct tls_domain *
+tls_ctx_domain(const struct tls_ctx *ctx, const char *name)
+{
+	if (ctx == NULL || name == NULL)
+		return NULL;
+	for (struct tls_domain *d = ctx->domains; d != NULL; d = d->next)
+		if (strcasecmp(d->name, name) == 0)
+			return d;
+	return NULL;
+}
+
+struct tls_ctx *
+tls_ctx_new(const struct config *cfg)
+{
+	struct tls_ctx *ctx;
+	struct tls_domain **tail;
+	char crt[PATH_MAX_LEN], key[PATH_MAX_LEN];
+
+	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
+		log_warnx("tls reason=wolfSSL_Init-failed");
+		return NULL;
+	}
+	if ((ctx = calloc(1, sizeof(*ctx))) == NULL) {
+		log_warnx("tls reason=out-of-memory");
+		wolfSSL_Cleanup();
+		return NULL;
+	}
+	ctx->magic = TLS_CTX_MAGIC;
+	tail = &ctx->domains;
+	for (const struct cfg_domain *cd = cfg->domains; cd != NULL; cd = cd->next) {
+		struct tls_domain *d;
+		const char *c = cd->certificate, *k = cd->key;
+
+		if (c == NULL || k == NULL) {
+			if (tls_selfsigned_ensure(cfg->state_dir, cd->name, crt, sizeof(crt),
+			    key, sizeof(key)) == -1)
+				goto fail;
+			c = crt;
+			k = key;
+		}
+		if ((d = calloc(1, sizeof(*d))) == NULL ||
+		    (d->name = strdup(cd->name)) == NULL) {
+			free(d);
+			log_warnx("tls domain=%s reason=out-of-memory", cd->name);
+			goto fail;
+		}
+		*tail = d;
+		tail = &d->next;
+		if ((d->server = ctx_make(cfg, cd->name, c, k, true)) == NULL ||
+		    (d->client = ctx_make(cfg, cd->name, c, k, false)) == NULL)
+			goto fail;
+		log_debug("tls domain=%s certificate=%s loaded", cd->name, c);
+	}
+	if (ctx->domains == NULL) {
+		log_warnx("tls reason=no-domains-configured");
+		goto fail;
+	}
+	return ctx;
+fail:
+	tls_ctx_free(ctx);
+	return NULL;
+}
+
+void
+tls_ctx_free(struct tls_ctx *ctx)
+{
+	struct tls_domain *d, *next;
+
+	if (ctx == NULL)
+		return;
+	if (ctx->magic != TLS_CTX_MAGIC)
+		fatalx("tls_ctx_free: bad magic %#x", ctx->magic);
+	for (d = ctx->domains; d != NULL; d = next) {
+		next = d->next;
+		if (d->server != NULL)
+			wolfSSL_CTX_free(d->server);
+		if (d->client != NULL)
+			wolfSSL_CTX_free(d->client);
+		free(d->name);
+		free(d);
+	}
+	ctx->magic = 0;
+	free(ctx);
+	wolfSSL_Cleanup();
+}
