@@ -176,6 +176,16 @@ static const struct keyword policy_kws[] = {
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
+static const struct keyword tls_kws[] = {
+	{ "session_store", kw_bool, 1, 1, OFF(tls_session_store), 0, 0, NULL, 0 },
+	{ "session_store_entries", kw_count, 1, 1, OFF(tls_store_entries), 1, 1000000, NULL, 0 },
+	{ "ticket_key_file", kw_string, 1, 1, OFF(tls_ticket_key_file), 0, 0, NULL, 0 },
+	{ "ticket_rotation", kw_time, 1, 1, OFF(tls_ticket_rotation_ms), MIN, 30 * DAY, NULL, 0 },
+	{ "ticket_lifetime", kw_time, 1, 1, OFF(tls_ticket_lifetime_ms), MIN, 7 * DAY, NULL, 0 },
+	{ "dane", kw_bool, 1, 1, OFF(dane), 0, 0, NULL, 0 },
+	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
+};
+
 static const struct keyword peer_kws[] = {
 	{ "secure_auth", kw_bool, 1, 1, offsetof(struct cfg_peer, secure_auth), 0, 0, NULL, 0 },
 	{ "address", kw_peer_address, 1, 1, 0, 0, 0, NULL, 0 },
@@ -190,6 +200,7 @@ static const struct block_def resolver_block = { "resolver", resolver_kws, targe
 static const struct block_def timeouts_block = { "timeouts", timeouts_kws, target_cfg, NULL };
 static const struct block_def limits_block = { "limits", limits_kws, target_cfg, NULL };
 static const struct block_def policy_block = { "policy", policy_kws, target_cfg, close_policy };
+static const struct block_def tls_block = { "tls", tls_kws, target_cfg, NULL };
 static const struct block_def peer_block = { "peer", peer_kws, target_peer, close_peer };
 
 static const struct keyword top_kws[] = {
@@ -205,6 +216,7 @@ static const struct keyword top_kws[] = {
 	{ "timeouts", kw_block, 0, 0, 0, 0, 0, &timeouts_block, 0 },
 	{ "limits", kw_block, 0, 0, 0, 0, 0, &limits_block, 0 },
 	{ "policy", kw_block, 0, 0, 0, 0, 0, &policy_block, 0 },
+	{ "tls", kw_block, 0, 0, 0, 0, 0, &tls_block, 0 },
 	{ "peer", kw_peer, 1, 1, 0, 0, 0, &peer_block, KW_MULTI },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
@@ -866,6 +878,11 @@ config_defaults(struct config *cfg)
 	cfg->secure_auth = false;
 	cfg->dialback = true;
 	cfg->sasl_external = true;
+	cfg->tls_session_store = true;
+	cfg->tls_store_entries = 1000;
+	cfg->tls_ticket_rotation_ms = 12 * HOUR;
+	cfg->tls_ticket_lifetime_ms = DAY;
+	cfg->dane = true;
 }
 
 static bool
@@ -1127,6 +1144,7 @@ config_free(struct config *cfg)
 	free(cfg->status_socket);
 	free(cfg->trust_anchor_file);
 	free(cfg->dialback_secret);
+	free(cfg->tls_ticket_key_file);
 	free(cfg);
 }
 

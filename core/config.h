@@ -97,6 +97,15 @@ struct config {
 
 	struct cfg_peer *peers;                  /* per-peer overrides, may be NULL */
 	char *dialback_secret;                   /* owned; NULL = random, kept in state_dir */
+
+	/* tls { session_store on|off; session_store_entries N; ticket_key_file PATH;
+	 *       ticket_rotation T; ticket_lifetime T; dane on|off } */
+	bool     tls_session_store;              /* client session store on disk: on */
+	unsigned tls_store_entries;              /* bound of the store: 1000 peers */
+	char    *tls_ticket_key_file;            /* owned; NULL = state_dir/ticket.keys */
+	uint32_t tls_ticket_rotation_ms;         /* ticket key rotation: 12h (0 = 12h) */
+	uint32_t tls_ticket_lifetime_ms;         /* ticket lifetime hint: 1d (0 = 1d) */
+	bool     dane;                           /* DANE on outgoing/incoming: on */
 };
 
 /* Parse path. On success returns 0 and *out is a new config (caller frees with config_free).

@@ -478,8 +478,9 @@ conn_flush(struct conn *c)
 {
 	if (c == NULL || c->state == CONN_DEAD)
 		return;
+	if (c->in_callback > 0)
+		return;  /* the callback on the stack pumps when it returns */
 	c->in_callback++;
-	process_input(c);
 	pump_output(c);
 	c->in_callback--;
 	finish(c);

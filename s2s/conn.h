@@ -58,7 +58,8 @@ struct conn *conn_connect(const struct sockaddr *sa, socklen_t salen, enum strea
     enum stream_purpose purpose, const char *local, const char *remote, void *route);
 /* Send a stanza on a ready initiating stream. Returns 0 or -1. */
 int conn_send(struct conn *c, const struct xnode *st);
-/* Write out whatever the stream queued (after it was poked from outside a callback). */
+/* Write out whatever the stream queued (after it was poked from outside its own
+ * callbacks); never parses input, so it is safe from inside stream callbacks. */
 void conn_flush(struct conn *c);
 /* Close with a reason (graceful: </stream:stream>, flush, then close). */
 void conn_close(struct conn *c, const char *reason);
