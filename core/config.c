@@ -145,6 +145,12 @@ static const struct keyword resolver_kws[] = {
 	{ "trust_anchor_file", kw_trust_anchor, 1, 1, 0, 0, 0, NULL, 0 },
 	{ "dnssec", kw_bool, 1, 1, OFF(dnssec), 0, 0, NULL, 0 },
 	{ "timeout", kw_time, 1, 1, OFF(dns_timeout_ms), 100, 5 * MIN, NULL, 0 },
+	{ "cache_file", kw_string, 1, 1, OFF(dns_cache_file), 0, 0, NULL, 0 },
+	{ "cache_min_ttl", kw_time, 1, 1, OFF(dns_cache_min_ttl_ms), 0, DAY, NULL, 0 },
+	{ "cache_max_ttl", kw_time, 1, 1, OFF(dns_cache_max_ttl_ms), 0, 7 * DAY, NULL, 0 },
+	{ "serve_stale", kw_time, 1, 1, OFF(dns_serve_stale_ms), 0, 7 * DAY, NULL, 0 },
+	{ "cache_entries", kw_count, 1, 1, OFF(dns_cache_entries), 1, 1000000, NULL, 0 },
+	{ "auto_trust_anchor", kw_bool, 1, 1, OFF(dns_auto_trust_anchor), 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -173,6 +179,7 @@ static const struct keyword policy_kws[] = {
 	{ "secure_auth", kw_bool, 1, 1, OFF(secure_auth), 0, 0, NULL, 0 },
 	{ "dialback", kw_bool, 1, 1, OFF(dialback), 0, 0, NULL, 0 },
 	{ "sasl_external", kw_bool, 1, 1, OFF(sasl_external), 0, 0, NULL, 0 },
+	{ "pipelining", kw_bool, 1, 1, OFF(pipelining), 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -758,6 +765,13 @@ close_resolver(struct parser *p)
 	else if (p->cfg->dnssec && p->cfg->trust_anchor_file == NULL &&
 	    seen_line(p, "trust_anchor_file") == 0)
 		perr(p, dnssec, "dnssec on needs a trust_anchor_file");
+	if (p->cfg->dns_cache_min_ttl_ms > p->cfg->dns_cache_max_ttl_ms)
+		perr(p, seen_line(p, "cache_min_ttl") ? seen_line(p, "cache_min_ttl") :
+		    seen_line(p, "cache_max_ttl"), "cache_min_ttl is above cache_max_ttl");
+	if (p->cfg->dns_auto_trust_anchor && p->cfg->trust_anchor_file == NULL &&
+	    seen_line(p, "trust_anchor_file") == 0)
+		perr(p, seen_line(p, "auto_trust_anchor"),
+		    "auto_trust_anchor on needs a trust_anchor_file to start from");
 }
 
 /* ---- policy ---- */
@@ -862,6 +876,11 @@ config_defaults(struct config *cfg)
 	cfg->log_level = LOG_INFO;
 	cfg->dnssec = false;
 	cfg->dns_timeout_ms = 5 * SEC;
+	cfg->dns_cache_min_ttl_ms = MIN;
+	cfg->dns_cache_max_ttl_ms = DAY;
+	cfg->dns_serve_stale_ms = DAY;
+	cfg->dns_cache_entries = 10000;
+	cfg->dns_auto_trust_anchor = false;
 	cfg->connect_timeout_ms = 10 * SEC;
 	cfg->tls_timeout_ms = 10 * SEC;
 	cfg->auth_timeout_ms = 30 * SEC;
@@ -878,6 +897,7 @@ config_defaults(struct config *cfg)
 	cfg->secure_auth = false;
 	cfg->dialback = true;
 	cfg->sasl_external = true;
+	cfg->pipelining = true;
 	cfg->tls_session_store = true;
 	cfg->tls_store_entries = 1000;
 	cfg->tls_ticket_rotation_ms = 12 * HOUR;
@@ -1143,6 +1163,7 @@ config_free(struct config *cfg)
 	free(cfg->state_dir);
 	free(cfg->status_socket);
 	free(cfg->trust_anchor_file);
+	free(cfg->dns_cache_file);
 	free(cfg->dialback_secret);
 	free(cfg->tls_ticket_key_file);
 	free(cfg);

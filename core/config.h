@@ -71,6 +71,14 @@ struct config {
 	char *trust_anchor_file;                 /* owned or NULL */
 	bool  dnssec;                            /* validate (default on when a trust anchor is set) */
 	uint32_t dns_timeout_ms;
+	/* resolver { cache_file F; cache_min_ttl T; cache_max_ttl T; serve_stale T;
+	 *            cache_entries N; auto_trust_anchor on|off } */
+	char *dns_cache_file;                    /* owned; NULL = STATE_DIR/dns.cache, "none" = memory only */
+	uint32_t dns_cache_min_ttl_ms;           /* TTLs raised to at least this: 60s */
+	uint32_t dns_cache_max_ttl_ms;           /* TTLs cut to at most this: 1d */
+	uint32_t dns_serve_stale_ms;             /* expired answers served on failure up to: 1d, 0 = off */
+	unsigned dns_cache_entries;              /* answers kept: 10000 (0, only in a zeroed struct: all cache defaults) */
+	bool  dns_auto_trust_anchor;             /* RFC 5011 updates in STATE_DIR/root.key, seeded from trust_anchor_file: off */
 
 	/* timeouts { connect; tls; auth; idle; dialback; shutdown } */
 	uint32_t connect_timeout_ms;             /* TCP connect, per target: 10s */
@@ -94,6 +102,7 @@ struct config {
 	bool secure_auth;                        /* default false: dialback allowed on bad certs */
 	bool dialback;                           /* default true */
 	bool sasl_external;                      /* default true */
+	bool pipelining;                         /* XEP-0305 stream set-up pipelining: default true */
 
 	struct cfg_peer *peers;                  /* per-peer overrides, may be NULL */
 	char *dialback_secret;                   /* owned; NULL = random, kept in state_dir */

@@ -21,6 +21,7 @@
 #include "../s2s/conn.h"
 #include "../s2s/dialback.h"
 #include "../s2s/listener.h"
+#include "../s2s/peercaps.h"
 #include "../s2s/route.h"
 #include "../tls/tls.h"
 
@@ -73,6 +74,15 @@ signal_cb(EV_P_ ev_signal *w, int revents)
 	conn_close_all();
 	ev_timer_start(EV_A, &shutdown_timer);
 	ev_timer_start(EV_A, &shutdown_poll);
+}
+
+static int
+status_peercaps(void *arg, const char *args, struct buf *out)
+{
+	(void)arg;
+	(void)args;
+	peercaps_format(out);
+	return 0;
 }
 
 static int
@@ -142,6 +152,11 @@ main(int argc, char **argv)
 		fatalx("cannot set up the resolver");
 	if ((status = status_new(loop, cfg->status_socket)) == NULL)
 		fatalx("cannot open the status socket %s", cfg->status_socket);
+	snprintf(secret_path, sizeof(secret_path), "%s/peercaps", cfg->state_dir);
+	peercaps_init(loop, secret_path, 86400);
+	status_register(status, "show peercaps",
+	    "show peercaps: what each remote server supports (pipelining, EXTERNAL, dialback)",
+	    status_peercaps, NULL);
 	conn_init(loop, cfg, tls, status);
 	route_init(loop, cfg, res, status);
 	if (listener_open_all(loop, cfg) == -1)
@@ -163,6 +178,7 @@ main(int argc, char **argv)
 	listener_close_all();
 	conn_destroy_all();
 	route_free_all();
+	peercaps_free();
 	status_free(status);
 	resolver_free(res);
 	tls_ctx_free(tls);

@@ -90,6 +90,8 @@ stats_format(struct buf *out)
 	buf_printf(out, "auth.failures=%lu\n", s->auth_failures);
 	buf_printf(out, "dialback.verify_answered=%lu\n", s->dialback_verify_answered);
 	buf_printf(out, "tls.handshakes=%lu\n", s->tls_handshakes);
+	buf_printf(out, "rtt.used=%lu\n", s->rtt_used);
+	buf_printf(out, "rtt.saved=%lu\n", s->rtt_saved);
 	format_stream_errors(out, 1);
 	format_stream_errors(out, 0);
 }

@@ -17,6 +17,7 @@ struct qf_stats {
 	unsigned long auth_failures;
 	unsigned long dialback_verify_answered;
 	unsigned long tls_handshakes;
+	unsigned long rtt_used, rtt_saved;         /* set-up round trips (initiators), summed */
 };
 
 extern struct qf_stats qf_stats;

@@ -24,6 +24,7 @@
 #include "../core/status.h"
 #include "../tls/tls.h"
 #include "conn.h"
+#include "peercaps.h"
 #include "route.h"
 #include "xnode.h"
 
@@ -54,6 +55,8 @@ static void op_ready(void *);
 static void op_stanza(void *, struct xnode *);
 static void op_verify_needed(void *, const char *, const char *, const char *, const char *);
 static void op_verify_answer(void *, bool);
+static void op_pipeline(void *);
+static int start_tls(struct conn *);
 static struct conn *conn_new(int, enum stream_role, enum stream_side, enum stream_purpose,
     const char *, const char *);
 static void process_input(struct conn *);
@@ -65,7 +68,7 @@ static int status_peers(void *, const char *, struct buf *);
 
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed,
-	op_verify_answer,
+	op_verify_answer, op_pipeline,
 };
 
 static struct conn_impl *
@@ -189,6 +192,15 @@ conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
 	c->route = route;
 	format_addr(sa, c->addr, sizeof(c->addr));
 	qf_stats.conns_out++;
+	if (side == STREAM_INTERNET && purpose == STREAM_RELAY && cfg->pipelining) {
+		const struct peercaps *pc = peercaps_get(remote);
+
+		if (pc != NULL) {
+			c->st->pipeline = pc->pipelining;
+			c->st->pipe_starttls = pc->starttls && pc->pipelining;
+			c->st->pipe_external = pc->external;
+		}
+	}
 	rc = connect(fd, sa, salen);
 	if (rc == -1 && errno != EINPROGRESS) {
 		log_warn("conn=%lu %s-out local=%s remote=%s connect to %s", c->id,
@@ -274,7 +286,12 @@ timer_cb(EV_P_ ev_timer *w, int revents)
 static void
 op_start_tls(void *owner)
 {
-	((struct conn *)owner)->want_tls = true;
+	struct conn *c = owner;
+
+	if (c->tls != NULL)
+		c->tls_input = true;   /* pre-started: what follows <proceed/> is TLS */
+	else
+		c->want_tls = true;
 }
 
 static void
@@ -296,15 +313,58 @@ op_tls(void *owner)
 	return c->tls && tls_session_established(c->tls) ? c->tls : NULL;
 }
 
+/* Round trips of an unpipelined set-up: TCP, header, [STARTTLS, TLS], [header after TLS],
+ * then SASL EXTERNAL (auth + restart) or dialback (db:result). */
+static unsigned
+unpipelined_rtts(const struct conn *c, unsigned tls_rounds)
+{
+	unsigned n = 1 + 1;
+
+	if (c->tls != NULL)
+		n += 1 + tls_rounds + 1;
+	if (c->st->auth_method != NULL && strcmp(c->st->auth_method, "external") == 0)
+		n += 2;
+	else
+		n += 1;
+	return n;
+}
+
 static void
 op_ready(void *owner)
 {
 	struct conn *c = owner;
+	unsigned tls_rounds = 1;
 
-	log_info("conn=%lu s2s-out local=%s remote=%s ready auth=%s tls=%s", c->id,
+	if (c->tls != NULL && strcmp(tls_session_version(c->tls), "TLSv1.3") != 0)
+		tls_rounds = 2;
+	c->rtt_used = 1 + c->setup_flights;
+	c->rtt_unpipelined = unpipelined_rtts(c, tls_rounds);
+	if (c->rtt_used > c->rtt_unpipelined)
+		c->rtt_unpipelined = c->rtt_used;
+	qf_stats.rtt_used += c->rtt_used;
+	qf_stats.rtt_saved += c->rtt_unpipelined - c->rtt_used;
+	log_info("conn=%lu %s-out local=%s remote=%s ready auth=%s tls=%s round_trips=%u "
+	    "unpipelined=%u", c->id, c->st->side == STREAM_INTERNET ? "s2s" : "local",
 	    c->st->local, c->st->remote, c->st->auth_method ? c->st->auth_method : "none",
-	    c->tls ? tls_session_version(c->tls) : "none");
+	    c->tls ? tls_session_version(c->tls) : "none", c->rtt_used, c->rtt_unpipelined);
+	if (c->st->side == STREAM_INTERNET) {
+		struct peercaps pc = {
+			.pipelining = c->st->peer_pipelining,
+			.external = c->st->auth_method && strcmp(c->st->auth_method, "external") == 0,
+			.dialback = c->st->auth_method && strcmp(c->st->auth_method, "dialback") == 0,
+			.starttls = c->tls != NULL,
+			.tls_rounds = (uint8_t)tls_rounds,
+		};
+
+		peercaps_learn(c->st->remote, &pc);
+	}
 	route_conn_ready(c);
+}
+
+static void
+op_pipeline(void *owner)
+{
+	route_conn_pipeline(owner);
 }
 
 static void
@@ -343,6 +403,7 @@ start_tls(struct conn *c)
 		c->tls = tls_session_server(tls_creds, local, &c->rawin, &c->rawout);
 	if (c->tls == NULL)
 		return -1;
+	c->tls_input = !c->st->tls_preempt || c->st->state == SS_TLS;
 	return 0;
 }
 
@@ -365,7 +426,7 @@ process_input(struct conn *c)
 				return;
 			}
 		}
-		if (c->tls != NULL && !tls_session_established(c->tls)) {
+		if (c->tls != NULL && c->tls_input && !tls_session_established(c->tls)) {
 			enum tls_result r = tls_session_handshake(c->tls);
 
 			if (r == TLS_AGAIN)
@@ -384,7 +445,7 @@ process_input(struct conn *c)
 			stream_tls_ready(c->st);
 			continue;
 		}
-		if (c->tls != NULL) {
+		if (c->tls != NULL && c->tls_input) {
 			for (;;) {
 				size_t got = 0;
 				enum tls_result r;
@@ -456,6 +517,7 @@ pump_output(struct conn *c)
 
 		if (n > 0) {
 			log_trace("conn=%lu wrote %zd bytes", c->id, n);
+			c->wrote = true;
 			buf_consume(&c->rawout, (size_t)n);
 			continue;
 		}
@@ -518,6 +580,7 @@ read_cb(EV_P_ ev_io *w, int revents)
 		c->state = CONN_DEAD;
 		break;
 	}
+	c->wrote = false;
 	process_input(c);
 	if (eof && c->state != CONN_DEAD) {
 		log_debug("conn=%lu %s closed the connection", c->id, c->addr);
@@ -526,6 +589,9 @@ read_cb(EV_P_ ev_io *w, int revents)
 		c->state = CONN_DEAD;
 	}
 	pump_output(c);
+	if (c->wrote && c->st->role == STREAM_INITIATOR && !stream_is_ready(c->st) &&
+	    c->rtt_used == 0)
+		c->setup_flights++;
 	c->in_callback--;
 	finish(c);
 }
@@ -556,7 +622,16 @@ write_cb(EV_P_ ev_io *w, int revents)
 			c->state = CONN_OPEN;
 			ev_io_start(EV_A, &impl(c)->rio);
 			stream_start(c->st);
+			if (c->st->tls_preempt) {
+				/* XEP-0305: header + <starttls/> + ClientHello in one write */
+				if (start_tls(c) == -1 ||
+				    tls_session_handshake(c->tls) == TLS_FAILED) {
+					c->close_reason = "tls-setup-failed";
+					c->state = CONN_DEAD;
+				}
+			}
 			arm_timer(c);
+			c->setup_flights = 1;   /* the first flight leaves with the connection */
 		}
 	}
 	pump_output(c);
@@ -729,6 +804,14 @@ status_peers(void *arg, const char *args, struct buf *out)
 			buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", c->id, i, s->pairs[i].local,
 			    s->pairs[i].remote, s->pairs[i].valid ? "valid" :
 			    s->pairs[i].pending ? "pending" : "invalid");
+		if (s->role == STREAM_INITIATOR && c->rtt_used > 0) {
+			buf_printf(out, "peer.%lu.rtt_used=%u\n", c->id, c->rtt_used);
+			buf_printf(out, "peer.%lu.rtt_saved=%u\n", c->id,
+			    c->rtt_unpipelined - c->rtt_used);
+		}
+		buf_printf(out, "peer.%lu.pipelining=%s\n", c->id,
+		    s->role == STREAM_INITIATOR ? (s->pipeline ? "used" : "no") :
+		    (s->cfg->pipelining ? "offered" : "no"));
 		buf_printf(out, "peer.%lu.stanzas_in=%lu\n", c->id, s->stanzas_in);
 		buf_printf(out, "peer.%lu.stanzas_out=%lu\n", c->id, s->stanzas_out);
 	}

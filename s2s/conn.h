@@ -33,6 +33,12 @@ struct conn {
 	struct stream   *st;
 	struct tls_session *tls;
 	bool             want_tls;     /* the stream asked for TLS after this input */
+	bool             tls_input;    /* input is TLS (false while a pre-started TLS
+	                                * session waits for <proceed/>) */
+	bool             wrote;        /* something was sent during this callback */
+	unsigned         setup_flights; /* flights sent before the stream was ready */
+	unsigned         rtt_used;     /* round trips the set-up took (initiators) */
+	unsigned         rtt_unpipelined; /* ... and what an unpipelined set-up takes */
 	bool             timed_out;    /* closed by a timer (bounces say remote-server-timeout) */
 	int              in_callback;  /* nesting depth of our own callbacks */
 	const char      *close_reason; /* static string, set once */

@@ -23,6 +23,7 @@
 #include "bounce.h"
 #include "conn.h"
 #include "jid.h"
+#include "peercaps.h"
 #include "route.h"
 #include "stream.h"
 #include "xnode.h"
@@ -65,6 +66,8 @@ struct route {
 	struct conn     *conn;          /* the initiating stream, when any */
 	struct qitem    *head, *tail;   /* stanzas waiting for the stream */
 	unsigned         qlen;
+	struct qitem    *inflight;      /* pipelined before auth was confirmed (in order) */
+	bool             retried_plain; /* a pipelined attempt failed; retried without */
 	struct targets   tg;
 	ev_timer         setup;         /* bounds the whole set-up */
 	unsigned long    sent, bounced;
@@ -94,6 +97,7 @@ static void route_send(enum route_dir, const char *, const char *, struct xnode 
 static void route_start(struct route *);
 static void route_try_next(struct route *);
 static void route_fail(struct route *, const char *, bool);
+static void requeue_inflight(struct route *);
 static void route_resolved(void *, const struct resolve_result *);
 static void setup_timeout_cb(EV_P_ ev_timer *, int);
 static void bounce(struct xnode *, const char *, const char *, const char *);
@@ -313,6 +317,7 @@ copy_targets(struct targets *tg, const struct resolve_result *res)
 static void
 route_start(struct route *r)
 {
+	r->retried_plain = false;
 	r->tg.timed_out = false;
 	r->tg.why = NULL;
 	ev_timer_set(&r->setup, cfg->setup_timeout_ms / 1000.0, 0.);
@@ -381,6 +386,7 @@ route_fail(struct route *r, const char *why, bool timeout)
 	struct qitem *q;
 	const char *cond = timeout ? "remote-server-timeout" : "remote-server-not-found";
 
+	requeue_inflight(r);
 	ev_timer_stop(loop, &r->setup);
 	if (r->tg.req) {
 		resolver_cancel(r->tg.req);
@@ -417,6 +423,49 @@ setup_timeout_cb(EV_P_ ev_timer *w, int revents)
 }
 
 void
+route_conn_pipeline(struct conn *c)
+{
+	struct route *r = c->route;
+	struct qitem *q, **tailp;
+
+	if (r == NULL || r->magic != ROUTE_MAGIC || r->conn != c)
+		return;
+	for (tailp = &r->inflight; *tailp; tailp = &(*tailp)->next)
+		;
+	while ((q = r->head) != NULL) {
+		if (conn_send(c, q->st) == -1)
+			break;
+		r->head = q->next;
+		r->qlen--;
+		q->next = NULL;
+		*tailp = q;
+		tailp = &q->next;
+	}
+	if (r->head == NULL)
+		r->tail = NULL;
+}
+
+/* Pipelined stanzas go back to the front of the queue (the peer never accepted them). */
+static void
+requeue_inflight(struct route *r)
+{
+	struct qitem *q = r->inflight, *last = NULL;
+	unsigned n = 0;
+
+	if (q == NULL)
+		return;
+	for (last = q; last->next; last = last->next)
+		n++;
+	n++;
+	last->next = r->head;
+	if (r->head == NULL)
+		r->tail = last;
+	r->head = q;
+	r->qlen += n;
+	r->inflight = NULL;
+}
+
+void
 route_conn_ready(struct conn *c)
 {
 	struct route *r = c->route;
@@ -426,6 +475,13 @@ route_conn_ready(struct conn *c)
 		return;
 	ev_timer_stop(loop, &r->setup);
 	r->state = RS_READY;
+	r->retried_plain = false;
+	while ((q = r->inflight) != NULL) {   /* authentication confirmed: delivered */
+		r->inflight = q->next;
+		r->sent++;
+		xnode_free(q->st);
+		free(q);
+	}
 	while ((q = r->head) != NULL) {
 		if (conn_send(c, q->st) == -1)
 			break;
@@ -460,6 +516,16 @@ route_conn_closed(struct conn *c)
 	if (r->magic != ROUTE_MAGIC || r->conn != c)
 		return;
 	r->conn = NULL;
+	requeue_inflight(r);
+	if (r->state != RS_READY && c->st->pipeline && !r->retried_plain && !shutting_down) {
+		/* never let pipelining break federation: forget, retry the same target plain */
+		peercaps_forget(r->remote, c->close_reason ? c->close_reason : "set-up failed");
+		r->retried_plain = true;
+		if (r->tg.next > 0)
+			r->tg.next--;
+		route_try_next(r);
+		return;
+	}
 	if (r->state == RS_READY) {
 		r->state = RS_IDLE;
 		if (r->head != NULL && !shutting_down)
@@ -613,6 +679,7 @@ route_free_all(void)
 		ev_timer_stop(loop, &r->setup);
 		if (r->tg.req)
 			resolver_cancel(r->tg.req);
+		requeue_inflight(r);
 		while ((q = r->head) != NULL) {
 			r->head = q->next;
 			log_warnx("route %s local=%s remote=%s: stanza dropped at exit",

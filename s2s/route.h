@@ -27,6 +27,8 @@ void route_free_all(void);
 
 /* From conn.c. */
 void route_conn_ready(struct conn *c);
+/* Pipelining: the stream may carry the queued stanzas now, before it is ready. */
+void route_conn_pipeline(struct conn *c);
 void route_conn_closed(struct conn *c);
 void route_stanza(struct conn *c, struct xnode *st);
 void route_verify_needed(struct conn *c, const char *local, const char *remote,

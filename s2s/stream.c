@@ -38,6 +38,7 @@ static void fail(struct stream *, const char *);
 static bool secure_auth_for(const struct stream *, const char *);
 static bool is_stanza(const struct xnode *);
 static void b64_encode(const char *, char *, size_t);
+static void release_held(struct stream *, bool);
 
 static const struct xmlstream_cb xml_cb = { on_open, on_element, on_close, on_error };
 
@@ -96,6 +97,8 @@ stream_free(struct stream *s)
 {
 	if (s == NULL)
 		return;
+	for (size_t i = 0; i < s->n_held; i++)
+		xnode_free(s->held[i]);
 	xmlstream_free(s->xs);
 	free(s);
 }
@@ -231,6 +234,8 @@ send_features(struct stream *s)
 	bool tls_needed = s->side == STREAM_INTERNET && !s->tls_active;
 
 	buf_puts(s->out, "<stream:features>");
+	if (s->cfg->pipelining)
+		buf_puts(s->out, "<pipelining xmlns='" NS_PIPELINING "'/>");
 	if (tls_needed) {
 		buf_puts(s->out, "<starttls xmlns='" NS_TLS "'>");
 		if (s->cfg->require_tls)
@@ -256,6 +261,13 @@ stream_start(struct stream *s)
 	if (s->role != STREAM_INITIATOR || s->state != SS_INIT)
 		return;
 	send_header(s);
+	if (s->pipe_starttls && s->side == STREAM_INTERNET) {
+		/* XEP-0305: <starttls/> rides with the header; to a peer known to pipeline,
+		 * the ClientHello does too (the owner starts TLS when it sees tls_preempt). */
+		buf_puts(s->out, "<starttls xmlns='" NS_TLS "'/>");
+		s->starttls_sent = true;
+		s->tls_preempt = s->pipeline;
+	}
 	enter(s, SS_WAIT_HEADER);
 }
 
@@ -279,12 +291,10 @@ stream_input(struct stream *s, const char *p, size_t len)
 			fail(s, "out-of-memory");
 			return n;
 		}
-		if (s->role == STREAM_INITIATOR) {
+		if (s->role == STREAM_INITIATOR && !s->restart_header_sent)
 			send_header(s);
-			enter(s, SS_WAIT_HEADER);
-		} else {
-			enter(s, SS_WAIT_HEADER);
-		}
+		s->restart_header_sent = false;
+		enter(s, SS_WAIT_HEADER);
 	}
 	return n;
 }
@@ -301,9 +311,37 @@ stream_tls_ready(struct stream *s)
 		fail(s, "out-of-memory");
 		return;
 	}
-	if (s->role == STREAM_INITIATOR)
-		send_header(s);
 	enter(s, SS_WAIT_HEADER);
+	if (s->role == STREAM_RECEIVER) {
+		if (s->cfg->pipelining) {
+			/* XEP-0305: the restarted header and features go out with the server's
+			 * last TLS flight, without waiting for the initiator's header. */
+			dialback_stream_id(s->id);
+			send_header(s);
+			send_features(s);
+		}
+		return;
+	}
+	send_header(s);
+	if (s->pipeline && s->side == STREAM_INTERNET && s->pipe_external &&
+	    s->cfg->sasl_external && s->purpose == STREAM_RELAY) {
+		const struct tls_session *t = s->ops->tls(s->owner);
+
+		if (t != NULL && tls_session_peer_valid_for(t, s->remote)) {
+			char b64[400];
+
+			/* header + auth + restarted header + stanzas in one flight */
+			b64_encode(s->local, b64, sizeof(b64));
+			buf_printf(s->out, "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>%s</auth>",
+			    b64);
+			s->auth_method = NULL;
+			s->early_ok = true;
+			s->restart_header_sent = true;
+			s->header_sent = false;
+			send_header(s);
+			s->ops->pipeline(s->owner);
+		}
+	}
 }
 
 /* ---- XML events ---- */
@@ -346,6 +384,23 @@ on_open(void *arg, const struct xnode *h)
 		}
 		copy_str(s->id, sizeof(s->id), id);
 		enter(s, SS_WAIT_FEATURES);
+		if (s->pipeline && s->tls_active && !s->early_ok && s->auth_method == NULL &&
+		    s->purpose == STREAM_RELAY && s->side == STREAM_INTERNET &&
+		    (s->cfg->dialback) && !s->restart_header_sent) {
+			const struct tls_session *t = s->ops->tls(s->owner);
+			bool valid = t != NULL && tls_session_peer_valid_for(t, s->remote);
+
+			if (!s->pipe_external || !valid) {
+				if (!valid && secure_auth_for(s, s->remote)) {
+					fail(s, "peer-certificate-invalid");
+					return;
+				}
+				/* pipelined dialback: the key needs this header's id */
+				s->early_ok = true;
+				send_db_result(s);
+				s->ops->pipeline(s->owner);
+			}
+		}
 		return;
 	}
 	/* Receiver. */
@@ -379,9 +434,11 @@ on_open(void *arg, const struct xnode *h)
 		copy_str(s->local, sizeof(s->local), fd);
 		copy_str(s->remote, sizeof(s->remote), td);
 	}
-	dialback_stream_id(s->id);
-	send_header(s);
-	send_features(s);
+	if (!s->header_sent) {
+		dialback_stream_id(s->id);
+		send_header(s);
+		send_features(s);
+	}
 	enter(s, SS_OPEN);
 }
 
@@ -464,8 +521,26 @@ initiator_features(struct stream *s, const struct xnode *f)
 	bool want_tls = s->side == STREAM_INTERNET || s->cfg->local_server_tls;
 	bool external = false;
 
+	if (!s->tls_active) {
+		s->peer_starttls = xnode_child(f, "starttls", NS_TLS) != NULL;
+	} else {
+		s->peer_pipelining |= xnode_child(f, "pipelining", NS_PIPELINING) != NULL;
+	}
+	if (s->starttls_sent && !s->tls_active) {
+		if (!s->peer_starttls) {
+			fail(s, "pipelined-starttls-refused");
+			return;
+		}
+		enter(s, SS_WAIT_PROCEED);
+		return;
+	}
+	if (s->early_ok && s->restart_header_sent) {
+		/* our pipelined <auth/> is already on its way */
+		enter(s, SS_WAIT_SASL);
+		return;
+	}
 	if (!s->tls_active && want_tls) {
-		if (xnode_child(f, "starttls", NS_TLS) != NULL) {
+		if (s->peer_starttls) {
 			buf_puts(s->out, "<starttls xmlns='" NS_TLS "'/>");
 			enter(s, SS_WAIT_PROCEED);
 			return;
@@ -560,6 +635,9 @@ initiator_element(struct stream *s, struct xnode *el)
 			qf_stats.auth_external++;
 			s->restart_pending = true;
 			xmlstream_pause(s->xs);
+		} else if (s->early_ok) {
+			qf_stats.auth_failures++;
+			fail(s, "pipelined-auth-refused");
 		} else if (s->db_offered && (s->cfg->dialback || s->side == STREAM_LOCAL)) {
 			log_info("conn=%lu s2s-out remote=%s SASL EXTERNAL refused, trying dialback",
 			    s->cid, s->remote);
@@ -570,7 +648,11 @@ initiator_element(struct stream *s, struct xnode *el)
 		}
 		break;
 	case SS_WAIT_DB_RESULT:
-		if (strcmp(el->ns, NS_DIALBACK) != 0 || strcmp(el->name, "result") != 0) {
+		if (s->early_ok && strcmp(el->ns, NS_STREAM) == 0 &&
+		    strcmp(el->name, "features") == 0) {
+			s->peer_pipelining |= xnode_child(el, "pipelining", NS_PIPELINING) != NULL;
+			s->db_offered = xnode_child(el, "dialback", NS_DB_FEAT) != NULL;
+		} else if (strcmp(el->ns, NS_DIALBACK) != 0 || strcmp(el->name, "result") != 0) {
 			stream_error(s, "not-authorized", "dialback result expected",
 			    "unexpected-element");
 		} else if (type != NULL && strcmp(type, "valid") == 0) {
@@ -580,7 +662,7 @@ initiator_element(struct stream *s, struct xnode *el)
 			s->ops->ready(s->owner);
 		} else {
 			qf_stats.auth_failures++;
-			fail(s, "dialback-refused");
+			fail(s, s->early_ok ? "pipelined-auth-refused" : "dialback-refused");
 		}
 		break;
 	case SS_WAIT_DB_VERIFY:
@@ -696,6 +778,9 @@ refuse:
 	free(txt);
 	qf_stats.auth_failures++;
 	buf_puts(s->out, "<failure xmlns='" NS_SASL "'><not-authorized/></failure>");
+	/* EXTERNAL is offered only when it will succeed, so a failure means the peer
+	 * asked for another identity; whatever it pipelined behind must not be read. */
+	stream_error(s, "not-authorized", "SASL EXTERNAL failed", "sasl-external-failed");
 }
 
 /* Domains of a dialback element checked for the side; returns false after a stream
@@ -794,6 +879,26 @@ receiver_db_result(struct stream *s, const struct xnode *el)
 	free(key);
 }
 
+/* Deliver (valid) or discard the stanzas held behind a dialback verification. */
+static void
+release_held(struct stream *s, bool deliver)
+{
+	size_t n = s->n_held;
+
+	s->n_held = 0;
+	if (!deliver && n > 0)
+		log_warnx("conn=%lu remote=%s %zu pipelined stanza(s) discarded, never delivered",
+		    s->cid, s->remote, n);
+	for (size_t i = 0; i < n; i++) {
+		if (deliver && s->state != SS_CLOSED) {
+			s->stanzas_in++;
+			s->ops->stanza(s->owner, s->held[i]);
+		} else {
+			xnode_free(s->held[i]);
+		}
+	}
+}
+
 void
 stream_dialback_verdict(struct stream *s, const char *local, const char *remote, bool valid)
 {
@@ -821,10 +926,13 @@ stream_dialback_verdict(struct stream *s, const char *local, const char *remote,
 				s->auth_method = "dialback";
 			log_info("conn=%lu %s-in local=%s remote=%s authenticated method=dialback",
 			    s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
+			release_held(s, true);
 		} else {
 			qf_stats.auth_failures++;
 			log_warnx("conn=%lu %s-in local=%s remote=%s dialback key invalid", s->cid,
 			    s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
+			release_held(s, false);
+			stream_error(s, "not-authorized", "dialback key invalid", "dialback-invalid");
 		}
 		return;
 	}
@@ -910,6 +1018,19 @@ receiver_stanza(struct stream *s, struct xnode *el)
 			authorised = domain_eq(p->local, fd) && domain_eq(p->remote, td);
 	}
 	if (!authorised) {
+		for (size_t i = 0; i < s->n_pairs; i++) {
+			const struct stream_pair *p = &s->pairs[i];
+			bool match = s->side == STREAM_INTERNET ?
+			    domain_eq(p->local, td) && domain_eq(p->remote, fd) :
+			    domain_eq(p->local, fd) && domain_eq(p->remote, td);
+
+			if (match && p->pending &&
+			    s->n_held < sizeof(s->held) / sizeof(s->held[0])) {
+				/* pipelined behind its db:result: delivered only if it verifies */
+				s->held[s->n_held++] = el;
+				return;
+			}
+		}
 		xnode_free(el);
 		stream_error(s, "invalid-from", "sender domain not authenticated on this stream",
 		    "invalid-from");
@@ -922,7 +1043,7 @@ receiver_stanza(struct stream *s, struct xnode *el)
 int
 stream_send(struct stream *s, const struct xnode *st)
 {
-	if (s->state != SS_READY)
+	if (s->state != SS_READY && !(s->early_ok && s->state != SS_CLOSED))
 		return -1;
 	if (xnode_serialize(st, NS_SERVER, s->out) == -1)
 		return -1;

@@ -66,6 +66,9 @@ struct stream_ops {
 	    const char *stream_id, const char *key);
 	/* Initiator (verify purpose): the authoritative server's answer. */
 	void (*verify_answer)(void *owner, bool valid);
+	/* Initiator, pipelining: authentication went out without waiting; queued stanzas
+	 * may follow in the same flight (stream_send works until the stream fails). */
+	void (*pipeline)(void *owner);
 };
 
 struct stream {
@@ -91,6 +94,20 @@ struct stream {
 	/* Receiver: (local, remote) pairs authenticated by dialback; pending verifications. */
 	struct stream_pair { char local[256], remote[256]; bool valid; bool pending; } pairs[8];
 	size_t n_pairs;
+	/* XEP-0305 pipelining. Set by the owner before stream_start (initiator): */
+	bool  pipeline;                    /* peer is known to support pipelining */
+	bool  pipe_starttls;               /* peer is known to offer STARTTLS: send it early */
+	bool  pipe_external;               /* peer accepted our SASL EXTERNAL before */
+	/* ... and kept by the stream: */
+	bool  starttls_sent;               /* <starttls/> went out with the header */
+	bool  tls_preempt;                 /* owner starts TLS now: ClientHello in flight 1 */
+	bool  restart_header_sent;         /* the post-auth header went out early */
+	bool  early_ok;                    /* stanzas may be sent before READY */
+	bool  peer_pipelining;             /* learnt from features */
+	bool  peer_starttls;               /* learnt from features */
+	/* Receiver: stanzas pipelined behind a db:result under verification. */
+	struct xnode *held[32];
+	size_t n_held;
 	/* Verify purpose: what to ask. */
 	char  verify_id[64], verify_key[80];
 	const char *close_reason;
@@ -116,7 +133,7 @@ void stream_tls_ready(struct stream *s);
 /* Receiver: the answer for a db:result previously passed to verify_needed. */
 void stream_dialback_verdict(struct stream *s, const char *local, const char *remote,
     bool valid);
-/* Initiator (ready): send a stanza (serialized into out). Returns 0 or -1. */
+/* Initiator (ready, or pipelining after auth): send a stanza. Returns 0 or -1. */
 int stream_send(struct stream *s, const struct xnode *st);
 /* Send a stream error (condition from RFC 6120 §4.9.3) and close with reason. */
 void stream_error(struct stream *s, const char *cond, const char *text, const char *reason);

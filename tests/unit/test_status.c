@@ -512,6 +512,8 @@ test_stats(void **state)
 	    "auth.failures=0\n"
 	    "dialback.verify_answered=0\n"
 	    "tls.handshakes=4\n"
+	    "rtt.used=0\n"
+	    "rtt.saved=0\n"
 	    "stream_errors.sent.host-unknown=2\n"
 	    "stream_errors.sent.other=1\n"
 	    "stream_errors.sent.total=3\n"

@@ -95,8 +95,12 @@ op_verify_answer(void *o, bool valid)
 	r->verify_valid = valid;
 }
 
+static int pipelined_calls;
+static void op_pipeline(void *o) { (void)o; pipelined_calls++; }
+
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
+	op_pipeline,
 };
 
 static struct cfg_domain dom_a = { .name = "a.example" };
@@ -114,6 +118,7 @@ init_cfg(void)
 	cfg.require_tls = true;
 	cfg.dialback = true;
 	cfg.sasl_external = true;
+	cfg.pipelining = false;
 	fake_trusted = false;
 	fake_valid_domain = NULL;
 }
@@ -551,6 +556,141 @@ test_split_everywhere(void **state)
 	}
 }
 
+/* XEP-0305 initiator to a peer known to pipeline: header + <starttls/> (+ ClientHello by
+ * the owner), then after TLS header + auth + restarted header + stanzas in one flight. */
+static void
+test_pipelined_initiator_external(void **state)
+{
+	struct fixture *f;
+	const char *p;
+	int before = pipelined_calls;
+
+	(void)state;
+	cfg.pipelining = true;
+	f = fx_new(STREAM_INITIATOR, STREAM_INTERNET, STREAM_RELAY, "a.example", "b.example");
+	f->s->pipeline = f->s->pipe_starttls = f->s->pipe_external = true;
+	stream_start(f->s);
+	/* flight 1: header and starttls together, and the owner is told to add the ClientHello */
+	p = strstr(f->out.data, "<stream:stream");
+	assert_non_null(p);
+	assert_non_null(strstr(p, "><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"));
+	assert_true(f->s->tls_preempt);
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X1")
+	    "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/>"
+	    "</starttls><pipelining xmlns='urn:xmpp:features:pipelining'/></stream:features>"
+	    "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	assert_int_equal(f->out.len, 0);   /* nothing to send: starttls already went */
+	assert_int_equal(f->rec.start_tls, 1);
+	f->rec.tls_up = true;
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	stream_tls_ready(f->s);
+	/* flight 2: header, auth, restarted header, then the owner adds stanzas */
+	p = strstr(f->out.data, "<stream:stream");
+	assert_non_null(p);
+	p = strstr(p, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>");
+	assert_non_null(p);
+	assert_non_null(strstr(p, "</auth><?xml version='1.0'?><stream:stream"));
+	assert_int_equal(pipelined_calls, before + 1);
+	assert_true(f->s->early_ok);
+	buf_reset(&f->out);
+	/* the answers: header, features, success, header, features -> ready, nothing sent */
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X2")
+	    "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"
+	    "<mechanism>EXTERNAL</mechanism></mechanisms>"
+	    "<pipelining xmlns='urn:xmpp:features:pipelining'/></stream:features>"
+	    "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X3") "<stream:features/>");
+	assert_int_equal(f->rec.ready, 1);
+	assert_int_equal(f->out.len, 0);
+	assert_true(f->s->peer_pipelining);
+	fx_free(f);
+}
+
+/* A pipelined SASL attempt that fails closes the stream with a reason route.c
+ * recognises, so the queued stanzas are retried without pipelining. */
+static void
+test_pipelined_auth_refused(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	f = fx_new(STREAM_INITIATOR, STREAM_INTERNET, STREAM_RELAY, "a.example", "b.example");
+	f->s->pipeline = f->s->pipe_starttls = f->s->pipe_external = true;
+	stream_start(f->s);
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X1")
+	    "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+	    "</stream:features><proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	f->rec.tls_up = true;
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	stream_tls_ready(f->s);
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X2")
+	    "<stream:features/><failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+	assert_int_equal(f->rec.ready, 0);
+	assert_string_equal(f->rec.close_reason, "pipelined-auth-refused");
+	fx_free(f);
+}
+
+/* Receiver after TLS: header and features go out at once, before the initiator's header. */
+static void
+test_receiver_early_features_after_tls(void **state)
+{
+	struct fixture *f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	const char *hdr = PROSODY_HDR("b.example", "a.example");
+
+	(void)state;
+	cfg.pipelining = true;
+	feed(f, hdr);
+	assert_non_null(strstr(f->out.data, "<pipelining xmlns='urn:xmpp:features:pipelining'/>"));
+	feed(f, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	buf_reset(&f->out);
+	f->rec.tls_up = true;
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	stream_tls_ready(f->s);
+	assert_non_null(strstr(f->out.data, "<stream:stream"));
+	assert_non_null(strstr(f->out.data, "<mechanism>EXTERNAL</mechanism>"));
+	buf_reset(&f->out);
+	/* the initiator's pipelined header + auth + header + stanza, in one read */
+	feed(f, PROSODY_HDR("b.example", "a.example")
+	    "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>"
+	    PROSODY_HDR("b.example", "a.example")
+	    "<message from='x@b.example' to='u@a.example'><body>1</body></message>");
+	/* the owner feeds what is left after the restart */
+	assert_int_equal(f->out.len > 0, 1);
+	assert_null(f->rec.close_reason);
+	fx_free(f);
+}
+
+/* Stanzas pipelined behind a db:result wait for the verdict: delivered when it is
+ * valid, never when it is not. */
+static void
+test_receiver_holds_pipelined_dialback(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	cfg.require_tls = false;
+	for (int valid = 0; valid <= 1; valid++) {
+		f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+		feed(f, PROSODY_HDR("b.example", "a.example")
+		    "<db:result from='b.example' to='a.example'>k</db:result>"
+		    "<message from='x@b.example' to='u@a.example'><body>1</body></message>"
+		    "<message from='x@b.example' to='u@a.example'><body>2</body></message>");
+		assert_int_equal(f->rec.verify_needed, 1);
+		assert_int_equal(f->rec.nstanzas, 0);
+		assert_null(f->rec.close_reason);
+		stream_dialback_verdict(f->s, "a.example", "b.example", valid);
+		assert_int_equal(f->rec.nstanzas, valid ? 2 : 0);
+		if (!valid)
+			assert_string_equal(f->rec.close_reason, "dialback-invalid");
+		fx_free(f);
+	}
+	cfg.require_tls = true;
+}
+
 int
 main(void)
 {
@@ -567,6 +707,10 @@ main(void)
 		cmocka_unit_test_setup(test_internet_initiator_external, setup),
 		cmocka_unit_test_setup(test_verify_stream, setup),
 		cmocka_unit_test_setup(test_split_everywhere, setup),
+		cmocka_unit_test_setup(test_pipelined_initiator_external, setup),
+		cmocka_unit_test_setup(test_pipelined_auth_refused, setup),
+		cmocka_unit_test_setup(test_receiver_early_features_after_tls, setup),
+		cmocka_unit_test_setup(test_receiver_holds_pipelined_dialback, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
