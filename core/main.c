@@ -157,6 +157,8 @@ main(int argc, char **argv)
 	status_register(status, "show peercaps",
 	    "show peercaps: what each remote server supports (pipelining, EXTERNAL, dialback)",
 	    status_peercaps, NULL);
+	tls_register_status(tls, status);
+	resolver_register_status(res, status);
 	conn_init(loop, cfg, tls, status);
 	route_init(loop, cfg, res, status);
 	if (listener_open_all(loop, cfg) == -1)

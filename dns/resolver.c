@@ -3,26 +3,36 @@
  * route.c calls resolver_lookup() for a remote domain and gets one callback with the
  * ordered connection targets (SRV _xmpp-server/_xmpps-server, then AAAA/A per target, or
  * the domain's own AAAA/A on 5269 when there is no SRV at all). This file owns the ub_ctx
- * (threaded, its fd on an ev_io), one "query" object per (name, type) so a disk cache and
- * TLSA lookups can slot in later, and the request lifetime: timeout, cancel and deferred
- * delivery so callbacks never run inside resolver_lookup() or inside ub_process(). */
+ * (threaded, its fd on an ev_io), the answer cache (dns/cache.c, saved in the state
+ * directory), one shared "flight" per (name, type) in libunbound that every request
+ * needing it waits on, serve-stale, and the request lifetime: timeout, cancel and
+ * deferred delivery so callbacks never run inside resolver_lookup() or ub_process(). */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unbound.h>
+#include <unistd.h>
 
+#include "core/buf.h"
 #include "core/log.h"
+#include "core/status.h"
+#include "dns/cache.h"
 #include "dns/resolver.h"
 #include "dns/srv.h"
 
 #define RESOLVER_MAGIC   0x52534c56u   /* "RSLV" */
 #define REQ_MAGIC        0x52455155u   /* "REQU" */
 #define QUERY_MAGIC      0x51525959u   /* "QRYY" */
+#define FLIGHT_MAGIC     0x464c4754u   /* "FLGT" */
 #define DEAD_MAGIC       0xdeadbeefu
 
 #define MAX_RECS_PER_ANSWER  32        /* SRV records taken from one answer */
@@ -31,11 +41,19 @@
 #define MAX_HOSTS            16        /* distinct SRV targets whose addresses we resolve */
 #define MAX_TARGETS          64        /* socket addresses handed back */
 #define DEFAULT_TIMEOUT_MS   10000
+#define STALE_WAIT_MAX_MS    1800      /* RFC 8767 client response timer */
+#define SAVE_DELAY           1.0       /* seconds from a change to the cache file write */
+#define STATUS_MAX_ENTRIES   200       /* entries listed by "show dns" */
+#define DEFAULT_CACHE_ENTRIES 10000
+#define DEFAULT_MIN_TTL      60
+#define DEFAULT_MAX_TTL      86400
+#define DEFAULT_MAX_STALE    86400
 #define XMPP_S2S_PORT        5269
 #define RR_CLASS_IN          1
 #define RR_TYPE_A            1
 #define RR_TYPE_AAAA         28
 #define RR_TYPE_SRV          33
+#define RR_TYPE_TLSA         52
 
 /* What one finished query said, in the terms the request logic needs. */
 enum query_answer {
@@ -53,21 +71,39 @@ enum req_phase {
 	REQ_DONE,      /* result built, delivery deferred to the next loop iteration */
 };
 
-/* One libunbound question (name, type) and its answer. Owned by a request; once the
- * request is cancelled while libunbound still holds it, it is an orphan owned by the
- * resolver until its callback arrives or the ub_ctx is deleted. */
+struct query;
+
+/* One libunbound question (name, type), shared by every query waiting for it. Owned by
+ * the resolver (r->flights) until its answer arrives, or until its last waiter leaves
+ * and libunbound confirms the cancel. */
+struct flight {
+	uint32_t         magic;
+	struct resolver *r;
+	struct flight   *prev, *next;      /* in r->flights */
+	char             name[256];
+	int              rrtype;
+	int              ub_id;
+	bool             inflight;         /* libunbound may still call back */
+	bool             stale_served;     /* stale timer fired: joiners get the stale answer */
+	struct query    *waiters;          /* linked by wnext */
+	ev_timer         stale_timer;      /* serve a stale answer if the query takes long */
+};
+
+/* One request's view of a (name, type) question and, once done, its answer. */
 struct query {
 	uint32_t            magic;
-	struct resolver    *r;
-	struct resolve_req *req;      /* NULL for an orphan */
-	struct query       *next;     /* in req->queries or r->orphans */
-	char                name[300];
+	struct resolve_req *req;
+	struct query       *next;          /* in req->queries */
+	struct flight      *flight;        /* while waiting for an answer */
+	struct query       *wnext;         /* in flight->waiters */
+	char                name[256];
 	int                 rrtype;
-	int                 ub_id;
-	bool                inflight; /* libunbound may still call back */
-	bool                done;     /* err/res are valid */
-	int                 err;      /* libunbound error, 0 when res holds an answer */
-	struct ub_result   *res;      /* owned; NULL on error */
+	bool                done;          /* qa, sec, ans, why are valid */
+	enum query_answer   qa;
+	enum dns_security   sec;
+	bool                stale;         /* the answer came stale from the cache */
+	struct dnscache_entry *ans;        /* owned; records for QA_DATA */
+	char                why[160];
 };
 
 /* A distinct SRV target name and its address queries. */
@@ -84,7 +120,8 @@ struct resolve_req {
 	resolve_cb          cb;
 	void               *arg;
 	enum req_phase      phase;
-	size_t              pending;       /* queries of this phase still in flight */
+	size_t              pending;       /* queries of this phase still waiting */
+	bool                step_due;      /* pending reached 0 inside an answer batch */
 	struct query       *queries;       /* all queries of this request, owned */
 	struct query       *srv_xmpp, *srv_xmpps;  /* borrowed from queries */
 	bool                fallback;      /* no SRV: the domain itself on 5269 */
@@ -106,20 +143,39 @@ struct resolver {
 	struct ub_ctx      *ctx;
 	ev_io               io;            /* ub_fd() readable: answers are waiting */
 	uint32_t            timeout_ms;
+	bool                validating;    /* DNSSEC trust anchor configured */
 	struct resolve_req *reqs;          /* pending requests */
-	struct query       *orphans;       /* cancelled queries libunbound may still answer */
+	struct flight      *flights;       /* questions in libunbound */
+	struct dnscache    *cache;
+	bool                serve_stale;
+	char               *cache_path;    /* owned; NULL: memory only */
+	ev_timer            save_timer;
+	unsigned long       saved_gen;     /* cache generation last written */
 	struct resolver_stats stats;
 };
 
 static void resolver_io_cb(struct ev_loop *, ev_io *, int);
 static void resolver_ub_cb(void *, int, struct ub_result *);
+static void flight_stale_cb(struct ev_loop *, ev_timer *, int);
+static void save_timer_cb(struct ev_loop *, ev_timer *, int);
 static void req_timeout_cb(struct ev_loop *, ev_timer *, int);
 static void req_deliver_cb(struct ev_loop *, ev_timer *, int);
 static uint32_t resolver_rand(void *, uint32_t);
+static int64_t wall_now(void);
 static int domain_normalize(const char *, char *, size_t);
+static int setup_trust_anchor(struct resolver *, const struct config *);
+static int copy_file(const char *, const char *);
+static void cache_changed(struct resolver *);
+static void step_due_requests(struct resolver *);
+static struct flight *flight_find(struct resolver *, const char *, int);
+static void flight_detach(struct flight *, struct query *);
+static void flight_free(struct flight *);
 static struct query *query_start(struct resolve_req *, const char *, int);
-static void query_release(struct resolver *, struct query *);
-static void query_free(struct query *);
+static void query_set_entry(struct query *, const struct dnscache_entry *, bool);
+static void query_set_fail(struct query *, enum query_answer, enum dns_security,
+    const char *);
+static void query_deliver(struct query *);
+static void query_release(struct query *);
 static enum query_answer query_answer(const struct query *);
 static enum dns_security query_security(const struct query *);
 static const char *query_why(const struct query *);
@@ -134,11 +190,17 @@ static void req_finish(struct resolve_req *, enum resolve_status, const char *);
 static void req_release_queries(struct resolve_req *);
 static void req_unlink(struct resolve_req *);
 static void req_free(struct resolve_req *);
+static int status_show_dns(void *, const char *, struct buf *);
+static int status_flush_dns(void *, const char *, struct buf *);
+static const char *rrtype_str(int, char *, size_t);
 
 struct resolver *
 resolver_new(struct ev_loop *loop, const struct config *cfg)
 {
 	struct resolver *r;
+	size_t entries = DEFAULT_CACHE_ENTRIES;
+	uint32_t min_ttl = DEFAULT_MIN_TTL, max_ttl = DEFAULT_MAX_TTL;
+	uint32_t max_stale = DEFAULT_MAX_STALE;
 	int rc;
 
 	if (loop == NULL) {
@@ -153,8 +215,22 @@ resolver_new(struct ev_loop *loop, const struct config *cfg)
 	r->loop = loop;
 	r->timeout_ms = (cfg != NULL && cfg->dns_timeout_ms != 0) ?
 	    cfg->dns_timeout_ms : DEFAULT_TIMEOUT_MS;
+	if (cfg != NULL && cfg->dns_cache_entries != 0) {
+		entries = cfg->dns_cache_entries;
+		min_ttl = cfg->dns_cache_min_ttl_ms / 1000;
+		max_ttl = cfg->dns_cache_max_ttl_ms / 1000;
+		max_stale = cfg->dns_serve_stale_ms / 1000;
+	}
+	r->serve_stale = cfg == NULL || cfg->dns_cache_entries == 0 ||
+	    cfg->dns_serve_stale_ms != 0;
+	if ((r->cache = dnscache_new(entries, min_ttl, max_ttl, max_stale)) == NULL) {
+		log_warn("dns resolver-init reason=alloc");
+		free(r);
+		return NULL;
+	}
 	if ((r->ctx = ub_ctx_create()) == NULL) {
 		log_warnx("dns resolver-init reason=ub_ctx_create-failed");
+		dnscache_free(r->cache);
 		free(r);
 		return NULL;
 	}
@@ -185,22 +261,39 @@ resolver_new(struct ev_loop *loop, const struct config *cfg)
 		log_warnx("dns resolver-init resolvconf reason=%s (recursing ourselves)",
 		    ub_strerror(rc));
 	}
-	if (cfg != NULL && cfg->dnssec && cfg->trust_anchor_file != NULL) {
-		if ((rc = ub_ctx_add_ta_file(r->ctx, cfg->trust_anchor_file)) != 0) {
-			log_warnx("dns resolver-init trust_anchor_file=%s reason=%s",
-			    cfg->trust_anchor_file, ub_strerror(rc));
-			goto fail;
-		}
-		log_debug("dns resolver-init dnssec=on trust_anchor_file=%s",
-		    cfg->trust_anchor_file);
+	if (setup_trust_anchor(r, cfg) == -1)
+		goto fail;
+
+	/* The disk cache: STATE_DIR/dns.cache unless configured otherwise. */
+	if (cfg != NULL && cfg->dns_cache_file != NULL) {
+		if (strcmp(cfg->dns_cache_file, "none") != 0 &&
+		    (r->cache_path = strdup(cfg->dns_cache_file)) == NULL)
+			goto nomem;
+	} else if (cfg != NULL && cfg->state_dir != NULL) {
+		size_t n = strlen(cfg->state_dir) + sizeof("/dns.cache");
+
+		if ((r->cache_path = malloc(n)) == NULL)
+			goto nomem;
+		snprintf(r->cache_path, n, "%s/dns.cache", cfg->state_dir);
 	}
+	if (r->cache_path != NULL) {
+		dnscache_load(r->cache, r->cache_path, r->validating, wall_now());
+		r->saved_gen = dnscache_generation(r->cache);
+	}
+	ev_timer_init(&r->save_timer, save_timer_cb, SAVE_DELAY, 0.);
+	r->save_timer.data = r;
+
 	ev_io_init(&r->io, resolver_io_cb, ub_fd(r->ctx), EV_READ);
 	r->io.data = r;
 	ev_io_start(loop, &r->io);
 	ev_unref(loop);         /* an idle resolver does not keep the loop alive */
 	return r;
+nomem:
+	log_warn("dns resolver-init reason=alloc");
 fail:
 	ub_ctx_delete(r->ctx);
+	dnscache_free(r->cache);
+	free(r->cache_path);
 	r->magic = DEAD_MAGIC;
 	free(r);
 	return NULL;
@@ -209,7 +302,7 @@ fail:
 void
 resolver_free(struct resolver *r)
 {
-	struct query *q;
+	struct flight *f;
 
 	if (r == NULL)
 		return;
@@ -227,14 +320,22 @@ resolver_free(struct resolver *r)
 		req_unlink(req);
 		req_free(req);
 	}
+	if (ev_is_active(&r->save_timer)) {
+		ev_ref(r->loop);
+		ev_timer_stop(r->loop, &r->save_timer);
+	}
+	if (r->cache_path != NULL && dnscache_generation(r->cache) != r->saved_gen)
+		resolver_save_cache(r);
 	ev_ref(r->loop);
 	ev_io_stop(r->loop, &r->io);
 	/* Deletes outstanding libunbound queries without calling back. */
 	ub_ctx_delete(r->ctx);
-	while ((q = r->orphans) != NULL) {
-		r->orphans = q->next;
-		query_free(q);
+	while ((f = r->flights) != NULL) {
+		r->flights = f->next;
+		flight_free(f);
 	}
+	dnscache_free(r->cache);
+	free(r->cache_path);
 	r->magic = DEAD_MAGIC;
 	free(r);
 }
@@ -282,8 +383,7 @@ resolver_lookup(struct resolver *r, const char *domain, resolve_cb cb, void *arg
 	req->srv_xmpp = query_start(req, name, RR_TYPE_SRV);
 	snprintf(name, sizeof(name), "_xmpps-server._tcp.%s", req->domain);
 	req->srv_xmpps = query_start(req, name, RR_TYPE_SRV);
-	if (req->srv_xmpp == NULL || req->srv_xmpps == NULL || req->pending == 0) {
-		/* Allocation failed or libunbound refused both: nothing is underway. */
+	if (req->srv_xmpp == NULL || req->srv_xmpps == NULL) {
 		log_warnx("dns lookup domain=%s reason=cannot-start-queries", req->domain);
 		req_release_queries(req);
 		req_unlink(req);
@@ -293,6 +393,9 @@ resolver_lookup(struct resolver *r, const char *domain, resolve_cb cb, void *arg
 	ev_timer_start(r->loop, &req->timeout);
 	r->stats.lookups++;
 	log_debug("dns lookup domain=%s started", req->domain);
+	/* Both answered at once (cache, or refused): go on now; delivery is deferred. */
+	if (req->pending == 0)
+		req_step(req);
 	return req;
 }
 
@@ -340,6 +443,45 @@ resolver_get_stats(const struct resolver *r, struct resolver_stats *out)
 		return;
 	}
 	*out = r->stats;
+	out->entries = dnscache_count(r->cache);
+}
+
+int
+resolver_register_status(struct resolver *r, struct status *st)
+{
+	if (r == NULL || r->magic != RESOLVER_MAGIC || st == NULL)
+		return -1;
+	if (status_register(st, "show dns", "show dns: resolver counters and cached answers",
+	    status_show_dns, r) == -1)
+		return -1;
+	return status_register(st, "flush dns", "flush dns [NAME]: drop cached answers "
+	    "(all, or NAME's and those below it)", status_flush_dns, r);
+}
+
+size_t
+resolver_flush(struct resolver *r, const char *name)
+{
+	size_t n;
+
+	if (r == NULL || r->magic != RESOLVER_MAGIC)
+		return 0;
+	n = dnscache_flush(r->cache, name);
+	log_info("dns flush name=%s entries=%zu", name != NULL && *name != '\0' ? name : "*",
+	    n);
+	if (n > 0)
+		cache_changed(r);
+	return n;
+}
+
+int
+resolver_save_cache(struct resolver *r)
+{
+	if (r == NULL || r->magic != RESOLVER_MAGIC || r->cache_path == NULL)
+		return -1;
+	if (dnscache_save(r->cache, r->cache_path, r->validating, wall_now()) == -1)
+		return -1;
+	r->saved_gen = dnscache_generation(r->cache);
+	return 0;
 }
 
 static void
@@ -357,42 +499,150 @@ resolver_io_cb(struct ev_loop *loop, ev_io *w, int revents)
 		log_warnx("dns io reason=ub_process: %s", ub_strerror(rc));
 }
 
+/* A flight's answer: cache it, hand it (or a stale one) to every waiter. */
 static void
 resolver_ub_cb(void *mydata, int err, struct ub_result *res)
 {
-	struct query *q = mydata;
-	struct resolve_req *req;
+	struct flight *f = mydata;
+	struct resolver *r;
+	struct dnscache_entry e;
+	const struct dnscache_entry *cached = NULL;
+	enum query_answer qa = QA_FAIL;
+	enum dns_security sec = DNS_INSECURE;
+	char why[160] = "";
+	bool stale = false;
+	struct query *q;
 
-	if (q == NULL || q->magic != QUERY_MAGIC) {
+	if (f == NULL || f->magic != FLIGHT_MAGIC) {
 		log_warnx("dns answer reason=unknown-query");
 		if (res != NULL)
 			ub_resolve_free(res);
 		return;
 	}
-	q->inflight = false;
-	if ((req = q->req) == NULL) {
-		/* Cancelled while libunbound held it: drop the orphan. */
-		struct query **pp = &q->r->orphans;
-
-		while (*pp != NULL && *pp != q)
-			pp = &(*pp)->next;
-		if (*pp == q)
-			*pp = q->next;
-		if (res != NULL)
-			ub_resolve_free(res);
-		query_free(q);
-		return;
+	r = f->r;
+	f->inflight = false;
+	memset(&e, 0, sizeof(e));
+	log_debug("dns answer name=%s type=%d err=%d rcode=%d data=%d secure=%d bogus=%d "
+	    "ttl=%d waiters=%d", f->name, f->rrtype, err, res ? res->rcode : -1,
+	    res ? res->havedata : 0, res ? res->secure : 0, res ? res->bogus : 0,
+	    res ? res->ttl : 0, f->waiters != NULL);
+	if (err != 0 || res == NULL) {
+		snprintf(why, sizeof(why), "%s", err != 0 ? ub_strerror(err) : "no answer");
+	} else if (res->bogus) {
+		qa = QA_BOGUS;
+		sec = DNS_BOGUS;
+		snprintf(why, sizeof(why), "%s", res->why_bogus != NULL ? res->why_bogus :
+		    "DNSSEC validation failed");
+		log_warnx("dns answer name=%s type=%d security=bogus reason=\"%s\"", f->name,
+		    f->rrtype, why);
+	} else if (res->nxdomain || (res->rcode == 0 && !(res->havedata &&
+	    res->data != NULL && res->data[0] != NULL))) {
+		qa = res->nxdomain ? QA_NXDOMAIN : QA_NODATA;
+	} else if (res->rcode != 0) {
+		snprintf(why, sizeof(why), "%s", res->rcode == 2 ? "SERVFAIL" :
+		    res->rcode == 5 ? "REFUSED" : "DNS error");
+	} else {
+		qa = QA_DATA;
 	}
-	q->done = true;
-	q->err = err;
-	q->res = res;
-	log_debug("dns answer domain=%s name=%s type=%d err=%d rcode=%d data=%d secure=%d bogus=%d",
-	    req->domain, q->name, q->rrtype, err, res ? res->rcode : -1,
-	    res ? res->havedata : 0, res ? res->secure : 0, res ? res->bogus : 0);
-	if (req->pending > 0)
-		req->pending--;
-	if (req->pending == 0 && req->phase != REQ_DONE)
-		req_step(req);
+	if (qa == QA_DATA || qa == QA_NODATA || qa == QA_NXDOMAIN) {
+		sec = res->secure ? DNS_SECURE : DNS_INSECURE;
+		if (dnscache_entry_init(&e, f->name, (uint16_t)f->rrtype,
+		    qa == QA_DATA ? DNSCACHE_DATA : qa == QA_NODATA ? DNSCACHE_NODATA :
+		    DNSCACHE_NXDOMAIN, sec, res->ttl > 0 ? (uint32_t)res->ttl : 0) == -1) {
+			qa = QA_FAIL;
+			snprintf(why, sizeof(why), "invalid name");
+		}
+		for (size_t i = 0; qa == QA_DATA && i < DNSCACHE_MAX_RR &&
+		    res->data[i] != NULL; i++)
+			if (res->len[i] > 0 && dnscache_entry_add_rr(&e, res->data[i],
+			    (size_t)res->len[i]) == -1)
+				log_debug("dns answer name=%s reason=record-ignored", f->name);
+		if (qa == QA_DATA && e.n_rr == 0) {
+			qa = QA_NODATA;
+			e.kind = DNSCACHE_NODATA;
+		}
+		if (qa != QA_FAIL && dnscache_put(r->cache, &e, wall_now()) == 0)
+			cache_changed(r);
+	}
+	if (res != NULL)
+		ub_resolve_free(res);
+	if (qa == QA_FAIL && r->serve_stale) {
+		cached = dnscache_get(r->cache, f->name, (uint16_t)f->rrtype, wall_now(), true,
+		    &stale);
+		if (cached != NULL)
+			log_info("dns answer name=%s type=%d status=failed reason=\"%s\" "
+			    "serving=%s", f->name, f->rrtype, why, stale ? "stale" : "cached");
+	}
+
+	/* Unlink the flight first: a request stepping below may start a new one. */
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else if (r->flights == f)
+		r->flights = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+	if (ev_is_active(&f->stale_timer))
+		ev_timer_stop(r->loop, &f->stale_timer);
+	while ((q = f->waiters) != NULL) {
+		f->waiters = q->wnext;
+		q->wnext = NULL;
+		q->flight = NULL;
+		if (cached != NULL) {
+			query_set_entry(q, cached, stale);
+			if (stale)
+				r->stats.stale_served++;
+		} else if (qa == QA_FAIL || qa == QA_BOGUS)
+			query_set_fail(q, qa, sec, why);
+		else
+			query_set_entry(q, &e, false);
+		query_deliver(q);
+	}
+	dnscache_entry_clear(&e);
+	f->magic = DEAD_MAGIC;
+	free(f);
+	step_due_requests(r);
+}
+
+/* The flight takes longer than the client response timer: its waiters get the stale
+ * answer now; the flight goes on and refreshes the cache when it is answered. */
+static void
+flight_stale_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct flight *f = w->data;
+	struct resolver *r;
+	const struct dnscache_entry *e;
+	struct query *q;
+	bool stale;
+
+	if (f == NULL || f->magic != FLIGHT_MAGIC)
+		return;
+	r = f->r;
+	f->stale_served = true;
+	e = dnscache_get(r->cache, f->name, (uint16_t)f->rrtype, wall_now(), true, &stale);
+	if (e == NULL)
+		return;                 /* flushed meanwhile: wait for the answer */
+	log_info("dns answer name=%s type=%d status=slow serving=stale", f->name, f->rrtype);
+	while ((q = f->waiters) != NULL) {
+		f->waiters = q->wnext;
+		q->wnext = NULL;
+		q->flight = NULL;
+		query_set_entry(q, e, stale);
+		if (stale)
+			r->stats.stale_served++;
+		query_deliver(q);
+	}
+	step_due_requests(r);
+}
+
+static void
+save_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct resolver *r = w->data;
+
+	if (r == NULL || r->magic != RESOLVER_MAGIC)
+		return;
+	ev_ref(loop);                   /* balances the unref when it was started */
+	resolver_save_cache(r);
 }
 
 static void
@@ -429,6 +679,12 @@ resolver_rand(void *arg, uint32_t bound)
 	return arc4random_uniform(bound);
 }
 
+static int64_t
+wall_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
 /* Copy domain into out without a trailing dot; refuse names that cannot be a host. */
 static int
 domain_normalize(const char *domain, char *out, size_t outsz)
@@ -452,14 +708,164 @@ domain_normalize(const char *domain, char *out, size_t outsz)
 	return 0;
 }
 
-/* Start one (name, type) question for req. Returns the query (linked into req, and
- * counted in req->pending when libunbound took it; marked done with err otherwise),
- * or NULL when out of memory. */
+/* DNSSEC: the configured trust anchor, or (auto_trust_anchor) an RFC 5011 file in the
+ * state directory seeded from it on first use. */
+static int
+setup_trust_anchor(struct resolver *r, const struct config *cfg)
+{
+	char autr[4096];
+	int rc;
+
+	if (cfg == NULL || !cfg->dnssec || cfg->trust_anchor_file == NULL)
+		return 0;
+	if (cfg->dns_auto_trust_anchor && cfg->state_dir != NULL) {
+		snprintf(autr, sizeof(autr), "%s/root.key", cfg->state_dir);
+		if (access(autr, F_OK) == -1) {
+			if (copy_file(cfg->trust_anchor_file, autr) == -1) {
+				log_warn("dns resolver-init auto_trust_anchor=%s reason=seed-from-%s",
+				    autr, cfg->trust_anchor_file);
+				return -1;
+			}
+			log_info("dns resolver-init auto_trust_anchor=%s seeded-from=%s", autr,
+			    cfg->trust_anchor_file);
+		}
+		if ((rc = ub_ctx_add_ta_autr(r->ctx, autr)) != 0) {
+			log_warnx("dns resolver-init auto_trust_anchor=%s reason=%s", autr,
+			    ub_strerror(rc));
+			return -1;
+		}
+		log_debug("dns resolver-init dnssec=on auto_trust_anchor=%s", autr);
+	} else {
+		if ((rc = ub_ctx_add_ta_file(r->ctx, cfg->trust_anchor_file)) != 0) {
+			log_warnx("dns resolver-init trust_anchor_file=%s reason=%s",
+			    cfg->trust_anchor_file, ub_strerror(rc));
+			return -1;
+		}
+		log_debug("dns resolver-init dnssec=on trust_anchor_file=%s",
+		    cfg->trust_anchor_file);
+	}
+	r->validating = true;
+	return 0;
+}
+
+/* Copy from to a new file to (0644 via a temp file and rename). */
+static int
+copy_file(const char *from, const char *to)
+{
+	char tmp[4200], data[4096];
+	int in, out, saved;
+	ssize_t n;
+
+	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", to);
+	if ((in = open(from, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	if ((out = mkstemp(tmp)) == -1) {
+		saved = errno;
+		close(in);
+		errno = saved;
+		return -1;
+	}
+	while ((n = read(in, data, sizeof(data))) > 0)
+		if (write(out, data, (size_t)n) != n) {
+			n = -1;
+			break;
+		}
+	saved = errno;
+	close(in);
+	if (n < 0 || fchmod(out, 0644) == -1 || fsync(out) == -1 || close(out) == -1 ||
+	    rename(tmp, to) == -1) {
+		if (n >= 0)
+			saved = errno;
+		unlink(tmp);
+		errno = saved;
+		return -1;
+	}
+	return 0;
+}
+
+/* The cache changed: write the file within SAVE_DELAY (at most once per delay). */
+static void
+cache_changed(struct resolver *r)
+{
+	if (r->cache_path == NULL || ev_is_active(&r->save_timer))
+		return;
+	ev_timer_set(&r->save_timer, SAVE_DELAY, 0.);
+	ev_timer_start(r->loop, &r->save_timer);
+	ev_unref(r->loop);              /* a pending save does not keep the loop alive */
+}
+
+/* Continue every request whose last pending query was just answered. Stepping never
+ * unlinks or frees a request (delivery is deferred), so walking r->reqs is safe. */
+static void
+step_due_requests(struct resolver *r)
+{
+	for (struct resolve_req *req = r->reqs; req != NULL; req = req->next)
+		if (req->step_due) {
+			req->step_due = false;
+			if (req->pending == 0 && req->phase != REQ_DONE)
+				req_step(req);
+		}
+}
+
+static struct flight *
+flight_find(struct resolver *r, const char *name, int rrtype)
+{
+	for (struct flight *f = r->flights; f != NULL; f = f->next)
+		if (f->rrtype == rrtype && strcmp(f->name, name) == 0)
+			return f;
+	return NULL;
+}
+
+/* q leaves f. When nobody waits any more, cancel the question in libunbound; if
+ * libunbound cannot confirm, the flight stays and its answer still fills the cache. */
+static void
+flight_detach(struct flight *f, struct query *q)
+{
+	struct resolver *r = f->r;
+	struct query **pp = &f->waiters;
+
+	while (*pp != NULL && *pp != q)
+		pp = &(*pp)->wnext;
+	if (*pp == q)
+		*pp = q->wnext;
+	q->wnext = NULL;
+	q->flight = NULL;
+	if (f->waiters != NULL)
+		return;
+	if (ev_is_active(&f->stale_timer))
+		ev_timer_stop(r->loop, &f->stale_timer);
+	if (f->inflight && ub_cancel(r->ctx, f->ub_id) != 0)
+		return;
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else if (r->flights == f)
+		r->flights = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+	flight_free(f);
+}
+
+static void
+flight_free(struct flight *f)
+{
+	if (ev_is_active(&f->stale_timer))
+		ev_timer_stop(f->r->loop, &f->stale_timer);
+	f->magic = DEAD_MAGIC;
+	free(f);
+}
+
+/* Start one (name, type) question for req: answered from the cache when fresh, else
+ * joined to the flight already asking it, else a new flight. Returns the query (linked
+ * into req; counted in req->pending while it waits, done at once otherwise), or NULL
+ * when out of memory. */
 static struct query *
 query_start(struct resolve_req *req, const char *name, int rrtype)
 {
 	struct resolver *r = req->r;
+	const struct dnscache_entry *e;
+	struct flight *f;
 	struct query *q;
+	bool stale;
 	int rc;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
@@ -467,49 +873,132 @@ query_start(struct resolve_req *req, const char *name, int rrtype)
 		return NULL;
 	}
 	q->magic = QUERY_MAGIC;
-	q->r = r;
 	q->req = req;
 	q->rrtype = rrtype;
-	snprintf(q->name, sizeof(q->name), "%s", name);
+	if (domain_normalize(name, q->name, sizeof(q->name)) == -1)
+		snprintf(q->name, sizeof(q->name), "%s", name);
 	q->next = req->queries;
 	req->queries = q;
-	rc = ub_resolve_async(r->ctx, q->name, rrtype, RR_CLASS_IN, q, resolver_ub_cb,
-	    &q->ub_id);
+
+	e = dnscache_get(r->cache, q->name, (uint16_t)rrtype, wall_now(), r->serve_stale,
+	    &stale);
+	if (e != NULL && !stale) {
+		r->stats.hits++;
+		if (e->kind != DNSCACHE_DATA)
+			r->stats.negative++;
+		query_set_entry(q, e, false);
+		log_debug("dns query domain=%s name=%s type=%d cache=hit", req->domain,
+		    q->name, rrtype);
+		return q;
+	}
+	r->stats.misses++;
+	if ((f = flight_find(r, q->name, rrtype)) != NULL) {
+		if (f->stale_served && e != NULL) {
+			r->stats.stale_served++;
+			query_set_entry(q, e, true);
+			return q;
+		}
+		r->stats.coalesced++;
+		q->flight = f;
+		q->wnext = f->waiters;
+		f->waiters = q;
+		req->pending++;
+		return q;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		log_warn("dns query domain=%s name=%s reason=alloc", req->domain, q->name);
+		query_set_fail(q, QA_FAIL, DNS_INSECURE, "out of memory");
+		return q;
+	}
+	f->magic = FLIGHT_MAGIC;
+	f->r = r;
+	f->rrtype = rrtype;
+	memcpy(f->name, q->name, sizeof(f->name));
+	ev_timer_init(&f->stale_timer, flight_stale_cb, 0., 0.);
+	f->stale_timer.data = f;
+	rc = ub_resolve_async(r->ctx, f->name, rrtype, RR_CLASS_IN, f, resolver_ub_cb,
+	    &f->ub_id);
 	if (rc != 0) {
 		log_warnx("dns query domain=%s name=%s type=%d reason=%s", req->domain,
 		    q->name, rrtype, ub_strerror(rc));
-		q->done = true;
-		q->err = rc;
+		free(f);
+		if (e != NULL) {
+			r->stats.stale_served++;
+			query_set_entry(q, e, true);
+		} else
+			query_set_fail(q, QA_FAIL, DNS_INSECURE, ub_strerror(rc));
 		return q;
 	}
-	q->inflight = true;
+	f->inflight = true;
+	f->next = r->flights;
+	if (r->flights != NULL)
+		r->flights->prev = f;
+	r->flights = f;
+	q->flight = f;
+	f->waiters = q;
 	req->pending++;
 	r->stats.queries_sent++;
+	if (e != NULL) {
+		/* A stale answer exists: do not make the peer wait the full timeout. */
+		double wait = r->timeout_ms / 3 / 1000.0;
+
+		if (wait > STALE_WAIT_MAX_MS / 1000.0)
+			wait = STALE_WAIT_MAX_MS / 1000.0;
+		ev_timer_set(&f->stale_timer, wait, 0.);
+		ev_timer_start(r->loop, &f->stale_timer);
+	}
 	return q;
 }
 
-/* Let go of a query: cancel it in libunbound if it is in flight. When libunbound
- * cannot confirm the cancel, the query becomes an orphan its callback will free. */
+/* q's answer is e (borrowed: copied). */
 static void
-query_release(struct resolver *r, struct query *q)
+query_set_entry(struct query *q, const struct dnscache_entry *e, bool stale)
 {
-	if (q->inflight) {
-		if (ub_cancel(r->ctx, q->ub_id) != 0) {
-			q->req = NULL;
-			q->next = r->orphans;
-			r->orphans = q;
-			return;
-		}
-		q->inflight = false;
+	q->done = true;
+	q->stale = stale;
+	q->sec = e->security;
+	q->qa = e->kind == DNSCACHE_DATA ? QA_DATA : e->kind == DNSCACHE_NODATA ?
+	    QA_NODATA : QA_NXDOMAIN;
+	if (q->qa != QA_DATA)
+		return;
+	if ((q->ans = dnscache_entry_dup(e)) == NULL) {
+		log_warn("dns query name=%s reason=alloc", q->name);
+		query_set_fail(q, QA_FAIL, DNS_INSECURE, "out of memory");
 	}
-	query_free(q);
 }
 
 static void
-query_free(struct query *q)
+query_set_fail(struct query *q, enum query_answer qa, enum dns_security sec,
+    const char *why)
 {
-	if (q->res != NULL)
-		ub_resolve_free(q->res);
+	q->done = true;
+	q->qa = qa;
+	q->sec = sec;
+	q->stale = false;
+	dnscache_entry_free(q->ans);
+	q->ans = NULL;
+	snprintf(q->why, sizeof(q->why), "%s", why != NULL ? why : "DNS error");
+}
+
+/* A waiting query got its answer: count it down in its request. */
+static void
+query_deliver(struct query *q)
+{
+	struct resolve_req *req = q->req;
+
+	if (req->pending > 0)
+		req->pending--;
+	if (req->pending == 0 && req->phase != REQ_DONE)
+		req->step_due = true;
+}
+
+/* Let go of a query: leave its flight if it is still waiting. */
+static void
+query_release(struct query *q)
+{
+	if (q->flight != NULL)
+		flight_detach(q->flight, q);
+	dnscache_entry_free(q->ans);
 	q->magic = DEAD_MAGIC;
 	free(q);
 }
@@ -517,27 +1006,17 @@ query_free(struct query *q)
 static enum query_answer
 query_answer(const struct query *q)
 {
-	if (q == NULL || !q->done || q->err != 0 || q->res == NULL)
+	if (q == NULL || !q->done)
 		return QA_FAIL;
-	if (q->res->bogus)
-		return QA_BOGUS;
-	if (q->res->nxdomain)
-		return QA_NXDOMAIN;
-	if (q->res->rcode != 0)
-		return QA_FAIL;
-	if (q->res->havedata && q->res->data != NULL && q->res->data[0] != NULL)
-		return QA_DATA;
-	return QA_NODATA;
+	return q->qa;
 }
 
 static enum dns_security
 query_security(const struct query *q)
 {
-	if (q == NULL || q->res == NULL)
+	if (q == NULL || !q->done)
 		return DNS_INSECURE;
-	if (q->res->bogus)
-		return DNS_BOGUS;
-	return q->res->secure ? DNS_SECURE : DNS_INSECURE;
+	return q->sec;
 }
 
 static const char *
@@ -545,17 +1024,9 @@ query_why(const struct query *q)
 {
 	if (q == NULL)
 		return "query not started";
-	if (q->err != 0)
-		return ub_strerror(q->err);
-	if (q->res == NULL)
+	if (!q->done)
 		return "no answer";
-	if (q->res->bogus)
-		return q->res->why_bogus != NULL ? q->res->why_bogus : "DNSSEC validation failed";
-	if (q->res->rcode == 2)
-		return "SERVFAIL";
-	if (q->res->rcode == 5)
-		return "REFUSED";
-	return "DNS error";
+	return q->why[0] != '\0' ? q->why : "DNS error";
 }
 
 static enum dns_security
@@ -584,14 +1055,13 @@ req_collect_srv(struct resolve_req *req, struct query *q, bool direct_tls, bool 
 {
 	size_t added = 0;
 
-	if (query_answer(q) != QA_DATA)
+	if (query_answer(q) != QA_DATA || q->ans == NULL)
 		return 0;
-	for (size_t i = 0; i < MAX_RECS_PER_ANSWER && q->res->data[i] != NULL; i++) {
+	for (size_t i = 0; i < MAX_RECS_PER_ANSWER && i < q->ans->n_rr; i++) {
 		struct srv_record rec;
-		int len = q->res->len[i];
 
-		if (len < 0 || srv_parse_rdata((const unsigned char *)q->res->data[i],
-		    (size_t)len, &rec) == -1) {
+		if (srv_parse_rdata(q->ans->data + q->ans->rdoff[i], q->ans->rdlen[i],
+		    &rec) == -1) {
 			log_debug("dns answer domain=%s name=%s reason=malformed-srv-ignored",
 			    req->domain, q->name);
 			continue;
@@ -670,7 +1140,7 @@ req_srv_complete(struct resolve_req *req)
 		req->hosts[h].aaaa = query_start(req, name, RR_TYPE_AAAA);
 		req->hosts[h].a = query_start(req, name, RR_TYPE_A);
 	}
-	if (req->pending == 0)          /* nothing could be started */
+	if (req->pending == 0)          /* all answered at once */
 		req_addr_complete(req);
 }
 
@@ -681,11 +1151,12 @@ req_add_addrs(struct resolve_req *req, size_t n, const struct srv_record *rec,
 {
 	enum dns_security sec = sec_weakest(srv_sec, query_security(q));
 
-	if (query_answer(q) != QA_DATA)
+	if (query_answer(q) != QA_DATA || q->ans == NULL)
 		return n;
-	for (size_t i = 0; i < MAX_ADDRS_PER_ANSWER && q->res->data[i] != NULL; i++) {
+	for (size_t i = 0; i < MAX_ADDRS_PER_ANSWER && i < q->ans->n_rr; i++) {
+		const unsigned char *rd = q->ans->data + q->ans->rdoff[i];
+		size_t len = q->ans->rdlen[i];
 		struct resolve_target *t;
-		int len = q->res->len[i];
 
 		if (n >= MAX_TARGETS)
 			break;
@@ -696,14 +1167,14 @@ req_add_addrs(struct resolve_req *req, size_t n, const struct srv_record *rec,
 
 			sin6->sin6_family = AF_INET6;
 			sin6->sin6_port = htons(rec->port);
-			memcpy(&sin6->sin6_addr, q->res->data[i], 16);
+			memcpy(&sin6->sin6_addr, rd, 16);
 			t->addrlen = sizeof(*sin6);
 		} else if (q->rrtype == RR_TYPE_A && len == 4) {
 			struct sockaddr_in *sin = (struct sockaddr_in *)&t->addr;
 
 			sin->sin_family = AF_INET;
 			sin->sin_port = htons(rec->port);
-			memcpy(&sin->sin_addr, q->res->data[i], 4);
+			memcpy(&sin->sin_addr, rd, 4);
 			t->addrlen = sizeof(*sin);
 		} else {
 			log_debug("dns answer domain=%s name=%s reason=malformed-address-ignored",
@@ -775,6 +1246,7 @@ req_finish(struct resolve_req *req, enum resolve_status st, const char *why)
 	if (req->phase == REQ_DONE)
 		return;
 	req->phase = REQ_DONE;
+	req->step_due = false;
 	if (st != RESOLVE_OK) {
 		req->result.n_targets = 0;
 		req->result.targets = NULL;
@@ -783,6 +1255,10 @@ req_finish(struct resolve_req *req, enum resolve_status st, const char *why)
 			r->stats.bogus++;
 	}
 	req->result.status = st;
+	req->result.stale = false;
+	for (const struct query *q = req->queries; q != NULL; q = q->next)
+		if (q->done && q->stale)
+			req->result.stale = true;
 	if (why != NULL) {
 		snprintf(req->why, sizeof(req->why), "%s", why);
 		req->result.why = req->why;
@@ -790,11 +1266,11 @@ req_finish(struct resolve_req *req, enum resolve_status st, const char *why)
 		req->result.why = NULL;
 	}
 	if (st == RESOLVE_OK)
-		log_debug("dns lookup domain=%s status=ok targets=%zu", req->domain,
-		    req->result.n_targets);
+		log_debug("dns lookup domain=%s status=ok targets=%zu stale=%d", req->domain,
+		    req->result.n_targets, req->result.stale);
 	else
-		log_info("dns lookup domain=%s status=%s reason=\"%s\"", req->domain,
-		    resolve_status_str(st), req->why);
+		log_info("dns lookup domain=%s status=%s stale=%d reason=\"%s\"", req->domain,
+		    resolve_status_str(st), req->result.stale, req->why);
 	req_release_queries(req);       /* why was copied: answers can go */
 	req->pending = 0;
 	ev_timer_stop(r->loop, &req->timeout);
@@ -809,7 +1285,7 @@ req_release_queries(struct resolve_req *req)
 
 	while ((q = req->queries) != NULL) {
 		req->queries = q->next;
-		query_release(req->r, q);
+		query_release(q);
 	}
 	req->srv_xmpp = req->srv_xmpps = NULL;
 	for (size_t h = 0; h < req->n_hosts; h++)
@@ -836,4 +1312,113 @@ req_free(struct resolve_req *req)
 	free(req->targets);
 	req->magic = DEAD_MAGIC;
 	free(req);
+}
+
+/* ---- status socket ---- */
+
+struct show_ctx {
+	struct buf *out;
+	int64_t now;
+	size_t listed;
+};
+
+static const char *
+rrtype_str(int t, char *tmp, size_t tmpsz)
+{
+	switch (t) {
+	case RR_TYPE_A:    return "A";
+	case RR_TYPE_AAAA: return "AAAA";
+	case RR_TYPE_SRV:  return "SRV";
+	case RR_TYPE_TLSA: return "TLSA";
+	}
+	snprintf(tmp, tmpsz, "TYPE%d", t);
+	return tmp;
+}
+
+static int
+show_entry(void *arg, const struct dnscache_entry *e)
+{
+	struct show_ctx *sc = arg;
+	int64_t left = e->expires - sc->now;
+	const char *kind = e->kind == DNSCACHE_DATA ? "data" : e->kind == DNSCACHE_NODATA ?
+	    "nodata" : "nxdomain";
+	char tmp[16];
+	const char *type = rrtype_str(e->qtype, tmp, sizeof(tmp));
+
+	if (sc->listed >= STATUS_MAX_ENTRIES)
+		return 1;
+	sc->listed++;
+	buf_printf(sc->out, "dns.entry.%s.%s.ttl_left=%lld\n", e->name, type,
+	    (long long)(left > 0 ? left : 0));
+	buf_printf(sc->out, "dns.entry.%s.%s.security=%s\n", e->name, type,
+	    e->security == DNS_SECURE ? "secure" : "insecure");
+	buf_printf(sc->out, "dns.entry.%s.%s.stale=%d\n", e->name, type, left <= 0);
+	buf_printf(sc->out, "dns.entry.%s.%s.answer=%s\n", e->name, type, kind);
+	buf_printf(sc->out, "dns.entry.%s.%s.records=%zu\n", e->name, type, e->n_rr);
+	return 0;
+}
+
+static int
+status_show_dns(void *arg, const char *args, struct buf *out)
+{
+	struct resolver *r = arg;
+	struct resolver_stats st;
+	struct show_ctx sc;
+	size_t inflight = 0;
+
+	if (r == NULL || r->magic != RESOLVER_MAGIC) {
+		buf_puts(out, "resolver gone");
+		return -1;
+	}
+	resolver_get_stats(r, &st);
+	for (const struct flight *f = r->flights; f != NULL; f = f->next)
+		inflight++;
+	buf_printf(out, "dns.entries=%lu\n", st.entries);
+	buf_printf(out, "dns.hits=%lu\n", st.hits);
+	buf_printf(out, "dns.misses=%lu\n", st.misses);
+	buf_printf(out, "dns.stale_served=%lu\n", st.stale_served);
+	buf_printf(out, "dns.bogus=%lu\n", st.bogus);
+	buf_printf(out, "dns.queries_sent=%lu\n", st.queries_sent);
+	buf_printf(out, "dns.negative=%lu\n", st.negative);
+	buf_printf(out, "dns.coalesced=%lu\n", st.coalesced);
+	buf_printf(out, "dns.lookups=%lu\n", st.lookups);
+	buf_printf(out, "dns.failures=%lu\n", st.failures);
+	buf_printf(out, "dns.inflight=%zu\n", inflight);
+	buf_printf(out, "dns.validating=%d\n", r->validating);
+	buf_printf(out, "dns.cache_file=%s\n", r->cache_path != NULL ? r->cache_path : "none");
+	sc.out = out;
+	sc.now = wall_now();
+	sc.listed = 0;
+	dnscache_foreach(r->cache, show_entry, &sc);
+	if (sc.listed < st.entries)
+		buf_printf(out, "dns.entries_not_listed=%lu\n", st.entries - sc.listed);
+	return 0;
+}
+
+static int
+status_flush_dns(void *arg, const char *args, struct buf *out)
+{
+	struct resolver *r = arg;
+	char name[256];
+	size_t len;
+
+	if (r == NULL || r->magic != RESOLVER_MAGIC) {
+		buf_puts(out, "resolver gone");
+		return -1;
+	}
+	while (args != NULL && (*args == ' ' || *args == '\t'))
+		args++;
+	len = args != NULL ? strcspn(args, " \t\r\n") : 0;
+	if (len == 0) {
+		buf_printf(out, "flushed=%zu\n", resolver_flush(r, NULL));
+		return 0;
+	}
+	if (len >= sizeof(name) || args[len + strspn(args + len, " \t\r\n")] != '\0') {
+		buf_puts(out, "usage: flush dns [NAME]");
+		return -1;
+	}
+	memcpy(name, args, len);
+	name[len] = '\0';
+	buf_printf(out, "flushed=%zu\n", resolver_flush(r, name));
+	return 0;
 }

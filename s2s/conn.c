@@ -24,6 +24,7 @@
 #include "../core/status.h"
 #include "../tls/tls.h"
 #include "conn.h"
+#include "flight.h"
 #include "peercaps.h"
 #include "route.h"
 #include "xnode.h"
@@ -61,6 +62,7 @@ static struct conn *conn_new(int, enum stream_role, enum stream_side, enum strea
     const char *, const char *);
 static void process_input(struct conn *);
 static void pump_output(struct conn *);
+static void log_flight(struct conn *);
 static void finish(struct conn *);
 static void destroy(struct conn *);
 static void arm_timer(struct conn *);
@@ -217,6 +219,13 @@ conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
 	ev_io_start(loop, &impl(c)->wio);
 	arm_timer(c);
 	return c;
+}
+
+void
+conn_set_target(struct conn *c, const char *host, unsigned port)
+{
+	snprintf(c->target, sizeof(c->target), "%s", host ? host : "");
+	c->target_port = port;
 }
 
 /* One deadline at a time: connect, then authentication, then idleness. */
@@ -395,6 +404,8 @@ start_tls(struct conn *c)
 
 	if (buf_append(&c->rawout, c->out.data, c->out.len) == -1)
 		return -1;
+	flight_note_xml(c->note_clear, c->out.data, c->out.len);
+	c->clear_bytes += c->out.len;
 	buf_reset(&c->out);
 	if (c->st->role == STREAM_INITIATOR)
 		c->tls = tls_session_client(tls_creds, local, c->st->remote, &c->rawin,
@@ -403,6 +414,8 @@ start_tls(struct conn *c)
 		c->tls = tls_session_server(tls_creds, local, &c->rawin, &c->rawout);
 	if (c->tls == NULL)
 		return -1;
+	if (c->st->role == STREAM_INITIATOR && c->target[0] != '\0')
+		tls_session_set_target(c->tls, c->target, c->target_port);
 	c->tls_input = !c->st->tls_preempt || c->st->state == SS_TLS;
 	return 0;
 }
@@ -489,6 +502,28 @@ process_input(struct conn *c)
 	}
 }
 
+/* One debug line per flight for the first few flights: what this write carries. */
+static void
+log_flight(struct conn *c)
+{
+	char tls[200] = "";
+	size_t fresh = c->rawout.len - c->logged;
+	size_t clear = c->clear_bytes < fresh ? c->clear_bytes : fresh;
+	const unsigned char *p = (const unsigned char *)c->rawout.data + c->logged;
+
+	c->flights++;
+	if (c->flights <= 8 && log_get_level() >= LOG_DEBUG) {
+		if (c->tls != NULL)
+			flight_describe_tls(tls, sizeof(tls), p + clear, fresh - clear);
+		log_debug("conn=%lu flight=%u %s bytes=%zu clear=[%s] tls=[%s] inner=[%s]", c->id,
+		    c->flights, c->st->role == STREAM_INITIATOR ? "out" : "in", fresh,
+		    c->note_clear, tls, c->note_inner);
+	}
+	c->note_clear[0] = c->note_inner[0] = '\0';
+	c->clear_bytes = 0;
+	c->logged = c->rawout.len;
+}
+
 /* Move plaintext through TLS (when up) to rawout and write as much as the socket takes. */
 static void
 pump_output(struct conn *c)
@@ -502,8 +537,11 @@ pump_output(struct conn *c)
 				c->state = CONN_DEAD;
 				return;
 			}
+			flight_note_xml(c->note_clear, c->out.data, c->out.len);
+			c->clear_bytes += c->out.len;
 			buf_reset(&c->out);
 		} else if (tls_session_established(c->tls)) {
+			flight_note_xml(c->note_inner, c->out.data, c->out.len);
 			if (tls_session_write(c->tls, c->out.data, c->out.len) != TLS_DONE) {
 				c->close_reason = c->close_reason ? c->close_reason : "output-full";
 				c->state = CONN_DEAD;
@@ -512,12 +550,15 @@ pump_output(struct conn *c)
 			buf_reset(&c->out);
 		}
 	}
+	if (c->rawout.len > c->logged && c->state != CONN_CONNECTING && c->state != CONN_DEAD)
+		log_flight(c);
 	while (c->rawout.len > 0 && c->state != CONN_CONNECTING && c->state != CONN_DEAD) {
 		ssize_t n = send(c->fd, c->rawout.data, c->rawout.len, MSG_NOSIGNAL);
 
 		if (n > 0) {
 			log_trace("conn=%lu wrote %zd bytes", c->id, n);
 			c->wrote = true;
+			c->logged -= (size_t)n < c->logged ? (size_t)n : c->logged;
 			buf_consume(&c->rawout, (size_t)n);
 			continue;
 		}

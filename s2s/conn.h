@@ -39,10 +39,16 @@ struct conn {
 	unsigned         setup_flights; /* flights sent before the stream was ready */
 	unsigned         rtt_used;     /* round trips the set-up took (initiators) */
 	unsigned         rtt_unpipelined; /* ... and what an unpipelined set-up takes */
+	unsigned         flights;      /* writes made so far (the first few are logged) */
+	char             note_clear[240], note_inner[240]; /* elements queued this flight */
+	size_t           clear_bytes;  /* clear bytes at the head of this flight's bytes */
+	size_t           logged;       /* bytes at the head of rawout already described */
 	bool             timed_out;    /* closed by a timer (bounces say remote-server-timeout) */
 	int              in_callback;  /* nesting depth of our own callbacks */
 	const char      *close_reason; /* static string, set once */
 	char             addr[64];     /* peer address "ip:port" for logs */
+	char             target[256];  /* initiators: the target host name (SRV target) */
+	unsigned         target_port;
 	struct buf       rawin, rawout; /* bytes on the wire */
 	struct buf       in, out;      /* plaintext in (after TLS) and out (before TLS) */
 	double           created, last_active;
@@ -62,6 +68,9 @@ struct conn *conn_accept(int fd, enum stream_side side, const struct sockaddr *s
  * handed back in route_conn_* callbacks. Returns NULL (logged) on immediate failure. */
 struct conn *conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
     enum stream_purpose purpose, const char *local, const char *remote, void *route);
+/* The target host name and port this initiator connects to (SRV target), for the TLS
+ * session store and DANE. Call right after conn_connect. */
+void conn_set_target(struct conn *c, const char *host, unsigned port);
 /* Send a stanza on a ready initiating stream. Returns 0 or -1. */
 int conn_send(struct conn *c, const struct xnode *st);
 /* Write out whatever the stream queued (after it was poked from outside its own

@@ -373,8 +373,10 @@ route_try_next(struct route *r)
 		r->conn = conn_connect((struct sockaddr *)&t->addr, t->addrlen,
 		    r->dir == ROUTE_OUT ? STREAM_INTERNET : STREAM_LOCAL, STREAM_RELAY,
 		    r->local, r->remote, r);
-		if (r->conn != NULL)
+		if (r->conn != NULL) {
+			conn_set_target(r->conn, t->host, t->port);
 			return;
+		}
 	}
 	route_fail(r, r->tg.why ? r->tg.why : "no target reachable", r->tg.timed_out);
 }
@@ -600,6 +602,7 @@ verify_try_next(struct verify *v)
 		v->conn = conn_connect((struct sockaddr *)&t->addr, t->addrlen, v->side,
 		    STREAM_VERIFY, v->local, v->remote, v);
 		if (v->conn != NULL) {
+			conn_set_target(v->conn, t->host, t->port);
 			stream_set_verify(v->conn->st, v->id, v->key);
 			return;
 		}

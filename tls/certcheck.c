@@ -277,3 +277,34 @@ tls_cert_matches(const unsigned char *der, size_t len, const char *domain)
 		return tls_name_matches((const char *)cn.p, cn.len, domain);
 	return false;
 }
+
+int
+tls_cert_spki(const unsigned char *der, size_t len, const unsigned char **spki,
+    size_t *spkilen)
+{
+	struct der in = { der, len }, cert, tbs, el;
+	unsigned tag;
+	int idx = 0;
+
+	if (der == NULL || der_next(&in, &tag, &cert) == -1 || tag != DER_SEQUENCE)
+		return -1;
+	if (der_next(&cert, &tag, &tbs) == -1 || tag != DER_SEQUENCE)
+		return -1;
+	/* serial, signature, issuer, validity, subject, subjectPublicKeyInfo */
+	while (tbs.len > 0) {
+		const unsigned char *start = tbs.p;
+
+		if (der_next(&tbs, &tag, &el) == -1)
+			return -1;
+		if (idx == 0 && tag == DER_CTX0_CONS)
+			continue;
+		if (idx++ == 5) {
+			if (tag != DER_SEQUENCE)
+				return -1;
+			*spki = start;
+			*spkilen = (size_t)(el.p + el.len - start);
+			return 0;
+		}
+	}
+	return -1;
+}

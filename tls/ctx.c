@@ -5,10 +5,12 @@
  * cfg->ca_file, allows TLS 1.2 and 1.3, requests (never requires) a peer certificate and
  * uses memory I/O; a server session switches to the domain named by SNI. */
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/asn_public.h>
@@ -24,6 +26,7 @@ static WOLFSSL_CTX *ctx_make(const struct config *, const char *, const char *,
     const char *, bool);
 static int sni_cb(WOLFSSL *, int *, void *);
 static int key_matches(const char *, const char *);
+static int resumption_setup(struct tls_ctx *, const struct config *);
 
 /* Does the private key in key_path belong to the first certificate in crt_path?
  * (wolfSSL_CTX_check_private_key does not notice a mismatched EC key in 5.5.4.)
@@ -113,6 +116,8 @@ ctx_make(const struct config *cfg, const char *domain, const char *crt, const ch
 	wolfSSL_CTX_SetIOSend(wc, tls_session_send_cb);
 	if (server)
 		wolfSSL_CTX_set_servername_callback(wc, sni_cb);
+	else
+		(void)wolfSSL_CTX_UseSessionTicket(wc);
 	return wc;
 fail:
 	log_warnx("tls domain=%s certificate=%s key=%s ca_file=%s reason=%s", domain, crt,
@@ -173,6 +178,45 @@ tls_ctx_domain(const struct tls_ctx *ctx, const char *name)
 	return NULL;
 }
 
+/* The client session store and the server ticket keys (state_dir or a configured
+ * key file), installed on every domain's contexts. */
+static int
+resumption_setup(struct tls_ctx *ctx, const struct config *cfg)
+{
+	char path[PATH_MAX_LEN];
+	const char *kf = cfg->tls_ticket_key_file;
+	unsigned life = cfg->tls_ticket_lifetime_ms > 0 ?
+	    cfg->tls_ticket_lifetime_ms / 1000 : 86400;
+	time_t rot = cfg->tls_ticket_rotation_ms > 0 ?
+	    (time_t)(cfg->tls_ticket_rotation_ms / 1000) : 12 * 3600;
+
+	if (life > 7 * 86400)
+		life = 7 * 86400;  /* the TLS 1.3 maximum */
+	if (cfg->state_dir != NULL && mkdir(cfg->state_dir, 0700) == -1 && errno != EEXIST)
+		log_warn("tls state_dir=%s reason=mkdir-failed", cfg->state_dir);
+	if (kf == NULL && cfg->state_dir != NULL) {
+		snprintf(path, sizeof(path), "%s/ticket.keys", cfg->state_dir);
+		kf = path;
+	}
+	if ((ctx->tickets = tls_ticketkeys_new(kf, rot)) == NULL) {
+		log_warnx("tls reason=ticket-keys-failed");
+		return -1;
+	}
+	if (cfg->tls_session_store && cfg->state_dir != NULL) {
+		snprintf(path, sizeof(path), "%s/tls-sessions.db", cfg->state_dir);
+		if ((ctx->store = tls_store_open(path, cfg->tls_store_entries)) == NULL) {
+			log_warnx("tls reason=out-of-memory");
+			return -1;
+		}
+	}
+	for (struct tls_domain *d = ctx->domains; d != NULL; d = d->next) {
+		if (tls_ticketkeys_attach(ctx->tickets, d->server, life) == -1)
+			return -1;
+		(void)wolfSSL_CTX_set_timeout(d->client, life);
+	}
+	return 0;
+}
+
 struct tls_ctx *
 tls_ctx_new(const struct config *cfg)
 {
@@ -219,6 +263,9 @@ tls_ctx_new(const struct config *cfg)
 		log_warnx("tls reason=no-domains-configured");
 		goto fail;
 	}
+	ctx->dane = cfg->dane;
+	if (resumption_setup(ctx, cfg) == -1)
+		goto fail;
 	return ctx;
 fail:
 	tls_ctx_free(ctx);
@@ -243,6 +290,8 @@ tls_ctx_free(struct tls_ctx *ctx)
 		free(d->name);
 		free(d);
 	}
+	tls_store_free(ctx->store);
+	tls_ticketkeys_free(ctx->tickets);
 	ctx->magic = 0;
 	free(ctx);
 	wolfSSL_Cleanup();

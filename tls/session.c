@@ -5,9 +5,12 @@
  * buffer and append to `out`, so no socket is involved and bytes around the TLS data
  * (<proceed/> before a ServerHello) share one write. The verify callback records the
  * PKIX verdict and lets every handshake continue; the stream layer applies policy. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 
 #include "../core/log.h"
 #include "tls_int.h"
@@ -19,6 +22,14 @@ static enum tls_result session_fail(struct tls_session *, int, const char *);
 static const unsigned char *peer_leaf(const struct tls_session *, size_t *);
 static const char *session_peer(const struct tls_session *);
 static const char *x509_error(int);
+static void store_key(const struct tls_session *, char *, size_t);
+static void session_offer(struct tls_session *);
+static void session_save(struct tls_session *);
+static int ticket_arrived_cb(WOLFSSL *, const unsigned char *, int, void *);
+static enum tls_result session_established(struct tls_session *);
+static bool dane_active(const struct tls_session *);
+static bool same_domain(const char *, const char *);
+static bool pkix_ok(const struct tls_session *);
 
 /* X509_V_ERR_* as text; wolfSSL's table lacks some common ones. */
 static const char *
@@ -181,6 +192,7 @@ tls_session_client(struct tls_ctx *ctx, const char *local_domain, const char *pe
 	if ((s = session_new(ctx, d, in, out, false)) == NULL)
 		return NULL;
 	memcpy(s->peer, peer_domain, n + 1);
+	wolfSSL_set_SessionTicket_cb(s->ssl, ticket_arrived_cb, s);
 	if (wolfSSL_UseSNI(s->ssl, WOLFSSL_SNI_HOST_NAME, peer_domain, (unsigned short)n)
 	    != WOLFSSL_SUCCESS) {
 		log_warnx("tls out from=%s to=%s reason=sni-failed", local_domain, peer_domain);
@@ -215,6 +227,9 @@ tls_session_free(struct tls_session *s)
 	if (s->magic != TLS_SESSION_MAGIC)
 		fatalx("tls_session_free: bad magic %#x", s->magic);
 	wolfSSL_free(s->ssl);
+	for (size_t i = 0; i < s->n_tlsa; i++)
+		free((void *)s->tlsa[i].data);
+	free(s->tlsa);
 	s->magic = 0;
 	free(s);
 }
@@ -265,16 +280,21 @@ tls_session_handshake(struct tls_session *s)
 		return TLS_DONE;
 	if (s->error[0] != '\0')
 		return TLS_FAILED;
-	ret = s->server ? wolfSSL_accept(s->ssl) : wolfSSL_connect(s->ssl);
-	if (ret == WOLFSSL_SUCCESS) {
-		s->established = true;
-		log_debug("tls %s=%s domain=%s version=%s cipher=%s resumed=%d "
-		    "peer_trusted=%d verdict=\"%s\"", s->server ? "in sni" : "out to",
-		    session_peer(s), s->domain->name, tls_session_version(s),
-		    wolfSSL_get_cipher(s->ssl), tls_session_resumed(s),
-		    tls_session_peer_trusted(s), tls_session_peer_verdict(s));
-		return TLS_DONE;
+	if (!s->server && !s->offered) {
+		s->offered = true;
+		if (s->tlsa_status == TLS_TLSA_BOGUS && s->ctx->dane) {
+			s->dane = TLS_DANE_FAILED;
+			s->ctx->n.dane_failed++;
+			log_warnx("tls out to=%s target=%s reason=\"DANE: TLSA records are bogus "
+			    "(DNSSEC validation failed)\"", s->peer,
+			    s->target[0] != '\0' ? s->target : "-");
+			return session_fail(s, 0, "DANE: TLSA records are bogus");
+		}
+		session_offer(s);
 	}
+	ret = s->server ? wolfSSL_accept(s->ssl) : wolfSSL_connect(s->ssl);
+	if (ret == WOLFSSL_SUCCESS)
+		return session_established(s);
 	err = wolfSSL_get_error(s->ssl, ret);
 	if ((err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE) &&
 	    !s->out_full)
@@ -302,6 +322,8 @@ tls_session_read(struct tls_session *s, char *dst, size_t cap, size_t *got)
 	while (*got < cap) {
 		size_t want = cap - *got;
 
+		if (s->ticket_new)
+			session_save(s);
 		if (want > 1 << 30)
 			want = 1 << 30;
 		n = wolfSSL_read(s->ssl, dst + *got, (int)want);
@@ -323,6 +345,8 @@ tls_session_read(struct tls_session *s, char *dst, size_t cap, size_t *got)
 		session_fail(s, n, NULL);
 		return TLS_FAILED;
 	}
+	if (s->ticket_new)
+		session_save(s);
 	return *got > 0 ? TLS_DONE : TLS_AGAIN;
 }
 
@@ -396,13 +420,21 @@ peer_leaf(const struct tls_session *s, size_t *len)
 	return der;
 }
 
+/* PKIX: the peer's chain was verified against the CA store. */
+static bool
+pkix_ok(const struct tls_session *s)
+{
+	return s->verify_seen && !s->verify_failed;
+}
+
 bool
 tls_session_peer_trusted(const struct tls_session *s)
 {
 	size_t len;
 
-	return s->established && s->verify_seen && !s->verify_failed &&
-	    peer_leaf(s, &len) != NULL;
+	if (!s->established || peer_leaf(s, &len) == NULL || s->dane == TLS_DANE_FAILED)
+		return false;
+	return pkix_ok(s) || s->dane == TLS_DANE_MATCHED;
 }
 
 bool
@@ -411,9 +443,14 @@ tls_session_peer_valid_for(const struct tls_session *s, const char *domain)
 	const unsigned char *der;
 	size_t len;
 
-	if (!tls_session_peer_trusted(s) || (der = peer_leaf(s, &len)) == NULL)
+	if (!tls_session_peer_trusted(s) || (der = peer_leaf(s, &len)) == NULL ||
+	    domain == NULL)
 		return false;
-	return tls_cert_matches(der, len, domain);
+	/* DANE authenticates the peer domain the TLSA records were found for:
+	 * DANE-EE without a name check, the others matched the names already. */
+	if (s->dane == TLS_DANE_MATCHED && same_domain(domain, s->peer))
+		return true;
+	return pkix_ok(s) && tls_cert_matches(der, len, domain);
 }
 
 const char *
@@ -423,8 +460,12 @@ tls_session_peer_verdict(const struct tls_session *s)
 
 	if (!s->established)
 		return "handshake not complete";
+	if (s->dane == TLS_DANE_FAILED)
+		return s->verdict[0] != '\0' ? s->verdict : "DANE: no TLSA record matched";
 	if (peer_leaf(s, &len) == NULL)
 		return "no certificate";
+	if (s->dane == TLS_DANE_MATCHED && !pkix_ok(s))
+		return s->dane_ee ? "ok (DANE-EE)" : "ok (DANE-TA)";
 	if (!s->verify_seen)
 		return "certificate not verified (resumed session)";
 	if (s->verify_failed)
@@ -436,4 +477,274 @@ bool
 tls_session_resumed(const struct tls_session *s)
 {
 	return wolfSSL_session_reused(s->ssl) == 1;
+}
+
+/* Case-insensitive domain equality, ignoring one trailing dot on either side. */
+static bool
+same_domain(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+
+	if (na > 0 && a[na - 1] == '.')
+		na--;
+	if (nb > 0 && b[nb - 1] == '.')
+		nb--;
+	return na > 0 && na == nb && strncasecmp(a, b, na) == 0;
+}
+
+/* The store key of a client session: local domain, peer domain, target. */
+static void
+store_key(const struct tls_session *s, char *key, size_t n)
+{
+	size_t i;
+
+	snprintf(key, n, "%s|%s|%s", s->domain->name, s->peer, s->target);
+	for (i = 0; key[i] != '\0'; i++)
+		key[i] = (char)tolower((unsigned char)key[i]);
+}
+
+/* Client, before the first handshake step: offer the saved session, if any. A saved
+ * session that does not decode or is refused is dropped (logged): full handshake. */
+static void
+session_offer(struct tls_session *s)
+{
+	const unsigned char *der, *p;
+	WOLFSSL_SESSION *sess;
+	char key[900];
+	size_t len;
+
+	if (s->ctx->store == NULL)
+		return;
+	store_key(s, key, sizeof(key));
+	if ((der = tls_store_get(s->ctx->store, key, time(NULL), &len)) == NULL)
+		return;
+	p = der;
+	sess = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)len);
+	if (sess == NULL || p != der + len) {
+		log_warnx("tls out to=%s target=%s reason=saved-session-does-not-decode "
+		    "(dropped, full handshake)", s->peer, s->target[0] ? s->target : "-");
+		s->ctx->n.store_rejected++;
+		if (sess != NULL)
+			wolfSSL_SESSION_free(sess);
+		tls_store_drop(s->ctx->store, key);
+		wolfSSL_ERR_clear_error();
+		return;
+	}
+	if (wolfSSL_set_session(s->ssl, sess) != WOLFSSL_SUCCESS) {
+		log_info("tls out to=%s target=%s reason=saved-session-refused "
+		    "(dropped, full handshake)", s->peer, s->target[0] ? s->target : "-");
+		s->ctx->n.store_rejected++;
+		tls_store_drop(s->ctx->store, key);
+	} else {
+		log_debug("tls out to=%s target=%s offering saved session", s->peer,
+		    s->target[0] ? s->target : "-");
+	}
+	wolfSSL_SESSION_free(sess);
+	wolfSSL_ERR_clear_error();
+}
+
+/* wolfSSL: a NewSessionTicket arrived (client). Saved once the record is processed. */
+static int
+ticket_arrived_cb(WOLFSSL *ssl, const unsigned char *ticket, int len, void *arg)
+{
+	struct tls_session *s = session_of(ssl, arg);
+
+	if (s != NULL && len > 0)
+		s->ticket_new = true;
+	return 0;
+}
+
+/* Client: store the session holding the newest ticket. */
+static void
+session_save(struct tls_session *s)
+{
+	WOLFSSL_SESSION *sess;
+	unsigned char *der = NULL, *p;
+	unsigned long life;
+	time_t now = time(NULL);
+	char key[900];
+	int len;
+
+	s->ticket_new = false;
+	if (s->server || !s->established || s->ctx->store == NULL ||
+	    s->dane == TLS_DANE_FAILED)
+		return;
+	if ((sess = wolfSSL_get1_session(s->ssl)) == NULL)
+		return;
+	if (wolfSSL_SESSION_has_ticket(sess) != 1 ||
+	    (len = wolfSSL_i2d_SSL_SESSION(sess, NULL)) <= 0 ||
+	    (der = malloc((size_t)len)) == NULL)
+		goto out;
+	p = der;
+	if (wolfSSL_i2d_SSL_SESSION(sess, &p) != len)
+		goto out;
+	if ((life = wolfSSL_SESSION_get_ticket_lifetime_hint(sess)) == 0)
+		life = (unsigned long)wolfSSL_SESSION_get_timeout(sess);
+	if (life == 0 || life > 7 * 86400)
+		life = life == 0 ? 300 : 7 * 86400;
+	store_key(s, key, sizeof(key));
+	if (tls_store_put(s->ctx->store, key, der, (size_t)len, now + (time_t)life, now) == 0)
+		log_debug("tls out to=%s target=%s session saved lifetime=%lus", s->peer,
+		    s->target[0] ? s->target : "-", life);
+out:
+	if (der != NULL) {
+		memset(der, 0, (size_t)len);
+		free(der);
+	}
+	wolfSSL_SESSION_free(sess);
+	wolfSSL_ERR_clear_error();
+}
+
+static bool
+dane_active(const struct tls_session *s)
+{
+	if (s->server || !s->ctx->dane || s->tlsa_status != TLS_TLSA_SECURE)
+		return false;
+	for (size_t i = 0; i < s->n_tlsa; i++)
+		if (tls_tlsa_usable(&s->tlsa[i]))
+			return true;
+	return false;
+}
+
+/* The handshake just completed: verify a resumed session's chain ourselves, apply
+ * DANE, count, and store a ticket that came with the handshake (TLS 1.2). */
+static enum tls_result
+session_established(struct tls_session *s)
+{
+	struct tls_chain c;
+	bool resumed = tls_session_resumed(s);
+
+	s->established = true;
+	if (resumed && !s->verify_seen) {
+		/* wolfSSL runs no verify callback on resumption: PKIX-check the chain
+		 * kept with the session, so SASL EXTERNAL works after resumption. */
+		tls_peer_chain(s, &c);
+		if (c.n > 0) {
+			char why[sizeof(s->verdict)];
+			WOLFSSL_CERT_MANAGER *cm =
+			    wolfSSL_CTX_GetCertManager(wolfSSL_get_SSL_CTX(s->ssl));
+
+			s->verify_seen = true;
+			s->verify_failed = !tls_chain_verify(cm, NULL, 0, &c, why, sizeof(why));
+			if (s->verify_failed)
+				snprintf(s->verdict, sizeof(s->verdict), "%s", why);
+		}
+	}
+	if (dane_active(s)) {
+		char host[sizeof(s->target)];
+		const char *names[3] = { s->peer, host, NULL };
+		const char *colon;
+
+		snprintf(host, sizeof(host), "%s", s->target);
+		if ((colon = strrchr(host, ':')) != NULL)
+			host[colon - host] = '\0';
+		tls_peer_chain(s, &c);
+		s->dane = tls_dane_match(s->tlsa, s->n_tlsa, &c, pkix_ok(s), names,
+		    &s->dane_ee);
+		if (s->dane == TLS_DANE_FAILED) {
+			char key[900];
+
+			s->ctx->n.dane_failed++;
+			snprintf(s->verdict, sizeof(s->verdict), "DANE: no TLSA record matched");
+			log_warnx("tls out to=%s target=%s reason=\"DANE: no TLSA record matched "
+			    "(%zu records, certificate %s)\" (connection refused)", s->peer,
+			    s->target[0] ? s->target : "-", s->n_tlsa,
+			    pkix_ok(s) ? "PKIX-valid" : "not PKIX-valid");
+			if (s->ctx->store != NULL) {
+				store_key(s, key, sizeof(key));
+				tls_store_drop(s->ctx->store, key);
+			}
+			tls_session_shutdown(s);
+			s->established = false;
+			return session_fail(s, 0, "DANE: no TLSA record matched");
+		}
+		s->ctx->n.dane_matched++;
+	}
+	if (s->server)
+		resumed ? s->ctx->n.resumed_server++ : s->ctx->n.full_server++;
+	else
+		resumed ? s->ctx->n.resumed_client++ : s->ctx->n.full_client++;
+	log_debug("tls %s=%s domain=%s version=%s cipher=%s resumed=%d "
+	    "peer_trusted=%d dane=%s verdict=\"%s\"", s->server ? "in sni" : "out to",
+	    session_peer(s), s->domain->name, tls_session_version(s),
+	    wolfSSL_get_cipher(s->ssl), resumed, tls_session_peer_trusted(s),
+	    tls_dane_strstate(s->dane), tls_session_peer_verdict(s));
+	if (s->ticket_new)
+		session_save(s);
+	return TLS_DONE;
+}
+
+int
+tls_session_set_target(struct tls_session *s, const char *host, unsigned port)
+{
+	if (s == NULL || s->server || host == NULL || port > 65535)
+		return -1;
+	if (snprintf(s->target, sizeof(s->target), "%s:%u", host, port) >=
+	    (int)sizeof(s->target) || strlen(host) >= 254) {
+		s->target[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int
+tls_session_set_tlsa(struct tls_session *s, const struct tlsa_rr *rrs, size_t n,
+    enum tls_tlsa_status status)
+{
+	struct tlsa_rr *copy = NULL;
+
+	if (s == NULL || s->offered || (n > 0 && rrs == NULL) || n > 256)
+		return -1;
+	if (n > 0 && (copy = calloc(n, sizeof(*copy))) == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char *d = NULL;
+
+		copy[i] = rrs[i];
+		if (rrs[i].len > 0 && (d = malloc(rrs[i].len)) == NULL) {
+			for (size_t k = 0; k < i; k++)
+				free((void *)copy[k].data);
+			free(copy);
+			return -1;
+		}
+		if (d != NULL)
+			memcpy(d, rrs[i].data, rrs[i].len);
+		copy[i].data = d;
+	}
+	for (size_t i = 0; i < s->n_tlsa; i++)
+		free((void *)s->tlsa[i].data);
+	free(s->tlsa);
+	s->tlsa = copy;
+	s->n_tlsa = n;
+	s->tlsa_status = status;
+	return 0;
+}
+
+enum tls_dane_state
+tls_session_dane_state(const struct tls_session *s)
+{
+	return s->dane;
+}
+
+bool
+tls_session_peer_matches_tlsa(const struct tls_session *s, const char *domain,
+    const char *target_host, const struct tlsa_rr *rrs, size_t n)
+{
+	const char *names[3] = { domain, target_host, NULL };
+	struct tls_chain c;
+	enum tls_dane_state st;
+	bool ee;
+
+	if (s == NULL || !s->established || domain == NULL || !s->ctx->dane)
+		return false;
+	tls_peer_chain(s, &c);
+	st = tls_dane_match(rrs, n, &c, pkix_ok(s), names, &ee);
+	if (st == TLS_DANE_MATCHED)
+		s->ctx->n.dane_matched++;
+	else if (st == TLS_DANE_FAILED)
+		s->ctx->n.dane_failed++;
+	log_debug("tls %s=%s domain=%s dane=%s%s", s->server ? "in sni" : "out to",
+	    session_peer(s), domain, tls_dane_strstate(st),
+	    st == TLS_DANE_MATCHED ? (ee ? " (DANE-EE)" : " (DANE-TA/PKIX)") : "");
+	return st == TLS_DANE_MATCHED;
 }

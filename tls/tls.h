@@ -67,4 +67,69 @@ bool tls_session_peer_valid_for(const struct tls_session *s, const char *domain)
 const char *tls_session_peer_verdict(const struct tls_session *s);
 bool tls_session_resumed(const struct tls_session *s);
 
+/* --- resumption ------------------------------------------------------------------ *
+ * Client sessions are kept on disk (state_dir/tls-sessions.db, config tls {
+ * session_store }) keyed by (local domain, peer domain, target host:port); the first
+ * handshake of a client session offers the saved one. Server tickets are sealed with
+ * keys kept in state_dir/ticket.keys (or tls { ticket_key_file }), rotated on schedule,
+ * so tickets survive restarts and may be shared by several nodes of one domain. */
+
+/* Client: the SRV target (host, port) this session connects to. Call before the first
+ * tls_session_handshake(); it selects the saved session and the DANE reference name.
+ * Without it the target is "" (one entry per local/peer pair). Returns 0, -1 if bad. */
+int tls_session_set_target(struct tls_session *s, const char *host, unsigned port);
+
+/* --- DANE (RFC 6698, 7671, 7673) ------------------------------------------------- */
+
+/* One TLSA record as the resolver hands it over. */
+struct tlsa_rr {
+	unsigned char        usage;     /* 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE */
+	unsigned char        selector;  /* 0 full certificate, 1 SubjectPublicKeyInfo */
+	unsigned char        mtype;     /* 0 exact, 1 SHA-256, 2 SHA-512 */
+	const unsigned char *data;      /* association data, borrowed */
+	size_t               len;
+};
+
+/* How the TLSA RRset was validated. */
+enum tls_tlsa_status {
+	TLS_TLSA_INSECURE = 0,  /* absent or not DNSSEC-signed: ignored, PKIX as before */
+	TLS_TLSA_SECURE,        /* validated: usable records are enforced */
+	TLS_TLSA_BOGUS,         /* validation failed: the handshake is refused */
+};
+
+/* DANE outcome of a session. */
+enum tls_dane_state {
+	TLS_DANE_NONE = 0,  /* no usable secure TLSA (or DANE disabled): PKIX applies */
+	TLS_DANE_MATCHED,   /* a record matched: the peer is authenticated by DANE */
+	TLS_DANE_FAILED,    /* usable records, none matched (or bogus): session failed */
+};
+
+/* Client: hand over the TLSA RRset of the target (copied) before the first handshake.
+ * SECURE with at least one usable record makes the handshake fail unless one matches
+ * (logged, error "DANE: no TLSA record matched"); a DANE-EE match authenticates the peer
+ * domain without name checks, DANE-TA requires the name to be the peer domain or the
+ * target host (RFC 7673); PKIX-TA/EE need PKIX and a match. BOGUS fails the handshake.
+ * INSECURE (or config dane off) changes nothing. Returns 0, or -1 (out of memory). */
+int tls_session_set_tlsa(struct tls_session *s, const struct tlsa_rr *rrs, size_t n,
+    enum tls_tlsa_status status);
+enum tls_dane_state tls_session_dane_state(const struct tls_session *s);
+const char *tls_dane_strstate(enum tls_dane_state st);
+
+/* Incoming DANE: does the peer's certificate match one of its domain's secure TLSA
+ * records (rrs, n)? DANE-EE: leaf match; DANE-TA: chain to the matched anchor and the
+ * leaf valid for domain or target_host (may be NULL); PKIX-TA/EE: PKIX and a match.
+ * The stream layer calls it when the certificate does not chain to a trusted CA. */
+bool tls_session_peer_matches_tlsa(const struct tls_session *s, const char *domain,
+    const char *target_host, const struct tlsa_rr *rrs, size_t n);
+
+/* --- status ------------------------------------------------------------------------ */
+
+struct status;
+/* Register "show tls": tls.handshakes.{full,resumed}.{client,server}=, tls.resumption_rate=
+ * (percent), tls.dane.matched=, tls.dane.failed=, tls.ticket_key.age_s=,
+ * tls.store.entries=. ctx must outlive the status socket. Returns 0 or -1. */
+int tls_register_status(struct tls_ctx *ctx, struct status *st);
+/* The same lines appended to out (what "show tls" answers). Returns 0 or -1 (full). */
+int tls_status_write(struct tls_ctx *ctx, struct buf *out);
+
 #endif

@@ -8,6 +8,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <time.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
@@ -27,9 +29,24 @@ struct tls_domain {
 	struct tls_domain *next;
 };
 
+/* Counters shown by "show tls". */
+struct tls_counters {
+	uint64_t full_client, full_server;        /* full handshakes completed */
+	uint64_t resumed_client, resumed_server;  /* resumed handshakes completed */
+	uint64_t dane_matched, dane_failed;       /* outgoing + incoming DANE outcomes */
+	uint64_t store_rejected;                  /* saved sessions refused (corrupt...) */
+};
+
+struct tls_store;       /* store.c: client sessions on disk */
+struct tls_ticketkeys;  /* ticketkeys.c: server ticket keys */
+
 struct tls_ctx {
-	unsigned           magic;    /* TLS_CTX_MAGIC while alive */
-	struct tls_domain *domains;  /* in configuration order, owned */
+	unsigned               magic;    /* TLS_CTX_MAGIC while alive */
+	struct tls_domain     *domains;  /* in configuration order, owned */
+	struct tls_store      *store;    /* owned; NULL = no client session store */
+	struct tls_ticketkeys *tickets;  /* owned; never NULL after tls_ctx_new */
+	bool                   dane;     /* config tls { dane } */
+	struct tls_counters    n;
 };
 
 /* One TLS connection. Never holds a socket: ciphertext comes from *in and goes to
@@ -50,6 +67,17 @@ struct tls_session {
 	char               sni[256];     /* server: the SNI received, lower case, or "" */
 	char               verdict[160]; /* first PKIX failure, for logs */
 	char               error[200];   /* why the session failed, or "" */
+	/* resumption (client) */
+	char               target[300];  /* "host:port" of the SRV target, or "" */
+	bool               offered;      /* the saved session lookup was done */
+	bool               ticket_new;   /* a ticket arrived and is not stored yet */
+	bool               counted;      /* the handshake was counted */
+	/* DANE (client) */
+	struct tlsa_rr    *tlsa;         /* owned copies (data owned too) */
+	size_t             n_tlsa;
+	enum tls_tlsa_status tlsa_status;
+	enum tls_dane_state dane;        /* outcome after the handshake */
+	bool               dane_ee;      /* the matching record was DANE-EE */
 };
 
 /* ctx.c: the domain named name (case-insensitive), or NULL. */
@@ -76,5 +104,59 @@ bool tls_name_matches(const char *pattern, size_t plen, const char *domain);
  * dNSName (with wildcards), XmppAddr and SRV-ID _xmpp-server.<domain>; the subject's
  * last CN is used only when the SAN holds none of those. False on malformed DER. */
 bool tls_cert_matches(const unsigned char *der, size_t len, const char *domain);
+/* tls_cert_spki: the SubjectPublicKeyInfo element (tag and length included) of a DER
+ * certificate, borrowed from der. Returns 0, or -1 on malformed DER. */
+int tls_cert_spki(const unsigned char *der, size_t len, const unsigned char **spki,
+    size_t *spkilen);
+
+/* A presented chain: DER certificates, leaf first (borrowed from wolfSSL). */
+#define TLS_CHAIN_MAX 10
+struct tls_chain {
+	const unsigned char *der[TLS_CHAIN_MAX];
+	size_t               len[TLS_CHAIN_MAX];
+	size_t               n;
+};
+
+/* dane.c: the peer chain of an established session (n = 0 if none). */
+void tls_peer_chain(const struct tls_session *s, struct tls_chain *c);
+/* Does the chain's leaf chain up to a CA of roots (may be NULL) or to the anchor ta
+ * (DER, may be NULL), through the presented intermediates? Dates and signatures are
+ * checked. why (may be NULL) receives the reason of a failure. */
+bool tls_chain_verify(WOLFSSL_CERT_MANAGER *roots, const unsigned char *ta, size_t talen,
+    const struct tls_chain *c, char *why, size_t whysz);
+/* Match the chain against TLSA records. pkix_ok: the chain passed PKIX. names: the
+ * reference identifiers for DANE-TA/PKIX (NULL-terminated array). Returns MATCHED (and
+ * *ee when the record was DANE-EE) or FAILED; NONE when no record is usable. */
+enum tls_dane_state tls_dane_match(const struct tlsa_rr *rrs, size_t n,
+    const struct tls_chain *c, bool pkix_ok, const char *const *names, bool *ee);
+/* Is a record usable (known usage/selector/type, right data length)? */
+bool tls_tlsa_usable(const struct tlsa_rr *rr);
+
+/* store.c: the client session store. tls_store_open loads path (a missing, corrupt or
+ * foreign file is logged and yields an empty store); NULL only when out of memory. */
+struct tls_store *tls_store_open(const char *path, size_t max_entries);
+void tls_store_free(struct tls_store *st);
+/* The saved session (DER, borrowed until the next store call) for key, or NULL when
+ * none or expired. */
+const unsigned char *tls_store_get(struct tls_store *st, const char *key, time_t now,
+    size_t *len);
+/* Save (replace) key's session; expiry is absolute. Writes the file. 0 or -1 (logged). */
+int tls_store_put(struct tls_store *st, const char *key, const unsigned char *der,
+    size_t len, time_t expiry, time_t now);
+void tls_store_drop(struct tls_store *st, const char *key);
+size_t tls_store_count(const struct tls_store *st);
+/* Write data to path atomically (temporary file, fsync, rename), mode 0600. 0 or -1. */
+int tls_file_write_atomic(const char *path, const unsigned char *data, size_t n);
+
+/* ticketkeys.c: server ticket keys (current + previous). path NULL: memory only. */
+struct tls_ticketkeys *tls_ticketkeys_new(const char *path, time_t rotation_s);
+void tls_ticketkeys_free(struct tls_ticketkeys *tk);
+/* Install the ticket callback and lifetime hint on a server context. */
+int tls_ticketkeys_attach(struct tls_ticketkeys *tk, WOLFSSL_CTX *wc, unsigned lifetime_s);
+/* Rotate when the current key is older than the rotation interval at time now
+ * (reloading first in case another node already did). Returns 1 rotated, 0 not. */
+int tls_ticketkeys_maybe_rotate(struct tls_ticketkeys *tk, time_t now);
+/* Age in seconds of the current key at now. */
+long tls_ticketkeys_age(const struct tls_ticketkeys *tk, time_t now);
 
 #endif

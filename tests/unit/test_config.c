@@ -515,6 +515,130 @@ test_every_option(void **state)
 	free(anchor);
 }
 
+/* tls { } block: defaults, every option, bounds. */
+static void
+test_tls_block(void **state)
+{
+	static const char good[] = BASE "tls {\n\tsession_store off\n"
+	    "\tsession_store_entries 50\n\tticket_key_file /srv/shared/ticket.keys\n"
+	    "\tticket_rotation 6h\n\tticket_lifetime 2d\n\tdane off\n}\n";
+	static const char bad[] = BASE "tls {\n\tsession_store_entries 0\n"
+	    "\tticket_rotation 1s\n\tticket_lifetime 8d\n\tdane maybe\n\tstore on\n}\n";
+	struct config *cfg = NULL;
+	char *text = NULL, *path;
+	int n;
+
+	path = write_file("tls-default.conf", BASE, strlen(BASE));
+	n = load(path, &cfg, &text);
+	if (n != 0)
+		fail_msg("tls-default.conf: %d errors:\n%s", n, text);
+	free(text);
+	free(path);
+	assert_true(cfg->tls_session_store);
+	assert_int_equal(cfg->tls_store_entries, 1000);
+	assert_null(cfg->tls_ticket_key_file);
+	assert_int_equal(cfg->tls_ticket_rotation_ms, 12 * 3600 * 1000u);
+	assert_int_equal(cfg->tls_ticket_lifetime_ms, 24 * 3600 * 1000u);
+	assert_true(cfg->dane);
+	config_free(cfg);
+
+	path = write_file("tls-good.conf", good, strlen(good));
+	n = load(path, &cfg, &text);
+	if (n != 0)
+		fail_msg("tls-good.conf: %d errors:\n%s", n, text);
+	free(text);
+	free(path);
+	assert_false(cfg->tls_session_store);
+	assert_int_equal(cfg->tls_store_entries, 50);
+	assert_string_equal(cfg->tls_ticket_key_file, "/srv/shared/ticket.keys");
+	assert_int_equal(cfg->tls_ticket_rotation_ms, 6 * 3600 * 1000u);
+	assert_int_equal(cfg->tls_ticket_lifetime_ms, 2 * 24 * 3600 * 1000u);
+	assert_false(cfg->dane);
+	config_free(cfg);
+
+	path = write_file("tls-bad.conf", bad, strlen(bad));
+	n = load(path, &cfg, &text);
+	assert_null(cfg);
+	assert_int_equal(n, 5);
+	assert_non_null(strstr(text, ":4: "));
+	assert_non_null(strstr(text, "'ticket_rotation' 1s out of range"));
+	assert_non_null(strstr(text, "'ticket_lifetime' 8d out of range"));
+	assert_non_null(strstr(text, "invalid value 'maybe' for 'dane'"));
+	assert_non_null(strstr(text, "unknown keyword 'store' in tls block"));
+	free(text);
+	free(path);
+}
+
+/* resolver cache options: defaults, every option, and the errors. */
+static void
+test_resolver_cache_block(void **state)
+{
+	static const char good[] = BASE "resolver {\n\tcache_file /srv/qf/dns.cache\n"
+	    "\tcache_min_ttl 0\n\tcache_max_ttl 2h\n\tserve_stale 0\n"
+	    "\tcache_entries 500\n}\n";
+	static const char bad[] = BASE "resolver {\n\tcache_min_ttl 2h\n"
+	    "\tcache_max_ttl 1h\n\tcache_entries 0\n\tserve_stale 8d\n"
+	    "\tauto_trust_anchor on\n\tcache_max_ttl 3h\n}\n";
+	struct config *cfg = NULL;
+	char *text = NULL, *path, *anchor, *conf;
+	int n;
+
+	path = write_file("dns-default.conf", BASE, strlen(BASE));
+	n = load(path, &cfg, &text);
+	if (n != 0)
+		fail_msg("dns-default.conf: %d errors:\n%s", n, text);
+	free(text);
+	free(path);
+	assert_null(cfg->dns_cache_file);          /* STATE_DIR/dns.cache */
+	assert_int_equal(cfg->dns_cache_min_ttl_ms, 60 * 1000u);
+	assert_int_equal(cfg->dns_cache_max_ttl_ms, 24 * 3600 * 1000u);
+	assert_int_equal(cfg->dns_serve_stale_ms, 24 * 3600 * 1000u);
+	assert_int_equal(cfg->dns_cache_entries, 10000);
+	assert_false(cfg->dns_auto_trust_anchor);
+	config_free(cfg);
+
+	path = write_file("dns-good.conf", good, strlen(good));
+	n = load(path, &cfg, &text);
+	if (n != 0)
+		fail_msg("dns-good.conf: %d errors:\n%s", n, text);
+	free(text);
+	free(path);
+	assert_string_equal(cfg->dns_cache_file, "/srv/qf/dns.cache");
+	assert_int_equal(cfg->dns_cache_min_ttl_ms, 0);
+	assert_int_equal(cfg->dns_cache_max_ttl_ms, 2 * 3600 * 1000u);
+	assert_int_equal(cfg->dns_serve_stale_ms, 0);
+	assert_int_equal(cfg->dns_cache_entries, 500);
+	config_free(cfg);
+
+	/* auto_trust_anchor with an anchor to start from. */
+	anchor = write_file("dns-root.key", ". IN DS 20326 8 2 E06D\n", 23);
+	assert_true(asprintf(&conf, BASE "resolver {\n\ttrust_anchor_file %s\n"
+	    "\tauto_trust_anchor on\n}\n", anchor) > 0);
+	path = write_file("dns-autr.conf", conf, strlen(conf));
+	n = load(path, &cfg, &text);
+	if (n != 0)
+		fail_msg("dns-autr.conf: %d errors:\n%s", n, text);
+	free(text);
+	free(path);
+	free(conf);
+	free(anchor);
+	assert_true(cfg->dns_auto_trust_anchor);
+	assert_true(cfg->dnssec);
+	config_free(cfg);
+
+	path = write_file("dns-bad.conf", bad, strlen(bad));
+	n = load(path, &cfg, &text);
+	assert_null(cfg);
+	assert_int_equal(n, 5);
+	assert_non_null(strstr(text, ":6: 'cache_entries' 0 out of range"));
+	assert_non_null(strstr(text, ":7: 'serve_stale' 8d out of range"));
+	assert_non_null(strstr(text, ":9: duplicate 'cache_max_ttl' (first at line 5)"));
+	assert_non_null(strstr(text, ":4: cache_min_ttl is above cache_max_ttl"));
+	assert_non_null(strstr(text, ":8: auto_trust_anchor on needs a trust_anchor_file"));
+	free(text);
+	free(path);
+}
+
 static void
 test_bad_table(void **state)
 {
@@ -655,6 +779,8 @@ main(void)
 		cmocka_unit_test(test_shipped_config),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_every_option),
+		cmocka_unit_test(test_tls_block),
+		cmocka_unit_test(test_resolver_cache_block),
 		cmocka_unit_test(test_bad_table),
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_overlong_line),

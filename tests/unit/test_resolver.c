@@ -4,7 +4,11 @@
  * resolver at it as its forwarder and runs a libev loop until each callback fires (a guard
  * timer fails the test instead of hanging). Covers SRV ordering, xmpps/xmpp merging, the
  * A fallback, NOSERVICE, NOTFOUND, TIMEOUT (a UDP socket that never answers), cancel and
- * resolver_free with queries in flight. Skips the nsd cases when nsd is not installed. */
+ * resolver_free with queries in flight, the answer cache (a second resolver pointed at
+ * the black hole answers from the file the first one wrote, serve-stale, negative
+ * answers, bogus never cached, DNSSEC status kept and never upgraded), query coalescing
+ * and "show dns"/"flush dns" on the status socket. Skips the nsd cases when nsd is not
+ * installed. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -23,14 +27,17 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/status.h"
 #include "dns/resolver.h"
 
 #define NSD_READY_TRIES  100   /* x 50 ms */
@@ -57,6 +64,7 @@ struct outcome {
 	char     why[256];
 	size_t   n;
 	struct resolve_target t[64];
+	bool     stale;
 	struct resolver *free_in_cb;   /* resolver_free() this from inside the callback */
 };
 
@@ -450,6 +458,7 @@ test_cb(void *arg, const struct resolve_result *res)
 	o->status = res->status;
 	snprintf(o->why, sizeof(o->why), "%s", res->why ? res->why : "");
 	o->n = res->n_targets;
+	o->stale = res->stale;
 	assert_true(res->n_targets <= 64);
 	if (res->status == RESOLVE_OK)
 		assert_non_null(res->targets);
@@ -951,6 +960,425 @@ test_bad_input(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* ---- the answer cache, coalescing, status ---- */
+
+#define DAY_MS (24u * 3600u * 1000u)
+
+/* A private state directory for one test. */
+static void
+state_dir_new(char *dir, size_t dirsz)
+{
+	snprintf(dir, dirsz, "/tmp/qf-dnsstate-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+}
+
+static void
+state_dir_rm(const char *dir)
+{
+	char path[400];
+	struct dirent *de;
+	DIR *d;
+
+	if ((d = opendir(dir)) != NULL) {
+		while ((de = readdir(d)) != NULL) {
+			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			unlink(path);
+		}
+		closedir(d);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* A resolver with a disk cache in dir: TTLs clamped to [0, max_ttl_ms], stale answers
+ * served for up to stale_ms. */
+static struct resolver *
+cache_resolver(struct ev_loop *loop, struct config *cfg, const char *fwd, char *dir,
+    bool dnssec, uint32_t max_ttl_ms, uint32_t stale_ms, uint32_t timeout_ms)
+{
+	struct resolver *r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->forwarders[0] = (char *)fwd;
+	cfg->n_forwarders = 1;
+	cfg->dns_timeout_ms = timeout_ms;
+	cfg->state_dir = dir;
+	cfg->dns_cache_entries = 1000;
+	cfg->dns_cache_min_ttl_ms = 0;
+	cfg->dns_cache_max_ttl_ms = max_ttl_ms;
+	cfg->dns_serve_stale_ms = stale_ms;
+	cfg->dnssec = dnssec;
+	cfg->trust_anchor_file = dnssec ? nsd.ta_file : NULL;
+	r = resolver_new(loop, cfg);
+	assert_non_null(r);
+	return r;
+}
+
+/* One lookup on r; returns the seconds it took. */
+static double
+lookup_wait(struct ev_loop *loop, struct resolver *r, const char *domain, struct outcome *o)
+{
+	struct outcome *os[1] = { o };
+	struct timespec t0, t1;
+
+	memset(o, 0, sizeof(*o));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	assert_non_null(lookup(r, domain, o));
+	assert_int_equal(o->calls, 0);
+	assert_true(run_until(loop, os, 1, GUARD_SECONDS));
+	assert_int_equal(o->calls, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+}
+
+/* A restarted resolver answers from the file of the previous one without any query,
+ * positive and negative (RFC 2308) answers alike. */
+static void
+test_cache_restart(void **state)
+{
+	struct ev_loop *loop;
+	struct resolver_stats st;
+	struct outcome o;
+	struct config cfg;
+	struct resolver *r;
+	char dir[64], file[128];
+	struct stat sb;
+
+	NEED_NSD();
+	loop = ev_loop_new(EVFLAG_AUTO);
+	state_dir_new(dir, sizeof(dir));
+	r = cache_resolver(loop, &cfg, nsd.forwarder, dir, false, DAY_MS, DAY_MS, 3000);
+	lookup_wait(loop, r, "a.example", &o);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_false(o.stale);
+	lookup_wait(loop, r, "nx.example", &o);
+	assert_int_equal(o.status, RESOLVE_NOTFOUND);
+	resolver_get_stats(r, &st);
+	assert_int_equal(st.queries_sent, 10);  /* a: 2 SRV + 2 x 2; nx: 2 SRV + 2 */
+	assert_int_equal(st.entries, 10);
+	resolver_free(r);               /* writes the file */
+	snprintf(file, sizeof(file), "%s/dns.cache", dir);
+	assert_int_equal(stat(file, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	/* Restarted against a server that never answers: all from the file. */
+	r = cache_resolver(loop, &cfg, nsd.blackhole, dir, false, DAY_MS, DAY_MS, 2000);
+	assert_true(lookup_wait(loop, r, "a.example", &o) < 0.5);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_false(o.stale);
+	assert_int_equal(o.n, 3);
+	assert_target(&o.t[0], "xmpp.a.example", "::1", 5269, false);
+	assert_target(&o.t[1], "xmpp.a.example", "127.0.1.1", 5269, false);
+	assert_target(&o.t[2], "backup.a.example", "127.0.1.2", 5270, false);
+	assert_true(lookup_wait(loop, r, "nx.example", &o) < 0.5);
+	assert_int_equal(o.status, RESOLVE_NOTFOUND);
+	resolver_get_stats(r, &st);
+	assert_int_equal(st.queries_sent, 0);
+	assert_int_equal(st.hits, 10);
+	assert_int_equal(st.misses, 0);
+	assert_true(st.negative >= 4);  /* nx: 2 SRV + AAAA + A; a: xmpps SRV, backup AAAA */
+	resolver_free(r);
+	state_dir_rm(dir);
+	ev_loop_destroy(loop);
+}
+
+/* Expired answers are served stale when the server is gone, quickly, flagged, and only
+ * while serve_stale allows. */
+static void
+test_serve_stale(void **state)
+{
+	struct ev_loop *loop;
+	struct resolver_stats st;
+	struct outcome o;
+	struct config cfg;
+	struct resolver *r;
+	char dir[64];
+	double took;
+
+	NEED_NSD();
+	loop = ev_loop_new(EVFLAG_AUTO);
+	state_dir_new(dir, sizeof(dir));
+	/* cache_max_ttl 0: every answer is expired as soon as it is stored. */
+	r = cache_resolver(loop, &cfg, nsd.forwarder, dir, false, 0, DAY_MS, 3000);
+	lookup_wait(loop, r, "d.example", &o);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_false(o.stale);
+	resolver_free(r);
+
+	r = cache_resolver(loop, &cfg, nsd.blackhole, dir, false, 0, DAY_MS, 1500);
+	took = lookup_wait(loop, r, "d.example", &o);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_true(o.stale);
+	assert_true(took < 1.2);        /* the stale timer, not the 1.5 s timeout */
+	assert_int_equal(o.n, 2);
+	assert_target(&o.t[0], "tls.d.example", "127.0.4.1", 5223, true);
+	assert_target(&o.t[1], "plain.d.example", "127.0.4.2", 5269, false);
+	resolver_get_stats(r, &st);
+	assert_int_equal(st.hits, 0);
+	assert_int_equal(st.stale_served, 6);   /* 2 SRV, 2 x (AAAA, A) */
+	resolver_free(r);
+
+	/* serve_stale 0: no stale answers, the lookup times out. */
+	r = cache_resolver(loop, &cfg, nsd.blackhole, dir, false, 0, 0, 400);
+	lookup_wait(loop, r, "d.example", &o);
+	assert_int_equal(o.status, RESOLVE_TIMEOUT);
+	assert_false(o.stale);
+	resolver_free(r);
+	state_dir_rm(dir);
+	ev_loop_destroy(loop);
+}
+
+/* Bogus answers are never cached nor served; a stale secure answer stays secure (and is
+ * flagged stale); a file written without validation is not used by a validating
+ * resolver; a non-validating one never reports secure. */
+static void
+test_dnssec_cache(void **state)
+{
+	struct ev_loop *loop;
+	struct resolver_stats st;
+	struct outcome o;
+	struct config cfg;
+	struct resolver *r;
+	char dir[64], dir2[64];
+
+	NEED_DNSSEC();
+	loop = ev_loop_new(EVFLAG_AUTO);
+	state_dir_new(dir, sizeof(dir));
+	r = cache_resolver(loop, &cfg, nsd.forwarder, dir, true, 0, DAY_MS, 3000);
+	lookup_wait(loop, r, "ok.sec", &o);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_target_sec(&o.t[0], "xmpp.ok.sec", "127.0.8.1", 5269, false, DNS_SECURE);
+	lookup_wait(loop, r, "x.bad", &o);
+	assert_int_equal(o.status, RESOLVE_BOGUS);
+	resolver_get_stats(r, &st);
+	assert_int_equal(st.bogus, 1);
+	assert_int_equal(resolver_flush(r, "x.bad"), 0);   /* nothing of it was kept */
+	/* A bogus answer is not remembered: asking again asks again. */
+	lookup_wait(loop, r, "x.bad", &o);
+	assert_int_equal(o.status, RESOLVE_BOGUS);
+	{
+		struct resolver_stats st2;
+
+		resolver_get_stats(r, &st2);
+		assert_int_equal(st2.queries_sent, st.queries_sent + 2);
+		assert_int_equal(st2.bogus, 2);
+	}
+	resolver_free(r);
+
+	r = cache_resolver(loop, &cfg, nsd.blackhole, dir, true, 0, DAY_MS, 900);
+	lookup_wait(loop, r, "ok.sec", &o);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_true(o.stale);
+	assert_target_sec(&o.t[0], "xmpp.ok.sec", "127.0.8.1", 5269, false, DNS_SECURE);
+	lookup_wait(loop, r, "x.bad", &o);
+	assert_int_equal(o.status, RESOLVE_TIMEOUT);     /* never served from the cache */
+	resolver_free(r);
+
+	/* Without validation, the same file yields insecure targets. */
+	r = cache_resolver(loop, &cfg, nsd.blackhole, dir, false, 0, DAY_MS, 900);
+	lookup_wait(loop, r, "ok.sec", &o);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_target(&o.t[0], "xmpp.ok.sec", "127.0.8.1", 5269, false);
+	resolver_free(r);
+
+	/* Written without validation: a validating resolver ignores the file. */
+	state_dir_new(dir2, sizeof(dir2));
+	r = cache_resolver(loop, &cfg, nsd.forwarder, dir2, false, 0, DAY_MS, 3000);
+	lookup_wait(loop, r, "ok.sec", &o);
+	assert_int_equal(o.status, RESOLVE_OK);
+	resolver_free(r);
+	r = cache_resolver(loop, &cfg, nsd.blackhole, dir2, true, 0, DAY_MS, 600);
+	lookup_wait(loop, r, "ok.sec", &o);
+	assert_int_equal(o.status, RESOLVE_TIMEOUT);
+	resolver_free(r);
+	state_dir_rm(dir2);
+	state_dir_rm(dir);
+	ev_loop_destroy(loop);
+}
+
+/* auto_trust_anchor: the anchor is copied into the state directory and used from there
+ * (an RFC 5011 file holds one zone's keys: only sec. is anchored here). */
+static void
+test_auto_trust_anchor(void **state)
+{
+	struct ev_loop *loop;
+	struct outcome o;
+	struct config cfg;
+	struct resolver *r;
+	char dir[64], key[128], seed[128], line[1024];
+	FILE *in, *out;
+
+	NEED_DNSSEC();
+	loop = ev_loop_new(EVFLAG_AUTO);
+	state_dir_new(dir, sizeof(dir));
+	snprintf(seed, sizeof(seed), "%s/seed.key", dir);
+	assert_non_null(in = fopen(nsd.ta_file, "r"));
+	assert_non_null(out = fopen(seed, "w"));
+	while (fgets(line, sizeof(line), in) != NULL)
+		if (strncmp(line, "sec.", 4) == 0)
+			fputs(line, out);
+	fclose(in);
+	fclose(out);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.forwarders[0] = nsd.forwarder;
+	cfg.n_forwarders = 1;
+	cfg.dns_timeout_ms = 3000;
+	cfg.dnssec = true;
+	cfg.trust_anchor_file = seed;
+	cfg.dns_auto_trust_anchor = true;
+	cfg.state_dir = dir;
+	cfg.dns_cache_file = (char *)"none";
+	r = resolver_new(loop, &cfg);
+	assert_non_null(r);
+	snprintf(key, sizeof(key), "%s/root.key", dir);
+	assert_int_equal(access(key, R_OK), 0);
+	lookup_wait(loop, r, "ok.sec", &o);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_target_sec(&o.t[0], "xmpp.ok.sec", "127.0.8.1", 5269, false, DNS_SECURE);
+	resolver_free(r);
+	/* An existing state file is used as it is, not overwritten from the seed. */
+	unlink(seed);
+	r = resolver_new(loop, &cfg);
+	assert_non_null(r);
+	lookup_wait(loop, r, "ok.sec", &o);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_target_sec(&o.t[0], "xmpp.ok.sec", "127.0.8.1", 5269, false, DNS_SECURE);
+	resolver_free(r);
+	state_dir_rm(dir);
+	ev_loop_destroy(loop);
+}
+
+/* Ask the status socket at path one line; returns the answer (caller frees). */
+static char *
+status_query(struct ev_loop *loop, const char *path, const char *line)
+{
+	struct sockaddr_un sun;
+	char *ans = NULL, tmp[4096];
+	size_t len = 0;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(send(fd, line, strlen(line), MSG_NOSIGNAL), (ssize_t)strlen(line));
+	for (int spins = 0; spins < 2000; spins++) {
+		ssize_t n = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+
+		if (n > 0) {
+			ans = realloc(ans, len + (size_t)n + 1);
+			assert_non_null(ans);
+			memcpy(ans + len, tmp, (size_t)n);
+			len += (size_t)n;
+			ans[len] = '\0';
+			continue;
+		}
+		if (n == 0 || errno == ECONNRESET)
+			break;
+		ev_run(loop, EVRUN_ONCE | EVRUN_NOWAIT);
+		usleep(1000);
+	}
+	close(fd);
+	if (ans == NULL)
+		ans = strdup("");
+	return ans;
+}
+
+/* Concurrent lookups of one domain share one set of queries; cancelling one of them
+ * does not cancel the others' queries. The cache then answers, "show dns" reports it
+ * and "flush dns NAME" makes the next lookup ask again. */
+static void
+test_coalescing_and_status(void **state)
+{
+	struct ev_loop *loop;
+	struct outcome o[5], again;
+	struct outcome *os[4] = { &o[0], &o[2], &o[3], &o[4] };
+	struct resolve_req *req[5];
+	struct resolver_stats st;
+	struct config cfg;
+	struct resolver *r;
+	struct status *status;
+	char dir[64], sock[128], *ans;
+
+	NEED_NSD();
+	loop = ev_loop_new(EVFLAG_AUTO);
+	state_dir_new(dir, sizeof(dir));
+	r = cache_resolver(loop, &cfg, nsd.forwarder, dir, false, DAY_MS, DAY_MS, 3000);
+	for (int i = 0; i < 5; i++) {
+		memset(&o[i], 0, sizeof(o[i]));
+		req[i] = lookup(r, i % 2 ? "A.example" : "a.example.", &o[i]);
+		assert_non_null(req[i]);
+	}
+	resolver_cancel(req[1]);
+	assert_true(run_until(loop, os, 4, GUARD_SECONDS));
+	for (int i = 0; i < 5; i++) {
+		if (i == 1)
+			continue;
+		assert_int_equal(o[i].status, RESOLVE_OK);
+		assert_int_equal(o[i].n, 3);
+		assert_target(&o[i].t[2], "backup.a.example", "127.0.1.2", 5270, false);
+	}
+	assert_int_equal(o[1].calls, 0);
+	resolver_get_stats(r, &st);
+	assert_int_equal(st.queries_sent, 6);       /* one set: 2 SRV + 2 hosts x 2 */
+	assert_int_equal(st.lookups, 5);
+	assert_true(st.coalesced >= 8);
+
+	/* Cancel the only waiter of a flight, then ask again: a new query, an answer. */
+	memset(&again, 0, sizeof(again));
+	resolver_cancel(lookup(r, "g.example", &again));
+	lookup_wait(loop, r, "g.example", &again);
+	assert_int_equal(again.status, RESOLVE_OK);
+	assert_int_equal(again.n, 2);
+
+	/* From the cache now. */
+	lookup_wait(loop, r, "a.example", &again);
+	assert_int_equal(again.status, RESOLVE_OK);
+	resolver_get_stats(r, &st);
+	/* g: 2 SRV for the cancelled lookup, then 2 SRV + AAAA + A */
+	assert_int_equal(st.queries_sent, 6 + 2 + 4);
+
+	snprintf(sock, sizeof(sock), "%s/status.sock", dir);
+	status = status_new(loop, sock);
+	assert_non_null(status);
+	assert_int_equal(resolver_register_status(r, status), 0);
+	ans = status_query(loop, sock, "show dns\n");
+	assert_non_null(strstr(ans, "dns.queries_sent=12\n"));
+	assert_non_null(strstr(ans, "dns.entries=10\n"));
+	assert_non_null(strstr(ans, "dns.bogus=0\n"));
+	assert_non_null(strstr(ans, "dns.stale_served=0\n"));
+	assert_non_null(strstr(ans, "dns.hits=6\n"));
+	assert_non_null(strstr(ans, "dns.negative="));
+	assert_non_null(strstr(ans, "dns.misses="));
+	assert_non_null(strstr(ans, "dns.entry.xmpp.a.example.A.security=insecure\n"));
+	assert_non_null(strstr(ans, "dns.entry.xmpp.a.example.A.stale=0\n"));
+	assert_non_null(strstr(ans, "dns.entry.xmpp.a.example.AAAA.ttl_left="));
+	assert_non_null(strstr(ans, "dns.entry._xmpp-server._tcp.a.example.SRV.ttl_left=3"));
+	free(ans);
+	ans = status_query(loop, sock, "flush dns A.Example\n");
+	assert_string_equal(ans, "flushed=6\n");
+	free(ans);
+	ans = status_query(loop, sock, "flush dns a.example b.example\n");
+	assert_non_null(strstr(ans, "error"));
+	free(ans);
+
+	/* Flushed: the next lookup asks again. */
+	lookup_wait(loop, r, "a.example", &again);
+	assert_int_equal(again.status, RESOLVE_OK);
+	resolver_get_stats(r, &st);
+	assert_int_equal(st.queries_sent, 12 + 6);
+	ans = status_query(loop, sock, "flush dns\n");
+	assert_string_equal(ans, "flushed=10\n");
+	free(ans);
+	status_free(status);
+	resolver_free(r);
+	state_dir_rm(dir);
+	ev_loop_destroy(loop);
+}
+
 int
 main(void)
 {
@@ -972,6 +1400,11 @@ main(void)
 		cmocka_unit_test(test_free_pending),
 		cmocka_unit_test(test_free_in_callback),
 		cmocka_unit_test(test_bad_input),
+		cmocka_unit_test(test_cache_restart),
+		cmocka_unit_test(test_serve_stale),
+		cmocka_unit_test(test_dnssec_cache),
+		cmocka_unit_test(test_auto_trust_anchor),
+		cmocka_unit_test(test_coalescing_and_status),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,633 @@
+/* tests/unit/test_dane.c - unit tests for DANE (RFC 6698, 7671, 7673) in tls/.
+ * SPDX-License-Identifier: ISC
+ * Real in-memory handshakes with the test PKI (tests/data/pki) and TLSA records computed
+ * from its certificates: DANE-EE (certificate or SPKI; exact, SHA-256, SHA-512) makes a
+ * self-signed server valid without a CA, DANE-TA authenticates a chain to the test CA
+ * with the RFC 7673 names (peer domain or SRV target host), records that match nothing
+ * fail the connection, insecure records are ignored, bogus ones refuse it; incoming
+ * peers are matched against their own records. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "tls/tls.h"
+#include "tls/tls_int.h"
+
+#include <wolfssl/wolfcrypt/asn_public.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+#include <wolfssl/wolfcrypt/sha512.h>
+
+#define BUFMAX (256 * 1024)
+
+/* A hand-built configuration: domains are (name, pki basename or NULL). */
+struct tcfg {
+	struct config     cfg;
+	struct cfg_domain dom[4];
+	size_t            n;
+};
+
+/* Both directions of one connection. */
+struct link {
+	struct buf c_in, c_out;  /* client's raw buffers */
+	struct buf s_in, s_out;  /* server's raw buffers */
+	struct tls_session *c, *s;
+};
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	assert_non_null(p);
+	return p;
+}
+
+static char *
+pki(const char *file)
+{
+	const char *top = getenv("QF_TOP");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/tests/data/pki/%s", top ? top : ".", file);
+	return xstrdup(path);
+}
+
+static void
+tcfg_init(struct tcfg *t, const char *state_dir)
+{
+	memset(t, 0, sizeof(*t));
+	t->cfg.ca_file = pki("ca.crt");
+	t->cfg.state_dir = state_dir ? xstrdup(state_dir) : NULL;
+	t->cfg.tls_session_store = state_dir != NULL;
+	t->cfg.tls_store_entries = 100;
+	t->cfg.tls_ticket_rotation_ms = 12 * 3600 * 1000u;
+	t->cfg.tls_ticket_lifetime_ms = 24 * 3600 * 1000u;
+	t->cfg.dane = true;
+}
+
+/* Add domain name served with tests/data/pki/<base>.crt/.key (base NULL: self-signed). */
+static void
+tcfg_domain(struct tcfg *t, const char *name, const char *base)
+{
+	struct cfg_domain *d = &t->dom[t->n];
+	char f[64];
+
+	assert_true(t->n < 4);
+	d->name = xstrdup(name);
+	if (base != NULL) {
+		snprintf(f, sizeof(f), "%s.crt", base);
+		d->certificate = pki(f);
+		snprintf(f, sizeof(f), "%s.key", base);
+		d->key = pki(f);
+	}
+	if (t->n > 0)
+		t->dom[t->n - 1].next = d;
+	else
+		t->cfg.domains = d;
+	t->n++;
+}
+
+static void
+tcfg_free(struct tcfg *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->dom[i].name);
+		free(t->dom[i].certificate);
+		free(t->dom[i].key);
+	}
+	free(t->cfg.ca_file);
+	free(t->cfg.state_dir);
+	free(t->cfg.tls_ticket_key_file);
+}
+
+static void
+link_init(struct link *l)
+{
+	memset(l, 0, sizeof(*l));
+	buf_init(&l->c_in, BUFMAX);
+	buf_init(&l->c_out, BUFMAX);
+	buf_init(&l->s_in, BUFMAX);
+	buf_init(&l->s_out, BUFMAX);
+}
+
+static void
+link_free(struct link *l)
+{
+	tls_session_free(l->c);
+	tls_session_free(l->s);
+	buf_free(&l->c_in);
+	buf_free(&l->c_out);
+	buf_free(&l->s_in);
+	buf_free(&l->s_out);
+}
+
+/* Move everything from src to dst. */
+static void
+move(struct buf *src, struct buf *dst)
+{
+	assert_int_equal(buf_append(dst, src->data, src->len), 0);
+	buf_reset(src);
+}
+
+/* Run both handshakes until done or one fails; returns the client's result. */
+static enum tls_result
+handshake_try(struct link *l)
+{
+	enum tls_result rc, rs;
+	int rounds = 0;
+
+	do {
+		rc = tls_session_handshake(l->c);
+		move(&l->c_out, &l->s_in);
+		rs = tls_session_handshake(l->s);
+		move(&l->s_out, &l->c_in);
+		assert_true(++rounds < 20);
+	} while ((rc == TLS_AGAIN || rs == TLS_AGAIN) && rc != TLS_FAILED &&
+	    rs != TLS_FAILED);
+	return rc;
+}
+
+static struct tls_ctx *
+ctx_for(struct tcfg *t)
+{
+	struct tls_ctx *c = tls_ctx_new(&t->cfg);
+
+	assert_non_null(c);
+	return c;
+}
+
+/* Read everything the session can produce into out (NUL-terminated). */
+static enum tls_result
+read_all(struct tls_session *s, char *out, size_t cap, size_t *total)
+{
+	enum tls_result r;
+	size_t got;
+
+	*total = 0;
+	for (;;) {
+		r = tls_session_read(s, out + *total, cap - 1 - *total, &got);
+		*total += got;
+		if (r != TLS_DONE || got == 0)
+			break;
+	}
+	out[*total] = '\0';
+	return r;
+}
+
+/* The server sends its stream header; the client reads it (and with it any TLS 1.3
+ * NewSessionTicket). */
+static void
+exchange(struct link *l)
+{
+	char got[256];
+	size_t n;
+
+	assert_int_equal(tls_session_write(l->s, "<stream:stream>", 15), TLS_DONE);
+	move(&l->s_out, &l->c_in);
+	assert_int_equal(read_all(l->c, got, sizeof(got), &n), TLS_AGAIN);
+	assert_string_equal(got, "<stream:stream>");
+	assert_int_equal(tls_session_write(l->c, "<x/>", 4), TLS_DONE);
+	move(&l->c_out, &l->s_in);
+	assert_int_equal(read_all(l->s, got, sizeof(got), &n), TLS_AGAIN);
+	assert_string_equal(got, "<x/>");
+}
+
+/* A value from tls_status_write(), or -1. */
+static long
+status_value(struct tls_ctx *ctx, const char *name)
+{
+	struct buf b;
+	char want[128], *p;
+	long v = -1;
+
+	buf_init(&b, 4096);
+	assert_int_equal(tls_status_write(ctx, &b), 0);
+	snprintf(want, sizeof(want), "\n%s=", name);
+	if (strncmp(b.data, want + 1, strlen(want + 1)) == 0)
+		v = strtol(b.data + strlen(want + 1), NULL, 10);
+	else if ((p = strstr(b.data, want)) != NULL)
+		v = strtol(p + strlen(want), NULL, 10);
+	buf_free(&b);
+	return v;
+}
+
+/* A fresh private directory under /tmp (caller removes it with rm_tree). */
+static void
+tmpdir(char *out, size_t n)
+{
+	snprintf(out, n, "/tmp/qf-test-tls-XXXXXX");
+	assert_non_null(mkdtemp(out));
+}
+
+static void
+rm_tree(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	char p[1100];
+
+	assert_non_null(dp);
+	while ((de = readdir(dp)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		assert_int_equal(unlink(p), 0);
+	}
+	closedir(dp);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* A TLSA record for tests/data/pki/<base>.crt with its data in rr_data. */
+static unsigned char rr_data[8][4096];
+
+static struct tlsa_rr
+tlsa_for(int slot, const char *base, unsigned usage, unsigned sel, unsigned mtype)
+{
+	unsigned char pem[8192], der[4096];
+	const unsigned char *p = der;
+	struct tlsa_rr rr;
+	char file[64], *path;
+	size_t n, plen;
+	FILE *f;
+	int len;
+
+	snprintf(file, sizeof(file), "%s.crt", base);
+	path = pki(file);
+	f = fopen(path, "r");
+	free(path);
+	assert_non_null(f);
+	n = fread(pem, 1, sizeof(pem), f);
+	fclose(f);
+	len = wc_CertPemToDer(pem, (int)n, der, sizeof(der), CERT_TYPE);
+	assert_true(len > 0);
+	plen = (size_t)len;
+	if (sel == 1)
+		assert_int_equal(tls_cert_spki(der, (size_t)len, &p, &plen), 0);
+	memset(&rr, 0, sizeof(rr));
+	rr.usage = (unsigned char)usage;
+	rr.selector = (unsigned char)sel;
+	rr.mtype = (unsigned char)mtype;
+	rr.data = rr_data[slot];
+	switch (mtype) {
+	case 0:
+		memcpy(rr_data[slot], p, plen);
+		rr.len = plen;
+		break;
+	case 1:
+		assert_int_equal(wc_Sha256Hash(p, (word32)plen, rr_data[slot]), 0);
+		rr.len = 32;
+		break;
+	default:
+		assert_int_equal(wc_Sha512Hash(p, (word32)plen, rr_data[slot]), 0);
+		rr.len = 64;
+		break;
+	}
+	return rr;
+}
+
+/* Client a.example -> peer over target host, server serving `serve` with the given
+ * PKI files; the client trusts ca_base.crt. Returns the client's handshake result. */
+struct dctx {
+	struct tcfg ct, st;
+	struct tls_ctx *cc, *sc;
+	struct link l;
+};
+
+static void
+dctx_open(struct dctx *d, const char *ca_base, const char *serve, const char *crt_path,
+    const char *key_base)
+{
+	char f[64];
+
+	tcfg_init(&d->ct, NULL);
+	tcfg_domain(&d->ct, "a.example", "a");
+	free(d->ct.cfg.ca_file);
+	snprintf(f, sizeof(f), "%s.crt", ca_base);
+	d->ct.cfg.ca_file = pki(f);
+	tcfg_init(&d->st, NULL);
+	tcfg_domain(&d->st, serve, key_base);
+	if (crt_path != NULL) {
+		free(d->st.dom[0].certificate);
+		d->st.dom[0].certificate = xstrdup(crt_path);
+	}
+	d->cc = ctx_for(&d->ct);
+	d->sc = ctx_for(&d->st);
+}
+
+static void
+dctx_close(struct dctx *d)
+{
+	tls_ctx_free(d->cc);
+	tls_ctx_free(d->sc);
+	tcfg_free(&d->ct);
+	tcfg_free(&d->st);
+}
+
+static enum tls_result
+dconn(struct dctx *d, const char *peer, const char *host, const struct tlsa_rr *rrs,
+    size_t n, enum tls_tlsa_status status)
+{
+	link_init(&d->l);
+	d->l.c = tls_session_client(d->cc, "a.example", peer, &d->l.c_in, &d->l.c_out);
+	d->l.s = tls_session_server(d->sc, NULL, &d->l.s_in, &d->l.s_out);
+	assert_non_null(d->l.c);
+	assert_non_null(d->l.s);
+	if (host != NULL)
+		assert_int_equal(tls_session_set_target(d->l.c, host, 5269), 0);
+	assert_int_equal(tls_session_set_tlsa(d->l.c, rrs, n, status), 0);
+	return handshake_try(&d->l);
+}
+
+/* DANE-EE makes a self-signed certificate valid, without a CA and without a name
+ * check; every selector and matching type works. */
+static void
+test_dane_ee_self_signed(void **state)
+{
+	static const unsigned combos[][2] = { { 1, 1 }, { 0, 1 }, { 1, 2 }, { 0, 2 },
+	    { 1, 0 }, { 0, 0 } };
+	struct dctx d;
+	struct tlsa_rr rr[2];
+
+	dctx_open(&d, "ca", "self.example", NULL, "self");
+	/* without TLSA: PKIX, not trusted */
+	assert_int_equal(dconn(&d, "self.example", NULL, NULL, 0, TLS_TLSA_INSECURE),
+	    TLS_DONE);
+	assert_false(tls_session_peer_trusted(d.l.c));
+	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
+	link_free(&d.l);
+
+	for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
+		rr[0] = tlsa_for(0, "b", 3, combos[i][0], combos[i][1]);  /* not it */
+		rr[1] = tlsa_for(1, "self", 3, combos[i][0], combos[i][1]);
+		assert_int_equal(dconn(&d, "self.example", "mx.self.example", rr, 2,
+		    TLS_TLSA_SECURE), TLS_DONE);
+		assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_MATCHED);
+		assert_true(tls_session_peer_trusted(d.l.c));
+		assert_true(tls_session_peer_valid_for(d.l.c, "self.example"));
+		assert_true(tls_session_peer_valid_for(d.l.c, "Self.Example."));
+		/* DANE covers the peer domain only, not other names */
+		assert_false(tls_session_peer_valid_for(d.l.c, "b.example"));
+		assert_string_equal(tls_session_peer_verdict(d.l.c), "ok (DANE-EE)");
+		link_free(&d.l);
+	}
+	/* DANE-EE skips the name check: a peer whose TLSA names this key */
+	rr[0] = tlsa_for(0, "self", 3, 1, 1);
+	assert_int_equal(dconn(&d, "other.example", "host.other.example", rr, 1,
+	    TLS_TLSA_SECURE), TLS_DONE);
+	assert_true(tls_session_peer_valid_for(d.l.c, "other.example"));
+	link_free(&d.l);
+	assert_int_equal(status_value(d.cc, "tls.dane.matched"), 7);
+	assert_int_equal(status_value(d.cc, "tls.dane.failed"), 0);
+	dctx_close(&d);
+}
+
+/* Usable records that match nothing: no connection, a clear error, counted. Insecure
+ * records are ignored; bogus ones refuse the connection; unusable ones are ignored. */
+static void
+test_dane_failures(void **state)
+{
+	struct dctx d;
+	struct tlsa_rr rr[2];
+
+	dctx_open(&d, "ca", "b.example", NULL, "b");
+	rr[0] = tlsa_for(0, "self", 3, 1, 1);
+	rr[1] = tlsa_for(1, "other-ca", 2, 0, 1);
+	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 2, TLS_TLSA_SECURE),
+	    TLS_FAILED);
+	assert_string_equal(tls_session_error(d.l.c), "DANE: no TLSA record matched");
+	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_FAILED);
+	assert_false(tls_session_established(d.l.c));
+	assert_false(tls_session_peer_trusted(d.l.c));
+	assert_false(tls_session_peer_valid_for(d.l.c, "b.example"));
+	assert_string_equal(tls_session_peer_verdict(d.l.c), "handshake not complete");
+	assert_int_equal(tls_session_write(d.l.c, "x", 1), TLS_FAILED);
+	link_free(&d.l);
+	assert_int_equal(status_value(d.cc, "tls.dane.failed"), 1);
+
+	/* the same records unsigned: PKIX as before */
+	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 2, TLS_TLSA_INSECURE),
+	    TLS_DONE);
+	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
+	assert_true(tls_session_peer_valid_for(d.l.c, "b.example"));
+	link_free(&d.l);
+
+	/* bogus: refused before anything is sent */
+	link_init(&d.l);
+	d.l.c = tls_session_client(d.cc, "a.example", "b.example", &d.l.c_in, &d.l.c_out);
+	assert_int_equal(tls_session_set_tlsa(d.l.c, rr, 1, TLS_TLSA_BOGUS), 0);
+	assert_int_equal(tls_session_handshake(d.l.c), TLS_FAILED);
+	assert_int_equal(d.l.c_out.len, 0);
+	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_FAILED);
+	assert_non_null(strstr(tls_session_error(d.l.c), "bogus"));
+	/* too late to change the records now */
+	assert_int_equal(tls_session_set_tlsa(d.l.c, rr, 1, TLS_TLSA_SECURE), -1);
+	link_free(&d.l);
+
+	/* only unusable records (unknown usage, wrong digest length): PKIX as before */
+	rr[0] = tlsa_for(0, "b", 3, 1, 1);
+	rr[0].usage = 4;
+	rr[1] = tlsa_for(1, "b", 3, 1, 1);
+	rr[1].len = 31;
+	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 2, TLS_TLSA_SECURE),
+	    TLS_DONE);
+	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
+	assert_true(tls_session_peer_valid_for(d.l.c, "b.example"));
+	link_free(&d.l);
+	dctx_close(&d);
+
+	/* config dane off: secure non-matching records change nothing */
+	dctx_open(&d, "ca", "b.example", NULL, "b");
+	d.cc->dane = false;
+	rr[0] = tlsa_for(0, "self", 3, 1, 1);
+	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 1, TLS_TLSA_SECURE),
+	    TLS_DONE);
+	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
+	link_free(&d.l);
+	dctx_close(&d);
+}
+
+/* DANE-TA: the server presents leaf + test CA; the client does not trust the test CA
+ * (PKIX fails) but a DANE-TA record names it. RFC 7673: the certificate must be valid
+ * for the peer domain or the SRV target host. */
+static void
+test_dane_ta(void **state)
+{
+	char dir[64], chain[128], *a, *b;
+	struct dctx d;
+	struct tlsa_rr rr[1];
+	FILE *f;
+
+	tmpdir(dir, sizeof(dir));
+	snprintf(chain, sizeof(chain), "%s/chain.crt", dir);
+	a = pki("b.crt");
+	b = pki("ca.crt");
+	{
+		char cmd[600];
+
+		snprintf(cmd, sizeof(cmd), "cat '%s' '%s' > '%s'", a, b, chain);
+		assert_int_equal(system(cmd), 0);
+	}
+	free(a);
+	free(b);
+	assert_non_null(f = fopen(chain, "r"));
+	fclose(f);
+
+	dctx_open(&d, "other-ca", "b.example", chain, "b");
+	/* PKIX alone fails (the client trusts only other-ca) */
+	assert_int_equal(dconn(&d, "b.example", NULL, NULL, 0, TLS_TLSA_INSECURE),
+	    TLS_DONE);
+	assert_false(tls_session_peer_trusted(d.l.c));
+	link_free(&d.l);
+
+	for (unsigned sel = 0; sel <= 1; sel++) {
+		rr[0] = tlsa_for(0, "ca", 2, sel, 1);
+		assert_int_equal(dconn(&d, "b.example", "xmpp.b.example", rr, 1,
+		    TLS_TLSA_SECURE), TLS_DONE);
+		assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_MATCHED);
+		assert_true(tls_session_peer_trusted(d.l.c));
+		assert_true(tls_session_peer_valid_for(d.l.c, "b.example"));
+		assert_string_equal(tls_session_peer_verdict(d.l.c), "ok (DANE-TA)");
+		link_free(&d.l);
+	}
+	/* peer domain z.example, SRV target b.example: the target name counts */
+	rr[0] = tlsa_for(0, "ca", 2, 0, 2);
+	assert_int_equal(dconn(&d, "z.example", "b.example", rr, 1, TLS_TLSA_SECURE),
+	    TLS_DONE);
+	assert_true(tls_session_peer_valid_for(d.l.c, "z.example"));
+	link_free(&d.l);
+	/* ... but a certificate for neither name fails */
+	assert_int_equal(dconn(&d, "z.example", "mx.z.example", rr, 1, TLS_TLSA_SECURE),
+	    TLS_FAILED);
+	assert_string_equal(tls_session_error(d.l.c), "DANE: no TLSA record matched");
+	link_free(&d.l);
+	/* DANE-TA naming the leaf itself is not an anchor */
+	rr[0] = tlsa_for(0, "b", 2, 0, 1);
+	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 1, TLS_TLSA_SECURE),
+	    TLS_FAILED);
+	link_free(&d.l);
+	dctx_close(&d);
+
+	/* PKIX-TA/PKIX-EE: a match and PKIX (client trusts the test CA) */
+	dctx_open(&d, "ca", "b.example", chain, "b");
+	rr[0] = tlsa_for(0, "ca", 0, 1, 1);
+	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 1, TLS_TLSA_SECURE),
+	    TLS_DONE);
+	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_MATCHED);
+	assert_string_equal(tls_session_peer_verdict(d.l.c), "ok");
+	link_free(&d.l);
+	rr[0] = tlsa_for(0, "b", 1, 1, 1);
+	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 1, TLS_TLSA_SECURE),
+	    TLS_DONE);
+	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_MATCHED);
+	link_free(&d.l);
+	dctx_close(&d);
+	/* PKIX-EE matching a self-signed leaf: PKIX fails, so DANE fails */
+	dctx_open(&d, "ca", "self.example", NULL, "self");
+	rr[0] = tlsa_for(0, "self", 1, 1, 1);
+	assert_int_equal(dconn(&d, "self.example", "self.example", rr, 1,
+	    TLS_TLSA_SECURE), TLS_FAILED);
+	link_free(&d.l);
+	dctx_close(&d);
+	rm_tree(dir);
+}
+
+/* Incoming: a client certificate that does not chain to a trusted CA is accepted by
+ * its own domain's secure TLSA records. */
+static void
+test_dane_incoming(void **state)
+{
+	struct tcfg ct, st;
+	struct tls_ctx *cc, *sc;
+	struct link l;
+	struct tlsa_rr rr[2];
+
+	tcfg_init(&ct, NULL);
+	tcfg_domain(&ct, "self.example", "self");
+	tcfg_init(&st, NULL);
+	tcfg_domain(&st, "b.example", "b");
+	cc = ctx_for(&ct);
+	sc = ctx_for(&st);
+	link_init(&l);
+	l.c = tls_session_client(cc, "self.example", "b.example", &l.c_in, &l.c_out);
+	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
+	assert_int_equal(handshake_try(&l), TLS_DONE);
+	assert_false(tls_session_peer_trusted(l.s));
+	rr[0] = tlsa_for(0, "b", 3, 1, 1);
+	assert_false(tls_session_peer_matches_tlsa(l.s, "self.example", NULL, rr, 1));
+	rr[1] = tlsa_for(1, "self", 3, 1, 1);
+	assert_true(tls_session_peer_matches_tlsa(l.s, "self.example", NULL, rr, 2));
+	rr[0] = tlsa_for(0, "self", 3, 0, 2);
+	assert_true(tls_session_peer_matches_tlsa(l.s, "self.example", "x.self.example",
+	    rr, 1));
+	/* PKIX-EE needs PKIX: no */
+	rr[0] = tlsa_for(0, "self", 1, 1, 1);
+	assert_false(tls_session_peer_matches_tlsa(l.s, "self.example", NULL, rr, 1));
+	assert_int_equal(status_value(sc, "tls.dane.matched"), 2);
+	assert_int_equal(status_value(sc, "tls.dane.failed"), 2);
+	link_free(&l);
+	tls_ctx_free(cc);
+	tls_ctx_free(sc);
+	tcfg_free(&ct);
+	tcfg_free(&st);
+}
+
+/* A resumed session is matched against the TLSA records again (the chain is kept). */
+static void
+test_dane_resumed(void **state)
+{
+	char cdir[64];
+	struct dctx d;
+	struct tlsa_rr rr[1];
+
+	tmpdir(cdir, sizeof(cdir));
+	dctx_open(&d, "ca", "self.example", NULL, "self");
+	tls_ctx_free(d.cc);
+	free(d.ct.cfg.state_dir);
+	d.ct.cfg.state_dir = xstrdup(cdir);
+	d.ct.cfg.tls_session_store = true;
+	d.cc = ctx_for(&d.ct);
+	rr[0] = tlsa_for(0, "self", 3, 1, 1);
+	assert_int_equal(dconn(&d, "self.example", "h", rr, 1, TLS_TLSA_SECURE), TLS_DONE);
+	assert_false(tls_session_resumed(d.l.c));
+	exchange(&d.l);
+	link_free(&d.l);
+	assert_int_equal(dconn(&d, "self.example", "h", rr, 1, TLS_TLSA_SECURE), TLS_DONE);
+	assert_true(tls_session_resumed(d.l.c));
+	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_MATCHED);
+	assert_true(tls_session_peer_valid_for(d.l.c, "self.example"));
+	link_free(&d.l);
+	/* the key changed in DNS: the resumed session fails DANE too, and is dropped */
+	rr[0] = tlsa_for(0, "b", 3, 1, 1);
+	assert_int_equal(dconn(&d, "self.example", "h", rr, 1, TLS_TLSA_SECURE),
+	    TLS_FAILED);
+	link_free(&d.l);
+	assert_int_equal(tls_store_count(d.cc->store), 0);
+	dctx_close(&d);
+	rm_tree(cdir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_dane_ee_self_signed),
+		cmocka_unit_test(test_dane_failures),
+		cmocka_unit_test(test_dane_ta),
+		cmocka_unit_test(test_dane_incoming),
+		cmocka_unit_test(test_dane_resumed),
+	};
+
+	log_set_level(getenv("QF_TEST_DEBUG") ? LOG_TRACE : LOG_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

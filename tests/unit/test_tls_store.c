@@ -1,0 +1,700 @@
+/* tests/unit/test_tls_store.c - unit tests for TLS resumption: client session store
+ * and server ticket keys.
+ * SPDX-License-Identifier: ISC
+ * Real in-memory handshakes with the test PKI (tests/data/pki): a second connection
+ * resumes, a restart (new tls_ctx from the same state directories) still resumes on both
+ * sides, peer verdicts are the same on resumed sessions (SASL EXTERNAL), ticket keys
+ * rotate with the previous key still accepted, and a corpus of damaged store and key
+ * files is logged and ignored: full handshake, no crash. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/buf.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "tls/tls.h"
+#include "tls/tls_int.h"
+
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#define BUFMAX (256 * 1024)
+
+/* A hand-built configuration: domains are (name, pki basename or NULL). */
+struct tcfg {
+	struct config     cfg;
+	struct cfg_domain dom[4];
+	size_t            n;
+};
+
+/* Both directions of one connection. */
+struct link {
+	struct buf c_in, c_out;  /* client's raw buffers */
+	struct buf s_in, s_out;  /* server's raw buffers */
+	struct tls_session *c, *s;
+};
+
+static char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	assert_non_null(p);
+	return p;
+}
+
+static char *
+pki(const char *file)
+{
+	const char *top = getenv("QF_TOP");
+	char path[4096];
+
+	snprintf(path, sizeof(path), "%s/tests/data/pki/%s", top ? top : ".", file);
+	return xstrdup(path);
+}
+
+static void
+tcfg_init(struct tcfg *t, const char *state_dir)
+{
+	memset(t, 0, sizeof(*t));
+	t->cfg.ca_file = pki("ca.crt");
+	t->cfg.state_dir = state_dir ? xstrdup(state_dir) : NULL;
+	t->cfg.tls_session_store = state_dir != NULL;
+	t->cfg.tls_store_entries = 100;
+	t->cfg.tls_ticket_rotation_ms = 12 * 3600 * 1000u;
+	t->cfg.tls_ticket_lifetime_ms = 24 * 3600 * 1000u;
+	t->cfg.dane = true;
+}
+
+/* Add domain name served with tests/data/pki/<base>.crt/.key (base NULL: self-signed). */
+static void
+tcfg_domain(struct tcfg *t, const char *name, const char *base)
+{
+	struct cfg_domain *d = &t->dom[t->n];
+	char f[64];
+
+	assert_true(t->n < 4);
+	d->name = xstrdup(name);
+	if (base != NULL) {
+		snprintf(f, sizeof(f), "%s.crt", base);
+		d->certificate = pki(f);
+		snprintf(f, sizeof(f), "%s.key", base);
+		d->key = pki(f);
+	}
+	if (t->n > 0)
+		t->dom[t->n - 1].next = d;
+	else
+		t->cfg.domains = d;
+	t->n++;
+}
+
+static void
+tcfg_free(struct tcfg *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->dom[i].name);
+		free(t->dom[i].certificate);
+		free(t->dom[i].key);
+	}
+	free(t->cfg.ca_file);
+	free(t->cfg.state_dir);
+	free(t->cfg.tls_ticket_key_file);
+}
+
+static void
+link_init(struct link *l)
+{
+	memset(l, 0, sizeof(*l));
+	buf_init(&l->c_in, BUFMAX);
+	buf_init(&l->c_out, BUFMAX);
+	buf_init(&l->s_in, BUFMAX);
+	buf_init(&l->s_out, BUFMAX);
+}
+
+static void
+link_free(struct link *l)
+{
+	tls_session_free(l->c);
+	tls_session_free(l->s);
+	buf_free(&l->c_in);
+	buf_free(&l->c_out);
+	buf_free(&l->s_in);
+	buf_free(&l->s_out);
+}
+
+/* Move everything from src to dst. */
+static void
+move(struct buf *src, struct buf *dst)
+{
+	assert_int_equal(buf_append(dst, src->data, src->len), 0);
+	buf_reset(src);
+}
+
+/* Run both handshakes until done or one fails; returns the client's result. */
+static enum tls_result
+handshake_try(struct link *l)
+{
+	enum tls_result rc, rs;
+	int rounds = 0;
+
+	do {
+		rc = tls_session_handshake(l->c);
+		move(&l->c_out, &l->s_in);
+		rs = tls_session_handshake(l->s);
+		move(&l->s_out, &l->c_in);
+		assert_true(++rounds < 20);
+	} while ((rc == TLS_AGAIN || rs == TLS_AGAIN) && rc != TLS_FAILED &&
+	    rs != TLS_FAILED);
+	return rc;
+}
+
+static struct tls_ctx *
+ctx_for(struct tcfg *t)
+{
+	struct tls_ctx *c = tls_ctx_new(&t->cfg);
+
+	assert_non_null(c);
+	return c;
+}
+
+/* Read everything the session can produce into out (NUL-terminated). */
+static enum tls_result
+read_all(struct tls_session *s, char *out, size_t cap, size_t *total)
+{
+	enum tls_result r;
+	size_t got;
+
+	*total = 0;
+	for (;;) {
+		r = tls_session_read(s, out + *total, cap - 1 - *total, &got);
+		*total += got;
+		if (r != TLS_DONE || got == 0)
+			break;
+	}
+	out[*total] = '\0';
+	return r;
+}
+
+/* The server sends its stream header; the client reads it (and with it any TLS 1.3
+ * NewSessionTicket). */
+static void
+exchange(struct link *l)
+{
+	char got[256];
+	size_t n;
+
+	assert_int_equal(tls_session_write(l->s, "<stream:stream>", 15), TLS_DONE);
+	move(&l->s_out, &l->c_in);
+	assert_int_equal(read_all(l->c, got, sizeof(got), &n), TLS_AGAIN);
+	assert_string_equal(got, "<stream:stream>");
+	assert_int_equal(tls_session_write(l->c, "<x/>", 4), TLS_DONE);
+	move(&l->c_out, &l->s_in);
+	assert_int_equal(read_all(l->s, got, sizeof(got), &n), TLS_AGAIN);
+	assert_string_equal(got, "<x/>");
+}
+
+/* A value from tls_status_write(), or -1. */
+static long
+status_value(struct tls_ctx *ctx, const char *name)
+{
+	struct buf b;
+	char want[128], *p;
+	long v = -1;
+
+	buf_init(&b, 4096);
+	assert_int_equal(tls_status_write(ctx, &b), 0);
+	snprintf(want, sizeof(want), "\n%s=", name);
+	if (strncmp(b.data, want + 1, strlen(want + 1)) == 0)
+		v = strtol(b.data + strlen(want + 1), NULL, 10);
+	else if ((p = strstr(b.data, want)) != NULL)
+		v = strtol(p + strlen(want), NULL, 10);
+	buf_free(&b);
+	return v;
+}
+
+/* A fresh private directory under /tmp (caller removes it with rm_tree). */
+static void
+tmpdir(char *out, size_t n)
+{
+	snprintf(out, n, "/tmp/qf-test-tls-XXXXXX");
+	assert_non_null(mkdtemp(out));
+}
+
+static void
+rm_tree(const char *dir)
+{
+	DIR *dp = opendir(dir);
+	struct dirent *de;
+	char p[1100];
+
+	assert_non_null(dp);
+	while ((de = readdir(dp)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		assert_int_equal(unlink(p), 0);
+	}
+	closedir(dp);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* Client a.example (state dir cdir) to server b.example (state dir sdir). */
+struct pair {
+	struct tcfg ct, st;
+	struct tls_ctx *cc, *sc;
+};
+
+static void
+pair_open(struct pair *p, const char *cdir, const char *sdir)
+{
+	tcfg_init(&p->ct, cdir);
+	tcfg_domain(&p->ct, "a.example", "a");
+	tcfg_init(&p->st, sdir);
+	tcfg_domain(&p->st, "b.example", "b");
+	p->cc = ctx_for(&p->ct);
+	p->sc = ctx_for(&p->st);
+}
+
+static void
+pair_restart(struct pair *p)
+{
+	tls_ctx_free(p->cc);
+	tls_ctx_free(p->sc);
+	p->cc = ctx_for(&p->ct);
+	p->sc = ctx_for(&p->st);
+}
+
+static void
+pair_close(struct pair *p)
+{
+	tls_ctx_free(p->cc);
+	tls_ctx_free(p->sc);
+	tcfg_free(&p->ct);
+	tcfg_free(&p->st);
+}
+
+/* One connection a.example -> b.example via target host:port; returns whether the
+ * client resumed (asserting both sides agree) and checks the SASL EXTERNAL verdicts,
+ * which must not depend on resumption. read: exchange data (the ticket arrives). */
+static bool
+conn(struct pair *p, const char *host, unsigned port, bool read)
+{
+	struct link l;
+	bool resumed;
+
+	link_init(&l);
+	l.c = tls_session_client(p->cc, "a.example", "b.example", &l.c_in, &l.c_out);
+	l.s = tls_session_server(p->sc, "b.example", &l.s_in, &l.s_out);
+	assert_non_null(l.c);
+	assert_non_null(l.s);
+	assert_int_equal(tls_session_set_target(l.c, host, port), 0);
+	assert_int_equal(handshake_try(&l), TLS_DONE);
+	assert_true(tls_session_established(l.s));
+	resumed = tls_session_resumed(l.c);
+	assert_int_equal(tls_session_resumed(l.s), resumed);
+	assert_string_equal(tls_session_version(l.c), "TLSv1.3");
+	/* both roles: trusted, valid for the right name only, verdict ok */
+	assert_true(tls_session_peer_trusted(l.c));
+	assert_true(tls_session_peer_valid_for(l.c, "b.example"));
+	assert_false(tls_session_peer_valid_for(l.c, "a.example"));
+	assert_string_equal(tls_session_peer_verdict(l.c), "ok");
+	assert_true(tls_session_peer_trusted(l.s));
+	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
+	assert_false(tls_session_peer_valid_for(l.s, "b.example"));
+	assert_string_equal(tls_session_peer_verdict(l.s), "ok");
+	if (read)
+		exchange(&l);
+	link_free(&l);
+	return resumed;
+}
+
+static void
+test_resume_store_and_restart(void **state)
+{
+	char cdir[64], sdir[64], path[128];
+	struct pair p;
+	struct stat sb;
+
+	tmpdir(cdir, sizeof(cdir));
+	tmpdir(sdir, sizeof(sdir));
+	pair_open(&p, cdir, sdir);
+
+	/* first connection: full; the ticket arrives with the server's data */
+	assert_false(conn(&p, "xmpp.b.example", 5269, true));
+	assert_int_equal(tls_store_count(p.cc->store), 1);
+	snprintf(path, sizeof(path), "%s/tls-sessions.db", cdir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	snprintf(path, sizeof(path), "%s/ticket.keys", sdir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	/* second: resumed on both sides, same verdicts */
+	assert_true(conn(&p, "xmpp.b.example", 5269, true));
+	/* another target of the same peer is another entry: full handshake */
+	assert_false(conn(&p, "alt.b.example", 5270, true));
+	assert_int_equal(tls_store_count(p.cc->store), 2);
+	assert_int_equal(status_value(p.cc, "tls.handshakes.full.client"), 2);
+	assert_int_equal(status_value(p.cc, "tls.handshakes.resumed.client"), 1);
+	assert_int_equal(status_value(p.sc, "tls.handshakes.full.server"), 2);
+	assert_int_equal(status_value(p.sc, "tls.handshakes.resumed.server"), 1);
+	assert_int_equal(status_value(p.sc, "tls.resumption_rate"), 33);
+	assert_int_equal(status_value(p.cc, "tls.store.entries"), 2);
+	assert_true(status_value(p.sc, "tls.ticket_key.age_s") >= 0);
+	assert_true(status_value(p.sc, "tls.ticket_key.age_s") < 60);
+
+	/* restart both: the client store and the server's ticket keys come from disk */
+	pair_restart(&p);
+	assert_int_equal(tls_store_count(p.cc->store), 2);
+	assert_true(conn(&p, "xmpp.b.example", 5269, true));
+	assert_true(conn(&p, "alt.b.example", 5270, false));
+	/* the resumed connection brought a fresh ticket: still resumes */
+	assert_true(conn(&p, "xmpp.b.example", 5269, true));
+	assert_int_equal(status_value(p.cc, "tls.handshakes.resumed.client"), 3);
+	assert_int_equal(status_value(p.sc, "tls.resumption_rate"), 100);
+
+	/* a server restarted with other keys (lost key file): full handshake, no error */
+	tls_ctx_free(p.sc);
+	snprintf(path, sizeof(path), "%s/ticket.keys", sdir);
+	assert_int_equal(unlink(path), 0);
+	p.sc = ctx_for(&p.st);
+	assert_false(conn(&p, "xmpp.b.example", 5269, true));
+	assert_true(conn(&p, "xmpp.b.example", 5269, true));
+
+	pair_close(&p);
+	rm_tree(cdir);
+	rm_tree(sdir);
+}
+
+/* Rotation: a ticket sealed under the previous key still resumes; after two rotations
+ * it does not. A second node sharing the key file accepts the first node's tickets. */
+static void
+test_ticket_rotation_and_shared_keys(void **state)
+{
+	char cdir[64], sdir[64], sdir2[64], kf[128];
+	struct pair p;
+	struct tcfg st2;
+	struct tls_ctx *sc1;
+	time_t now = time(NULL);
+
+	tmpdir(cdir, sizeof(cdir));
+	tmpdir(sdir, sizeof(sdir));
+	tmpdir(sdir2, sizeof(sdir2));
+	pair_open(&p, cdir, sdir);
+	assert_int_equal(tls_ticketkeys_maybe_rotate(p.sc->tickets, now), 0);
+
+	assert_false(conn(&p, "h", 5269, true));    /* ticket under key 1 */
+	assert_int_equal(tls_ticketkeys_maybe_rotate(p.sc->tickets, now + 13 * 3600), 1);
+	assert_true(tls_ticketkeys_age(p.sc->tickets, now + 13 * 3600) == 0);
+	assert_true(conn(&p, "h", 5269, false));    /* key 1 is the previous key: ok */
+	assert_int_equal(tls_ticketkeys_maybe_rotate(p.sc->tickets, now + 26 * 3600), 1);
+	assert_false(conn(&p, "h", 5269, true));    /* key 1 is gone: full handshake */
+	assert_true(conn(&p, "h", 5269, true));     /* the new ticket works */
+
+	/* a second node of b.example with the same key file (its own state dir) */
+	tcfg_init(&st2, sdir2);
+	tcfg_domain(&st2, "b.example", "b");
+	snprintf(kf, sizeof(kf), "%s/ticket.keys", sdir);
+	st2.cfg.tls_ticket_key_file = xstrdup(kf);
+	sc1 = p.sc;
+	p.sc = ctx_for(&st2);
+	assert_true(conn(&p, "h", 5269, true));     /* node 2 opens node 1's ticket */
+	/* node 1 rotates (file rewritten); node 2 notices and reloads */
+	assert_int_equal(tls_ticketkeys_maybe_rotate(sc1->tickets, now + 40 * 3600), 1);
+	assert_int_equal(tls_ticketkeys_maybe_rotate(p.sc->tickets, now + 40 * 3600), 0);
+	assert_int_equal(tls_ticketkeys_age(p.sc->tickets, now + 40 * 3600), 0);
+	tls_ctx_free(p.sc);
+	p.sc = sc1;
+	assert_true(conn(&p, "h", 5269, true));     /* node 2's ticket, node 1's prev key */
+
+	tcfg_free(&st2);
+	pair_close(&p);
+	rm_tree(cdir);
+	rm_tree(sdir);
+	rm_tree(sdir2);
+}
+
+/* Store bounds and expiry, without handshakes. */
+static void
+test_store_bounds_and_expiry(void **state)
+{
+	char dir[64], path[128], key[32];
+	struct tls_store *st;
+	const unsigned char *d;
+	unsigned char der[100];
+	time_t now = time(NULL);
+	size_t n;
+
+	tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/s.db", dir);
+	memset(der, 'x', sizeof(der));
+	st = tls_store_open(path, 3);
+	assert_non_null(st);
+	for (int i = 0; i < 5; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		der[0] = (unsigned char)i;
+		assert_int_equal(tls_store_put(st, key, der, sizeof(der), now + 100,
+		    now + i), 0);
+	}
+	assert_int_equal(tls_store_count(st), 3);
+	assert_null(tls_store_get(st, "k0", now, &n));   /* oldest dropped */
+	assert_null(tls_store_get(st, "k1", now, &n));
+	assert_non_null(d = tls_store_get(st, "k4", now, &n));
+	assert_int_equal(n, sizeof(der));
+	assert_int_equal(d[0], 4);
+	/* replacing keeps one entry per key */
+	der[0] = 44;
+	assert_int_equal(tls_store_put(st, "k4", der, sizeof(der), now + 100, now + 9), 0);
+	assert_int_equal(tls_store_count(st), 3);
+	/* expired entries are not handed out */
+	assert_int_equal(tls_store_put(st, "old", der, sizeof(der), now - 1, now), 0);
+	assert_null(tls_store_get(st, "old", now, &n));
+	assert_int_equal(tls_store_count(st), 3);   /* and evicted nobody */
+	/* an entry looked up after its expiry is gone (from the file too) */
+	assert_null(tls_store_get(st, "k2", now + 100, &n));
+	assert_int_equal(tls_store_count(st), 2);
+	tls_store_free(st);
+
+	/* reload: the same entries */
+	st = tls_store_open(path, 3);
+	assert_non_null(d = tls_store_get(st, "k4", now, &n));
+	assert_int_equal(d[0], 44);
+	assert_int_equal(tls_store_count(st), 2);
+	assert_null(tls_store_get(st, "k2", now, &n));
+	tls_store_free(st);
+	/* a smaller bound on reload keeps the newest */
+	st = tls_store_open(path, 1);
+	assert_int_equal(tls_store_count(st), 1);
+	assert_non_null(d = tls_store_get(st, "k4", now, &n));
+	tls_store_free(st);
+	rm_tree(dir);
+}
+
+static void
+write_file(const char *path, const void *p, size_t n, mode_t mode)
+{
+	int fd;
+
+	(void)unlink(path);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, p, n), (ssize_t)n);
+	assert_int_equal(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+static unsigned char *
+read_file(const char *path, size_t *n)
+{
+	unsigned char *p = malloc(1 << 20);
+	FILE *f = fopen(path, "rb");
+
+	assert_non_null(p);
+	assert_non_null(f);
+	*n = fread(p, 1, 1 << 20, f);
+	fclose(f);
+	return p;
+}
+
+/* Damaged client store files: logged, ignored (full handshake), never a crash. */
+static void
+test_corrupt_store_corpus(void **state)
+{
+	char cdir[64], sdir[64], path[128];
+	unsigned char *good, *bad;
+	size_t n, len;
+	struct pair p;
+	struct tls_store *st;
+	struct {
+		const char *what;
+		size_t off;          /* byte to change (SIZE_MAX: none) */
+		unsigned char val;
+		size_t cut;          /* truncate to this length (0: keep) */
+		mode_t mode;
+		bool resumes;        /* expected outcome */
+	} cases[] = {
+		{ "intact", SIZE_MAX, 0, 0, 0600, true },
+		{ "group-readable (foreign)", SIZE_MAX, 0, 0, 0640, false },
+		{ "world-writable", SIZE_MAX, 0, 0, 0602, false },
+		{ "bad magic", 0, 'X', 0, 0600, false },
+		{ "wrong version", 7, 9, 0, 0600, false },
+		{ "huge count", 8, 0xff, 0, 0600, false },
+		{ "huge key length", 16, 0xff, 0, 0600, false },
+		{ "huge der length", 20, 0xff, 0, 0600, false },
+		{ "zero der length", SIZE_MAX, 0, 0, 0600, false },  /* patched below */
+		{ "flipped session byte", 200, 0x5a, 0, 0600, false },
+		{ "flipped checksum", SIZE_MAX - 1, 0, 0, 0600, false },
+		{ "truncated header", SIZE_MAX, 0, 10, 0600, false },
+		{ "truncated entry", SIZE_MAX, 0, 100, 0600, false },
+		{ "empty", SIZE_MAX, 0, 0, 0600, false },
+	};
+
+	tmpdir(cdir, sizeof(cdir));
+	tmpdir(sdir, sizeof(sdir));
+	pair_open(&p, cdir, sdir);
+	assert_false(conn(&p, "h", 5269, true));
+	tls_ctx_free(p.cc);
+	p.cc = NULL;
+	snprintf(path, sizeof(path), "%s/tls-sessions.db", cdir);
+	good = read_file(path, &len);
+	assert_true(len > 300);
+	bad = malloc(len);
+	assert_non_null(bad);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(bad, good, len);
+		n = cases[i].cut > 0 ? cases[i].cut : len;
+		if (strcmp(cases[i].what, "empty") == 0)
+			n = 0;
+		if (cases[i].off == SIZE_MAX - 1)
+			bad[len - 1] ^= 1;
+		else if (cases[i].off != SIZE_MAX)
+			bad[cases[i].off] = cases[i].val;
+		if (strcmp(cases[i].what, "zero der length") == 0)
+			memset(bad + 20, 0, 4);
+		write_file(path, bad, n, cases[i].mode);
+		p.cc = ctx_for(&p.ct);
+		if (conn(&p, "h", 5269, false) != cases[i].resumes)
+			fail_msg("case '%s': expected resumed=%d", cases[i].what,
+			    cases[i].resumes);
+		tls_ctx_free(p.cc);
+		p.cc = NULL;
+	}
+	/* every truncation of the file is refused cleanly */
+	for (size_t cut = 0; cut < len; cut++) {
+		write_file(path, good, cut, 0600);
+		assert_non_null(st = tls_store_open(path, 10));
+		assert_int_equal(tls_store_count(st), 0);
+		tls_store_free(st);
+	}
+	/* garbage of every kind */
+	for (int seed = 0; seed < 50; seed++) {
+		srand((unsigned)seed);
+		for (size_t k = 0; k < len; k++)
+			bad[k] = (unsigned char)rand();
+		if (seed % 2 == 0)
+			memcpy(bad, good, 16);  /* a valid header, garbage entries */
+		write_file(path, bad, len, 0600);
+		assert_non_null(st = tls_store_open(path, 10));
+		assert_int_equal(tls_store_count(st), 0);
+		tls_store_free(st);
+	}
+
+	/* a well-formed entry (correct checksum) holding garbage instead of a session:
+	 * refused when offered, dropped, full handshake */
+	memcpy(bad, good, len);
+	{
+		size_t klen = (size_t)bad[16] << 8 | bad[17];
+		size_t dlen = (size_t)bad[20] << 24 | (size_t)bad[21] << 16 |
+		    (size_t)bad[22] << 8 | bad[23];
+		size_t end = 16 + 24 + klen + dlen;
+
+		assert_int_equal(end + 32, len);
+		memset(bad + 16 + 24 + klen, 0x42, dlen);
+		assert_int_equal(wc_Sha256Hash(bad + 16, (word32)(end - 16), bad + end), 0);
+	}
+	write_file(path, bad, len, 0600);
+	p.cc = ctx_for(&p.ct);
+	assert_int_equal(tls_store_count(p.cc->store), 1);
+	assert_false(conn(&p, "h", 5269, true));
+	assert_int_equal(status_value(p.cc, "tls.store.rejected"), 1);
+	assert_true(conn(&p, "h", 5269, true));   /* replaced by a good one */
+
+	free(good);
+	free(bad);
+	pair_close(&p);
+	rm_tree(cdir);
+	rm_tree(sdir);
+}
+
+/* Damaged ticket key files: logged, replaced by new keys, full handshake. */
+static void
+test_corrupt_ticket_keys_corpus(void **state)
+{
+	char cdir[64], sdir[64], path[128];
+	unsigned char *good, *bad;
+	size_t len, n;
+	struct pair p;
+	static const struct {
+		const char *what;
+		long off;     /* byte to flip, -1 none */
+		long cut;     /* truncate, -1 keep */
+		mode_t mode;
+		bool resumes;
+	} cases[] = {
+		{ "intact", -1, -1, 0600, true },
+		{ "foreign mode", -1, -1, 0644, false },
+		{ "bad magic", 0, -1, 0600, false },
+		{ "wrong version", 7, -1, 0600, false },
+		{ "bad key count", 11, -1, 0600, false },
+		{ "flipped key byte", 40, -1, 0600, false },
+		{ "flipped checksum", -2, -1, 0600, false },
+		{ "truncated", -1, 50, 0600, false },
+		{ "empty", -1, 0, 0600, false },
+	};
+
+	tmpdir(cdir, sizeof(cdir));
+	tmpdir(sdir, sizeof(sdir));
+	pair_open(&p, cdir, sdir);
+	assert_false(conn(&p, "h", 5269, true));
+	snprintf(path, sizeof(path), "%s/ticket.keys", sdir);
+	tls_ctx_free(p.sc);
+	good = read_file(path, &len);
+	assert_int_equal(len, 16 + 56 + 32);
+	bad = malloc(len + 1);
+	assert_non_null(bad);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memcpy(bad, good, len);
+		n = cases[i].cut >= 0 ? (size_t)cases[i].cut : len;
+		if (cases[i].off == -2)
+			bad[len - 1] ^= 1;
+		else if (cases[i].off >= 0)
+			bad[cases[i].off] ^= 0x10;
+		write_file(path, bad, n, cases[i].mode);
+		p.sc = ctx_for(&p.st);
+		if (conn(&p, "h", 5269, true) != cases[i].resumes)
+			fail_msg("case '%s': expected resumed=%d", cases[i].what,
+			    cases[i].resumes);
+		/* the keys now in use are on disk again: a restart resumes */
+		tls_ctx_free(p.sc);
+		p.sc = ctx_for(&p.st);
+		assert_true(conn(&p, "h", 5269, true));
+		tls_ctx_free(p.sc);
+		/* back to the original keys for the next case */
+		write_file(path, good, len, 0600);
+		p.sc = ctx_for(&p.st);
+		(void)conn(&p, "h", 5269, true);
+		tls_ctx_free(p.sc);
+	}
+	p.sc = ctx_for(&p.st);
+	free(good);
+	free(bad);
+	pair_close(&p);
+	rm_tree(cdir);
+	rm_tree(sdir);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_resume_store_and_restart),
+		cmocka_unit_test(test_ticket_rotation_and_shared_keys),
+		cmocka_unit_test(test_store_bounds_and_expiry),
+		cmocka_unit_test(test_corrupt_store_corpus),
+		cmocka_unit_test(test_corrupt_ticket_keys_corpus),
+	};
+
+	log_set_level(getenv("QF_TEST_DEBUG") ? LOG_TRACE : LOG_ERR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

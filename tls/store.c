@@ -1,0 +1,431 @@
+/* tls/store.c - the client TLS session store on disk (one saved session per peer).
+ * SPDX-License-Identifier: ISC
+ * ctx.c opens the store at start-up (state_dir/tls-sessions.db); session.c offers the
+ * saved session of (local domain, peer domain, target) on a new outgoing connection and
+ * saves the ticket the server sends. The file is versioned, every entry is bounded and
+ * checksummed, expired entries are dropped, and it is rewritten atomically (0600): a
+ * corrupt, foreign or unreadable file is logged and the store starts empty. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <wolfssl/options.h>
+#include <wolfssl/wolfcrypt/sha256.h>
+
+#include "../core/log.h"
+#include "tls_int.h"
+
+#define STORE_MAGIC    "QFSS"
+#define STORE_VERSION  1u
+#define STORE_HDR      16            /* magic, version, count, reserved */
+#define ENTRY_HDR      24            /* keylen u16, reserved u16, derlen u32, expiry, saved */
+#define ENTRY_SUM      WC_SHA256_DIGEST_SIZE
+#define KEY_MAX        768
+#define DER_MAX        32768
+#define COUNT_MAX      1000000u
+
+struct store_entry {
+	char          *key;     /* owned, NUL-terminated */
+	unsigned char *der;     /* owned */
+	size_t         len;
+	int64_t        expiry;  /* absolute, seconds */
+	int64_t        saved;   /* when it was stored, for dropping the oldest */
+};
+
+struct tls_store {
+	char               *path;     /* owned */
+	struct store_entry *e;        /* owned array */
+	size_t              n, max;
+};
+
+static void put_u16(unsigned char *, unsigned);
+static void put_u32(unsigned char *, uint32_t);
+static void put_u64(unsigned char *, uint64_t);
+static uint32_t get_u32(const unsigned char *);
+static uint64_t get_u64(const unsigned char *);
+static void entry_free(struct store_entry *);
+static void store_load(struct tls_store *);
+static int store_save(struct tls_store *);
+static void store_remove(struct tls_store *, size_t);
+static struct store_entry *store_find(struct tls_store *, const char *);
+
+static void
+put_u16(unsigned char *p, unsigned v)
+{
+	p[0] = (unsigned char)(v >> 8);
+	p[1] = (unsigned char)v;
+}
+
+static void
+put_u32(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (unsigned char)(v >> (24 - 8 * i));
+}
+
+static void
+put_u64(unsigned char *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)(v >> 32));
+	put_u32(p + 4, (uint32_t)v);
+}
+
+static uint32_t
+get_u32(const unsigned char *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static uint64_t
+get_u64(const unsigned char *p)
+{
+	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
+}
+
+static void
+entry_free(struct store_entry *e)
+{
+	free(e->key);
+	if (e->der != NULL)
+		memset(e->der, 0, e->len);
+	free(e->der);
+	memset(e, 0, sizeof(*e));
+}
+
+int
+tls_file_write_atomic(const char *path, const unsigned char *data, size_t n)
+{
+	char tmp[4200];
+	size_t off = 0;
+	int fd, saved;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
+	    (int)sizeof(tmp)) {
+		log_warnx("tls file=%s reason=path-too-long", path);
+		return -1;
+	}
+	(void)unlink(tmp);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1) {
+		log_warn("tls file=%s reason=create-failed", tmp);
+		return -1;
+	}
+	while (off < n) {
+		ssize_t w = write(fd, data + off, n - off);
+
+		if (w == -1 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			goto fail;
+		off += (size_t)w;
+	}
+	if (fchmod(fd, 0600) == -1 || fsync(fd) == -1)
+		goto fail;
+	if (close(fd) == -1) {
+		fd = -1;
+		goto fail;
+	}
+	fd = -1;
+	if (rename(tmp, path) == -1)
+		goto fail;
+	return 0;
+fail:
+	saved = errno;
+	if (fd != -1)
+		close(fd);
+	(void)unlink(tmp);
+	errno = saved;
+	log_warn("tls file=%s reason=write-failed", path);
+	return -1;
+}
+
+/* Read the file into the store. Everything up to the first damaged entry is kept. */
+static void
+store_load(struct tls_store *st)
+{
+	unsigned char hdr[STORE_HDR], eh[ENTRY_HDR], sum[ENTRY_SUM], want[ENTRY_SUM];
+	struct stat sb;
+	uint32_t count;
+	time_t now = time(NULL);
+	size_t dropped = 0;
+	FILE *f;
+	int fd;
+
+	if ((fd = open(st->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
+		if (errno != ENOENT)
+			log_warn("tls store=%s reason=open-failed (starting empty)", st->path);
+		return;
+	}
+	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode)) {
+		log_warnx("tls store=%s reason=not-a-regular-file (ignored)", st->path);
+		close(fd);
+		return;
+	}
+	if (sb.st_uid != geteuid() || (sb.st_mode & 077) != 0) {
+		log_warnx("tls store=%s reason=foreign-file uid=%ld mode=%03o (ignored, not "
+		    "owner-only)", st->path, (long)sb.st_uid, (unsigned)(sb.st_mode & 0777));
+		close(fd);
+		return;
+	}
+	if ((f = fdopen(fd, "rb")) == NULL) {
+		close(fd);
+		return;
+	}
+	if (fread(hdr, 1, sizeof(hdr), f) != sizeof(hdr) ||
+	    memcmp(hdr, STORE_MAGIC, 4) != 0) {
+		log_warnx("tls store=%s reason=bad-header (ignored, full handshakes)",
+		    st->path);
+		goto out;
+	}
+	if (get_u32(hdr + 4) != STORE_VERSION) {
+		log_warnx("tls store=%s version=%u reason=unknown-version (ignored)", st->path,
+		    (unsigned)get_u32(hdr + 4));
+		goto out;
+	}
+	if ((count = get_u32(hdr + 8)) > COUNT_MAX) {
+		log_warnx("tls store=%s count=%u reason=bad-count (ignored)", st->path,
+		    (unsigned)count);
+		goto out;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		struct store_entry e = { 0 };
+		size_t klen, dlen;
+		wc_Sha256 sha;
+
+		if (fread(eh, 1, sizeof(eh), f) != sizeof(eh)) {
+			log_warnx("tls store=%s entry=%u reason=truncated (rest ignored)",
+			    st->path, (unsigned)i);
+			break;
+		}
+		klen = (size_t)eh[0] << 8 | eh[1];
+		dlen = get_u32(eh + 4);
+		if (klen == 0 || klen > KEY_MAX || dlen == 0 || dlen > DER_MAX) {
+			log_warnx("tls store=%s entry=%u reason=bad-lengths key=%zu der=%zu "
+			    "(rest ignored)", st->path, (unsigned)i, klen, dlen);
+			break;
+		}
+		e.key = malloc(klen + 1);
+		e.der = malloc(dlen);
+		if (e.key == NULL || e.der == NULL ||
+		    fread(e.key, 1, klen, f) != klen || fread(e.der, 1, dlen, f) != dlen ||
+		    fread(sum, 1, sizeof(sum), f) != sizeof(sum)) {
+			log_warnx("tls store=%s entry=%u reason=truncated (rest ignored)",
+			    st->path, (unsigned)i);
+			e.len = dlen;
+			entry_free(&e);
+			break;
+		}
+		e.key[klen] = '\0';
+		e.len = dlen;
+		e.expiry = (int64_t)get_u64(eh + 8);
+		e.saved = (int64_t)get_u64(eh + 16);
+		if (wc_InitSha256(&sha) != 0 || wc_Sha256Update(&sha, eh, sizeof(eh)) != 0 ||
+		    wc_Sha256Update(&sha, (unsigned char *)e.key, (word32)klen) != 0 ||
+		    wc_Sha256Update(&sha, e.der, (word32)dlen) != 0 ||
+		    wc_Sha256Final(&sha, want) != 0 || memcmp(sum, want, sizeof(sum)) != 0 ||
+		    memchr(e.key, '\0', klen) != NULL) {
+			log_warnx("tls store=%s entry=%u reason=checksum-mismatch (rest ignored)",
+			    st->path, (unsigned)i);
+			entry_free(&e);
+			break;
+		}
+		if (e.expiry <= (int64_t)now || store_find(st, e.key) != NULL) {
+			dropped++;
+			entry_free(&e);
+			continue;
+		}
+		if (st->n == st->max) {
+			/* the file held more than the configured bound: keep the newest */
+			size_t old = 0;
+
+			for (size_t k = 1; k < st->n; k++)
+				if (st->e[k].saved < st->e[old].saved)
+					old = k;
+			if (st->e[old].saved > e.saved) {
+				entry_free(&e);
+				continue;
+			}
+			store_remove(st, old);
+		}
+		st->e[st->n++] = e;
+	}
+	log_debug("tls store=%s loaded=%zu expired=%zu", st->path, st->n, dropped);
+out:
+	fclose(f);
+}
+
+struct tls_store *
+tls_store_open(const char *path, size_t max_entries)
+{
+	struct tls_store *st;
+
+	if ((st = calloc(1, sizeof(*st))) == NULL)
+		return NULL;
+	st->max = max_entries > 0 ? max_entries : 1000;
+	if ((st->path = strdup(path)) == NULL ||
+	    (st->e = calloc(st->max, sizeof(*st->e))) == NULL) {
+		free(st->path);
+		free(st);
+		return NULL;
+	}
+	store_load(st);
+	return st;
+}
+
+void
+tls_store_free(struct tls_store *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < st->n; i++)
+		entry_free(&st->e[i]);
+	free(st->e);
+	free(st->path);
+	free(st);
+}
+
+static struct store_entry *
+store_find(struct tls_store *st, const char *key)
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (strcmp(st->e[i].key, key) == 0)
+			return &st->e[i];
+	return NULL;
+}
+
+static void
+store_remove(struct tls_store *st, size_t i)
+{
+	entry_free(&st->e[i]);
+	st->e[i] = st->e[st->n - 1];
+	memset(&st->e[st->n - 1], 0, sizeof(st->e[0]));
+	st->n--;
+}
+
+/* Serialize every entry and replace the file. */
+static int
+store_save(struct tls_store *st)
+{
+	unsigned char *p, *q;
+	size_t total = STORE_HDR;
+	int rc;
+
+	for (size_t i = 0; i < st->n; i++)
+		total += ENTRY_HDR + strlen(st->e[i].key) + st->e[i].len + ENTRY_SUM;
+	if ((p = malloc(total)) == NULL) {
+		log_warnx("tls store=%s reason=out-of-memory", st->path);
+		return -1;
+	}
+	memcpy(p, STORE_MAGIC, 4);
+	put_u32(p + 4, STORE_VERSION);
+	put_u32(p + 8, (uint32_t)st->n);
+	put_u32(p + 12, 0);
+	q = p + STORE_HDR;
+	for (size_t i = 0; i < st->n; i++) {
+		struct store_entry *e = &st->e[i];
+		size_t klen = strlen(e->key);
+		unsigned char *start = q;
+
+		put_u16(q, (unsigned)klen);
+		put_u16(q + 2, 0);
+		put_u32(q + 4, (uint32_t)e->len);
+		put_u64(q + 8, (uint64_t)e->expiry);
+		put_u64(q + 16, (uint64_t)e->saved);
+		q += ENTRY_HDR;
+		memcpy(q, e->key, klen);
+		q += klen;
+		memcpy(q, e->der, e->len);
+		q += e->len;
+		if (wc_Sha256Hash(start, (word32)(q - start), q) != 0) {
+			free(p);
+			return -1;
+		}
+		q += ENTRY_SUM;
+	}
+	rc = tls_file_write_atomic(st->path, p, total);
+	memset(p, 0, total);
+	free(p);
+	return rc;
+}
+
+const unsigned char *
+tls_store_get(struct tls_store *st, const char *key, time_t now, size_t *len)
+{
+	struct store_entry *e;
+
+	if (st == NULL || (e = store_find(st, key)) == NULL)
+		return NULL;
+	if (e->expiry <= (int64_t)now) {
+		log_debug("tls store key=%s reason=expired", key);
+		tls_store_drop(st, key);
+		return NULL;
+	}
+	*len = e->len;
+	return e->der;
+}
+
+int
+tls_store_put(struct tls_store *st, const char *key, const unsigned char *der,
+    size_t len, time_t expiry, time_t now)
+{
+	struct store_entry ne = { 0 }, *e;
+
+	if (st == NULL || len == 0 || len > DER_MAX || strlen(key) == 0 ||
+	    strlen(key) > KEY_MAX)
+		return -1;
+	if (expiry <= now) {
+		tls_store_drop(st, key);  /* an already expired ticket replaces nothing */
+		return 0;
+	}
+	if ((ne.key = strdup(key)) == NULL || (ne.der = malloc(len)) == NULL) {
+		free(ne.key);
+		log_warnx("tls store key=%s reason=out-of-memory", key);
+		return -1;
+	}
+	memcpy(ne.der, der, len);
+	ne.len = len;
+	ne.expiry = (int64_t)expiry;
+	ne.saved = (int64_t)now;
+	/* drop expired entries, then the oldest while full */
+	for (size_t i = 0; i < st->n;)
+		if (st->e[i].expiry <= (int64_t)now && strcmp(st->e[i].key, key) != 0)
+			store_remove(st, i);
+		else
+			i++;
+	if ((e = store_find(st, key)) != NULL) {
+		entry_free(e);
+		*e = ne;
+	} else {
+		if (st->n == st->max) {
+			size_t old = 0;
+
+			for (size_t k = 1; k < st->n; k++)
+				if (st->e[k].saved < st->e[old].saved)
+					old = k;
+			log_debug("tls store reason=full dropping=%s", st->e[old].key);
+			store_remove(st, old);
+		}
+		st->e[st->n++] = ne;
+	}
+	return store_save(st);
+}
+
+void
+tls_store_drop(struct tls_store *st, const char *key)
+{
+	for (size_t i = 0; st != NULL && i < st->n; i++)
+		if (strcmp(st->e[i].key, key) == 0) {
+			store_remove(st, i);
+			(void)store_save(st);
+			return;
+		}
+}
+
+size_t
+tls_store_count(const struct tls_store *st)
+{
+	return st != NULL ? st->n : 0;
+}
