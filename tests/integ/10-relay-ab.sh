@@ -1,0 +1,35 @@
+#!/bin/bash
+# tests/integ/10-relay-ab.sh - a user on site A and a user on site B talk through two quickfeds.
+# SPDX-License-Identifier: ISC
+#
+# A = Prosody 127.0.1.2 + quickfed 127.0.1.1, B = Prosody 127.0.2.2 + quickfed 127.0.2.1.
+# Both quickfeds hold CA-signed certs, so the internet leg must use SASL EXTERNAL.
+. "$(dirname "$0")/lib.sh"
+
+need_quickfed
+setup_ns
+make_ca
+site_proxied_prepare A a.example 127.0.1.1
+site_proxied_prepare B b.example 127.0.2.1
+start_dns
+site_proxied_start A a.example 127.0.1.1 127.0.1.2
+site_proxied_start B b.example 127.0.2.1 127.0.2.2
+register A alice a.example pass-a
+register B bob b.example pass-b
+
+client_bg bob bob@b.example pass-b 127.0.2.2 \
+	expect-message alice@a.example "hello from A" --timeout 20
+client_bg alice alice@a.example pass-a 127.0.1.2 \
+	send bob@b.example "hello from A" \
+	expect-message bob@b.example "hello from B" --timeout 20
+client_wait bob
+client bob2 bob@b.example pass-b 127.0.2.2 send alice@a.example "hello from B" ||
+	fail "bob could not send"
+client_wait alice
+
+show_qf qfA
+show_qf qfB
+assert_stat_ge qfA stanzas.out 1
+assert_stat_ge qfA stanzas.in 1
+assert_stat_ge qfA auth.external 1
+pass

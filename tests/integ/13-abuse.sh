@@ -1,0 +1,47 @@
+#!/bin/bash
+# tests/integ/13-abuse.sh - quickfed A refuses spoofed senders and open relaying.
+# SPDX-License-Identifier: ISC
+#
+# An attacker holding B's real cert authenticates as b.example (SASL EXTERNAL) to quickfed
+# A's internet listener. A stanza from c.example on that stream must end it with
+# invalid-from; a stanza to a domain A does not serve must end it with host-unknown.
+# Neither may be delivered.
+. "$(dirname "$0")/lib.sh"
+
+need_quickfed
+setup_ns
+make_ca
+site_proxied_prepare A a.example 127.0.1.1
+make_cert B b.example
+dns_xmpp b.example 127.0.2.1
+make_selfsigned C c.example
+dns_xmpp c.example 127.0.3.1
+start_dns
+site_proxied_start A a.example 127.0.1.1 127.0.1.2
+start_prosody C c.example 127.0.3.1 direct
+register A alice a.example pass-a
+register C carol c.example pass-c
+
+P=$TMP/pki
+client_bg alice alice@a.example pass-a 127.0.1.2 expect-nothing --timeout 12
+client_bg carol carol@c.example pass-c 127.0.3.1 expect-nothing --timeout 12
+
+nsx "$PYTHON" "$QF_TOP/tests/integ/s2sraw.py" --host 127.0.1.1 --port 5269 \
+	--from b.example --to a.example --cert "$P/B.crt" --key "$P/B.key" \
+	--log "$TMP/s2sraw-spoof.log" --wait 5 \
+	--send "<message from='x@c.example' to='alice@a.example' type='chat'><body>spoofed</body></message>" \
+	--expect-stream-error invalid-from ||
+	fail "spoofed from c.example was not refused with invalid-from"
+
+nsx "$PYTHON" "$QF_TOP/tests/integ/s2sraw.py" --host 127.0.1.1 --port 5269 \
+	--from b.example --to a.example --cert "$P/B.crt" --key "$P/B.key" \
+	--log "$TMP/s2sraw-relay.log" --wait 5 \
+	--send "<message from='x@b.example' to='carol@c.example' type='chat'><body>relayed</body></message>" \
+	--expect-stream-error host-unknown ||
+	fail "open relay to c.example was not refused with host-unknown"
+
+client_wait alice
+client_wait carol
+show_qf qfA
+assert_stat_ge qfA stream_errors.sent.invalid-from 1
+pass

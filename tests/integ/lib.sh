@@ -1,0 +1,506 @@
+# tests/integ/lib.sh - shared harness for the integration tests (namespace, DNS, PKI, sites).
+# SPDX-License-Identifier: ISC
+#
+# Sourced by every tests/integ/NN-*.sh. It gives each test run one private network
+# namespace with its own resolver (nsd on 127.0.0.53), a throw-away PKI made with the
+# openssl CLI, and functions that start Prosody and quickfed sites inside it. Every
+# process started is recorded with track_pid and killed by PID in cleanup; exit codes
+# are pass 0, fail 1, skip 77 ("SKIP reason" on stdout).
+
+set -eu
+
+QF_TOP=${QF_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+QF_BUILD=${QF_BUILD:-build/san}
+PYTHON=${PYTHON:-python3}
+case $QF_BUILD in /*) ;; *) QF_BUILD=$QF_TOP/$QF_BUILD ;; esac
+export QF_TOP QF_BUILD
+
+TEST_NAME=$(basename "$0" .sh)
+TMP=""
+NS=""
+PIDS=""
+QF_LOGS=""
+RESULT_SKIP=0
+
+log() { printf '%s %s: %s\n' "$(date +%H:%M:%S)" "$TEST_NAME" "$*" >&2; }
+
+skip() {
+	echo "SKIP $*"
+	RESULT_SKIP=1
+	exit 77
+}
+
+fail() {
+	echo "FAIL $TEST_NAME: $*"
+	exit 1
+}
+
+pass() {
+	echo "PASS $TEST_NAME"
+	exit 0
+}
+
+need() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || skip "$TEST_NAME: tool '$c' not found"
+	done
+}
+
+need_quickfed() {
+	[ -x "$QF_BUILD/quickfed" ] || skip "quickfed not built ($QF_BUILD/quickfed missing)"
+	[ -x "$QF_BUILD/quickfedctl" ] || skip "quickfed not built ($QF_BUILD/quickfedctl missing)"
+}
+
+track_pid() { PIDS="$PIDS $1"; }
+
+# kill_pid PID: TERM, wait up to 3 s, then KILL. Only ever called with PIDs we started.
+kill_pid() {
+	local pid=$1 i
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	for i in $(seq 1 30); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		log "pid $pid did not stop on TERM, sending KILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local rc=$? pid f
+	set +e
+	for pid in $PIDS; do
+		kill_pid "$pid"
+	done
+	if [ -n "$NS" ]; then
+		# Anything still inside our private namespace was started by this test.
+		for pid in $(ip netns pids "$NS" 2>/dev/null); do
+			log "stray pid $pid in $NS: $(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null)"
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$NS" 2>/dev/null
+		rm -rf "/etc/netns/$NS"
+	fi
+	# A sanitizer report from a quickfed we ran fails an otherwise passing test.
+	for f in $QF_LOGS; do
+		if [ "$rc" = 0 ] && grep -q 'ERROR: AddressSanitizer\|ERROR: LeakSanitizer\|runtime error:' "$f"; then
+			echo "FAIL $TEST_NAME: sanitizer report in $f"
+			rc=1
+		fi
+	done
+	if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "$TMP" ] && [ -d "$TMP" ]; then
+		echo "==== $TEST_NAME failed (exit $rc); logs from $TMP ====" >&2
+		for f in $(find "$TMP" -name '*.log' | sort); do
+			echo "==== $f ====" >&2
+			tail -n "${QF_LOG_LINES:-200}" "$f" >&2
+		done
+	fi
+	if [ -n "$TMP" ] && [ -d "$TMP" ]; then
+		if [ "${QF_KEEP:-0}" = 1 ]; then
+			echo "kept $TMP" >&2
+		else
+			rm -rf "$TMP"
+		fi
+	fi
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# wait_for TRIES CMD...: run CMD every 0.2 s until it succeeds, at most TRIES times.
+wait_for() {
+	local tries=$1 i
+	shift
+	for i in $(seq 1 "$tries"); do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+# nsx CMD...: run CMD inside the test's namespace.
+nsx() { ip netns exec "$NS" "$@"; }
+
+# bg NAME CMD...: start CMD in the namespace in the background, output to $TMP/NAME.log.
+bg() {
+	local name=$1
+	shift
+	ip netns exec "$NS" "$@" >"$TMP/$name.log" 2>&1 &
+	track_pid $!
+	LAST_PID=$!
+}
+
+setup_ns() {
+	[ "$(id -u)" = 0 ] || skip "needs root for network namespaces"
+	need ip openssl "$PYTHON"
+	TMP=$(mktemp -d "/tmp/qfinteg.$TEST_NAME.XXXXXX")
+	local ns="qf$$-${TEST_NAME%%-*}"
+	ip netns add "$ns" 2>/dev/null || skip "cannot create network namespace"
+	NS=$ns
+	ip netns exec "$NS" ip link set lo up || fail "cannot bring lo up in $NS"
+	mkdir -p "/etc/netns/$NS"
+	echo "nameserver 127.0.0.53" >"/etc/netns/$NS/resolv.conf"
+	printf '127.0.0.1 localhost\n' >"/etc/netns/$NS/hosts"
+	log "namespace $NS, tmp $TMP"
+}
+
+# ---------------------------------------------------------------- DNS
+
+ZONE_RECORDS=""
+
+# dns_rr LINE: add a raw zone file line (names relative to example.).
+dns_rr() { ZONE_RECORDS="$ZONE_RECORDS$1
+"; }
+dns_a() { dns_rr "$1. 300 IN A $2"; }
+# dns_srv DOMAIN PORT TARGET [PRIO WEIGHT]: _xmpp-server._tcp SRV record.
+dns_srv() { dns_rr "_xmpp-server._tcp.$1. 300 IN SRV ${4:-0} ${5:-0} $2 $3."; }
+# dns_xmpp DOMAIN IP [PORT]: SRV to xmpp.DOMAIN plus its A record.
+dns_xmpp() {
+	dns_srv "$1" "${3:-5269}" "xmpp.$1"
+	dns_a "xmpp.$1" "$2"
+}
+
+# port_open IP PORT: true when something accepts TCP on IP:PORT in the namespace.
+port_open() { nsx bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+dns_ready() { nsx drill @127.0.0.53 example SOA | grep -q 'rcode: NOERROR'; }
+
+start_dns() {
+	need nsd drill
+	local d=$TMP/dns
+	mkdir -p "$d"
+	cat >"$d/example.zone" <<EOF
+\$ORIGIN example.
+\$TTL 300
+@ IN SOA ns.example. hostmaster.example. 1 3600 600 86400 60
+@ IN NS ns.example.
+ns IN A 127.0.0.53
+$ZONE_RECORDS
+EOF
+	cat >"$d/nsd.conf" <<EOF
+server:
+	ip-address: 127.0.0.53
+	port: 53
+	username: ""
+	chroot: ""
+	zonesdir: "$d"
+	database: ""
+	zonelistfile: "$d/zone.list"
+	xfrdfile: "$d/xfrd.state"
+	xfrdir: "$d"
+	pidfile: "$d/nsd.pid"
+	logfile: "$TMP/nsd.log"
+	server-count: 1
+	verbosity: 1
+	hide-version: yes
+remote-control:
+	control-enable: no
+zone:
+	name: "example."
+	zonefile: "$d/example.zone"
+EOF
+	nsd-checkzone example. "$d/example.zone" >"$d/checkzone.out" 2>&1 ||
+		fail "zone does not load: $(cat "$d/checkzone.out")"
+	bg nsd-stdout nsd -d -c "$d/nsd.conf"
+	wait_for 50 dns_ready ||
+		fail "nsd did not answer on 127.0.0.53"
+	log "nsd up"
+}
+
+# ---------------------------------------------------------------- PKI
+
+# make_ca: test CA in $TMP/pki/ca.{crt,key}
+make_ca() {
+	local p=$TMP/pki
+	mkdir -p "$p"
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$p/ca.key" -out "$p/ca.crt" -days 30 -subj "/CN=quickfed test CA" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" >"$p/ca.out" 2>&1 ||
+		fail "CA generation failed: $(cat "$p/ca.out")"
+}
+
+# make_cert NAME SAN_DOMAIN: CA-signed leaf in $TMP/pki/NAME.{crt,key}
+make_cert() {
+	local p=$TMP/pki name=$1 dom=$2
+	[ -f "$p/ca.crt" ] || make_ca
+	cat >"$p/$name.ext" <<EOF
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyAgreement
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=DNS:$dom
+EOF
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$p/$name.key" -out "$p/$name.csr" -subj "/CN=$dom" >"$p/$name.out" 2>&1 &&
+	openssl x509 -req -in "$p/$name.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" \
+		-CAcreateserial -days 30 -out "$p/$name.crt" -extfile "$p/$name.ext" >>"$p/$name.out" 2>&1 ||
+		fail "cert $name generation failed: $(cat "$p/$name.out")"
+}
+
+# make_selfsigned NAME SAN_DOMAIN: self-signed leaf (not from the CA).
+make_selfsigned() {
+	local p=$TMP/pki name=$1 dom=$2
+	mkdir -p "$p"
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$p/$name.key" -out "$p/$name.crt" -days 30 -subj "/CN=$dom" \
+		-addext "subjectAltName=DNS:$dom" \
+		-addext "extendedKeyUsage=serverAuth,clientAuth" >"$p/$name.out" 2>&1 ||
+		fail "self-signed cert $name generation failed: $(cat "$p/$name.out")"
+}
+
+# ---------------------------------------------------------------- Prosody
+
+# start_prosody NAME DOMAIN IP [proxied QF_IP QF_PORT | direct] [cert NAME]
+#   proxied: s2s on IP:5271 only, mod_quickfed -> QF_IP:QF_PORT, no encryption required.
+#   direct:  s2s on IP:5269, federation via DNS, encryption required, trusts the test CA.
+#   cert NAME: use $TMP/pki/NAME.{crt,key} (default: NAME).
+start_prosody() {
+	need prosody prosodyctl
+	local name=$1 domain=$2 ip=$3 mode=direct qfip="" qfport="" cert=$1
+	shift 3
+	while [ $# -gt 0 ]; do
+		case $1 in
+		proxied) mode=proxied; qfip=$2; qfport=$3; shift 3 ;;
+		direct) mode=direct; shift ;;
+		cert) cert=$2; shift 2 ;;
+		*) fail "start_prosody: unknown option $1" ;;
+		esac
+	done
+	local d=$TMP/$name p=$TMP/pki
+	mkdir -p "$d/data"
+	local s2sport=5269 extra=""
+	if [ "$mode" = proxied ]; then
+		s2sport=5271
+		extra="plugin_paths = { \"$QF_TOP/contrib/prosody\" }
+quickfed_address = \"$qfip\"
+quickfed_port = $qfport
+s2s_require_encryption = false
+s2s_secure_auth = false"
+	else
+		extra="s2s_require_encryption = true
+s2s_secure_auth = false"
+	fi
+	cat >"$d/prosody.cfg.lua" <<EOF
+-- generated by tests/integ/lib.sh for $name ($mode)
+run_as_root = true
+
+pidfile = "$d/prosody.pid"
+data_path = "$d/data"
+log = { { levels = { min = "debug" }, to = "file", filename = "$TMP/$name.log" } }
+admins = { }
+modules_enabled = {
+	"roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "posix";
+$( [ "$mode" = proxied ] && echo '	"quickfed";' )
+}
+modules_disabled = { "s2s_bidi"; }
+authentication = "internal_plain"
+storage = "internal"
+c2s_require_encryption = true
+allow_unencrypted_plain_auth = false
+c2s_interfaces = { "$ip" }
+c2s_ports = { 5222 }
+s2s_interfaces = { "$ip" }
+s2s_ports = { $s2sport }
+local_interfaces = { "$ip" }
+legacy_ssl_ports = { }
+s2s_direct_tls_ports = { }
+s2s_timeout = 10
+dns_timeout = 3
+certificates = "$d/certs"
+ssl = { certificate = "$p/$cert.crt"; key = "$p/$cert.key"; cafile = "$p/ca.crt"; }
+$extra
+
+VirtualHost "$domain"
+	ssl = { certificate = "$p/$cert.crt"; key = "$p/$cert.key"; cafile = "$p/ca.crt"; }
+EOF
+	mkdir -p "$d/certs"
+	ip netns exec "$NS" prosody --config "$d/prosody.cfg.lua" -F >"$TMP/$name-stdout.log" 2>&1 &
+	track_pid $!
+	eval "PROSODY_PID_$name=$!"
+	wait_for 75 port_open "$ip" 5222 ||
+		fail "prosody $name did not listen on $ip:5222"
+	wait_for 25 port_open "$ip" "$s2sport" ||
+		fail "prosody $name did not listen on $ip:$s2sport"
+	eval "PROSODY_CFG_$name=\$d/prosody.cfg.lua"
+	eval "PROSODY_IP_$name=$ip"
+	log "prosody $name ($domain, $mode) up on $ip"
+}
+
+# register NAME USER DOMAIN PASS: create a c2s account on Prosody NAME.
+register() {
+	local cfg
+	eval "cfg=\$PROSODY_CFG_$1"
+	prosodyctl --config "$cfg" register "$2" "$3" "$4" >>"$TMP/$1-prosodyctl.log" 2>&1 ||
+		fail "prosodyctl register $2@$3 failed"
+}
+
+# ---------------------------------------------------------------- quickfed
+
+# write_quickfed_conf FILE NAME DOMAIN CERT QF_IP PROSODY_IP [EXTRA_TEXT]
+write_quickfed_conf() {
+	local f=$1 name=$2 domain=$3 cert=$4 qfip=$5 pip=$6 extra=${7:-}
+	local d=$TMP/$name-qf p=$TMP/pki
+	mkdir -p "$d/state"
+	cat >"$f" <<EOF
+# generated by tests/integ/lib.sh for $name
+log_level debug
+state_dir $d/state
+status_socket $d/quickfed.sock
+ca_file $p/ca.crt
+
+listener internet {
+	address $qfip
+	port 5269
+}
+
+listener local {
+	address $qfip
+	port 5270
+}
+
+local_server {
+	address $pip
+	port 5271
+	tls off
+}
+
+domain $domain {
+	certificate $p/$cert.crt
+	key $p/$cert.key
+}
+
+resolver {
+	forwarder 127.0.0.53
+	timeout 3s
+}
+
+timeouts {
+	connect 2s
+	tls 5s
+	auth 5s
+	setup 4s
+	idle 10m
+	shutdown 3s
+}
+
+policy {
+	starttls required
+	secure_auth off
+	dialback on
+	sasl_external on
+}
+$extra
+EOF
+}
+
+# start_quickfed NAME CONFFILE: run quickfed in the namespace, wait for its status socket.
+start_quickfed() {
+	need_quickfed
+	local name=$1 conf=$2 sock
+	sock=$(awk '$1 == "status_socket" { print $2 }' "$conf")
+	[ -n "$sock" ] || fail "no status_socket in $conf"
+	eval "QF_SOCK_$name=\$sock"
+	ip netns exec "$NS" "$QF_BUILD/quickfed" -c "$conf" >"$TMP/$name.log" 2>&1 &
+	track_pid $!
+	QF_LOGS="$QF_LOGS $TMP/$name.log"
+	eval "QF_PID_$name=$!"
+	if ! wait_for 50 nsx "$QF_BUILD/quickfedctl" -s "$sock" help; then
+		fail "quickfed $name did not answer on $sock"
+	fi
+	log "quickfed $name up"
+}
+
+# qfctl NAME CMD...: quickfedctl against instance NAME.
+qfctl() {
+	local sock
+	eval "sock=\$QF_SOCK_$1"
+	shift
+	nsx "$QF_BUILD/quickfedctl" -s "$sock" "$@"
+}
+
+# qf_stat NAME KEY: print the value of KEY from `show stats` (0 when absent).
+qf_stat() {
+	local v
+	v=$(qfctl "$1" show stats | awk -F= -v k="$2" '$1 == k { print $2; exit }')
+	echo "${v:-0}"
+}
+
+# assert_stat_ge NAME KEY MIN
+assert_stat_ge() {
+	local v
+	v=$(qf_stat "$1" "$2")
+	[ "$v" -ge "$3" ] 2>/dev/null || fail "quickfed $1: $2=$v, expected >= $3"
+	log "quickfed $1: $2=$v (>= $3) ok"
+}
+
+# show_qf NAME: print show peers and show stats of instance NAME (goes to the test log).
+show_qf() {
+	echo "---- quickfed $1: show peers ----"
+	qfctl "$1" show peers || true
+	echo "---- quickfed $1: show stats ----"
+	qfctl "$1" show stats || true
+}
+
+# ---------------------------------------------------------------- sites
+
+# site_proxied NAME DOMAIN QF_IP PROSODY_IP [EXTRA_QF_CONF]: Prosody + quickfed,
+# with a CA cert for DOMAIN and DNS for DOMAIN -> QF_IP (call before start_dns).
+site_proxied_prepare() {
+	make_cert "$1" "$2"
+	dns_xmpp "$2" "$3"
+}
+site_proxied_start() {
+	local name=$1 domain=$2 qfip=$3 pip=$4 extra=${5:-}
+	write_quickfed_conf "$TMP/$name-qf.conf" "$name" "$domain" "$name" "$qfip" "$pip" "$extra"
+	start_quickfed "qf$name" "$TMP/$name-qf.conf"
+	start_prosody "$name" "$domain" "$pip" proxied "$qfip" 5270
+}
+
+# ---------------------------------------------------------------- clients
+
+XMPPC="$QF_TOP/tests/integ/xmppc.py"
+
+# client NAME JID PASS SERVER_IP ACTIONS...: run xmppc in the foreground.
+client() {
+	local name=$1
+	shift
+	nsx "$PYTHON" "$XMPPC" --log "$TMP/client-$name.log" "$@"
+}
+
+# client_start NAME JID PASS SERVER_IP ACTIONS...: run xmppc in the background; once
+# it has logged in, $TMP/client-NAME.ready exists. client_wait NAME collects the result.
+client_start() {
+	local name=$1
+	shift
+	ip netns exec "$NS" "$PYTHON" "$XMPPC" --log "$TMP/client-$name.log" \
+		--ready "$TMP/client-$name.ready" "$@" >"$TMP/client-$name.out" 2>&1 &
+	track_pid $!
+	eval "CLIENT_PID_$name=$!"
+}
+
+# client_bg NAME JID PASS SERVER_IP ACTIONS...: client_start, then wait until logged in.
+client_bg() {
+	client_start "$@"
+	wait_for 75 test -f "$TMP/client-$1.ready" || {
+		cat "$TMP/client-$1.out" >&2
+		fail "client $1 did not log in"
+	}
+}
+
+# client_wait NAME: wait for the background client; fail with its output if it failed.
+client_wait() {
+	local pid rc=0
+	eval "pid=\$CLIENT_PID_$1"
+	wait "$pid" || rc=$?
+	cat "$TMP/client-$1.out"
+	if [ "$rc" != 0 ]; then
+		fail "client $1 failed (exit $rc): $(tail -n 1 "$TMP/client-$1.out")"
+	fi
+	log "client $1 ok"
+}
