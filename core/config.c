@@ -161,6 +161,7 @@ static const struct keyword timeouts_kws[] = {
 	{ "setup", kw_time, 1, 1, OFF(setup_timeout_ms), 100, DAY, NULL, 0 },
 	{ "idle", kw_time, 1, 1, OFF(idle_timeout_ms), SEC, 7 * DAY, NULL, 0 },
 	{ "shutdown", kw_time, 1, 1, OFF(shutdown_timeout_ms), 0, HOUR, NULL, 0 },
+	{ "attempt_delay", kw_time, 1, 1, OFF(attempt_delay_ms), 10, 10 * SEC, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -180,6 +181,7 @@ static const struct keyword policy_kws[] = {
 	{ "dialback", kw_bool, 1, 1, OFF(dialback), 0, 0, NULL, 0 },
 	{ "sasl_external", kw_bool, 1, 1, OFF(sasl_external), 0, 0, NULL, 0 },
 	{ "pipelining", kw_bool, 1, 1, OFF(pipelining), 0, 0, NULL, 0 },
+	{ "tcp_fastopen", kw_bool, 1, 1, OFF(tcp_fastopen), 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -605,8 +607,11 @@ kw_listener(struct parser *p, const struct keyword *kw, char **args, int nargs)
 		kind = CFG_LISTEN_INTERNET;
 	else if (strcmp(args[0], "local") == 0)
 		kind = CFG_LISTEN_LOCAL;
+	else if (strcmp(args[0], "direct_tls") == 0)
+		kind = CFG_LISTEN_DIRECT_TLS;
 	else {
-		perr(p, p->line, "invalid listener kind '%s' (internet or local)", args[0]);
+		perr(p, p->line, "invalid listener kind '%s' (internet, direct_tls or local)",
+		    args[0]);
 		return -1;
 	}
 	if (p->cfg->n_listeners >= CFG_MAX_LISTENERS) {
@@ -619,6 +624,9 @@ kw_listener(struct parser *p, const struct keyword *kw, char **args, int nargs)
 	if (kind == CFG_LISTEN_INTERNET) {
 		strcpy(p->lst.address, "0.0.0.0");
 		p->lst.port = CFG_DEFAULT_PORT;
+	} else if (kind == CFG_LISTEN_DIRECT_TLS) {
+		strcpy(p->lst.address, "0.0.0.0");
+		p->lst.port = 5270;
 	} else {
 		strcpy(p->lst.address, "127.0.0.1");
 		p->lst.port = CFG_DEFAULT_LOCAL_PORT;
@@ -887,6 +895,7 @@ config_defaults(struct config *cfg)
 	cfg->setup_timeout_ms = 60 * SEC;
 	cfg->idle_timeout_ms = 10 * MIN;
 	cfg->shutdown_timeout_ms = 5 * SEC;
+	cfg->attempt_delay_ms = 250;
 	cfg->max_stanza_size = 256 * 1024;
 	cfg->max_depth = 32;
 	cfg->max_attributes = 32;
@@ -898,6 +907,7 @@ config_defaults(struct config *cfg)
 	cfg->dialback = true;
 	cfg->sasl_external = true;
 	cfg->pipelining = true;
+	cfg->tcp_fastopen = true;
 	cfg->tls_session_store = true;
 	cfg->tls_store_entries = 1000;
 	cfg->tls_ticket_rotation_ms = 12 * HOUR;

@@ -18,6 +18,7 @@
 enum cfg_listener_kind {
 	CFG_LISTEN_INTERNET = 0,  /* s2s from the internet (STARTTLS) */
 	CFG_LISTEN_LOCAL,         /* the local XMPP server's outgoing s2s (loopback) */
+	CFG_LISTEN_DIRECT_TLS,    /* s2s from the internet, TLS from the first byte (XEP-0368) */
 };
 
 struct cfg_listener {
@@ -49,7 +50,7 @@ struct cfg_peer {
 struct config {
 	char *path;                              /* the file it was read from, owned */
 
-	/* listener { kind internet|local; address A; port P } */
+	/* listener internet|direct_tls|local { address A; port P } */
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
 	size_t n_listeners;
 
@@ -80,13 +81,15 @@ struct config {
 	unsigned dns_cache_entries;              /* answers kept: 10000 (0, only in a zeroed struct: all cache defaults) */
 	bool  dns_auto_trust_anchor;             /* RFC 5011 updates in STATE_DIR/root.key, seeded from trust_anchor_file: off */
 
-	/* timeouts { connect; tls; auth; idle; dialback; shutdown } */
+	/* timeouts { connect; tls; auth; idle; dialback; shutdown; attempt_delay } */
 	uint32_t connect_timeout_ms;             /* TCP connect, per target: 10s */
 	uint32_t tls_timeout_ms;                 /* TLS handshake: 10s */
 	uint32_t auth_timeout_ms;                /* stream open to authenticated: 30s */
 	uint32_t idle_timeout_ms;                /* idle stream closed: 10m */
 	uint32_t setup_timeout_ms;               /* whole outgoing setup before bouncing: 60s */
 	uint32_t shutdown_timeout_ms;            /* graceful shutdown bound: 5s */
+	uint32_t attempt_delay_ms;               /* Happy Eyeballs (RFC 8305): next connection
+	                                          * attempt starts after: 250ms (10ms..10s) */
 
 	/* limits { stanza_size; depth; attributes; name_length; queue; connections; read_buffer } */
 	size_t   max_stanza_size;                /* 256k */
@@ -103,6 +106,7 @@ struct config {
 	bool dialback;                           /* default true */
 	bool sasl_external;                      /* default true */
 	bool pipelining;                         /* XEP-0305 stream set-up pipelining: default true */
+	bool tcp_fastopen;                       /* TCP Fast Open to known peers and on listeners: true */
 
 	struct cfg_peer *peers;                  /* per-peer overrides, may be NULL */
 	char *dialback_secret;                   /* owned; NULL = random, kept in state_dir */

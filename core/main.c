@@ -44,6 +44,10 @@ shutdown_poll_cb(EV_P_ ev_timer *w, int revents)
 {
 	(void)w;
 	(void)revents;
+	if (route_busy())
+		return;   /* bounces still on their way to the local server */
+	listener_close_all();
+	conn_close_all(false);
 	if (conn_count() == 0)
 		ev_break(EV_A, EVBREAK_ALL);
 }
@@ -69,9 +73,9 @@ signal_cb(EV_P_ ev_signal *w, int revents)
 	}
 	stopping = true;
 	log_info("signal %d: shutting down (%lu connection(s))", w->signum, conn_count());
-	listener_close_all();
+	listener_close_internet();
 	route_shutdown();
-	conn_close_all();
+	conn_close_all(true);
 	ev_timer_start(EV_A, &shutdown_timer);
 	ev_timer_start(EV_A, &shutdown_poll);
 }

@@ -92,6 +92,7 @@ stats_format(struct buf *out)
 	buf_printf(out, "tls.handshakes=%lu\n", s->tls_handshakes);
 	buf_printf(out, "rtt.used=%lu\n", s->rtt_used);
 	buf_printf(out, "rtt.saved=%lu\n", s->rtt_saved);
+	buf_printf(out, "tcp_fastopen.used=%lu\n", s->tfo_used);
 	format_stream_errors(out, 1);
 	format_stream_errors(out, 0);
 }

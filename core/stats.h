@@ -18,6 +18,7 @@ struct qf_stats {
 	unsigned long dialback_verify_answered;
 	unsigned long tls_handshakes;
 	unsigned long rtt_used, rtt_saved;         /* set-up round trips (initiators), summed */
+	unsigned long tfo_used;                    /* connections whose SYN carried data */
 };
 
 extern struct qf_stats qf_stats;

@@ -67,7 +67,8 @@ enum query_answer {
 /* Where a request is. */
 enum req_phase {
 	REQ_SRV = 0,   /* waiting for both SRV answers */
-	REQ_ADDR,      /* waiting for the AAAA/A answers of the targets */
+	REQ_ADDR,      /* waiting for the AAAA/A answers of the targets, and the TLSA
+	                * answers of targets named by a secure SRV (RFC 7673) */
 	REQ_DONE,      /* result built, delivery deferred to the next loop iteration */
 };
 
@@ -106,6 +107,13 @@ struct query {
 	char                why[160];
 };
 
+/* A distinct (host, port) of secure targets and its TLSA query. */
+struct req_tlsa {
+	char          host[256];
+	uint16_t      port;
+	struct query *q;              /* borrowed from req->queries; NULL if not started */
+};
+
 /* A distinct SRV target name and its address queries. */
 struct req_host {
 	char          name[256];
@@ -130,6 +138,8 @@ struct resolve_req {
 	size_t              n_recs;
 	struct req_host     hosts[MAX_HOSTS];
 	size_t              n_hosts;
+	struct req_tlsa     tlsa[MAX_SRV];
+	size_t              n_tlsa;
 	ev_timer            timeout;
 	ev_timer            deliver;
 	char                why[256];
@@ -183,6 +193,8 @@ static enum dns_security sec_weakest(enum dns_security, enum dns_security);
 static void req_step(struct resolve_req *);
 static void req_srv_complete(struct resolve_req *);
 static void req_addr_complete(struct resolve_req *);
+static void req_tlsa_complete(struct resolve_req *);
+static void target_set_tlsa(struct resolve_target *, const struct query *);
 static size_t req_collect_srv(struct resolve_req *, struct query *, bool, bool *);
 static size_t req_add_addrs(struct resolve_req *, size_t, const struct srv_record *,
     const struct query *, enum dns_security);
@@ -1085,7 +1097,7 @@ req_srv_complete(struct resolve_req *req)
 	enum query_answer ax = query_answer(req->srv_xmpp), axs = query_answer(req->srv_xmpps);
 	bool saw_root = false;
 	size_t n = 0;
-	char name[256];
+	char name[300];
 
 	if (ax == QA_BOGUS || axs == QA_BOGUS) {
 		req_finish(req, RESOLVE_BOGUS,
@@ -1139,6 +1151,30 @@ req_srv_complete(struct resolve_req *req)
 		snprintf(name, sizeof(name), "%s", req->hosts[h].name);
 		req->hosts[h].aaaa = query_start(req, name, RR_TYPE_AAAA);
 		req->hosts[h].a = query_start(req, name, RR_TYPE_A);
+	}
+	/* RFC 7673: TLSA at _port._tcp.host for each (host, port) of a secure SRV answer
+	 * (or secure denial on fallback), asked alongside the addresses; used only for
+	 * targets whose address answer turns out secure too. */
+	for (size_t i = 0; i < req->n_recs; i++) {
+		const struct srv_record *rec = &req->recs[i];
+		enum dns_security srv_sec = req->fallback ?
+		    sec_weakest(query_security(req->srv_xmpp), query_security(req->srv_xmpps)) :
+		    query_security(rec->direct_tls ? req->srv_xmpps : req->srv_xmpp);
+		size_t k;
+
+		if (srv_sec != DNS_SECURE)
+			continue;
+		for (k = 0; k < req->n_tlsa; k++)
+			if (req->tlsa[k].port == rec->port &&
+			    strcasecmp(req->tlsa[k].host, rec->target) == 0)
+				break;
+		if (k < req->n_tlsa || k == MAX_SRV)
+			continue;
+		snprintf(req->tlsa[k].host, sizeof(req->tlsa[k].host), "%s", rec->target);
+		req->tlsa[k].port = rec->port;
+		req->n_tlsa++;
+		snprintf(name, sizeof(name), "_%u._tcp.%s", (unsigned)rec->port, rec->target);
+		req->tlsa[k].q = query_start(req, name, RR_TYPE_TLSA);
 	}
 	if (req->pending == 0)          /* all answered at once */
 		req_addr_complete(req);
@@ -1226,14 +1262,99 @@ req_addr_complete(struct resolve_req *req)
 	}
 	req->result.n_targets = n;
 	req->result.targets = n > 0 ? req->targets : NULL;
-	if (n > 0)
-		req_finish(req, RESOLVE_OK, NULL);
-	else if (failed != NULL)
+	if (n > 0) {
+		req_tlsa_complete(req);
+	} else if (failed != NULL)
 		req_finish(req, RESOLVE_SERVFAIL, query_why(failed));
 	else
 		req_finish(req, RESOLVE_NOTFOUND, req->fallback ?
 		    "no SRV records and no address for the domain" :
 		    "no address for any SRV target");
+}
+
+/* Targets and TLSA answers are in: hand each secure target its records, deliver. */
+static void
+req_tlsa_complete(struct resolve_req *req)
+{
+	size_t n = req->result.n_targets;
+
+	for (size_t i = 0; i < n; i++) {
+		struct resolve_target *t = &req->targets[i];
+
+		t->tlsa_status = RESOLVE_TLSA_NONE;
+		t->n_tlsa = 0;
+		if (t->security != DNS_SECURE)
+			continue;
+		for (size_t k = 0; k < req->n_tlsa; k++)
+			if (req->tlsa[k].port == t->port &&
+			    strcasecmp(req->tlsa[k].host, t->host) == 0) {
+				target_set_tlsa(t, req->tlsa[k].q);
+				break;
+			}
+		if (t->tlsa_status != RESOLVE_TLSA_NONE)
+			log_debug("dns lookup domain=%s target=%s:%u tlsa=%s records=%zu",
+			    req->domain, t->host, (unsigned)t->port,
+			    resolve_tlsa_status_str(t->tlsa_status), t->n_tlsa);
+	}
+	req_finish(req, RESOLVE_OK, NULL);
+}
+
+/* Fill t's TLSA from the answer q (NULL: the query could not be started). */
+static void
+target_set_tlsa(struct resolve_target *t, const struct query *q)
+{
+	enum query_answer a = query_answer(q);
+
+	t->n_tlsa = 0;
+	if (a == QA_BOGUS || a == QA_FAIL) {
+		/* RFC 7673 §3: bogus or indeterminate TLSA: do not connect. */
+		t->tlsa_status = RESOLVE_TLSA_BOGUS;
+		return;
+	}
+	if (query_security(q) != DNS_SECURE) {
+		t->tlsa_status = RESOLVE_TLSA_INSECURE;
+		return;
+	}
+	t->tlsa_status = RESOLVE_TLSA_SECURE;
+	if (a != QA_DATA || q->ans == NULL)
+		return;                 /* secure denial: no TLSA, PKIX */
+	for (size_t i = 0; i < q->ans->n_rr && t->n_tlsa < RESOLVE_TLSA_MAX; i++)
+		if (resolver_parse_tlsa(q->ans->data + q->ans->rdoff[i], q->ans->rdlen[i],
+		    &t->tlsa[t->n_tlsa]) == 0)
+			t->n_tlsa++;
+}
+
+int
+resolver_parse_tlsa(const unsigned char *rd, size_t len, struct resolve_tlsa *out)
+{
+	size_t n;
+
+	if (rd == NULL || out == NULL || len < 4)
+		return -1;
+	memset(out, 0, sizeof(*out));
+	out->usage = rd[0];
+	out->selector = rd[1];
+	out->mtype = rd[2];
+	n = len - 3;
+	if (n > RESOLVE_TLSA_DATA_MAX) {
+		n = RESOLVE_TLSA_DATA_MAX;
+		out->truncated = true;
+	}
+	memcpy(out->data, rd + 3, n);
+	out->len = (uint16_t)n;
+	return 0;
+}
+
+const char *
+resolve_tlsa_status_str(enum resolve_tlsa_status st)
+{
+	switch (st) {
+	case RESOLVE_TLSA_NONE:     return "none";
+	case RESOLVE_TLSA_INSECURE: return "insecure";
+	case RESOLVE_TLSA_SECURE:   return "secure";
+	case RESOLVE_TLSA_BOGUS:    return "bogus";
+	}
+	return "unknown";
 }
 
 /* Settle the request: free its queries, stop its timer and deliver the result on the
@@ -1290,6 +1411,8 @@ req_release_queries(struct resolve_req *req)
 	req->srv_xmpp = req->srv_xmpps = NULL;
 	for (size_t h = 0; h < req->n_hosts; h++)
 		req->hosts[h].aaaa = req->hosts[h].a = NULL;
+	for (size_t k = 0; k < req->n_tlsa; k++)
+		req->tlsa[k].q = NULL;
 }
 
 static void

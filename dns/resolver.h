@@ -5,7 +5,9 @@
  * and weight (srv.c), resolves each target's AAAA/A and hands back one ordered list of
  * socket addresses. With no SRV records at all it falls back to the domain's own
  * AAAA/A on port 5269 (RFC 6120 §3.2). Each answer carries its DNSSEC status (bogus
- * never yields targets). Answers are cached (dns/cache.c, kept on disk in the state
+ * never yields targets). For targets whose SRV and address answers are secure the TLSA
+ * RRset at _PORT._tcp.TARGET (RFC 7673) is looked up too and handed over per target
+ * for DANE. Answers are cached (dns/cache.c, kept on disk in the state
  * directory, served stale when resolution fails) and concurrent lookups share queries. */
 #ifndef QF_RESOLVER_H
 #define QF_RESOLVER_H
@@ -36,6 +38,31 @@ enum resolve_status {
 	RESOLVE_TIMEOUT,      /* no answer within the configured timeout */
 };
 
+/* DANE (RFC 7673): what the TLSA lookup at _PORT._tcp.HOST said for a target. */
+enum resolve_tlsa_status {
+	RESOLVE_TLSA_NONE = 0,   /* not asked: the target's SRV/address answers are not
+	                          * secure (or no validation): PKIX as before */
+	RESOLVE_TLSA_INSECURE,   /* answered, but not DNSSEC-secure: ignored, PKIX */
+	RESOLVE_TLSA_SECURE,     /* validated; n_tlsa may be 0 (secure denial: PKIX) */
+	RESOLVE_TLSA_BOGUS,      /* validation failed, or the lookup failed (RFC 7673 §3:
+	                          * indeterminate): never connect to this target */
+};
+
+#define RESOLVE_TLSA_MAX      8    /* records kept per target (more are dropped) */
+#define RESOLVE_TLSA_DATA_MAX 256  /* association data bytes kept per record */
+
+/* One TLSA record (RFC 6698 §2.1). Data longer than RESOLVE_TLSA_DATA_MAX (a full
+ * certificate, matching type 0) keeps its first bytes and truncated is set: it still
+ * counts as a usable record but can never match (fail closed). */
+struct resolve_tlsa {
+	uint8_t  usage;          /* 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE */
+	uint8_t  selector;       /* 0 full certificate, 1 SubjectPublicKeyInfo */
+	uint8_t  mtype;          /* 0 exact, 1 SHA-256, 2 SHA-512 */
+	bool     truncated;
+	uint16_t len;            /* bytes in data */
+	unsigned char data[RESOLVE_TLSA_DATA_MAX];
+};
+
 struct resolve_target {
 	char     host[256];      /* SRV target (or the domain itself on fallback) */
 	uint16_t port;
@@ -43,6 +70,10 @@ struct resolve_target {
 	struct sockaddr_storage addr;
 	socklen_t addrlen;
 	enum dns_security security;  /* weakest of the SRV and address answers */
+	/* TLSA at _port._tcp.host, asked only when security is DNS_SECURE */
+	enum resolve_tlsa_status tlsa_status;
+	size_t   n_tlsa;                         /* records in tlsa */
+	struct resolve_tlsa tlsa[RESOLVE_TLSA_MAX];
 };
 
 struct resolve_result {
@@ -69,6 +100,11 @@ struct resolve_req *resolver_lookup(struct resolver *r, const char *domain,
     resolve_cb cb, void *arg);
 void resolver_cancel(struct resolve_req *req);
 const char *resolve_status_str(enum resolve_status st);
+const char *resolve_tlsa_status_str(enum resolve_tlsa_status st);
+/* Parse TLSA rdata (RFC 6698 wire format: usage, selector, matching type, data) into
+ * out. Returns 0, or -1 when shorter than 4 bytes. Data beyond RESOLVE_TLSA_DATA_MAX
+ * is cut and out->truncated set. */
+int resolver_parse_tlsa(const unsigned char *rdata, size_t len, struct resolve_tlsa *out);
 
 /* Counters for the status socket. Cache counters count (name, type) questions:
  * hits answered fresh from the cache, misses that needed (or joined) a query,

@@ -22,6 +22,7 @@
 #include "../core/log.h"
 #include "../core/stats.h"
 #include "../core/status.h"
+#include "../dns/resolver.h"
 #include "../tls/tls.h"
 #include "conn.h"
 #include "flight.h"
@@ -38,6 +39,10 @@ struct conn_impl {
 	struct conn pub;
 	ev_io       rio, wio;
 	ev_timer    timer;
+	/* DANE (initiators): the target's TLSA as the resolver handed it over */
+	enum resolve_tlsa_status tlsa_status;
+	size_t      n_tlsa;
+	struct resolve_tlsa tlsa[RESOLVE_TLSA_MAX];
 };
 
 static struct ev_loop *loop;
@@ -58,6 +63,7 @@ static void op_verify_needed(void *, const char *, const char *, const char *, c
 static void op_verify_answer(void *, bool);
 static void op_pipeline(void *);
 static int start_tls(struct conn *);
+static int pass_tlsa(struct conn *);
 static struct conn *conn_new(int, enum stream_role, enum stream_side, enum stream_purpose,
     const char *, const char *);
 static void process_input(struct conn *);
@@ -157,7 +163,8 @@ conn_new(int fd, enum stream_role role, enum stream_side side, enum stream_purpo
 }
 
 struct conn *
-conn_accept(int fd, enum stream_side side, const struct sockaddr *sa, socklen_t salen)
+conn_accept(int fd, enum stream_side side, bool direct_tls, const struct sockaddr *sa,
+    socklen_t salen)
 {
 	struct conn *c;
 
@@ -169,8 +176,12 @@ conn_accept(int fd, enum stream_side side, const struct sockaddr *sa, socklen_t 
 	format_addr(sa, c->addr, sizeof(c->addr));
 	c->state = CONN_OPEN;
 	qf_stats.conns_in++;
-	log_info("conn=%lu %s-in accepted from %s", c->id,
-	    side == STREAM_INTERNET ? "s2s" : "local", c->addr);
+	if (direct_tls) {
+		stream_direct_tls(c->st);
+		c->want_tls = true;   /* the first bytes are a ClientHello */
+	}
+	log_info("conn=%lu %s-in accepted from %s%s", c->id,
+	    side == STREAM_INTERNET ? "s2s" : "local", c->addr, direct_tls ? " direct-tls" : "");
 	ev_io_start(loop, &impl(c)->rio);
 	arm_timer(c);
 	return c;
@@ -199,9 +210,15 @@ conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
 
 		if (pc != NULL) {
 			c->st->pipeline = pc->pipelining;
-			c->st->pipe_starttls = pc->starttls && pc->pipelining;
+			c->st->pipe_starttls = pc->starttls;  /* Prosody 0.12 tolerates it too */
 			c->st->pipe_external = pc->external;
 		}
+	}
+	if (cfg->tcp_fastopen && side == STREAM_INTERNET && peercaps_get(remote) != NULL) {
+		int one = 1;
+
+		/* a repeat peer: the first flight may ride in the SYN (RFC 7413) */
+		c->tfo = setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &one, sizeof(one)) == 0;
 	}
 	rc = connect(fd, sa, salen);
 	if (rc == -1 && errno != EINPROGRESS) {
@@ -222,10 +239,57 @@ conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
 }
 
 void
+conn_set_direct_tls(struct conn *c)
+{
+	stream_direct_tls(c->st);
+}
+
+void
 conn_set_target(struct conn *c, const char *host, unsigned port)
 {
 	snprintf(c->target, sizeof(c->target), "%s", host ? host : "");
 	c->target_port = port;
+}
+
+void
+conn_set_tlsa(struct conn *c, const struct resolve_target *t)
+{
+	struct conn_impl *ci = impl(c);
+
+	ci->tlsa_status = t->tlsa_status;
+	ci->n_tlsa = t->n_tlsa < RESOLVE_TLSA_MAX ? t->n_tlsa : RESOLVE_TLSA_MAX;
+	memcpy(ci->tlsa, t->tlsa, ci->n_tlsa * sizeof(ci->tlsa[0]));
+}
+
+/* Hand the target's TLSA (conn_set_tlsa) to a new client TLS session. */
+static int
+pass_tlsa(struct conn *c)
+{
+	struct conn_impl *ci = impl(c);
+	struct tlsa_rr rrs[RESOLVE_TLSA_MAX];
+	enum tls_tlsa_status st;
+
+	switch (ci->tlsa_status) {
+	case RESOLVE_TLSA_SECURE:
+		st = TLS_TLSA_SECURE;
+		break;
+	case RESOLVE_TLSA_BOGUS:
+		st = TLS_TLSA_BOGUS;
+		break;
+	default:
+		return 0;  /* none or insecure: PKIX as before */
+	}
+	for (size_t i = 0; i < ci->n_tlsa; i++) {
+		rrs[i].usage = ci->tlsa[i].usage;
+		rrs[i].selector = ci->tlsa[i].selector;
+		rrs[i].mtype = ci->tlsa[i].mtype;
+		rrs[i].data = ci->tlsa[i].data;
+		rrs[i].len = ci->tlsa[i].len;
+	}
+	log_debug("conn=%lu remote=%s target=%s:%u tlsa=%s records=%zu", c->id,
+	    c->st->remote, c->target, c->target_port,
+	    resolve_tlsa_status_str(ci->tlsa_status), ci->n_tlsa);
+	return tls_session_set_tlsa(c->tls, rrs, ci->n_tlsa, st);
 }
 
 /* One deadline at a time: connect, then authentication, then idleness. */
@@ -347,6 +411,17 @@ op_ready(void *owner)
 	if (c->tls != NULL && strcmp(tls_session_version(c->tls), "TLSv1.3") != 0)
 		tls_rounds = 2;
 	c->rtt_used = 1 + c->setup_flights;
+	if (c->tfo) {
+		struct tcp_info ti;
+		socklen_t tl = sizeof(ti);
+
+		if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+		    (ti.tcpi_options & TCPI_OPT_SYN_DATA)) {
+			c->tfo_used = true;   /* the first flight rode in the SYN: no TCP round trip */
+			c->rtt_used--;
+			qf_stats.tfo_used++;
+		}
+	}
 	c->rtt_unpipelined = unpipelined_rtts(c, tls_rounds);
 	if (c->rtt_used > c->rtt_unpipelined)
 		c->rtt_unpipelined = c->rtt_used;
@@ -416,7 +491,11 @@ start_tls(struct conn *c)
 		return -1;
 	if (c->st->role == STREAM_INITIATOR && c->target[0] != '\0')
 		tls_session_set_target(c->tls, c->target, c->target_port);
-	c->tls_input = !c->st->tls_preempt || c->st->state == SS_TLS;
+	if (c->st->role == STREAM_INITIATOR && pass_tlsa(c) == -1)
+		return -1;
+	if (c->st->direct_tls)
+		tls_session_set_alpn(c->tls, "xmpp-server");
+	c->tls_input = c->st->direct_tls || !c->st->tls_preempt || c->st->state == SS_TLS;
 	return 0;
 }
 
@@ -562,7 +641,8 @@ pump_output(struct conn *c)
 			buf_consume(&c->rawout, (size_t)n);
 			continue;
 		}
-		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+		    errno == EINPROGRESS))   /* TFO: the SYN is on its way */
 			break;
 		log_warn("conn=%lu %s write", c->id, c->addr);
 		if (c->close_reason == NULL)
@@ -661,9 +741,19 @@ write_cb(EV_P_ ev_io *w, int revents)
 			    c->st->side == STREAM_INTERNET ? "s2s" : "local", c->st->local,
 			    c->st->remote, c->addr);
 			c->state = CONN_OPEN;
+			route_conn_connected(c);   /* Happy Eyeballs: the race is won */
 			ev_io_start(EV_A, &impl(c)->rio);
-			stream_start(c->st);
-			if (c->st->tls_preempt) {
+			if (c->st->direct_tls) {
+				/* XEP-0368: the ClientHello is the first flight */
+				if (start_tls(c) == -1 ||
+				    tls_session_handshake(c->tls) == TLS_FAILED) {
+					c->close_reason = "tls-setup-failed";
+					c->state = CONN_DEAD;
+				}
+			} else {
+				stream_start(c->st);
+			}
+			if (!c->st->direct_tls && c->st->tls_preempt) {
 				/* XEP-0305: header + <starttls/> + ClientHello in one write */
 				if (start_tls(c) == -1 ||
 				    tls_session_handshake(c->tls) == TLS_FAILED) {
@@ -781,12 +871,16 @@ conn_stream_error(struct conn *c, const char *cond, const char *text, const char
 }
 
 void
-conn_close_all(void)
+conn_close_all(bool internet_only)
 {
 	struct conn *c, *next;
 
 	for (c = all; c; c = next) {
 		next = c->next;
+		if (internet_only && c->st->side != STREAM_INTERNET)
+			continue;
+		if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
+			continue;
 		if (c->state == CONN_OPEN)
 			conn_stream_error(c, "system-shutdown", NULL, "shutdown");
 		else
@@ -840,6 +934,14 @@ status_peers(void *arg, const char *args, struct buf *out)
 		buf_printf(out, "peer.%lu.state=%s\n", c->id, stream_strstate(s->state));
 		buf_printf(out, "peer.%lu.tls=%s\n", c->id,
 		    c->tls && tls_session_established(c->tls) ? tls_session_version(c->tls) : "none");
+		if (c->tls != NULL && tls_session_established(c->tls)) {
+			buf_printf(out, "peer.%lu.tls_resumed=%d\n", c->id,
+			    tls_session_resumed(c->tls));
+			buf_printf(out, "peer.%lu.dane=%s\n", c->id,
+			    tls_dane_strstate(tls_session_dane_state(c->tls)));
+			buf_printf(out, "peer.%lu.peer_cert=%s\n", c->id,
+			    tls_session_peer_verdict(c->tls));
+		}
 		buf_printf(out, "peer.%lu.auth=%s\n", c->id, s->auth_method ? s->auth_method : "none");
 		for (size_t i = 0; i < s->n_pairs; i++)
 			buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", c->id, i, s->pairs[i].local,
@@ -850,6 +952,10 @@ status_peers(void *arg, const char *args, struct buf *out)
 			buf_printf(out, "peer.%lu.rtt_saved=%u\n", c->id,
 			    c->rtt_unpipelined - c->rtt_used);
 		}
+		if (s->role == STREAM_INITIATOR)
+			buf_printf(out, "peer.%lu.tcp_fastopen=%s\n", c->id,
+			    c->tfo_used ? "used" : c->tfo ? "tried" : "no");
+		buf_printf(out, "peer.%lu.direct_tls=%d\n", c->id, s->direct_tls);
 		buf_printf(out, "peer.%lu.pipelining=%s\n", c->id,
 		    s->role == STREAM_INITIATOR ? (s->pipeline ? "used" : "no") :
 		    (s->cfg->pipelining ? "offered" : "no"));

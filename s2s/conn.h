@@ -49,6 +49,8 @@ struct conn {
 	char             addr[64];     /* peer address "ip:port" for logs */
 	char             target[256];  /* initiators: the target host name (SRV target) */
 	unsigned         target_port;
+	bool             tfo;          /* TCP Fast Open was requested (initiators) */
+	bool             tfo_used;     /* ... and the SYN carried data that was accepted */
 	struct buf       rawin, rawout; /* bytes on the wire */
 	struct buf       in, out;      /* plaintext in (after TLS) and out (before TLS) */
 	double           created, last_active;
@@ -62,8 +64,8 @@ void conn_init(struct ev_loop *loop, const struct config *cfg, struct tls_ctx *t
     struct status *status);
 /* Accept an already-accepted socket fd (non-blocking). Returns NULL (fd closed, logged)
  * on failure. */
-struct conn *conn_accept(int fd, enum stream_side side, const struct sockaddr *sa,
-    socklen_t salen);
+struct conn *conn_accept(int fd, enum stream_side side, bool direct_tls,
+    const struct sockaddr *sa, socklen_t salen);
 /* Start connecting. local/remote as for stream_new. route is the caller's object,
  * handed back in route_conn_* callbacks. Returns NULL (logged) on immediate failure. */
 struct conn *conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
@@ -71,6 +73,14 @@ struct conn *conn_connect(const struct sockaddr *sa, socklen_t salen, enum strea
 /* The target host name and port this initiator connects to (SRV target), for the TLS
  * session store and DANE. Call right after conn_connect. */
 void conn_set_target(struct conn *c, const char *host, unsigned port);
+/* The target is a _xmpps-server one: TLS from the first byte (XEP-0368). Call right
+ * after conn_connect. */
+void conn_set_direct_tls(struct conn *c);
+/* DANE: the target's TLSA records and their DNSSEC status as the resolver found them
+ * (copied); handed to the TLS session when TLS starts on this initiator. Call right
+ * after conn_connect. */
+struct resolve_target;
+void conn_set_tlsa(struct conn *c, const struct resolve_target *t);
 /* Send a stanza on a ready initiating stream. Returns 0 or -1. */
 int conn_send(struct conn *c, const struct xnode *st);
 /* Write out whatever the stream queued (after it was poked from outside its own
@@ -81,8 +91,9 @@ void conn_close(struct conn *c, const char *reason);
 /* Close with a stream error. */
 void conn_stream_error(struct conn *c, const char *cond, const char *text,
     const char *reason);
-/* Close every connection (graceful shutdown) with <system-shutdown/>. */
-void conn_close_all(void);
+/* Close every connection (graceful shutdown) with <system-shutdown/>; with
+ * internet_only, only those on the internet side. */
+void conn_close_all(bool internet_only);
 /* At exit: free every connection still open, without waiting. */
 void conn_destroy_all(void);
 unsigned long conn_count(void);

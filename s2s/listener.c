@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +23,7 @@ struct listener {
 	ev_timer resume;          /* re-enables accepting after a pause */
 	int      fd;
 	enum stream_side side;
+	bool     direct_tls;
 	char     name[80];
 	struct listener *next;
 };
@@ -62,6 +64,14 @@ open_one(const struct cfg_listener *cl)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (cl->kind != CFG_LISTEN_LOCAL && cfg->tcp_fastopen) {
+		int qlen = 64;
+
+		/* RFC 7413; the kernel ignores it unless net.ipv4.tcp_fastopen allows servers */
+		if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)) == -1)
+			log_debug("listener %s:%u: no TCP Fast Open: %s", cl->address, cl->port,
+			    strerror(errno));
+	}
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, 128) == -1) {
 		log_warn("listener: cannot listen on %s port %u", cl->address, cl->port);
 		close(fd);
@@ -70,8 +80,9 @@ open_one(const struct cfg_listener *cl)
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		fatalx("listener: out of memory");
 	l->fd = fd;
-	l->side = cl->kind == CFG_LISTEN_INTERNET ? STREAM_INTERNET : STREAM_LOCAL;
-	snprintf(l->name, sizeof(l->name), "%s:%s:%u",
+	l->side = cl->kind == CFG_LISTEN_LOCAL ? STREAM_LOCAL : STREAM_INTERNET;
+	l->direct_tls = cl->kind == CFG_LISTEN_DIRECT_TLS;
+	snprintf(l->name, sizeof(l->name), "%s:%s:%u", l->direct_tls ? "direct_tls" :
 	    l->side == STREAM_INTERNET ? "internet" : "local", cl->address, cl->port);
 	ev_io_init(&l->io, accept_cb, fd, EV_READ);
 	ev_init(&l->resume, resume_cb);
@@ -127,7 +138,7 @@ accept_cb(EV_P_ ev_io *w, int revents)
 				log_warn("listener %s: accept", l->name);
 			return;
 		}
-		conn_accept(fd, l->side, (struct sockaddr *)&ss, len);
+		conn_accept(fd, l->side, l->direct_tls, (struct sockaddr *)&ss, len);
 	}
 }
 
@@ -138,6 +149,25 @@ resume_cb(EV_P_ ev_timer *w, int revents)
 
 	(void)revents;
 	ev_io_start(EV_A, &l->io);
+}
+
+void
+listener_close_internet(void)
+{
+	struct listener **pp = &listeners, *l;
+
+	while ((l = *pp) != NULL) {
+		if (l->side != STREAM_INTERNET) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		ev_io_stop(loop, &l->io);
+		ev_timer_stop(loop, &l->resume);
+		close(l->fd);
+		log_info("listener %s closed", l->name);
+		free(l);
+	}
 }
 
 void

@@ -10,6 +10,9 @@ struct ev_loop;
 
 /* Open every configured listener. Returns 0, or -1 (logged) when one cannot be bound. */
 int listener_open_all(struct ev_loop *loop, const struct config *cfg);
+/* Stop accepting from the internet (graceful shutdown); the local listener stays so
+ * the local server can still verify the bounces quickfed delivers. */
+void listener_close_internet(void);
 /* Stop accepting (graceful shutdown) and close the sockets. */
 void listener_close_all(void);
 

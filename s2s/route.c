@@ -22,6 +22,7 @@
 #include "../dns/resolver.h"
 #include "bounce.h"
 #include "conn.h"
+#include "connect.h"
 #include "jid.h"
 #include "peercaps.h"
 #include "route.h"
@@ -69,6 +70,7 @@ struct route {
 	struct qitem    *inflight;      /* pipelined before auth was confirmed (in order) */
 	bool             retried_plain; /* a pipelined attempt failed; retried without */
 	struct targets   tg;
+	struct connector cx;            /* Happy Eyeballs over tg's targets */
 	ev_timer         setup;         /* bounds the whole set-up */
 	unsigned long    sent, bounced;
 	struct route    *next;
@@ -81,6 +83,7 @@ struct verify {
 	char           local[256], remote[256], id[64], key[260];
 	struct conn   *conn;
 	struct targets tg;
+	struct connector cx;            /* Happy Eyeballs over tg's targets */
 	bool           answered;
 	struct verify *next;
 };
@@ -102,6 +105,10 @@ static void route_resolved(void *, const struct resolve_result *);
 static void setup_timeout_cb(EV_P_ ev_timer *, int);
 static void bounce(struct xnode *, const char *, const char *, const char *);
 static void verify_try_next(struct verify *);
+static struct conn *route_attempt(void *, const struct resolve_target *);
+static void route_exhausted(void *);
+static struct conn *verify_attempt(void *, const struct resolve_target *);
+static void verify_exhausted(void *);
 static void verify_resolved(void *, const struct resolve_result *);
 static void verify_done(struct verify *, bool);
 static int status_routes(void *, const char *, struct buf *);
@@ -144,6 +151,7 @@ route_get(enum route_dir dir, const char *local, const char *remote)
 	snprintf(r->remote, sizeof(r->remote), "%s", remote);
 	ev_init(&r->setup, setup_timeout_cb);
 	r->setup.data = r;
+	connector_init(&r->cx, loop, cfg->attempt_delay_ms, route_attempt, route_exhausted, r);
 	r->next = routes;
 	routes = r;
 	return r;
@@ -188,7 +196,8 @@ route_send(enum route_dir dir, const char *local, const char *remote, struct xno
 		xnode_free(st);
 		return;
 	}
-	if (shutting_down) {
+	if (shutting_down && !(dir == ROUTE_IN && bounce_is_error(st))) {
+		/* only bounces still travel (to the local server) while shutting down */
 		bounce(st, "remote-server-timeout", "wait", "quickfed is shutting down");
 		return;
 	}
@@ -307,11 +316,8 @@ copy_targets(struct targets *tg, const struct resolve_result *res)
 {
 	tg->n = 0;
 	tg->next = 0;
-	for (size_t i = 0; i < res->n_targets && tg->n < MAX_TARGETS; i++) {
-		if (res->targets[i].direct_tls)
-			continue;  /* XEP-0368 direct TLS: not yet supported by the connector */
-		tg->t[tg->n++] = res->targets[i];
-	}
+	for (size_t i = 0; i < res->n_targets && tg->n < MAX_TARGETS; i++)
+		tg->t[tg->n++] = res->targets[i];   /* direct TLS (XEP-0368) ones included */
 }
 
 static void
@@ -327,10 +333,12 @@ route_start(struct route *r)
 			route_fail(r, "bad local_server address", false);
 			return;
 		}
+		connector_set_targets(&r->cx, r->tg.t, r->tg.n);
 		route_try_next(r);
 		return;
 	}
 	if (static_target(&r->tg, r->remote)) {
+		connector_set_targets(&r->cx, r->tg.t, r->tg.n);
 		route_try_next(r);
 		return;
 	}
@@ -360,24 +368,44 @@ route_resolved(void *arg, const struct resolve_result *res)
 		route_fail(r, "no usable targets", false);
 		return;
 	}
+	connector_set_targets(&r->cx, r->tg.t, r->tg.n);
 	route_try_next(r);
 }
 
+/* Race the remaining targets (s2s/connect.c); the first TCP connect wins. */
 static void
 route_try_next(struct route *r)
 {
-	while (r->tg.next < r->tg.n) {
-		struct resolve_target *t = &r->tg.t[r->tg.next++];
+	r->state = RS_CONNECTING;
+	if (connector_next(&r->cx) == 0)
+		return;
+	route_fail(r, r->tg.why ? r->tg.why : "no target reachable", r->tg.timed_out);
+}
 
-		r->state = RS_CONNECTING;
-		r->conn = conn_connect((struct sockaddr *)&t->addr, t->addrlen,
-		    r->dir == ROUTE_OUT ? STREAM_INTERNET : STREAM_LOCAL, STREAM_RELAY,
-		    r->local, r->remote, r);
-		if (r->conn != NULL) {
-			conn_set_target(r->conn, t->host, t->port);
-			return;
-		}
+static struct conn *
+route_attempt(void *arg, const struct resolve_target *t)
+{
+	struct route *r = arg;
+	struct conn *c;
+
+	c = conn_connect((struct sockaddr *)&t->addr, t->addrlen,
+	    r->dir == ROUTE_OUT ? STREAM_INTERNET : STREAM_LOCAL, STREAM_RELAY,
+	    r->local, r->remote, r);
+	if (c != NULL) {
+		conn_set_target(c, t->host, t->port);
+		conn_set_tlsa(c, t);
+		if (t->direct_tls)
+			conn_set_direct_tls(c);
 	}
+	return c;
+}
+
+/* Every attempt failed while only the attempt-delay timer was running. */
+static void
+route_exhausted(void *arg)
+{
+	struct route *r = arg;
+
 	route_fail(r, r->tg.why ? r->tg.why : "no target reachable", r->tg.timed_out);
 }
 
@@ -390,6 +418,7 @@ route_fail(struct route *r, const char *why, bool timeout)
 
 	requeue_inflight(r);
 	ev_timer_stop(loop, &r->setup);
+	connector_cancel(&r->cx, timeout ? "setup-timeout" : "route-failed");
 	if (r->tg.req) {
 		resolver_cancel(r->tg.req);
 		r->tg.req = NULL;
@@ -467,6 +496,26 @@ requeue_inflight(struct route *r)
 	r->inflight = NULL;
 }
 
+/* conn.c: c's TCP connect succeeded. The first attempt to get here wins the race and
+ * becomes the route's (or verification's) stream; the others are closed. */
+void
+route_conn_connected(struct conn *c)
+{
+	struct route *r = c->route;
+
+	if (r == NULL)
+		return;
+	if (r->magic == VERIFY_MAGIC) {
+		struct verify *v = c->route;
+
+		if (connector_connected(&v->cx, c))
+			v->conn = c;
+		return;
+	}
+	if (r->magic == ROUTE_MAGIC && connector_connected(&r->cx, c))
+		r->conn = c;
+}
+
 void
 route_conn_ready(struct conn *c)
 {
@@ -495,6 +544,8 @@ route_conn_ready(struct conn *c)
 	}
 	if (r->head == NULL)
 		r->tail = NULL;
+	if (shutting_down && r->head == NULL)
+		conn_close(c, "shutdown");   /* the bounces are out: done with this stream */
 }
 
 void
@@ -507,6 +558,15 @@ route_conn_closed(struct conn *c)
 		return;
 	if (((struct route *)c->route)->magic == VERIFY_MAGIC) {
 		v = c->route;
+		if (v->conn != c) {
+			/* an attempt that never connected: the race goes on */
+			if (connector_attempt_closed(&v->cx, c) == -1) {
+				log_warnx("dialback verify local=%s remote=%s: authoritative "
+				    "server not reachable", v->local, v->remote);
+				verify_done(v, false);
+			}
+			return;
+		}
 		v->conn = NULL;
 		if (v->answered)
 			return;
@@ -515,16 +575,43 @@ route_conn_closed(struct conn *c)
 		return;
 	}
 	r = c->route;
-	if (r->magic != ROUTE_MAGIC || r->conn != c)
+	if (r->magic != ROUTE_MAGIC)
 		return;
+	if (r->conn != c) {
+		/* an attempt that never connected: the next one starts at once */
+		const char *why = r->tg.why;
+		bool to = r->tg.timed_out;
+		int rc;
+
+		r->tg.why = c->close_reason;
+		r->tg.timed_out = c->timed_out;
+		if (shutting_down) {
+			/* no new attempts: drop the rest of the race */
+			if (connector_attempt_closed(&r->cx, c) != 1)
+				route_fail(r, "shutting down", true);
+			else {
+				r->tg.why = why;
+				r->tg.timed_out = to;
+			}
+			return;
+		}
+		rc = connector_attempt_closed(&r->cx, c);
+		if (rc == 1) {
+			r->tg.why = why;
+			r->tg.timed_out = to;
+		} else if (rc == -1) {
+			route_fail(r, r->tg.why ? r->tg.why : "no target reachable",
+			    r->tg.timed_out);
+		}
+		return;
+	}
 	r->conn = NULL;
 	requeue_inflight(r);
 	if (r->state != RS_READY && c->st->pipeline && !r->retried_plain && !shutting_down) {
 		/* never let pipelining break federation: forget, retry the same target plain */
 		peercaps_forget(r->remote, c->close_reason ? c->close_reason : "set-up failed");
 		r->retried_plain = true;
-		if (r->tg.next > 0)
-			r->tg.next--;
+		connector_rewind(&r->cx, r->cx.won_idx);
 		route_try_next(r);
 		return;
 	}
@@ -556,6 +643,7 @@ route_verify_needed(struct conn *c, const char *local, const char *remote,
 		return;
 	}
 	v->magic = VERIFY_MAGIC;
+	connector_init(&v->cx, loop, cfg->attempt_delay_ms, verify_attempt, verify_exhausted, v);
 	v->side = c->st->side;
 	v->recv_conn = c->id;
 	snprintf(v->local, sizeof(v->local), "%s", local);
@@ -567,8 +655,10 @@ route_verify_needed(struct conn *c, const char *local, const char *remote,
 	if (v->side == STREAM_LOCAL) {
 		/* the local server is authoritative for its own domains */
 		local_server_target(&v->tg);
+		connector_set_targets(&v->cx, v->tg.t, v->tg.n);
 		verify_try_next(v);
 	} else if (static_target(&v->tg, remote)) {
+		connector_set_targets(&v->cx, v->tg.t, v->tg.n);
 		verify_try_next(v);
 	} else if ((v->tg.req = resolver_lookup(resolver, remote, verify_resolved, v)) == NULL) {
 		verify_done(v, false);
@@ -590,26 +680,42 @@ verify_resolved(void *arg, const struct resolve_result *res)
 		return;
 	}
 	copy_targets(&v->tg, res);
+	connector_set_targets(&v->cx, v->tg.t, v->tg.n);
 	verify_try_next(v);
 }
 
 static void
 verify_try_next(struct verify *v)
 {
-	while (v->tg.next < v->tg.n) {
-		struct resolve_target *t = &v->tg.t[v->tg.next++];
-
-		v->conn = conn_connect((struct sockaddr *)&t->addr, t->addrlen, v->side,
-		    STREAM_VERIFY, v->local, v->remote, v);
-		if (v->conn != NULL) {
-			conn_set_target(v->conn, t->host, t->port);
-			stream_set_verify(v->conn->st, v->id, v->key);
-			return;
-		}
-	}
+	if (connector_next(&v->cx) == 0)
+		return;
 	log_warnx("dialback verify local=%s remote=%s: authoritative server not reachable",
 	    v->local, v->remote);
 	verify_done(v, false);
+}
+
+static struct conn *
+verify_attempt(void *arg, const struct resolve_target *t)
+{
+	struct verify *v = arg;
+	struct conn *c;
+
+	c = conn_connect((struct sockaddr *)&t->addr, t->addrlen, v->side, STREAM_VERIFY,
+	    v->local, v->remote, v);
+	if (c != NULL) {
+		conn_set_target(c, t->host, t->port);
+		conn_set_tlsa(c, t);
+		if (t->direct_tls)
+			conn_set_direct_tls(c);
+		stream_set_verify(c->st, v->id, v->key);
+	}
+	return c;
+}
+
+static void
+verify_exhausted(void *arg)
+{
+	verify_try_next(arg);   /* nothing left: logs and answers "invalid" */
 }
 
 void
@@ -640,6 +746,7 @@ verify_done(struct verify *v, bool valid)
 	}
 	if (v->conn != NULL)
 		v->conn->route = NULL;
+	connector_cancel(&v->cx, "verify-done");
 	if (v->tg.req)
 		resolver_cancel(v->tg.req);
 	for (pp = &verifies; *pp; pp = &(*pp)->next)
@@ -652,6 +759,18 @@ verify_done(struct verify *v, bool valid)
 }
 
 /* ---- shutdown and status ---- */
+
+bool
+route_busy(void)
+{
+	if (verifies != NULL)
+		return true;
+	for (struct route *r = routes; r; r = r->next)
+		if (r->head != NULL || r->inflight != NULL || r->state == RS_RESOLVING ||
+		    r->state == RS_CONNECTING)
+			return true;
+	return false;
+}
 
 void
 route_shutdown(void)
@@ -680,6 +799,7 @@ route_free_all(void)
 	while ((r = routes) != NULL) {
 		routes = r->next;
 		ev_timer_stop(loop, &r->setup);
+		connector_cancel(&r->cx, "exit");
 		if (r->tg.req)
 			resolver_cancel(r->tg.req);
 		requeue_inflight(r);
@@ -694,6 +814,7 @@ route_free_all(void)
 	}
 	while ((v = verifies) != NULL) {
 		verifies = v->next;
+		connector_cancel(&v->cx, "exit");
 		if (v->tg.req)
 			resolver_cancel(v->tg.req);
 		free(v);

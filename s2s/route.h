@@ -22,10 +22,15 @@ void route_init(struct ev_loop *loop, const struct config *cfg, struct resolver 
     struct status *status);
 /* Graceful shutdown: bounce what is queued, stop new set-ups. */
 void route_shutdown(void);
+/* Stanzas still queued, set-ups or dialback verifications under way? */
+bool route_busy(void);
 /* Free every route (after the loop ended). */
 void route_free_all(void);
 
 /* From conn.c. */
+/* c's TCP connect succeeded (before any stream bytes): the first attempt of a
+ * Happy Eyeballs race to connect wins, the others are closed (s2s/connect.c). */
+void route_conn_connected(struct conn *c);
 void route_conn_ready(struct conn *c);
 /* Pipelining: the stream may carry the queued stanzas now, before it is ready. */
 void route_conn_pipeline(struct conn *c);

@@ -256,6 +256,13 @@ send_features(struct stream *s)
 }
 
 void
+stream_direct_tls(struct stream *s)
+{
+	s->direct_tls = true;
+	enter(s, SS_TLS);
+}
+
+void
 stream_start(struct stream *s)
 {
 	if (s->role != STREAM_INITIATOR || s->state != SS_INIT)
@@ -313,7 +320,12 @@ stream_tls_ready(struct stream *s)
 	}
 	enter(s, SS_WAIT_HEADER);
 	if (s->role == STREAM_RECEIVER) {
-		if (s->cfg->pipelining) {
+		const struct tls_session *t = s->ops->tls(s->owner);
+		const char *sni = t ? tls_session_sni(t) : NULL;
+
+		if (s->local[0] == '\0' && sni != NULL && config_is_local(s->cfg, sni))
+			copy_str(s->local, sizeof(s->local), sni);  /* direct TLS: SNI names us */
+		if (s->cfg->pipelining && s->local[0] != '\0') {
 			/* XEP-0305: the restarted header and features go out with the server's
 			 * last TLS flight, without waiting for the initiator's header. */
 			dialback_stream_id(s->id);

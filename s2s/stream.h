@@ -86,6 +86,7 @@ struct stream {
 	char  remote[256];                 /* the peer's domain */
 	char  id[64];                      /* stream id (ours as receiver, theirs as initiator) */
 	bool  tls_active;                  /* TLS established under this stream */
+	bool  direct_tls;                  /* XEP-0368: TLS from the first byte */
 	bool  header_sent;                 /* our header for the current stream is out */
 	bool  restart_pending;             /* reset the parser after the current element */
 	bool  db_offered;                  /* peer offered dialback (initiator) */
@@ -123,6 +124,9 @@ void stream_free(struct stream *s);
 /* For the verify purpose: the db:verify to send (stream id of the other stream, key). */
 void stream_set_verify(struct stream *s, const char *id, const char *key);
 
+/* Direct TLS (XEP-0368): the connection starts with TLS; the stream begins (the
+ * initiator's header goes out) in stream_tls_ready(). Call right after stream_new. */
+void stream_direct_tls(struct stream *s);
 /* Initiator: the TCP connection is up; sends the stream header. */
 void stream_start(struct stream *s);
 /* Plaintext input. Returns bytes consumed; fewer than len when TLS must start first

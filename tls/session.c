@@ -230,6 +230,7 @@ tls_session_free(struct tls_session *s)
 	for (size_t i = 0; i < s->n_tlsa; i++)
 		free((void *)s->tlsa[i].data);
 	free(s->tlsa);
+	free(s->tchain);
 	s->magic = 0;
 	free(s);
 }
@@ -406,18 +407,13 @@ tls_session_sni(const struct tls_session *s)
 static const unsigned char *
 peer_leaf(const struct tls_session *s, size_t *len)
 {
-	WOLFSSL_X509_CHAIN *chain;
-	unsigned char *der;
-	int n;
+	struct tls_chain c;
 
-	if (!s->established || (chain = wolfSSL_get_peer_chain(s->ssl)) == NULL ||
-	    wolfSSL_get_chain_count(chain) < 1)
+	tls_peer_chain(s, &c);
+	if (c.n < 1)
 		return NULL;
-	if ((der = wolfSSL_get_chain_cert(chain, 0)) == NULL ||
-	    (n = wolfSSL_get_chain_length(chain, 0)) <= 0)
-		return NULL;
-	*len = (size_t)n;
-	return der;
+	*len = c.len[0];
+	return c.der[0];
 }
 
 /* PKIX: the peer's chain was verified against the CA store. */

@@ -78,6 +78,9 @@ bool tls_session_resumed(const struct tls_session *s);
  * tls_session_handshake(); it selects the saved session and the DANE reference name.
  * Without it the target is "" (one entry per local/peer pair). Returns 0, -1 if bad. */
 int tls_session_set_target(struct tls_session *s, const char *host, unsigned port);
+/* Offer / accept ALPN protocol proto (e.g. "xmpp-server" for XEP-0368 direct TLS);
+ * call before the first handshake step. Returns 0 or -1. */
+int tls_session_set_alpn(struct tls_session *s, const char *proto);
 
 /* --- DANE (RFC 6698, 7671, 7673) ------------------------------------------------- */
 

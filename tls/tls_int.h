@@ -49,6 +49,9 @@ struct tls_ctx {
 	struct tls_counters    n;
 };
 
+/* A presented chain: DER certificates, leaf first (borrowed from wolfSSL). */
+#define TLS_CHAIN_MAX 10
+
 /* One TLS connection. Never holds a socket: ciphertext comes from *in and goes to
  * *out, both borrowed from the connection. */
 struct tls_session {
@@ -78,6 +81,12 @@ struct tls_session {
 	enum tls_tlsa_status tlsa_status;
 	enum tls_dane_state dane;        /* outcome after the handshake */
 	bool               dane_ee;      /* the matching record was DANE-EE */
+	/* server resumption: the peer chain recorded when the ticket was issued
+	 * (ticketkeys.c), used when wolfSSL has none (stateless tickets carry no
+	 * certificate); DER certificates back to back, leaf first, owned */
+	unsigned char     *tchain;
+	size_t             tchain_len[TLS_CHAIN_MAX];
+	size_t             tchain_n;
 };
 
 /* ctx.c: the domain named name (case-insensitive), or NULL. */
@@ -109,8 +118,6 @@ bool tls_cert_matches(const unsigned char *der, size_t len, const char *domain);
 int tls_cert_spki(const unsigned char *der, size_t len, const unsigned char **spki,
     size_t *spkilen);
 
-/* A presented chain: DER certificates, leaf first (borrowed from wolfSSL). */
-#define TLS_CHAIN_MAX 10
 struct tls_chain {
 	const unsigned char *der[TLS_CHAIN_MAX];
 	size_t               len[TLS_CHAIN_MAX];
@@ -158,5 +165,12 @@ int tls_ticketkeys_attach(struct tls_ticketkeys *tk, WOLFSSL_CTX *wc, unsigned l
 int tls_ticketkeys_maybe_rotate(struct tls_ticketkeys *tk, time_t now);
 /* Age in seconds of the current key at now. */
 long tls_ticketkeys_age(const struct tls_ticketkeys *tk, time_t now);
+/* Peer identities bound to tickets: when a server ticket is sealed, the client's
+ * certificate chain is recorded under the ticket's key name and IV (in memory and in
+ * <ticket key file>.peers, 0600, atomic writes, bounded, expiring with the ticket);
+ * when a ticket is opened the chain is attached to the session (tchain), so a resumed
+ * handshake in a later process still knows (and re-verifies) the peer's certificate.
+ * Number of recorded identities: */
+size_t tls_ticketkeys_peer_count(const struct tls_ticketkeys *tk);
 
 #endif

@@ -504,3 +504,231 @@ client_wait() {
 	fi
 	log "client $1 ok"
 }
+
+# ---------------------------------------------------------------- DNSSEC zones (issue 4)
+# For the 2N-*.sh tests: several zones in one nsd, signed at test time with ldns, and a
+# control socket so a test can count the queries the server received.
+
+DNSSEC_ZONES=""
+ZONE_TTL=${ZONE_TTL:-300}
+
+# zone_add ZONE MODE: declare ZONE (no trailing dot); MODE is signed, unsigned or
+# expired (signed with signatures that expired yesterday).
+zone_add() {
+	DNSSEC_ZONES="$DNSSEC_ZONES $1:$2"
+	: >"$TMP/zone-$1.rr"
+}
+# zone_rr ZONE LINE: one zone file line (absolute names, with the trailing dot).
+zone_rr() { printf '%s\n' "$2" >>"$TMP/zone-$1.rr"; }
+# zone_xmpp ZONE DOMAIN IP [PORT]: _xmpp-server SRV for DOMAIN to xmpp.DOMAIN + its A.
+zone_xmpp() {
+	zone_rr "$1" "_xmpp-server._tcp.$2. $ZONE_TTL IN SRV 0 0 ${4:-5269} xmpp.$2."
+	zone_rr "$1" "xmpp.$2. $ZONE_TTL IN A $3"
+}
+# zone_tamper ZONE OLD NEW: after signing, replace the text OLD by NEW (sed, | as
+# delimiter) in the signed zone file: the signature over that RRset no longer matches.
+zone_tamper() { printf 's|%s|%s|\n' "$2" "$3" >>"$TMP/zone-$1.sed"; }
+
+# start_dns_zones: write, sign and serve every declared zone on 127.0.0.53; the trust
+# anchors (DS of every signed zone) go to $TMP/dns/trust-anchors. nsd-control talks to
+# $TMP/dns/nsd.sock (nsd_queries).
+start_dns_zones() {
+	need nsd nsd-control ldns-keygen ldns-signzone drill
+	local d=$TMP/dns spec z mode zf key inc exp
+	mkdir -p "$d"
+	: >"$d/trust-anchors"
+	cat >"$d/nsd.conf" <<EOF2
+server:
+	ip-address: 127.0.0.53
+	port: 53
+	username: ""
+	chroot: ""
+	zonesdir: "$d"
+	database: ""
+	zonelistfile: "$d/zone.list"
+	xfrdfile: "$d/xfrd.state"
+	xfrdir: "$d"
+	pidfile: "$d/nsd.pid"
+	logfile: "$TMP/nsd.log"
+	server-count: 1
+	verbosity: 1
+	hide-version: yes
+	statistics: 0
+remote-control:
+	control-enable: yes
+	control-interface: "$d/nsd.sock"
+EOF2
+	for spec in $DNSSEC_ZONES; do
+		z=${spec%%:*}
+		mode=${spec#*:}
+		zf=$d/$z.zone
+		{
+			echo "\$ORIGIN $z."
+			echo "\$TTL $ZONE_TTL"
+			echo "@ IN SOA ns.$z. hostmaster.$z. 1 3600 600 86400 $ZONE_TTL"
+			echo "@ IN NS ns.$z."
+			echo "ns IN A 127.0.0.53"
+			cat "$TMP/zone-$z.rr"
+		} >"$zf"
+		if [ "$mode" != unsigned ]; then
+			key=$(cd "$d" && ldns-keygen -a ECDSAP256SHA256 -k "$z.") ||
+				fail "ldns-keygen for $z failed"
+			cat "$d/$key.ds" >>"$d/trust-anchors"
+			if [ "$mode" = expired ]; then
+				inc=$(date -u -d '-10 days' +%Y%m%d%H%M%S)
+				exp=$(date -u -d '-1 day' +%Y%m%d%H%M%S)
+				ldns-signzone -i "$inc" -e "$exp" -f "$zf.signed" "$zf" "$d/$key" \
+					>"$d/$z.sign.out" 2>&1 || fail "signing $z failed: $(cat "$d/$z.sign.out")"
+			else
+				ldns-signzone -f "$zf.signed" "$zf" "$d/$key" >"$d/$z.sign.out" 2>&1 ||
+					fail "signing $z failed: $(cat "$d/$z.sign.out")"
+			fi
+			if [ -f "$TMP/zone-$z.sed" ]; then
+				sed -i -f "$TMP/zone-$z.sed" "$zf.signed"
+			fi
+			zf=$zf.signed
+		fi
+		nsd-checkzone "$z." "$zf" >"$d/$z.check.out" 2>&1 ||
+			fail "zone $z does not load: $(cat "$d/$z.check.out")"
+		printf 'zone:\n\tname: "%s."\n\tzonefile: "%s"\n' "$z" "$zf" >>"$d/nsd.conf"
+	done
+	bg nsd-stdout nsd -d -c "$d/nsd.conf"
+	NSD_PID=$LAST_PID
+	z=${DNSSEC_ZONES# }
+	z=${z%%:*}
+	wait_for 50 dns_zone_ready "$z" || fail "nsd did not answer on 127.0.0.53"
+	log "nsd up (zones:$DNSSEC_ZONES)"
+}
+
+dns_zone_ready() { nsx drill @127.0.0.53 "$1" SOA | grep -q 'rcode: NOERROR'; }
+
+# nsd_queries: the number of queries nsd received so far (counted at the server).
+nsd_queries() {
+	local v
+	v=$(nsd-control -c "$TMP/dns/nsd.conf" stats_noreset 2>/dev/null |
+		awk -F= '$1 == "num.queries" { print $2; exit }')
+	[ -n "$v" ] || fail "nsd-control stats_noreset gave no num.queries"
+	echo "$v"
+}
+
+# stop_dns: stop the nsd started by start_dns_zones (by PID).
+stop_dns() {
+	kill_pid "$NSD_PID"
+	log "nsd stopped"
+}
+
+# conf_in_block FILE BLOCK LINE: add LINE right after the line "BLOCK {" of FILE.
+conf_in_block() {
+	local f=$1 b=$2 l=$3
+	grep -q "^$b {\$" "$f" || fail "conf_in_block: no '$b {' in $f"
+	sed -i "/^$b {\$/a\\
+	$l" "$f"
+}
+
+# conf_set FILE KEY VALUE: replace the value of the (tab-indented) KEY line in FILE.
+conf_set() { sed -i "s|^\t$2 .*|\t$2 $3|" "$1"; }
+
+# site_dnssec_prepare NAME DOMAIN QF_IP ZONE: CA cert for DOMAIN and its SRV in ZONE.
+site_dnssec_prepare() {
+	make_cert "$1" "$2"
+	zone_xmpp "$4" "$2" "$3"
+}
+# site_dnssec_write NAME DOMAIN QF_IP PROSODY_IP: quickfed config that validates with the
+# zones' trust anchors (in $TMP/NAME-qf.conf); adjust it with conf_in_block / conf_set.
+site_dnssec_write() {
+	write_quickfed_conf "$TMP/$1-qf.conf" "$1" "$2" "$1" "$3" "$4"
+	conf_in_block "$TMP/$1-qf.conf" resolver "dnssec on"
+	conf_in_block "$TMP/$1-qf.conf" resolver "trust_anchor_file $TMP/dns/trust-anchors"
+}
+# site_dnssec_start NAME DOMAIN QF_IP PROSODY_IP: start quickfed and the proxied Prosody.
+site_dnssec_start() {
+	start_quickfed "qf$1" "$TMP/$1-qf.conf"
+	start_prosody "$1" "$2" "$4" proxied "$3" 5270
+}
+
+# make_cert_multi NAME DOMAIN...: CA-signed leaf valid for every DOMAIN.
+make_cert_multi() {
+	local p=$TMP/pki name=$1 san="" dom
+	shift
+	[ -f "$p/ca.crt" ] || make_ca
+	for dom in "$@"; do
+		san="$san${san:+,}DNS:$dom"
+	done
+	cat >"$p/$name.ext" <<EOF2
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyAgreement
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=$san
+EOF2
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$p/$name.key" -out "$p/$name.csr" -subj "/CN=$1" >"$p/$name.out" 2>&1 &&
+	openssl x509 -req -in "$p/$name.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" \
+		-CAcreateserial -days 30 -out "$p/$name.crt" -extfile "$p/$name.ext" >>"$p/$name.out" 2>&1 ||
+		fail "cert $name generation failed: $(cat "$p/$name.out")"
+}
+
+# start_prosody_hosts NAME IP CERT DOMAIN...: a plain (direct) Prosody serving several
+# domains on IP (s2s on 5269, encryption required, trusts the test CA), all with the
+# certificate $TMP/pki/CERT.{crt,key}. register NAME ... works for each domain.
+start_prosody_hosts() {
+	need prosody prosodyctl
+	local name=$1 ip=$2 cert=$3 dom
+	shift 3
+	local d=$TMP/$name p=$TMP/pki
+	mkdir -p "$d/data" "$d/certs"
+	{
+		cat <<EOF2
+-- generated by tests/integ/lib.sh for $name (direct, several hosts)
+run_as_root = true
+pidfile = "$d/prosody.pid"
+data_path = "$d/data"
+log = { { levels = { min = "debug" }, to = "file", filename = "$TMP/$name.log" } }
+admins = { }
+modules_enabled = {
+	"roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "posix";
+}
+modules_disabled = { "s2s_bidi"; }
+authentication = "internal_plain"
+storage = "internal"
+c2s_require_encryption = true
+allow_unencrypted_plain_auth = false
+c2s_interfaces = { "$ip" }
+c2s_ports = { 5222 }
+s2s_interfaces = { "$ip" }
+s2s_ports = { 5269 }
+local_interfaces = { "$ip" }
+legacy_ssl_ports = { }
+s2s_direct_tls_ports = { }
+s2s_timeout = 10
+dns_timeout = 3
+certificates = "$d/certs"
+ssl = { certificate = "$p/$cert.crt"; key = "$p/$cert.key"; cafile = "$p/ca.crt"; }
+s2s_require_encryption = true
+s2s_secure_auth = false
+EOF2
+		for dom in "$@"; do
+			printf '\nVirtualHost "%s"\n\tssl = { certificate = "%s"; key = "%s"; cafile = "%s"; }\n' \
+				"$dom" "$p/$cert.crt" "$p/$cert.key" "$p/ca.crt"
+		done
+	} >"$d/prosody.cfg.lua"
+	ip netns exec "$NS" prosody --config "$d/prosody.cfg.lua" -F >"$TMP/$name-stdout.log" 2>&1 &
+	track_pid $!
+	eval "PROSODY_PID_$name=$!"
+	wait_for 75 port_open "$ip" 5222 || fail "prosody $name did not listen on $ip:5222"
+	wait_for 25 port_open "$ip" 5269 || fail "prosody $name did not listen on $ip:5269"
+	eval "PROSODY_CFG_$name=\$d/prosody.cfg.lua"
+	eval "PROSODY_IP_$name=$ip"
+	log "prosody $name ($*) up on $ip"
+}
+
+# restart_quickfed NAME: stop quickfed NAME by PID (graceful, TERM) and start it again
+# on the same configuration; its log continues in $TMP/NAME-2.log.
+restart_quickfed() {
+	local name=$1 pid conf
+	eval "pid=\$QF_PID_$name"
+	conf=$(tr '\0' '\n' </proc/"$pid"/cmdline | tail -n 1)
+	kill_pid "$pid"
+	mv "$TMP/$name.log" "$TMP/$name-1.log"
+	QF_LOGS="$QF_LOGS $TMP/$name-1.log"
+	start_quickfed "$name" "$conf"
+}

@@ -42,6 +42,9 @@ static const struct bad_case bad_cases[] = {
 	    { { 3, "unknown keyword 'listne' in top level" } } },
 	{ "unknown-in-block", BASE "timeouts {\n\tconect 5s\n}\n",
 	    { { 4, "unknown keyword 'conect' in timeouts block" } } },
+	{ "bad-attempt-delay", BASE "timeouts {\n\tattempt_delay 5ms\n\tattempt_delay 11s\n}\n",
+	    { { 4, "'attempt_delay' 5ms out of range (10..10000 ms)" },
+	      { 5, "duplicate 'attempt_delay'" } } },
 	{ "bad-port-range", BASE "listener local {\n\tport 70000\n}\n",
 	    { { 4, "'port' 70000 out of range (1..65535)" } } },
 	{ "bad-port-zero", BASE "local_server {\n\tport 0\n}\n",
@@ -287,6 +290,7 @@ test_shipped_config(void **state)
 	assert_int_equal(cfg->setup_timeout_ms, 60000);
 	assert_int_equal(cfg->idle_timeout_ms, 600000);
 	assert_int_equal(cfg->shutdown_timeout_ms, 5000);
+	assert_int_equal(cfg->attempt_delay_ms, 250);
 	assert_int_equal(cfg->max_stanza_size, 256 * 1024);
 	assert_int_equal(cfg->max_depth, 32);
 	assert_int_equal(cfg->max_attributes, 32);
@@ -400,6 +404,7 @@ test_every_option(void **state)
 	    "\tsetup 1h\n"
 	    "\tidle 1d\n"
 	    "\tshutdown 0\n"
+	    "\tattempt_delay 100ms\n"
 	    "}\n"
 	    "limits {\n"
 	    "\tstanza_size 1M\n"
@@ -478,6 +483,7 @@ test_every_option(void **state)
 	assert_int_equal(cfg->setup_timeout_ms, 3600000);
 	assert_int_equal(cfg->idle_timeout_ms, 86400000);
 	assert_int_equal(cfg->shutdown_timeout_ms, 0);
+	assert_int_equal(cfg->attempt_delay_ms, 100);
 
 	assert_int_equal(cfg->max_stanza_size, 1024 * 1024);
 	assert_int_equal(cfg->max_depth, 16);

@@ -271,6 +271,42 @@ append_file(const char *from, FILE *to)
 	return true;
 }
 
+/* Change the TLSA data of owner in the signed zone file path (its last hex digit), so
+ * that RRset no longer matches its signature: validates as bogus. */
+static bool
+corrupt_tlsa(const char *path, const char *owner)
+{
+	static char text[1 << 20];
+	size_t n, olen = strlen(owner);
+	bool done = false;
+	FILE *f;
+
+	if ((f = fopen(path, "r")) == NULL)
+		return false;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (char *line = text; line != NULL && *line != '\0'; ) {
+		char *end = strchr(line, '\n');
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+
+		if (len > olen && strncmp(line, owner, olen) == 0 &&
+		    memmem(line, len, "\tTLSA\t", 6) != NULL && len > 0) {
+			char *c = line + len - 1;
+
+			while (c > line && (*c == ' ' || *c == '\t' || *c == '\r'))
+				c--;
+			*c = *c == '0' ? '1' : '0';
+			done = true;
+		}
+		line = end != NULL ? end + 1 : NULL;
+	}
+	if (!done || (f = fopen(path, "w")) == NULL)
+		return false;
+	fwrite(text, 1, n, f);
+	return fclose(f) == 0;
+}
+
 /* Sign sec. (valid) and bad. (expired signatures) with fresh keys; both keys become
  * trust anchors. Returns false when ldnsutils is missing or anything fails. */
 static bool
@@ -304,6 +340,8 @@ sign_zones(const char *top)
 		char *sz_exp[] = { signzone, opt_o, zone, opt_f, out, opt_e, exp_past, opt_i,
 		    inc_past, in, key, NULL };
 		if (!run_tool(expired ? sz_exp : sz_ok))
+			goto fail;
+		if (!expired && !corrupt_tlsa(out, "_5269._tcp.xmpp.dbog.sec."))
 			goto fail;
 		snprintf(keyfile, sizeof(keyfile), "%s/%s.key", nsd.dir, key);
 		if (!append_file(keyfile, ta))
@@ -729,6 +767,102 @@ test_dnssec_mixed(void **state)
 	assert_int_equal(o.status, RESOLVE_OK);
 	assert_int_equal(o.n, 1);
 	assert_target(&o.t[0], "xmpp.ok.sec", "127.0.8.1", 5269, false);
+}
+
+/* TLSA rdata parsing (RFC 6698 §2.1): fields, short data, truncation of long data. */
+static void
+test_tlsa_parse(void **state)
+{
+	unsigned char rd[3 + 300];
+	struct resolve_tlsa t;
+
+	rd[0] = 3;
+	rd[1] = 1;
+	rd[2] = 1;
+	for (size_t i = 0; i < 300; i++)
+		rd[3 + i] = (unsigned char)i;
+	assert_int_equal(resolver_parse_tlsa(rd, 3 + 32, &t), 0);
+	assert_int_equal(t.usage, 3);
+	assert_int_equal(t.selector, 1);
+	assert_int_equal(t.mtype, 1);
+	assert_int_equal(t.len, 32);
+	assert_false(t.truncated);
+	assert_memory_equal(t.data, rd + 3, 32);
+	/* a full certificate: kept cut, marked, so it can never match */
+	assert_int_equal(resolver_parse_tlsa(rd, sizeof(rd), &t), 0);
+	assert_int_equal(t.len, RESOLVE_TLSA_DATA_MAX);
+	assert_true(t.truncated);
+	assert_memory_equal(t.data, rd + 3, RESOLVE_TLSA_DATA_MAX);
+	/* no data at all, or not even the three fields: malformed */
+	assert_int_equal(resolver_parse_tlsa(rd, 3, &t), -1);
+	assert_int_equal(resolver_parse_tlsa(rd, 2, &t), -1);
+	assert_int_equal(resolver_parse_tlsa(NULL, 0, &t), -1);
+	assert_string_equal(resolve_tlsa_status_str(RESOLVE_TLSA_BOGUS), "bogus");
+}
+
+/* RFC 7673: secure SRV + secure address -> the TLSA RRset of _5269._tcp.TARGET comes
+ * with the target; secure denial gives SECURE with no records; insecure targets are
+ * never asked; a TLSA RRset failing validation marks the target BOGUS. */
+static void
+test_dnssec_tlsa(void **state)
+{
+	struct outcome o;
+	static const unsigned char ee[32] = {
+		0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89,
+		0xab, 0xcd, 0xef, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef, 0x01, 0x23,
+		0x45, 0x67, 0x89, 0xab, 0xcd, 0xef };
+	const struct resolve_tlsa *t3 = NULL, *t2 = NULL;
+
+	NEED_DNSSEC();
+	resolve_one_cfg("dane.sec", &o, true);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_int_equal(o.n, 1);
+	assert_target_sec(&o.t[0], "xmpp.dane.sec", "127.0.8.2", 5269, false, DNS_SECURE);
+	assert_int_equal(o.t[0].tlsa_status, RESOLVE_TLSA_SECURE);
+	assert_int_equal(o.t[0].n_tlsa, 2);
+	for (size_t i = 0; i < o.t[0].n_tlsa; i++) {
+		if (o.t[0].tlsa[i].usage == 3)
+			t3 = &o.t[0].tlsa[i];
+		else if (o.t[0].tlsa[i].usage == 2)
+			t2 = &o.t[0].tlsa[i];
+	}
+	assert_non_null(t3);
+	assert_non_null(t2);
+	assert_int_equal(t3->selector, 1);
+	assert_int_equal(t3->mtype, 1);
+	assert_int_equal(t3->len, 32);
+	assert_memory_equal(t3->data, ee, 32);
+	assert_int_equal(t2->selector, 0);
+	assert_int_equal(t2->mtype, 2);
+	assert_int_equal(t2->len, 64);
+	assert_int_equal(t2->data[0], 0x00);
+	assert_int_equal(t2->data[63], 0xff);
+
+	/* no TLSA published, denial is signed: secure, no records (PKIX applies) */
+	resolve_one_cfg("ok.sec", &o, true);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_int_equal(o.t[0].tlsa_status, RESOLVE_TLSA_SECURE);
+	assert_int_equal(o.t[0].n_tlsa, 0);
+
+	/* the TLSA data was changed after signing: bogus, but the target is handed over
+	 * (the connection is refused at the TLS step, with a log line) */
+	resolve_one_cfg("dbog.sec", &o, true);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_int_equal(o.n, 1);
+	assert_int_equal(o.t[0].security, DNS_SECURE);
+	assert_int_equal(o.t[0].tlsa_status, RESOLVE_TLSA_BOGUS);
+	assert_int_equal(o.t[0].n_tlsa, 0);
+
+	/* without validation nothing is secure: TLSA is never asked */
+	resolve_one_cfg("dane.sec", &o, false);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_int_equal(o.t[0].security, DNS_INSECURE);
+	assert_int_equal(o.t[0].tlsa_status, RESOLVE_TLSA_NONE);
+	assert_int_equal(o.t[0].n_tlsa, 0);
+	/* insecure address (unsigned zone) under a signed SRV: not asked either */
+	resolve_one_cfg("mixed.sec", &o, true);
+	assert_int_equal(o.status, RESOLVE_OK);
+	assert_int_equal(o.t[0].tlsa_status, RESOLVE_TLSA_NONE);
 }
 
 /* Expired signatures under a trusted key: bogus, with a reason, and no targets. */
@@ -1393,6 +1527,8 @@ main(void)
 		cmocka_unit_test(test_dnssec_secure),
 		cmocka_unit_test(test_dnssec_mixed),
 		cmocka_unit_test(test_dnssec_bogus),
+		cmocka_unit_test(test_tlsa_parse),
+		cmocka_unit_test(test_dnssec_tlsa),
 		cmocka_unit_test(test_concurrent),
 		cmocka_unit_test(test_timeout),
 		cmocka_unit_test(test_cancel_in_flight),

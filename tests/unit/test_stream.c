@@ -41,6 +41,13 @@ tls_session_peer_valid_for(const struct tls_session *s, const char *domain)
 }
 
 const char *
+tls_session_sni(const struct tls_session *s)
+{
+	(void)s;
+	return NULL;
+}
+
+const char *
 tls_session_peer_verdict(const struct tls_session *s)
 {
 	(void)s;

@@ -801,14 +801,15 @@ test_selfsigned_generation(void **state)
 		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
 		    (de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
-		/* the certificate pair plus the ticket keys (and their lock file) */
+		/* the certificate pair plus the ticket keys (and their lock file), and
+		 * the peer identity bound to the ticket issued to a.example */
 		assert_null(strstr(de->d_name, ".tmp"));
 		files++;
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
 		unlink(p);
 	}
 	closedir(dp);
-	assert_int_equal(files, 4);
+	assert_int_equal(files, 5);
 	assert_int_equal(rmdir(dir), 0);
 	assert_int_equal(rmdir(tmpl), 0);
 

@@ -272,6 +272,11 @@ pair_restart(struct pair *p)
 	tls_ctx_free(p->sc);
 	p->cc = ctx_for(&p->ct);
 	p->sc = ctx_for(&p->st);
+	/* a real restart also loses wolfSSL's process-wide session cache, which would
+	 * otherwise hand the resumed server session the client's certificate by session
+	 * ID: the restarted server must not look there (stateless tickets only) */
+	for (struct tls_domain *d = p->sc->domains; d != NULL; d = d->next)
+		wolfSSL_CTX_set_session_cache_mode(d->server, WOLFSSL_SESS_CACHE_OFF);
 }
 
 static void
