@@ -527,7 +527,8 @@ process_input(struct conn *c)
 				log_warnx("conn=%lu %s remote=%s local=%s TLS handshake failed: %s",
 				    c->id, c->addr, c->st->remote, c->st->local,
 				    tls_session_error(c->tls));
-				c->close_reason = "tls-handshake-failed";
+				c->close_reason = tls_session_dane_state(c->tls) == TLS_DANE_FAILED ?
+				    "dane-failed" : "tls-handshake-failed";
 				c->state = CONN_DEAD;
 				return;
 			}

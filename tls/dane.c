@@ -13,8 +13,6 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 #include <wolfssl/wolfcrypt/sha512.h>
 
-#include <stdio.h>
-#include <stdlib.h>
 #include "../core/log.h"
 #include "tls_int.h"
 
@@ -32,9 +30,12 @@ tls_peer_chain(const struct tls_session *s, struct tls_chain *c)
 		return;
 	if ((chain = wolfSSL_get_peer_chain(s->ssl)) == NULL ||
 	    wolfSSL_get_chain_count(chain) < 1) {
-		if (getenv("TP_DBG")) fprintf(stderr, "DBG fallback tchain_n=%zu\n", s->tchain_n);
-		/* a resumed server session: the chain recorded with its ticket */
+		/* a resumed server session: the chain recorded with its ticket (never for
+		 * a full handshake, even when a ticket was opened and then not used) */
 		size_t off = 0;
+
+		if (wolfSSL_session_reused(s->ssl) != 1)
+			return;
 
 		for (size_t i = 0; i < s->tchain_n && c->n < TLS_CHAIN_MAX; i++) {
 			c->der[c->n] = s->tchain + off;
@@ -45,7 +46,6 @@ tls_peer_chain(const struct tls_session *s, struct tls_chain *c)
 		return;
 	}
 	n = wolfSSL_get_chain_count(chain);
-	if (getenv("TP_DBG") && s->server) fprintf(stderr, "DBG wolf chain n=%d resumed=%d vseen=%d\n", n, wolfSSL_session_reused(s->ssl), s->verify_seen);
 	for (int i = 0; i < n && c->n < TLS_CHAIN_MAX; i++) {
 		unsigned char *der = wolfSSL_get_chain_cert(chain, i);
 		int len = wolfSSL_get_chain_length(chain, i);

@@ -81,6 +81,10 @@ static bool tk_changed(const struct tls_ticketkeys *);
 static int tk_lock(const struct tls_ticketkeys *);
 static void tk_unlock(int);
 static void tp_id(const unsigned char *, const unsigned char *, unsigned char *);
+static void tp_remove(struct tls_ticketkeys *, size_t);
+static struct tls_session *tp_session(WOLFSSL *);
+static void put_u32(unsigned char *, uint32_t);
+static uint32_t get_u32(const unsigned char *);
 static void tp_prune(struct tls_ticketkeys *, int64_t);
 static void tp_record(struct tls_ticketkeys *, WOLFSSL *, const unsigned char *,
     const unsigned char *);
@@ -521,7 +525,7 @@ tp_attach(struct tls_ticketkeys *tk, WOLFSSL *ssl, const unsigned char *key_name
 	unsigned char id[TP_IDLEN];
 	int64_t now = (int64_t)time(NULL);
 
-	if (s == NULL || getenv("TP_OFF"))
+	if (s == NULL)
 		return;
 	tp_id(key_name, iv, id);
 	for (size_t i = 0; i < tk->n_peers; i++) {

@@ -5,6 +5,7 @@
 # (so the peercaps file in its state_dir persists into the next instance), TCP Fast
 # Open set-up inside the namespace, and picking lines of one connection out of a
 # quickfed debug log.
+# shellcheck shell=bash disable=SC2034
 
 # stop_quickfed NAME: TERM (then KILL) the quickfed started as NAME, by its PID.
 stop_quickfed() {

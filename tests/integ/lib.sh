@@ -732,3 +732,83 @@ restart_quickfed() {
 	QF_LOGS="$QF_LOGS $TMP/$name-1.log"
 	start_quickfed "$name" "$conf"
 }
+
+# ---------------------------------------------------------------- DANE (issue 5)
+# For the 3N-*.sh tests: a second, untrusted CA, certificates chained to it, and the
+# TLSA association data of a certificate.
+
+# make_ca_other NAME: a CA quickfed does not trust, in $TMP/pki/NAME.{crt,key}.
+make_ca_other() {
+	local p=$TMP/pki
+	mkdir -p "$p"
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$p/$1.key" -out "$p/$1.crt" -days 30 -subj "/CN=quickfed other CA $1" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" >"$p/$1.out" 2>&1 ||
+		fail "CA $1 generation failed: $(cat "$p/$1.out")"
+}
+
+# make_cert_chain CA NAME DOMAIN: leaf for DOMAIN signed by $TMP/pki/CA, written as
+# $TMP/pki/NAME.crt holding the leaf followed by the CA certificate (a chain a server
+# presents whole, as DANE-TA needs), and NAME.key.
+make_cert_chain() {
+	local p=$TMP/pki ca=$1 name=$2 dom=$3
+	cat >"$p/$name.ext" <<EOF2
+basicConstraints=CA:FALSE
+keyUsage=critical,digitalSignature,keyAgreement
+extendedKeyUsage=serverAuth,clientAuth
+subjectAltName=DNS:$dom
+EOF2
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$p/$name.key" -out "$p/$name.csr" -subj "/CN=$dom" >"$p/$name.out" 2>&1 &&
+	openssl x509 -req -in "$p/$name.csr" -CA "$p/$ca.crt" -CAkey "$p/$ca.key" \
+		-CAcreateserial -days 30 -out "$p/$name.leaf.crt" -extfile "$p/$name.ext" \
+		>>"$p/$name.out" 2>&1 ||
+		fail "cert $name generation failed: $(cat "$p/$name.out")"
+	cat "$p/$name.leaf.crt" "$p/$ca.crt" >"$p/$name.crt"
+}
+
+# tlsa_spki_sha256 CERTFILE: hex SHA-256 of the (first) certificate's public key
+# (TLSA selector 1, matching type 1).
+tlsa_spki_sha256() {
+	openssl x509 -in "$1" -noout -pubkey | openssl pkey -pubin -outform DER |
+		openssl dgst -sha256 -r | cut -d' ' -f1
+}
+
+# tlsa_cert_sha256 CERTFILE: hex SHA-256 of the (first) certificate (selector 0, type 1).
+tlsa_cert_sha256() {
+	openssl x509 -in "$1" -outform DER | openssl dgst -sha256 -r | cut -d' ' -f1
+}
+
+# zone_tlsa ZONE HOST USAGE SELECTOR MTYPE HEX [PORT]: TLSA at _PORT._tcp.HOST.
+zone_tlsa() {
+	zone_rr "$1" "_${7:-5269}._tcp.$2. $ZONE_TTL IN TLSA $3 $4 $5 $6"
+}
+
+# tls_val NAME KEY: a value from "show tls" of quickfed NAME (0 when absent).
+tls_val() {
+	local v
+	v=$(qfctl "$1" show tls | awk -F= -v k="$2" '$1 == k { print $2; exit }')
+	echo "${v:-0}"
+}
+
+# peer_field NAME DIRECTION FIELD: FIELD (from "show peers") of quickfed NAME's first
+# internet peer in DIRECTION (in|out) that has it, or nothing.
+peer_field() {
+	qfctl "$1" show peers | awk -F'[.=]' -v d="$2" -v f="$3" '
+		$3 == "direction" && $4 == d { dir[$2] = 1 }
+		$3 == "side" && $4 == "internet" { inet[$2] = 1 }
+		$3 == f { val[$2] = $4 }
+		END { for (id in dir) if (inet[id] && (id in val)) { print val[id]; exit } }'
+}
+
+# assert_tls NAME KEY OP VALUE: a "show tls" value compared with test(1)'s OP (-ge, -eq)
+assert_tls() {
+	local v
+	v=$(tls_val "$1" "$2")
+	[ "$v" "$3" "$4" ] 2>/dev/null || {
+		qfctl "$1" show tls >&2 || true
+		fail "quickfed $1: $2=$v, expected $3 $4"
+	}
+	log "quickfed $1: $2=$v ($3 $4) ok"
+}

@@ -381,6 +381,59 @@ test_resume_store_and_restart(void **state)
 	rm_tree(sdir);
 }
 
+/* Stateless tickets carry no certificate: the server records the client's chain
+ * under the ticket (ticket.keys.peers, 0600) and a restarted server attaches it to the
+ * resumed session, so SASL EXTERNAL still works. A damaged file is ignored. */
+static void
+test_resume_identity_bound_to_ticket(void **state)
+{
+	char cdir[64], sdir[64], path[160];
+	unsigned char byte;
+	struct pair p;
+	struct stat sb;
+	struct link l;
+	int fd;
+
+	tmpdir(cdir, sizeof(cdir));
+	tmpdir(sdir, sizeof(sdir));
+	pair_open(&p, cdir, sdir);
+	assert_int_equal(tls_ticketkeys_peer_count(p.sc->tickets), 0);
+	assert_false(conn(&p, "xmpp.b.example", 5269, true));
+	assert_true(tls_ticketkeys_peer_count(p.sc->tickets) >= 1);
+	snprintf(path, sizeof(path), "%s/ticket.keys.peers", sdir);
+	assert_int_equal(stat(path, &sb), 0);
+	assert_int_equal(sb.st_mode & 0777, 0600);
+
+	pair_restart(&p);
+	assert_true(tls_ticketkeys_peer_count(p.sc->tickets) >= 1);
+	link_init(&l);
+	l.c = tls_session_client(p.cc, "a.example", "b.example", &l.c_in, &l.c_out);
+	l.s = tls_session_server(p.sc, "b.example", &l.s_in, &l.s_out);
+	assert_int_equal(tls_session_set_target(l.c, "xmpp.b.example", 5269), 0);
+	assert_int_equal(handshake_try(&l), TLS_DONE);
+	assert_true(tls_session_resumed(l.s));
+	assert_true(l.s->tchain_n >= 1);       /* found by the ticket's name + IV */
+	assert_true(tls_session_peer_trusted(l.s));
+	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
+	exchange(&l);                           /* a fresh ticket: bound again */
+	link_free(&l);
+
+	/* a damaged file: ignored (logged), resumption itself still works */
+	assert_int_equal(stat(path, &sb), 0);
+	assert_true((fd = open(path, O_RDWR)) != -1);
+	assert_int_equal(pread(fd, &byte, 1, sb.st_size / 2), 1);
+	byte ^= 0x5a;
+	assert_int_equal(pwrite(fd, &byte, 1, sb.st_size / 2), 1);
+	close(fd);
+	pair_restart(&p);
+	assert_int_equal(tls_ticketkeys_peer_count(p.sc->tickets), 0);
+	assert_true(conn(&p, "xmpp.b.example", 5269, true));
+
+	pair_close(&p);
+	rm_tree(cdir);
+	rm_tree(sdir);
+}
+
 /* Rotation: a ticket sealed under the previous key still resumes; after two rotations
  * it does not. A second node sharing the key file accepts the first node's tickets. */
 static void
@@ -694,6 +747,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_resume_store_and_restart),
+		cmocka_unit_test(test_resume_identity_bound_to_ticket),
 		cmocka_unit_test(test_ticket_rotation_and_shared_keys),
 		cmocka_unit_test(test_store_bounds_and_expiry),
 		cmocka_unit_test(test_corrupt_store_corpus),
