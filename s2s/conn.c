@@ -39,10 +39,14 @@ struct conn_impl {
 	struct conn pub;
 	ev_io       rio, wio;
 	ev_timer    timer;
+	double      tls_started;   /* when the TLS handshake began (for its timeout) */
 	/* DANE (initiators): the target's TLSA as the resolver handed it over */
 	enum resolve_tlsa_status tlsa_status;
 	size_t      n_tlsa;
 	struct resolve_tlsa tlsa[RESOLVE_TLSA_MAX];
+	/* incoming DANE (receivers): the peer domain's lookup under way */
+	struct resolve_req *dane_req;
+	char        dane_domain[256];
 };
 
 static struct ev_loop *loop;
@@ -62,6 +66,8 @@ static void op_stanza(void *, struct xnode *);
 static void op_verify_needed(void *, const char *, const char *, const char *, const char *);
 static void op_verify_answer(void *, bool);
 static void op_pipeline(void *);
+static bool op_dane_lookup(void *, const char *);
+static void dane_resolved(void *, const struct resolve_result *);
 static int start_tls(struct conn *);
 static int pass_tlsa(struct conn *);
 static struct conn *conn_new(int, enum stream_role, enum stream_side, enum stream_purpose,
@@ -72,11 +78,12 @@ static void log_flight(struct conn *);
 static void finish(struct conn *);
 static void destroy(struct conn *);
 static void arm_timer(struct conn *);
+static double open_deadline(const struct conn *, const char **);
 static int status_peers(void *, const char *, struct buf *);
 
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed,
-	op_verify_answer, op_pipeline,
+	op_verify_answer, op_pipeline, op_dane_lookup,
 };
 
 static struct conn_impl *
@@ -261,6 +268,67 @@ conn_set_tlsa(struct conn *c, const struct resolve_target *t)
 	memcpy(ci->tlsa, t->tlsa, ci->n_tlsa * sizeof(ci->tlsa[0]));
 }
 
+/* Incoming DANE: resolve domain (SRV, addresses, TLSA of each secure target) to
+ * match the peer's certificate against its secure TLSA records (RFC 7673). */
+static bool
+op_dane_lookup(void *owner, const char *domain)
+{
+	struct conn *c = owner;
+	struct conn_impl *ci = impl(c);
+	struct resolver *res = route_resolver();
+
+	if (res == NULL || c->tls == NULL || ci->dane_req != NULL)
+		return false;
+	snprintf(ci->dane_domain, sizeof(ci->dane_domain), "%s", domain);
+	ci->dane_req = resolver_lookup(res, domain, dane_resolved, c);
+	return ci->dane_req != NULL;
+}
+
+static void
+dane_resolved(void *arg, const struct resolve_result *res)
+{
+	struct conn *c = arg;
+	struct conn_impl *ci = impl(c);
+	bool matched = false, bogus = false;
+	size_t secure = 0;
+
+	if (c->magic != CONN_MAGIC)
+		fatalx("conn: bad magic in DANE lookup");
+	ci->dane_req = NULL;
+	for (size_t i = 0; res->status == RESOLVE_OK && i < res->n_targets; i++) {
+		const struct resolve_target *t = &res->targets[i];
+		struct tlsa_rr rrs[RESOLVE_TLSA_MAX];
+
+		if (t->tlsa_status == RESOLVE_TLSA_BOGUS)
+			bogus = true;
+		if (t->tlsa_status != RESOLVE_TLSA_SECURE || t->n_tlsa == 0 || matched)
+			continue;
+		secure++;
+		for (size_t k = 0; k < t->n_tlsa && k < RESOLVE_TLSA_MAX; k++) {
+			rrs[k].usage = t->tlsa[k].usage;
+			rrs[k].selector = t->tlsa[k].selector;
+			rrs[k].mtype = t->tlsa[k].mtype;
+			rrs[k].data = t->tlsa[k].data;
+			rrs[k].len = t->tlsa[k].len;
+		}
+		matched = tls_session_peer_matches_tlsa(c->tls, ci->dane_domain, t->host, rrs,
+		    t->n_tlsa);
+	}
+	if (bogus)
+		matched = false;  /* a bogus RRset for any target: never trusted */
+	log_debug("conn=%lu s2s-in remote=%s DANE lookup: status=%s secure_tlsa_targets=%zu "
+	    "bogus=%d matched=%d", c->id, ci->dane_domain, resolve_status_str(res->status),
+	    secure, bogus, matched);
+	if (c->state != CONN_OPEN)
+		return;
+	c->in_callback++;
+	stream_dane_result(c->st, matched);
+	process_input(c);       /* what the peer sent meanwhile */
+	pump_output(c);
+	c->in_callback--;
+	finish(c);
+}
+
 /* Hand the target's TLSA (conn_set_tlsa) to a new client TLS session. */
 static int
 pass_tlsa(struct conn *c)
@@ -305,15 +373,38 @@ arm_timer(struct conn *c)
 		at = c->created + cfg->connect_timeout_ms / 1000.0;
 	else if (c->state == CONN_CLOSING)
 		at = ev_now(loop) + cfg->shutdown_timeout_ms / 1000.0;
-	else if (c->st->auth_method == NULL && c->st->purpose == STREAM_RELAY)
-		at = c->created + (cfg->connect_timeout_ms + cfg->auth_timeout_ms) / 1000.0;
-	else if (c->st->purpose == STREAM_VERIFY)
-		at = c->created + (cfg->connect_timeout_ms + cfg->auth_timeout_ms) / 1000.0;
 	else
-		at = c->last_active + cfg->idle_timeout_ms / 1000.0;
+		at = open_deadline(c, NULL);
 	ev_timer_stop(loop, &ci->timer);
 	ev_timer_set(&ci->timer, at - ev_now(loop) > 0 ? at - ev_now(loop) : 0.001, 0.);
 	ev_timer_start(loop, &ci->timer);
+}
+
+/* The deadline of an open connection: the TLS handshake, then authentication (from
+ * the start of the connection), then idleness. *what names the one that applies. */
+static double
+open_deadline(const struct conn *c, const char **what)
+{
+	double at, tls_at;
+	const char *w;
+
+	if (c->st->auth_method != NULL && c->st->purpose == STREAM_RELAY) {
+		at = c->last_active + cfg->idle_timeout_ms / 1000.0;
+		w = "idle-timeout";
+	} else {
+		at = c->created + (cfg->connect_timeout_ms + cfg->auth_timeout_ms) / 1000.0;
+		w = "auth-timeout";
+		if (c->tls != NULL && c->tls_input && !tls_session_established(c->tls)) {
+			tls_at = ((const struct conn_impl *)c)->tls_started + cfg->tls_timeout_ms / 1000.0;
+			if (tls_at < at) {
+				at = tls_at;
+				w = "tls-timeout";
+			}
+		}
+	}
+	if (what != NULL)
+		*what = w;
+	return at;
 }
 
 static void
@@ -336,14 +427,18 @@ timer_cb(EV_P_ ev_timer *w, int revents)
 	} else if (c->state == CONN_CLOSING) {
 		c->state = CONN_DEAD;  /* peer did not take our last bytes in time */
 	} else {
-		double now = ev_now(EV_A);
-		bool authed = c->st->auth_method != NULL && c->st->purpose == STREAM_RELAY;
-		double deadline = authed ? c->last_active + cfg->idle_timeout_ms / 1000.0 :
-		    c->created + (cfg->connect_timeout_ms + cfg->auth_timeout_ms) / 1000.0;
+		const char *what;
+		double deadline = open_deadline(c, &what);
 
-		if (now + 0.0005 >= deadline) {
-			if (authed) {
+		if (ev_now(EV_A) + 0.0005 >= deadline) {
+			if (strcmp(what, "idle-timeout") == 0) {
 				conn_close(c, "idle-timeout");
+			} else if (strcmp(what, "tls-timeout") == 0) {
+				c->timed_out = true;
+				log_warnx("conn=%lu %s remote=%s TLS handshake timed out", c->id,
+				    c->addr, c->st->remote);
+				c->close_reason = "tls-timeout";
+				c->state = CONN_DEAD;   /* no stream error inside a half-done TLS */
 			} else {
 				c->timed_out = true;
 				stream_error(c->st, "connection-timeout",
@@ -361,8 +456,10 @@ op_start_tls(void *owner)
 {
 	struct conn *c = owner;
 
-	if (c->tls != NULL)
+	if (c->tls != NULL) {
 		c->tls_input = true;   /* pre-started: what follows <proceed/> is TLS */
+		impl(c)->tls_started = ev_now(loop);
+	}
 	else
 		c->want_tls = true;
 }
@@ -489,6 +586,7 @@ start_tls(struct conn *c)
 		c->tls = tls_session_server(tls_creds, local, &c->rawin, &c->rawout);
 	if (c->tls == NULL)
 		return -1;
+	impl(c)->tls_started = ev_now(loop);
 	if (c->st->role == STREAM_INITIATOR && c->target[0] != '\0')
 		tls_session_set_target(c->tls, c->target, c->target_port);
 	if (c->st->role == STREAM_INITIATOR && pass_tlsa(c) == -1)
@@ -809,6 +907,10 @@ destroy(struct conn *c)
 	ev_io_stop(loop, &ci->rio);
 	ev_io_stop(loop, &ci->wio);
 	ev_timer_stop(loop, &ci->timer);
+	if (ci->dane_req != NULL) {
+		resolver_cancel(ci->dane_req);
+		ci->dane_req = NULL;
+	}
 	log_info("conn=%lu %s-%s local=%s remote=%s addr=%s closed reason=%s", c->id,
 	    c->st->side == STREAM_INTERNET ? "s2s" : "local",
 	    c->st->role == STREAM_INITIATOR ? "out" : "in", c->st->local, c->st->remote,

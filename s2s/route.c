@@ -129,6 +129,12 @@ route_init(struct ev_loop *l, const struct config *c, struct resolver *r, struct
 	}
 }
 
+struct resolver *
+route_resolver(void)
+{
+	return resolver;
+}
+
 static const char *
 dir_name(enum route_dir d)
 {
@@ -256,24 +262,26 @@ bounce(struct xnode *st, const char *cond, const char *type, const char *text)
 
 /* ---- setting up a route ---- */
 
+/* One numeric target (no DNS): tg holds exactly it. Returns false when address is not
+ * a numeric IPv4/IPv6 address. */
 static bool
-local_server_target(struct targets *tg)
+numeric_target(struct targets *tg, const char *address, uint16_t port)
 {
 	struct resolve_target *t = &tg->t[0];
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&t->addr;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->addr;
 
 	memset(t, 0, sizeof(*t));
-	snprintf(t->host, sizeof(t->host), "%s", cfg->local_server_address);
-	t->port = cfg->local_server_port;
-	if (inet_pton(AF_INET, cfg->local_server_address,
-	    &((struct sockaddr_in *)&t->addr)->sin_addr) == 1) {
-		((struct sockaddr_in *)&t->addr)->sin_family = AF_INET;
-		((struct sockaddr_in *)&t->addr)->sin_port = htons(t->port);
-		t->addrlen = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, cfg->local_server_address,
-	    &((struct sockaddr_in6 *)&t->addr)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&t->addr)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&t->addr)->sin6_port = htons(t->port);
-		t->addrlen = sizeof(struct sockaddr_in6);
+	snprintf(t->host, sizeof(t->host), "%s", address);
+	t->port = port;
+	if (inet_pton(AF_INET, address, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		t->addrlen = sizeof(*s4);
+	} else if (inet_pton(AF_INET6, address, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		t->addrlen = sizeof(*s6);
 	} else {
 		return false;
 	}
@@ -282,33 +290,22 @@ local_server_target(struct targets *tg)
 	return true;
 }
 
+/* The local server is authoritative for the local domains and receives IN routes. */
+static bool
+local_server_target(struct targets *tg)
+{
+	return numeric_target(tg, cfg->local_server_address, cfg->local_server_port);
+}
+
 /* A peer block with a numeric address replaces DNS for that domain. */
 static bool
 static_target(struct targets *tg, const char *domain)
 {
 	const struct cfg_peer *p = config_peer(cfg, domain);
-	struct resolve_target *t = &tg->t[0];
 
 	if (p == NULL || p->address == NULL)
 		return false;
-	memset(t, 0, sizeof(*t));
-	snprintf(t->host, sizeof(t->host), "%s", p->address);
-	t->port = p->port ? p->port : 5269;
-	if (inet_pton(AF_INET, p->address, &((struct sockaddr_in *)&t->addr)->sin_addr) == 1) {
-		((struct sockaddr_in *)&t->addr)->sin_family = AF_INET;
-		((struct sockaddr_in *)&t->addr)->sin_port = htons(t->port);
-		t->addrlen = sizeof(struct sockaddr_in);
-	} else if (inet_pton(AF_INET6, p->address,
-	    &((struct sockaddr_in6 *)&t->addr)->sin6_addr) == 1) {
-		((struct sockaddr_in6 *)&t->addr)->sin6_family = AF_INET6;
-		((struct sockaddr_in6 *)&t->addr)->sin6_port = htons(t->port);
-		t->addrlen = sizeof(struct sockaddr_in6);
-	} else {
-		return false;
-	}
-	tg->n = 1;
-	tg->next = 0;
-	return true;
+	return numeric_target(tg, p->address, p->port ? p->port : 5269);
 }
 
 static void

@@ -24,6 +24,8 @@ void route_init(struct ev_loop *loop, const struct config *cfg, struct resolver 
 void route_shutdown(void);
 /* Stanzas still queued, set-ups or dialback verifications under way? */
 bool route_busy(void);
+/* The resolver given to route_init (conn.c's incoming DANE lookups), or NULL. */
+struct resolver *route_resolver(void);
 /* Free every route (after the loop ended). */
 void route_free_all(void);
 

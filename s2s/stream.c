@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/coding.h>
@@ -25,6 +26,8 @@ static void on_close(void *);
 static void on_error(void *, const char *, const char *);
 static void send_header(struct stream *);
 static void send_features(struct stream *);
+static bool peer_ok_for(const struct stream *, const struct tls_session *, const char *);
+static void dane_start(struct stream *);
 static void initiator_element(struct stream *, struct xnode *);
 static void receiver_element(struct stream *, struct xnode *);
 static void initiator_features(struct stream *, const struct xnode *);
@@ -223,9 +226,65 @@ offer_external(const struct stream *s)
 	if (s->side != STREAM_INTERNET || !s->tls_active || !s->cfg->sasl_external ||
 	    s->sasl_domain[0] != '\0')
 		return false;
-	if ((t = s->ops->tls(s->owner)) == NULL || !tls_session_peer_trusted(t))
+	if ((t = s->ops->tls(s->owner)) == NULL)
+		return false;
+	if (s->remote[0] != '\0' && peer_ok_for(s, t, s->remote))
+		return true;
+	if (!tls_session_peer_trusted(t))
 		return false;
 	return s->remote[0] == '\0' || tls_session_peer_valid_for(t, s->remote);
+}
+
+/* Is the peer's certificate good for domain: PKIX and names, or (receiver) a match
+ * with domain's secure TLSA records found by the incoming DANE lookup? */
+static bool
+peer_ok_for(const struct stream *s, const struct tls_session *t, const char *domain)
+{
+	if (t == NULL || domain == NULL)
+		return false;
+	if (tls_session_peer_valid_for(t, domain))
+		return true;
+	return s->role == STREAM_RECEIVER && s->dane_matched &&
+	    strcasecmp(s->dane_domain, domain) == 0;
+}
+
+/* Receiver, TLS just established (peer named by its pre-TLS header) or the first
+ * header under TLS: when the peer shows a certificate that is not PKIX-valid for its
+ * domain, ask once for the domain's TLSA records; the features wait for the answer so
+ * SASL EXTERNAL can be offered on a DANE match. */
+static void
+dane_start(struct stream *s)
+{
+	const struct tls_session *t = s->ops->tls(s->owner);
+
+	if (s->role != STREAM_RECEIVER || s->side != STREAM_INTERNET ||
+	    s->ops->dane_lookup == NULL || !s->cfg->dane || !s->cfg->sasl_external ||
+	    s->remote[0] == '\0' || s->dane_domain[0] != '\0' || s->sasl_domain[0] != '\0' ||
+	    t == NULL ||
+	    tls_session_peer_valid_for(t, s->remote) ||
+	    strcmp(tls_session_peer_verdict(t), "no certificate") == 0)
+		return;
+	copy_str(s->dane_domain, sizeof(s->dane_domain), s->remote);
+	s->dane_pending = s->ops->dane_lookup(s->owner, s->dane_domain);
+	if (s->dane_pending)
+		log_debug("conn=%lu s2s-in remote=%s certificate not PKIX-valid (%s): asking "
+		    "for its TLSA records", s->cid, s->remote, tls_session_peer_verdict(t));
+}
+
+void
+stream_dane_result(struct stream *s, bool matched)
+{
+	if (!s->dane_pending)
+		return;
+	s->dane_pending = false;
+	s->dane_matched = matched;
+	log_info("conn=%lu s2s-in local=%s remote=%s incoming DANE: %s", s->cid, s->local,
+	    s->dane_domain, matched ? "certificate matched a secure TLSA record" :
+	    "no match (no usable secure TLSA record, or none matched)");
+	if (s->features_held && s->state != SS_CLOSED) {
+		s->features_held = false;
+		send_features(s);
+	}
 }
 
 static void
@@ -285,6 +344,8 @@ stream_input(struct stream *s, const char *p, size_t len)
 
 	if (s->state == SS_CLOSED)
 		return -1;
+	if (s->features_held && s->state == SS_OPEN)
+		return 0;                 /* incoming DANE: wait for stream_dane_result() */
 	n = xmlstream_feed(s->xs, p, len);
 	if (s->state == SS_CLOSED)
 		return n < 0 ? (ssize_t)len : n;
@@ -325,12 +386,16 @@ stream_tls_ready(struct stream *s)
 
 		if (s->local[0] == '\0' && sni != NULL && config_is_local(s->cfg, sni))
 			copy_str(s->local, sizeof(s->local), sni);  /* direct TLS: SNI names us */
+		dane_start(s);
 		if (s->cfg->pipelining && s->local[0] != '\0') {
 			/* XEP-0305: the restarted header and features go out with the server's
 			 * last TLS flight, without waiting for the initiator's header. */
 			dialback_stream_id(s->id);
 			send_header(s);
-			send_features(s);
+			if (s->dane_pending)
+				s->features_held = true;
+			else
+				send_features(s);
 		}
 		return;
 	}
@@ -446,11 +511,18 @@ on_open(void *arg, const struct xnode *h)
 		copy_str(s->local, sizeof(s->local), fd);
 		copy_str(s->remote, sizeof(s->remote), td);
 	}
+	if (s->side == STREAM_INTERNET && s->tls_active)
+		dane_start(s);            /* no 'from' before TLS: now we know the peer */
 	if (!s->header_sent) {
 		dialback_stream_id(s->id);
 		send_header(s);
-		send_features(s);
+		if (s->dane_pending)
+			s->features_held = true;  /* stream_dane_result() sends them */
+		else
+			send_features(s);
 	}
+	if (s->features_held)
+		xmlstream_pause(s->xs);   /* nothing after the header is read until then */
 	enter(s, SS_OPEN);
 }
 
@@ -770,7 +842,7 @@ receiver_auth(struct stream *s, const struct xnode *el)
 	} else {
 		goto refuse;
 	}
-	if (config_is_local(s->cfg, authz) || !tls_session_peer_valid_for(t, authz)) {
+	if (config_is_local(s->cfg, authz) || !peer_ok_for(s, t, authz)) {
 		log_warnx("conn=%lu s2s-in SASL EXTERNAL as %s refused: %s", s->cid, authz,
 		    tls_session_peer_verdict(t));
 		goto refuse;
@@ -857,7 +929,7 @@ receiver_db_result(struct stream *s, const struct xnode *el)
 	if (s->side == STREAM_INTERNET && secure_auth_for(s, theirs)) {
 		const struct tls_session *t = s->ops->tls(s->owner);
 
-		if (t == NULL || !tls_session_peer_valid_for(t, theirs)) {
+		if (t == NULL || !peer_ok_for(s, t, theirs)) {
 			log_warnx("conn=%lu s2s-in remote=%s dialback refused: secure_auth and "
 			    "certificate %s", s->cid, theirs, t ? tls_session_peer_verdict(t) : "absent");
 			qf_stats.auth_failures++;

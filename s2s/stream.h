@@ -69,6 +69,11 @@ struct stream_ops {
 	/* Initiator, pipelining: authentication went out without waiting; queued stanzas
 	 * may follow in the same flight (stream_send works until the stream fails). */
 	void (*pipeline)(void *owner);
+	/* Receiver, incoming DANE (may be NULL): the peer's certificate is not PKIX-valid
+	 * for domain; look up domain's secure TLSA records and match the certificate
+	 * against them. Returns true when started: stream_dane_result() follows (never
+	 * from inside this call) and the stream holds its features back until then. */
+	bool (*dane_lookup)(void *owner, const char *domain);
 };
 
 struct stream {
@@ -106,6 +111,11 @@ struct stream {
 	bool  early_ok;                    /* stanzas may be sent before READY */
 	bool  peer_pipelining;             /* learnt from features */
 	bool  peer_starttls;               /* learnt from features */
+	/* Receiver, incoming DANE (RFC 7673; Prosody's mod_s2s_auth_dane_in): */
+	bool  dane_pending;                /* a TLSA lookup for dane_domain is under way */
+	bool  features_held;               /* features wait for the lookup's result */
+	bool  dane_matched;                /* the certificate matched dane_domain's TLSA */
+	char  dane_domain[256];
 	/* Receiver: stanzas pipelined behind a db:result under verification. */
 	struct xnode *held[32];
 	size_t n_held;
@@ -134,6 +144,9 @@ void stream_start(struct stream *s);
 ssize_t stream_input(struct stream *s, const char *p, size_t len);
 /* TLS established: restart the stream (initiator sends a new header). */
 void stream_tls_ready(struct stream *s);
+/* Receiver: the result of ops->dane_lookup (matched: the peer's certificate matches a
+ * secure TLSA record of the domain). Sends the features held back meanwhile. */
+void stream_dane_result(struct stream *s, bool matched);
 /* Receiver: the answer for a db:result previously passed to verify_needed. */
 void stream_dialback_verdict(struct stream *s, const char *local, const char *remote,
     bool valid);

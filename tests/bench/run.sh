@@ -35,7 +35,7 @@ N=${BENCH_N:-5}
 WARM=${BENCH_WARM:-3}
 RTT=${BENCH_RTT_MS:-50}
 BURST=${BENCH_BURST:-1000}
-SCENARIOS=${BENCH_SCENARIOS:-c b d a e}
+SCENARIOS=${BENCH_SCENARIOS:-c b d a e f g}
 LIFETIME=1200			# delaylink exits by itself after this many seconds
 # Idle time before each warm message: longer than a delayed ACK (40 ms) plus a round
 # trip, so a warm sample measures an idle connection, not Nagle waiting for an ACK.
@@ -48,6 +48,8 @@ declare -A SCEN_LABEL=(
 	[d]="(d) quickfed-prosody"
 	[a]="(a) quickfed-quickfed pipelined"
 	[e]="(e) (a) after restart, disk caches"
+	[f]="(f) (e), resolver 1 RTT away, DNS cache kept"
+	[g]="(g) (e), resolver 1 RTT away, DNS cache emptied"
 )
 
 NS_A="qfb$$-a"
@@ -281,6 +283,7 @@ server:
 	xfrdir: "$d/$ns"
 	pidfile: "$d/$ns/nsd.pid"
 	logfile: "$TMP/nsd-$ns.log"
+$( [ "$ns" = b ] && printf '\tip-address: %s\n' "$NET_B" )
 	server-count: 1
 	verbosity: 1
 remote-control:
@@ -386,6 +389,8 @@ start_quickfed() {
 	d=$TMP/qf-$s
 	[ "$keep" = 0 ] && rm -rf "$d/state"
 	# keep=2: a known peer (capability and DNS caches kept) but no TLS resumption
+	# keep=3: everything but the DNS answer cache
+	[ "$keep" = 3 ] && rm -f "$d/state/dns.cache"
 	[ "$keep" = 2 ] && rm -f "$d/state/tls-sessions.db" "$d/state/ticket.keys" \
 		"$d/state/ticket.keys.lock" "$d/state"/tls-ident*
 	mkdir -p "$d/state"
@@ -413,7 +418,7 @@ domain $dom {
 	key $p/$s.key
 }
 resolver {
-	forwarder $DNS_IP
+	forwarder ${QF_FWD:-$DNS_IP}
 	timeout 3s
 }
 timeouts {
@@ -474,6 +479,20 @@ scen_e_up() {
 	local keep=1
 	[ "$PRIME" = 1 ] && keep=0
 	start_quickfed a on $keep; start_quickfed b on $keep
+	start_prosody a proxied; start_prosody b proxied
+}
+# (f)/(g): as (e), but quickfed A's resolver is the DNS server on site B, one emulated
+# round trip away; (f) restarts with the DNS answers cached on disk, (g) without them.
+scen_f_up() {
+	local keep=1
+	[ "$PRIME" = 1 ] && keep=0
+	QF_FWD=$NET_B start_quickfed a on $keep; start_quickfed b on $keep
+	start_prosody a proxied; start_prosody b proxied
+}
+scen_g_up() {
+	local keep=3
+	[ "$PRIME" = 1 ] && keep=0
+	QF_FWD=$NET_B start_quickfed a on $keep; start_quickfed b on $keep
 	start_prosody a proxied; start_prosody b proxied
 }
 
@@ -566,7 +585,7 @@ scenario() {
 	declare -F "scen_${sc}_up" >/dev/null || die "unknown scenario '$sc'"
 	log "scenario ${SCEN_LABEL[$sc]}"
 	case $sc in
-	a | e)
+	a | e | f | g)
 		PRIME=1
 		"scen_${sc}_up"
 		run_cycle "prime-$sc" 0
@@ -592,7 +611,9 @@ import statistics, sys
 samples, burst, rtt, order = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4].split()
 labels = {"c": "(c) prosody-prosody direct", "b": "(b) quickfed-quickfed",
           "d": "(d) quickfed-prosody", "a": "(a) quickfed pipelined",
-          "e": "(e) (a) restarted, disk caches"}
+          "e": "(e) (a) restarted, disk caches",
+          "f": "(f) (e), DNS 1 RTT away, cached",
+          "g": "(g) (e), DNS 1 RTT away, no cache"}
 v = {}
 for ln in open(samples):
     sc, kind, ms = ln.split()
@@ -620,6 +641,13 @@ for sc in order:
     print("%-32s %9.1f %9.1f %7.1f %9s %9s %9s %9s %9s" % (labels.get(sc, sc), cold, warm,
           cold / rtt, ratio(sc, "cold"), ratio(sc, "warm"),
           bp[4] if bp[4] == "-" else "%.0f" % float(bp[4]), bp[5], bp[6]))
+print()
+for num, den, what in (("a", "b", "pipelined vs unpipelined set-up (a)/(b)"),
+                       ("e", "a", "resumed vs full TLS handshake (e)/(a)"),
+                       ("f", "g", "restart with vs without the DNS disk cache (f)/(g)")):
+    if (num, "cold") in med and (den, "cold") in med:
+        print("ratio %-52s %.2f  (%.1f / %.1f ms)" % (what, med[(num, "cold")] / med[(den, "cold")],
+              med[(num, "cold")], med[(den, "cold")]))
 print()
 print("cold/warm ms: median of the first message after a restart of all servers / of the")
 print("following messages on the same connection; min-max cold per scenario:")

@@ -13,8 +13,10 @@
 #     nomatch.sec: secure TLSA matching nothing -> refused: remote-server-not-found
 #       and the log line "DANE: no TLSA record matched", although PKIX would pass.
 #     bog.sec: TLSA changed after signing (bogus) -> refused: remote-server-not-found.
+# Incoming: E sends to A; E's self-signed certificate is accepted by its own secure
+# TLSA (incoming DANE, as Prosody's mod_s2s_auth_dane_in) and SASL EXTERNAL succeeds.
 # Assertions read show tls (tls.dane.matched / tls.dane.failed) and show peers
-# (peer.N.dane=matched).
+# (peer.N.dane=matched, peer.N.auth=external).
 . "$(dirname "$0")/lib.sh"
 
 need_quickfed
@@ -103,4 +105,26 @@ grep -q 'to=ee.sec .*dane=matched verdict="ok (DANE-EE)"' "$TMP/qfA.log" ||
 	fail "ee.sec was not authenticated by DANE-EE"
 grep -q 'to=ta.sec .*dane=matched verdict="ok (DANE-TA)"' "$TMP/qfA.log" ||
 	fail "ta.sec was not authenticated by DANE-TA"
+
+# Incoming DANE: E (self-signed) sends to A. Its certificate does not chain to a CA,
+# A has secure_auth on for ee.sec (no dialback on a bad certificate), so the message
+# arrives only because A found ee.sec's secure TLSA, matched E's certificate and
+# offered SASL EXTERNAL.
+matched_before=$(tls_val qfA tls.dane.matched)
+client_bg alice2 alice@a.sec pass-a 127.0.1.2 \
+	expect-message eve@ee.sec "from DANE-EE" --timeout 20
+client eve2 eve@ee.sec pass-e 127.0.4.1 send alice@a.sec "from DANE-EE" ||
+	fail "eve could not send"
+client_wait alice2
+show_qf qfA
+[ "$(qfctl qfA show peers | awk -F'[.=]' '
+	$3 == "direction" && $4 == "in" { d[$2] = 1 }
+	$3 == "side" && $4 == "internet" { n[$2] = 1 }
+	$3 == "remote" && $4 == "ee" { r[$2] = 1 }
+	$3 == "auth" { a[$2] = $4 }
+	END { for (i in d) if (r[i] && n[i]) print a[i] }' | head -n 1)" = external ] ||
+	fail "the incoming link from ee.sec was not authenticated by SASL EXTERNAL"
+assert_tls qfA tls.dane.matched -ge $((matched_before + 1))
+grep -q 'remote=ee.sec incoming DANE: certificate matched' "$TMP/qfA.log" ||
+	fail "no log line for the incoming DANE match"
 pass

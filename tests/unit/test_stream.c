@@ -107,7 +107,7 @@ static void op_pipeline(void *o) { (void)o; pipelined_calls++; }
 
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline,
+	op_pipeline, NULL,
 };
 
 static struct cfg_domain dom_a = { .name = "a.example" };
@@ -386,6 +386,119 @@ test_internet_receiver_starttls_handoff(void **state)
 	assert_non_null(strstr(f->out.data, "<host-unknown"));
 	assert_string_equal(f->rec.close_reason, "open-relay-attempt");
 	assert_int_equal(f->rec.nstanzas, 1);
+	fx_free(f);
+}
+
+/* ---- incoming DANE: the owner looks up the peer's TLSA; features wait for it ---- */
+static int dane_calls;
+static char dane_asked[256];
+static bool
+op_dane_lookup(void *o, const char *domain)
+{
+	(void)o;
+	dane_calls++;
+	snprintf(dane_asked, sizeof(dane_asked), "%s", domain);
+	return true;
+}
+
+static const struct stream_ops dane_ops = {
+	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
+	op_pipeline, op_dane_lookup,
+};
+
+/* A receiver whose peer shows a certificate that is not PKIX-valid: after STARTTLS. */
+static struct fixture *
+dane_receiver(const char *hdr)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	char in[512];
+
+	assert_non_null(f);
+	buf_init(&f->out, 1 << 20);
+	f->s = stream_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, &cfg, "", "",
+	    &dane_ops, &f->rec, &f->out);
+	assert_non_null(f->s);
+	feed(f, hdr);
+	snprintf(in, sizeof(in), "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	feed(f, in);
+	assert_int_equal(f->rec.start_tls, 1);
+	f->rec.tls_up = true;
+	fake_trusted = false;           /* e.g. self-signed */
+	buf_reset(&f->out);
+	dane_calls = 0;
+	dane_asked[0] = '\0';
+	return f;
+}
+
+static void
+test_incoming_dane(void **state)
+{
+	const char *hdr = PROSODY_HDR("b.example", "a.example");
+	const char *auth = "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
+	    "mechanism='EXTERNAL'>Yi5leGFtcGxl</auth>";
+	char both[1024];
+	struct fixture *f;
+	ssize_t n;
+
+	(void)state;
+	cfg.dane = true;
+	/* match: the features wait, nothing behind the header is read meanwhile, then
+	 * EXTERNAL is offered and accepted */
+	f = dane_receiver(hdr);
+	stream_tls_ready(f->s);
+	assert_int_equal(dane_calls, 1);
+	assert_string_equal(dane_asked, "b.example");
+	snprintf(both, sizeof(both), "%s%s", hdr, auth);
+	n = feed(f, both);
+	assert_int_equal(n, (ssize_t)strlen(hdr));
+	assert_non_null(strstr(f->out.data, "<stream:stream"));
+	assert_null(strstr(f->out.data, "<stream:features>"));
+	assert_int_equal(feed(f, auth), 0);           /* held */
+	stream_dane_result(f->s, true);
+	assert_non_null(strstr(f->out.data, "<mechanism>EXTERNAL</mechanism>"));
+	buf_reset(&f->out);
+	assert_true(feed(f, auth) > 0);
+	assert_non_null(strstr(f->out.data, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>"));
+	feed(f, hdr);
+	assert_string_equal(f->s->auth_method, "external");
+	assert_int_equal(dane_calls, 1);              /* asked once, not again on restart */
+	fx_free(f);
+
+	/* no match: features without EXTERNAL; an EXTERNAL attempt fails */
+	f = dane_receiver(hdr);
+	stream_tls_ready(f->s);
+	assert_int_equal(dane_calls, 1);
+	feed(f, hdr);
+	assert_null(strstr(f->out.data, "<stream:features>"));
+	stream_dane_result(f->s, false);
+	assert_non_null(strstr(f->out.data, "<stream:features>"));
+	assert_null(strstr(f->out.data, "EXTERNAL"));
+	assert_non_null(strstr(f->out.data, "<dialback"));
+	buf_reset(&f->out);
+	feed(f, auth);
+	assert_non_null(strstr(f->out.data, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>"));
+	assert_null(f->s->auth_method);
+	fx_free(f);
+
+	/* DANE off in the configuration: no lookup, features at once */
+	cfg.dane = false;
+	f = dane_receiver(hdr);
+	stream_tls_ready(f->s);
+	feed(f, hdr);
+	assert_int_equal(dane_calls, 0);
+	assert_non_null(strstr(f->out.data, "<stream:features>"));
+	assert_null(strstr(f->out.data, "EXTERNAL"));
+	fx_free(f);
+
+	/* a PKIX-valid certificate needs no lookup */
+	cfg.dane = true;
+	f = dane_receiver(hdr);
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	stream_tls_ready(f->s);
+	feed(f, hdr);
+	assert_int_equal(dane_calls, 0);
+	assert_non_null(strstr(f->out.data, "<mechanism>EXTERNAL</mechanism>"));
 	fx_free(f);
 }
 
@@ -708,6 +821,7 @@ main(void)
 		cmocka_unit_test_setup(test_local_initiator, setup),
 		cmocka_unit_test_setup(test_initiator_dialback_refused, setup),
 		cmocka_unit_test_setup(test_internet_receiver_starttls_handoff, setup),
+		cmocka_unit_test_setup(test_incoming_dane, setup),
 		cmocka_unit_test_setup(test_internet_receiver_spoofed_from, setup),
 		cmocka_unit_test_setup(test_internet_receiver_policy, setup),
 		cmocka_unit_test_setup(test_internet_initiator_secure_auth, setup),
