@@ -40,6 +40,8 @@ struct conn_impl {
 	ev_io       rio, wio;
 	ev_timer    timer;
 	double      tls_started;   /* when the TLS handshake began (for its timeout) */
+	bool        unconfirmed;   /* TCP Fast Open: "connected" before the SYN was answered;
+	                            * the Happy Eyeballs race is decided on the first read */
 	/* DANE (initiators): the target's TLSA as the resolver handed it over */
 	enum resolve_tlsa_status tlsa_status;
 	size_t      n_tlsa;
@@ -787,6 +789,11 @@ read_cb(EV_P_ ev_io *w, int revents)
 			log_trace("conn=%lu read %zd bytes", c->id, n);
 			buf_append(&c->rawin, tmp, (size_t)n);
 			c->last_active = ev_now(EV_A);
+			if (impl(c)->unconfirmed) {
+				/* the peer answered: this TCP Fast Open attempt wins the race */
+				impl(c)->unconfirmed = false;
+				route_conn_connected(c);
+			}
 			continue;
 		}
 		if (n == 0) {
@@ -840,7 +847,10 @@ write_cb(EV_P_ ev_io *w, int revents)
 			    c->st->side == STREAM_INTERNET ? "s2s" : "local", c->st->local,
 			    c->st->remote, c->addr);
 			c->state = CONN_OPEN;
-			route_conn_connected(c);   /* Happy Eyeballs: the race is won */
+			if (c->tfo)
+				impl(c)->unconfirmed = true;
+			else
+				route_conn_connected(c);   /* Happy Eyeballs: the race is won */
 			ev_io_start(EV_A, &impl(c)->rio);
 			if (c->st->direct_tls) {
 				/* XEP-0368: the ClientHello is the first flight */

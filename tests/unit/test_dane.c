@@ -28,225 +28,7 @@
 #include <wolfssl/wolfcrypt/sha256.h>
 #include <wolfssl/wolfcrypt/sha512.h>
 
-#define BUFMAX (256 * 1024)
-
-/* A hand-built configuration: domains are (name, pki basename or NULL). */
-struct tcfg {
-	struct config     cfg;
-	struct cfg_domain dom[4];
-	size_t            n;
-};
-
-/* Both directions of one connection. */
-struct link {
-	struct buf c_in, c_out;  /* client's raw buffers */
-	struct buf s_in, s_out;  /* server's raw buffers */
-	struct tls_session *c, *s;
-};
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	assert_non_null(p);
-	return p;
-}
-
-static char *
-pki(const char *file)
-{
-	const char *top = getenv("QF_TOP");
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/tests/data/pki/%s", top ? top : ".", file);
-	return xstrdup(path);
-}
-
-static void
-tcfg_init(struct tcfg *t, const char *state_dir)
-{
-	memset(t, 0, sizeof(*t));
-	t->cfg.ca_file = pki("ca.crt");
-	t->cfg.state_dir = state_dir ? xstrdup(state_dir) : NULL;
-	t->cfg.tls_session_store = state_dir != NULL;
-	t->cfg.tls_store_entries = 100;
-	t->cfg.tls_ticket_rotation_ms = 12 * 3600 * 1000u;
-	t->cfg.tls_ticket_lifetime_ms = 24 * 3600 * 1000u;
-	t->cfg.dane = true;
-}
-
-/* Add domain name served with tests/data/pki/<base>.crt/.key (base NULL: self-signed). */
-static void
-tcfg_domain(struct tcfg *t, const char *name, const char *base)
-{
-	struct cfg_domain *d = &t->dom[t->n];
-	char f[64];
-
-	assert_true(t->n < 4);
-	d->name = xstrdup(name);
-	if (base != NULL) {
-		snprintf(f, sizeof(f), "%s.crt", base);
-		d->certificate = pki(f);
-		snprintf(f, sizeof(f), "%s.key", base);
-		d->key = pki(f);
-	}
-	if (t->n > 0)
-		t->dom[t->n - 1].next = d;
-	else
-		t->cfg.domains = d;
-	t->n++;
-}
-
-static void
-tcfg_free(struct tcfg *t)
-{
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->dom[i].name);
-		free(t->dom[i].certificate);
-		free(t->dom[i].key);
-	}
-	free(t->cfg.ca_file);
-	free(t->cfg.state_dir);
-	free(t->cfg.tls_ticket_key_file);
-}
-
-static void
-link_init(struct link *l)
-{
-	memset(l, 0, sizeof(*l));
-	buf_init(&l->c_in, BUFMAX);
-	buf_init(&l->c_out, BUFMAX);
-	buf_init(&l->s_in, BUFMAX);
-	buf_init(&l->s_out, BUFMAX);
-}
-
-static void
-link_free(struct link *l)
-{
-	tls_session_free(l->c);
-	tls_session_free(l->s);
-	buf_free(&l->c_in);
-	buf_free(&l->c_out);
-	buf_free(&l->s_in);
-	buf_free(&l->s_out);
-}
-
-/* Move everything from src to dst. */
-static void
-move(struct buf *src, struct buf *dst)
-{
-	assert_int_equal(buf_append(dst, src->data, src->len), 0);
-	buf_reset(src);
-}
-
-/* Run both handshakes until done or one fails; returns the client's result. */
-static enum tls_result
-handshake_try(struct link *l)
-{
-	enum tls_result rc, rs;
-	int rounds = 0;
-
-	do {
-		rc = tls_session_handshake(l->c);
-		move(&l->c_out, &l->s_in);
-		rs = tls_session_handshake(l->s);
-		move(&l->s_out, &l->c_in);
-		assert_true(++rounds < 20);
-	} while ((rc == TLS_AGAIN || rs == TLS_AGAIN) && rc != TLS_FAILED &&
-	    rs != TLS_FAILED);
-	return rc;
-}
-
-static struct tls_ctx *
-ctx_for(struct tcfg *t)
-{
-	struct tls_ctx *c = tls_ctx_new(&t->cfg);
-
-	assert_non_null(c);
-	return c;
-}
-
-/* Read everything the session can produce into out (NUL-terminated). */
-static enum tls_result
-read_all(struct tls_session *s, char *out, size_t cap, size_t *total)
-{
-	enum tls_result r;
-	size_t got;
-
-	*total = 0;
-	for (;;) {
-		r = tls_session_read(s, out + *total, cap - 1 - *total, &got);
-		*total += got;
-		if (r != TLS_DONE || got == 0)
-			break;
-	}
-	out[*total] = '\0';
-	return r;
-}
-
-/* The server sends its stream header; the client reads it (and with it any TLS 1.3
- * NewSessionTicket). */
-static void
-exchange(struct link *l)
-{
-	char got[256];
-	size_t n;
-
-	assert_int_equal(tls_session_write(l->s, "<stream:stream>", 15), TLS_DONE);
-	move(&l->s_out, &l->c_in);
-	assert_int_equal(read_all(l->c, got, sizeof(got), &n), TLS_AGAIN);
-	assert_string_equal(got, "<stream:stream>");
-	assert_int_equal(tls_session_write(l->c, "<x/>", 4), TLS_DONE);
-	move(&l->c_out, &l->s_in);
-	assert_int_equal(read_all(l->s, got, sizeof(got), &n), TLS_AGAIN);
-	assert_string_equal(got, "<x/>");
-}
-
-/* A value from tls_status_write(), or -1. */
-static long
-status_value(struct tls_ctx *ctx, const char *name)
-{
-	struct buf b;
-	char want[128], *p;
-	long v = -1;
-
-	buf_init(&b, 4096);
-	assert_int_equal(tls_status_write(ctx, &b), 0);
-	snprintf(want, sizeof(want), "\n%s=", name);
-	if (strncmp(b.data, want + 1, strlen(want + 1)) == 0)
-		v = strtol(b.data + strlen(want + 1), NULL, 10);
-	else if ((p = strstr(b.data, want)) != NULL)
-		v = strtol(p + strlen(want), NULL, 10);
-	buf_free(&b);
-	return v;
-}
-
-/* A fresh private directory under /tmp (caller removes it with rm_tree). */
-static void
-tmpdir(char *out, size_t n)
-{
-	snprintf(out, n, "/tmp/qf-test-tls-XXXXXX");
-	assert_non_null(mkdtemp(out));
-}
-
-static void
-rm_tree(const char *dir)
-{
-	DIR *dp = opendir(dir);
-	struct dirent *de;
-	char p[1100];
-
-	assert_non_null(dp);
-	while ((de = readdir(dp)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		assert_int_equal(unlink(p), 0);
-	}
-	closedir(dp);
-	assert_int_equal(rmdir(dir), 0);
-}
+#include "tests/unit/tlsfix.h"
 
 /* A TLSA record for tests/data/pki/<base>.crt with its data in rr_data. */
 static unsigned char rr_data[8][4096];
@@ -263,7 +45,7 @@ tlsa_for(int slot, const char *base, unsigned usage, unsigned sel, unsigned mtyp
 	int len;
 
 	snprintf(file, sizeof(file), "%s.crt", base);
-	path = pki(file);
+	path = fx_pki(file);
 	f = fopen(path, "r");
 	free(path);
 	assert_non_null(f);
@@ -314,15 +96,15 @@ dctx_open(struct dctx *d, const char *ca_base, const char *serve, const char *cr
 	tcfg_domain(&d->ct, "a.example", "a");
 	free(d->ct.cfg.ca_file);
 	snprintf(f, sizeof(f), "%s.crt", ca_base);
-	d->ct.cfg.ca_file = pki(f);
+	d->ct.cfg.ca_file = fx_pki(f);
 	tcfg_init(&d->st, NULL);
 	tcfg_domain(&d->st, serve, key_base);
 	if (crt_path != NULL) {
 		free(d->st.dom[0].certificate);
-		d->st.dom[0].certificate = xstrdup(crt_path);
+		d->st.dom[0].certificate = fx_strdup(crt_path);
 	}
-	d->cc = ctx_for(&d->ct);
-	d->sc = ctx_for(&d->st);
+	d->cc = fx_ctx(&d->ct);
+	d->sc = fx_ctx(&d->st);
 }
 
 static void
@@ -346,7 +128,7 @@ dconn(struct dctx *d, const char *peer, const char *host, const struct tlsa_rr *
 	if (host != NULL)
 		assert_int_equal(tls_session_set_target(d->l.c, host, 5269), 0);
 	assert_int_equal(tls_session_set_tlsa(d->l.c, rrs, n, status), 0);
-	return handshake_try(&d->l);
+	return fx_handshake(&d->l);
 }
 
 /* DANE-EE makes a self-signed certificate valid, without a CA and without a name
@@ -387,8 +169,8 @@ test_dane_ee_self_signed(void **state)
 	    TLS_TLSA_SECURE), TLS_DONE);
 	assert_true(tls_session_peer_valid_for(d.l.c, "other.example"));
 	link_free(&d.l);
-	assert_int_equal(status_value(d.cc, "tls.dane.matched"), 7);
-	assert_int_equal(status_value(d.cc, "tls.dane.failed"), 0);
+	assert_int_equal(fx_status_value(d.cc, "tls.dane.matched"), 7);
+	assert_int_equal(fx_status_value(d.cc, "tls.dane.failed"), 0);
 	dctx_close(&d);
 }
 
@@ -413,7 +195,7 @@ test_dane_failures(void **state)
 	assert_string_equal(tls_session_peer_verdict(d.l.c), "handshake not complete");
 	assert_int_equal(tls_session_write(d.l.c, "x", 1), TLS_FAILED);
 	link_free(&d.l);
-	assert_int_equal(status_value(d.cc, "tls.dane.failed"), 1);
+	assert_int_equal(fx_status_value(d.cc, "tls.dane.failed"), 1);
 
 	/* the same records unsigned: PKIX as before */
 	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 2, TLS_TLSA_INSECURE),
@@ -468,10 +250,10 @@ test_dane_ta(void **state)
 	struct tlsa_rr rr[1];
 	FILE *f;
 
-	tmpdir(dir, sizeof(dir));
+	fx_tmpdir(dir, sizeof(dir));
 	snprintf(chain, sizeof(chain), "%s/chain.crt", dir);
-	a = pki("b.crt");
-	b = pki("ca.crt");
+	a = fx_pki("b.crt");
+	b = fx_pki("ca.crt");
 	{
 		char cmd[600];
 
@@ -539,7 +321,7 @@ test_dane_ta(void **state)
 	    TLS_TLSA_SECURE), TLS_FAILED);
 	link_free(&d.l);
 	dctx_close(&d);
-	rm_tree(dir);
+	fx_rm_tree(dir);
 }
 
 /* Incoming: a client certificate that does not chain to a trusted CA is accepted by
@@ -556,12 +338,12 @@ test_dane_incoming(void **state)
 	tcfg_domain(&ct, "self.example", "self");
 	tcfg_init(&st, NULL);
 	tcfg_domain(&st, "b.example", "b");
-	cc = ctx_for(&ct);
-	sc = ctx_for(&st);
+	cc = fx_ctx(&ct);
+	sc = fx_ctx(&st);
 	link_init(&l);
 	l.c = tls_session_client(cc, "self.example", "b.example", &l.c_in, &l.c_out);
 	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
-	assert_int_equal(handshake_try(&l), TLS_DONE);
+	assert_int_equal(fx_handshake(&l), TLS_DONE);
 	assert_false(tls_session_peer_trusted(l.s));
 	rr[0] = tlsa_for(0, "b", 3, 1, 1);
 	assert_false(tls_session_peer_matches_tlsa(l.s, "self.example", NULL, rr, 1));
@@ -573,8 +355,8 @@ test_dane_incoming(void **state)
 	/* PKIX-EE needs PKIX: no */
 	rr[0] = tlsa_for(0, "self", 1, 1, 1);
 	assert_false(tls_session_peer_matches_tlsa(l.s, "self.example", NULL, rr, 1));
-	assert_int_equal(status_value(sc, "tls.dane.matched"), 2);
-	assert_int_equal(status_value(sc, "tls.dane.failed"), 2);
+	assert_int_equal(fx_status_value(sc, "tls.dane.matched"), 2);
+	assert_int_equal(fx_status_value(sc, "tls.dane.failed"), 2);
 	link_free(&l);
 	tls_ctx_free(cc);
 	tls_ctx_free(sc);
@@ -590,17 +372,17 @@ test_dane_resumed(void **state)
 	struct dctx d;
 	struct tlsa_rr rr[1];
 
-	tmpdir(cdir, sizeof(cdir));
+	fx_tmpdir(cdir, sizeof(cdir));
 	dctx_open(&d, "ca", "self.example", NULL, "self");
 	tls_ctx_free(d.cc);
 	free(d.ct.cfg.state_dir);
-	d.ct.cfg.state_dir = xstrdup(cdir);
+	d.ct.cfg.state_dir = fx_strdup(cdir);
 	d.ct.cfg.tls_session_store = true;
-	d.cc = ctx_for(&d.ct);
+	d.cc = fx_ctx(&d.ct);
 	rr[0] = tlsa_for(0, "self", 3, 1, 1);
 	assert_int_equal(dconn(&d, "self.example", "h", rr, 1, TLS_TLSA_SECURE), TLS_DONE);
 	assert_false(tls_session_resumed(d.l.c));
-	exchange(&d.l);
+	fx_exchange(&d.l);
 	link_free(&d.l);
 	assert_int_equal(dconn(&d, "self.example", "h", rr, 1, TLS_TLSA_SECURE), TLS_DONE);
 	assert_true(tls_session_resumed(d.l.c));
@@ -614,7 +396,7 @@ test_dane_resumed(void **state)
 	link_free(&d.l);
 	assert_int_equal(tls_store_count(d.cc->store), 0);
 	dctx_close(&d);
-	rm_tree(cdir);
+	fx_rm_tree(cdir);
 }
 
 int

@@ -24,128 +24,14 @@
 
 #include <wolfssl/wolfcrypt/asn_public.h>
 
-#define BUFMAX (256 * 1024)
+#include "tests/unit/tlsfix.h"
 
-/* A hand-built configuration: domains are (name, pki basename or NULL). */
-struct tcfg {
-	struct config     cfg;
-	struct cfg_domain dom[4];
-	size_t            n;
-};
-
-/* Both directions of one connection. */
-struct link {
-	struct buf c_in, c_out;  /* client's raw buffers */
-	struct buf s_in, s_out;  /* server's raw buffers */
-	struct tls_session *c, *s;
-};
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	assert_non_null(p);
-	return p;
-}
-
-static char *
-pki(const char *file)
-{
-	const char *top = getenv("QF_TOP");
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/tests/data/pki/%s", top ? top : ".", file);
-	return xstrdup(path);
-}
-
+/* Finish both handshakes, shuttling bytes, in fewer than max_rounds rounds; asserts
+ * success. */
 static void
-tcfg_init(struct tcfg *t, const char *state_dir)
+handshake(struct link *l, int max_rounds)
 {
-	memset(t, 0, sizeof(*t));
-	t->cfg.ca_file = pki("ca.crt");
-	t->cfg.state_dir = state_dir ? xstrdup(state_dir) : NULL;
-}
-
-/* Add domain name served with tests/data/pki/<base>.crt/.key (base NULL: self-signed). */
-static void
-tcfg_domain(struct tcfg *t, const char *name, const char *base)
-{
-	struct cfg_domain *d = &t->dom[t->n];
-	char f[64];
-
-	assert_true(t->n < 4);
-	d->name = xstrdup(name);
-	if (base != NULL) {
-		snprintf(f, sizeof(f), "%s.crt", base);
-		d->certificate = pki(f);
-		snprintf(f, sizeof(f), "%s.key", base);
-		d->key = pki(f);
-	}
-	if (t->n > 0)
-		t->dom[t->n - 1].next = d;
-	else
-		t->cfg.domains = d;
-	t->n++;
-}
-
-static void
-tcfg_free(struct tcfg *t)
-{
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->dom[i].name);
-		free(t->dom[i].certificate);
-		free(t->dom[i].key);
-	}
-	free(t->cfg.ca_file);
-	free(t->cfg.state_dir);
-}
-
-static void
-link_init(struct link *l)
-{
-	memset(l, 0, sizeof(*l));
-	buf_init(&l->c_in, BUFMAX);
-	buf_init(&l->c_out, BUFMAX);
-	buf_init(&l->s_in, BUFMAX);
-	buf_init(&l->s_out, BUFMAX);
-}
-
-static void
-link_free(struct link *l)
-{
-	tls_session_free(l->c);
-	tls_session_free(l->s);
-	buf_free(&l->c_in);
-	buf_free(&l->c_out);
-	buf_free(&l->s_in);
-	buf_free(&l->s_out);
-}
-
-/* Move everything from src to dst. */
-static void
-move(struct buf *src, struct buf *dst)
-{
-	assert_int_equal(buf_append(dst, src->data, src->len), 0);
-	buf_reset(src);
-}
-
-/* Run both handshakes to completion, shuttling bytes; asserts success. */
-static void
-handshake(struct link *l)
-{
-	enum tls_result rc, rs;
-	int rounds = 0;
-
-	do {
-		rc = tls_session_handshake(l->c);
-		move(&l->c_out, &l->s_in);
-		rs = tls_session_handshake(l->s);
-		move(&l->s_out, &l->c_in);
-		assert_int_not_equal(rc, TLS_FAILED);
-		assert_int_not_equal(rs, TLS_FAILED);
-		assert_true(++rounds < 20);
-	} while (rc != TLS_DONE || rs != TLS_DONE);
+	assert_int_equal(fx_handshake_rounds(l, max_rounds), TLS_DONE);
 	assert_true(tls_session_established(l->c));
 	assert_true(tls_session_established(l->s));
 }
@@ -161,34 +47,21 @@ connect_pair(struct link *l, struct tls_ctx *cc, const char *local, const char *
 	l->s = tls_session_server(sc, def, &l->s_in, &l->s_out);
 	assert_non_null(l->c);
 	assert_non_null(l->s);
-	handshake(l);
+	handshake(l, 20);
 }
 
-/* Read everything the session can produce into out (NUL-terminated). */
-static enum tls_result
-read_all(struct tls_session *s, char *out, size_t cap, size_t *total)
+/* Configs (CA and domain only), a client ctx for local (pki cbase) and a server ctx
+ * for sdom (pki sbase). */
+static void
+pair_open(struct fx_pair *p, const char *local, const char *cbase, const char *sdom,
+    const char *sbase)
 {
-	enum tls_result r;
-	size_t got;
-
-	*total = 0;
-	for (;;) {
-		r = tls_session_read(s, out + *total, cap - 1 - *total, &got);
-		*total += got;
-		if (r != TLS_DONE || got == 0)
-			break;
-	}
-	out[*total] = '\0';
-	return r;
-}
-
-static struct tls_ctx *
-ctx_for(struct tcfg *t)
-{
-	struct tls_ctx *c = tls_ctx_new(&t->cfg);
-
-	assert_non_null(c);
-	return c;
+	fx_tcfg_bare(&p->ct, NULL);
+	tcfg_domain(&p->ct, local, cbase);
+	fx_tcfg_bare(&p->st, NULL);
+	tcfg_domain(&p->st, sdom, sbase);
+	p->cc = fx_ctx(&p->ct);
+	p->sc = fx_ctx(&p->st);
 }
 
 /* --- handshakes ------------------------------------------------------------------ */
@@ -202,13 +75,13 @@ test_tls13_sni_and_mutual_verdicts(void **state)
 	struct tls_ctx *cc, *sc;
 	struct link l;
 
-	tcfg_init(&ct, NULL);
+	fx_tcfg_bare(&ct, NULL);
 	tcfg_domain(&ct, "a.example", "a");
-	tcfg_init(&st, NULL);
+	fx_tcfg_bare(&st, NULL);
 	tcfg_domain(&st, "b.example", "b");
 	tcfg_domain(&st, "c.example", "c");
-	cc = ctx_for(&ct);
-	sc = ctx_for(&st);
+	cc = fx_ctx(&ct);
+	sc = fx_ctx(&st);
 
 	connect_pair(&l, cc, "a.example", "c.example", sc, "b.example");
 	assert_string_equal(tls_session_version(l.c), "TLSv1.3");
@@ -273,34 +146,24 @@ test_bad_server_certificates(void **state)
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct tcfg ct, st;
-		struct tls_ctx *cc, *sc;
-		struct link l;
+		struct fx_pair p;
 
-		tcfg_init(&ct, NULL);
-		tcfg_domain(&ct, "a.example", "a");
-		tcfg_init(&st, NULL);
-		tcfg_domain(&st, "b.example", cases[i].base);
-		cc = ctx_for(&ct);
-		sc = ctx_for(&st);
-		connect_pair(&l, cc, "a.example", "b.example", sc, "b.example");
-		assert_int_equal(tls_session_peer_trusted(l.c), cases[i].trusted);
-		assert_false(tls_session_peer_valid_for(l.c, "b.example"));
+		pair_open(&p, "a.example", "a", "b.example", cases[i].base);
+		connect_pair(&p.l, p.cc, "a.example", "b.example", p.sc, "b.example");
+		assert_int_equal(tls_session_peer_trusted(p.l.c), cases[i].trusted);
+		assert_false(tls_session_peer_valid_for(p.l.c, "b.example"));
 		if (cases[i].valid != NULL)
-			assert_true(tls_session_peer_valid_for(l.c, cases[i].valid));
-		assert_string_equal(tls_session_peer_verdict(l.c), cases[i].verdict);
+			assert_true(tls_session_peer_valid_for(p.l.c, cases[i].valid));
+		assert_string_equal(tls_session_peer_verdict(p.l.c), cases[i].verdict);
 		if (!cases[i].trusted) {
 			/* an untrusted certificate is never valid, even for its own name */
-			assert_false(tls_session_peer_valid_for(l.c, "self.example"));
-			assert_false(tls_session_peer_valid_for(l.c, "a.example"));
+			assert_false(tls_session_peer_valid_for(p.l.c, "self.example"));
+			assert_false(tls_session_peer_valid_for(p.l.c, "a.example"));
 		}
 		/* the server trusts a.example's client certificate all the same */
-		assert_true(tls_session_peer_valid_for(l.s, "a.example"));
-		link_free(&l);
-		tls_ctx_free(cc);
-		tls_ctx_free(sc);
-		tcfg_free(&ct);
-		tcfg_free(&st);
+		assert_true(tls_session_peer_valid_for(p.l.s, "a.example"));
+		link_free(&p.l);
+		fx_pair_close(&p);
 	}
 }
 
@@ -309,28 +172,18 @@ test_bad_server_certificates(void **state)
 static void
 test_untrusted_client_and_wildcard_server(void **state)
 {
-	struct tcfg ct, st;
-	struct tls_ctx *cc, *sc;
-	struct link l;
+	struct fx_pair p;
 
-	tcfg_init(&ct, NULL);
-	tcfg_domain(&ct, "self.example", "self");
-	tcfg_init(&st, NULL);
-	tcfg_domain(&st, "x.w.example", "wild");
-	cc = ctx_for(&ct);
-	sc = ctx_for(&st);
-	connect_pair(&l, cc, "self.example", "x.w.example", sc, "x.w.example");
-	assert_false(tls_session_peer_trusted(l.s));
-	assert_false(tls_session_peer_valid_for(l.s, "self.example"));
-	assert_string_not_equal(tls_session_peer_verdict(l.s), "ok");
-	assert_true(tls_session_peer_valid_for(l.c, "x.w.example"));
-	assert_false(tls_session_peer_valid_for(l.c, "w.example"));
-	assert_false(tls_session_peer_valid_for(l.c, "a.x.w.example"));
-	link_free(&l);
-	tls_ctx_free(cc);
-	tls_ctx_free(sc);
-	tcfg_free(&ct);
-	tcfg_free(&st);
+	pair_open(&p, "self.example", "self", "x.w.example", "wild");
+	connect_pair(&p.l, p.cc, "self.example", "x.w.example", p.sc, "x.w.example");
+	assert_false(tls_session_peer_trusted(p.l.s));
+	assert_false(tls_session_peer_valid_for(p.l.s, "self.example"));
+	assert_string_not_equal(tls_session_peer_verdict(p.l.s), "ok");
+	assert_true(tls_session_peer_valid_for(p.l.c, "x.w.example"));
+	assert_false(tls_session_peer_valid_for(p.l.c, "w.example"));
+	assert_false(tls_session_peer_valid_for(p.l.c, "a.x.w.example"));
+	link_free(&p.l);
+	fx_pair_close(&p);
 }
 
 /* A raw wolfSSL TLS 1.2 client without any certificate: the server accepts it (client
@@ -356,73 +209,87 @@ raw_send(WOLFSSL *ssl, char *b, int sz, void *arg)
 	return buf_append(out, b, (size_t)sz) == 0 ? sz : WOLFSSL_CBIO_ERR_GENERAL;
 }
 
+/* A raw wolfSSL client (method ctx rc) over l's client buffers, facing a tls/ server
+ * for b.example: io holds the buffers for raw_recv/raw_send. */
+struct raw {
+	struct tcfg     st;
+	struct tls_ctx *sc;
+	struct link     l;
+	struct buf     *io[2];
+	WOLFSSL        *rs;
+};
+
+static void
+raw_open(struct raw *w, WOLFSSL_CTX *rc)
+{
+	fx_tcfg_bare(&w->st, NULL);
+	tcfg_domain(&w->st, "b.example", "b");
+	w->sc = fx_ctx(&w->st);
+	link_init(&w->l);
+	w->io[0] = &w->l.c_in;
+	w->io[1] = &w->l.c_out;
+	wolfSSL_CTX_set_verify(rc, WOLFSSL_VERIFY_NONE, NULL);
+	wolfSSL_CTX_SetIORecv(rc, raw_recv);
+	wolfSSL_CTX_SetIOSend(rc, raw_send);
+	assert_non_null(w->rs = wolfSSL_new(rc));
+	wolfSSL_SetIOReadCtx(w->rs, w->io);
+	wolfSSL_SetIOWriteCtx(w->rs, w->io);
+	w->l.s = tls_session_server(w->sc, "b.example", &w->l.s_in, &w->l.s_out);
+	assert_non_null(w->l.s);
+}
+
+static void
+raw_close(struct raw *w, WOLFSSL_CTX *rc)
+{
+	wolfSSL_free(w->rs);
+	wolfSSL_CTX_free(rc);
+	link_free(&w->l);
+	tls_ctx_free(w->sc);
+	tcfg_free(&w->st);
+}
+
 static void
 test_tls12_client_without_certificate(void **state)
 {
-	struct tcfg st;
-	struct tls_ctx *sc;
-	struct link l;
-	struct buf *io[2];
+	struct raw w;
 	WOLFSSL_CTX *rc;
-	WOLFSSL *rs;
 	enum tls_result r;
 	int ret = -1;
 	char got[64];
 	size_t n;
 
-	tcfg_init(&st, NULL);
-	tcfg_domain(&st, "b.example", "b");
-	sc = ctx_for(&st);
-	link_init(&l);
-	io[0] = &l.c_in;
-	io[1] = &l.c_out;
 	assert_non_null(rc = wolfSSL_CTX_new(wolfTLSv1_2_client_method()));
-	wolfSSL_CTX_set_verify(rc, WOLFSSL_VERIFY_NONE, NULL);
-	wolfSSL_CTX_SetIORecv(rc, raw_recv);
-	wolfSSL_CTX_SetIOSend(rc, raw_send);
-	assert_non_null(rs = wolfSSL_new(rc));
-	wolfSSL_SetIOReadCtx(rs, io);
-	wolfSSL_SetIOWriteCtx(rs, io);
-	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
-	assert_non_null(l.s);
-	for (int i = 0; i < 20 && !tls_session_established(l.s); i++) {
-		ret = wolfSSL_connect(rs);
-		move(&l.c_out, &l.s_in);
-		assert_int_not_equal(tls_session_handshake(l.s), TLS_FAILED);
-		move(&l.s_out, &l.c_in);
+	raw_open(&w, rc);
+	for (int i = 0; i < 20 && !tls_session_established(w.l.s); i++) {
+		ret = wolfSSL_connect(w.rs);
+		fx_move(&w.l.c_out, &w.l.s_in);
+		assert_int_not_equal(tls_session_handshake(w.l.s), TLS_FAILED);
+		fx_move(&w.l.s_out, &w.l.c_in);
 	}
 	if (ret != WOLFSSL_SUCCESS)
-		ret = wolfSSL_connect(rs);
+		ret = wolfSSL_connect(w.rs);
 	assert_int_equal(ret, WOLFSSL_SUCCESS);
-	assert_true(tls_session_established(l.s));
-	assert_string_equal(tls_session_version(l.s), "TLSv1.2");
-	assert_null(tls_session_sni(l.s));
-	assert_false(tls_session_peer_trusted(l.s));
-	assert_false(tls_session_peer_valid_for(l.s, "a.example"));
-	assert_string_equal(tls_session_peer_verdict(l.s), "no certificate");
+	assert_true(tls_session_established(w.l.s));
+	assert_string_equal(tls_session_version(w.l.s), "TLSv1.2");
+	assert_null(tls_session_sni(w.l.s));
+	assert_false(tls_session_peer_trusted(w.l.s));
+	assert_false(tls_session_peer_valid_for(w.l.s, "a.example"));
+	assert_string_equal(tls_session_peer_verdict(w.l.s), "no certificate");
 	/* data still flows */
-	assert_int_equal(wolfSSL_write(rs, "hello", 5), 5);
-	move(&l.c_out, &l.s_in);
-	r = read_all(l.s, got, sizeof(got), &n);
+	assert_int_equal(wolfSSL_write(w.rs, "hello", 5), 5);
+	fx_move(&w.l.c_out, &w.l.s_in);
+	r = fx_read_all(w.l.s, got, sizeof(got), &n);
 	assert_int_equal(r, TLS_AGAIN);
 	assert_string_equal(got, "hello");
-	wolfSSL_free(rs);
-	wolfSSL_CTX_free(rc);
-	link_free(&l);
-	tls_ctx_free(sc);
-	tcfg_free(&st);
+	raw_close(&w, rc);
 }
 
 /* A client that only speaks TLS 1.1 is refused: TLS 1.2 is the minimum. */
 static void
 test_tls11_refused(void **state)
 {
-	struct tcfg st;
-	struct tls_ctx *sc;
-	struct link l;
-	struct buf *io[2];
+	struct raw w;
 	WOLFSSL_CTX *rc;
-	WOLFSSL *rs;
 	enum tls_result r = TLS_AGAIN;
 
 	rc = wolfSSL_CTX_new(wolfTLSv1_1_client_method());
@@ -430,33 +297,17 @@ test_tls11_refused(void **state)
 		skip();  /* not compiled into this wolfSSL: nothing to refuse */
 		return;
 	}
-	tcfg_init(&st, NULL);
-	tcfg_domain(&st, "b.example", "b");
-	sc = ctx_for(&st);
-	link_init(&l);
-	io[0] = &l.c_in;
-	io[1] = &l.c_out;
-	wolfSSL_CTX_set_verify(rc, WOLFSSL_VERIFY_NONE, NULL);
-	wolfSSL_CTX_SetIORecv(rc, raw_recv);
-	wolfSSL_CTX_SetIOSend(rc, raw_send);
-	assert_non_null(rs = wolfSSL_new(rc));
-	wolfSSL_SetIOReadCtx(rs, io);
-	wolfSSL_SetIOWriteCtx(rs, io);
-	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
+	raw_open(&w, rc);
 	for (int i = 0; i < 10 && r == TLS_AGAIN; i++) {
-		wolfSSL_connect(rs);
-		move(&l.c_out, &l.s_in);
-		r = tls_session_handshake(l.s);
-		move(&l.s_out, &l.c_in);
+		wolfSSL_connect(w.rs);
+		fx_move(&w.l.c_out, &w.l.s_in);
+		r = tls_session_handshake(w.l.s);
+		fx_move(&w.l.s_out, &w.l.c_in);
 	}
 	assert_int_equal(r, TLS_FAILED);
-	assert_false(tls_session_established(l.s));
-	assert_true(strlen(tls_session_error(l.s)) > 0);
-	wolfSSL_free(rs);
-	wolfSSL_CTX_free(rc);
-	link_free(&l);
-	tls_ctx_free(sc);
-	tcfg_free(&st);
+	assert_false(tls_session_established(w.l.s));
+	assert_true(strlen(tls_session_error(w.l.s)) > 0);
+	raw_close(&w, rc);
 }
 
 /* --- data --------------------------------------------------------------------------- */
@@ -464,45 +315,38 @@ test_tls11_refused(void **state)
 static void
 test_application_data_split_and_close(void **state)
 {
-	struct tcfg ct, st;
-	struct tls_ctx *cc, *sc;
-	struct link l;
+	struct fx_pair p;
 	char big[20000], got[32768];
 	size_t n, total;
 	enum tls_result r;
 
-	tcfg_init(&ct, NULL);
-	tcfg_domain(&ct, "a.example", "a");
-	tcfg_init(&st, NULL);
-	tcfg_domain(&st, "b.example", "b");
-	cc = ctx_for(&ct);
-	sc = ctx_for(&st);
-	connect_pair(&l, cc, "a.example", "b.example", sc, "b.example");
+	pair_open(&p, "a.example", "a", "b.example", "b");
+	connect_pair(&p.l, p.cc, "a.example", "b.example", p.sc, "b.example");
 
 	/* client -> server, whole records */
-	assert_int_equal(tls_session_write(l.c, "<stream:stream>", 15), TLS_DONE);
-	move(&l.c_out, &l.s_in);
-	assert_int_equal(read_all(l.s, got, sizeof(got), &n), TLS_AGAIN);
+	assert_int_equal(tls_session_write(p.l.c, "<stream:stream>", 15), TLS_DONE);
+	fx_move(&p.l.c_out, &p.l.s_in);
+	assert_int_equal(fx_read_all(p.l.s, got, sizeof(got), &n), TLS_AGAIN);
 	assert_string_equal(got, "<stream:stream>");
 	/* nothing more: TLS_AGAIN with got == 0 */
-	assert_int_equal(tls_session_read(l.s, got, sizeof(got), &n), TLS_AGAIN);
+	assert_int_equal(tls_session_read(p.l.s, got, sizeof(got), &n), TLS_AGAIN);
 	assert_int_equal(n, 0);
 
 	/* server -> client: the client also absorbs the TLS 1.3 NewSessionTicket here */
-	assert_int_equal(tls_session_write(l.s, "<features/>", 11), TLS_DONE);
-	move(&l.s_out, &l.c_in);
-	assert_int_equal(read_all(l.c, got, sizeof(got), &n), TLS_AGAIN);
+	assert_int_equal(tls_session_write(p.l.s, "<features/>", 11), TLS_DONE);
+	fx_move(&p.l.s_out, &p.l.c_in);
+	assert_int_equal(fx_read_all(p.l.c, got, sizeof(got), &n), TLS_AGAIN);
 	assert_string_equal(got, "<features/>");
 
 	/* a 20000-byte message (two records) fed one byte at a time */
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (char)('a' + i % 26);
-	assert_int_equal(tls_session_write(l.c, big, sizeof(big)), TLS_DONE);
+	assert_int_equal(tls_session_write(p.l.c, big, sizeof(big)), TLS_DONE);
 	total = 0;
-	while (l.c_out.len > 0) {
-		assert_int_equal(buf_append(&l.s_in, l.c_out.data, 1), 0);
-		buf_consume(&l.c_out, 1);
-		r = tls_session_read(l.s, got + total, sizeof(got) - total, &n);
+	while (p.l.c_out.len > 0) {
+		assert_int_equal(buf_append(&p.l.s_in, p.l.c_out.data, 1), 0);
+		buf_consume(&p.l.c_out, 1);
+		r = tls_session_read(p.l.s, got + total, sizeof(got) - total, &n);
 		assert_true(r == TLS_DONE || r == TLS_AGAIN);
 		assert_true(r == TLS_DONE ? n > 0 : n == 0);
 		total += n;
@@ -511,47 +355,44 @@ test_application_data_split_and_close(void **state)
 	assert_memory_equal(got, big, sizeof(big));
 
 	/* small read buffer: data comes out in pieces */
-	assert_int_equal(tls_session_write(l.s, "0123456789", 10), TLS_DONE);
-	move(&l.s_out, &l.c_in);
-	assert_int_equal(tls_session_read(l.c, got, 4, &n), TLS_DONE);
+	assert_int_equal(tls_session_write(p.l.s, "0123456789", 10), TLS_DONE);
+	fx_move(&p.l.s_out, &p.l.c_in);
+	assert_int_equal(tls_session_read(p.l.c, got, 4, &n), TLS_DONE);
 	assert_int_equal(n, 4);
 	assert_memory_equal(got, "0123", 4);
-	assert_int_equal(tls_session_read(l.c, got, sizeof(got), &n), TLS_DONE);
+	assert_int_equal(tls_session_read(p.l.c, got, sizeof(got), &n), TLS_DONE);
 	assert_int_equal(n, 6);
 	assert_memory_equal(got, "456789", 6);
 
 	/* data followed by close_notify: the data first, then TLS_CLOSED */
-	assert_int_equal(tls_session_write(l.c, "</stream:stream>", 16), TLS_DONE);
-	tls_session_shutdown(l.c);
-	move(&l.c_out, &l.s_in);
-	assert_int_equal(tls_session_read(l.s, got, sizeof(got), &n), TLS_DONE);
+	assert_int_equal(tls_session_write(p.l.c, "</stream:stream>", 16), TLS_DONE);
+	tls_session_shutdown(p.l.c);
+	fx_move(&p.l.c_out, &p.l.s_in);
+	assert_int_equal(tls_session_read(p.l.s, got, sizeof(got), &n), TLS_DONE);
 	assert_int_equal(n, 16);
-	assert_int_equal(tls_session_read(l.s, got, sizeof(got), &n), TLS_CLOSED);
+	assert_int_equal(tls_session_read(p.l.s, got, sizeof(got), &n), TLS_CLOSED);
 	assert_int_equal(n, 0);
-	assert_string_equal(tls_session_error(l.s), "peer closed");
-	link_free(&l);
+	assert_string_equal(tls_session_error(p.l.s), "peer closed");
+	link_free(&p.l);
 
 	/* output buffer full: write fails with a reason */
-	connect_pair(&l, cc, "a.example", "b.example", sc, "b.example");
-	l.c_out.max = 100;
-	assert_int_equal(tls_session_write(l.c, big, 1000), TLS_FAILED);
-	assert_string_equal(tls_session_error(l.c), "output buffer full");
-	assert_int_equal(tls_session_write(l.c, "x", 1), TLS_FAILED);
-	link_free(&l);
+	connect_pair(&p.l, p.cc, "a.example", "b.example", p.sc, "b.example");
+	p.l.c_out.max = 100;
+	assert_int_equal(tls_session_write(p.l.c, big, 1000), TLS_FAILED);
+	assert_string_equal(tls_session_error(p.l.c), "output buffer full");
+	assert_int_equal(tls_session_write(p.l.c, "x", 1), TLS_FAILED);
+	link_free(&p.l);
 
 	/* garbage instead of a ClientHello */
-	link_init(&l);
-	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
-	assert_int_equal(buf_puts(&l.s_in, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
-	assert_int_equal(tls_session_handshake(l.s), TLS_FAILED);
-	assert_string_not_equal(tls_session_error(l.s), "");
-	assert_int_equal(tls_session_handshake(l.s), TLS_FAILED);
-	link_free(&l);
+	link_init(&p.l);
+	p.l.s = tls_session_server(p.sc, "b.example", &p.l.s_in, &p.l.s_out);
+	assert_int_equal(buf_puts(&p.l.s_in, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
+	assert_int_equal(tls_session_handshake(p.l.s), TLS_FAILED);
+	assert_string_not_equal(tls_session_error(p.l.s), "");
+	assert_int_equal(tls_session_handshake(p.l.s), TLS_FAILED);
+	link_free(&p.l);
 
-	tls_ctx_free(cc);
-	tls_ctx_free(sc);
-	tcfg_free(&ct);
-	tcfg_free(&st);
+	fx_pair_close(&p);
 }
 
 /* <starttls/> + ClientHello leave in one write; the server, having consumed the
@@ -561,57 +402,37 @@ test_pipelined_first_flight(void **state)
 {
 	static const char starttls[] = "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
 	static const char proceed[] = "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>";
-	struct tcfg ct, st;
-	struct tls_ctx *cc, *sc;
-	struct link l;
-	enum tls_result rc, rs;
-	int rounds = 0;
+	struct fx_pair p;
 
-	tcfg_init(&ct, NULL);
-	tcfg_domain(&ct, "a.example", "a");
-	tcfg_init(&st, NULL);
-	tcfg_domain(&st, "b.example", "b");
-	cc = ctx_for(&ct);
-	sc = ctx_for(&st);
-	link_init(&l);
-	l.c = tls_session_client(cc, "a.example", "b.example", &l.c_in, &l.c_out);
-	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
+	pair_open(&p, "a.example", "a", "b.example", "b");
+	link_init(&p.l);
+	p.l.c = tls_session_client(p.cc, "a.example", "b.example", &p.l.c_in, &p.l.c_out);
+	p.l.s = tls_session_server(p.sc, "b.example", &p.l.s_in, &p.l.s_out);
 
-	assert_int_equal(buf_puts(&l.c_out, starttls), 0);
-	assert_int_equal(tls_session_handshake(l.c), TLS_AGAIN);
-	assert_true(l.c_out.len > strlen(starttls) + 5);
-	assert_memory_equal(l.c_out.data, starttls, strlen(starttls));
-	assert_int_equal(l.c_out.data[strlen(starttls)], 0x16);  /* handshake record */
-	move(&l.c_out, &l.s_in);
+	assert_int_equal(buf_puts(&p.l.c_out, starttls), 0);
+	assert_int_equal(tls_session_handshake(p.l.c), TLS_AGAIN);
+	assert_true(p.l.c_out.len > strlen(starttls) + 5);
+	assert_memory_equal(p.l.c_out.data, starttls, strlen(starttls));
+	assert_int_equal(p.l.c_out.data[strlen(starttls)], 0x16);  /* handshake record */
+	fx_move(&p.l.c_out, &p.l.s_in);
 
 	/* the stream layer consumed <starttls/> and queued <proceed/> */
-	buf_consume(&l.s_in, strlen(starttls));
-	assert_int_equal(buf_puts(&l.s_out, proceed), 0);
-	assert_int_equal(tls_session_handshake(l.s), TLS_AGAIN);
-	assert_true(l.s_out.len > strlen(proceed) + 5);
-	assert_memory_equal(l.s_out.data, proceed, strlen(proceed));
-	assert_int_equal(l.s_out.data[strlen(proceed)], 0x16);
-	move(&l.s_out, &l.c_in);
+	buf_consume(&p.l.s_in, strlen(starttls));
+	assert_int_equal(buf_puts(&p.l.s_out, proceed), 0);
+	assert_int_equal(tls_session_handshake(p.l.s), TLS_AGAIN);
+	assert_true(p.l.s_out.len > strlen(proceed) + 5);
+	assert_memory_equal(p.l.s_out.data, proceed, strlen(proceed));
+	assert_int_equal(p.l.s_out.data[strlen(proceed)], 0x16);
+	fx_move(&p.l.s_out, &p.l.c_in);
 
 	/* the client's stream layer reads <proceed/>, then TLS continues */
-	assert_memory_equal(l.c_in.data, proceed, strlen(proceed));
-	buf_consume(&l.c_in, strlen(proceed));
-	do {
-		rc = tls_session_handshake(l.c);
-		move(&l.c_out, &l.s_in);
-		rs = tls_session_handshake(l.s);
-		move(&l.s_out, &l.c_in);
-		assert_int_not_equal(rc, TLS_FAILED);
-		assert_int_not_equal(rs, TLS_FAILED);
-		assert_true(++rounds < 10);
-	} while (rc != TLS_DONE || rs != TLS_DONE);
-	assert_true(tls_session_peer_valid_for(l.c, "b.example"));
-	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
-	link_free(&l);
-	tls_ctx_free(cc);
-	tls_ctx_free(sc);
-	tcfg_free(&ct);
-	tcfg_free(&st);
+	assert_memory_equal(p.l.c_in.data, proceed, strlen(proceed));
+	buf_consume(&p.l.c_in, strlen(proceed));
+	handshake(&p.l, 10);
+	assert_true(tls_session_peer_valid_for(p.l.c, "b.example"));
+	assert_true(tls_session_peer_valid_for(p.l.s, "a.example"));
+	link_free(&p.l);
+	fx_pair_close(&p);
 }
 
 /* --- names ---------------------------------------------------------------------------- */
@@ -657,28 +478,6 @@ test_name_rules(void **state)
 	assert_false(tls_name_matches("a.example\0.evil", 15, "a.example"));
 }
 
-/* Read a PEM file of the test PKI and convert it to DER. */
-static int
-load_der(const char *base, unsigned char *der, size_t cap)
-{
-	char file[64], *path;
-	unsigned char pem[8192];
-	size_t n;
-	FILE *f;
-	int len;
-
-	snprintf(file, sizeof(file), "%s.crt", base);
-	path = pki(file);
-	f = fopen(path, "r");
-	free(path);
-	assert_non_null(f);
-	n = fread(pem, 1, sizeof(pem), f);
-	fclose(f);
-	len = wc_CertPemToDer(pem, (int)n, der, (int)cap, CERT_TYPE);
-	assert_true(len > 0);
-	return len;
-}
-
 static void
 test_certificate_identities(void **state)
 {
@@ -707,7 +506,7 @@ test_certificate_identities(void **state)
 	unsigned char der[4096];
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int len = load_der(cases[i].base, der, sizeof(der));
+		int len = fx_load_der(cases[i].base, der, sizeof(der));
 
 		if (tls_cert_matches(der, (size_t)len, cases[i].domain) != cases[i].match)
 			fail_msg("cert=%s domain=%s: expected %d", cases[i].base,
@@ -755,9 +554,9 @@ test_selfsigned_generation(void **state)
 	snprintf(crt, sizeof(crt), "%s/gen.example.crt", dir);
 	snprintf(key, sizeof(key), "%s/gen.example.key", dir);
 
-	tcfg_init(&st, dir);
+	fx_tcfg_bare(&st, dir);
 	tcfg_domain(&st, "gen.example", NULL);
-	sc = ctx_for(&st);
+	sc = fx_ctx(&st);
 	assert_int_equal(stat(dir, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0700);
 	assert_int_equal(stat(key, &sb), 0);
@@ -773,9 +572,9 @@ test_selfsigned_generation(void **state)
 	assert_false(tls_cert_matches(der, (size_t)len, "other.example"));
 
 	/* a handshake with it works; it is not trusted (not from the CA) */
-	tcfg_init(&ct, NULL);
+	fx_tcfg_bare(&ct, NULL);
 	tcfg_domain(&ct, "a.example", "a");
-	cc = ctx_for(&ct);
+	cc = fx_ctx(&ct);
 	connect_pair(&l, cc, "a.example", "gen.example", sc, "gen.example");
 	assert_false(tls_session_peer_trusted(l.c));
 	assert_false(tls_session_peer_valid_for(l.c, "gen.example"));
@@ -784,7 +583,7 @@ test_selfsigned_generation(void **state)
 	tls_ctx_free(sc);
 
 	/* second start: the same files are reused */
-	sc = ctx_for(&st);
+	sc = fx_ctx(&st);
 	c2 = slurp(crt, &c2n);
 	k2 = slurp(key, &k2n);
 	assert_int_equal(c1n, c2n);
@@ -829,19 +628,19 @@ test_ctx_errors(void **state)
 	struct tcfg t;
 
 	/* certificate and key that do not belong together */
-	tcfg_init(&t, NULL);
+	fx_tcfg_bare(&t, NULL);
 	tcfg_domain(&t, "a.example", "a");
 	free(t.dom[0].key);
-	t.dom[0].key = pki("b.key");
+	t.dom[0].key = fx_pki("b.key");
 	assert_null(tls_ctx_new(&t.cfg));
 	tcfg_free(&t);
 	/* missing file */
-	tcfg_init(&t, NULL);
+	fx_tcfg_bare(&t, NULL);
 	tcfg_domain(&t, "a.example", "nonexistent");
 	assert_null(tls_ctx_new(&t.cfg));
 	tcfg_free(&t);
 	/* self-signed without a state_dir */
-	tcfg_init(&t, NULL);
+	fx_tcfg_bare(&t, NULL);
 	tcfg_domain(&t, "a.example", NULL);
 	assert_null(tls_ctx_new(&t.cfg));
 	tcfg_free(&t);

@@ -28,225 +28,7 @@
 
 #include <wolfssl/wolfcrypt/sha256.h>
 
-#define BUFMAX (256 * 1024)
-
-/* A hand-built configuration: domains are (name, pki basename or NULL). */
-struct tcfg {
-	struct config     cfg;
-	struct cfg_domain dom[4];
-	size_t            n;
-};
-
-/* Both directions of one connection. */
-struct link {
-	struct buf c_in, c_out;  /* client's raw buffers */
-	struct buf s_in, s_out;  /* server's raw buffers */
-	struct tls_session *c, *s;
-};
-
-static char *
-xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	assert_non_null(p);
-	return p;
-}
-
-static char *
-pki(const char *file)
-{
-	const char *top = getenv("QF_TOP");
-	char path[4096];
-
-	snprintf(path, sizeof(path), "%s/tests/data/pki/%s", top ? top : ".", file);
-	return xstrdup(path);
-}
-
-static void
-tcfg_init(struct tcfg *t, const char *state_dir)
-{
-	memset(t, 0, sizeof(*t));
-	t->cfg.ca_file = pki("ca.crt");
-	t->cfg.state_dir = state_dir ? xstrdup(state_dir) : NULL;
-	t->cfg.tls_session_store = state_dir != NULL;
-	t->cfg.tls_store_entries = 100;
-	t->cfg.tls_ticket_rotation_ms = 12 * 3600 * 1000u;
-	t->cfg.tls_ticket_lifetime_ms = 24 * 3600 * 1000u;
-	t->cfg.dane = true;
-}
-
-/* Add domain name served with tests/data/pki/<base>.crt/.key (base NULL: self-signed). */
-static void
-tcfg_domain(struct tcfg *t, const char *name, const char *base)
-{
-	struct cfg_domain *d = &t->dom[t->n];
-	char f[64];
-
-	assert_true(t->n < 4);
-	d->name = xstrdup(name);
-	if (base != NULL) {
-		snprintf(f, sizeof(f), "%s.crt", base);
-		d->certificate = pki(f);
-		snprintf(f, sizeof(f), "%s.key", base);
-		d->key = pki(f);
-	}
-	if (t->n > 0)
-		t->dom[t->n - 1].next = d;
-	else
-		t->cfg.domains = d;
-	t->n++;
-}
-
-static void
-tcfg_free(struct tcfg *t)
-{
-	for (size_t i = 0; i < t->n; i++) {
-		free(t->dom[i].name);
-		free(t->dom[i].certificate);
-		free(t->dom[i].key);
-	}
-	free(t->cfg.ca_file);
-	free(t->cfg.state_dir);
-	free(t->cfg.tls_ticket_key_file);
-}
-
-static void
-link_init(struct link *l)
-{
-	memset(l, 0, sizeof(*l));
-	buf_init(&l->c_in, BUFMAX);
-	buf_init(&l->c_out, BUFMAX);
-	buf_init(&l->s_in, BUFMAX);
-	buf_init(&l->s_out, BUFMAX);
-}
-
-static void
-link_free(struct link *l)
-{
-	tls_session_free(l->c);
-	tls_session_free(l->s);
-	buf_free(&l->c_in);
-	buf_free(&l->c_out);
-	buf_free(&l->s_in);
-	buf_free(&l->s_out);
-}
-
-/* Move everything from src to dst. */
-static void
-move(struct buf *src, struct buf *dst)
-{
-	assert_int_equal(buf_append(dst, src->data, src->len), 0);
-	buf_reset(src);
-}
-
-/* Run both handshakes until done or one fails; returns the client's result. */
-static enum tls_result
-handshake_try(struct link *l)
-{
-	enum tls_result rc, rs;
-	int rounds = 0;
-
-	do {
-		rc = tls_session_handshake(l->c);
-		move(&l->c_out, &l->s_in);
-		rs = tls_session_handshake(l->s);
-		move(&l->s_out, &l->c_in);
-		assert_true(++rounds < 20);
-	} while ((rc == TLS_AGAIN || rs == TLS_AGAIN) && rc != TLS_FAILED &&
-	    rs != TLS_FAILED);
-	return rc;
-}
-
-static struct tls_ctx *
-ctx_for(struct tcfg *t)
-{
-	struct tls_ctx *c = tls_ctx_new(&t->cfg);
-
-	assert_non_null(c);
-	return c;
-}
-
-/* Read everything the session can produce into out (NUL-terminated). */
-static enum tls_result
-read_all(struct tls_session *s, char *out, size_t cap, size_t *total)
-{
-	enum tls_result r;
-	size_t got;
-
-	*total = 0;
-	for (;;) {
-		r = tls_session_read(s, out + *total, cap - 1 - *total, &got);
-		*total += got;
-		if (r != TLS_DONE || got == 0)
-			break;
-	}
-	out[*total] = '\0';
-	return r;
-}
-
-/* The server sends its stream header; the client reads it (and with it any TLS 1.3
- * NewSessionTicket). */
-static void
-exchange(struct link *l)
-{
-	char got[256];
-	size_t n;
-
-	assert_int_equal(tls_session_write(l->s, "<stream:stream>", 15), TLS_DONE);
-	move(&l->s_out, &l->c_in);
-	assert_int_equal(read_all(l->c, got, sizeof(got), &n), TLS_AGAIN);
-	assert_string_equal(got, "<stream:stream>");
-	assert_int_equal(tls_session_write(l->c, "<x/>", 4), TLS_DONE);
-	move(&l->c_out, &l->s_in);
-	assert_int_equal(read_all(l->s, got, sizeof(got), &n), TLS_AGAIN);
-	assert_string_equal(got, "<x/>");
-}
-
-/* A value from tls_status_write(), or -1. */
-static long
-status_value(struct tls_ctx *ctx, const char *name)
-{
-	struct buf b;
-	char want[128], *p;
-	long v = -1;
-
-	buf_init(&b, 4096);
-	assert_int_equal(tls_status_write(ctx, &b), 0);
-	snprintf(want, sizeof(want), "\n%s=", name);
-	if (strncmp(b.data, want + 1, strlen(want + 1)) == 0)
-		v = strtol(b.data + strlen(want + 1), NULL, 10);
-	else if ((p = strstr(b.data, want)) != NULL)
-		v = strtol(p + strlen(want), NULL, 10);
-	buf_free(&b);
-	return v;
-}
-
-/* A fresh private directory under /tmp (caller removes it with rm_tree). */
-static void
-tmpdir(char *out, size_t n)
-{
-	snprintf(out, n, "/tmp/qf-test-tls-XXXXXX");
-	assert_non_null(mkdtemp(out));
-}
-
-static void
-rm_tree(const char *dir)
-{
-	DIR *dp = opendir(dir);
-	struct dirent *de;
-	char p[1100];
-
-	assert_non_null(dp);
-	while ((de = readdir(dp)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
-		assert_int_equal(unlink(p), 0);
-	}
-	closedir(dp);
-	assert_int_equal(rmdir(dir), 0);
-}
+#include "tests/unit/tlsfix.h"
 
 /* Client a.example (state dir cdir) to server b.example (state dir sdir). */
 struct pair {
@@ -261,8 +43,8 @@ pair_open(struct pair *p, const char *cdir, const char *sdir)
 	tcfg_domain(&p->ct, "a.example", "a");
 	tcfg_init(&p->st, sdir);
 	tcfg_domain(&p->st, "b.example", "b");
-	p->cc = ctx_for(&p->ct);
-	p->sc = ctx_for(&p->st);
+	p->cc = fx_ctx(&p->ct);
+	p->sc = fx_ctx(&p->st);
 }
 
 static void
@@ -270,8 +52,8 @@ pair_restart(struct pair *p)
 {
 	tls_ctx_free(p->cc);
 	tls_ctx_free(p->sc);
-	p->cc = ctx_for(&p->ct);
-	p->sc = ctx_for(&p->st);
+	p->cc = fx_ctx(&p->ct);
+	p->sc = fx_ctx(&p->st);
 	/* a real restart also loses wolfSSL's process-wide session cache, which would
 	 * otherwise hand the resumed server session the client's certificate by session
 	 * ID: the restarted server must not look there (stateless tickets only) */
@@ -303,7 +85,7 @@ conn(struct pair *p, const char *host, unsigned port, bool read)
 	assert_non_null(l.c);
 	assert_non_null(l.s);
 	assert_int_equal(tls_session_set_target(l.c, host, port), 0);
-	assert_int_equal(handshake_try(&l), TLS_DONE);
+	assert_int_equal(fx_handshake(&l), TLS_DONE);
 	assert_true(tls_session_established(l.s));
 	resumed = tls_session_resumed(l.c);
 	assert_int_equal(tls_session_resumed(l.s), resumed);
@@ -318,7 +100,7 @@ conn(struct pair *p, const char *host, unsigned port, bool read)
 	assert_false(tls_session_peer_valid_for(l.s, "b.example"));
 	assert_string_equal(tls_session_peer_verdict(l.s), "ok");
 	if (read)
-		exchange(&l);
+		fx_exchange(&l);
 	link_free(&l);
 	return resumed;
 }
@@ -330,8 +112,8 @@ test_resume_store_and_restart(void **state)
 	struct pair p;
 	struct stat sb;
 
-	tmpdir(cdir, sizeof(cdir));
-	tmpdir(sdir, sizeof(sdir));
+	fx_tmpdir(cdir, sizeof(cdir));
+	fx_tmpdir(sdir, sizeof(sdir));
 	pair_open(&p, cdir, sdir);
 
 	/* first connection: full; the ticket arrives with the server's data */
@@ -349,14 +131,14 @@ test_resume_store_and_restart(void **state)
 	/* another target of the same peer is another entry: full handshake */
 	assert_false(conn(&p, "alt.b.example", 5270, true));
 	assert_int_equal(tls_store_count(p.cc->store), 2);
-	assert_int_equal(status_value(p.cc, "tls.handshakes.full.client"), 2);
-	assert_int_equal(status_value(p.cc, "tls.handshakes.resumed.client"), 1);
-	assert_int_equal(status_value(p.sc, "tls.handshakes.full.server"), 2);
-	assert_int_equal(status_value(p.sc, "tls.handshakes.resumed.server"), 1);
-	assert_int_equal(status_value(p.sc, "tls.resumption_rate"), 33);
-	assert_int_equal(status_value(p.cc, "tls.store.entries"), 2);
-	assert_true(status_value(p.sc, "tls.ticket_key.age_s") >= 0);
-	assert_true(status_value(p.sc, "tls.ticket_key.age_s") < 60);
+	assert_int_equal(fx_status_value(p.cc, "tls.handshakes.full.client"), 2);
+	assert_int_equal(fx_status_value(p.cc, "tls.handshakes.resumed.client"), 1);
+	assert_int_equal(fx_status_value(p.sc, "tls.handshakes.full.server"), 2);
+	assert_int_equal(fx_status_value(p.sc, "tls.handshakes.resumed.server"), 1);
+	assert_int_equal(fx_status_value(p.sc, "tls.resumption_rate"), 33);
+	assert_int_equal(fx_status_value(p.cc, "tls.store.entries"), 2);
+	assert_true(fx_status_value(p.sc, "tls.ticket_key.age_s") >= 0);
+	assert_true(fx_status_value(p.sc, "tls.ticket_key.age_s") < 60);
 
 	/* restart both: the client store and the server's ticket keys come from disk */
 	pair_restart(&p);
@@ -365,20 +147,20 @@ test_resume_store_and_restart(void **state)
 	assert_true(conn(&p, "alt.b.example", 5270, false));
 	/* the resumed connection brought a fresh ticket: still resumes */
 	assert_true(conn(&p, "xmpp.b.example", 5269, true));
-	assert_int_equal(status_value(p.cc, "tls.handshakes.resumed.client"), 3);
-	assert_int_equal(status_value(p.sc, "tls.resumption_rate"), 100);
+	assert_int_equal(fx_status_value(p.cc, "tls.handshakes.resumed.client"), 3);
+	assert_int_equal(fx_status_value(p.sc, "tls.resumption_rate"), 100);
 
 	/* a server restarted with other keys (lost key file): full handshake, no error */
 	tls_ctx_free(p.sc);
 	snprintf(path, sizeof(path), "%s/ticket.keys", sdir);
 	assert_int_equal(unlink(path), 0);
-	p.sc = ctx_for(&p.st);
+	p.sc = fx_ctx(&p.st);
 	assert_false(conn(&p, "xmpp.b.example", 5269, true));
 	assert_true(conn(&p, "xmpp.b.example", 5269, true));
 
 	pair_close(&p);
-	rm_tree(cdir);
-	rm_tree(sdir);
+	fx_rm_tree(cdir);
+	fx_rm_tree(sdir);
 }
 
 /* Stateless tickets carry no certificate: the server records the client's chain
@@ -394,8 +176,8 @@ test_resume_identity_bound_to_ticket(void **state)
 	struct link l;
 	int fd;
 
-	tmpdir(cdir, sizeof(cdir));
-	tmpdir(sdir, sizeof(sdir));
+	fx_tmpdir(cdir, sizeof(cdir));
+	fx_tmpdir(sdir, sizeof(sdir));
 	pair_open(&p, cdir, sdir);
 	assert_int_equal(tls_ticketkeys_peer_count(p.sc->tickets), 0);
 	assert_false(conn(&p, "xmpp.b.example", 5269, true));
@@ -410,12 +192,12 @@ test_resume_identity_bound_to_ticket(void **state)
 	l.c = tls_session_client(p.cc, "a.example", "b.example", &l.c_in, &l.c_out);
 	l.s = tls_session_server(p.sc, "b.example", &l.s_in, &l.s_out);
 	assert_int_equal(tls_session_set_target(l.c, "xmpp.b.example", 5269), 0);
-	assert_int_equal(handshake_try(&l), TLS_DONE);
+	assert_int_equal(fx_handshake(&l), TLS_DONE);
 	assert_true(tls_session_resumed(l.s));
 	assert_true(l.s->tchain_n >= 1);       /* found by the ticket's name + IV */
 	assert_true(tls_session_peer_trusted(l.s));
 	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
-	exchange(&l);                           /* a fresh ticket: bound again */
+	fx_exchange(&l);                           /* a fresh ticket: bound again */
 	link_free(&l);
 
 	/* a damaged file: ignored (logged), resumption itself still works */
@@ -430,8 +212,8 @@ test_resume_identity_bound_to_ticket(void **state)
 	assert_true(conn(&p, "xmpp.b.example", 5269, true));
 
 	pair_close(&p);
-	rm_tree(cdir);
-	rm_tree(sdir);
+	fx_rm_tree(cdir);
+	fx_rm_tree(sdir);
 }
 
 /* Rotation: a ticket sealed under the previous key still resumes; after two rotations
@@ -445,9 +227,9 @@ test_ticket_rotation_and_shared_keys(void **state)
 	struct tls_ctx *sc1;
 	time_t now = time(NULL);
 
-	tmpdir(cdir, sizeof(cdir));
-	tmpdir(sdir, sizeof(sdir));
-	tmpdir(sdir2, sizeof(sdir2));
+	fx_tmpdir(cdir, sizeof(cdir));
+	fx_tmpdir(sdir, sizeof(sdir));
+	fx_tmpdir(sdir2, sizeof(sdir2));
 	pair_open(&p, cdir, sdir);
 	assert_int_equal(tls_ticketkeys_maybe_rotate(p.sc->tickets, now), 0);
 
@@ -463,9 +245,9 @@ test_ticket_rotation_and_shared_keys(void **state)
 	tcfg_init(&st2, sdir2);
 	tcfg_domain(&st2, "b.example", "b");
 	snprintf(kf, sizeof(kf), "%s/ticket.keys", sdir);
-	st2.cfg.tls_ticket_key_file = xstrdup(kf);
+	st2.cfg.tls_ticket_key_file = fx_strdup(kf);
 	sc1 = p.sc;
-	p.sc = ctx_for(&st2);
+	p.sc = fx_ctx(&st2);
 	assert_true(conn(&p, "h", 5269, true));     /* node 2 opens node 1's ticket */
 	/* node 1 rotates (file rewritten); node 2 notices and reloads */
 	assert_int_equal(tls_ticketkeys_maybe_rotate(sc1->tickets, now + 40 * 3600), 1);
@@ -477,9 +259,9 @@ test_ticket_rotation_and_shared_keys(void **state)
 
 	tcfg_free(&st2);
 	pair_close(&p);
-	rm_tree(cdir);
-	rm_tree(sdir);
-	rm_tree(sdir2);
+	fx_rm_tree(cdir);
+	fx_rm_tree(sdir);
+	fx_rm_tree(sdir2);
 }
 
 /* Store bounds and expiry, without handshakes. */
@@ -493,7 +275,7 @@ test_store_bounds_and_expiry(void **state)
 	time_t now = time(NULL);
 	size_t n;
 
-	tmpdir(dir, sizeof(dir));
+	fx_tmpdir(dir, sizeof(dir));
 	snprintf(path, sizeof(path), "%s/s.db", dir);
 	memset(der, 'x', sizeof(der));
 	st = tls_store_open(path, 3);
@@ -535,7 +317,7 @@ test_store_bounds_and_expiry(void **state)
 	assert_int_equal(tls_store_count(st), 1);
 	assert_non_null(d = tls_store_get(st, "k4", now, &n));
 	tls_store_free(st);
-	rm_tree(dir);
+	fx_rm_tree(dir);
 }
 
 static void
@@ -597,8 +379,8 @@ test_corrupt_store_corpus(void **state)
 		{ "empty", SIZE_MAX, 0, 0, 0600, false },
 	};
 
-	tmpdir(cdir, sizeof(cdir));
-	tmpdir(sdir, sizeof(sdir));
+	fx_tmpdir(cdir, sizeof(cdir));
+	fx_tmpdir(sdir, sizeof(sdir));
 	pair_open(&p, cdir, sdir);
 	assert_false(conn(&p, "h", 5269, true));
 	tls_ctx_free(p.cc);
@@ -621,7 +403,7 @@ test_corrupt_store_corpus(void **state)
 		if (strcmp(cases[i].what, "zero der length") == 0)
 			memset(bad + 20, 0, 4);
 		write_file(path, bad, n, cases[i].mode);
-		p.cc = ctx_for(&p.ct);
+		p.cc = fx_ctx(&p.ct);
 		if (conn(&p, "h", 5269, false) != cases[i].resumes)
 			fail_msg("case '%s': expected resumed=%d", cases[i].what,
 			    cases[i].resumes);
@@ -662,17 +444,17 @@ test_corrupt_store_corpus(void **state)
 		assert_int_equal(wc_Sha256Hash(bad + 16, (word32)(end - 16), bad + end), 0);
 	}
 	write_file(path, bad, len, 0600);
-	p.cc = ctx_for(&p.ct);
+	p.cc = fx_ctx(&p.ct);
 	assert_int_equal(tls_store_count(p.cc->store), 1);
 	assert_false(conn(&p, "h", 5269, true));
-	assert_int_equal(status_value(p.cc, "tls.store.rejected"), 1);
+	assert_int_equal(fx_status_value(p.cc, "tls.store.rejected"), 1);
 	assert_true(conn(&p, "h", 5269, true));   /* replaced by a good one */
 
 	free(good);
 	free(bad);
 	pair_close(&p);
-	rm_tree(cdir);
-	rm_tree(sdir);
+	fx_rm_tree(cdir);
+	fx_rm_tree(sdir);
 }
 
 /* Damaged ticket key files: logged, replaced by new keys, full handshake. */
@@ -701,8 +483,8 @@ test_corrupt_ticket_keys_corpus(void **state)
 		{ "empty", -1, 0, 0600, false },
 	};
 
-	tmpdir(cdir, sizeof(cdir));
-	tmpdir(sdir, sizeof(sdir));
+	fx_tmpdir(cdir, sizeof(cdir));
+	fx_tmpdir(sdir, sizeof(sdir));
 	pair_open(&p, cdir, sdir);
 	assert_false(conn(&p, "h", 5269, true));
 	snprintf(path, sizeof(path), "%s/ticket.keys", sdir);
@@ -719,27 +501,27 @@ test_corrupt_ticket_keys_corpus(void **state)
 		else if (cases[i].off >= 0)
 			bad[cases[i].off] ^= 0x10;
 		write_file(path, bad, n, cases[i].mode);
-		p.sc = ctx_for(&p.st);
+		p.sc = fx_ctx(&p.st);
 		if (conn(&p, "h", 5269, true) != cases[i].resumes)
 			fail_msg("case '%s': expected resumed=%d", cases[i].what,
 			    cases[i].resumes);
 		/* the keys now in use are on disk again: a restart resumes */
 		tls_ctx_free(p.sc);
-		p.sc = ctx_for(&p.st);
+		p.sc = fx_ctx(&p.st);
 		assert_true(conn(&p, "h", 5269, true));
 		tls_ctx_free(p.sc);
 		/* back to the original keys for the next case */
 		write_file(path, good, len, 0600);
-		p.sc = ctx_for(&p.st);
+		p.sc = fx_ctx(&p.st);
 		(void)conn(&p, "h", 5269, true);
 		tls_ctx_free(p.sc);
 	}
-	p.sc = ctx_for(&p.st);
+	p.sc = fx_ctx(&p.st);
 	free(good);
 	free(bad);
 	pair_close(&p);
-	rm_tree(cdir);
-	rm_tree(sdir);
+	fx_rm_tree(cdir);
+	fx_rm_tree(sdir);
 }
 
 int
