@@ -36,23 +36,13 @@ static unsigned char rr_data[8][4096];
 static struct tlsa_rr
 tlsa_for(int slot, const char *base, unsigned usage, unsigned sel, unsigned mtype)
 {
-	unsigned char pem[8192], der[4096];
+	unsigned char der[4096];
 	const unsigned char *p = der;
 	struct tlsa_rr rr;
-	char file[64], *path;
-	size_t n, plen;
-	FILE *f;
+	size_t plen;
 	int len;
 
-	snprintf(file, sizeof(file), "%s.crt", base);
-	path = fx_pki(file);
-	f = fopen(path, "r");
-	free(path);
-	assert_non_null(f);
-	n = fread(pem, 1, sizeof(pem), f);
-	fclose(f);
-	len = wc_CertPemToDer(pem, (int)n, der, sizeof(der), CERT_TYPE);
-	assert_true(len > 0);
+	len = fx_load_der(base, der, sizeof(der));
 	plen = (size_t)len;
 	if (sel == 1)
 		assert_int_equal(tls_cert_spki(der, (size_t)len, &p, &plen), 0);
@@ -78,16 +68,10 @@ tlsa_for(int slot, const char *base, unsigned usage, unsigned sel, unsigned mtyp
 	return rr;
 }
 
-/* Client a.example -> peer over target host, server serving `serve` with the given
- * PKI files; the client trusts ca_base.crt. Returns the client's handshake result. */
-struct dctx {
-	struct tcfg ct, st;
-	struct tls_ctx *cc, *sc;
-	struct link l;
-};
-
+/* Client a.example, server serving `serve` with the given PKI files (crt_path, when
+ * set, replaces its certificate); the client trusts ca_base.crt. */
 static void
-dctx_open(struct dctx *d, const char *ca_base, const char *serve, const char *crt_path,
+dctx_open(struct fx_pair *d, const char *ca_base, const char *serve, const char *crt_path,
     const char *key_base)
 {
 	char f[64];
@@ -107,17 +91,10 @@ dctx_open(struct dctx *d, const char *ca_base, const char *serve, const char *cr
 	d->sc = fx_ctx(&d->st);
 }
 
-static void
-dctx_close(struct dctx *d)
-{
-	tls_ctx_free(d->cc);
-	tls_ctx_free(d->sc);
-	tcfg_free(&d->ct);
-	tcfg_free(&d->st);
-}
-
+/* Connect a.example -> peer over target host with TLSA records rrs of the given
+ * status; returns the client's handshake result. */
 static enum tls_result
-dconn(struct dctx *d, const char *peer, const char *host, const struct tlsa_rr *rrs,
+dconn(struct fx_pair *d, const char *peer, const char *host, const struct tlsa_rr *rrs,
     size_t n, enum tls_tlsa_status status)
 {
 	link_init(&d->l);
@@ -138,7 +115,7 @@ test_dane_ee_self_signed(void **state)
 {
 	static const unsigned combos[][2] = { { 1, 1 }, { 0, 1 }, { 1, 2 }, { 0, 2 },
 	    { 1, 0 }, { 0, 0 } };
-	struct dctx d;
+	struct fx_pair d;
 	struct tlsa_rr rr[2];
 
 	dctx_open(&d, "ca", "self.example", NULL, "self");
@@ -171,7 +148,7 @@ test_dane_ee_self_signed(void **state)
 	link_free(&d.l);
 	assert_int_equal(fx_status_value(d.cc, "tls.dane.matched"), 7);
 	assert_int_equal(fx_status_value(d.cc, "tls.dane.failed"), 0);
-	dctx_close(&d);
+	fx_pair_close(&d);
 }
 
 /* Usable records that match nothing: no connection, a clear error, counted. Insecure
@@ -179,7 +156,7 @@ test_dane_ee_self_signed(void **state)
 static void
 test_dane_failures(void **state)
 {
-	struct dctx d;
+	struct fx_pair d;
 	struct tlsa_rr rr[2];
 
 	dctx_open(&d, "ca", "b.example", NULL, "b");
@@ -226,7 +203,7 @@ test_dane_failures(void **state)
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
 	assert_true(tls_session_peer_valid_for(d.l.c, "b.example"));
 	link_free(&d.l);
-	dctx_close(&d);
+	fx_pair_close(&d);
 
 	/* config dane off: secure non-matching records change nothing */
 	dctx_open(&d, "ca", "b.example", NULL, "b");
@@ -236,7 +213,7 @@ test_dane_failures(void **state)
 	    TLS_DONE);
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
 	link_free(&d.l);
-	dctx_close(&d);
+	fx_pair_close(&d);
 }
 
 /* DANE-TA: the server presents leaf + test CA; the client does not trust the test CA
@@ -246,7 +223,7 @@ static void
 test_dane_ta(void **state)
 {
 	char dir[64], chain[128], *a, *b;
-	struct dctx d;
+	struct fx_pair d;
 	struct tlsa_rr rr[1];
 	FILE *f;
 
@@ -298,7 +275,7 @@ test_dane_ta(void **state)
 	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 1, TLS_TLSA_SECURE),
 	    TLS_FAILED);
 	link_free(&d.l);
-	dctx_close(&d);
+	fx_pair_close(&d);
 
 	/* PKIX-TA/PKIX-EE: a match and PKIX (client trusts the test CA) */
 	dctx_open(&d, "ca", "b.example", chain, "b");
@@ -313,14 +290,14 @@ test_dane_ta(void **state)
 	    TLS_DONE);
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_MATCHED);
 	link_free(&d.l);
-	dctx_close(&d);
+	fx_pair_close(&d);
 	/* PKIX-EE matching a self-signed leaf: PKIX fails, so DANE fails */
 	dctx_open(&d, "ca", "self.example", NULL, "self");
 	rr[0] = tlsa_for(0, "self", 1, 1, 1);
 	assert_int_equal(dconn(&d, "self.example", "self.example", rr, 1,
 	    TLS_TLSA_SECURE), TLS_FAILED);
 	link_free(&d.l);
-	dctx_close(&d);
+	fx_pair_close(&d);
 	fx_rm_tree(dir);
 }
 
@@ -329,39 +306,35 @@ test_dane_ta(void **state)
 static void
 test_dane_incoming(void **state)
 {
-	struct tcfg ct, st;
-	struct tls_ctx *cc, *sc;
-	struct link l;
+	struct fx_pair p;
 	struct tlsa_rr rr[2];
 
-	tcfg_init(&ct, NULL);
-	tcfg_domain(&ct, "self.example", "self");
-	tcfg_init(&st, NULL);
-	tcfg_domain(&st, "b.example", "b");
-	cc = fx_ctx(&ct);
-	sc = fx_ctx(&st);
-	link_init(&l);
-	l.c = tls_session_client(cc, "self.example", "b.example", &l.c_in, &l.c_out);
-	l.s = tls_session_server(sc, "b.example", &l.s_in, &l.s_out);
-	assert_int_equal(fx_handshake(&l), TLS_DONE);
-	assert_false(tls_session_peer_trusted(l.s));
+	tcfg_init(&p.ct, NULL);
+	tcfg_domain(&p.ct, "self.example", "self");
+	tcfg_init(&p.st, NULL);
+	tcfg_domain(&p.st, "b.example", "b");
+	p.cc = fx_ctx(&p.ct);
+	p.sc = fx_ctx(&p.st);
+	link_init(&p.l);
+	p.l.c = tls_session_client(p.cc, "self.example", "b.example", &p.l.c_in,
+	    &p.l.c_out);
+	p.l.s = tls_session_server(p.sc, "b.example", &p.l.s_in, &p.l.s_out);
+	assert_int_equal(fx_handshake(&p.l), TLS_DONE);
+	assert_false(tls_session_peer_trusted(p.l.s));
 	rr[0] = tlsa_for(0, "b", 3, 1, 1);
-	assert_false(tls_session_peer_matches_tlsa(l.s, "self.example", NULL, rr, 1));
+	assert_false(tls_session_peer_matches_tlsa(p.l.s, "self.example", NULL, rr, 1));
 	rr[1] = tlsa_for(1, "self", 3, 1, 1);
-	assert_true(tls_session_peer_matches_tlsa(l.s, "self.example", NULL, rr, 2));
+	assert_true(tls_session_peer_matches_tlsa(p.l.s, "self.example", NULL, rr, 2));
 	rr[0] = tlsa_for(0, "self", 3, 0, 2);
-	assert_true(tls_session_peer_matches_tlsa(l.s, "self.example", "x.self.example",
+	assert_true(tls_session_peer_matches_tlsa(p.l.s, "self.example", "x.self.example",
 	    rr, 1));
 	/* PKIX-EE needs PKIX: no */
 	rr[0] = tlsa_for(0, "self", 1, 1, 1);
-	assert_false(tls_session_peer_matches_tlsa(l.s, "self.example", NULL, rr, 1));
-	assert_int_equal(fx_status_value(sc, "tls.dane.matched"), 2);
-	assert_int_equal(fx_status_value(sc, "tls.dane.failed"), 2);
-	link_free(&l);
-	tls_ctx_free(cc);
-	tls_ctx_free(sc);
-	tcfg_free(&ct);
-	tcfg_free(&st);
+	assert_false(tls_session_peer_matches_tlsa(p.l.s, "self.example", NULL, rr, 1));
+	assert_int_equal(fx_status_value(p.sc, "tls.dane.matched"), 2);
+	assert_int_equal(fx_status_value(p.sc, "tls.dane.failed"), 2);
+	link_free(&p.l);
+	fx_pair_close(&p);
 }
 
 /* A resumed session is matched against the TLSA records again (the chain is kept). */
@@ -369,7 +342,7 @@ static void
 test_dane_resumed(void **state)
 {
 	char cdir[64];
-	struct dctx d;
+	struct fx_pair d;
 	struct tlsa_rr rr[1];
 
 	fx_tmpdir(cdir, sizeof(cdir));
@@ -395,7 +368,7 @@ test_dane_resumed(void **state)
 	    TLS_FAILED);
 	link_free(&d.l);
 	assert_int_equal(tls_store_count(d.cc->store), 0);
-	dctx_close(&d);
+	fx_pair_close(&d);
 	fx_rm_tree(cdir);
 }
 

@@ -71,60 +71,56 @@ pair_open(struct fx_pair *p, const char *local, const char *cbase, const char *s
 static void
 test_tls13_sni_and_mutual_verdicts(void **state)
 {
-	struct tcfg ct, st;
-	struct tls_ctx *cc, *sc;
-	struct link l;
+	struct fx_pair p;
 
-	fx_tcfg_bare(&ct, NULL);
-	tcfg_domain(&ct, "a.example", "a");
-	fx_tcfg_bare(&st, NULL);
-	tcfg_domain(&st, "b.example", "b");
-	tcfg_domain(&st, "c.example", "c");
-	cc = fx_ctx(&ct);
-	sc = fx_ctx(&st);
+	fx_tcfg_bare(&p.ct, NULL);
+	tcfg_domain(&p.ct, "a.example", "a");
+	fx_tcfg_bare(&p.st, NULL);
+	tcfg_domain(&p.st, "b.example", "b");
+	tcfg_domain(&p.st, "c.example", "c");
+	p.cc = fx_ctx(&p.ct);
+	p.sc = fx_ctx(&p.st);
 
-	connect_pair(&l, cc, "a.example", "c.example", sc, "b.example");
-	assert_string_equal(tls_session_version(l.c), "TLSv1.3");
-	assert_string_equal(tls_session_version(l.s), "TLSv1.3");
-	assert_false(tls_session_resumed(l.c));
-	assert_string_equal(tls_session_sni(l.s), "c.example");
-	assert_null(tls_session_sni(l.c));
+	connect_pair(&p.l, p.cc, "a.example", "c.example", p.sc, "b.example");
+	assert_string_equal(tls_session_version(p.l.c), "TLSv1.3");
+	assert_string_equal(tls_session_version(p.l.s), "TLSv1.3");
+	assert_false(tls_session_resumed(p.l.c));
+	assert_string_equal(tls_session_sni(p.l.s), "c.example");
+	assert_null(tls_session_sni(p.l.c));
 	/* client sees c.example's certificate: SNI switched the server's credentials */
-	assert_true(tls_session_peer_trusted(l.c));
-	assert_string_equal(tls_session_peer_verdict(l.c), "ok");
-	assert_true(tls_session_peer_valid_for(l.c, "c.example"));
-	assert_true(tls_session_peer_valid_for(l.c, "C.Example"));
-	assert_false(tls_session_peer_valid_for(l.c, "b.example"));
+	assert_true(tls_session_peer_trusted(p.l.c));
+	assert_string_equal(tls_session_peer_verdict(p.l.c), "ok");
+	assert_true(tls_session_peer_valid_for(p.l.c, "c.example"));
+	assert_true(tls_session_peer_valid_for(p.l.c, "C.Example"));
+	assert_false(tls_session_peer_valid_for(p.l.c, "b.example"));
 	/* server sees the client certificate of a.example */
-	assert_true(tls_session_peer_trusted(l.s));
-	assert_string_equal(tls_session_peer_verdict(l.s), "ok");
-	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
-	assert_false(tls_session_peer_valid_for(l.s, "b.example"));
-	link_free(&l);
+	assert_true(tls_session_peer_trusted(p.l.s));
+	assert_string_equal(tls_session_peer_verdict(p.l.s), "ok");
+	assert_true(tls_session_peer_valid_for(p.l.s, "a.example"));
+	assert_false(tls_session_peer_valid_for(p.l.s, "b.example"));
+	link_free(&p.l);
 
 	/* unknown SNI: the default domain's certificate is used */
-	connect_pair(&l, cc, "a.example", "unknown.example", sc, "b.example");
-	assert_string_equal(tls_session_sni(l.s), "unknown.example");
-	assert_true(tls_session_peer_trusted(l.c));
-	assert_true(tls_session_peer_valid_for(l.c, "b.example"));
-	assert_false(tls_session_peer_valid_for(l.c, "unknown.example"));
-	link_free(&l);
+	connect_pair(&p.l, p.cc, "a.example", "unknown.example", p.sc, "b.example");
+	assert_string_equal(tls_session_sni(p.l.s), "unknown.example");
+	assert_true(tls_session_peer_trusted(p.l.c));
+	assert_true(tls_session_peer_valid_for(p.l.c, "b.example"));
+	assert_false(tls_session_peer_valid_for(p.l.c, "unknown.example"));
+	link_free(&p.l);
 
 	/* SNI naming the default explicitly and a client of another ctx domain */
-	connect_pair(&l, cc, "a.example", "b.example", sc, "c.example");
-	assert_true(tls_session_peer_valid_for(l.c, "b.example"));
-	assert_false(tls_session_peer_valid_for(l.c, "c.example"));
-	link_free(&l);
+	connect_pair(&p.l, p.cc, "a.example", "b.example", p.sc, "c.example");
+	assert_true(tls_session_peer_valid_for(p.l.c, "b.example"));
+	assert_false(tls_session_peer_valid_for(p.l.c, "c.example"));
+	link_free(&p.l);
 
 	/* no session for a domain that is not local */
-	link_init(&l);
-	assert_null(tls_session_client(cc, "z.example", "b.example", &l.c_in, &l.c_out));
-	link_free(&l);
+	link_init(&p.l);
+	assert_null(tls_session_client(p.cc, "z.example", "b.example", &p.l.c_in,
+	    &p.l.c_out));
+	link_free(&p.l);
 
-	tls_ctx_free(cc);
-	tls_ctx_free(sc);
-	tcfg_free(&ct);
-	tcfg_free(&st);
+	fx_pair_close(&p);
 }
 
 /* Server presents certificates that are not acceptable for b.example. */

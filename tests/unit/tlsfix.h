@@ -1,7 +1,8 @@
 /* tests/unit/tlsfix.h - shared fixture for the TLS unit tests: hand-built configs over
  * tests/data/pki, an in-memory client/server link, and scratch directories.
  * SPDX-License-Identifier: ISC
- * Linked (from libtesthelp.a) into test_dane, test_tls_store and any test that uses it. */
+ * Linked (from libtesthelp.a) into test_tls, test_dane, test_tls_store and any test that
+ * uses it. */
 #ifndef QF_TLSFIX_H
 #define QF_TLSFIX_H
 
