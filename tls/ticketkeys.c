@@ -538,7 +538,7 @@ tp_attach(struct tls_ticketkeys *tk, WOLFSSL *ssl, const unsigned char *key_name
 		if ((s->tchain = malloc(p->total)) == NULL)
 			return;
 		memcpy(s->tchain, p->der, p->total);
-		for (size_t k = 0; k < p->n && k < TLS_CHAIN_MAX; k++)
+		for (size_t k = 0; k < p->n && k < TP_CERTS_MAX && k < TLS_CHAIN_MAX; k++)
 			s->tchain_len[s->tchain_n++] = p->len[k];
 		log_debug("tls tickets peer identity found for the ticket (certificates=%zu)",
 		    p->n);

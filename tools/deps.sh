@@ -1,5 +1,6 @@
 #!/bin/sh
 # tools/deps.sh - install the Debian 12 packages quickfed needs to build and test.
+# SPDX-License-Identifier: ISC
 # Idempotent and quiet when everything is present; called by `make run` and `make check`.
 set -eu
 PKGS="build-essential pkg-config libwolfssl-dev libunbound-dev libevent-dev libev-dev

@@ -1,5 +1,6 @@
 #!/bin/bash
 # tools/runtests.sh - run quickfed's tests and print "OK name" / "FAIL name" / "SKIP name"
+# SPDX-License-Identifier: ISC
 # per test and a closing "N passed, N failed, N skipped" line.
 # Usage: tools/runtests.sh unit|integ|all BUILDDIR
 # Unit tests are the cmocka binaries BUILDDIR/tests/test_*; integration tests are

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """tests/integ/garbage.py - throw hostile input at a quickfed listener.
 
 Each case opens a TCP connection, writes its bytes (optionally in small pieces), reads
