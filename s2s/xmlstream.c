@@ -66,6 +66,7 @@ static bool scan(struct xmlstream *, const char *, size_t);
 static bool is_ws(char);
 static bool name_too_long(const struct xmlstream *, const xmlChar *);
 static char *attr_value(const xmlChar *, const xmlChar *);
+static char *ns_value(const xmlChar *);
 static size_t put_utf8(char *, unsigned long);
 static int add_attrs(struct xmlstream *, struct xnode *, int, const xmlChar **);
 static void sax_start(void *, const xmlChar *, const xmlChar *, const xmlChar *, int,
@@ -487,6 +488,16 @@ attr_value(const xmlChar *v, const xmlChar *end)
 	return s;
 }
 
+/* A namespace name as the application sees it: libxml2 hands namespace URIs over with
+ * '&' still written as "&#38;", like attribute values. Caller frees; NULL on OOM. */
+static char *
+ns_value(const xmlChar *uri)
+{
+	const char *s = uri != NULL ? (const char *)uri : "";
+
+	return attr_value((const xmlChar *)s, (const xmlChar *)s + strlen(s));
+}
+
 static int
 add_attrs(struct xmlstream *xs, struct xnode *n, int nb, const xmlChar **attrs)
 {
@@ -495,10 +506,17 @@ add_attrs(struct xmlstream *xs, struct xnode *n, int nb, const xmlChar **attrs)
 		char *v;
 		int rc;
 
+		char *ns = NULL;
+
 		if ((v = attr_value(a[3], a[4])) == NULL)
 			return -1;
-		rc = xnode_set_attr_ns(n, (const char *)a[0], (const char *)a[2], v);
+		if (a[2] != NULL && (ns = ns_value(a[2])) == NULL) {
+			free(v);
+			return -1;
+		}
+		rc = xnode_set_attr_ns(n, (const char *)a[0], ns, v);
 		free(v);
+		free(ns);
 		if (rc == -1)
 			return -1;
 	}
@@ -513,6 +531,7 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 	const char *name = (const char *)localname;
 	const char *ns = uri ? (const char *)uri : "";
 	struct xnode *n;
+	char *dns;
 	int i;
 
 	if (xs_quiet(xs))
@@ -567,8 +586,17 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 		if ((n = xnode_new("stream", NS_STREAM)) == NULL)
 			goto oom;
 		for (i = 0; i < nb_ns; i++) {
-			if (nss[2 * i] == NULL && xnode_set_attr(n, "xmlns",
-			    nss[2 * i + 1] ? (const char *)nss[2 * i + 1] : "") == -1) {
+			int rc;
+
+			if (nss[2 * i] != NULL)
+				continue;
+			if ((dns = ns_value(nss[2 * i + 1])) == NULL) {
+				xnode_free(n);
+				goto oom;
+			}
+			rc = xnode_set_attr(n, "xmlns", dns);
+			free(dns);
+			if (rc == -1) {
 				xnode_free(n);
 				goto oom;
 			}
@@ -585,12 +613,19 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 		return;
 	}
 
+	if ((dns = ns_value(uri)) == NULL)
+		goto oom;
 	if (xs->level == 1) {
-		if ((n = xnode_new(name, ns)) == NULL)
+		n = xnode_new(name, dns);
+		free(dns);
+		if (n == NULL)
 			goto oom;
 		xs->top = n;
-	} else if ((n = xnode_add_child(xs->cur, name, ns)) == NULL) {
-		goto oom;
+	} else {
+		n = xnode_add_child(xs->cur, name, dns);
+		free(dns);
+		if (n == NULL)
+			goto oom;
 	}
 	xs->cur = n;
 	xs->level++;

@@ -42,6 +42,8 @@
 #define TP_MAX         1024         /* identities kept */
 #define TP_CHAIN_MAX   16384        /* chain bytes kept per identity */
 #define TP_CERTS_MAX   4            /* certificates kept per identity */
+#define TK_FUTURE_MAX  (366 * 86400LL) /* creation times further ahead are corrupt */
+#define TK_SKEW        300             /* clock skew tolerated between nodes, seconds */
 
 /* One ticket's peer identity. */
 struct ticket_peer {
@@ -175,7 +177,7 @@ tk_load(struct tls_ticketkeys *tk, bool quiet)
 		log_warnx("tls ticket_keys=%s reason=bad-header (ignored, new keys)", tk->path);
 		return -1;
 	}
-	if ((buf[4] << 24 | buf[5] << 16 | buf[6] << 8 | buf[7]) != (int)TK_VERSION) {
+	if (get_u32(buf + 4) != TK_VERSION) {
 		log_warnx("tls ticket_keys=%s reason=unknown-version (ignored, new keys)",
 		    tk->path);
 		return -1;
@@ -191,11 +193,35 @@ tk_load(struct tls_ticketkeys *tk, bool quiet)
 		    tk->path);
 		return -1;
 	}
-	rec_get(buf + TK_HDR, &tk->cur);
-	tk->have_prev = n == 2;
-	if (tk->have_prev)
-		rec_get(buf + TK_HDR + TK_REC, &tk->prev);
-	memset(buf, 0, sizeof(buf));
+	{
+		/* decode into locals and check the creation times before trusting them: a
+		 * huge one would overflow the age (a merely future one is handled by
+		 * tls_ticketkeys_maybe_rotate, which rotates it away) */
+		struct ticket_key cur, prev;
+		int64_t now = (int64_t)time(NULL);
+		bool bad;
+
+		memset(&prev, 0, sizeof(prev));
+		rec_get(buf + TK_HDR, &cur);
+		if (n == 2)
+			rec_get(buf + TK_HDR + TK_REC, &prev);
+		memset(buf, 0, sizeof(buf));
+		bad = cur.created < 0 || cur.created > now + TK_FUTURE_MAX ||
+		    (n == 2 && (prev.created < 0 || prev.created > now + TK_FUTURE_MAX));
+		if (!bad) {
+			tk->cur = cur;
+			tk->have_prev = n == 2;
+			if (tk->have_prev)
+				tk->prev = prev;
+		}
+		memset(&cur, 0, sizeof(cur));
+		memset(&prev, 0, sizeof(prev));
+		if (bad) {
+			log_warnx("tls ticket_keys=%s reason=bad-creation-time (ignored, new keys)",
+			    tk->path);
+			return -1;
+		}
+	}
 	log_debug("tls ticket_keys=%s loaded keys=%u", tk->path, (unsigned)n);
 	return 0;
 }
@@ -318,6 +344,16 @@ tls_ticketkeys_free(struct tls_ticketkeys *tk)
 	free(tk);
 }
 
+/* The current key is older than the rotation interval, or claims to be from the future
+ * beyond a little clock skew between nodes (it would never rotate otherwise). */
+static bool
+key_due(const struct tls_ticketkeys *tk, time_t now)
+{
+	int64_t age = (int64_t)now - tk->cur.created;
+
+	return age < -TK_SKEW || age >= (int64_t)tk->rotation;
+}
+
 int
 tls_ticketkeys_maybe_rotate(struct tls_ticketkeys *tk, time_t now)
 {
@@ -325,13 +361,13 @@ tls_ticketkeys_maybe_rotate(struct tls_ticketkeys *tk, time_t now)
 
 	if (tk_changed(tk))
 		(void)tk_load(tk, true);
-	if ((int64_t)now - tk->cur.created < (int64_t)tk->rotation)
+	if (!key_due(tk, now))
 		return 0;
 	lk = tk_lock(tk);
 	/* another node may have rotated while we waited */
 	if (tk_changed(tk))
 		(void)tk_load(tk, true);
-	if ((int64_t)now - tk->cur.created < (int64_t)tk->rotation) {
+	if (!key_due(tk, now)) {
 		tk_unlock(lk);
 		return 0;
 	}

@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config libwolfssl-dev libunbound-dev libevent-dev libev-dev
 libxml2-dev libcmocka-dev dns-root-data openssl iproute2 prosody nsd ldnsutils python3
-procps"
+procps ejabberd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
@@ -21,7 +21,8 @@ apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # Debian starts these services on install; quickfed's tests run their own instances.
-for s in prosody nsd; do
+# (ejabberd: tests/integ/45-ejabberd.sh runs its own; erlang-base enables epmd.socket.)
+for s in prosody nsd ejabberd epmd.socket epmd; do
 	if command -v systemctl >/dev/null 2>&1; then systemctl disable --now "$s" >/dev/null 2>&1 || true; fi
 	if [ -x "/etc/init.d/$s" ]; then "/etc/init.d/$s" stop >/dev/null 2>&1 || true; fi
 done

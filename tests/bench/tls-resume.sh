@@ -23,14 +23,7 @@ N=${BENCH_N:-5}
 
 need_quickfed
 setup_ns
-make_ca
-site_proxied_prepare A a.example 127.0.1.1
-site_proxied_prepare B b.example 127.0.2.1
-start_dns
-site_proxied_start A a.example 127.0.1.1 127.0.1.2
-site_proxied_start B b.example 127.0.2.1 127.0.2.2
-register A alice a.example pass-a
-register B bob b.example pass-b
+sites_ab
 # quieter logs: less time spent writing them
 sed -i 's/^log_level debug/log_level info/' "$TMP/A-qf.conf" "$TMP/B-qf.conf"
 restart_quickfed qfB

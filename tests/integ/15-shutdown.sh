@@ -10,14 +10,7 @@
 
 need_quickfed
 setup_ns
-make_ca
-site_proxied_prepare A a.example 127.0.1.1
-dns_xmpp slow.example 127.0.4.1
-start_dns
-bg tarpit "$PYTHON" "$QF_TOP/tests/integ/tarpit.py" --host 127.0.4.1 --port 5269 --seconds 60
-wait_for 25 port_open 127.0.4.1 5269 || fail "tarpit did not listen"
-site_proxied_start A a.example 127.0.1.1 127.0.1.2
-register A alice a.example pass-a
+site_a_tarpit
 
 queued() { qfctl qfA show routes | grep -q '^route\.out\.a\.example\.slow\.example\.queued=1$'; }
 

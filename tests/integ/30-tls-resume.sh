@@ -13,14 +13,7 @@
 
 need_quickfed
 setup_ns
-make_ca
-site_proxied_prepare A a.example 127.0.1.1
-site_proxied_prepare B b.example 127.0.2.1
-start_dns
-site_proxied_start A a.example 127.0.1.1 127.0.1.2
-site_proxied_start B b.example 127.0.2.1 127.0.2.2
-register A alice a.example pass-a
-register B bob b.example pass-b
+sites_ab
 
 # one_message N: alice sends message N to bob, who must receive it.
 one_message() {

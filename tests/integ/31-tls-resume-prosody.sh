@@ -14,15 +14,7 @@
 
 need_quickfed
 setup_ns
-make_ca
-site_proxied_prepare A a.example 127.0.1.1
-make_cert C c.example
-dns_xmpp c.example 127.0.3.1
-start_dns
-site_proxied_start A a.example 127.0.1.1 127.0.1.2
-start_prosody C c.example 127.0.3.1 direct
-register A alice a.example pass-a
-register C carol c.example pass-c
+sites_ac ca
 
 one_message() {
 	client_bg "carol$1" carol@c.example pass-c 127.0.3.1 \

@@ -14,14 +14,7 @@
 need_quickfed
 setup_ns
 tfo_enable
-make_ca
-site_proxied_prepare A a.example 127.0.1.1
-site_proxied_prepare B b.example 127.0.2.1
-start_dns
-site_proxied_start A a.example 127.0.1.1 127.0.1.2
-site_proxied_start B b.example 127.0.2.1 127.0.2.2
-register A alice a.example pass-a
-register B bob b.example pass-b
+sites_ab
 
 # send_and_expect N: alice sends "message N" to bob, bob must get it.
 send_and_expect() {

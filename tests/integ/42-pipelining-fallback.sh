@@ -11,14 +11,7 @@
 
 need_quickfed
 setup_ns
-make_ca
-site_proxied_prepare A a.example 127.0.1.1
-site_proxied_prepare B b.example 127.0.2.1
-start_dns
-site_proxied_start A a.example 127.0.1.1 127.0.1.2
-site_proxied_start B b.example 127.0.2.1 127.0.2.2
-register A alice a.example pass-a
-register B bob b.example pass-b
+sites_ab
 
 log "message 1: through quickfed B, which pipelines"
 client_bg bob1 bob@b.example pass-b 127.0.2.2 \

@@ -524,6 +524,77 @@ test_corrupt_ticket_keys_corpus(void **state)
 	fx_rm_tree(sdir);
 }
 
+/* Ticket key files with a valid checksum but hostile fields (found by tests/fuzz): a
+ * version with the top bit set, a creation time near INT64_MIN (refused: new keys, full
+ * handshake), and one in the future (accepted, then rotated away at once so rotation is
+ * never switched off; the old key stays valid as the previous one). */
+static void
+test_ticket_keys_hostile_fields(void **state)
+{
+	char cdir[64], sdir[64], path[128];
+	unsigned char *good, *bad;
+	size_t len, body;
+	struct pair p;
+	time_t now = time(NULL);
+	static const struct {
+		const char *what;
+		int kind;          /* 0 version 0x80, 1 huge created, 2 future created */
+		bool resumes;
+	} cases[] = {
+		{ "version 0x80000001", 0, false },
+		{ "created near INT64_MIN", 1, false },
+		{ "created 30 days ahead", 2, true },
+	};
+
+	(void)state;
+	fx_tmpdir(cdir, sizeof(cdir));
+	fx_tmpdir(sdir, sizeof(sdir));
+	pair_open(&p, cdir, sdir);
+	assert_false(conn(&p, "h", 5269, true));
+	snprintf(path, sizeof(path), "%s/ticket.keys", sdir);
+	tls_ctx_free(p.sc);
+	good = read_file(path, &len);
+	assert_int_equal(len, 16 + 56 + 32);
+	body = len - 32;
+	bad = malloc(len);
+	assert_non_null(bad);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t created = 0;
+
+		memcpy(bad, good, len);
+		if (cases[i].kind == 0)
+			bad[4] |= 0x80;
+		else
+			created = cases[i].kind == 1 ? 0x800000006553f100ULL :
+			    (uint64_t)(now + 30 * 86400);
+		if (cases[i].kind != 0)
+			for (int b = 0; b < 8; b++)
+				bad[16 + 48 + b] = (unsigned char)(created >> (56 - 8 * b));
+		assert_int_equal(wc_Sha256Hash(bad, (word32)body, bad + body), 0);
+		write_file(path, bad, len, 0600);
+		p.sc = fx_ctx(&p.st);
+		if (conn(&p, "h", 5269, true) != cases[i].resumes)
+			fail_msg("case '%s': expected resumed=%d", cases[i].what, cases[i].resumes);
+		if (cases[i].kind == 2) {
+			/* rotated: the current key is new, its age is about zero */
+			assert_int_equal(tls_ticketkeys_maybe_rotate(p.sc->tickets, now), 0);
+			assert_true(tls_ticketkeys_age(p.sc->tickets, now) < 60);
+			assert_true(tls_ticketkeys_age(p.sc->tickets, now) > -60);
+		}
+		tls_ctx_free(p.sc);
+		write_file(path, good, len, 0600);
+		p.sc = fx_ctx(&p.st);
+		(void)conn(&p, "h", 5269, true);
+		tls_ctx_free(p.sc);
+	}
+	p.sc = fx_ctx(&p.st);
+	free(good);
+	free(bad);
+	pair_close(&p);
+	fx_rm_tree(cdir);
+	fx_rm_tree(sdir);
+}
+
 int
 main(void)
 {
@@ -534,6 +605,7 @@ main(void)
 		cmocka_unit_test(test_store_bounds_and_expiry),
 		cmocka_unit_test(test_corrupt_store_corpus),
 		cmocka_unit_test(test_corrupt_ticket_keys_corpus),
+		cmocka_unit_test(test_ticket_keys_hostile_fields),
 	};
 
 	log_set_level(getenv("QF_TEST_DEBUG") ? LOG_TRACE : LOG_ERR);

@@ -810,6 +810,32 @@ test_tree_shape(void **state)
 	xmlstream_free(xs);
 }
 
+/* Namespace names come from libxml2 with '&' as "&#38;" (found by tests/fuzz): they
+ * must be decoded like attribute values, or the element serializes to a different
+ * namespace that a parser rejects. */
+static void
+test_namespace_with_amp(void **state)
+{
+	static const struct xmlstream_cb cb = { NULL, keep_element, NULL, NULL };
+	static const char in[] = PROSODY_OPEN
+	    "<x xmlns='urn:a&amp;b' xmlns:p='urn:p&#38;q' p:k='v'/>";
+	struct xmlstream *xs = xmlstream_new(&default_limits, &cb, NULL);
+	struct buf out;
+
+	assert_int_equal(xmlstream_feed(xs, in, sizeof(in) - 1), (ssize_t)(sizeof(in) - 1));
+	assert_non_null(last_el);
+	assert_string_equal(last_el->ns, "urn:a&b");
+	assert_string_equal(last_el->attrs->ns, "urn:p&q");
+	buf_init(&out, 4096);
+	assert_int_equal(xnode_serialize(last_el, NS_SERVER, &out), 0);
+	assert_string_equal(out.data,
+	    "<x xmlns='urn:a&amp;b' xmlns:a0='urn:p&amp;q' a0:k='v'/>");
+	buf_free(&out);
+	xnode_free(last_el);
+	last_el = NULL;
+	xmlstream_free(xs);
+}
+
 int
 main(void)
 {
@@ -832,6 +858,7 @@ main(void)
 		cmocka_unit_test(test_free_and_reset_in_callbacks),
 		cmocka_unit_test(test_after_close),
 		cmocka_unit_test(test_tree_shape),
+		cmocka_unit_test(test_namespace_with_amp),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
