@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/atomicfile.h"
 #include "core/log.h"
 #include "dns/cache.h"
 
@@ -344,13 +345,10 @@ int
 dnscache_save(struct dnscache *c, const char *path, bool validated, int64_t now)
 {
 	unsigned char hdr[FILE_HDR_LEN];
-	char tmp[4096], dir[4096];
 	struct buf b;
 	uint32_t count = 0;
-	size_t off = 0;
-	int fd = -1, dfd, saved;
 
-	if (c == NULL || path == NULL || strlen(path) + 8 >= sizeof(tmp))
+	if (c == NULL || path == NULL || strlen(path) + 16 >= 4096)
 		return -1;
 	dnscache_prune(c, now);
 	buf_init(&b, DNSCACHE_MAX_FILE);
@@ -374,53 +372,14 @@ full:
 	put_u32(hdr + 20, crc32_calc(hdr, 20));
 	memcpy(b.data, hdr, sizeof(hdr));
 
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", path);
-	if ((fd = mkstemp(tmp)) == -1) {   /* mode 0600 */
-		log_warn("dns cache-save file=%s reason=create-temp", path);
+	if (atomicfile_write(path, b.data, b.len, 0600) == -1) {
+		log_warn("dns cache-save file=%s reason=write", path);
 		buf_free(&b);
 		return -1;
-	}
-	while (off < b.len) {
-		ssize_t w = write(fd, b.data + off, b.len - off);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			log_warn("dns cache-save file=%s reason=write", tmp);
-			goto fail;
-		}
-		off += (size_t)w;
-	}
-	if (fchmod(fd, 0600) == -1 || fsync(fd) == -1) {
-		log_warn("dns cache-save file=%s reason=fsync", tmp);
-		goto fail;
-	}
-	if (close(fd) == -1) {
-		fd = -1;
-		log_warn("dns cache-save file=%s reason=close", tmp);
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1) {
-		log_warn("dns cache-save file=%s reason=rename", path);
-		goto fail;
-	}
-	snprintf(dir, sizeof(dir), "%s", path);
-	if ((dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY)) != -1) {
-		fsync(dfd);
-		close(dfd);
 	}
 	buf_free(&b);
 	log_debug("dns cache-save file=%s entries=%u", path, (unsigned)count);
 	return 0;
-fail:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	buf_free(&b);
-	errno = saved;
-	return -1;
 nomem:
 	buf_free(&b);
 	log_warnx("dns cache-save file=%s reason=alloc", path);

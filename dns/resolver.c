@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/atomicfile.h"
 #include "core/log.h"
 #include "core/status.h"
 #include "dns/cache.h"
@@ -760,39 +761,34 @@ setup_trust_anchor(struct resolver *r, const struct config *cfg)
 	return 0;
 }
 
-/* Copy from to a new file to (0644 via a temp file and rename). */
+/* Copy from (a trust anchor file, at most 64 KiB) to a new file to, 0644, atomically. */
 static int
 copy_file(const char *from, const char *to)
 {
-	char tmp[4200], data[4096];
-	int in, out, saved;
+	char data[65536];
+	size_t len = 0;
 	ssize_t n;
+	int in, saved;
 
-	snprintf(tmp, sizeof(tmp), "%s.XXXXXX", to);
 	if ((in = open(from, O_RDONLY | O_CLOEXEC)) == -1)
 		return -1;
-	if ((out = mkstemp(tmp)) == -1) {
-		saved = errno;
-		close(in);
-		errno = saved;
-		return -1;
-	}
-	while ((n = read(in, data, sizeof(data))) > 0)
-		if (write(out, data, (size_t)n) != n) {
-			n = -1;
-			break;
-		}
-	saved = errno;
-	close(in);
-	if (n < 0 || fchmod(out, 0644) == -1 || fsync(out) == -1 || close(out) == -1 ||
-	    rename(tmp, to) == -1) {
-		if (n >= 0)
+	while (len < sizeof(data) && (n = read(in, data + len, sizeof(data) - len)) != 0) {
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
 			saved = errno;
-		unlink(tmp);
-		errno = saved;
+			close(in);
+			errno = saved;
+			return -1;
+		}
+		len += (size_t)n;
+	}
+	close(in);
+	if (len == sizeof(data)) {
+		errno = EFBIG;
 		return -1;
 	}
-	return 0;
+	return atomicfile_write(to, data, len, 0644);
 }
 
 /* The cache changed: write the file within SAVE_DELAY (at most once per delay). */

@@ -20,6 +20,7 @@
 #include <wolfssl/wolfcrypt/hmac.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "core/atomicfile.h"
 #include "core/log.h"
 #include "s2s/dialback.h"
 
@@ -217,10 +218,8 @@ create_secret(const char *path)
 {
 	unsigned char r[DIALBACK_SECRET_RAND];
 	char hex[2 * DIALBACK_SECRET_RAND + 2];
-	char *tmp;
-	size_t off = 0, len;
-	ssize_t w;
-	int fd, saved;
+	size_t len;
+	int rc;
 
 	if (random_bytes(r, sizeof(r)) == -1) {
 		log_warn("dialback secret=%s reason=getrandom-failed", path);
@@ -229,46 +228,16 @@ create_secret(const char *path)
 	hex_encode(r, sizeof(r), hex);
 	len = strlen(hex);
 	hex[len++] = '\n';
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) == -1) {
-		log_warnx("dialback secret=%s reason=out-of-memory", path);
-		return -1;
+	if (atomicfile_write(path, hex, len, 0600) == -1) {
+		log_warn("dialback secret=%s reason=write-failed", path);
+		rc = -1;
+	} else {
+		log_info("dialback secret=%s created", path);
+		rc = dialback_set_secret(hex, len - 1);
 	}
-	/* mkstemp creates the file with mode 0600. */
-	if ((fd = mkstemp(tmp)) == -1) {
-		log_warn("dialback secret=%s reason=create-failed", tmp);
-		free(tmp);
-		return -1;
-	}
-	while (off < len) {
-		w = write(fd, hex + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += (size_t)w;
-	}
-	if (fchmod(fd, 0600) == -1 || fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto fail;
-	free(tmp);
-	log_info("dialback secret=%s created", path);
-	return dialback_set_secret(hex, len - 1);
-fail:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	errno = saved;
-	log_warn("dialback secret=%s reason=write-failed", path);
-	free(tmp);
-	return -1;
+	memset(hex, 0, sizeof(hex));
+	memset(r, 0, sizeof(r));
+	return rc;
 }
 
 int

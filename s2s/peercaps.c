@@ -15,6 +15,7 @@
 
 #include <ev.h>
 
+#include "../core/atomicfile.h"
 #include "../core/buf.h"
 #include "../core/log.h"
 #include "peercaps.h"
@@ -193,37 +194,19 @@ peercaps_forget(const char *domain, const char *why)
 static void
 save(void)
 {
-	char tmp[4096];
-	FILE *f;
-	int fd;
+	struct buf b;
 
 	if (file == NULL)
 		return;
-	snprintf(tmp, sizeof(tmp), "%s.tmp.XXXXXX", file);
-	if ((fd = mkstemp(tmp)) == -1) {
-		log_warn("peercaps: cannot write %s", tmp);
-		return;
-	}
-	fchmod(fd, 0600);
-	if ((f = fdopen(fd, "w")) == NULL) {
-		close(fd);
-		unlink(tmp);
-		return;
-	}
-	fprintf(f, "%s\n", PEERCAPS_MAGIC);
+	buf_init(&b, (size_t)(PEERCAPS_MAX + 1) * PEERCAPS_LINE);
+	buf_printf(&b, "%s\n", PEERCAPS_MAGIC);
 	for (struct entry *e = entries; e; e = e->next)
-		fprintf(f, "%s %d %d %d %d %u %lld\n", e->domain, e->caps.pipelining,
+		buf_printf(&b, "%s %d %d %d %d %u %lld\n", e->domain, e->caps.pipelining,
 		    e->caps.external, e->caps.dialback, e->caps.starttls, e->caps.tls_rounds,
 		    (long long)e->caps.expires);
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
-		log_warn("peercaps: writing %s", tmp);
-		unlink(tmp);
-		return;
-	}
-	if (rename(tmp, file) == -1) {
-		log_warn("peercaps: rename to %s", file);
-		unlink(tmp);
-	}
+	if (atomicfile_write(file, b.data, b.len, 0600) == -1)
+		log_warn("peercaps: cannot write %s", file);
+	buf_free(&b);
 }
 
 void

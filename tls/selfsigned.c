@@ -17,6 +17,7 @@
 #include <wolfssl/wolfcrypt/ecc.h>
 #include <wolfssl/wolfcrypt/random.h>
 
+#include "../core/atomicfile.h"
 #include "../core/log.h"
 #include "tls_int.h"
 
@@ -28,51 +29,17 @@ static int write_atomic(const char *, const char *, const unsigned char *, size_
 static size_t put_len(unsigned char *, size_t);
 static int generate(const char *, unsigned char *, int *, unsigned char *, int *);
 
-/* Write data to path via a temporary file in the same directory and rename(2), so a
- * crash never leaves a half-written file behind. */
+/* Write data to path atomically (core/atomicfile.c), so a crash never leaves a
+ * half-written file behind. dir is only for the log line. */
 static int
 write_atomic(const char *dir, const char *path, const unsigned char *data, size_t n,
     mode_t mode)
 {
-	char tmp[4096];
-	size_t off = 0;
-	int fd, saved;
-
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.tmp-XXXXXX", dir) >= sizeof(tmp)) {
-		log_warnx("tls selfsigned path=%s reason=path-too-long", path);
+	if (atomicfile_write(path, data, n, mode) == -1) {
+		log_warn("tls selfsigned path=%s dir=%s reason=write", path, dir);
 		return -1;
 	}
-	if ((fd = mkstemp(tmp)) == -1) {
-		log_warn("tls selfsigned path=%s reason=mkstemp", tmp);
-		return -1;
-	}
-	if (fchmod(fd, mode) == -1)
-		goto fail;
-	while (off < n) {
-		ssize_t w = write(fd, data + off, n - off);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto fail;
-		off += (size_t)w;
-	}
-	if (fsync(fd) == -1 || close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto fail;
 	return 0;
-fail:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	unlink(tmp);
-	errno = saved;
-	log_warn("tls selfsigned path=%s reason=write", path);
-	return -1;
 }
 
 /* DER length octets for n into p (up to 3 bytes); returns how many were written. */

@@ -16,6 +16,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "../core/atomicfile.h"
 #include "../core/log.h"
 #include "tls_int.h"
 
@@ -99,47 +100,11 @@ entry_free(struct store_entry *e)
 int
 tls_file_write_atomic(const char *path, const unsigned char *data, size_t n)
 {
-	char tmp[4200];
-	size_t off = 0;
-	int fd, saved;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
-	    (int)sizeof(tmp)) {
-		log_warnx("tls file=%s reason=path-too-long", path);
+	if (atomicfile_write(path, data, n, 0600) == -1) {
+		log_warn("tls file=%s reason=write-failed", path);
 		return -1;
 	}
-	(void)unlink(tmp);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) == -1) {
-		log_warn("tls file=%s reason=create-failed", tmp);
-		return -1;
-	}
-	while (off < n) {
-		ssize_t w = write(fd, data + off, n - off);
-
-		if (w == -1 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			goto fail;
-		off += (size_t)w;
-	}
-	if (fchmod(fd, 0600) == -1 || fsync(fd) == -1)
-		goto fail;
-	if (close(fd) == -1) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (rename(tmp, path) == -1)
-		goto fail;
 	return 0;
-fail:
-	saved = errno;
-	if (fd != -1)
-		close(fd);
-	(void)unlink(tmp);
-	errno = saved;
-	log_warn("tls file=%s reason=write-failed", path);
-	return -1;
 }
 
 /* Read the file into the store. Everything up to the first damaged entry is kept. */
