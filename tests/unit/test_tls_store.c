@@ -457,14 +457,55 @@ test_corrupt_store_corpus(void **state)
 	fx_rm_tree(sdir);
 }
 
+/* A server state dir holding one ticket key file (read into *good) and a client that
+ * holds a ticket under it; the server context is closed so the file can be replaced. */
+struct keyfix {
+	char cdir[64], sdir[64], path[128];
+	unsigned char *good;
+	size_t len;
+	struct pair p;
+};
+
+static void
+keyfix_open(struct keyfix *k)
+{
+	fx_tmpdir(k->cdir, sizeof(k->cdir));
+	fx_tmpdir(k->sdir, sizeof(k->sdir));
+	pair_open(&k->p, k->cdir, k->sdir);
+	assert_false(conn(&k->p, "h", 5269, true));
+	snprintf(k->path, sizeof(k->path), "%s/ticket.keys", k->sdir);
+	tls_ctx_free(k->p.sc);
+	k->good = read_file(k->path, &k->len);
+	assert_int_equal(k->len, 16 + 56 + 32);
+}
+
+/* Put the original key file back and give the client a ticket under it again. */
+static void
+keyfix_restore(struct keyfix *k)
+{
+	write_file(k->path, k->good, k->len, 0600);
+	k->p.sc = fx_ctx(&k->p.st);
+	(void)conn(&k->p, "h", 5269, true);
+	tls_ctx_free(k->p.sc);
+}
+
+static void
+keyfix_close(struct keyfix *k)
+{
+	k->p.sc = fx_ctx(&k->p.st);
+	free(k->good);
+	pair_close(&k->p);
+	fx_rm_tree(k->cdir);
+	fx_rm_tree(k->sdir);
+}
+
 /* Damaged ticket key files: logged, replaced by new keys, full handshake. */
 static void
 test_corrupt_ticket_keys_corpus(void **state)
 {
-	char cdir[64], sdir[64], path[128];
-	unsigned char *good, *bad;
-	size_t len, n;
-	struct pair p;
+	struct keyfix k;
+	unsigned char *bad;
+	size_t n;
 	static const struct {
 		const char *what;
 		long off;     /* byte to flip, -1 none */
@@ -483,45 +524,31 @@ test_corrupt_ticket_keys_corpus(void **state)
 		{ "empty", -1, 0, 0600, false },
 	};
 
-	fx_tmpdir(cdir, sizeof(cdir));
-	fx_tmpdir(sdir, sizeof(sdir));
-	pair_open(&p, cdir, sdir);
-	assert_false(conn(&p, "h", 5269, true));
-	snprintf(path, sizeof(path), "%s/ticket.keys", sdir);
-	tls_ctx_free(p.sc);
-	good = read_file(path, &len);
-	assert_int_equal(len, 16 + 56 + 32);
-	bad = malloc(len + 1);
+	(void)state;
+	keyfix_open(&k);
+	bad = malloc(k.len + 1);
 	assert_non_null(bad);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		memcpy(bad, good, len);
-		n = cases[i].cut >= 0 ? (size_t)cases[i].cut : len;
+		memcpy(bad, k.good, k.len);
+		n = cases[i].cut >= 0 ? (size_t)cases[i].cut : k.len;
 		if (cases[i].off == -2)
-			bad[len - 1] ^= 1;
+			bad[k.len - 1] ^= 1;
 		else if (cases[i].off >= 0)
 			bad[cases[i].off] ^= 0x10;
-		write_file(path, bad, n, cases[i].mode);
-		p.sc = fx_ctx(&p.st);
-		if (conn(&p, "h", 5269, true) != cases[i].resumes)
+		write_file(k.path, bad, n, cases[i].mode);
+		k.p.sc = fx_ctx(&k.p.st);
+		if (conn(&k.p, "h", 5269, true) != cases[i].resumes)
 			fail_msg("case '%s': expected resumed=%d", cases[i].what,
 			    cases[i].resumes);
 		/* the keys now in use are on disk again: a restart resumes */
-		tls_ctx_free(p.sc);
-		p.sc = fx_ctx(&p.st);
-		assert_true(conn(&p, "h", 5269, true));
-		tls_ctx_free(p.sc);
-		/* back to the original keys for the next case */
-		write_file(path, good, len, 0600);
-		p.sc = fx_ctx(&p.st);
-		(void)conn(&p, "h", 5269, true);
-		tls_ctx_free(p.sc);
+		tls_ctx_free(k.p.sc);
+		k.p.sc = fx_ctx(&k.p.st);
+		assert_true(conn(&k.p, "h", 5269, true));
+		tls_ctx_free(k.p.sc);
+		keyfix_restore(&k);   /* back to the original keys for the next case */
 	}
-	p.sc = fx_ctx(&p.st);
-	free(good);
 	free(bad);
-	pair_close(&p);
-	fx_rm_tree(cdir);
-	fx_rm_tree(sdir);
+	keyfix_close(&k);
 }
 
 /* Ticket key files with a valid checksum but hostile fields (found by tests/fuzz): a
@@ -531,10 +558,9 @@ test_corrupt_ticket_keys_corpus(void **state)
 static void
 test_ticket_keys_hostile_fields(void **state)
 {
-	char cdir[64], sdir[64], path[128];
-	unsigned char *good, *bad;
-	size_t len, body;
-	struct pair p;
+	struct keyfix k;
+	unsigned char *bad;
+	size_t body;
 	time_t now = time(NULL);
 	static const struct {
 		const char *what;
@@ -547,21 +573,14 @@ test_ticket_keys_hostile_fields(void **state)
 	};
 
 	(void)state;
-	fx_tmpdir(cdir, sizeof(cdir));
-	fx_tmpdir(sdir, sizeof(sdir));
-	pair_open(&p, cdir, sdir);
-	assert_false(conn(&p, "h", 5269, true));
-	snprintf(path, sizeof(path), "%s/ticket.keys", sdir);
-	tls_ctx_free(p.sc);
-	good = read_file(path, &len);
-	assert_int_equal(len, 16 + 56 + 32);
-	body = len - 32;
-	bad = malloc(len);
+	keyfix_open(&k);
+	body = k.len - 32;
+	bad = malloc(k.len);
 	assert_non_null(bad);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		uint64_t created = 0;
 
-		memcpy(bad, good, len);
+		memcpy(bad, k.good, k.len);
 		if (cases[i].kind == 0)
 			bad[4] |= 0x80;
 		else
@@ -571,28 +590,21 @@ test_ticket_keys_hostile_fields(void **state)
 			for (int b = 0; b < 8; b++)
 				bad[16 + 48 + b] = (unsigned char)(created >> (56 - 8 * b));
 		assert_int_equal(wc_Sha256Hash(bad, (word32)body, bad + body), 0);
-		write_file(path, bad, len, 0600);
-		p.sc = fx_ctx(&p.st);
-		if (conn(&p, "h", 5269, true) != cases[i].resumes)
+		write_file(k.path, bad, k.len, 0600);
+		k.p.sc = fx_ctx(&k.p.st);
+		if (conn(&k.p, "h", 5269, true) != cases[i].resumes)
 			fail_msg("case '%s': expected resumed=%d", cases[i].what, cases[i].resumes);
 		if (cases[i].kind == 2) {
 			/* rotated: the current key is new, its age is about zero */
-			assert_int_equal(tls_ticketkeys_maybe_rotate(p.sc->tickets, now), 0);
-			assert_true(tls_ticketkeys_age(p.sc->tickets, now) < 60);
-			assert_true(tls_ticketkeys_age(p.sc->tickets, now) > -60);
+			assert_int_equal(tls_ticketkeys_maybe_rotate(k.p.sc->tickets, now), 0);
+			assert_true(tls_ticketkeys_age(k.p.sc->tickets, now) < 60);
+			assert_true(tls_ticketkeys_age(k.p.sc->tickets, now) > -60);
 		}
-		tls_ctx_free(p.sc);
-		write_file(path, good, len, 0600);
-		p.sc = fx_ctx(&p.st);
-		(void)conn(&p, "h", 5269, true);
-		tls_ctx_free(p.sc);
+		tls_ctx_free(k.p.sc);
+		keyfix_restore(&k);
 	}
-	p.sc = fx_ctx(&p.st);
-	free(good);
 	free(bad);
-	pair_close(&p);
-	fx_rm_tree(cdir);
-	fx_rm_tree(sdir);
+	keyfix_close(&k);
 }
 
 int
