@@ -53,7 +53,6 @@ static struct node **find_slot(struct dnscache *, const char *, uint16_t);
 static void node_free(struct node *);
 static bool entry_consistent(const struct dnscache_entry *);
 static void evict_one(struct dnscache *, int64_t);
-static uint32_t crc32_calc(const unsigned char *, size_t);
 static void put_u16(unsigned char *, uint16_t);
 static void put_u32(unsigned char *, uint32_t);
 static uint16_t get_u16(const unsigned char *);
@@ -240,31 +239,20 @@ dnscache_get(struct dnscache *c, const char *name, uint16_t qtype, int64_t now,
 	return &n->e;
 }
 
-size_t
-dnscache_flush(struct dnscache *c, const char *name)
+/* Drop every entry for which doomed() says so; returns how many went. */
+static size_t
+remove_if(struct dnscache *c, bool (*doomed)(const struct dnscache_entry *, const void *),
+    const void *arg)
 {
-	char norm[256];
-	size_t dropped = 0, nlen = 0;
-	bool all = name == NULL || *name == '\0';
+	size_t dropped = 0;
 
-	if (c == NULL)
-		return 0;
-	if (!all) {
-		if (name_normalize(name, norm, sizeof(norm)) == -1)
-			return 0;
-		nlen = strlen(norm);
-	}
 	for (size_t b = 0; b < c->n_buckets; b++) {
 		struct node **pp = &c->buckets[b];
 
 		while (*pp != NULL) {
 			struct node *n = *pp;
-			size_t len = strlen(n->e.name);
-			bool match = all || strcmp(n->e.name, norm) == 0 ||
-			    (len > nlen && n->e.name[len - nlen - 1] == '.' &&
-			    strcmp(n->e.name + len - nlen, norm) == 0);
 
-			if (!match) {
+			if (!doomed(&n->e, arg)) {
 				pp = &n->next;
 				continue;
 			}
@@ -279,32 +267,53 @@ dnscache_flush(struct dnscache *c, const char *name)
 	return dropped;
 }
 
-size_t
-dnscache_prune(struct dnscache *c, int64_t now)
+/* NAME itself or a name below it ("" = everything). */
+static bool
+under_name(const struct dnscache_entry *e, const void *arg)
 {
-	size_t dropped = 0;
+	const char *norm = arg;
+	size_t nlen = strlen(norm), len = strlen(e->name);
+
+	return nlen == 0 || strcmp(e->name, norm) == 0 ||
+	    (len > nlen && e->name[len - nlen - 1] == '.' &&
+	    strcmp(e->name + len - nlen, norm) == 0);
+}
+
+struct stale_limit {
+	int64_t now;
+	uint32_t max_stale;
+};
+
+static bool
+too_stale(const struct dnscache_entry *e, const void *arg)
+{
+	const struct stale_limit *l = arg;
+
+	return l->now - e->expires > (int64_t)l->max_stale;
+}
+
+size_t
+dnscache_flush(struct dnscache *c, const char *name)
+{
+	char norm[256] = "";
 
 	if (c == NULL)
 		return 0;
-	for (size_t b = 0; b < c->n_buckets; b++) {
-		struct node **pp = &c->buckets[b];
+	if (name != NULL && *name != '\0' && name_normalize(name, norm, sizeof(norm)) == -1)
+		return 0;
+	return remove_if(c, under_name, norm);
+}
 
-		while (*pp != NULL) {
-			struct node *n = *pp;
+size_t
+dnscache_prune(struct dnscache *c, int64_t now)
+{
+	struct stale_limit l;
 
-			if (now - n->e.expires <= (int64_t)c->max_stale) {
-				pp = &n->next;
-				continue;
-			}
-			*pp = n->next;
-			node_free(n);
-			c->count--;
-			dropped++;
-		}
-	}
-	if (dropped > 0)
-		c->generation++;
-	return dropped;
+	if (c == NULL)
+		return 0;
+	l.now = now;
+	l.max_stale = c->max_stale;
+	return remove_if(c, too_stale, &l);
 }
 
 size_t
@@ -369,7 +378,7 @@ full:
 	put_u32(hdr + 8, DNSCACHE_VERSION);
 	put_u32(hdr + 12, validated ? FILE_FLAG_VALIDATED : 0);
 	put_u32(hdr + 16, count);
-	put_u32(hdr + 20, crc32_calc(hdr, 20));
+	put_u32(hdr + 20, dnscache_crc32(hdr, 20));
 	memcpy(b.data, hdr, sizeof(hdr));
 
 	if (atomicfile_write(path, b.data, b.len, 0600) == -1) {
@@ -461,7 +470,7 @@ dnscache_load_buffer(struct dnscache *c, const unsigned char *p, size_t len,
 		log_warnx("dns cache-load file=%s reason=bad-magic (ignored)", what);
 		return -1;
 	}
-	if (get_u32(p + 20) != crc32_calc(p, 20)) {
+	if (get_u32(p + 20) != dnscache_crc32(p, 20)) {
 		log_warnx("dns cache-load file=%s reason=header-checksum (ignored)", what);
 		return -1;
 	}
@@ -504,7 +513,7 @@ dnscache_load_buffer(struct dnscache *c, const unsigned char *p, size_t len,
 		}
 		off += REC_HDR_LEN;
 		memset(&e, 0, sizeof(e));
-		if (crc32_calc(p + off, rlen) != crc)
+		if (dnscache_crc32(p + off, rlen) != crc)
 			why = "checksum";
 		else if (decode_entry(p + off, rlen, &e, &why) == 0) {
 			if (e.security == DNS_SECURE && !validating)
@@ -672,8 +681,8 @@ evict_one(struct dnscache *c, int64_t now)
 	}
 }
 
-static uint32_t
-crc32_calc(const unsigned char *p, size_t len)
+uint32_t
+dnscache_crc32(const unsigned char *p, size_t len)
 {
 	uint32_t crc = 0xffffffffu;
 
@@ -739,7 +748,7 @@ encode_entry(struct buf *b, const struct dnscache_entry *e)
 		o += 2 + (size_t)e->rdlen[i];
 	}
 	put_u32(rec, (uint32_t)(o - REC_HDR_LEN));
-	put_u32(rec + 4, crc32_calc(rec + REC_HDR_LEN, o - REC_HDR_LEN));
+	put_u32(rec + 4, dnscache_crc32(rec + REC_HDR_LEN, o - REC_HDR_LEN));
 	return buf_append(b, rec, o);
 }
 

@@ -93,6 +93,9 @@ unsigned long dnscache_generation(const struct dnscache *c);
  * mode 0600. validated says the answers came from a validating resolver: a validating
  * loader ignores files written without it. Returns 0, or -1 (logged). */
 int dnscache_save(struct dnscache *c, const char *path, bool validated, int64_t now);
+/* The CRC-32 (IEEE, reflected) that protects the file header and each record; public so
+ * tools and tests (tests/fuzz) can build valid files. */
+uint32_t dnscache_crc32(const unsigned char *p, size_t len);
 /* Merge the answers of path into c. A missing file is no error (returns 0). A file that
  * is not ours (bad magic, other version, wrong owner, writable by others, too big, not
  * validated while validating is set) is logged and ignored (-1); damaged entries are

@@ -20,19 +20,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static uint32_t
-crc32_of(const unsigned char *p, size_t len)
-{
-	uint32_t crc = 0xffffffffu;
-
-	for (size_t i = 0; i < len; i++) {
-		crc ^= p[i];
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-	}
-	return ~crc;
-}
-
 static void
 u32(unsigned char *p, uint32_t v)
 {
@@ -53,7 +40,7 @@ frame(struct buf *b, const uint8_t *p, size_t n, bool validated)
 	u32(h + 8, DNSCACHE_VERSION);
 	u32(h + 12, validated ? 1 : 0);
 	u32(h + 16, 0);
-	u32(h + 20, crc32_of(h, 20));
+	u32(h + 20, dnscache_crc32(h, 20));
 	buf_append(b, h, sizeof(h));
 	while (n - off >= 2) {
 		size_t rl = (size_t)p[off] << 8 | p[off + 1];
@@ -62,7 +49,7 @@ frame(struct buf *b, const uint8_t *p, size_t n, bool validated)
 		if (rl > n - off)
 			rl = n - off;
 		u32(h, (uint32_t)rl);
-		u32(h + 4, crc32_of(p + off, rl));
+		u32(h + 4, dnscache_crc32(p + off, rl));
 		buf_append(b, h, 8);
 		buf_append(b, p + off, rl);
 		off += rl;
