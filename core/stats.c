@@ -93,6 +93,8 @@ stats_format(struct buf *out)
 	buf_printf(out, "rtt.used=%lu\n", s->rtt_used);
 	buf_printf(out, "rtt.saved=%lu\n", s->rtt_saved);
 	buf_printf(out, "tcp_fastopen.used=%lu\n", s->tfo_used);
+	buf_printf(out, "held.released=%lu\n", s->held_released);
+	buf_printf(out, "held.discarded=%lu\n", s->held_discarded);
 	format_stream_errors(out, 1);
 	format_stream_errors(out, 0);
 }

@@ -19,6 +19,10 @@ struct qf_stats {
 	unsigned long tls_handshakes;
 	unsigned long rtt_used, rtt_saved;         /* set-up round trips (initiators), summed */
 	unsigned long tfo_used;                    /* connections whose SYN carried data */
+	unsigned long held_released;               /* pipelined stanzas released by their
+	                                            * own pair's valid dialback verdict */
+	unsigned long held_discarded;              /* ... discarded: their pair was not
+	                                            * authenticated (invalid, timeout, close) */
 };
 
 extern struct qf_stats qf_stats;

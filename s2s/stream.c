@@ -41,7 +41,8 @@ static void fail(struct stream *, const char *);
 static bool secure_auth_for(const struct stream *, const char *);
 static bool is_stanza(const struct xnode *);
 static void b64_encode(const char *, char *, size_t);
-static void release_held(struct stream *, bool);
+static void release_held(struct stream *, size_t, bool);
+static void discard_all_held(struct stream *, const char *);
 
 static const struct xmlstream_cb xml_cb = { on_open, on_element, on_close, on_error };
 
@@ -100,8 +101,7 @@ stream_free(struct stream *s)
 {
 	if (s == NULL)
 		return;
-	for (size_t i = 0; i < s->n_held; i++)
-		xnode_free(s->held[i]);
+	discard_all_held(s, s->close_reason ? s->close_reason : "stream freed");
 	xmlstream_free(s->xs);
 	free(s);
 }
@@ -147,6 +147,7 @@ fail(struct stream *s, const char *reason)
 		buf_puts(s->out, "</stream:stream>");
 	s->close_reason = reason;
 	enter(s, SS_CLOSED);
+	discard_all_held(s, reason);
 	xmlstream_pause(s->xs);
 	s->ops->close(s->owner, reason);
 }
@@ -490,6 +491,13 @@ on_open(void *arg, const struct xnode *h)
 		if (fd[0] != '\0' && config_is_local(s->cfg, fd)) {
 			stream_error(s, "invalid-from", "a local domain cannot come from outside",
 			    "invalid-from");
+			return;
+		}
+		if (s->local[0] != '\0' && s->tls_active && !domain_eq(s->local, td)) {
+			/* A restart (after TLS or SASL) keeps the stream's pair: what was
+			 * authenticated for one local domain is not carried to another. */
+			stream_error(s, "host-unknown", "a restarted stream must name the same "
+			    "domain", "restart-changed-domain");
 			return;
 		}
 		if (s->local[0] == '\0' || !s->tls_active)
@@ -963,24 +971,54 @@ receiver_db_result(struct stream *s, const struct xnode *el)
 	free(key);
 }
 
-/* Deliver (valid) or discard the stanzas held behind a dialback verification. */
+/* Deliver (valid) or discard the stanzas held behind pair p's dialback verification.
+ * Only p's own stanzas move: a verdict for one pair never releases another pair's
+ * stanzas (that would let a peer borrow a verified domain to send as another). */
 static void
-release_held(struct stream *s, bool deliver)
+release_held(struct stream *s, size_t p, bool deliver)
 {
-	size_t n = s->n_held;
+	size_t kept = 0, moved = 0;
 
-	s->n_held = 0;
-	if (!deliver && n > 0)
-		log_warnx("conn=%lu remote=%s %zu pipelined stanza(s) discarded, never delivered",
-		    s->cid, s->remote, n);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < s->n_held; i++) {
+		struct xnode *st = s->held[i];
+
+		if (s->held_pair[i] != p) {
+			s->held_pair[kept] = s->held_pair[i];
+			s->held[kept++] = st;
+			continue;
+		}
+		moved++;
 		if (deliver && s->state != SS_CLOSED) {
 			s->stanzas_in++;
-			s->ops->stanza(s->owner, s->held[i]);
+			qf_stats.held_released++;
+			s->ops->stanza(s->owner, st);
 		} else {
-			xnode_free(s->held[i]);
+			s->held_discarded++;
+			qf_stats.held_discarded++;
+			xnode_free(st);
 		}
 	}
+	s->n_held = kept;
+	if (!deliver && moved > 0)
+		log_warnx("conn=%lu local=%s remote=%s %zu pipelined stanza(s) discarded, never "
+		    "delivered: pair not authenticated", s->cid, s->pairs[p].local,
+		    s->pairs[p].remote, moved);
+}
+
+/* The stream ends (or is freed) with stanzas still held: none was authenticated. */
+static void
+discard_all_held(struct stream *s, const char *why)
+{
+	if (s->n_held == 0)
+		return;
+	log_warnx("conn=%lu remote=%s %zu pipelined stanza(s) discarded, never delivered: "
+	    "stream closed (%s) before their pair was authenticated", s->cid, s->remote,
+	    s->n_held, why);
+	for (size_t i = 0; i < s->n_held; i++)
+		xnode_free(s->held[i]);
+	s->held_discarded += s->n_held;
+	qf_stats.held_discarded += s->n_held;
+	s->n_held = 0;
 }
 
 void
@@ -1010,12 +1048,12 @@ stream_dialback_verdict(struct stream *s, const char *local, const char *remote,
 				s->auth_method = "dialback";
 			log_info("conn=%lu %s-in local=%s remote=%s authenticated method=dialback",
 			    s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
-			release_held(s, true);
+			release_held(s, i, true);
 		} else {
 			qf_stats.auth_failures++;
 			log_warnx("conn=%lu %s-in local=%s remote=%s dialback key invalid", s->cid,
 			    s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
-			release_held(s, false);
+			release_held(s, i, false);
 			stream_error(s, "not-authorized", "dialback key invalid", "dialback-invalid");
 		}
 		return;
@@ -1083,7 +1121,10 @@ receiver_stanza(struct stream *s, struct xnode *el)
 			    "open-relay-attempt");
 			return;
 		}
-		if (s->sasl_domain[0] != '\0' && domain_eq(s->sasl_domain, fd))
+		/* SASL EXTERNAL authenticated one pair: the stream's own (local, remote).
+		 * Another local domain needs its own db:result (piggybacking). */
+		if (s->sasl_domain[0] != '\0' && domain_eq(s->sasl_domain, fd) &&
+		    domain_eq(s->local, td))
 			authorised = true;
 	} else if (config_is_local(s->cfg, td)) {
 		xnode_free(el);
@@ -1110,7 +1151,9 @@ receiver_stanza(struct stream *s, struct xnode *el)
 
 			if (match && p->pending &&
 			    s->n_held < sizeof(s->held) / sizeof(s->held[0])) {
-				/* pipelined behind its db:result: delivered only if it verifies */
+				/* pipelined behind ITS pair's db:result: delivered only if that
+				 * pair verifies */
+				s->held_pair[s->n_held] = (unsigned char)i;
 				s->held[s->n_held++] = el;
 				return;
 			}

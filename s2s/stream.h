@@ -116,9 +116,13 @@ struct stream {
 	bool  features_held;               /* features wait for the lookup's result */
 	bool  dane_matched;                /* the certificate matched dane_domain's TLSA */
 	char  dane_domain[256];
-	/* Receiver: stanzas pipelined behind a db:result under verification. */
+	/* Receiver: stanzas pipelined behind a db:result under verification, each tagged
+	 * with the index in pairs[] of ITS (local, remote) pair: only that pair's verdict
+	 * releases it (valid) or discards it (invalid, timeout, close). */
 	struct xnode *held[32];
+	unsigned char held_pair[32];
 	size_t n_held;
+	unsigned long held_discarded;      /* held stanzas never delivered (counted) */
 	/* Verify purpose: what to ask. */
 	char  verify_id[64], verify_key[80];
 	const char *close_reason;

@@ -10,6 +10,8 @@ receives. With --expect-stream-error COND it exits 0 only if the peer sent a
 
 import argparse
 import base64
+import hashlib
+import hmac
 import os
 import sys
 import time
@@ -27,7 +29,30 @@ def open_stream(xs, a):
     print("stream header: id=%s from=%s" % (hdr.get("id"), hdr.get("from")), flush=True)
     feats = xs.expect_stanza(a.timeout, "stream features")
     print("features: %s" % tostr(feats), flush=True)
+    a.stream_id = hdr.get("id") or ""
     return feats
+
+
+def dialback_key(secret, receiving, originating, stream_id):
+    """XEP-0185: hex(HMAC-SHA256(hex(SHA256(secret)), receiving ' ' originating ' ' id))."""
+    k = hashlib.sha256(secret.encode()).hexdigest().encode()
+    msg = ("%s %s %s" % (receiving, originating, stream_id)).encode()
+    return hmac.new(k, msg, hashlib.sha256).hexdigest()
+
+
+def db_results(a):
+    """--db-result DOMAIN=SECRET (a key the authoritative server for DOMAIN will confirm
+    when it shares SECRET) or DOMAIN=-garbage (a key nobody will confirm)."""
+    out = []
+    for spec in a.db_result:
+        domain, _, secret = spec.partition("=")
+        if secret.startswith("-"):
+            key = secret[1:] or "0" * 64
+        else:
+            key = dialback_key(secret, a.to_domain, domain, a.stream_id)
+        out.append("<db:result xmlns:db='jabber:server:dialback' from=%s to=%s>%s</db:result>"
+                   % (quoteattr(domain), quoteattr(a.to_domain), key))
+    return out
 
 
 def session(a):
@@ -56,7 +81,7 @@ def session(a):
             print("SASL EXTERNAL success as %s" % a.from_domain, flush=True)
             xs.restart()
             open_stream(xs, a)
-    for s in a.send:
+    for s in db_results(a) + a.send:
         xs.send(s)
     print("AUTHENTICATED-AND-SENT %d stanza(s)" % len(a.send), flush=True)
     deadline = time.time() + a.wait
@@ -80,6 +105,9 @@ def main():
     ap.add_argument("--cafile", help="verify the server certificate against this CA")
     ap.add_argument("--no-tls", action="store_true", help="skip STARTTLS (and SASL)")
     ap.add_argument("--sasl", choices=["external", "none"], default="external")
+    ap.add_argument("--db-result", action="append", default=[], metavar="DOMAIN=SECRET",
+                    help="pipeline a db:result for DOMAIN before the stanzas; the key is "
+                         "computed from SECRET (XEP-0185), or DOMAIN=-KEY sends KEY as is")
     ap.add_argument("--send", action="append", default=[], help="raw stanza to send (repeatable)")
     ap.add_argument("--wait", type=float, default=5.0, help="seconds to read after sending")
     ap.add_argument("--timeout", type=float, default=10.0, help="per step timeout")

@@ -515,6 +515,8 @@ test_stats(void **state)
 	    "rtt.used=0\n"
 	    "rtt.saved=0\n"
 	    "tcp_fastopen.used=0\n"
+	    "held.released=0\n"
+	    "held.discarded=0\n"
 	    "stream_errors.sent.host-unknown=2\n"
 	    "stream_errors.sent.other=1\n"
 	    "stream_errors.sent.total=3\n"

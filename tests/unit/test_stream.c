@@ -811,6 +811,116 @@ test_receiver_holds_pipelined_dialback(void **state)
 	cfg.require_tls = true;
 }
 
+/* Issue 9 §1: one stream, two pipelined db:results (evil.example, c.example) and a
+ * stanza behind each. evil's valid verdict releases only evil's stanza; the one that
+ * claims c.example stays held and is discarded (counted) on c's invalid verdict. */
+static void
+test_held_released_only_by_own_pair(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	cfg.require_tls = false;
+	for (int c_closes = 0; c_closes <= 1; c_closes++) {
+		f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+		feed(f, PROSODY_HDR("evil.example", "a.example")
+		    "<db:result from='evil.example' to='a.example'>k1</db:result>"
+		    "<db:result from='c.example' to='a.example'>garbage</db:result>"
+		    "<message from='mallory@c.example' to='alice@a.example'><body>spoof</body>"
+		    "</message>"
+		    "<message from='eve@evil.example' to='alice@a.example'><body>own</body>"
+		    "</message>");
+		assert_int_equal(f->rec.verify_needed, 2);
+		assert_int_equal(f->s->n_held, 2);
+		assert_int_equal(f->rec.nstanzas, 0);
+		stream_dialback_verdict(f->s, "a.example", "evil.example", true);
+		/* only evil's own stanza, c's stays held */
+		assert_int_equal(f->rec.nstanzas, 1);
+		assert_string_equal(xnode_attr(f->rec.stanzas[0], "from"), "eve@evil.example");
+		assert_int_equal(f->s->n_held, 1);
+		assert_null(f->rec.close_reason);
+		/* a new stanza claiming c.example is held too, never delivered */
+		feed(f, "<message from='mallory@c.example' to='alice@a.example'><body>2</body>"
+		    "</message>");
+		assert_int_equal(f->rec.nstanzas, 1);
+		assert_int_equal(f->s->n_held, 2);
+		if (c_closes) {
+			/* the peer goes away before c's verdict: discarded, counted */
+			feed(f, "</stream:stream>");
+			assert_string_equal(f->rec.close_reason, "peer-closed");
+		} else {
+			stream_dialback_verdict(f->s, "a.example", "c.example", false);
+			assert_string_equal(f->rec.close_reason, "dialback-invalid");
+			assert_non_null(strstr(f->out.data, "<db:result from='a.example' "
+			    "to='c.example' type='invalid'/>"));
+		}
+		assert_int_equal(f->rec.nstanzas, 1);
+		assert_int_equal(f->s->n_held, 0);
+		assert_int_equal(f->s->held_discarded, 2);
+		fx_free(f);
+	}
+	cfg.require_tls = true;
+}
+
+/* SASL EXTERNAL authenticates the stream's own pair (a.example, b.example) only: a
+ * stanza from b.example to another local domain needs that pair's own db:result. */
+static void
+test_sasl_authorises_its_pair_only(void **state)
+{
+	static struct cfg_domain dom_conf = { .name = "conference.a.example" };
+	struct fixture *f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	const char *hdr = PROSODY_HDR("b.example", "a.example");
+
+	(void)state;
+	dom_a.next = &dom_conf;
+	cfg.require_tls = false;
+	f->rec.tls_up = true;
+	f->s->tls_active = true;
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	feed(f, hdr);
+	feed(f, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+	feed(f, hdr);
+	assert_string_equal(f->s->sasl_domain, "b.example");
+	feed(f, "<message from='x@b.example' to='u@a.example'><body>1</body></message>");
+	assert_int_equal(f->rec.nstanzas, 1);
+	/* piggybacked pair for the other local domain: held until its own verdict */
+	feed(f, "<db:result from='b.example' to='conference.a.example'>k</db:result>"
+	    "<message from='x@b.example' to='room@conference.a.example'><body>2</body>"
+	    "</message>");
+	assert_int_equal(f->rec.verify_needed, 1);
+	assert_int_equal(f->rec.nstanzas, 1);
+	stream_dialback_verdict(f->s, "conference.a.example", "b.example", true);
+	assert_int_equal(f->rec.nstanzas, 2);
+	fx_free(f);
+
+	/* without that db:result, the other local domain is refused */
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	f->rec.tls_up = true;
+	f->s->tls_active = true;
+	feed(f, hdr);
+	feed(f, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+	feed(f, hdr);
+	feed(f, "<message from='x@b.example' to='room@conference.a.example'><body>3</body>"
+	    "</message>");
+	assert_non_null(strstr(f->out.data, "<invalid-from"));
+	assert_int_equal(f->rec.nstanzas, 0);
+	fx_free(f);
+
+	/* a restarted stream may not switch to another local domain */
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	f->rec.tls_up = true;
+	f->s->tls_active = true;
+	feed(f, hdr);
+	feed(f, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+	feed(f, PROSODY_HDR("b.example", "conference.a.example"));
+	assert_non_null(strstr(f->out.data, "<host-unknown"));
+	assert_string_equal(f->rec.close_reason, "restart-changed-domain");
+	fx_free(f);
+	dom_a.next = NULL;
+	cfg.require_tls = true;
+}
+
 int
 main(void)
 {
@@ -832,6 +942,8 @@ main(void)
 		cmocka_unit_test_setup(test_pipelined_auth_refused, setup),
 		cmocka_unit_test_setup(test_receiver_early_features_after_tls, setup),
 		cmocka_unit_test_setup(test_receiver_holds_pipelined_dialback, setup),
+		cmocka_unit_test_setup(test_held_released_only_by_own_pair, setup),
+		cmocka_unit_test_setup(test_sasl_authorises_its_pair_only, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
