@@ -170,7 +170,10 @@ static const struct keyword limits_kws[] = {
 	{ "depth", kw_count, 1, 1, OFF(max_depth), 4, 1024, NULL, 0 },
 	{ "attributes", kw_count, 1, 1, OFF(max_attributes), 4, 1024, NULL, 0 },
 	{ "name_length", kw_count, 1, 1, OFF(max_name_length), 16, 4096, NULL, 0 },
-	{ "queue", kw_count, 1, 1, OFF(max_queue), 1, 1000000, NULL, 0 },
+	{ "queue_bytes", kw_size, 1, 1, OFF(queue_bytes), 16 * 1024, 1024ull * 1024 * 1024, NULL, 0 },
+	{ "held", kw_size, 1, 1, OFF(held_bytes), 16 * 1024, 64 * 1024 * 1024, NULL, 0 },
+	{ "memory", kw_size, 1, 1, OFF(memory_limit), 1024 * 1024, 64ull * 1024 * 1024 * 1024, NULL, 0 },
+	{ "verifications", kw_count, 1, 1, OFF(max_verifications), 1, 1000000, NULL, 0 },
 	{ "connections", kw_count, 1, 1, OFF(max_connections), 1, 1000000, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
@@ -900,7 +903,10 @@ config_defaults(struct config *cfg)
 	cfg->max_depth = 32;
 	cfg->max_attributes = 32;
 	cfg->max_name_length = 256;
-	cfg->max_queue = 1000;
+	cfg->queue_bytes = 1024 * 1024;
+	cfg->held_bytes = 128 * 1024;
+	cfg->memory_limit = 256 * 1024 * 1024;
+	cfg->max_verifications = 1024;
 	cfg->max_connections = 4096;
 	cfg->require_tls = true;
 	cfg->secure_auth = false;

@@ -91,12 +91,18 @@ struct config {
 	uint32_t attempt_delay_ms;               /* Happy Eyeballs (RFC 8305): next connection
 	                                          * attempt starts after: 250ms (10ms..10s) */
 
-	/* limits { stanza_size; depth; attributes; name_length; queue; connections; read_buffer } */
+	/* limits { stanza_size; depth; attributes; name_length; queue_bytes; held; memory;
+	 *          verifications; connections } */
 	size_t   max_stanza_size;                /* 256k */
 	unsigned max_depth;                      /* 32 */
 	unsigned max_attributes;                 /* 32 per element */
 	unsigned max_name_length;                /* 256 */
-	unsigned max_queue;                      /* stanzas queued per destination: 1000 */
+	size_t   queue_bytes;                    /* stanza bytes queued per route before its
+	                                          * senders are paused: 1m */
+	size_t   held_bytes;                     /* stanza bytes one connection may have held
+	                                          * behind pending dialback: 128k */
+	size_t   memory_limit;                   /* stanza bytes alive in all: 256m */
+	unsigned max_verifications;              /* pending dialback verifications: 1024 */
 	unsigned max_connections;                /* 4096 */
 
 	/* policy { starttls required|optional; secure_auth on|off; dialback on|off;

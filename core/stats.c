@@ -95,6 +95,10 @@ stats_format(struct buf *out)
 	buf_printf(out, "tcp_fastopen.used=%lu\n", s->tfo_used);
 	buf_printf(out, "held.released=%lu\n", s->held_released);
 	buf_printf(out, "held.discarded=%lu\n", s->held_discarded);
+	buf_printf(out, "reads.paused=%lu\n", s->reads_paused);
+	buf_printf(out, "reads.paused_memory=%lu\n", s->reads_paused_memory);
+	buf_printf(out, "held.paused=%lu\n", s->held_paused);
+	buf_printf(out, "verify.refused=%lu\n", s->verify_refused);
 	format_stream_errors(out, 1);
 	format_stream_errors(out, 0);
 }

@@ -23,6 +23,13 @@ struct qf_stats {
 	                                            * own pair's valid dialback verdict */
 	unsigned long held_discarded;              /* ... discarded: their pair was not
 	                                            * authenticated (invalid, timeout, close) */
+	unsigned long reads_paused;                /* senders paused: their route's queue
+	                                            * over limits { queue_bytes } */
+	unsigned long reads_paused_memory;         /* ... all stanzas over limits { memory } */
+	unsigned long held_paused;                 /* connections paused: held stanzas at
+	                                            * limits { held } (or memory) */
+	unsigned long verify_refused;              /* db:result answered with a dialback
+	                                            * error: limits { verifications } */
 };
 
 extern struct qf_stats qf_stats;

@@ -1,62 +1,47 @@
 /* s2s/bounce.c - error replies for stanzas quickfed cannot deliver (RFC 6120 §8.3).
  * SPDX-License-Identifier: ISC
- * Used by route.c when a route fails or a queue overflows. */
+ * Used by route.c when a route fails or a stanza cannot be delivered. Works on the
+ * compact form (stanza.c): the reply quotes the original children byte for byte. */
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/buf.h"
 #include "bounce.h"
+#include "stanza.h"
 #include "xnode.h"
 
-bool
-bounce_is_error(const struct xnode *st)
+static int
+put_attr(struct buf *b, const char *name, const char *value)
 {
-	const char *type = xnode_attr(st, "type");
-
-	return type != NULL && strcmp(type, "error") == 0;
+	if (buf_printf(b, " %s='", name) == -1 ||
+	    buf_put_xml_escaped(b, value, strlen(value)) == -1)
+		return -1;
+	return buf_puts(b, "'");
 }
 
-struct xnode *
-bounce_make(const struct xnode *st, const char *cond, const char *type, const char *text)
+struct stanza *
+bounce_make(const struct stanza *st, const char *cond, const char *type, const char *text)
 {
-	const char *from = xnode_attr(st, "from"), *to = xnode_attr(st, "to");
-	const char *id = xnode_attr(st, "id");
-	struct xnode *e, *err, *c;
+	struct buf b;
+	struct stanza *e = NULL;
 
-	if (bounce_is_error(st) || from == NULL || to == NULL)
+	if (st == NULL || st->is_error)
 		return NULL;
-	if ((e = xnode_new(st->name, st->ns)) == NULL)
-		return NULL;
-	if (xnode_set_attr(e, "from", to) == -1 || xnode_set_attr(e, "to", from) == -1 ||
-	    xnode_set_attr(e, "type", "error") == -1 ||
-	    (id != NULL && xnode_set_attr(e, "id", id) == -1))
-		goto fail;
-	/* Keep the original payload so the sender can tell what failed, but not for iq
-	 * results (an error iq carries at most the original child). */
-	for (const struct xnode *ch = st->children; ch; ch = ch->next) {
-		struct xnode *d;
-
-		if (ch->is_text || strcmp(ch->name, "error") == 0)
-			continue;
-		if ((d = xnode_dup(ch)) == NULL)
-			goto fail;
-		d->parent = e;
-		if (e->last_child)
-			e->last_child->next = d;
-		else
-			e->children = d;
-		e->last_child = d;
-	}
-	if ((err = xnode_add_child(e, "error", e->ns)) == NULL ||
-	    xnode_set_attr(err, "type", type) == -1 ||
-	    (c = xnode_add_child(err, cond, "urn:ietf:params:xml:ns:xmpp-stanzas")) == NULL)
-		goto fail;
-	if (text != NULL) {
-		if ((c = xnode_add_child(err, "text", "urn:ietf:params:xml:ns:xmpp-stanzas")) == NULL ||
-		    xnode_add_text(c, text, strlen(text)) == NULL)
-			goto fail;
-	}
+	buf_init(&b, (size_t)st->len + 4096);
+	if (buf_printf(&b, "<%s", st->name) == -1 || put_attr(&b, "from", st->to) == -1 ||
+	    put_attr(&b, "to", st->from) == -1 || put_attr(&b, "type", "error") == -1 ||
+	    (st->id != NULL && put_attr(&b, "id", st->id) == -1) || buf_puts(&b, ">") == -1 ||
+	    buf_append(&b, st->data + st->inner_off, st->inner_len) == -1 ||
+	    buf_puts(&b, "<error") == -1 || put_attr(&b, "type", type) == -1 ||
+	    buf_printf(&b, "><%s xmlns='" NS_STANZAS_E "'/>", cond) == -1)
+		goto out;
+	if (text != NULL && (buf_puts(&b, "<text xmlns='" NS_STANZAS_E "'>") == -1 ||
+	    buf_put_xml_escaped(&b, text, strlen(text)) == -1 || buf_puts(&b, "</text>") == -1))
+		goto out;
+	if (buf_printf(&b, "</error></%s>", st->name) == -1)
+		goto out;
+	e = stanza_new(st->name, st->to, st->from, st->id, true, b.data, b.len);
+out:
+	buf_free(&b);
 	return e;
-fail:
-	xnode_free(e);
-	return NULL;
 }

@@ -7,15 +7,13 @@
 
 #include <stdbool.h>
 
-struct xnode;
+struct stanza;
 
-/* Build the error reply to st: from/to swapped, type='error', the original children,
- * and <error type='TYPE'><COND xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>
+/* Build the error reply to st: from/to swapped, same id, type='error', the original
+ * children, and <error type='TYPE'><COND xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>
  * <text>text</text></error>. type is "cancel"/"wait"/... Returns NULL when st must not
- * be bounced (it is an error itself, or lacks from/to) or on OOM; caller frees. */
-struct xnode *bounce_make(const struct xnode *st, const char *cond, const char *type,
+ * be bounced (it is an error itself) or on OOM; caller frees. */
+struct stanza *bounce_make(const struct stanza *st, const char *cond, const char *type,
     const char *text);
-/* True for stanzas of type 'error' (never bounced, RFC 6120 §8.3.1). */
-bool bounce_is_error(const struct xnode *st);
 
 #endif

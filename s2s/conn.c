@@ -28,10 +28,14 @@
 #include "flight.h"
 #include "peercaps.h"
 #include "route.h"
+#include "stanza.h"
 #include "xnode.h"
 
 #define CONN_MAGIC     0x636f6e6eu  /* "conn" */
-#define RAW_MAX        (1u << 20)
+#define RAW_MAX        (1u << 20)   /* bytes to write, TLS records included */
+#define IN_MAX         (64u << 10)  /* bytes read but not yet parsed, each of rawin/in */
+#define OUT_LOWAT      (64u << 10)  /* plaintext moves to rawout below this */
+#define SEND_HIWAT     (128u << 10) /* conn_send refuses above this much pending */
 #define READ_CHUNK     16384
 
 /* The public struct plus the watchers, which only this file touches. */
@@ -39,6 +43,9 @@ struct conn_impl {
 	struct conn pub;
 	ev_io       rio, wio;
 	ev_timer    timer;
+	ev_timer    wake;          /* conn_wake(): process buffered input from the loop */
+	ev_timer    drained;       /* output drained after a refused conn_send: tell the
+	                            * owner from the loop (never from under conn_send) */
 	double      tls_started;   /* when the TLS handshake began (for its timeout) */
 	bool        unconfirmed;   /* TCP Fast Open: "connected" before the SYN was answered;
 	                            * the Happy Eyeballs race is decided on the first read */
@@ -60,13 +67,15 @@ static unsigned long next_id = 1, nconns;
 static void read_cb(EV_P_ ev_io *, int);
 static void write_cb(EV_P_ ev_io *, int);
 static void timer_cb(EV_P_ ev_timer *, int);
+static void wake_cb(EV_P_ ev_timer *, int);
+static void drained_cb(EV_P_ ev_timer *, int);
 static void op_start_tls(void *);
 static void op_close(void *, const char *);
 static const struct tls_session *op_tls(void *);
 static void op_ready(void *);
-static void op_stanza(void *, struct xnode *);
+static void op_stanza(void *, struct stanza *);
 static void op_verify_needed(void *, const char *, const char *, const char *, const char *);
-static void op_verify_answer(void *, bool);
+static void op_verify_answer(void *, const char *, bool);
 static void op_pipeline(void *);
 static bool op_dane_lookup(void *, const char *);
 static void dane_resolved(void *, const struct resolve_result *);
@@ -78,6 +87,7 @@ static void process_input(struct conn *);
 static void pump_output(struct conn *);
 static void log_flight(struct conn *);
 static void finish(struct conn *);
+static void waitq_del(struct conn *);
 static void destroy(struct conn *);
 static void arm_timer(struct conn *);
 static double open_deadline(const struct conn *, const char **);
@@ -145,9 +155,9 @@ conn_new(int fd, enum stream_role role, enum stream_side side, enum stream_purpo
 	c->magic = CONN_MAGIC;
 	c->id = next_id++;
 	c->fd = fd;
-	buf_init(&c->rawin, RAW_MAX);
+	buf_init(&c->rawin, IN_MAX);
 	buf_init(&c->rawout, RAW_MAX + cfg->max_stanza_size * 2);
-	buf_init(&c->in, cfg->max_stanza_size * 2);
+	buf_init(&c->in, IN_MAX);
 	buf_init(&c->out, RAW_MAX + cfg->max_stanza_size);
 	c->st = stream_new(role, side, purpose, cfg, local, remote, &ops, c, &c->out);
 	if (c->st == NULL) {
@@ -156,12 +166,14 @@ conn_new(int fd, enum stream_role role, enum stream_side side, enum stream_purpo
 		return NULL;
 	}
 	c->st->cid = c->id;
-	c->created = c->last_active = ev_now(loop);
+	c->created = c->last_active = c->opened = ev_now(loop);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_io_init(&ci->rio, read_cb, fd, EV_READ);
 	ev_io_init(&ci->wio, write_cb, fd, EV_WRITE);
 	ev_init(&ci->timer, timer_cb);
-	ci->rio.data = ci->wio.data = ci->timer.data = c;
+	ev_timer_init(&ci->wake, wake_cb, 0., 0.);
+	ev_timer_init(&ci->drained, drained_cb, 0., 0.);
+	ci->rio.data = ci->wio.data = ci->timer.data = ci->wake.data = ci->drained.data = c;
 	c->next = all;
 	if (all)
 		all->prev = c;
@@ -394,7 +406,8 @@ open_deadline(const struct conn *c, const char **what)
 		at = c->last_active + cfg->idle_timeout_ms / 1000.0;
 		w = "idle-timeout";
 	} else {
-		at = c->created + (cfg->connect_timeout_ms + cfg->auth_timeout_ms) / 1000.0;
+		/* timeouts { auth } from the moment TCP is up, as documented */
+		at = c->opened + cfg->auth_timeout_ms / 1000.0;
 		w = "auth-timeout";
 		if (c->tls != NULL && c->tls_input && !tls_session_established(c->tls)) {
 			tls_at = ((const struct conn_impl *)c)->tls_started + cfg->tls_timeout_ms / 1000.0;
@@ -551,7 +564,7 @@ op_pipeline(void *owner)
 }
 
 static void
-op_stanza(void *owner, struct xnode *st)
+op_stanza(void *owner, struct stanza *st)
 {
 	route_stanza(owner, st);
 }
@@ -564,9 +577,9 @@ op_verify_needed(void *owner, const char *local, const char *remote, const char 
 }
 
 static void
-op_verify_answer(void *owner, bool valid)
+op_verify_answer(void *owner, const char *id, bool valid)
 {
-	route_verify_answer(owner, valid);
+	route_verify_answer(owner, id, valid);
 }
 
 /* Start TLS on the bytes left in rawin. Plaintext already queued (e.g. <proceed/>)
@@ -608,7 +621,7 @@ process_input(struct conn *c)
 		struct buf *src;
 		ssize_t n;
 
-		if (c->state != CONN_OPEN)
+		if (c->state != CONN_OPEN || c->paused)
 			return;
 		if (c->want_tls) {
 			c->want_tls = false;
@@ -710,7 +723,7 @@ pump_output(struct conn *c)
 {
 	struct conn_impl *ci = impl(c);
 
-	if (c->out.len > 0 && !c->want_tls) {
+	if (c->out.len > 0 && !c->want_tls && c->rawout.len < OUT_LOWAT) {
 		if (c->tls == NULL) {
 			if (buf_append(&c->rawout, c->out.data, c->out.len) == -1) {
 				c->close_reason = c->close_reason ? c->close_reason : "output-full";
@@ -751,10 +764,13 @@ pump_output(struct conn *c)
 		c->state = CONN_DEAD;
 		return;
 	}
-	if (c->rawout.len > 0 && c->state != CONN_DEAD)
+	if ((c->rawout.len > 0 || c->out.len > 0) && c->state != CONN_DEAD)
 		ev_io_start(loop, &ci->wio);
 	else if (c->state != CONN_CONNECTING)
 		ev_io_stop(loop, &ci->wio);
+	if (c->send_blocked && c->state == CONN_OPEN && c->out.len == 0 &&
+	    c->rawout.len < OUT_LOWAT)
+		ev_timer_start(loop, &ci->drained);
 }
 
 void
@@ -781,7 +797,9 @@ read_cb(EV_P_ ev_io *w, int revents)
 		fatalx("conn: bad magic in read");
 	(void)revents;
 	c->in_callback++;
-	while (c->state == CONN_OPEN && buf_room(&c->rawin) > 0) {
+	/* reading goes on while paused, up to rawin's bound (so a peer that leaves is
+	 * noticed); only parsing waits */
+	while (c->state == CONN_OPEN && buf_room(&c->rawin) > 0 && !c->peer_eof) {
 		size_t want = buf_room(&c->rawin) < sizeof(tmp) ? buf_room(&c->rawin) : sizeof(tmp);
 		ssize_t n = recv(c->fd, tmp, want, 0);
 
@@ -809,6 +827,16 @@ read_cb(EV_P_ ev_io *w, int revents)
 	}
 	c->wrote = false;
 	process_input(c);
+	if (eof)
+		c->peer_eof = true;
+	if (c->peer_eof && c->state == CONN_OPEN && c->paused && !c->st->input_blocked &&
+	    (c->rawin.len > 0 || c->in.len > 0)) {
+		/* an authenticated sender paused by a full route left: what it sent is still
+		 * delivered when the route drains (conn_wake), then the stream ends */
+		eof = false;
+	} else if (c->peer_eof) {
+		eof = true;     /* (held stanzas of an unauthenticated peer are discarded) */
+	}
 	if (eof && c->state != CONN_DEAD) {
 		log_debug("conn=%lu %s closed the connection", c->id, c->addr);
 		if (c->close_reason == NULL)
@@ -821,6 +849,15 @@ read_cb(EV_P_ ev_io *w, int revents)
 		c->setup_flights++;
 	c->in_callback--;
 	finish(c);
+}
+
+static void
+wake_cb(EV_P_ ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	(void)revents;
+	read_cb(EV_A_ &impl(c)->rio, EV_READ);
 }
 
 static void
@@ -847,6 +884,7 @@ write_cb(EV_P_ ev_io *w, int revents)
 			    c->st->side == STREAM_INTERNET ? "s2s" : "local", c->st->local,
 			    c->st->remote, c->addr);
 			c->state = CONN_OPEN;
+			c->opened = ev_now(EV_A);
 			if (c->tfo)
 				impl(c)->unconfirmed = true;
 			else
@@ -879,6 +917,22 @@ write_cb(EV_P_ ev_io *w, int revents)
 	finish(c);
 }
 
+static void
+drained_cb(EV_P_ ev_timer *w, int revents)
+{
+	struct conn *c = w->data;
+
+	(void)revents;
+	if (!c->send_blocked || c->state != CONN_OPEN)
+		return;
+	c->in_callback++;
+	c->send_blocked = false;
+	route_conn_drained(c);     /* the owner's queue moves on */
+	pump_output(c);
+	c->in_callback--;
+	finish(c);
+}
+
 /* End of every top-level callback: adjust watchers, close or free. */
 static void
 finish(struct conn *c)
@@ -900,10 +954,13 @@ finish(struct conn *c)
 		return;
 	}
 	if (c->state == CONN_OPEN) {
-		if (buf_room(&c->rawin) > 0)
+		/* backpressure: no reading once the input buffer is full; a paused stream
+		 * (next hop over budget, held stanzas awaiting a verdict) stops parsing, so
+		 * its buffer fills and reading stops there */
+		if (buf_room(&c->rawin) > 0 && !c->peer_eof)
 			ev_io_start(loop, &ci->rio);
 		else
-			ev_io_stop(loop, &ci->rio);  /* backpressure until the stream drains */
+			ev_io_stop(loop, &ci->rio);
 		if (c->st->state != SS_CLOSED)
 			arm_timer(c);
 	}
@@ -917,10 +974,13 @@ destroy(struct conn *c)
 	ev_io_stop(loop, &ci->rio);
 	ev_io_stop(loop, &ci->wio);
 	ev_timer_stop(loop, &ci->timer);
+	ev_timer_stop(loop, &ci->wake);
+	ev_timer_stop(loop, &ci->drained);
 	if (ci->dane_req != NULL) {
 		resolver_cancel(ci->dane_req);
 		ci->dane_req = NULL;
 	}
+	waitq_del(c);
 	log_info("conn=%lu %s-%s local=%s remote=%s addr=%s closed reason=%s", c->id,
 	    c->st->side == STREAM_INTERNET ? "s2s" : "local",
 	    c->st->role == STREAM_INITIATOR ? "out" : "in", c->st->local, c->st->remote,
@@ -947,13 +1007,79 @@ destroy(struct conn *c)
 }
 
 int
-conn_send(struct conn *c, const struct xnode *st)
+conn_send(struct conn *c, const struct stanza *st)
 {
-	if (c->state != CONN_OPEN || stream_send(c->st, st) == -1)
+	if (c->state != CONN_OPEN)
 		return -1;
+	if ((c->out.len > 0 && c->out.len + st->len > SEND_HIWAT) ||
+	    stream_send(c->st, st) == -1) {
+		if (stream_is_ready(c->st) || c->st->early_ok)
+			c->send_blocked = true;   /* full: route_conn_drained() follows */
+		return -1;
+	}
 	c->last_active = ev_now(loop);
 	conn_flush(c);
 	return 0;
+}
+
+/* ---- backpressure ---- */
+
+static void
+waitq_del(struct conn *c)
+{
+	if (c->waitq == NULL)
+		return;
+	if (c->wprev)
+		c->wprev->wnext = c->wnext;
+	else
+		c->waitq->head = c->wnext;
+	if (c->wnext)
+		c->wnext->wprev = c->wprev;
+	c->waitq = NULL;
+	c->wprev = c->wnext = NULL;
+}
+
+void
+conn_pause(struct conn *c, struct conn_waitq *q)
+{
+	if (c->state == CONN_DEAD)
+		return;
+	waitq_del(c);
+	c->paused = true;
+	stream_pause_input(c->st);
+	c->waitq = q;
+	c->wprev = NULL;
+	c->wnext = q->head;
+	if (q->head)
+		q->head->wprev = c;
+	q->head = c;
+	log_debug("conn=%lu remote=%s reading paused: next hop over its budget", c->id,
+	    c->st->remote);
+}
+
+void
+conn_wake(struct conn *c)
+{
+	if (c == NULL || c->state == CONN_DEAD)
+		return;
+	/* from the loop: process what is buffered, re-arm reading (a fed read event would
+	 * be lost if the read watcher is stopped meanwhile) */
+	ev_timer_start(loop, &impl(c)->wake);
+	conn_flush(c);
+}
+
+void
+conn_wake_all(struct conn_waitq *q)
+{
+	struct conn *c;
+
+	while ((c = q->head) != NULL) {
+		waitq_del(c);
+		c->paused = false;
+		stream_resume_input(c->st);
+		log_debug("conn=%lu remote=%s reading resumed", c->id, c->st->remote);
+		conn_wake(c);
+	}
 }
 
 void

@@ -15,7 +15,7 @@
 
 struct ev_loop;
 struct tls_ctx;
-struct xnode;
+struct stanza;
 struct status;
 
 enum conn_state {
@@ -54,6 +54,12 @@ struct conn {
 	struct buf       rawin, rawout; /* bytes on the wire */
 	struct buf       in, out;      /* plaintext in (after TLS) and out (before TLS) */
 	double           created, last_active;
+	double           opened;       /* TCP established (receivers: accepted) */
+	bool             send_blocked; /* conn_send refused: the owner waits for drained */
+	bool             paused;       /* conn_pause(): parsing stopped until woken */
+	bool             peer_eof;     /* the peer closed; what is buffered is still parsed */
+	struct conn_waitq *waitq;      /* the queue this paused conn waits in, or NULL */
+	struct conn     *wprev, *wnext; /* links in waitq */
 	void            *route;        /* route.c's object for initiators (borrowed) */
 	struct conn     *prev, *next;  /* all connections, for status and shutdown */
 	/* libev watchers live in conn.c's private extension of this struct */
@@ -81,8 +87,25 @@ void conn_set_direct_tls(struct conn *c);
  * after conn_connect. */
 struct resolve_target;
 void conn_set_tlsa(struct conn *c, const struct resolve_target *t);
-/* Send a stanza on a ready initiating stream. Returns 0 or -1. */
-int conn_send(struct conn *c, const struct xnode *st);
+/* Send a stanza on a ready initiating stream. Returns 0, or -1 when the stream is not
+ * ready or its output is full (c->send_blocked is then set and route_conn_drained()
+ * follows once the output has drained). */
+int conn_send(struct conn *c, const struct stanza *st);
+
+/* Backpressure. A queue of paused connections (owned by whoever's budget is full, e.g.
+ * a route); a connection waits in at most one and leaves it when freed. */
+struct conn_waitq {
+	struct conn *head;
+};
+/* Stop reading c (after the element being parsed) and park it in q until
+ * conn_wake_all(q). */
+void conn_pause(struct conn *c, struct conn_waitq *q);
+/* Resume every connection parked in q (their input is processed from the loop, not
+ * from inside this call). */
+void conn_wake_all(struct conn_waitq *q);
+/* c's stream may take input again (e.g. a dialback verdict released held stanzas):
+ * write what it queued and process buffered input from the loop. */
+void conn_wake(struct conn *c);
 /* Write out whatever the stream queued (after it was poked from outside its own
  * callbacks); never parses input, so it is safe from inside stream callbacks. */
 void conn_flush(struct conn *c);

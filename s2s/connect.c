@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/log.h"
@@ -76,6 +77,8 @@ connector_set_targets(struct connector *cx, const struct resolve_target *t, size
 	connector_cancel(cx, "targets-replaced");
 	if (n > CONNECT_MAX_TARGETS)
 		n = CONNECT_MAX_TARGETS;
+	if (n > 0 && (cx->t = malloc(n * sizeof(*t))) == NULL)
+		n = 0;    /* out of memory: nothing to try, the owner fails */
 	if (n > 0)
 		memcpy(cx->t, t, n * sizeof(*t));
 	cx->n = n;
@@ -253,6 +256,9 @@ connector_cancel(struct connector *cx, const char *reason)
 		ev_timer_stop(cx->loop, &cx->delay);
 	memcpy(att, cx->att, n * sizeof(att[0]));
 	cx->n_att = 0;
+	free(cx->t);      /* targets are kept only while connecting */
+	cx->t = NULL;
+	cx->n = cx->next = 0;
 	for (i = 0; i < n; i++) {
 		att[i]->route = NULL;
 		conn_close(att[i], reason);

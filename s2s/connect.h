@@ -31,7 +31,8 @@ typedef struct conn *(*connect_attempt_fn)(void *owner, const struct resolve_tar
 typedef void (*connect_exhausted_fn)(void *owner);
 
 struct connector {
-	struct resolve_target t[CONNECT_MAX_TARGETS]; /* in attempt order */
+	struct resolve_target *t;  /* in attempt order; owned, allocated by set_targets
+	                            * and freed by connector_cancel (only while connecting) */
 	size_t n;                  /* targets in t */
 	size_t next;               /* where the search for the next target starts */
 	struct conn *att[CONNECT_MAX_ATTEMPTS]; /* TCP attempts in flight (borrowed) */

@@ -3,15 +3,17 @@
  * conn.c hands it every authorised stanza and every dialback job. OUT routes (local
  * server -> internet) resolve the remote domain and try its targets in order; IN routes
  * (internet -> local server) connect to the configured local server over loopback.
- * While a route is being set up its stanzas wait in a bounded queue; if set-up fails,
- * each is bounced to its sender with remote-server-not-found or remote-server-timeout.
- * Dialback verifications (XEP-0220 §2.3) are run here too, on short-lived streams. */
-#include <arpa/inet.h>
-#include <netinet/in.h>
+ * A route is small (its target list exists only while it connects), found by hash, and
+ * freed as soon as it is idle and empty. Its queue is bounded in bytes (limits {
+ * queue_bytes }): a sender whose stanza takes it over the budget, or takes all stanzas
+ * alive over limits { memory }, stops being read until the queue drains (backpressure,
+ * never a bounce). If set-up fails, each queued stanza is bounced to its sender with
+ * remote-server-not-found or remote-server-timeout. Dialback verifications go to
+ * verify.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <strings.h>
 
 #include <ev.h>
 
@@ -26,12 +28,12 @@
 #include "jid.h"
 #include "peercaps.h"
 #include "route.h"
+#include "stanza.h"
 #include "stream.h"
-#include "xnode.h"
+#include "targets.h"
+#include "verify.h"
 
 #define ROUTE_MAGIC   0x726f7574u  /* "rout" */
-#define VERIFY_MAGIC  0x76657269u  /* "veri" */
-#define MAX_TARGETS   32
 
 enum route_dir {
 	ROUTE_OUT = 0,   /* local server -> internet */
@@ -45,72 +47,56 @@ enum route_state {
 	RS_READY,        /* stanzas go straight out */
 };
 
-struct qitem {
-	struct xnode *st;
-	struct qitem *next;
-};
-
-/* What a route or verification needs to walk a list of targets. */
-struct targets {
-	struct resolve_req *req;
-	struct resolve_target t[MAX_TARGETS];
-	size_t n, next;
-	bool timed_out;           /* the last failure was a timeout */
-	const char *why;          /* last failure, for logs */
-};
-
 struct route {
 	unsigned int     magic;
 	enum route_dir   dir;
 	enum route_state state;
-	char             local[256], remote[256];
-	struct conn     *conn;          /* the initiating stream, when any */
-	struct qitem    *head, *tail;   /* stanzas waiting for the stream */
+	const char      *local, *remote;  /* inside names */
+	struct conn     *conn;          /* the initiating stream, when any (borrowed) */
+	struct stanza   *head, *tail;   /* stanzas waiting for the stream (owned) */
 	unsigned         qlen;
-	struct qitem    *inflight;      /* pipelined before auth was confirmed (in order) */
+	size_t           qbytes;        /* their cost, against limits { queue_bytes } */
+	struct stanza   *inflight, *inflight_tail; /* pipelined before auth was confirmed */
 	bool             retried_plain; /* a pipelined attempt failed; retried without */
-	struct targets   tg;
-	struct connector cx;            /* Happy Eyeballs over tg's targets */
+	bool             on_gc;         /* on the list of routes to free if still idle */
+	struct resolve_req *req;        /* resolution under way */
+	bool             timed_out;     /* the last failure was a timeout */
+	const char      *why;           /* last failure, for logs */
+	struct connector cx;            /* Happy Eyeballs; its targets only while connecting */
 	ev_timer         setup;         /* bounds the whole set-up */
 	unsigned long    sent, bounced;
-	struct route    *next;
-};
-
-struct verify {
-	unsigned int   magic;
-	enum stream_side side;
-	unsigned long  recv_conn;       /* the receiving stream waiting for the verdict */
-	char           local[256], remote[256], id[64], key[260];
-	struct conn   *conn;
-	struct targets tg;
-	struct connector cx;            /* Happy Eyeballs over tg's targets */
-	bool           answered;
-	struct verify *next;
+	struct conn_waitq waiters;      /* senders paused until the queue drains */
+	struct route    *hnext, *gc_next;
+	char             names[];
 };
 
 static struct ev_loop *loop;
 static const struct config *cfg;
 static struct resolver *resolver;
-static struct route *routes;
-static struct verify *verifies;
+static struct route **table;        /* hash buckets */
+static size_t table_size, nroutes;
+static struct route *gc_list;
+static ev_check gc_watcher;
+static struct conn_waitq global_waiters;  /* senders paused by limits { memory } */
+static ev_timer global_check;
 static bool shutting_down;
 
 static struct route *route_get(enum route_dir, const char *, const char *);
-static void route_send(enum route_dir, const char *, const char *, struct xnode *);
+static struct route *route_send(enum route_dir, const char *, const char *,
+    struct stanza *);
 static void route_start(struct route *);
 static void route_try_next(struct route *);
 static void route_fail(struct route *, const char *, bool);
+static void route_drain(struct route *);
 static void requeue_inflight(struct route *);
 static void route_resolved(void *, const struct resolve_result *);
 static void setup_timeout_cb(EV_P_ ev_timer *, int);
-static void bounce(struct xnode *, const char *, const char *, const char *);
-static void verify_try_next(struct verify *);
+static void gc_cb(EV_P_ ev_check *, int);
+static void global_check_cb(EV_P_ ev_timer *, int);
+static void gc_later(struct route *);
+static void bounce(struct stanza *, const char *, const char *, const char *);
 static struct conn *route_attempt(void *, const struct resolve_target *);
 static void route_exhausted(void *);
-static struct conn *verify_attempt(void *, const struct resolve_target *);
-static void verify_exhausted(void *);
-static void verify_resolved(void *, const struct resolve_result *);
-static void verify_done(struct verify *, bool);
 static int status_routes(void *, const char *, struct buf *);
 static int status_stats(void *, const char *, struct buf *);
 
@@ -120,11 +106,14 @@ route_init(struct ev_loop *l, const struct config *c, struct resolver *r, struct
 	loop = l;
 	cfg = c;
 	resolver = r;
+	ev_check_init(&gc_watcher, gc_cb);
+	ev_timer_init(&global_check, global_check_cb, 0.25, 0.25);
+	verify_init(l, c, r);
 	if (st != NULL) {
 		status_register(st, "show routes",
 		    "show routes: every domain pair with its state and queue", status_routes, NULL);
 		status_register(st, "show stats",
-		    "show stats: connections, stanzas relayed, bounces, stream errors",
+		    "show stats: connections, stanzas relayed, bounces, stream errors, budgets",
 		    status_stats, NULL);
 	}
 }
@@ -141,118 +130,314 @@ dir_name(enum route_dir d)
 	return d == ROUTE_OUT ? "out" : "in";
 }
 
+/* ---- the table: FNV-1a over the direction and the lower-cased names ---- */
+
+static size_t
+route_hash(enum route_dir dir, const char *local, const char *remote)
+{
+	uint64_t h = 1469598103934665603ull ^ (uint64_t)dir;
+
+	for (const char *p = local; *p; p++)
+		h = (h ^ (unsigned char)(*p | 0x20)) * 1099511628211ull;
+	h = (h ^ 0xff) * 1099511628211ull;
+	for (const char *p = remote; *p; p++)
+		h = (h ^ (unsigned char)(*p | 0x20)) * 1099511628211ull;
+	return (size_t)h;
+}
+
+static int
+table_grow(void)
+{
+	size_t nsize = table_size ? table_size * 2 : 64;
+	struct route **nt = calloc(nsize, sizeof(*nt));
+
+	if (nt == NULL)
+		return -1;
+	for (size_t i = 0; i < table_size; i++) {
+		struct route *r, *next;
+
+		for (r = table[i]; r; r = next) {
+			size_t b = route_hash(r->dir, r->local, r->remote) & (nsize - 1);
+
+			next = r->hnext;
+			r->hnext = nt[b];
+			nt[b] = r;
+		}
+	}
+	free(table);
+	table = nt;
+	table_size = nsize;
+	return 0;
+}
+
+static struct route *
+route_find(enum route_dir dir, const char *local, const char *remote)
+{
+	if (table_size == 0)
+		return NULL;
+	for (struct route *r = table[route_hash(dir, local, remote) & (table_size - 1)]; r;
+	    r = r->hnext)
+		if (r->dir == dir && domain_eq(r->local, local) && domain_eq(r->remote, remote))
+			return r;
+	return NULL;
+}
+
 static struct route *
 route_get(enum route_dir dir, const char *local, const char *remote)
 {
 	struct route *r;
+	size_t ll, rl, b;
 
-	for (r = routes; r; r = r->next)
-		if (r->dir == dir && domain_eq(r->local, local) && domain_eq(r->remote, remote))
-			return r;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
+	if ((r = route_find(dir, local, remote)) != NULL)
+		return r;
+	if (nroutes >= table_size && table_grow() == -1)
+		return NULL;
+	ll = strlen(local) + 1;
+	rl = strlen(remote) + 1;
+	if ((r = calloc(1, sizeof(*r) + ll + rl)) == NULL)
 		return NULL;
 	r->magic = ROUTE_MAGIC;
 	r->dir = dir;
-	snprintf(r->local, sizeof(r->local), "%s", local);
-	snprintf(r->remote, sizeof(r->remote), "%s", remote);
+	memcpy(r->names, local, ll);
+	memcpy(r->names + ll, remote, rl);
+	r->local = r->names;
+	r->remote = r->names + ll;
 	ev_init(&r->setup, setup_timeout_cb);
 	r->setup.data = r;
 	connector_init(&r->cx, loop, cfg->attempt_delay_ms, route_attempt, route_exhausted, r);
-	r->next = routes;
-	routes = r;
+	b = route_hash(dir, local, remote) & (table_size - 1);
+	r->hnext = table[b];
+	table[b] = r;
+	nroutes++;
 	return r;
+}
+
+static bool
+route_idle(const struct route *r)
+{
+	return r->state == RS_IDLE && r->head == NULL && r->inflight == NULL &&
+	    r->conn == NULL && r->req == NULL && !connector_busy(&r->cx) &&
+	    !ev_is_active(&r->setup) && r->waiters.head == NULL;
+}
+
+static void
+route_free(struct route *r)
+{
+	struct route **pp = &table[route_hash(r->dir, r->local, r->remote) & (table_size - 1)];
+
+	for (; *pp; pp = &(*pp)->hnext)
+		if (*pp == r) {
+			*pp = r->hnext;
+			break;
+		}
+	nroutes--;
+	connector_cancel(&r->cx, "route-freed");
+	r->magic = 0;
+	free(r);
+}
+
+/* An idle, empty route is freed at the top of the next loop iteration, never from
+ * under a callback that may still hold it. */
+static void
+gc_later(struct route *r)
+{
+	if (r->on_gc || !route_idle(r))
+		return;
+	r->on_gc = true;
+	r->gc_next = gc_list;
+	gc_list = r;
+	ev_check_start(loop, &gc_watcher);
+}
+
+static void
+gc_cb(EV_P_ ev_check *w, int revents)
+{
+	struct route *r;
+
+	(void)revents;
+	ev_check_stop(EV_A, w);
+	while ((r = gc_list) != NULL) {
+		gc_list = r->gc_next;
+		r->on_gc = false;
+		if (route_idle(r))
+			route_free(r);
+	}
+}
+
+/* ---- budgets ---- */
+
+static bool
+over_memory(void)
+{
+	return stanza_bytes_alive() > cfg->memory_limit;
+}
+
+/* Senders paused by the global budget resume once all stanzas alive are back under
+ * three quarters of it. */
+static void
+global_check_cb(EV_P_ ev_timer *w, int revents)
+{
+	(void)revents;
+	if (global_waiters.head == NULL) {
+		ev_timer_stop(EV_A, w);
+		return;
+	}
+	if (stanza_bytes_alive() <= cfg->memory_limit / 4 * 3) {
+		ev_timer_stop(EV_A, w);
+		conn_wake_all(&global_waiters);
+	}
+}
+
+static void
+dequeued(struct route *r, struct stanza *st)
+{
+	r->qlen--;
+	r->qbytes -= st->cost;
+	if (r->waiters.head != NULL && r->qbytes <= cfg->queue_bytes / 2)
+		conn_wake_all(&r->waiters);
+}
+
+static void
+enqueue(struct route *r, struct stanza *st)
+{
+	st->next = NULL;
+	if (r->tail)
+		r->tail->next = st;
+	else
+		r->head = st;
+	r->tail = st;
+	r->qlen++;
+	r->qbytes += st->cost;
+}
+
+static struct stanza *
+dequeue(struct route *r)
+{
+	struct stanza *st = r->head;
+
+	if (st == NULL)
+		return NULL;
+	r->head = st->next;
+	if (r->head == NULL)
+		r->tail = NULL;
+	st->next = NULL;
+	dequeued(r, st);
+	return st;
 }
 
 /* ---- stanzas in ---- */
 
 void
-route_stanza(struct conn *c, struct xnode *st)
+route_stanza(struct conn *c, struct stanza *st)
 {
 	char fd[256], td[256];
+	struct route *r;
 
 	/* stream.c checked both addresses before handing the stanza over */
-	if (jid_domain(xnode_attr(st, "from"), fd, sizeof(fd)) == -1 ||
-	    jid_domain(xnode_attr(st, "to"), td, sizeof(td)) == -1) {
+	if (jid_domain(st->from, fd, sizeof(fd)) == -1 ||
+	    jid_domain(st->to, td, sizeof(td)) == -1) {
 		log_warnx("conn=%lu stanza without usable addresses dropped", c->id);
-		xnode_free(st);
+		stanza_free(st);
 		return;
 	}
 	if (c->st->side == STREAM_INTERNET) {
 		qf_stats.stanzas_in++;
-		route_send(ROUTE_IN, td, fd, st);
+		r = route_send(ROUTE_IN, td, fd, st);
 	} else {
 		qf_stats.stanzas_out++;
-		route_send(ROUTE_OUT, fd, td, st);
+		r = route_send(ROUTE_OUT, fd, td, st);
+	}
+	/* backpressure: this sender waits until the next hop has room again */
+	if (r != NULL && r->qbytes > cfg->queue_bytes) {
+		qf_stats.reads_paused++;
+		conn_pause(c, &r->waiters);
+	} else if (over_memory()) {
+		qf_stats.reads_paused_memory++;
+		conn_pause(c, &global_waiters);
+		ev_timer_start(loop, &global_check);
 	}
 }
 
-static void
-route_send(enum route_dir dir, const char *local, const char *remote, struct xnode *st)
+/* Queue st on its route (or write it at once); returns the route, or NULL when st was
+ * bounced instead. */
+static struct route *
+route_send(enum route_dir dir, const char *local, const char *remote, struct stanza *st)
 {
 	struct route *r = route_get(dir, local, remote);
-	struct qitem *q;
 
 	if (r == NULL) {
 		log_warnx("route %s local=%s remote=%s out of memory", dir_name(dir), local, remote);
 		bounce(st, "resource-constraint", "wait", "quickfed is out of memory");
-		return;
+		return NULL;
 	}
-	if (r->state == RS_READY && r->head == NULL && conn_send(r->conn, st) == 0) {
+	if (r->state == RS_READY && r->head == NULL && !r->conn->send_blocked &&
+	    conn_send(r->conn, st) == 0) {
 		r->sent++;
-		xnode_free(st);
-		return;
+		stanza_free(st);
+		return r;
 	}
-	if (shutting_down && !(dir == ROUTE_IN && bounce_is_error(st))) {
+	if (shutting_down && r->state != RS_READY && !(dir == ROUTE_IN && st->is_error)) {
 		/* only bounces still travel (to the local server) while shutting down */
 		bounce(st, "remote-server-timeout", "wait", "quickfed is shutting down");
-		return;
+		return NULL;
 	}
-	if (r->qlen >= cfg->max_queue || (q = malloc(sizeof(*q))) == NULL) {
-		log_warnx("route %s local=%s remote=%s queue full (%u), bouncing", dir_name(dir),
-		    local, remote, r->qlen);
-		bounce(st, "resource-constraint", "wait", "too many stanzas queued");
-		return;
-	}
-	q->st = st;
-	q->next = NULL;
-	if (r->tail)
-		r->tail->next = q;
-	else
-		r->head = q;
-	r->tail = q;
-	r->qlen++;
+	enqueue(r, st);
 	if (r->state == RS_IDLE)
 		route_start(r);
+	return r;
+}
+
+/* Rate limit for the per-stanza bounce lines: a flood gets a summary, not a line each. */
+static bool
+bounce_log_ok(void)
+{
+	static double window;
+	static unsigned n, suppressed;
+	double now = ev_now(loop);
+
+	if (now - window >= 1.0) {
+		if (suppressed > 0)
+			log_info("bounce: %u more bounce line(s) suppressed in the last second",
+			    suppressed);
+		window = now;
+		n = suppressed = 0;
+	}
+	if (++n <= 20)
+		return true;
+	suppressed++;
+	return false;
 }
 
 /* An undeliverable stanza goes back to its sender through the opposite route. */
 static void
-bounce(struct xnode *st, const char *cond, const char *type, const char *text)
+bounce(struct stanza *st, const char *cond, const char *type, const char *text)
 {
-	struct xnode *e;
+	struct stanza *e;
 	char fd[256], td[256];
-	const char *from = xnode_attr(st, "from"), *to = xnode_attr(st, "to");
 
-	if (bounce_is_error(st)) {
-		log_warnx("undeliverable error stanza from=%s to=%s dropped (errors are never "
-		    "bounced) reason=%s", from ? from : "?", to ? to : "?", cond);
+	if (st->is_error) {
+		if (bounce_log_ok())
+			log_warnx("undeliverable error stanza from=%s to=%s dropped (errors are "
+			    "never bounced) reason=%s", st->from, st->to, cond);
 		qf_stats.dropped_errors++;
-		xnode_free(st);
+		stanza_free(st);
 		return;
 	}
 	e = bounce_make(st, cond, type, text);
-	if (e == NULL || jid_domain(from, fd, sizeof(fd)) == -1 ||
-	    jid_domain(to, td, sizeof(td)) == -1) {
-		log_warnx("cannot bounce stanza from=%s to=%s reason=%s: dropped",
-		    from ? from : "?", to ? to : "?", cond);
+	if (e == NULL || jid_domain(st->from, fd, sizeof(fd)) == -1 ||
+	    jid_domain(st->to, td, sizeof(td)) == -1) {
+		log_warnx("cannot bounce stanza from=%s to=%s reason=%s: dropped", st->from,
+		    st->to, cond);
 		qf_stats.dropped_errors++;
-		xnode_free(e);
-		xnode_free(st);
+		stanza_free(e);
+		stanza_free(st);
 		return;
 	}
 	qf_stats.bounces++;
-	log_info("bounce %s stanza from=%s to=%s error=%s", st->name, from, to, cond);
-	xnode_free(st);
+	if (bounce_log_ok())
+		log_info("bounce %s stanza from=%s to=%s error=%s", st->name, st->from, st->to,
+		    cond);
+	stanza_free(st);
 	/* the sender is local: deliver the error inward, else outward */
 	if (config_is_local(cfg, fd))
 		route_send(ROUTE_IN, fd, td, e);
@@ -262,86 +447,33 @@ bounce(struct xnode *st, const char *cond, const char *type, const char *text)
 
 /* ---- setting up a route ---- */
 
-/* One numeric target (no DNS): tg holds exactly it. Returns false when address is not
- * a numeric IPv4/IPv6 address. */
-static bool
-numeric_target(struct targets *tg, const char *address, uint16_t port)
-{
-	struct resolve_target *t = &tg->t[0];
-	struct sockaddr_in *s4 = (struct sockaddr_in *)&t->addr;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&t->addr;
-
-	memset(t, 0, sizeof(*t));
-	snprintf(t->host, sizeof(t->host), "%s", address);
-	t->port = port;
-	if (inet_pton(AF_INET, address, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		t->addrlen = sizeof(*s4);
-	} else if (inet_pton(AF_INET6, address, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		t->addrlen = sizeof(*s6);
-	} else {
-		return false;
-	}
-	tg->n = 1;
-	tg->next = 0;
-	return true;
-}
-
-/* The local server is authoritative for the local domains and receives IN routes. */
-static bool
-local_server_target(struct targets *tg)
-{
-	return numeric_target(tg, cfg->local_server_address, cfg->local_server_port);
-}
-
-/* A peer block with a numeric address replaces DNS for that domain. */
-static bool
-static_target(struct targets *tg, const char *domain)
-{
-	const struct cfg_peer *p = config_peer(cfg, domain);
-
-	if (p == NULL || p->address == NULL)
-		return false;
-	return numeric_target(tg, p->address, p->port ? p->port : 5269);
-}
-
-static void
-copy_targets(struct targets *tg, const struct resolve_result *res)
-{
-	tg->n = 0;
-	tg->next = 0;
-	for (size_t i = 0; i < res->n_targets && tg->n < MAX_TARGETS; i++)
-		tg->t[tg->n++] = res->targets[i];   /* direct TLS (XEP-0368) ones included */
-}
-
 static void
 route_start(struct route *r)
 {
+	struct resolve_target t;
+
 	r->retried_plain = false;
-	r->tg.timed_out = false;
-	r->tg.why = NULL;
+	r->timed_out = false;
+	r->why = NULL;
 	ev_timer_set(&r->setup, cfg->setup_timeout_ms / 1000.0, 0.);
 	ev_timer_start(loop, &r->setup);
 	if (r->dir == ROUTE_IN) {
-		if (!local_server_target(&r->tg)) {
+		if (!targets_local_server(cfg, &t)) {
 			route_fail(r, "bad local_server address", false);
 			return;
 		}
-		connector_set_targets(&r->cx, r->tg.t, r->tg.n);
+		connector_set_targets(&r->cx, &t, 1);
 		route_try_next(r);
 		return;
 	}
-	if (static_target(&r->tg, r->remote)) {
-		connector_set_targets(&r->cx, r->tg.t, r->tg.n);
+	if (targets_static(cfg, r->remote, &t)) {
+		connector_set_targets(&r->cx, &t, 1);
 		route_try_next(r);
 		return;
 	}
 	r->state = RS_RESOLVING;
 	log_debug("route out local=%s remote=%s resolving", r->local, r->remote);
-	if ((r->tg.req = resolver_lookup(resolver, r->remote, route_resolved, r)) == NULL)
+	if ((r->req = resolver_lookup(resolver, r->remote, route_resolved, r)) == NULL)
 		route_fail(r, "resolver failure", false);
 }
 
@@ -352,7 +484,7 @@ route_resolved(void *arg, const struct resolve_result *res)
 
 	if (r->magic != ROUTE_MAGIC)
 		fatalx("route: bad magic in resolver callback");
-	r->tg.req = NULL;
+	r->req = NULL;
 	if (res->status != RESOLVE_OK) {
 		log_warnx("route out local=%s remote=%s resolution failed: %s%s%s", r->local,
 		    r->remote, resolve_status_str(res->status), res->why ? ": " : "",
@@ -360,12 +492,10 @@ route_resolved(void *arg, const struct resolve_result *res)
 		route_fail(r, resolve_status_str(res->status), res->status == RESOLVE_TIMEOUT);
 		return;
 	}
-	copy_targets(&r->tg, res);
-	if (r->tg.n == 0) {
+	if (connector_set_targets(&r->cx, res->targets, res->n_targets) == 0) {
 		route_fail(r, "no usable targets", false);
 		return;
 	}
-	connector_set_targets(&r->cx, r->tg.t, r->tg.n);
 	route_try_next(r);
 }
 
@@ -376,7 +506,7 @@ route_try_next(struct route *r)
 	r->state = RS_CONNECTING;
 	if (connector_next(&r->cx) == 0)
 		return;
-	route_fail(r, r->tg.why ? r->tg.why : "no target reachable", r->tg.timed_out);
+	route_fail(r, r->why ? r->why : "no target reachable", r->timed_out);
 }
 
 static struct conn *
@@ -385,7 +515,7 @@ route_attempt(void *arg, const struct resolve_target *t)
 	struct route *r = arg;
 	struct conn *c;
 
-	c = conn_connect((struct sockaddr *)&t->addr, t->addrlen,
+	c = conn_connect((const struct sockaddr *)&t->addr, t->addrlen,
 	    r->dir == ROUTE_OUT ? STREAM_INTERNET : STREAM_LOCAL, STREAM_RELAY,
 	    r->local, r->remote, r);
 	if (c != NULL) {
@@ -403,34 +533,31 @@ route_exhausted(void *arg)
 {
 	struct route *r = arg;
 
-	route_fail(r, r->tg.why ? r->tg.why : "no target reachable", r->tg.timed_out);
+	route_fail(r, r->why ? r->why : "no target reachable", r->timed_out);
 }
 
 /* Set-up failed for good: bounce everything queued. */
 static void
 route_fail(struct route *r, const char *why, bool timeout)
 {
-	struct qitem *q;
+	struct stanza *st;
 	const char *cond = timeout ? "remote-server-timeout" : "remote-server-not-found";
 
 	requeue_inflight(r);
 	ev_timer_stop(loop, &r->setup);
 	connector_cancel(&r->cx, timeout ? "setup-timeout" : "route-failed");
-	if (r->tg.req) {
-		resolver_cancel(r->tg.req);
-		r->tg.req = NULL;
+	if (r->req) {
+		resolver_cancel(r->req);
+		r->req = NULL;
 	}
 	log_warnx("route %s local=%s remote=%s failed: %s; bouncing %u stanza(s) with %s",
 	    dir_name(r->dir), r->local, r->remote, why, r->qlen, cond);
 	r->state = RS_IDLE;
-	while ((q = r->head) != NULL) {
-		r->head = q->next;
-		r->qlen--;
+	while ((st = dequeue(r)) != NULL) {
 		r->bounced++;
-		bounce(q->st, cond, timeout ? "wait" : "cancel", why);
-		free(q);
+		bounce(st, cond, timeout ? "wait" : "cancel", why);
 	}
-	r->tail = NULL;
+	gc_later(r);
 }
 
 static void
@@ -454,47 +581,45 @@ void
 route_conn_pipeline(struct conn *c)
 {
 	struct route *r = c->route;
-	struct qitem *q, **tailp;
+	struct stanza *st;
 
 	if (r == NULL || r->magic != ROUTE_MAGIC || r->conn != c)
 		return;
-	for (tailp = &r->inflight; *tailp; tailp = &(*tailp)->next)
-		;
-	while ((q = r->head) != NULL) {
-		if (conn_send(c, q->st) == -1)
-			break;
-		r->head = q->next;
-		r->qlen--;
-		q->next = NULL;
-		*tailp = q;
-		tailp = &q->next;
+	while (r->head != NULL && conn_send(c, r->head) == 0) {
+		st = dequeue(r);
+		if (r->inflight_tail)
+			r->inflight_tail->next = st;
+		else
+			r->inflight = st;
+		r->inflight_tail = st;
 	}
-	if (r->head == NULL)
-		r->tail = NULL;
 }
 
 /* Pipelined stanzas go back to the front of the queue (the peer never accepted them). */
 static void
 requeue_inflight(struct route *r)
 {
-	struct qitem *q = r->inflight, *last = NULL;
+	struct stanza *st;
 	unsigned n = 0;
+	size_t bytes = 0;
 
-	if (q == NULL)
+	if (r->inflight == NULL)
 		return;
-	for (last = q; last->next; last = last->next)
+	for (st = r->inflight; st; st = st->next) {
 		n++;
-	n++;
-	last->next = r->head;
+		bytes += st->cost;
+	}
+	r->inflight_tail->next = r->head;
 	if (r->head == NULL)
-		r->tail = last;
-	r->head = q;
+		r->tail = r->inflight_tail;
+	r->head = r->inflight;
 	r->qlen += n;
-	r->inflight = NULL;
+	r->qbytes += bytes;
+	r->inflight = r->inflight_tail = NULL;
 }
 
-/* conn.c: c's TCP connect succeeded. The first attempt to get here wins the race and
- * becomes the route's (or verification's) stream; the others are closed. */
+/* conn.c / verify.c: c's TCP connect succeeded. The first attempt to get here wins the
+ * race and becomes the route's (or verification's) stream; the others are closed. */
 void
 route_conn_connected(struct conn *c)
 {
@@ -502,73 +627,81 @@ route_conn_connected(struct conn *c)
 
 	if (r == NULL)
 		return;
-	if (r->magic == VERIFY_MAGIC) {
-		struct verify *v = c->route;
-
-		if (connector_connected(&v->cx, c))
-			v->conn = c;
+	if (verify_owns(c)) {
+		verify_conn_connected(c);
 		return;
 	}
 	if (r->magic == ROUTE_MAGIC && connector_connected(&r->cx, c))
 		r->conn = c;
 }
 
+/* Write queued stanzas while the connection takes them; the rest waits for
+ * route_conn_drained(). */
+static void
+route_drain(struct route *r)
+{
+	struct stanza *st;
+
+	while (r->head != NULL && r->conn != NULL && conn_send(r->conn, r->head) == 0) {
+		st = dequeue(r);
+		r->sent++;
+		stanza_free(st);
+	}
+	if (shutting_down && r->head == NULL && r->conn != NULL)
+		conn_close(r->conn, "shutdown");   /* the bounces are out: done with this stream */
+}
+
 void
 route_conn_ready(struct conn *c)
 {
 	struct route *r = c->route;
-	struct qitem *q;
+	struct stanza *st;
 
-	if (r == NULL || r->magic != ROUTE_MAGIC || r->conn != c)
+	if (r == NULL)
+		return;
+	if (verify_owns(c)) {
+		verify_conn_ready(c);
+		return;
+	}
+	if (r->magic != ROUTE_MAGIC || r->conn != c)
 		return;
 	ev_timer_stop(loop, &r->setup);
 	r->state = RS_READY;
 	r->retried_plain = false;
-	while ((q = r->inflight) != NULL) {   /* authentication confirmed: delivered */
-		r->inflight = q->next;
+	connector_cancel(&r->cx, "ready");   /* the target list is no longer needed */
+	while ((st = r->inflight) != NULL) {   /* authentication confirmed: delivered */
+		r->inflight = st->next;
 		r->sent++;
-		xnode_free(q->st);
-		free(q);
+		stanza_free(st);
 	}
-	while ((q = r->head) != NULL) {
-		if (conn_send(c, q->st) == -1)
-			break;
-		r->sent++;
-		r->head = q->next;
-		r->qlen--;
-		xnode_free(q->st);
-		free(q);
-	}
-	if (r->head == NULL)
-		r->tail = NULL;
-	if (shutting_down && r->head == NULL)
-		conn_close(c, "shutdown");   /* the bounces are out: done with this stream */
+	r->inflight_tail = NULL;
+	route_drain(r);
+}
+
+void
+route_conn_drained(struct conn *c)
+{
+	struct route *r = c->route;
+
+	if (r == NULL || verify_owns(c) || r->magic != ROUTE_MAGIC || r->conn != c ||
+	    r->state != RS_READY)
+		return;
+	route_drain(r);
 }
 
 void
 route_conn_closed(struct conn *c)
 {
 	struct route *r;
-	struct verify *v;
 
+	if (c->st->role == STREAM_RECEIVER) {
+		verify_cancel_conn(c->id);   /* its pending verifications are moot */
+		return;
+	}
 	if (c->route == NULL)
 		return;
-	if (((struct route *)c->route)->magic == VERIFY_MAGIC) {
-		v = c->route;
-		if (v->conn != c) {
-			/* an attempt that never connected: the race goes on */
-			if (connector_attempt_closed(&v->cx, c) == -1) {
-				log_warnx("dialback verify local=%s remote=%s: authoritative "
-				    "server not reachable", v->local, v->remote);
-				verify_done(v, false);
-			}
-			return;
-		}
-		v->conn = NULL;
-		if (v->answered)
-			return;
-		v->tg.timed_out = c->timed_out;
-		verify_try_next(v);
+	if (verify_owns(c)) {
+		verify_conn_closed(c);
 		return;
 	}
 	r = c->route;
@@ -576,29 +709,28 @@ route_conn_closed(struct conn *c)
 		return;
 	if (r->conn != c) {
 		/* an attempt that never connected: the next one starts at once */
-		const char *why = r->tg.why;
-		bool to = r->tg.timed_out;
+		const char *why = r->why;
+		bool to = r->timed_out;
 		int rc;
 
-		r->tg.why = c->close_reason;
-		r->tg.timed_out = c->timed_out;
+		r->why = c->close_reason;
+		r->timed_out = c->timed_out;
 		if (shutting_down) {
 			/* no new attempts: drop the rest of the race */
 			if (connector_attempt_closed(&r->cx, c) != 1)
 				route_fail(r, "shutting down", true);
 			else {
-				r->tg.why = why;
-				r->tg.timed_out = to;
+				r->why = why;
+				r->timed_out = to;
 			}
 			return;
 		}
 		rc = connector_attempt_closed(&r->cx, c);
 		if (rc == 1) {
-			r->tg.why = why;
-			r->tg.timed_out = to;
+			r->why = why;
+			r->timed_out = to;
 		} else if (rc == -1) {
-			route_fail(r, r->tg.why ? r->tg.why : "no target reachable",
-			    r->tg.timed_out);
+			route_fail(r, r->why ? r->why : "no target reachable", r->timed_out);
 		}
 		return;
 	}
@@ -614,12 +746,16 @@ route_conn_closed(struct conn *c)
 	}
 	if (r->state == RS_READY) {
 		r->state = RS_IDLE;
-		if (r->head != NULL && !shutting_down)
+		if (r->head != NULL && shutting_down)
+			route_fail(r, "shutting down", true);   /* bounced, never dropped */
+		else if (r->head != NULL)
 			route_start(r);
+		else
+			gc_later(r);
 		return;
 	}
-	r->tg.timed_out = c->timed_out;
-	r->tg.why = c->close_reason;
+	r->timed_out = c->timed_out;
+	r->why = c->close_reason;
 	if (shutting_down) {
 		route_fail(r, "shutting down", true);
 		return;
@@ -627,132 +763,23 @@ route_conn_closed(struct conn *c)
 	route_try_next(r);
 }
 
-/* ---- dialback verification (we are the receiving server) ---- */
+/* ---- dialback verification (we are the receiving server): verify.c ---- */
 
 void
 route_verify_needed(struct conn *c, const char *local, const char *remote,
     const char *stream_id, const char *key)
 {
-	struct verify *v;
-
-	if ((v = calloc(1, sizeof(*v))) == NULL) {
-		stream_dialback_verdict(c->st, local, remote, false);
-		return;
+	if (shutting_down || verify_start(c, local, remote, stream_id, key) == -1) {
+		qf_stats.verify_refused++;
+		stream_dialback_error(c->st, local, remote);
 	}
-	v->magic = VERIFY_MAGIC;
-	connector_init(&v->cx, loop, cfg->attempt_delay_ms, verify_attempt, verify_exhausted, v);
-	v->side = c->st->side;
-	v->recv_conn = c->id;
-	snprintf(v->local, sizeof(v->local), "%s", local);
-	snprintf(v->remote, sizeof(v->remote), "%s", remote);
-	snprintf(v->id, sizeof(v->id), "%s", stream_id);
-	snprintf(v->key, sizeof(v->key), "%s", key);
-	v->next = verifies;
-	verifies = v;
-	if (v->side == STREAM_LOCAL) {
-		/* the local server is authoritative for its own domains */
-		local_server_target(&v->tg);
-		connector_set_targets(&v->cx, v->tg.t, v->tg.n);
-		verify_try_next(v);
-	} else if (static_target(&v->tg, remote)) {
-		connector_set_targets(&v->cx, v->tg.t, v->tg.n);
-		verify_try_next(v);
-	} else if ((v->tg.req = resolver_lookup(resolver, remote, verify_resolved, v)) == NULL) {
-		verify_done(v, false);
-	}
-}
-
-static void
-verify_resolved(void *arg, const struct resolve_result *res)
-{
-	struct verify *v = arg;
-
-	if (v->magic != VERIFY_MAGIC)
-		fatalx("route: bad magic in verify callback");
-	v->tg.req = NULL;
-	if (res->status != RESOLVE_OK) {
-		log_warnx("dialback verify remote=%s: resolution failed: %s", v->remote,
-		    resolve_status_str(res->status));
-		verify_done(v, false);
-		return;
-	}
-	copy_targets(&v->tg, res);
-	connector_set_targets(&v->cx, v->tg.t, v->tg.n);
-	verify_try_next(v);
-}
-
-static void
-verify_try_next(struct verify *v)
-{
-	if (connector_next(&v->cx) == 0)
-		return;
-	log_warnx("dialback verify local=%s remote=%s: authoritative server not reachable",
-	    v->local, v->remote);
-	verify_done(v, false);
-}
-
-static struct conn *
-verify_attempt(void *arg, const struct resolve_target *t)
-{
-	struct verify *v = arg;
-	struct conn *c;
-
-	c = conn_connect((struct sockaddr *)&t->addr, t->addrlen, v->side, STREAM_VERIFY,
-	    v->local, v->remote, v);
-	if (c != NULL) {
-		conn_set_target(c, t->host, t->port);
-		conn_set_tlsa(c, t);
-		if (t->direct_tls)
-			conn_set_direct_tls(c);
-		stream_set_verify(c->st, v->id, v->key);
-	}
-	return c;
-}
-
-static void
-verify_exhausted(void *arg)
-{
-	verify_try_next(arg);   /* nothing left: logs and answers "invalid" */
 }
 
 void
-route_verify_answer(struct conn *c, bool valid)
+route_verify_answer(struct conn *c, const char *id, bool valid)
 {
-	struct verify *v = c->route;
-
-	if (v == NULL || v->magic != VERIFY_MAGIC)
-		return;
-	v->answered = true;
-	v->conn = NULL;
-	c->route = NULL;
-	verify_done(v, valid);
-}
-
-static void
-verify_done(struct verify *v, bool valid)
-{
-	struct conn *rc = conn_by_id(v->recv_conn);
-	struct verify **pp;
-
-	if (rc != NULL) {
-		stream_dialback_verdict(rc->st, v->local, v->remote, valid);
-		conn_flush(rc);
-	} else {
-		log_debug("dialback verify local=%s remote=%s: receiving stream gone",
-		    v->local, v->remote);
-	}
-	if (v->conn != NULL)
-		v->conn->route = NULL;
-	connector_cancel(&v->cx, "verify-done");
-	if (v->tg.req)
-		resolver_cancel(v->tg.req);
-	for (pp = &verifies; *pp; pp = &(*pp)->next)
-		if (*pp == v) {
-			*pp = v->next;
-			break;
-		}
-	v->magic = 0;
-	free(v);
+	if (c->route != NULL && verify_owns(c))
+		verify_answer(c, id, valid);
 }
 
 /* ---- shutdown and status ---- */
@@ -760,62 +787,83 @@ verify_done(struct verify *v, bool valid)
 bool
 route_busy(void)
 {
-	if (verifies != NULL)
+	if (verify_jobs() > 0)
 		return true;
-	for (struct route *r = routes; r; r = r->next)
-		if (r->head != NULL || r->inflight != NULL || r->state == RS_RESOLVING ||
-		    r->state == RS_CONNECTING)
-			return true;
+	for (size_t i = 0; i < table_size; i++)
+		for (struct route *r = table[i]; r; r = r->hnext)
+			if (r->head != NULL || r->inflight != NULL || r->state == RS_RESOLVING ||
+			    r->state == RS_CONNECTING)
+				return true;
 	return false;
 }
 
+/* Stop new set-ups; bounce what cannot leave. Routes to the local server keep going
+ * (they carry the bounces, bounded by timeouts { shutdown }); outgoing routes still
+ * setting up are failed here, ready ones when main.c closes their streams
+ * (route_conn_closed bounces their queues). */
 void
 route_shutdown(void)
 {
 	shutting_down = true;
-	for (struct route *r = routes; r; r = r->next)
-		if (r->state != RS_READY && r->head != NULL) {
-			struct conn *c = r->conn;
+	verify_free_all();     /* no verdict will be given: their streams close now */
+	for (size_t i = 0; i < table_size; i++) {
+		struct route *r, *next;
 
-			r->conn = NULL;
-			if (c) {
-				c->route = NULL;
-				conn_close(c, "shutdown");
+		for (r = table[i]; r; r = next) {
+			next = r->hnext;
+			/* routes to the local server keep going: they carry the bounces */
+			if (r->dir == ROUTE_OUT && r->state != RS_READY && r->head != NULL) {
+				struct conn *c = r->conn;
+
+				r->conn = NULL;
+				if (c) {
+					c->route = NULL;
+					conn_close(c, "shutdown");
+				}
+				route_fail(r, "shutting down", true);
 			}
-			route_fail(r, "shutting down", true);
 		}
+	}
 }
 
 void
 route_free_all(void)
 {
-	struct route *r;
-	struct verify *v;
-	struct qitem *q;
+	struct stanza *st;
+	unsigned long dropped = 0;
 
-	while ((r = routes) != NULL) {
-		routes = r->next;
-		ev_timer_stop(loop, &r->setup);
-		connector_cancel(&r->cx, "exit");
-		if (r->tg.req)
-			resolver_cancel(r->tg.req);
-		requeue_inflight(r);
-		while ((q = r->head) != NULL) {
-			r->head = q->next;
-			log_warnx("route %s local=%s remote=%s: stanza dropped at exit",
-			    dir_name(r->dir), r->local, r->remote);
-			xnode_free(q->st);
-			free(q);
+	verify_free_all();
+	if (loop != NULL) {
+		ev_check_stop(loop, &gc_watcher);
+		ev_timer_stop(loop, &global_check);
+	}
+	gc_list = NULL;
+	for (size_t i = 0; i < table_size; i++) {
+		struct route *r;
+
+		while ((r = table[i]) != NULL) {
+			table[i] = r->hnext;
+			ev_timer_stop(loop, &r->setup);
+			connector_cancel(&r->cx, "exit");
+			if (r->req)
+				resolver_cancel(r->req);
+			requeue_inflight(r);
+			while ((st = r->head) != NULL) {
+				r->head = st->next;
+				dropped++;
+				stanza_free(st);
+			}
+			if (dropped > 0)
+				log_warnx("route %s local=%s remote=%s: %lu stanza(s) still queued at "
+				    "exit (the shutdown bound ran out)", dir_name(r->dir), r->local,
+				    r->remote, dropped);
+			dropped = 0;
+			free(r);
 		}
-		free(r);
 	}
-	while ((v = verifies) != NULL) {
-		verifies = v->next;
-		connector_cancel(&v->cx, "exit");
-		if (v->tg.req)
-			resolver_cancel(v->tg.req);
-		free(v);
-	}
+	free(table);
+	table = NULL;
+	table_size = nroutes = 0;
 }
 
 static int
@@ -825,16 +873,21 @@ status_routes(void *arg, const char *args, struct buf *out)
 
 	(void)arg;
 	(void)args;
-	for (struct route *r = routes; r; r = r->next) {
-		buf_printf(out, "route.%s.%s.%s.state=%s\n", dir_name(r->dir), r->local, r->remote,
-		    names[r->state]);
-		buf_printf(out, "route.%s.%s.%s.queued=%u\n", dir_name(r->dir), r->local, r->remote,
-		    r->qlen);
-		buf_printf(out, "route.%s.%s.%s.sent=%lu\n", dir_name(r->dir), r->local, r->remote,
-		    r->sent);
-		buf_printf(out, "route.%s.%s.%s.bounced=%lu\n", dir_name(r->dir), r->local,
-		    r->remote, r->bounced);
-	}
+	buf_printf(out, "routes=%zu\n", nroutes);
+	for (size_t i = 0; i < table_size; i++)
+		for (struct route *r = table[i]; r; r = r->hnext) {
+			const char *d = dir_name(r->dir);
+
+			buf_printf(out, "route.%s.%s.%s.state=%s\n", d, r->local, r->remote,
+			    names[r->state]);
+			buf_printf(out, "route.%s.%s.%s.queued=%u\n", d, r->local, r->remote,
+			    r->qlen);
+			buf_printf(out, "route.%s.%s.%s.queued_bytes=%zu\n", d, r->local, r->remote,
+			    r->qbytes);
+			buf_printf(out, "route.%s.%s.%s.sent=%lu\n", d, r->local, r->remote, r->sent);
+			buf_printf(out, "route.%s.%s.%s.bounced=%lu\n", d, r->local, r->remote,
+			    r->bounced);
+		}
 	return 0;
 }
 
@@ -844,5 +897,10 @@ status_stats(void *arg, const char *args, struct buf *out)
 	(void)arg;
 	(void)args;
 	stats_format(out);
+	buf_printf(out, "routes=%zu\n", nroutes);
+	buf_printf(out, "stanzas.alive=%zu\n", stanza_count_alive());
+	buf_printf(out, "stanzas.alive_bytes=%zu\n", stanza_bytes_alive());
+	buf_printf(out, "verify.pending=%zu\n", verify_jobs());
+	buf_printf(out, "verify.sessions=%zu\n", verify_sessions());
 	return 0;
 }

@@ -15,8 +15,8 @@ struct conn;
 struct config;
 struct ev_loop;
 struct resolver;
+struct stanza;
 struct status;
-struct xnode;
 
 void route_init(struct ev_loop *loop, const struct config *cfg, struct resolver *res,
     struct status *status);
@@ -36,10 +36,15 @@ void route_conn_connected(struct conn *c);
 void route_conn_ready(struct conn *c);
 /* Pipelining: the stream may carry the queued stanzas now, before it is ready. */
 void route_conn_pipeline(struct conn *c);
+/* c's output drained after conn_send refused a stanza: the queue moves on. */
+void route_conn_drained(struct conn *c);
+/* Every connection's end (receivers too: their pending verifications are cancelled). */
 void route_conn_closed(struct conn *c);
-void route_stanza(struct conn *c, struct xnode *st);
+/* An authorised stanza from c (owned by the callee). When the next hop is over its
+ * budget, c is paused (conn_pause) until it drains. */
+void route_stanza(struct conn *c, struct stanza *st);
 void route_verify_needed(struct conn *c, const char *local, const char *remote,
     const char *stream_id, const char *key);
-void route_verify_answer(struct conn *c, bool valid);
+void route_verify_answer(struct conn *c, const char *id, bool valid);
 
 #endif

@@ -17,6 +17,7 @@
 #include "../tls/tls.h"
 #include "dialback.h"
 #include "jid.h"
+#include "stanza.h"
 #include "stream.h"
 #include "xmlstream.h"
 
@@ -24,6 +25,8 @@ static void on_open(void *, const struct xnode *);
 static void on_element(void *, struct xnode *);
 static void on_close(void *);
 static void on_error(void *, const char *, const char *);
+static const char *me(const struct stream *);
+static const char *peer(const struct stream *);
 static void send_header(struct stream *);
 static void send_features(struct stream *);
 static bool peer_ok_for(const struct stream *, const struct tls_session *, const char *);
@@ -43,6 +46,7 @@ static bool is_stanza(const struct xnode *);
 static void b64_encode(const char *, char *, size_t);
 static void release_held(struct stream *, size_t, bool);
 static void discard_all_held(struct stream *, const char *);
+static void hold(struct stream *, struct stream_pair *, struct xnode *);
 
 static const struct xmlstream_cb xml_cb = { on_open, on_element, on_close, on_error };
 
@@ -106,11 +110,22 @@ stream_free(struct stream *s)
 	free(s);
 }
 
-void
-stream_set_verify(struct stream *s, const char *id, const char *key)
+int
+stream_send_verify(struct stream *s, const char *id, const char *key)
 {
-	copy_str(s->verify_id, sizeof(s->verify_id), id);
-	copy_str(s->verify_key, sizeof(s->verify_key), key);
+	size_t old = s->out->len;
+
+	if (s->purpose != STREAM_VERIFY || s->state != SS_WAIT_DB_VERIFY)
+		return -1;
+	if (buf_printf(s->out, "<db:verify from='%s' to='%s' id='", me(s), peer(s)) == -1 ||
+	    buf_put_xml_escaped(s->out, id, strlen(id)) == -1 || buf_puts(s->out, "'>") == -1 ||
+	    buf_put_xml_escaped(s->out, key, strlen(key)) == -1 ||
+	    buf_puts(s->out, "</db:verify>") == -1) {
+		s->out->len = old;
+		s->out->data[old] = '\0';
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -347,6 +362,8 @@ stream_input(struct stream *s, const char *p, size_t len)
 		return -1;
 	if (s->features_held && s->state == SS_OPEN)
 		return 0;                 /* incoming DANE: wait for stream_dane_result() */
+	if (s->input_blocked || s->owner_paused)
+		return 0;                 /* held budget or next hop full: wait to be woken */
 	n = xmlstream_feed(s->xs, p, len);
 	if (s->state == SS_CLOSED)
 		return n < 0 ? (ssize_t)len : n;
@@ -643,12 +660,9 @@ initiator_features(struct stream *s, const struct xnode *f)
 		}
 	}
 	if (s->purpose == STREAM_VERIFY) {
-		buf_printf(s->out, "<db:verify from='%s' to='%s' id='", me(s), peer(s));
-		buf_put_xml_escaped(s->out, s->verify_id, strlen(s->verify_id));
-		buf_puts(s->out, "'>");
-		buf_put_xml_escaped(s->out, s->verify_key, strlen(s->verify_key));
-		buf_puts(s->out, "</db:verify>");
+		/* the owner sends its db:verify requests now (stream_send_verify) */
 		enter(s, SS_WAIT_DB_VERIFY);
+		s->ops->ready(s->owner);
 		return;
 	}
 	if (s->auth_method != NULL) {  /* features after the SASL restart */
@@ -760,12 +774,18 @@ initiator_element(struct stream *s, struct xnode *el)
 	case SS_WAIT_DB_VERIFY:
 		if (strcmp(el->ns, NS_DIALBACK) == 0 && strcmp(el->name, "verify") == 0) {
 			const char *id = xnode_attr(el, "id");
-			bool valid = type != NULL && strcmp(type, "valid") == 0 &&
-			    id != NULL && strcmp(id, s->verify_id) == 0;
+			char fd[256], td[256];
 
-			s->ops->verify_answer(s->owner, valid);
-			s->verify_id[0] = '\0';
-			fail(s, "verify-done");
+			/* an answer names the authoritative server's domain and ours */
+			if (id == NULL || jid_domain(xnode_attr(el, "from"), fd, sizeof(fd)) == -1 ||
+			    jid_domain(xnode_attr(el, "to"), td, sizeof(td)) == -1 ||
+			    !domain_eq(fd, peer(s)) || !domain_eq(td, me(s))) {
+				stream_error(s, "invalid-from", "db:verify answer for other domains",
+				    "bad-verify-answer");
+				break;
+			}
+			s->ops->verify_answer(s->owner, id,
+			    type != NULL && strcmp(type, "valid") == 0);
 		} else {
 			stream_error(s, "unsupported-stanza-type", "db:verify answer expected",
 			    "unexpected-element");
@@ -977,16 +997,15 @@ receiver_db_result(struct stream *s, const struct xnode *el)
 static void
 release_held(struct stream *s, size_t p, bool deliver)
 {
-	size_t kept = 0, moved = 0;
+	struct stream_pair *pr = &s->pairs[p];
+	struct stanza *st;
+	size_t moved = 0;
 
-	for (size_t i = 0; i < s->n_held; i++) {
-		struct xnode *st = s->held[i];
-
-		if (s->held_pair[i] != p) {
-			s->held_pair[kept] = s->held_pair[i];
-			s->held[kept++] = st;
-			continue;
-		}
+	while ((st = pr->held) != NULL) {
+		pr->held = st->next;
+		st->next = NULL;
+		s->n_held--;
+		s->held_bytes -= st->cost;
 		moved++;
 		if (deliver && s->state != SS_CLOSED) {
 			s->stanzas_in++;
@@ -995,30 +1014,42 @@ release_held(struct stream *s, size_t p, bool deliver)
 		} else {
 			s->held_discarded++;
 			qf_stats.held_discarded++;
-			xnode_free(st);
+			stanza_free(st);
 		}
 	}
-	s->n_held = kept;
+	pr->held_tail = NULL;
 	if (!deliver && moved > 0)
 		log_warnx("conn=%lu local=%s remote=%s %zu pipelined stanza(s) discarded, never "
-		    "delivered: pair not authenticated", s->cid, s->pairs[p].local,
-		    s->pairs[p].remote, moved);
+		    "delivered: pair not authenticated", s->cid, pr->local, pr->remote, moved);
+	if (s->input_blocked && s->held_bytes < s->cfg->held_bytes)
+		s->input_blocked = false;   /* the owner wakes the connection */
 }
 
 /* The stream ends (or is freed) with stanzas still held: none was authenticated. */
 static void
 discard_all_held(struct stream *s, const char *why)
 {
-	if (s->n_held == 0)
+	size_t n = s->n_held;
+
+	if (n == 0)
 		return;
 	log_warnx("conn=%lu remote=%s %zu pipelined stanza(s) discarded, never delivered: "
 	    "stream closed (%s) before their pair was authenticated", s->cid, s->remote,
-	    s->n_held, why);
-	for (size_t i = 0; i < s->n_held; i++)
-		xnode_free(s->held[i]);
-	s->held_discarded += s->n_held;
-	qf_stats.held_discarded += s->n_held;
+	    n, why);
+	for (size_t i = 0; i < s->n_pairs; i++) {
+		struct stream_pair *pr = &s->pairs[i];
+		struct stanza *st;
+
+		while ((st = pr->held) != NULL) {
+			pr->held = st->next;
+			stanza_free(st);
+		}
+		pr->held_tail = NULL;
+	}
+	s->held_discarded += n;
+	qf_stats.held_discarded += n;
 	s->n_held = 0;
+	s->held_bytes = 0;
 }
 
 void
@@ -1056,6 +1087,34 @@ stream_dialback_verdict(struct stream *s, const char *local, const char *remote,
 			release_held(s, i, false);
 			stream_error(s, "not-authorized", "dialback key invalid", "dialback-invalid");
 		}
+		return;
+	}
+}
+
+void
+stream_dialback_error(struct stream *s, const char *local, const char *remote)
+{
+	const char *from = local, *to = remote;
+
+	if (s->state != SS_OPEN)
+		return;
+	for (size_t i = 0; i < s->n_pairs; i++) {
+		struct stream_pair *p = &s->pairs[i];
+
+		if (!p->pending || !domain_eq(p->local, local) || !domain_eq(p->remote, remote))
+			continue;
+		p->pending = false;
+		p->valid = false;
+		if (s->side == STREAM_LOCAL) {
+			from = remote;
+			to = local;
+		}
+		buf_printf(s->out, "<db:result from='%s' to='%s' type='error'><error type='wait'>"
+		    "<resource-constraint xmlns='" NS_STANZAS_E "'/></error></db:result>", from, to);
+		log_warnx("conn=%lu %s-in local=%s remote=%s dialback not verified: too many "
+		    "verifications pending (limits verifications)", s->cid,
+		    s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
+		release_held(s, i, false);
 		return;
 	}
 }
@@ -1106,6 +1165,7 @@ receiver_stanza(struct stream *s, struct xnode *el)
 {
 	char fd[256], td[256];
 	bool authorised = false;
+	struct stanza *st;
 
 	if (jid_domain(xnode_attr(el, "from"), fd, sizeof(fd)) == -1 ||
 	    jid_domain(xnode_attr(el, "to"), td, sizeof(td)) == -1) {
@@ -1144,17 +1204,15 @@ receiver_stanza(struct stream *s, struct xnode *el)
 	}
 	if (!authorised) {
 		for (size_t i = 0; i < s->n_pairs; i++) {
-			const struct stream_pair *p = &s->pairs[i];
+			struct stream_pair *p = &s->pairs[i];
 			bool match = s->side == STREAM_INTERNET ?
 			    domain_eq(p->local, td) && domain_eq(p->remote, fd) :
 			    domain_eq(p->local, fd) && domain_eq(p->remote, td);
 
-			if (match && p->pending &&
-			    s->n_held < sizeof(s->held) / sizeof(s->held[0])) {
+			if (match && p->pending) {
 				/* pipelined behind ITS pair's db:result: delivered only if that
 				 * pair verifies */
-				s->held_pair[s->n_held] = (unsigned char)i;
-				s->held[s->n_held++] = el;
+				hold(s, p, el);
 				return;
 			}
 		}
@@ -1163,16 +1221,75 @@ receiver_stanza(struct stream *s, struct xnode *el)
 		    "invalid-from");
 		return;
 	}
+	if ((st = stanza_from_xnode(el)) == NULL) {
+		xnode_free(el);
+		stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
+		return;
+	}
+	xnode_free(el);
 	s->stanzas_in++;
-	s->ops->stanza(s->owner, el);
+	s->ops->stanza(s->owner, st);
+}
+
+/* Keep el (compactly) until pair p's verdict. At the held budget (limits { held }),
+ * or when all stanzas alive exceed the global budget, input pauses until a verdict. */
+static void
+hold(struct stream *s, struct stream_pair *p, struct xnode *el)
+{
+	struct stanza *st = stanza_from_xnode(el);
+
+	xnode_free(el);
+	if (st == NULL) {
+		stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
+		return;
+	}
+	if (p->held_tail)
+		p->held_tail->next = st;
+	else
+		p->held = st;
+	p->held_tail = st;
+	s->n_held++;
+	s->held_bytes += st->cost;
+	if (s->held_bytes >= s->cfg->held_bytes ||
+	    stanza_bytes_alive() >= s->cfg->memory_limit) {
+		if (!s->input_blocked) {
+			qf_stats.held_paused++;
+			log_info("conn=%lu s2s-in remote=%s %zu bytes held before authentication: "
+			    "reading paused until a verdict", s->cid, s->remote, s->held_bytes);
+		}
+		s->input_blocked = true;
+		xmlstream_pause(s->xs);
+	}
+}
+
+void
+stream_pause_input(struct stream *s)
+{
+	if (s->state == SS_CLOSED)
+		return;
+	s->owner_paused = true;
+	xmlstream_pause(s->xs);
+}
+
+void
+stream_resume_input(struct stream *s)
+{
+	s->owner_paused = false;
+}
+
+bool
+stream_input_paused(const struct stream *s)
+{
+	return s->input_blocked || s->owner_paused ||
+	    (s->features_held && s->state == SS_OPEN);
 }
 
 int
-stream_send(struct stream *s, const struct xnode *st)
+stream_send(struct stream *s, const struct stanza *st)
 {
 	if (s->state != SS_READY && !(s->early_ok && s->state != SS_CLOSED))
 		return -1;
-	if (xnode_serialize(st, NS_SERVER, s->out) == -1)
+	if (buf_append(s->out, st->data, st->len) == -1)
 		return -1;
 	s->stanzas_out++;
 	return 0;

@@ -16,6 +16,7 @@
 #include "../core/config.h"
 #include "xnode.h"
 
+struct stanza;
 struct tls_session;
 
 enum stream_role {
@@ -30,7 +31,7 @@ enum stream_side {
 
 enum stream_purpose {
 	STREAM_RELAY = 0,      /* carries stanzas for a domain pair */
-	STREAM_VERIFY,         /* initiator only: sends one db:verify and closes */
+	STREAM_VERIFY,         /* initiator only: carries db:verify requests (verify.c) */
 };
 
 enum stream_state {
@@ -41,7 +42,7 @@ enum stream_state {
 	SS_TLS,               /* TLS handshake under way (driven by conn.c) */
 	SS_WAIT_SASL,         /* initiator: <auth mechanism='EXTERNAL'/> sent */
 	SS_WAIT_DB_RESULT,    /* initiator: <db:result/> sent, waiting for the verdict */
-	SS_WAIT_DB_VERIFY,    /* initiator (verify purpose): <db:verify/> sent */
+	SS_WAIT_DB_VERIFY,    /* initiator (verify purpose): open for db:verify requests */
 	SS_OPEN,              /* receiver: features sent, negotiating / authenticated pairs */
 	SS_READY,             /* initiator: authenticated, stanzas may be sent */
 	SS_CLOSED,            /* closed or failed; close_reason says why */
@@ -55,17 +56,19 @@ struct stream_ops {
 	void (*close)(void *owner, const char *reason);
 	/* The TLS session once established (for certificate checks), or NULL. */
 	const struct tls_session *(*tls)(void *owner);
-	/* Initiator (relay): the stream is authenticated for (local, remote). */
+	/* Initiator: relay: the stream is authenticated for (local, remote); verify
+	 * purpose: db:verify requests may be sent (stream_send_verify). */
 	void (*ready)(void *owner);
 	/* An authorised stanza arrived; the callee owns st. */
-	void (*stanza)(void *owner, struct xnode *st);
+	void (*stanza)(void *owner, struct stanza *st);
 	/* Receiver: peer sent db:result for (local, remote) with key on our stream id;
 	 * the owner must verify it with remote's authoritative server and then call
 	 * stream_dialback_verdict(). */
 	void (*verify_needed)(void *owner, const char *local, const char *remote,
 	    const char *stream_id, const char *key);
-	/* Initiator (verify purpose): the authoritative server's answer. */
-	void (*verify_answer)(void *owner, bool valid);
+	/* Initiator (verify purpose): the authoritative server's answer for the request
+	 * with that id (valid false also for type='error'). */
+	void (*verify_answer)(void *owner, const char *id, bool valid);
 	/* Initiator, pipelining: authentication went out without waiting; queued stanzas
 	 * may follow in the same flight (stream_send works until the stream fails). */
 	void (*pipeline)(void *owner);
@@ -97,8 +100,14 @@ struct stream {
 	bool  db_offered;                  /* peer offered dialback (initiator) */
 	char  sasl_domain[256];            /* receiver: domain authenticated by SASL EXTERNAL */
 	const char *auth_method;           /* "external" / "dialback" / NULL */
-	/* Receiver: (local, remote) pairs authenticated by dialback; pending verifications. */
-	struct stream_pair { char local[256], remote[256]; bool valid; bool pending; } pairs[8];
+	/* Receiver: (local, remote) pairs authenticated by dialback; pending verifications.
+	 * Stanzas pipelined behind a pair's db:result wait in ITS held list: only that
+	 * pair's verdict releases them (valid) or discards them (invalid, timeout, close). */
+	struct stream_pair {
+		char local[256], remote[256];
+		bool valid, pending;
+		struct stanza *held, *held_tail;   /* owned, in arrival order */
+	} pairs[8];
 	size_t n_pairs;
 	/* XEP-0305 pipelining. Set by the owner before stream_start (initiator): */
 	bool  pipeline;                    /* peer is known to support pipelining */
@@ -116,15 +125,12 @@ struct stream {
 	bool  features_held;               /* features wait for the lookup's result */
 	bool  dane_matched;                /* the certificate matched dane_domain's TLSA */
 	char  dane_domain[256];
-	/* Receiver: stanzas pipelined behind a db:result under verification, each tagged
-	 * with the index in pairs[] of ITS (local, remote) pair: only that pair's verdict
-	 * releases it (valid) or discards it (invalid, timeout, close). */
-	struct xnode *held[32];
-	unsigned char held_pair[32];
-	size_t n_held;
+	/* Held stanzas (all pairs): counted against limits { held }; at the budget the
+	 * stream reads no further until a verdict releases or discards them. */
+	size_t n_held, held_bytes;
+	bool  input_blocked;               /* held budget reached: input paused */
+	bool  owner_paused;                /* stream_pause_input(): the owner's next hop is full */
 	unsigned long held_discarded;      /* held stanzas never delivered (counted) */
-	/* Verify purpose: what to ask. */
-	char  verify_id[64], verify_key[80];
 	const char *close_reason;
 	unsigned long stanzas_in, stanzas_out;
 };
@@ -135,8 +141,13 @@ struct stream *stream_new(enum stream_role role, enum stream_side side,
     enum stream_purpose purpose, const struct config *cfg, const char *local,
     const char *remote, const struct stream_ops *ops, void *owner, struct buf *out);
 void stream_free(struct stream *s);
-/* For the verify purpose: the db:verify to send (stream id of the other stream, key). */
-void stream_set_verify(struct stream *s, const char *id, const char *key);
+/* Verify purpose, once ready: ask the authoritative server about key on the other
+ * stream's id. Returns 0 or -1 (not ready, or output full). */
+int stream_send_verify(struct stream *s, const char *id, const char *key);
+/* Receiver: the pair's verification could not even be started (limits { verifications }
+ * reached): answer with a dialback error (XEP-0220 §2.4, type='error', resource-
+ * constraint); the pair is dropped, its held stanzas discarded, the stream stays. */
+void stream_dialback_error(struct stream *s, const char *local, const char *remote);
 
 /* Direct TLS (XEP-0368): the connection starts with TLS; the stream begins (the
  * initiator's header goes out) in stream_tls_ready(). Call right after stream_new. */
@@ -154,8 +165,17 @@ void stream_dane_result(struct stream *s, bool matched);
 /* Receiver: the answer for a db:result previously passed to verify_needed. */
 void stream_dialback_verdict(struct stream *s, const char *local, const char *remote,
     bool valid);
-/* Initiator (ready, or pipelining after auth): send a stanza. Returns 0 or -1. */
-int stream_send(struct stream *s, const struct xnode *st);
+/* Initiator (ready, or pipelining after auth): send a stanza. Returns 0 or -1 (not
+ * ready, or the output buffer is full: try again when it drained). */
+int stream_send(struct stream *s, const struct stanza *st);
+/* From the owner's stanza callback: stop parsing after the current element (the
+ * owner's next hop is over its budget); stream_input() consumes nothing until
+ * stream_resume_input(). */
+void stream_pause_input(struct stream *s);
+void stream_resume_input(struct stream *s);
+/* Input is paused (held budget, owner's pause or a DANE lookup): the owner should stop
+ * reading the socket until it is woken. */
+bool stream_input_paused(const struct stream *s);
 /* Send a stream error (condition from RFC 6120 §4.9.3) and close with reason. */
 void stream_error(struct stream *s, const char *cond, const char *text, const char *reason);
 /* Close cleanly with </stream:stream>. */

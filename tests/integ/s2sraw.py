@@ -84,6 +84,8 @@ def session(a):
     for s in db_results(a) + a.send:
         xs.send(s)
     print("AUTHENTICATED-AND-SENT %d stanza(s)" % len(a.send), flush=True)
+    if a.flood:
+        flood(xs, a)
     deadline = time.time() + a.wait
     while True:
         ev = xs.next_event(max(0.0, deadline - time.time()))
@@ -92,6 +94,21 @@ def session(a):
         print("received: %s" % tostr(ev[1]), flush=True)
     xs.send("</stream:stream>")
     xs.sock.close()
+
+
+def flood(xs, a):
+    """--flood N: N numbered messages ("I padding") to --flood-to, written in batches
+    without logging; sendall blocks while the receiver applies backpressure."""
+    frm = a.flood_from or ("flood@" + a.from_domain)
+    pad = "x" * a.flood_size
+    batch = []
+    for i in range(a.flood):
+        batch.append("<message from=%s to=%s type='chat' id='f%d'><body>%d %s</body></message>"
+                     % (quoteattr(frm), quoteattr(a.flood_to), i, i, pad))
+        if len(batch) >= 64 or i == a.flood - 1:
+            xs.sock.sendall("".join(batch).encode())
+            batch = []
+    print("FLOODED %d message(s) of %d bytes" % (a.flood, a.flood_size), flush=True)
 
 
 def main():
@@ -109,6 +126,11 @@ def main():
                     help="pipeline a db:result for DOMAIN before the stanzas; the key is "
                          "computed from SECRET (XEP-0185), or DOMAIN=-KEY sends KEY as is")
     ap.add_argument("--send", action="append", default=[], help="raw stanza to send (repeatable)")
+    ap.add_argument("--flood", type=int, default=0, metavar="N",
+                    help="after --send, write N numbered messages to --flood-to")
+    ap.add_argument("--flood-size", type=int, default=100, help="padding bytes per message")
+    ap.add_argument("--flood-to", default="nobody@example")
+    ap.add_argument("--flood-from", help="sender JID (default flood@FROM)")
     ap.add_argument("--wait", type=float, default=5.0, help="seconds to read after sending")
     ap.add_argument("--timeout", type=float, default=10.0, help="per step timeout")
     ap.add_argument("--expect-stream-error", metavar="COND")

@@ -306,7 +306,8 @@ class Client:
 
 def parse_actions(tokens):
     """Turn argv tokens into (name, args, timeout) tuples."""
-    arity = {"send": 2, "expect-message": 2, "expect-error": 2, "expect-nothing": 0, "sleep": 1}
+    arity = {"send": 2, "expect-message": 2, "expect-error": 2, "expect-nothing": 0, "sleep": 1,
+             "expect-count": 2}
     actions = []
     i = 0
     while i < len(tokens):
@@ -335,6 +336,8 @@ def run_action(c, name, args, timeout):
             pass
         return None
     deadline = time.time() + timeout
+    if name == "expect-count":
+        return expect_count(c, args[0], int(args[1]), deadline)
     while True:
         el = c.next_stanza(deadline)
         if el is None:
@@ -358,6 +361,27 @@ def run_action(c, name, args, timeout):
     if name == "expect-nothing":
         return None
     return "%s %s: nothing matching within %gs" % (name, " ".join(args), timeout)
+
+
+def expect_count(c, frm, n, deadline):
+    """N distinct numbered messages ("I ...") from bare JID frm; duplicates are reported."""
+    seen, dups = set(), 0
+    while len(seen) < n:
+        el = c.next_stanza(deadline)
+        if el is None:
+            return "expect-count %s %d: got %d distinct (%d duplicate) before the timeout" % (
+                frm, n, len(seen), dups)
+        if local(el.tag) != "message" or bare(el.get("from") or "") != frm:
+            continue
+        if el.get("type") == "error":
+            return "expect-count: error from %s: %s" % (frm, error_condition(el))
+        num = (body_of(el) or "").split(" ", 1)[0]
+        if num in seen:
+            dups += 1
+        seen.add(num)
+    print("counted %d distinct message(s) from %s, %d duplicate(s)" % (n, frm, dups),
+          flush=True)
+    return None
 
 
 def main():

@@ -295,7 +295,10 @@ test_shipped_config(void **state)
 	assert_int_equal(cfg->max_depth, 32);
 	assert_int_equal(cfg->max_attributes, 32);
 	assert_int_equal(cfg->max_name_length, 256);
-	assert_int_equal(cfg->max_queue, 1000);
+	assert_int_equal(cfg->queue_bytes, 1024 * 1024);
+	assert_int_equal(cfg->held_bytes, 128 * 1024);
+	assert_int_equal(cfg->memory_limit, 256 * 1024 * 1024);
+	assert_int_equal(cfg->max_verifications, 1024);
 	assert_int_equal(cfg->max_connections, 4096);
 	assert_true(cfg->require_tls);
 	assert_false(cfg->secure_auth);
@@ -411,7 +414,10 @@ test_every_option(void **state)
 	    "\tdepth 16\n"
 	    "\tattributes 8\n"
 	    "\tname_length 64\n"
-	    "\tqueue 10\n"
+	    "\tqueue_bytes 64k\n"
+	    "\theld 32k\n"
+	    "\tmemory 8m\n"
+	    "\tverifications 16\n"
 	    "\tconnections 100\n"
 	    "}\n"
 	    "policy {\n"
@@ -489,7 +495,10 @@ test_every_option(void **state)
 	assert_int_equal(cfg->max_depth, 16);
 	assert_int_equal(cfg->max_attributes, 8);
 	assert_int_equal(cfg->max_name_length, 64);
-	assert_int_equal(cfg->max_queue, 10);
+	assert_int_equal(cfg->queue_bytes, 64 * 1024);
+	assert_int_equal(cfg->held_bytes, 32 * 1024);
+	assert_int_equal(cfg->memory_limit, 8 * 1024 * 1024);
+	assert_int_equal(cfg->max_verifications, 16);
 	assert_int_equal(cfg->max_connections, 100);
 
 	assert_false(cfg->require_tls);

@@ -217,6 +217,11 @@ test_staggered_start_and_winner(void **state)
 	assert_int_equal(f.n_started, 5);
 	assert_false(connector_busy(&cx));
 	assert_int_equal(f.exhausted, 0);
+	/* the target list lives only while connecting: cancel frees it */
+	assert_non_null(cx.t);
+	connector_cancel(&cx, "test");
+	assert_null(cx.t);
+	assert_int_equal(cx.n, 0);
 	ev_loop_destroy(f.loop);
 }
 
@@ -282,6 +287,7 @@ test_all_fail_to_start(void **state)
 	assert_false(connector_busy(&cx));
 	connector_set_targets(&cx, t, 0);
 	assert_int_equal(connector_next(&cx), -1);
+	connector_cancel(&cx, "test");
 	ev_loop_destroy(f.loop);
 }
 

@@ -17,6 +17,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "s2s/dialback.h"
+#include "s2s/stanza.h"
 #include "s2s/stream.h"
 #include "s2s/xnode.h"
 #include "tls/tls.h"
@@ -58,8 +59,9 @@ tls_session_peer_verdict(const struct tls_session *s)
 struct rec {
 	int start_tls, ready, verify_answers;
 	bool verify_valid;
+	char verify_id[64];
 	const char *close_reason;
-	struct xnode *stanzas[8];
+	struct stanza *stanzas[8];
 	int nstanzas;
 	char v_local[256], v_remote[256], v_id[64], v_key[256];
 	int verify_needed;
@@ -75,7 +77,7 @@ op_tls(void *o)
 }
 static void op_ready(void *o) { ((struct rec *)o)->ready++; }
 static void
-op_stanza(void *o, struct xnode *st)
+op_stanza(void *o, struct stanza *st)
 {
 	struct rec *r = o;
 
@@ -94,12 +96,13 @@ op_verify_needed(void *o, const char *l, const char *rm, const char *id, const c
 	snprintf(r->v_key, sizeof(r->v_key), "%s", key);
 }
 static void
-op_verify_answer(void *o, bool valid)
+op_verify_answer(void *o, const char *id, bool valid)
 {
 	struct rec *r = o;
 
 	r->verify_answers++;
 	r->verify_valid = valid;
+	snprintf(r->verify_id, sizeof(r->verify_id), "%s", id);
 }
 
 static int pipelined_calls;
@@ -126,6 +129,8 @@ init_cfg(void)
 	cfg.dialback = true;
 	cfg.sasl_external = true;
 	cfg.pipelining = false;
+	cfg.held_bytes = 1 << 20;
+	cfg.memory_limit = (size_t)1 << 30;
 	fake_trusted = false;
 	fake_valid_domain = NULL;
 }
@@ -153,7 +158,7 @@ static void
 fx_free(struct fixture *f)
 {
 	for (int i = 0; i < f->rec.nstanzas; i++)
-		xnode_free(f->rec.stanzas[i]);
+		stanza_free(f->rec.stanzas[i]);
 	stream_free(f->s);
 	buf_free(&f->out);
 	free(f);
@@ -291,6 +296,7 @@ test_local_initiator(void **state)
 	    "remote.example");
 	char key[DIALBACK_KEY_LEN + 1], expect[256];
 	struct xnode *m;
+	struct stanza *st;
 
 	(void)state;
 	stream_start(f->s);
@@ -314,8 +320,11 @@ test_local_initiator(void **state)
 	xnode_set_attr(m, "from", "x@remote.example");
 	xnode_set_attr(m, "to", "u@a.example");
 	xnode_add_text(xnode_add_child(m, "body", NS_SERVER), "<&>", 3);
-	assert_int_equal(stream_send(f->s, m), 0);
+	st = stanza_from_xnode(m);
+	assert_non_null(st);
+	assert_int_equal(stream_send(f->s, st), 0);
 	assert_non_null(strstr(f->out.data, "<body>&lt;&amp;&gt;</body>"));
+	stanza_free(st);
 	xnode_free(m);
 	fx_free(f);
 }
@@ -627,7 +636,8 @@ test_internet_initiator_external(void **state)
 	fx_free(f);
 }
 
-/* A verify-purpose stream sends db:verify and reports the answer. */
+/* A verify-purpose stream carries several db:verify requests and reports each answer
+ * by id; it stays open (its owner closes it); answers for other domains are refused. */
 static void
 test_verify_stream(void **state)
 {
@@ -635,17 +645,29 @@ test_verify_stream(void **state)
 	    "remote.example");
 
 	(void)state;
-	stream_set_verify(f->s, "SID9", "feedbeef");
 	stream_start(f->s);
+	assert_int_equal(stream_send_verify(f->s, "SID9", "feedbeef"), -1);  /* not ready */
 	buf_reset(&f->out);
 	feed(f, PROSODY_HDR_ID("a.example", "remote.example", "V1")
 	    "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+	assert_int_equal(f->rec.ready, 1);
+	assert_int_equal(stream_send_verify(f->s, "SID9", "feedbeef"), 0);
+	assert_int_equal(stream_send_verify(f->s, "SID10", "beef"), 0);
 	assert_string_equal(f->out.data, "<db:verify from='remote.example' to='a.example' "
-	    "id='SID9'>feedbeef</db:verify>");
-	feed(f, "<db:verify from='a.example' to='remote.example' id='SID9' type='valid'/>");
+	    "id='SID9'>feedbeef</db:verify><db:verify from='remote.example' to='a.example' "
+	    "id='SID10'>beef</db:verify>");
+	feed(f, "<db:verify from='a.example' to='remote.example' id='SID10' type='invalid'/>");
 	assert_int_equal(f->rec.verify_answers, 1);
+	assert_false(f->rec.verify_valid);
+	assert_string_equal(f->rec.verify_id, "SID10");
+	feed(f, "<db:verify from='a.example' to='remote.example' id='SID9' type='valid'/>");
+	assert_int_equal(f->rec.verify_answers, 2);
 	assert_true(f->rec.verify_valid);
-	assert_string_equal(f->rec.close_reason, "verify-done");
+	assert_string_equal(f->rec.verify_id, "SID9");
+	assert_null(f->rec.close_reason);
+	feed(f, "<db:verify from='evil.example' to='remote.example' id='SID9' type='valid'/>");
+	assert_int_equal(f->rec.verify_answers, 2);
+	assert_string_equal(f->rec.close_reason, "bad-verify-answer");
 	fx_free(f);
 }
 
@@ -836,7 +858,7 @@ test_held_released_only_by_own_pair(void **state)
 		stream_dialback_verdict(f->s, "a.example", "evil.example", true);
 		/* only evil's own stanza, c's stays held */
 		assert_int_equal(f->rec.nstanzas, 1);
-		assert_string_equal(xnode_attr(f->rec.stanzas[0], "from"), "eve@evil.example");
+		assert_string_equal(f->rec.stanzas[0]->from, "eve@evil.example");
 		assert_int_equal(f->s->n_held, 1);
 		assert_null(f->rec.close_reason);
 		/* a new stanza claiming c.example is held too, never delivered */
@@ -921,6 +943,44 @@ test_sasl_authorises_its_pair_only(void **state)
 	cfg.require_tls = true;
 }
 
+/* limits { held }: at the budget the stream consumes no more input until a verdict;
+ * the verdict releases the held stanzas and input flows again. */
+static void
+test_held_budget_pauses_input(void **state)
+{
+	struct fixture *f;
+	char msg[512], in[16384];
+	size_t n = 0;
+	ssize_t used;
+
+	(void)state;
+	cfg.require_tls = false;
+	cfg.held_bytes = 2048;
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("b.example", "a.example")
+	    "<db:result from='b.example' to='a.example'>k</db:result>");
+	snprintf(msg, sizeof(msg), "<message from='x@b.example' to='u@a.example'><body>%0300d"
+	    "</body></message>", 7);
+	while (n + strlen(msg) < sizeof(in)) {
+		memcpy(in + n, msg, strlen(msg));
+		n += strlen(msg);
+	}
+	used = stream_input(f->s, in, n);
+	assert_true(used > 0 && (size_t)used < n);      /* stopped behind the budget */
+	assert_true(stream_input_paused(f->s));
+	assert_true(f->s->held_bytes >= 2048);
+	assert_true(f->s->held_bytes < 2048 + 1024);    /* one stanza over at most */
+	assert_int_equal(stream_input(f->s, in + used, n - (size_t)used), 0);
+	assert_int_equal(f->rec.nstanzas, 0);
+	stream_dialback_verdict(f->s, "a.example", "b.example", true);
+	assert_false(stream_input_paused(f->s));
+	assert_true(f->rec.nstanzas > 0);
+	assert_int_equal(f->s->held_bytes, 0);
+	fx_free(f);
+	cfg.held_bytes = 1 << 20;
+	cfg.require_tls = true;
+}
+
 int
 main(void)
 {
@@ -944,6 +1004,7 @@ main(void)
 		cmocka_unit_test_setup(test_receiver_holds_pipelined_dialback, setup),
 		cmocka_unit_test_setup(test_held_released_only_by_own_pair, setup),
 		cmocka_unit_test_setup(test_sasl_authorises_its_pair_only, setup),
+		cmocka_unit_test_setup(test_held_budget_pauses_input, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
