@@ -254,8 +254,8 @@ accept_cb(EV_P_ ev_io *w, int revents)
 		int fd;
 
 		if ((room = admit_room(l->adm, &victim)) == ADMIT_FULL) {
-			pause_accepting(l, "connection limit reached and every connection is "
-			    "authenticated");
+			pause_accepting(l, l->side == STREAM_LOCAL ? "connection limit reached" :
+			    "connection limit reached, no unauthenticated connection to shed");
 			return;
 		}
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);

@@ -13,7 +13,9 @@
 # is full, the local listener still accepts (a raw probe gets a stream header, and a
 # message to a domain without DNS comes back as a bounce through the local leg; amy
 # sends it, as a second login of alice would take over her session). Afterwards the
-# authenticated stream, never shed, delivers a message to alice.
+# authenticated stream, never shed, delivers a message to alice. Last, a flood of the
+# local listener up to its own limit pauses it (conns.paused), nothing is shed there,
+# and the internet listener answers meanwhile.
 . "$(dirname "$0")/lib.sh"
 
 need_quickfed
@@ -113,5 +115,30 @@ touch "$TMP/flood.released"
 client_wait alice
 wait "$RAW_PID" || { cat "$TMP/s2sraw-auth.out"; fail "the b.example stream failed"; }
 grep -q "SENT-AFTER" "$TMP/s2sraw-auth.out" || fail "s2sraw did not send after the flood"
+
+# The other way round: the local listener at its own limit (8, Prosody's connection
+# included) stops accepting - nothing is shed there - while the internet one accepts.
+bg flood-local "$PYTHON" "$QF_TOP/tests/integ/flood.py" --host 127.0.1.1 --port 5270 \
+	--sources 127.0.8.1 --per-source 8 --settle 1.5 --hold 20 \
+	--report "$TMP/flood-local.report" --ready "$TMP/flood-local.ready" \
+	--release "$TMP/flood-local.released"
+FLOOD_PID=$LAST_PID
+flood_local_ready() { [ -f "$TMP/flood-local.ready" ] || { kill -0 "$FLOOD_PID" && false; }; }
+wait_for 100 flood_local_ready && [ -f "$TMP/flood-local.ready" ] ||
+	fail "flood.py (local) did not settle"
+cat "$TMP/flood-local.report"
+local_full() { qfctl qfA show listeners | grep -qx 'listener.1.connections=8'; }
+wait_for 25 local_full || fail "the local listener does not hold its 8 connections"
+assert_stat_ge qfA conns.paused 1
+grep -q 'listener local:127.0.1.1:5270: not accepting for 1s: connection limit reached' \
+	"$TMP/qfA.log" || fail "no pause line for the local listener"
+nsx "$PYTHON" "$QF_TOP/tests/integ/flood.py" --probe --host 127.0.1.1 --port 5269 \
+	--from b.example --to a.example ||
+	fail "the internet listener did not answer while the local listener was full"
+[ "$(awk -F= '$1 == "refused" || $1 == "shed" { n += $2 } END { print n + 0 }' \
+	"$TMP/flood-local.report")" -eq 0 ] || fail "the local listener refused or shed"
+touch "$TMP/flood-local.released"
+local_room() { qfctl qfA show listeners | grep -q '^listener\.1\.connections=[0-7]$'; }
+wait_for 50 local_room || fail "the local listener did not recover"
 show_qf qfA
 pass
