@@ -26,7 +26,8 @@
 #include "listener.h"
 
 #define PAUSE_SECONDS      1.0   /* a full listener looks again after this */
-#define PAUSE_LOG_INTERVAL 10.0  /* at most one "not accepting" line per listener */
+#define LOG_INTERVAL       10.0  /* at most one "not accepting" and one "shedding" line
+                                  * per listener in this many seconds */
 #define FD_RESERVE         64    /* descriptors besides connections: status, resolver, files */
 
 struct listener {
@@ -38,8 +39,9 @@ struct listener {
 	bool     direct_tls;
 	char     name[80];
 	struct admit_listener *adm;  /* its connection accounting (admit.c) */
-	bool     pause_logged;    /* a "not accepting" line was logged ... */
-	double   pause_log_at;    /* ... at this time */
+	double   pause_log_at;    /* last "not accepting" line, < 0: none yet */
+	double   shed_log_at;     /* last "shedding" line, < 0: none yet */
+	unsigned long shed_unlogged; /* sheds since that line */
 	struct listener *next;
 };
 
@@ -54,6 +56,7 @@ static void check_fd_limit(void);
 static void refuse(struct listener *, int, const struct sockaddr *,
     const struct admit_refusal *);
 static void shed(struct listener *, struct admit_entry *);
+static bool log_due(double *, double);
 static int status_listeners(void *, const char *, struct buf *);
 
 static int
@@ -107,6 +110,7 @@ open_one(const struct cfg_listener *cl, size_t index)
 	snprintf(l->name, sizeof(l->name), "%s:%s:%u", l->direct_tls ? "direct_tls" :
 	    l->side == STREAM_INTERNET ? "internet" : "local", cl->address, cl->port);
 	l->adm = admit_listener_new(l->name, cl->max_connections, l->side == STREAM_INTERNET);
+	l->pause_log_at = l->shed_log_at = -1;
 	ev_io_init(&l->io, accept_cb, fd, EV_READ);
 	ev_init(&l->resume, resume_cb);
 	l->io.data = l->resume.data = l;
@@ -186,20 +190,25 @@ check_fd_limit(void)
 		    (unsigned long)rl.rlim_cur, need);
 }
 
+/* Rate limit for a listener's repeated lines: true (and *at = now) when the last one
+ * is LOG_INTERVAL old, or there was none (*at < 0), or the clock went back. */
+static bool
+log_due(double *at, double now)
+{
+	if (*at >= 0 && now - *at < LOG_INTERVAL && now >= *at)
+		return false;
+	*at = now;
+	return true;
+}
+
 static void
 pause_accepting(struct listener *l, const char *why)
 {
-	double now = ev_now(loop);
-
 	qf_stats.conns_paused++;
-	if (!l->pause_logged || now - l->pause_log_at >= PAUSE_LOG_INTERVAL ||
-	    now < l->pause_log_at) {
+	if (log_due(&l->pause_log_at, ev_now(loop)))
 		log_warnx("listener %s: not accepting for 1s: %s (connections=%u limit=%u, "
 		    "internet side %u of %u)", l->name, why, admit_listener_count(l->adm),
 		    admit_listener_max(l->adm), admit_internet_count(), admit_internet_max());
-		l->pause_logged = true;
-		l->pause_log_at = now;
-	}
 	ev_io_stop(loop, &l->io);
 	ev_timer_set(&l->resume, PAUSE_SECONDS, 0.);
 	ev_timer_start(loop, &l->resume);
@@ -224,17 +233,25 @@ refuse(struct listener *l, int fd, const struct sockaddr *sa, const struct admit
 	    cfg->max_connections_per_address, more);
 }
 
-/* Close the oldest unauthenticated connection to make room (admit_room's victim). */
+/* Close the oldest unauthenticated connection to make room (admit_room's victim).
+ * One line per listener per LOG_INTERVAL; each shed connection's own close line says
+ * reason=shed. */
 static void
 shed(struct listener *l, struct admit_entry *victim)
 {
 	struct conn *v = admit_owner(victim);
 
 	qf_stats.conns_shed++;
-	log_info("listener %s: full (connections=%u limit=%u, internet side %u of %u): "
-	    "shedding conn=%lu from %s, unauthenticated for %.1fs", l->name,
-	    admit_listener_count(l->adm), admit_listener_max(l->adm), admit_internet_count(),
-	    admit_internet_max(), v->id, v->addr, ev_now(loop) - v->created);
+	l->shed_unlogged++;
+	if (log_due(&l->shed_log_at, ev_now(loop))) {
+		log_warnx("listener %s: full (connections=%u limit=%u, internet side %u of %u): "
+		    "shedding the oldest unauthenticated connections, %lu since the last line",
+		    l->name, admit_listener_count(l->adm), admit_listener_max(l->adm),
+		    admit_internet_count(), admit_internet_max(), l->shed_unlogged);
+		l->shed_unlogged = 0;
+	}
+	log_debug("listener %s: shedding conn=%lu from %s, unauthenticated for %.1fs",
+	    l->name, v->id, v->addr, ev_now(loop) - v->created);
 	conn_shed(v, "connection-timeout", "shed under load");
 }
 

@@ -86,6 +86,8 @@ grep -q 'refused a connection from 127.0.9.1: it holds 10' "$TMP/qfA.log" ||
 	fail "no per-address refusal line for 127.0.9.1"
 [ "$(grep -c 'refused a connection from 127.0.9.1' "$TMP/qfA.log")" -eq 1 ] ||
 	fail "more than one refusal line for 127.0.9.1 within 10 s"
+[ "$(grep -c 'internet:127.0.1.1:5269: full .*: shedding the oldest unauthenticated' \
+	"$TMP/qfA.log")" -eq 1 ] || fail "not exactly one shedding line within 10 s"
 listeners=$(qfctl qfA show listeners)
 echo "$listeners"
 echo "$listeners" | grep -qx 'listener.0.connections=20' || fail "internet listener not full"
