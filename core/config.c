@@ -27,6 +27,9 @@
 #define CFG_DEFAULT_PORT  5269
 #define CFG_DEFAULT_LOCAL_PORT 5270
 #define CFG_MIN_SECRET    16             /* dialback_secret characters */
+#define CFG_DEFAULT_CONNECTIONS       4096  /* per internet/direct_tls listener, and in all */
+#define CFG_DEFAULT_LOCAL_CONNECTIONS 1024  /* per local listener */
+#define CFG_DEFAULT_PER_ADDRESS       32    /* internet connections from one address or /64 */
 
 #define KW_MULTI 0x1                     /* keyword may appear more than once */
 
@@ -124,6 +127,8 @@ static void finish(struct parser *);
 static const struct keyword listener_kws[] = {
 	{ "address", kw_listener_address, 1, 1, 0, 0, 0, NULL, 0 },
 	{ "port", kw_port, 1, 1, offsetof(struct cfg_listener, port), 1, 65535, NULL, 0 },
+	{ "connections", kw_count, 1, 1, offsetof(struct cfg_listener, max_connections), 1, 1000000,
+	    NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -175,6 +180,8 @@ static const struct keyword limits_kws[] = {
 	{ "memory", kw_size, 1, 1, OFF(memory_limit), 1024 * 1024, 64ull * 1024 * 1024 * 1024, NULL, 0 },
 	{ "verifications", kw_count, 1, 1, OFF(max_verifications), 1, 1000000, NULL, 0 },
 	{ "connections", kw_count, 1, 1, OFF(max_connections), 1, 1000000, NULL, 0 },
+	{ "connections_per_address", kw_count, 1, 1, OFF(max_connections_per_address), 1, 1000000,
+	    NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -627,12 +634,15 @@ kw_listener(struct parser *p, const struct keyword *kw, char **args, int nargs)
 	if (kind == CFG_LISTEN_INTERNET) {
 		strcpy(p->lst.address, "0.0.0.0");
 		p->lst.port = CFG_DEFAULT_PORT;
+		p->lst.max_connections = CFG_DEFAULT_CONNECTIONS;
 	} else if (kind == CFG_LISTEN_DIRECT_TLS) {
 		strcpy(p->lst.address, "0.0.0.0");
 		p->lst.port = 5270;
+		p->lst.max_connections = CFG_DEFAULT_CONNECTIONS;
 	} else {
 		strcpy(p->lst.address, "127.0.0.1");
 		p->lst.port = CFG_DEFAULT_LOCAL_PORT;
+		p->lst.max_connections = CFG_DEFAULT_LOCAL_CONNECTIONS;
 	}
 	return 0;
 }
@@ -907,7 +917,8 @@ config_defaults(struct config *cfg)
 	cfg->held_bytes = 128 * 1024;
 	cfg->memory_limit = 256 * 1024 * 1024;
 	cfg->max_verifications = 1024;
-	cfg->max_connections = 4096;
+	cfg->max_connections = CFG_DEFAULT_CONNECTIONS;
+	cfg->max_connections_per_address = CFG_DEFAULT_PER_ADDRESS;
 	cfg->require_tls = true;
 	cfg->secure_auth = false;
 	cfg->dialback = true;

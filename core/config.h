@@ -25,6 +25,8 @@ struct cfg_listener {
 	enum cfg_listener_kind kind;
 	char     address[64];  /* numeric IPv4/IPv6 address, e.g. "0.0.0.0", "::", "127.0.0.1" */
 	uint16_t port;
+	unsigned max_connections; /* connections N: open connections accepted here at once:
+	                           * 4096 (internet, direct_tls), 1024 (local) */
 	int      line;         /* line of the block, for later diagnostics */
 };
 
@@ -50,7 +52,7 @@ struct cfg_peer {
 struct config {
 	char *path;                              /* the file it was read from, owned */
 
-	/* listener internet|direct_tls|local { address A; port P } */
+	/* listener internet|direct_tls|local { address A; port P; connections N } */
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
 	size_t n_listeners;
 
@@ -92,7 +94,7 @@ struct config {
 	                                          * attempt starts after: 250ms (10ms..10s) */
 
 	/* limits { stanza_size; depth; attributes; name_length; queue_bytes; held; memory;
-	 *          verifications; connections } */
+	 *          verifications; connections; connections_per_address } */
 	size_t   max_stanza_size;                /* 256k */
 	unsigned max_depth;                      /* 32 */
 	unsigned max_attributes;                 /* 32 per element */
@@ -103,7 +105,11 @@ struct config {
 	                                          * behind pending dialback: 128k */
 	size_t   memory_limit;                   /* stanza bytes alive in all: 256m */
 	unsigned max_verifications;              /* pending dialback verifications: 1024 */
-	unsigned max_connections;                /* 4096 */
+	unsigned max_connections;                /* open connections accepted by the internet
+	                                          * and direct_tls listeners together: 4096;
+	                                          * never counts the local listener's */
+	unsigned max_connections_per_address;    /* ... of those, from one IPv4 address or
+	                                          * one IPv6 /64: 32 */
 
 	/* policy { starttls required|optional; secure_auth on|off; dialback on|off;
 	 *          sasl_external on|off } */

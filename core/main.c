@@ -18,6 +18,7 @@
 #include "../core/stats.h"
 #include "../core/status.h"
 #include "../dns/resolver.h"
+#include "../s2s/admit.h"
 #include "../s2s/conn.h"
 #include "../s2s/dialback.h"
 #include "../s2s/listener.h"
@@ -167,6 +168,7 @@ main(int argc, char **argv)
 	route_init(loop, cfg, res, status);
 	if (listener_open_all(loop, cfg) == -1)
 		fatalx("cannot open listeners");
+	listener_register_status(status);
 
 	ev_signal_init(&sig_term, signal_cb, SIGTERM);
 	ev_signal_init(&sig_int, signal_cb, SIGINT);
@@ -183,6 +185,7 @@ main(int argc, char **argv)
 	    qf_stats.stanzas_in, qf_stats.stanzas_out, qf_stats.bounces);
 	listener_close_all();
 	conn_destroy_all();
+	admit_free_all();
 	route_free_all();
 	peercaps_free();
 	status_free(status);

@@ -81,6 +81,9 @@ stats_format(struct buf *out)
 	buf_printf(out, "conns.in=%lu\n", s->conns_in);
 	buf_printf(out, "conns.out=%lu\n", s->conns_out);
 	buf_printf(out, "conns.open=%lu\n", s->conns_open);
+	buf_printf(out, "conns.refused_per_address=%lu\n", s->conns_refused_per_address);
+	buf_printf(out, "conns.shed=%lu\n", s->conns_shed);
+	buf_printf(out, "conns.paused=%lu\n", s->conns_paused);
 	buf_printf(out, "stanzas.in=%lu\n", s->stanzas_in);
 	buf_printf(out, "stanzas.out=%lu\n", s->stanzas_out);
 	buf_printf(out, "bounces=%lu\n", s->bounces);

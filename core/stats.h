@@ -9,6 +9,12 @@
 struct qf_stats {
 	unsigned long conns_in, conns_out;          /* accepted / initiated, total */
 	unsigned long conns_open;                   /* currently open */
+	unsigned long conns_refused_per_address;    /* accepted and closed at once: the
+	                                             * source held connections_per_address */
+	unsigned long conns_shed;                   /* unauthenticated, closed to make room */
+	unsigned long conns_paused;                 /* a listener stopped accepting for a
+	                                             * second: full of connections it may not
+	                                             * shed, or out of descriptors */
 	unsigned long stanzas_in;                   /* from the internet to the local server */
 	unsigned long stanzas_out;                  /* from the local server to the internet */
 	unsigned long bounces;                      /* error stanzas generated */

@@ -24,6 +24,7 @@
 #include "../core/status.h"
 #include "../dns/resolver.h"
 #include "../tls/tls.h"
+#include "admit.h"
 #include "conn.h"
 #include "flight.h"
 #include "peercaps.h"
@@ -986,6 +987,8 @@ destroy(struct conn *c)
 	    c->st->role == STREAM_INITIATOR ? "out" : "in", c->st->local, c->st->remote,
 	    c->addr, c->close_reason ? c->close_reason : "unknown");
 	route_conn_closed(c);
+	admit_release(c->admit);
+	c->admit = NULL;
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -1202,4 +1205,34 @@ status_peers(void *arg, const char *args, struct buf *out)
 		buf_printf(out, "peer.%lu.stanzas_out=%lu\n", c->id, s->stanzas_out);
 	}
 	return 0;
+}
+
+bool
+conn_authenticated(const struct conn *c)
+{
+	const struct stream *s = c->st;
+
+	if (s->auth_method != NULL)
+		return true;
+	for (size_t i = 0; i < s->n_pairs; i++)
+		if (s->pairs[i].valid)
+			return true;
+	return false;
+}
+
+void
+conn_shed(struct conn *c, const char *cond, const char *text)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	c->in_callback++;
+	/* no stream error before (direct TLS) or inside a TLS handshake */
+	if (c->tls == NULL ? !c->want_tls : tls_session_established(c->tls))
+		stream_error(c->st, cond, text, "shed");
+	pump_output(c);   /* what the socket takes now; the rest is dropped */
+	if (c->close_reason == NULL)
+		c->close_reason = "shed";
+	c->state = CONN_DEAD;
+	c->in_callback--;
+	finish(c);
 }

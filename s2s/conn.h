@@ -13,6 +13,7 @@
 #include "../core/buf.h"
 #include "stream.h"
 
+struct admit_entry;
 struct ev_loop;
 struct tls_ctx;
 struct stanza;
@@ -61,6 +62,8 @@ struct conn {
 	struct conn_waitq *waitq;      /* the queue this paused conn waits in, or NULL */
 	struct conn     *wprev, *wnext; /* links in waitq */
 	void            *route;        /* route.c's object for initiators (borrowed) */
+	struct admit_entry *admit;     /* receivers: the accepting listener's record of it
+	                                * (admit.c; set by listener.c, released when freed) */
 	struct conn     *prev, *next;  /* all connections, for status and shutdown */
 	/* libev watchers live in conn.c's private extension of this struct */
 };
@@ -122,5 +125,13 @@ void conn_destroy_all(void);
 unsigned long conn_count(void);
 /* Look a connection up by id (NULL if gone) — for answers that arrive later. */
 struct conn *conn_by_id(unsigned long id);
+/* Has the stream authenticated anything: SASL EXTERNAL, or a dialback pair found
+ * valid (a receiver with only pending pairs has not)? */
+bool conn_authenticated(const struct conn *c);
+/* Close an open connection at once to make room for another (listener.c, under load):
+ * the stream error cond/text goes out first unless the stream cannot carry one (inside
+ * a TLS handshake), then the socket is closed without waiting for the peer; the close
+ * reason is "shed". Frees c unless one of its own callbacks is on the stack. */
+void conn_shed(struct conn *c, const char *cond, const char *text);
 
 #endif

@@ -1,13 +1,17 @@
 /* s2s/listener.c - listening sockets for the internet side and the loopback leg.
  * SPDX-License-Identifier: ISC
- * Opened by main.c. Accepts until max_connections is reached, then pauses accepting
- * (and on EMFILE) instead of spinning; resumes from a short timer. */
+ * Opened by main.c. Before each accept it asks admit.c whether the listener has room:
+ * if not, the oldest unauthenticated internet-side connection is shed to make room,
+ * and if there is none the listener pauses (as on EMFILE) instead of spinning and
+ * resumes from a one-second timer. After accept, a source over its per-address limit
+ * is closed at once, before any TLS or XML work. Also serves "show listeners". */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,16 +19,29 @@
 
 #include "../core/config.h"
 #include "../core/log.h"
+#include "../core/stats.h"
+#include "../core/status.h"
+#include "admit.h"
 #include "conn.h"
 #include "listener.h"
+
+#define PAUSE_SECONDS      1.0   /* a full listener looks again after this */
+#define LOG_INTERVAL       10.0  /* at most one "not accepting" and one "shedding" line
+                                  * per listener in this many seconds */
+#define FD_RESERVE         64    /* descriptors besides connections: status, resolver, files */
 
 struct listener {
 	ev_io    io;
 	ev_timer resume;          /* re-enables accepting after a pause */
 	int      fd;
+	size_t   index;           /* position in the config, for "show listeners" */
 	enum stream_side side;
 	bool     direct_tls;
 	char     name[80];
+	struct admit_listener *adm;  /* its connection accounting (admit.c) */
+	double   pause_log_at;    /* last "not accepting" line, < 0: none yet */
+	double   shed_log_at;     /* last "shedding" line, < 0: none yet */
+	unsigned long shed_unlogged; /* sheds since that line */
 	struct listener *next;
 };
 
@@ -34,9 +51,16 @@ static struct listener *listeners;
 
 static void accept_cb(EV_P_ ev_io *, int);
 static void resume_cb(EV_P_ ev_timer *, int);
+static bool conn_protected(void *);
+static void check_fd_limit(void);
+static void refuse(struct listener *, int, const struct sockaddr *,
+    const struct admit_refusal *);
+static void shed(struct listener *, struct admit_entry *);
+static bool log_due(double *, double);
+static int status_listeners(void *, const char *, struct buf *);
 
 static int
-open_one(const struct cfg_listener *cl)
+open_one(const struct cfg_listener *cl, size_t index)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -80,17 +104,20 @@ open_one(const struct cfg_listener *cl)
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		fatalx("listener: out of memory");
 	l->fd = fd;
+	l->index = index;
 	l->side = cl->kind == CFG_LISTEN_LOCAL ? STREAM_LOCAL : STREAM_INTERNET;
 	l->direct_tls = cl->kind == CFG_LISTEN_DIRECT_TLS;
 	snprintf(l->name, sizeof(l->name), "%s:%s:%u", l->direct_tls ? "direct_tls" :
 	    l->side == STREAM_INTERNET ? "internet" : "local", cl->address, cl->port);
+	l->adm = admit_listener_new(l->name, cl->max_connections, l->side == STREAM_INTERNET);
+	l->pause_log_at = l->shed_log_at = -1;
 	ev_io_init(&l->io, accept_cb, fd, EV_READ);
 	ev_init(&l->resume, resume_cb);
 	l->io.data = l->resume.data = l;
 	ev_io_start(loop, &l->io);
 	l->next = listeners;
 	listeners = l;
-	log_info("listening on %s", l->name);
+	log_info("listening on %s connections=%u", l->name, cl->max_connections);
 	return 0;
 }
 
@@ -99,19 +126,133 @@ listener_open_all(struct ev_loop *lp, const struct config *c)
 {
 	loop = lp;
 	cfg = c;
+	admit_init(cfg->max_connections, cfg->max_connections_per_address, conn_protected);
+	check_fd_limit();
 	for (size_t i = 0; i < cfg->n_listeners; i++)
-		if (open_one(&cfg->listeners[i]) == -1)
+		if (open_one(&cfg->listeners[i], i) == -1)
 			return -1;
 	return 0;
+}
+
+void
+listener_register_status(struct status *st)
+{
+	status_register(st, "show listeners",
+	    "show listeners: each listener's open connections and limit, whether it accepts",
+	    status_listeners, NULL);
+}
+
+/* The shedding predicate: only open connections that authenticated nothing yet. */
+static bool
+conn_protected(void *owner)
+{
+	const struct conn *c = owner;
+
+	return c->state != CONN_OPEN || conn_authenticated(c);
+}
+
+/* The limits allow about two descriptors per accepted connection (it, and the one
+ * quickfed opens to relay its traffic): raise the soft RLIMIT_NOFILE towards that if
+ * the hard limit allows, so EMFILE does not come before the limits (and then hit the
+ * local listener too); say so if it cannot. */
+static void
+check_fd_limit(void)
+{
+	unsigned long inet = 0, local = 0, need;
+	struct rlimit rl;
+
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		if (cfg->listeners[i].kind == CFG_LISTEN_LOCAL)
+			local += cfg->listeners[i].max_connections;
+		else
+			inet += cfg->listeners[i].max_connections;
+	}
+	if (inet > cfg->max_connections)
+		inet = cfg->max_connections;
+	need = 2 * (inet + local) + FD_RESERVE;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= need)
+		return;
+	if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > rl.rlim_cur) {
+		struct rlimit nrl = rl;
+
+		nrl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need ?
+		    rl.rlim_max : need;
+		if (setrlimit(RLIMIT_NOFILE, &nrl) == 0) {
+			log_info("open file limit raised from %lu to %lu",
+			    (unsigned long)rl.rlim_cur, (unsigned long)nrl.rlim_cur);
+			rl = nrl;
+		}
+	}
+	if (rl.rlim_cur < need)
+		log_warnx("open file limit %lu is below the %lu descriptors the connection "
+		    "limits may need: accepting may stop at EMFILE first, on every listener",
+		    (unsigned long)rl.rlim_cur, need);
+}
+
+/* Rate limit for a listener's repeated lines: true (and *at = now) when the last one
+ * is LOG_INTERVAL old, or there was none (*at < 0), or the clock went back. */
+static bool
+log_due(double *at, double now)
+{
+	if (*at >= 0 && now - *at < LOG_INTERVAL && now >= *at)
+		return false;
+	*at = now;
+	return true;
 }
 
 static void
 pause_accepting(struct listener *l, const char *why)
 {
-	log_warnx("listener %s: not accepting for 1s: %s", l->name, why);
+	qf_stats.conns_paused++;
+	if (log_due(&l->pause_log_at, ev_now(loop)))
+		log_warnx("listener %s: not accepting for 1s: %s (connections=%u limit=%u, "
+		    "internet side %u of %u)", l->name, why, admit_listener_count(l->adm),
+		    admit_listener_max(l->adm), admit_internet_count(), admit_internet_max());
 	ev_io_stop(loop, &l->io);
-	ev_timer_set(&l->resume, 1., 0.);
+	ev_timer_set(&l->resume, PAUSE_SECONDS, 0.);
 	ev_timer_start(loop, &l->resume);
+}
+
+/* A source over connections_per_address: closed before any TLS or XML work. */
+static void
+refuse(struct listener *l, int fd, const struct sockaddr *sa, const struct admit_refusal *r)
+{
+	char src[INET6_ADDRSTRLEN + 8], more[64] = "";
+
+	qf_stats.conns_refused_per_address++;
+	close(fd);
+	if (!r->log)
+		return;
+	admit_source_str(sa, src, sizeof(src));
+	if (r->suppressed > 0)
+		snprintf(more, sizeof(more), "; %lu more refused since the last line",
+		    r->suppressed);
+	log_warnx("listener %s: refused a connection from %s: it holds %u "
+	    "(connections_per_address %u)%s", l->name, src, r->count,
+	    cfg->max_connections_per_address, more);
+}
+
+/* Close the oldest unauthenticated connection to make room (admit_room's victim).
+ * One line per listener per LOG_INTERVAL; each shed connection's own close line says
+ * reason=shed. */
+static void
+shed(struct listener *l, struct admit_entry *victim)
+{
+	struct conn *v = admit_owner(victim);
+
+	qf_stats.conns_shed++;
+	l->shed_unlogged++;
+	if (log_due(&l->shed_log_at, ev_now(loop))) {
+		log_warnx("listener %s: full (connections=%u limit=%u, internet side %u of %u): "
+		    "shedding the oldest unauthenticated connections, %lu since the last line",
+		    l->name, admit_listener_count(l->adm), admit_listener_max(l->adm),
+		    admit_internet_count(), admit_internet_max(), l->shed_unlogged);
+		l->shed_unlogged = 0;
+	}
+	log_debug("listener %s: shedding conn=%lu from %s, unauthenticated for %.1fs",
+	    l->name, v->id, v->addr, ev_now(loop) - v->created);
+	conn_shed(v, "connection-timeout", "shed under load");
 }
 
 static void
@@ -123,10 +264,15 @@ accept_cb(EV_P_ ev_io *w, int revents)
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
+		struct admit_entry *victim;
+		struct admit_refusal r;
+		enum admit_room room;
+		struct conn *c;
 		int fd;
 
-		if (conn_count() >= cfg->max_connections) {
-			pause_accepting(l, "connection limit reached");
+		if ((room = admit_room(l->adm, &victim)) == ADMIT_FULL) {
+			pause_accepting(l, l->side == STREAM_LOCAL ? "connection limit reached" :
+			    "connection limit reached, no unauthenticated connection to shed");
 			return;
 		}
 		fd = accept4(l->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -138,7 +284,19 @@ accept_cb(EV_P_ ev_io *w, int revents)
 				log_warn("listener %s: accept", l->name);
 			return;
 		}
-		conn_accept(fd, l->side, l->direct_tls, (struct sockaddr *)&ss, len);
+		if (!admit_source_ok(l->adm, (struct sockaddr *)&ss, ev_now(EV_A), &r)) {
+			refuse(l, fd, (struct sockaddr *)&ss, &r);
+			continue;
+		}
+		if (room == ADMIT_SHED)
+			shed(l, victim);   /* victim is freed now */
+		c = conn_accept(fd, l->side, l->direct_tls, (struct sockaddr *)&ss, len);
+		if (c == NULL)
+			continue;
+		if ((c->admit = admit_add(l->adm, (struct sockaddr *)&ss, c)) == NULL) {
+			log_warnx("conn=%lu listener %s: out of memory", c->id, l->name);
+			conn_close(c, "out-of-memory");
+		}
 	}
 }
 
@@ -166,6 +324,7 @@ listener_close_internet(void)
 		ev_timer_stop(loop, &l->resume);
 		close(l->fd);
 		log_info("listener %s closed", l->name);
+		admit_listener_close(l->adm);
 		free(l);
 	}
 }
@@ -180,6 +339,36 @@ listener_close_all(void)
 		ev_io_stop(loop, &l->io);
 		ev_timer_stop(loop, &l->resume);
 		close(l->fd);
+		admit_listener_close(l->adm);
 		free(l);
 	}
+}
+
+static int
+status_listeners(void *arg, const char *args, struct buf *out)
+{
+	size_t n = 0;
+
+	(void)arg;
+	(void)args;
+	for (const struct listener *l = listeners; l != NULL; l = l->next)
+		n++;
+	buf_printf(out, "listeners=%zu\n", n);
+	buf_printf(out, "internet.connections=%u\n", admit_internet_count());
+	buf_printf(out, "internet.limit=%u\n", admit_internet_max());
+	buf_printf(out, "internet.per_address_limit=%u\n", cfg->max_connections_per_address);
+	buf_printf(out, "internet.sources=%zu\n", admit_sources());
+	for (size_t i = 0; i < CFG_MAX_LISTENERS; i++)
+		for (const struct listener *l = listeners; l != NULL; l = l->next) {
+			if (l->index != i)
+				continue;
+			buf_printf(out, "listener.%zu.name=%s\n", i, l->name);
+			buf_printf(out, "listener.%zu.kind=%s\n", i, l->direct_tls ? "direct_tls" :
+			    l->side == STREAM_INTERNET ? "internet" : "local");
+			buf_printf(out, "listener.%zu.connections=%u\n", i,
+			    admit_listener_count(l->adm));
+			buf_printf(out, "listener.%zu.limit=%u\n", i, admit_listener_max(l->adm));
+			buf_printf(out, "listener.%zu.accepting=%d\n", i, ev_is_active(&l->io));
+		}
+	return 0;
 }

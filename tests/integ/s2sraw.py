@@ -3,7 +3,8 @@ SPDX-License-Identifier: ISC
 
 Used by tests/integ/13-abuse.sh and friends: connects to a server's s2s port, opens a
 stream from/to given domains, does STARTTLS with a client certificate and SASL
-EXTERNAL, then sends raw stanzas given on the command line and prints everything it
+EXTERNAL, then sends raw stanzas given on the command line (at once, or with
+--send-after FILE once FILE exists, on the same stream) and prints everything it
 receives. With --expect-stream-error COND it exits 0 only if the peer sent a
 <stream:error> with that condition; otherwise 0 means authenticated and sent.
 """
@@ -81,17 +82,29 @@ def session(a):
             print("SASL EXTERNAL success as %s" % a.from_domain, flush=True)
             xs.restart()
             open_stream(xs, a)
-    for s in db_results(a) + a.send:
+    later = a.send if a.send_after else []
+    for s in db_results(a) + (a.send if not a.send_after else []):
         xs.send(s)
-    print("AUTHENTICATED-AND-SENT %d stanza(s)" % len(a.send), flush=True)
+    print("AUTHENTICATED-AND-SENT %d stanza(s)" % (len(a.send) - len(later)), flush=True)
     if a.flood:
         flood(xs, a)
     deadline = time.time() + a.wait
     while True:
-        ev = xs.next_event(max(0.0, deadline - time.time()))
+        if later and os.path.exists(a.send_after):
+            for s in later:
+                xs.send(s)
+            print("SENT-AFTER %s %d stanza(s)" % (a.send_after, len(later)), flush=True)
+            later = []
+            deadline = min(deadline, time.time() + 2.0)
+        step = max(0.0, deadline - time.time())
+        ev = xs.next_event(min(step, 0.2) if later else step)
         if ev is None:
+            if time.time() < deadline:
+                continue
             break
         print("received: %s" % tostr(ev[1]), flush=True)
+    if later:
+        raise StreamClosed("%s did not appear within %gs" % (a.send_after, a.wait))
     xs.send("</stream:stream>")
     xs.sock.close()
 
@@ -132,6 +145,9 @@ def main():
     ap.add_argument("--flood-to", default="nobody@example")
     ap.add_argument("--flood-from", help="sender JID (default flood@FROM)")
     ap.add_argument("--wait", type=float, default=5.0, help="seconds to read after sending")
+    ap.add_argument("--send-after", metavar="FILE",
+                    help="hold the --send stanzas until FILE exists (within --wait), send "
+                         "them on the open stream, then read 2 s more")
     ap.add_argument("--timeout", type=float, default=10.0, help="per step timeout")
     ap.add_argument("--expect-stream-error", metavar="COND")
     ap.add_argument("--log")

@@ -264,9 +264,11 @@ test_shipped_config(void **state)
 	assert_int_equal(cfg->listeners[0].kind, CFG_LISTEN_INTERNET);
 	assert_string_equal(cfg->listeners[0].address, "0.0.0.0");
 	assert_int_equal(cfg->listeners[0].port, 5269);
+	assert_int_equal(cfg->listeners[0].max_connections, 4096);
 	assert_int_equal(cfg->listeners[1].kind, CFG_LISTEN_LOCAL);
 	assert_string_equal(cfg->listeners[1].address, "127.0.0.1");
 	assert_int_equal(cfg->listeners[1].port, 5270);
+	assert_int_equal(cfg->listeners[1].max_connections, 1024);
 	assert_string_equal(cfg->local_server_address, "127.0.0.1");
 	assert_int_equal(cfg->local_server_port, 5271);
 	assert_false(cfg->local_server_tls);
@@ -300,6 +302,7 @@ test_shipped_config(void **state)
 	assert_int_equal(cfg->memory_limit, 256 * 1024 * 1024);
 	assert_int_equal(cfg->max_verifications, 1024);
 	assert_int_equal(cfg->max_connections, 4096);
+	assert_int_equal(cfg->max_connections_per_address, 32);
 	assert_true(cfg->require_tls);
 	assert_false(cfg->secure_auth);
 	assert_true(cfg->dialback);
@@ -324,6 +327,7 @@ test_defaults(void **state)
 	assert_string_equal(cfg->listeners[0].address, "0.0.0.0");
 	assert_int_equal(cfg->listeners[0].port, 5269);
 	assert_int_equal(cfg->listeners[0].line, 3);
+	assert_int_equal(cfg->listeners[0].max_connections, 4096);
 	assert_string_equal(cfg->domains->name, "example.com");
 	assert_int_equal(cfg->domains->line, 5);
 	assert_string_equal(cfg->local_server_address, "127.0.0.1");
@@ -340,6 +344,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->setup_timeout_ms, 60000);
 	assert_int_equal(cfg->max_stanza_size, 262144);
 	assert_int_equal(cfg->max_connections, 4096);
+	assert_int_equal(cfg->max_connections_per_address, 32);
 	assert_true(cfg->require_tls);
 	assert_true(cfg->dialback);
 	assert_true(cfg->sasl_external);
@@ -379,10 +384,12 @@ test_every_option(void **state)
 	    "}\n"
 	    "listener internet {\n"
 	    "\taddress 192.0.2.10\n"
+	    "\tconnections 200\n"
 	    "}\n"
 	    "listener local {\n"
 	    "\taddress ::1\n"
 	    "\tport 15270\n"
+	    "\tconnections 50\n"
 	    "}\n"
 	    "local_server {\n"
 	    "\taddress ::1\n"
@@ -419,6 +426,7 @@ test_every_option(void **state)
 	    "\tmemory 8m\n"
 	    "\tverifications 16\n"
 	    "\tconnections 100\n"
+	    "\tconnections_per_address 7\n"
 	    "}\n"
 	    "policy {\n"
 	    "\tstarttls optional\n"
@@ -452,11 +460,14 @@ test_every_option(void **state)
 	assert_string_equal(cfg->listeners[0].address, "::");
 	assert_int_equal(cfg->listeners[0].port, 15269);
 	assert_int_equal(cfg->listeners[0].line, 7);
+	assert_int_equal(cfg->listeners[0].max_connections, 4096);
 	assert_string_equal(cfg->listeners[1].address, "192.0.2.10");
 	assert_int_equal(cfg->listeners[1].port, 5269);
+	assert_int_equal(cfg->listeners[1].max_connections, 200);
 	assert_int_equal(cfg->listeners[2].kind, CFG_LISTEN_LOCAL);
 	assert_string_equal(cfg->listeners[2].address, "::1");
 	assert_int_equal(cfg->listeners[2].port, 15270);
+	assert_int_equal(cfg->listeners[2].max_connections, 50);
 
 	assert_string_equal(cfg->local_server_address, "::1");
 	assert_int_equal(cfg->local_server_port, 15271);
@@ -468,7 +479,7 @@ test_every_option(void **state)
 	assert_string_equal(d->name, "a.example");
 	assert_string_equal(d->certificate, cert);
 	assert_string_equal(d->key, key);
-	assert_int_equal(d->line, 23);
+	assert_int_equal(d->line, 25);
 	d = config_domain(cfg, "B.EXAMPLE");
 	assert_non_null(d);
 	assert_ptr_equal(d, cfg->domains->next);
@@ -500,6 +511,7 @@ test_every_option(void **state)
 	assert_int_equal(cfg->memory_limit, 8 * 1024 * 1024);
 	assert_int_equal(cfg->max_verifications, 16);
 	assert_int_equal(cfg->max_connections, 100);
+	assert_int_equal(cfg->max_connections_per_address, 7);
 
 	assert_false(cfg->require_tls);
 	assert_true(cfg->secure_auth);
@@ -654,6 +666,89 @@ test_resolver_cache_block(void **state)
 	free(path);
 }
 
+/* Connection limits: "connections" in each listener block (defaults by kind) and
+ * limits { connections; connections_per_address }: defaults, values, bounds, errors. */
+static void
+test_connection_limits(void **state)
+{
+	static const char defaults[] = BASE "listener local { }\n"
+	    "listener direct_tls {\n\tport 5299\n}\n";
+	static const char good[] = "listener internet {\n\tconnections 20\n}\n"
+	    "domain example.net { }\n"
+	    "listener local {\n\tconnections 1\n}\n"
+	    "listener direct_tls {\n\tport 5299\n\tconnections 1000000\n}\n"
+	    "limits {\n\tconnections 30\n\tconnections_per_address 10\n}\n";
+	static const struct want_err bad_want[] = {
+		{ 4, "'connections' 0 out of range (1..1000000)" },
+		{ 5, "duplicate 'connections' (first at line 4)" },
+		{ 8, "'connections' 1000001 out of range (1..1000000)" },
+		{ 12, "invalid number '12k' for 'connections'" },
+		{ 13, "missing argument for 'connections'" },
+		{ 14, "unknown keyword 'connections_per_address' in listener block" },
+		{ 17, "'connections_per_address' 0 out of range (1..1000000)" },
+		{ 18, "duplicate 'connections_per_address' (first at line 17)" },
+		{ 19, "invalid number '-3' for 'connections'" },
+		{ 20, "unknown keyword 'connections_per_source' in limits block" },
+	};
+	static const char bad[] = BASE
+	    "listener local {\n"                   /* 3 */
+	    "\tconnections 0\n"                    /* 4 */
+	    "\tconnections 5\n"                    /* 5: a duplicate even after a refused one */
+	    "}\n"
+	    "listener direct_tls {\n"              /* 7 */
+	    "\tconnections 1000001\n"              /* 8 */
+	    "}\n"
+	    "listener internet {\n"                /* 10 */
+	    "\tport 5300\n"
+	    "\tconnections 12k\n"                  /* 12: counts take no suffix */
+	    "\tconnections\n"                      /* 13 */
+	    "\tconnections_per_address 4\n"        /* 14: a limits keyword, not a listener one */
+	    "}\n"
+	    "limits {\n"                           /* 16 */
+	    "\tconnections_per_address 0\n"        /* 17 */
+	    "\tconnections_per_address 4\n"        /* 18 */
+	    "\tconnections -3\n"                   /* 19 */
+	    "\tconnections_per_source 4\n"         /* 20 */
+	    "}\n";
+	struct config *cfg = NULL;
+	char *text = NULL, *path;
+	int n;
+
+	path = write_file("limits-default.conf", defaults, strlen(defaults));
+	n = load(path, &cfg, &text);
+	if (n != 0)
+		fail_msg("limits-default.conf: %d errors:\n%s", n, text);
+	free(text);
+	free(path);
+	assert_int_equal(cfg->n_listeners, 3);
+	assert_int_equal(cfg->listeners[0].kind, CFG_LISTEN_INTERNET);
+	assert_int_equal(cfg->listeners[0].max_connections, 4096);
+	assert_int_equal(cfg->listeners[1].kind, CFG_LISTEN_LOCAL);
+	assert_int_equal(cfg->listeners[1].max_connections, 1024);
+	assert_int_equal(cfg->listeners[2].kind, CFG_LISTEN_DIRECT_TLS);
+	assert_int_equal(cfg->listeners[2].max_connections, 4096);
+	assert_int_equal(cfg->max_connections, 4096);
+	assert_int_equal(cfg->max_connections_per_address, 32);
+	config_free(cfg);
+
+	path = write_file("limits-good.conf", good, strlen(good));
+	n = load(path, &cfg, &text);
+	if (n != 0)
+		fail_msg("limits-good.conf: %d errors:\n%s", n, text);
+	free(text);
+	free(path);
+	assert_int_equal(cfg->listeners[0].max_connections, 20);
+	assert_int_equal(cfg->listeners[1].max_connections, 1);
+	assert_int_equal(cfg->listeners[2].max_connections, 1000000);
+	assert_int_equal(cfg->max_connections, 30);
+	assert_int_equal(cfg->max_connections_per_address, 10);
+	config_free(cfg);
+
+	path = write_file("limits-bad.conf", bad, strlen(bad));
+	expect_bad("limits-bad", path, bad_want, sizeof(bad_want) / sizeof(bad_want[0]));
+	free(path);
+}
+
 static void
 test_bad_table(void **state)
 {
@@ -796,6 +891,7 @@ main(void)
 		cmocka_unit_test(test_every_option),
 		cmocka_unit_test(test_tls_block),
 		cmocka_unit_test(test_resolver_cache_block),
+		cmocka_unit_test(test_connection_limits),
 		cmocka_unit_test(test_bad_table),
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_overlong_line),

@@ -489,6 +489,8 @@ test_stats(void **state)
 	qf_stats.conns_in = 3;
 	qf_stats.conns_out = 5;
 	qf_stats.conns_open = 2;
+	qf_stats.conns_refused_per_address = 13;
+	qf_stats.conns_shed = 17;
 	qf_stats.stanzas_in = 7;
 	qf_stats.stanzas_out = 11;
 	qf_stats.auth_dialback = 1;
@@ -503,6 +505,9 @@ test_stats(void **state)
 	    "conns.in=3\n"
 	    "conns.out=5\n"
 	    "conns.open=2\n"
+	    "conns.refused_per_address=13\n"
+	    "conns.shed=17\n"
+	    "conns.paused=0\n"
 	    "stanzas.in=7\n"
 	    "stanzas.out=11\n"
 	    "bounces=0\n"
