@@ -54,6 +54,10 @@ struct xmlstream {
 	bool                free_pending; /* xmlstream_free() from a callback */
 	enum xs_lex         lex;     /* lexical state at the end of the input seen so far */
 	unsigned            lex_run; /* ']' / '-' / '?' just seen in CDATA / comment / PI */
+	/* UTF-8 check across feeds: a multi-byte sequence under way */
+	unsigned            u8_need; /* continuation bytes still expected */
+	unsigned long       u8_cp;   /* code point bits so far */
+	unsigned char       u8_lo, u8_hi; /* range of the next continuation byte */
 };
 
 static int parser_start(struct xmlstream *);
@@ -63,6 +67,7 @@ static void xs_fail(struct xmlstream *, const char *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 static void push(struct xmlstream *, const char *, size_t);
 static bool scan(struct xmlstream *, const char *, size_t);
+static size_t utf8_check(struct xmlstream *, const char *, size_t, const char **);
 static bool is_ws(char);
 static bool name_too_long(const struct xmlstream *, const xmlChar *);
 static char *attr_value(const xmlChar *, const xmlChar *);
@@ -163,6 +168,8 @@ parser_start(struct xmlstream *xs)
 	xs->reset_pending = false;
 	xs->lex = LEX_CONTENT;
 	xs->lex_run = 0;
+	xs->u8_need = 0;
+	xs->u8_cp = 0;
 	return 0;
 }
 
@@ -304,6 +311,69 @@ scan(struct xmlstream *xs, const char *p, size_t n)
 	return true;
 }
 
+/* Check p[0..n) as the continuation of the input so far: well-formed UTF-8 (RFC 3629
+ * §4: no overlong forms, no surrogates, nothing above U+10FFFF) holding only characters
+ * XML 1.0 allows (§2.2 Char: no C0 controls but tab, LF and CR; no U+FFFE, U+FFFF).
+ * A sequence may be split across calls. Returns n, or the offset of the first byte that
+ * makes the input invalid with *why saying what is wrong. */
+static size_t
+utf8_check(struct xmlstream *xs, const char *p, size_t n, const char **why)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (xs->u8_need > 0) {
+			if (c < xs->u8_lo || c > xs->u8_hi) {
+				*why = "invalid UTF-8 sequence (overlong, surrogate, above U+10FFFF "
+				    "or truncated)";
+				return i;
+			}
+			xs->u8_cp = (xs->u8_cp << 6) | (c & 0x3f);
+			xs->u8_lo = 0x80;
+			xs->u8_hi = 0xbf;
+			if (--xs->u8_need == 0 && (xs->u8_cp == 0xfffe || xs->u8_cp == 0xffff)) {
+				*why = "character U+FFFE or U+FFFF, not allowed in XML";
+				return i;
+			}
+			continue;
+		}
+		if (c < 0x80) {
+			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+				*why = "control character, not allowed in XML";
+				return i;
+			}
+			continue;
+		}
+		/* The range of the second byte rules out overlong forms (E0, F0), surrogates
+		 * (ED) and code points above U+10FFFF (F4). */
+		xs->u8_lo = 0x80;
+		xs->u8_hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf) {
+			xs->u8_need = 1;
+			xs->u8_cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			xs->u8_need = 2;
+			xs->u8_cp = c & 0x0f;
+			if (c == 0xe0)
+				xs->u8_lo = 0xa0;
+			else if (c == 0xed)
+				xs->u8_hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			xs->u8_need = 3;
+			xs->u8_cp = c & 0x07;
+			if (c == 0xf0)
+				xs->u8_lo = 0x90;
+			else if (c == 0xf4)
+				xs->u8_hi = 0x8f;
+		} else {
+			*why = "invalid UTF-8 byte (continuation without a lead byte, overlong "
+			    "lead byte C0/C1, or F5..FF)";
+			return i;
+		}
+	}
+	return n;
+}
+
 static void
 push(struct xmlstream *xs, const char *p, size_t n)
 {
@@ -327,7 +397,7 @@ xmlstream_feed(struct xmlstream *xs, const char *p, size_t len)
 	xs->paused = false;
 	xs->in_feed = true;
 	while (off < len && !xs->failed && !xs->paused && !xs->free_pending) {
-		const char *gt;
+		const char *gt, *why = NULL;
 		size_t end, start, n;
 
 		if (xs->closed) {
@@ -342,6 +412,10 @@ xmlstream_feed(struct xmlstream *xs, const char *p, size_t len)
 				start++;
 			if (start < end)
 				xs->between = false;
+		}
+		if (utf8_check(xs, p + off, end - off, &why) < end - off) {
+			xs_fail(xs, "not-well-formed", "%s", why);
+			break;
 		}
 		n = end - start;
 		if (n > xs->lim.max_stanza_size - xs->pending) {
