@@ -44,7 +44,9 @@ struct xmlstream {
 	struct xnode       *top;     /* top-level element being built, owned */
 	struct xnode       *cur;     /* innermost open element of top */
 	size_t              pending; /* input bytes counted toward the current top-level item */
-	bool                between; /* at a boundary: leading whitespace is not counted */
+	size_t              ws_run;  /* whitespace bytes in a row at the current boundary */
+	bool                between; /* at a boundary: leading whitespace is not counted
+	                              * toward the next item (but toward ws_run) */
 	bool                boundary;/* a top-level item ended in the current slice */
 	bool                closed;  /* </stream:stream> seen; further input is ignored */
 	bool                failed;  /* on_error was called */
@@ -163,6 +165,7 @@ parser_start(struct xmlstream *xs)
 	xs->level = 0;
 	xs->top = xs->cur = NULL;
 	xs->pending = 0;
+	xs->ws_run = 0;
 	xs->between = true;
 	xs->boundary = xs->closed = xs->failed = xs->paused = false;
 	xs->reset_pending = false;
@@ -410,8 +413,16 @@ xmlstream_feed(struct xmlstream *xs, const char *p, size_t len)
 		if (xs->between) {
 			while (start < end && is_ws(p[start]))
 				start++;
-			if (start < end)
+			xs->ws_run += start - off;
+			if (xs->ws_run > xs->lim.max_stanza_size) {
+				xs_fail(xs, "policy-violation", "more than %zu bytes of whitespace "
+				    "between elements", xs->lim.max_stanza_size);
+				break;
+			}
+			if (start < end) {
 				xs->between = false;
+				xs->ws_run = 0;
+			}
 		}
 		if (utf8_check(xs, p + off, end - off, &why) < end - off) {
 			xs_fail(xs, "not-well-formed", "%s", why);

@@ -4,8 +4,9 @@
  * it reports: the stream header, each complete top-level element as an xnode tree,
  * the stream close, and errors. It refuses DTDs, entity declarations and references
  * (beyond the 5 predefined ones and character references), comments and processing
- * instructions (RFC 6120 §11) and invalid UTF-8 and characters XML forbids, and enforces
- * limits on stanza size, depth, attributes and name length. Owner: stream.c. */
+ * instructions (RFC 6120 §11), invalid UTF-8 and characters XML forbids, and enforces
+ * limits on stanza size, whitespace between elements, depth, attributes and name
+ * length. Owner: stream.c. */
 #ifndef QF_XMLSTREAM_H
 #define QF_XMLSTREAM_H
 
@@ -16,7 +17,8 @@
 #include "xnode.h"
 
 struct xml_limits {
-	size_t   max_stanza_size;   /* bytes of input in one top-level element (and in the header) */
+	size_t   max_stanza_size;   /* bytes of input in one top-level element (and in the header),
+	                             * and of whitespace in a row between them */
 	unsigned max_depth;         /* element depth below the stream element */
 	unsigned max_attributes;    /* per element */
 	unsigned max_name_length;   /* element/attribute names and namespace prefixes */

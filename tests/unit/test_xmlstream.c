@@ -535,13 +535,71 @@ test_limits_whitespace_keepalives(void **state)
 	rec_init(&r, &lim);
 	assert_int_equal(xmlstream_feed(r.xs, HDR, strlen(HDR)), (ssize_t)strlen(HDR));
 	/* Whitespace pings between stanzas (XEP-0199 style, RFC 6120 §4.6.1) are not
-	 * counted toward the next element. */
-	for (int i = 0; i < 500; i++)
+	 * counted toward the next element: 40 pings (80 bytes) and a 23-byte stanza are
+	 * more than 100 bytes together, 500 pings in all. */
+	for (int i = 0; i < 500; i++) {
 		assert_int_equal(xmlstream_feed(r.xs, " \n", 2), 2);
+		if (i % 40 == 39)
+			assert_int_equal(xmlstream_feed(r.xs, "<iq type='get' id='1'/>", 23), 23);
+	}
 	assert_int_equal(xmlstream_feed(r.xs, "<iq type='get' id='1'/>", 23), 23);
-	assert_string_equal(r.log.data,
-	    "OPEN xmlns=jabber:server\nEL <iq type='get' id='1'/>\n");
+	assert_int_equal(r.errors, 0);
+	assert_non_null(strstr(r.log.data,
+	    "OPEN xmlns=jabber:server\nEL <iq type='get' id='1'/>\n"));
 	rec_done(&r);
+}
+
+/* Whitespace between top-level elements is bounded too: a peer cannot stream
+ * unbounded input without producing an element (max_stanza_size in a row). */
+static void
+test_limits_whitespace_run(void **state)
+{
+	struct xml_limits lim = default_limits;
+	char *in;
+
+	lim.max_stanza_size = 1000;
+	/* 1000 bytes in a row are fine, one more is not, in any split. */
+	in = repeat(HDR, ' ', 1000, "<a/>");
+	expect_log(in, 0, &lim, "OPEN xmlns=jabber:server\nEL <a/>\n");
+	expect_log(in, 7, &lim, "OPEN xmlns=jabber:server\nEL <a/>\n");
+	free(in);
+	in = repeat(HDR, '\n', 1001, "");
+	expect_log(in, 0, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	expect_log(in, 1, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	expect_log(in, 100, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	free(in);
+	/* Each element starts a new run. */
+	in = repeat(HDR "<a/>", '\t', 900, "<b/>");
+	{
+		char *twice = repeat(in, ' ', 900, "<c/>");
+
+		expect_log(twice, 0, &lim, "OPEN xmlns=jabber:server\nEL <a/>\nEL <b/>\nEL <c/>\n");
+		expect_log(twice, 13, &lim, "OPEN xmlns=jabber:server\nEL <a/>\nEL <b/>\nEL <c/>\n");
+		free(twice);
+	}
+	free(in);
+	/* Before the stream header as well. */
+	in = repeat("", ' ', 1001, HDR);
+	expect_log(in, 0, &lim, "ERR policy-violation\n");
+	free(in);
+	/* 10 MB of whitespace fed in 64 KiB reads: refused after the first 1000 bytes. */
+	{
+		struct rec r;
+		char *ws = malloc(65536);
+		int reads = 0;
+
+		assert_non_null(ws);
+		memset(ws, ' ', 65536);
+		rec_init(&r, &lim);
+		assert_int_equal(xmlstream_feed(r.xs, HDR, strlen(HDR)), (ssize_t)strlen(HDR));
+		while (reads < 160 && xmlstream_feed(r.xs, ws, 65536) == 65536)
+			reads++;
+		assert_int_equal(reads, 0);
+		assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+		assert_non_null(strstr(r.text, "whitespace"));
+		rec_done(&r);
+		free(ws);
+	}
 }
 
 static void
@@ -982,6 +1040,7 @@ main(void)
 		cmocka_unit_test(test_limits_stanza_size),
 		cmocka_unit_test(test_limits_unterminated_token),
 		cmocka_unit_test(test_limits_whitespace_keepalives),
+		cmocka_unit_test(test_limits_whitespace_run),
 		cmocka_unit_test(test_utf8_invalid),
 		cmocka_unit_test(test_utf8_error_at_once),
 		cmocka_unit_test(test_utf8_valid),
