@@ -698,6 +698,13 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 		return;
 	}
 
+	if (xs->level == 1 && strcmp(name, "stream") == 0 && strcmp(ns, NS_STREAM) == 0) {
+		/* Well-formed XML, but a stream header is only valid as the root of a (new)
+		 * document: as a first-level child it is an element the stream does not
+		 * support (RFC 6120 §4.9.3.22), not a stanza to build and pass on. */
+		xs_fail(xs, "unsupported-stanza-type", "stream header inside an open stream");
+		return;
+	}
 	if ((dns = ns_value(uri)) == NULL)
 		goto oom;
 	if (xs->level == 1) {

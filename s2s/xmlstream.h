@@ -4,9 +4,9 @@
  * it reports: the stream header, each complete top-level element as an xnode tree,
  * the stream close, and errors. It refuses DTDs, entity declarations and references
  * (beyond the 5 predefined ones and character references), comments and processing
- * instructions (RFC 6120 §11), invalid UTF-8 and characters XML forbids, and enforces
- * limits on stanza size, whitespace between elements, depth, attributes and name
- * length. Owner: stream.c. */
+ * instructions (RFC 6120 §11), invalid UTF-8 and characters XML forbids, a stream
+ * header nested in the stream, and enforces limits on stanza size, whitespace between
+ * elements, depth, attributes and name length. Owner: stream.c. */
 #ifndef QF_XMLSTREAM_H
 #define QF_XMLSTREAM_H
 
@@ -34,8 +34,8 @@ struct xmlstream_cb {
 	void (*on_close)(void *arg);
 	/* A fatal error. cond is the RFC 6120 stream error condition: "not-well-formed"
 	 * (also for invalid UTF-8), "restricted-xml", "policy-violation" (a limit),
-	 * "invalid-namespace", "bad-format"; text says what was wrong (for logs). The
-	 * stream accepts no more input. */
+	 * "invalid-namespace", "bad-format", "unsupported-stanza-type" (a nested stream
+	 * header); text says what was wrong (for logs). The stream accepts no more input. */
 	void (*on_error)(void *arg, const char *cond, const char *text);
 };
 

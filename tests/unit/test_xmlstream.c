@@ -951,6 +951,35 @@ test_utf8_valid(void **state)
 	}
 }
 
+/* A second stream header inside the open stream is not a stanza. RFC 6120 §4.9.3.22:
+ * a first-level child of the stream the server does not support. */
+static void
+test_nested_stream_header(void **state)
+{
+	static const char want[] = "OPEN xmlns=jabber:server\nERR unsupported-stanza-type\n";
+
+	for (size_t step = 0; step <= 1; step++) {
+		expect_log(HDR "<stream:stream xmlns='jabber:server' " STREAM_NSDECL
+		    " to='a.example' version='1.0'>", step, NULL, want);
+		expect_log(PROSODY_OPEN "<a/><stream:stream xmlns='jabber:server' " STREAM_NSDECL
+		    " from='a.example' to='b.example' version='1.0'>", step, NULL,
+		    "OPEN xmlns=jabber:server version=1.0 from=a.example to=b.example id=x "
+		    "{http://www.w3.org/XML/1998/namespace}lang=en\nEL <a/>\n"
+		    "ERR unsupported-stanza-type\n");
+		/* Another prefix, or none, is the same element. */
+		expect_log(HDR "<s:stream xmlns:s='http://etherx.jabber.org/streams'>", step,
+		    NULL, want);
+		expect_log(HDR "<stream xmlns='http://etherx.jabber.org/streams'/>", step, NULL,
+		    want);
+	}
+	/* <stream:features/> and <stream:error/> are first-level children as usual, and
+	 * a 'stream' element in another namespace or deeper down is payload. */
+	expect_log(HDR "<stream:features/><stream xmlns='urn:x'/><message><stream:stream/>"
+	    "</message>", 0, NULL,
+	    "OPEN xmlns=jabber:server\nEL <stream:features/>\nEL <stream xmlns='urn:x'/>\n"
+	    "EL <message><stream:stream/></message>\n");
+}
+
 /* The element tree itself: namespaces, attributes and text as the application sees
  * them. */
 static struct xnode *last_el;
@@ -1044,6 +1073,7 @@ main(void)
 		cmocka_unit_test(test_utf8_invalid),
 		cmocka_unit_test(test_utf8_error_at_once),
 		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_nested_stream_header),
 		cmocka_unit_test(test_limits_attributes_and_names),
 		cmocka_unit_test(test_pause_after_starttls),
 		cmocka_unit_test(test_pause_and_continue),
