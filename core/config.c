@@ -106,6 +106,7 @@ static kw_fn kw_peer, kw_peer_address;
 static void close_listener(struct parser *);
 static void close_domain(struct parser *);
 static void close_resolver(struct parser *);
+static void close_limits(struct parser *);
 static void close_policy(struct parser *);
 static void close_peer(struct parser *);
 static void config_defaults(struct config *);
@@ -167,6 +168,8 @@ static const struct keyword timeouts_kws[] = {
 
 static const struct keyword limits_kws[] = {
 	{ "stanza_size", kw_size, 1, 1, OFF(max_stanza_size), 1024, 16 * 1024 * 1024, NULL, 0 },
+	{ "stanza_memory", kw_size, 1, 1, OFF(max_stanza_memory), 16 * 1024, 64 * 1024 * 1024,
+	  NULL, 0 },
 	{ "depth", kw_count, 1, 1, OFF(max_depth), 4, 1024, NULL, 0 },
 	{ "attributes", kw_count, 1, 1, OFF(max_attributes), 4, 1024, NULL, 0 },
 	{ "name_length", kw_count, 1, 1, OFF(max_name_length), 16, 4096, NULL, 0 },
@@ -207,7 +210,7 @@ static const struct block_def local_server_block = { "local_server", local_serve
 static const struct block_def domain_block = { "domain", domain_kws, target_domain, close_domain };
 static const struct block_def resolver_block = { "resolver", resolver_kws, target_cfg, close_resolver };
 static const struct block_def timeouts_block = { "timeouts", timeouts_kws, target_cfg, NULL };
-static const struct block_def limits_block = { "limits", limits_kws, target_cfg, NULL };
+static const struct block_def limits_block = { "limits", limits_kws, target_cfg, close_limits };
 static const struct block_def policy_block = { "policy", policy_kws, target_cfg, close_policy };
 static const struct block_def tls_block = { "tls", tls_kws, target_cfg, NULL };
 static const struct block_def peer_block = { "peer", peer_kws, target_peer, close_peer };
@@ -782,6 +785,25 @@ close_resolver(struct parser *p)
 		    "auto_trust_anchor on needs a trust_anchor_file to start from");
 }
 
+/* ---- limits ---- */
+
+/* A stanza within stanza_size must fit in stanza_memory: its text alone takes about
+ * its size. Left unset, stanza_memory follows a larger stanza_size (2 x). */
+static void
+close_limits(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+	int mem = seen_line(p, "stanza_memory");
+
+	if (mem == 0) {
+		if (cfg->max_stanza_memory / 2 < cfg->max_stanza_size)
+			cfg->max_stanza_memory = 2 * cfg->max_stanza_size;
+	} else if (cfg->max_stanza_memory < cfg->max_stanza_size) {
+		perr(p, mem, "stanza_memory %zu is below stanza_size %zu: stanzas within "
+		    "stanza_size would be refused", cfg->max_stanza_memory, cfg->max_stanza_size);
+	}
+}
+
 /* ---- policy ---- */
 
 static int
@@ -897,6 +919,7 @@ config_defaults(struct config *cfg)
 	cfg->shutdown_timeout_ms = 5 * SEC;
 	cfg->attempt_delay_ms = 250;
 	cfg->max_stanza_size = 256 * 1024;
+	cfg->max_stanza_memory = 512 * 1024;
 	cfg->max_depth = 32;
 	cfg->max_attributes = 32;
 	cfg->max_name_length = 256;

@@ -88,6 +88,7 @@ stream_new(enum stream_role role, enum stream_side side, enum stream_purpose pur
 	lim.max_depth = cfg->max_depth;
 	lim.max_attributes = cfg->max_attributes;
 	lim.max_name_length = cfg->max_name_length;
+	lim.max_stanza_memory = cfg->max_stanza_memory;
 	if ((s->xs = xmlstream_new(&lim, &xml_cb, s)) == NULL) {
 		free(s);
 		return NULL;

@@ -20,6 +20,8 @@
 
 /* Largest piece handed to xmlParseChunk at once (its size argument is an int). */
 #define XS_MAX_CHUNK (1u << 20)
+/* Tree memory of one top-level element when xml_limits.max_stanza_memory is 0. */
+#define XS_DEFAULT_MEMORY (512u * 1024)
 
 /* Where the input is, lexically, as far as scan() can tell; see scan(). */
 enum xs_lex {
@@ -45,6 +47,8 @@ struct xmlstream {
 	struct xnode       *cur;     /* innermost open element of top */
 	size_t              pending; /* input bytes counted toward the current top-level item */
 	size_t              ws_run;  /* whitespace bytes in a row at the current boundary */
+	size_t              mem;     /* approximate heap bytes of the tree being built (top) */
+	size_t              max_mem; /* bound on mem */
 	bool                between; /* at a boundary: leading whitespace is not counted
 	                              * toward the next item (but toward ws_run) */
 	bool                boundary;/* a top-level item ended in the current slice */
@@ -70,12 +74,14 @@ static void xs_fail(struct xmlstream *, const char *, const char *, ...)
 static void push(struct xmlstream *, const char *, size_t);
 static bool scan(struct xmlstream *, const char *, size_t);
 static size_t utf8_check(struct xmlstream *, const char *, size_t, const char **);
+static size_t mem_cost(size_t);
+static bool mem_charge(struct xmlstream *, size_t);
 static bool is_ws(char);
 static bool name_too_long(const struct xmlstream *, const xmlChar *);
 static char *attr_value(const xmlChar *, const xmlChar *);
 static char *ns_value(const xmlChar *);
 static size_t put_utf8(char *, unsigned long);
-static int add_attrs(struct xmlstream *, struct xnode *, int, const xmlChar **);
+static int add_attrs(struct xmlstream *, struct xnode *, int, const xmlChar **, bool);
 static void sax_start(void *, const xmlChar *, const xmlChar *, const xmlChar *, int,
     const xmlChar **, int, int, const xmlChar **);
 static void sax_end(void *, const xmlChar *, const xmlChar *, const xmlChar *);
@@ -105,6 +111,7 @@ xmlstream_new(const struct xml_limits *lim, const struct xmlstream_cb *cb, void 
 	if ((xs = calloc(1, sizeof(*xs))) == NULL)
 		return NULL;
 	xs->lim = *lim;
+	xs->max_mem = lim->max_stanza_memory > 0 ? lim->max_stanza_memory : XS_DEFAULT_MEMORY;
 	xs->cb = *cb;
 	xs->arg = arg;
 	if (parser_start(xs) == -1) {
@@ -166,6 +173,7 @@ parser_start(struct xmlstream *xs)
 	xs->top = xs->cur = NULL;
 	xs->pending = 0;
 	xs->ws_run = 0;
+	xs->mem = 0;
 	xs->between = true;
 	xs->boundary = xs->closed = xs->failed = xs->paused = false;
 	xs->reset_pending = false;
@@ -377,6 +385,30 @@ utf8_check(struct xmlstream *xs, const char *p, size_t n, const char **why)
 	return n;
 }
 
+/* Heap bytes an allocation of n bytes takes, roughly: malloc's overhead, 16-byte
+ * granules, a 32-byte minimum. */
+static size_t
+mem_cost(size_t n)
+{
+	n = (n + 16 + 15) & ~(size_t)15;
+	return n < 32 ? 32 : n;
+}
+
+/* Count bytes toward the tree of the current top-level element. Returns false (after
+ * failing the stream) when that exceeds the memory bound: element-dense input costs
+ * many times its size, so the input size limit alone does not bound the tree. */
+static bool
+mem_charge(struct xmlstream *xs, size_t bytes)
+{
+	if (bytes > xs->max_mem - xs->mem) {
+		xs_fail(xs, "policy-violation", "stanza too complex: its tree would take more "
+		    "than %zu bytes of memory", xs->max_mem);
+		return false;
+	}
+	xs->mem += bytes;
+	return true;
+}
+
 static void
 push(struct xmlstream *xs, const char *p, size_t n)
 {
@@ -583,8 +615,10 @@ ns_value(const xmlChar *uri)
 	return attr_value((const xmlChar *)s, (const xmlChar *)s + strlen(s));
 }
 
+/* Copy attributes to n; with charge, count them toward the tree's memory. Returns -1
+ * on OOM or when the memory bound is hit (the stream has failed then). */
 static int
-add_attrs(struct xmlstream *xs, struct xnode *n, int nb, const xmlChar **attrs)
+add_attrs(struct xmlstream *xs, struct xnode *n, int nb, const xmlChar **attrs, bool charge)
 {
 	for (int i = 0; i < nb; i++) {
 		const xmlChar **a = attrs + 5 * i;
@@ -597,6 +631,13 @@ add_attrs(struct xmlstream *xs, struct xnode *n, int nb, const xmlChar **attrs)
 			return -1;
 		if (a[2] != NULL && (ns = ns_value(a[2])) == NULL) {
 			free(v);
+			return -1;
+		}
+		if (charge && !mem_charge(xs, mem_cost(sizeof(struct xattr)) +
+		    mem_cost(strlen((const char *)a[0]) + 1) + mem_cost(strlen(v) + 1) +
+		    (ns != NULL && ns[0] != '\0' ? mem_cost(strlen(ns) + 1) : 0))) {
+			free(v);
+			free(ns);
 			return -1;
 		}
 		rc = xnode_set_attr_ns(n, (const char *)a[0], ns, v);
@@ -686,7 +727,7 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 				goto oom;
 			}
 		}
-		if (add_attrs(xs, n, nb_attrs, attrs) == -1) {
+		if (add_attrs(xs, n, nb_attrs, attrs, false) == -1) {
 			xnode_free(n);
 			goto oom;
 		}
@@ -707,6 +748,13 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 	}
 	if ((dns = ns_value(uri)) == NULL)
 		goto oom;
+	if (xs->level == 1)
+		xs->mem = 0;   /* a new top-level element */
+	if (!mem_charge(xs, mem_cost(sizeof(struct xnode)) + mem_cost(strlen(name) + 1) +
+	    mem_cost(strlen(dns) + 1))) {
+		free(dns);
+		return;
+	}
 	if (xs->level == 1) {
 		n = xnode_new(name, dns);
 		free(dns);
@@ -721,7 +769,7 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 	}
 	xs->cur = n;
 	xs->level++;
-	if (add_attrs(xs, n, nb_attrs, attrs) == -1)
+	if (add_attrs(xs, n, nb_attrs, attrs, true) == -1)
 		goto oom;
 	return;
 oom:
@@ -780,6 +828,9 @@ sax_chars(void *ctx, const xmlChar *ch, int len)
 	 * merge adjacent pieces so that the tree does not depend on it. */
 	last = xs->cur->last_child;
 	if (last != NULL && last->is_text) {
+		if (!mem_charge(xs, mem_cost(last->text_len + (size_t)len + 1) -
+		    mem_cost(last->text_len + 1)))
+			return;
 		if ((t = realloc(last->text, last->text_len + (size_t)len + 1)) == NULL)
 			goto oom;
 		memcpy(t + last->text_len, p, (size_t)len);
@@ -788,6 +839,8 @@ sax_chars(void *ctx, const xmlChar *ch, int len)
 		t[last->text_len] = '\0';
 		return;
 	}
+	if (!mem_charge(xs, mem_cost(sizeof(struct xnode)) + mem_cost((size_t)len + 1)))
+		return;
 	if (xnode_add_text(xs->cur, p, (size_t)len) == NULL)
 		goto oom;
 	return;

@@ -6,7 +6,7 @@
  * (beyond the 5 predefined ones and character references), comments and processing
  * instructions (RFC 6120 §11), invalid UTF-8 and characters XML forbids, a stream
  * header nested in the stream, and enforces limits on stanza size, whitespace between
- * elements, depth, attributes and name length. Owner: stream.c. */
+ * elements, tree memory, depth, attributes and name length. Owner: stream.c. */
 #ifndef QF_XMLSTREAM_H
 #define QF_XMLSTREAM_H
 
@@ -22,6 +22,8 @@ struct xml_limits {
 	unsigned max_depth;         /* element depth below the stream element */
 	unsigned max_attributes;    /* per element */
 	unsigned max_name_length;   /* element/attribute names and namespace prefixes */
+	size_t   max_stanza_memory; /* approximate heap bytes of the tree of one top-level
+	                             * element under construction; 0 = 512 KiB */
 };
 
 struct xmlstream_cb {

@@ -292,6 +292,7 @@ test_shipped_config(void **state)
 	assert_int_equal(cfg->shutdown_timeout_ms, 5000);
 	assert_int_equal(cfg->attempt_delay_ms, 250);
 	assert_int_equal(cfg->max_stanza_size, 256 * 1024);
+	assert_int_equal(cfg->max_stanza_memory, 512 * 1024);
 	assert_int_equal(cfg->max_depth, 32);
 	assert_int_equal(cfg->max_attributes, 32);
 	assert_int_equal(cfg->max_name_length, 256);
@@ -336,6 +337,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->idle_timeout_ms, 600000);
 	assert_int_equal(cfg->setup_timeout_ms, 60000);
 	assert_int_equal(cfg->max_stanza_size, 262144);
+	assert_int_equal(cfg->max_stanza_memory, 524288);
 	assert_int_equal(cfg->max_connections, 4096);
 	assert_true(cfg->require_tls);
 	assert_true(cfg->dialback);
@@ -408,6 +410,7 @@ test_every_option(void **state)
 	    "}\n"
 	    "limits {\n"
 	    "\tstanza_size 1M\n"
+	    "\tstanza_memory 3m\n"
 	    "\tdepth 16\n"
 	    "\tattributes 8\n"
 	    "\tname_length 64\n"
@@ -486,6 +489,7 @@ test_every_option(void **state)
 	assert_int_equal(cfg->attempt_delay_ms, 100);
 
 	assert_int_equal(cfg->max_stanza_size, 1024 * 1024);
+	assert_int_equal(cfg->max_stanza_memory, 3 * 1024 * 1024);
 	assert_int_equal(cfg->max_depth, 16);
 	assert_int_equal(cfg->max_attributes, 8);
 	assert_int_equal(cfg->max_name_length, 64);
@@ -645,6 +649,56 @@ test_resolver_cache_block(void **state)
 	free(path);
 }
 
+/* limits { stanza_memory }: bounds, the relation to stanza_size, the derived default. */
+static void
+test_stanza_memory(void **state)
+{
+	static const struct {
+		const char *limits;   /* body of the limits block */
+		size_t want;          /* 0: the errors below */
+		struct want_err errs[3];
+	} cases[] = {
+		{ "\tstanza_memory 16k\n\tstanza_size 16k\n", 16 * 1024, { { 0, NULL } } },
+		{ "\tstanza_memory 64m\n", 64 * 1024 * 1024, { { 0, NULL } } },
+		{ "\tstanza_memory 1000000\n", 1000000, { { 0, NULL } } },
+		/* not set: follows a large stanza_size, keeps 512k for a small one */
+		{ "\tstanza_size 1m\n", 2 * 1024 * 1024, { { 0, NULL } } },
+		{ "\tstanza_size 300k\n", 600 * 1024, { { 0, NULL } } },
+		{ "\tstanza_size 64k\n", 512 * 1024, { { 0, NULL } } },
+		{ "\tdepth 8\n", 512 * 1024, { { 0, NULL } } },
+		{ "\tstanza_memory 15k\n", 0,
+		    { { 4, "'stanza_memory' 15k out of range (16384..67108864 bytes)" } } },
+		{ "\tstanza_memory 65m\n", 0, { { 4, "'stanza_memory' 65m out of range" } } },
+		{ "\tstanza_memory lots\n", 0, { { 4, "invalid size 'lots' for 'stanza_memory'" } } },
+		{ "\tstanza_size 1m\n\tstanza_memory 512k\n", 0,
+		    { { 5, "stanza_memory 524288 is below stanza_size 1048576" } } },
+		{ "\tstanza_memory 1m\n\tstanza_memory 2m\n", 0,
+		    { { 5, "duplicate 'stanza_memory' (first at line 4)" } } },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *conf, *path, name[64], *text = NULL;
+		struct config *cfg = NULL;
+		int n;
+
+		assert_true(asprintf(&conf, BASE "limits {\n%s}\n", cases[i].limits) > 0);
+		snprintf(name, sizeof(name), "stanza-memory-%zu.conf", i);
+		path = write_file(name, conf, strlen(conf));
+		if (cases[i].want == 0) {
+			expect_bad(name, path, cases[i].errs, count_want(cases[i].errs));
+		} else {
+			n = load(path, &cfg, &text);
+			if (n != 0)
+				fail_msg("%s: %d errors:\n%s", name, n, text);
+			assert_int_equal(cfg->max_stanza_memory, cases[i].want);
+			config_free(cfg);
+			free(text);
+		}
+		free(path);
+		free(conf);
+	}
+}
+
 static void
 test_bad_table(void **state)
 {
@@ -787,6 +841,7 @@ main(void)
 		cmocka_unit_test(test_every_option),
 		cmocka_unit_test(test_tls_block),
 		cmocka_unit_test(test_resolver_cache_block),
+		cmocka_unit_test(test_stanza_memory),
 		cmocka_unit_test(test_bad_table),
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_overlong_line),

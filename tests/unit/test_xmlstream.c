@@ -951,6 +951,84 @@ test_utf8_valid(void **state)
 	}
 }
 
+/* The tree under construction is bounded in (approximate) heap bytes: element-dense
+ * input costs far more memory than its size. */
+static void
+test_limits_memory(void **state)
+{
+	struct xml_limits lim = default_limits;
+	struct buf b;
+	struct rec r;
+	ssize_t got;
+
+	lim.max_stanza_size = 1 << 20;
+	lim.max_stanza_memory = 64 * 1024;
+	/* 60,000 empty children: 240 KB of input, some 10 MB of tree. */
+	buf_init(&b, 1 << 20);
+	buf_puts(&b, HDR "<message>");
+	for (int i = 0; i < 60000; i++)
+		buf_puts(&b, "<a/>");
+	buf_puts(&b, "</message>");
+	rec_init(&r, &lim);
+	got = xmlstream_feed(r.xs, b.data, b.len);
+	assert_int_equal(got, -1);
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	assert_non_null(strstr(r.text, "stanza too complex"));
+	rec_done(&r);
+	/* The same in small reads: refused long before the end of the input. */
+	rec_init(&r, &lim);
+	{
+		size_t off = 0;
+
+		while (off < b.len && xmlstream_feed(r.xs, b.data + off, 512) == 512)
+			off += 512;
+		assert_true(off < 64 * 1024);
+	}
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	rec_done(&r);
+	buf_free(&b);
+
+	/* Attributes and text count too. */
+	buf_init(&b, 1 << 20);
+	buf_puts(&b, HDR "<message>");
+	for (int i = 0; i < 3000; i++)
+		buf_printf(&b, "<a x='%d'>t</a>", i);
+	expect_log(b.data, 0, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	buf_free(&b);
+
+	/* The budget is per top-level element: many small elements are fine, and so is
+	 * a realistic stanza. */
+	buf_init(&b, 1 << 22);
+	buf_puts(&b, HDR);
+	for (int i = 0; i < 2000; i++)
+		buf_puts(&b, "<message to='b.example'><body>hello</body><x xmlns='urn:x'/>"
+		    "</message>");
+	{
+		char *log = run(b.data, b.len, 0, &lim);
+
+		assert_null(strstr(log, "ERR"));
+		free(log);
+	}
+	buf_free(&b);
+	{
+		char *log = run(transcript, sizeof(transcript) - 1, 1, &lim);
+
+		assert_string_equal(log, transcript_events);
+		free(log);
+	}
+	/* A text body close to the memory limit fits: text costs about its size. */
+	{
+		char *in = repeat(HDR "<message><body>", 'x', 60 * 1024, "</body></message>");
+
+		rec_init(&r, &lim);
+		got = xmlstream_feed(r.xs, in, strlen(in));
+		assert_int_equal(got, (ssize_t)strlen(in));
+		assert_int_equal(r.errors, 0);
+		rec_done(&r);
+		free(in);
+	}
+}
+
 /* A second stream header inside the open stream is not a stanza. RFC 6120 §4.9.3.22:
  * a first-level child of the stream the server does not support. */
 static void
@@ -1070,6 +1148,7 @@ main(void)
 		cmocka_unit_test(test_limits_unterminated_token),
 		cmocka_unit_test(test_limits_whitespace_keepalives),
 		cmocka_unit_test(test_limits_whitespace_run),
+		cmocka_unit_test(test_limits_memory),
 		cmocka_unit_test(test_utf8_invalid),
 		cmocka_unit_test(test_utf8_error_at_once),
 		cmocka_unit_test(test_utf8_valid),
