@@ -449,8 +449,8 @@ on_open(void *arg, const struct xnode *h)
 		    "unsupported-version");
 		return;
 	}
-	if ((from && from[0] && jid_domain(from, fd, sizeof(fd)) == -1) ||
-	    (to && to[0] && jid_domain(to, td, sizeof(td)) == -1)) {
+	if ((from && from[0] && jid_domain_only(from, fd, sizeof(fd)) == -1) ||
+	    (to && to[0] && jid_domain_only(to, td, sizeof(td)) == -1)) {
 		stream_error(s, "improper-addressing", "bad from/to", "improper-addressing");
 		return;
 	}
@@ -884,7 +884,8 @@ db_addressing(struct stream *s, const struct xnode *el, char *ours, char *theirs
 	const char *from = xnode_attr(el, "from"), *to = xnode_attr(el, "to");
 	char fd[256], td[256];
 
-	if (jid_domain(from, fd, sizeof(fd)) == -1 || jid_domain(to, td, sizeof(td)) == -1) {
+	if (jid_domain_only(from, fd, sizeof(fd)) == -1 ||
+	    jid_domain_only(to, td, sizeof(td)) == -1) {
 		stream_error(s, "improper-addressing", "dialback needs from and to",
 		    "improper-addressing");
 		return false;
@@ -1069,7 +1070,8 @@ receiver_db_verify(struct stream *s, const struct xnode *el)
 	char fd[256], td[256], *key;
 	bool valid, ours;
 
-	if (jid_domain(from, fd, sizeof(fd)) == -1 || jid_domain(to, td, sizeof(td)) == -1 ||
+	if (jid_domain_only(from, fd, sizeof(fd)) == -1 ||
+	    jid_domain_only(to, td, sizeof(td)) == -1 ||
 	    id == NULL || id[0] == '\0' || strlen(id) > 128) {
 		stream_error(s, "improper-addressing", "db:verify needs from, to and id",
 		    "improper-addressing");
