@@ -86,8 +86,50 @@ static const struct bad_case bad_cases[] = {
 	    { { 3, "cannot read certificate '" }, { 4, "is not a regular file" } } },
 	{ "local-not-loopback", BASE "listener local {\n\taddress 192.0.2.1\n}\n"
 	    "listener local {\n\taddress ::1\n\tport 5270\n}\n"
-	    "listener local {\n\taddress ::ffff:127.0.0.2\n}\n",
-	    { { 4, "local listener must be a loopback address" } } },
+	    "listener local {\n\taddress ::ffff:127.0.0.2\n}\n"
+	    "listener local {\n\taddress ::\n}\n",
+	    /* the listeners refused are left out: no duplicate of their defaults */
+	    { { 4, "local listener must be a loopback address (127.0.0.0/8 or ::1), not "
+	        "'192.0.2.1'" },
+	      { 11, "listener address '::ffff:127.0.0.2' cannot be bound: an IPv4-mapped" },
+	      { 14, "local listener must be a loopback address" } } },
+	/* What passes the syntax but cannot be bound. */
+	{ "listener-v4-mapped", BASE "listener internet {\n\taddress ::ffff:192.0.2.1\n"
+	    "\tport 5299\n}\nlistener direct_tls {\n\taddress ::FFFF:0.0.0.0\n}\n",
+	    { { 4, "'::ffff:192.0.2.1' cannot be bound: an IPv4-mapped IPv6 address" },
+	      { 8, "'::FFFF:0.0.0.0' cannot be bound: an IPv4-mapped" } } },
+	{ "listener-unbindable", BASE "listener internet {\n\taddress fe80::1\n\tport 1\n}\n"
+	    "listener internet {\n\taddress 224.0.0.1\n\tport 2\n}\n"
+	    "listener internet {\n\taddress ff02::1\n\tport 3\n}\n"
+	    "listener internet {\n\taddress 255.255.255.255\n\tport 4\n}\n"
+	    "listener internet {\n\taddress fe80::2\n\tport 5\n}\n",
+	    { { 4, "'fe80::1' cannot be bound: a link-local address" },
+	      { 8, "'224.0.0.1' cannot be bound: a multicast or broadcast address" },
+	      { 12, "'ff02::1' cannot be bound: a multicast address" },
+	      { 16, "'255.255.255.255' cannot be bound: a multicast or broadcast" },
+	      { 20, "link-local" } } },
+	{ "listener-overlap", BASE "listener internet {\n\taddress 192.0.2.1\n}\n"
+	    "listener local {\n\tport 5269\n}\n"
+	    "listener direct_tls { }\n"
+	    "listener local { }\n"
+	    "listener internet {\n\taddress ::\n}\n"
+	    "listener internet {\n\taddress ::1\n}\n"
+	    "listener local {\n\taddress 0:0::1\n\tport 5269\n}\n",
+	    { { 3, "listener 192.0.2.1 port 5269 overlaps the listener 0.0.0.0 port 5269 "
+	        "(line 1): both cannot be bound" },
+	      { 6, "listener 127.0.0.1 port 5269 overlaps the listener 0.0.0.0 port 5269" },
+	      /* an IPv6 wildcard does not take IPv4 (IPv6-only sockets) */
+	      { 10, "listener 127.0.0.1 port 5270 overlaps the listener 0.0.0.0 port 5270 "
+	        "(line 9)" },
+	      { 14, "listener ::1 port 5269 overlaps the listener :: port 5269 (line 11)" },
+	      { 17, "listener 0:0::1 port 5269 overlaps the listener :: port 5269" } } },
+	{ "local-server-is-own-listener", BASE "listener local { }\n"
+	    "local_server {\n\taddress 127.0.0.1\n\tport 5270\n}\n",
+	    { { 4, "local_server 127.0.0.1 port 5270 is quickfed's own listener 127.0.0.1 "
+	        "port 5270 (line 3): it would deliver to itself" } } },
+	{ "local-server-behind-wildcard", BASE "local_server {\n\taddress ::ffff:127.0.0.1\n"
+	    "\tport 5269\n}\n",
+	    { { 3, "is quickfed's own listener 0.0.0.0 port 5269 (line 1)" } } },
 	{ "bad-address", BASE "listener internet {\n\taddress example.net\n\tport 1\n}\n"
 	    "local_server {\n\taddress 300.1.1.1\n}\n",
 	    { { 4, "invalid address 'example.net'" }, { 8, "invalid address '300.1.1.1'" } } },
