@@ -1,11 +1,14 @@
 /* s2s/listener.c - listening sockets for the internet side and the loopback leg.
  * SPDX-License-Identifier: ISC
  * Opened by main.c. Accepts until max_connections is reached, then pauses accepting
- * (and on EMFILE) instead of spinning; resumes from a short timer. */
+ * (and on EMFILE) instead of spinning; resumes from a short timer. The local listener
+ * serves loopback peers only: config.c requires a loopback address, and each accepted
+ * peer is checked too (a packet from another local address can reach 127.0.0.1). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -34,6 +37,43 @@ static struct listener *listeners;
 
 static void accept_cb(EV_P_ ev_io *, int);
 static void resume_cb(EV_P_ ev_timer *, int);
+static void format_peer(const struct sockaddr *, char *, size_t);
+
+bool
+listener_loopback_peer(const struct sockaddr *sa, socklen_t len)
+{
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+static void
+format_peer(const struct sockaddr *sa, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(out, n, "%s:%u", ip, (unsigned)ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, n, "[%s]:%u", ip, (unsigned)ntohs(s6->sin6_port));
+	} else {
+		snprintf(out, n, "family-%d", (int)sa->sa_family);
+	}
+}
 
 static int
 open_one(const struct cfg_listener *cl)
@@ -137,6 +177,16 @@ accept_cb(EV_P_ ev_io *w, int revents)
 			    errno != ECONNABORTED)
 				log_warn("listener %s: accept", l->name);
 			return;
+		}
+		if (l->side == STREAM_LOCAL &&
+		    !listener_loopback_peer((struct sockaddr *)&ss, len)) {
+			char peer[INET6_ADDRSTRLEN + 16];
+
+			format_peer((struct sockaddr *)&ss, peer, sizeof(peer));
+			log_warnx("local listener %s refused %s: not a loopback address", l->name,
+			    peer);
+			close(fd);
+			continue;
 		}
 		conn_accept(fd, l->side, l->direct_tls, (struct sockaddr *)&ss, len);
 	}
