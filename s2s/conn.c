@@ -629,7 +629,7 @@ process_input(struct conn *c)
 				    tls_session_error(c->tls));
 				c->close_reason = tls_session_dane_state(c->tls) == TLS_DANE_FAILED ?
 				    "dane-failed" : "tls-handshake-failed";
-				c->state = CONN_DEAD;
+				c->state = CONN_CLOSING;  /* still send <proceed/> and the alert */
 				return;
 			}
 			log_debug("conn=%lu TLS established %s resumed=%d peer=%s", c->id,
@@ -660,7 +660,7 @@ process_input(struct conn *c)
 					log_warnx("conn=%lu remote=%s TLS error: %s", c->id,
 					    c->st->remote, tls_session_error(c->tls));
 					c->close_reason = "tls-error";
-					c->state = CONN_DEAD;
+					c->state = CONN_CLOSING;  /* still send the alert */
 					return;
 				}
 				break;
@@ -745,7 +745,11 @@ pump_output(struct conn *c)
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 		    errno == EINPROGRESS))   /* TFO: the SYN is on its way */
 			break;
-		log_warn("conn=%lu %s write", c->id, c->addr);
+		if (c->state == CONN_CLOSING && (errno == EPIPE || errno == ECONNRESET))
+			log_debug("conn=%lu %s gone before our last bytes: %s", c->id, c->addr,
+			    strerror(errno));   /* best effort: routine after its EOF */
+		else
+			log_warn("conn=%lu %s write", c->id, c->addr);
 		if (c->close_reason == NULL)
 			c->close_reason = "write-error";
 		c->state = CONN_DEAD;
@@ -813,7 +817,12 @@ read_cb(EV_P_ ev_io *w, int revents)
 		log_debug("conn=%lu %s closed the connection", c->id, c->addr);
 		if (c->close_reason == NULL)
 			c->close_reason = "peer-eof";
-		c->state = CONN_DEAD;
+		/* The peer may only have shut down its side: it is still owed the answer
+		 * to what it sent (a header and features, a stream error) and our close. */
+		if (c->state == CONN_OPEN)
+			stream_close(c->st, "peer-eof");
+		if (c->state == CONN_OPEN)
+			c->state = CONN_CLOSING;
 	}
 	pump_output(c);
 	if (c->wrote && c->st->role == STREAM_INITIATOR && !stream_is_ready(c->st) &&
@@ -889,6 +898,10 @@ finish(struct conn *c)
 		return;
 	if (c->state == CONN_CLOSING) {
 		ev_io_stop(loop, &ci->rio);
+		/* Plaintext behind a TLS handshake that never finished cannot go out:
+		 * do not wait for it, send only what is already on the wire. */
+		if (c->tls != NULL && !tls_session_established(c->tls))
+			buf_reset(&c->out);
 		if (c->rawout.len == 0 && c->out.len == 0)
 			c->state = CONN_DEAD;
 		else if (!ev_is_active(&ci->timer) || ev_timer_remaining(loop, &ci->timer) >
