@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,8 @@ static void finish(struct conn *);
 static void destroy(struct conn *);
 static void arm_timer(struct conn *);
 static double open_deadline(const struct conn *, const char **);
-static int status_peers(void *, const char *, struct buf *);
+static int status_peers(void *, const char *, struct buf *, uint64_t *);
+static void peer_record(const struct conn *, struct buf *);
 
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed,
@@ -101,7 +103,7 @@ conn_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t, struct s
 	cfg = c;
 	tls_creds = t;
 	if (st != NULL)
-		status_register(st, "show peers",
+		status_register_stream(st, "show peers",
 		    "show peers: every connection: domains, direction, state, TLS, auth, stanzas",
 		    status_peers, NULL);
 }
@@ -1039,54 +1041,74 @@ conn_by_id(unsigned long id)
 	return NULL;
 }
 
+/* "show peers", streamed (it grows with the connections: ~1 KiB each). The list runs
+ * newest first, ids descending, so *cursor (the id of the last connection listed) says
+ * where to go on; connections opened meanwhile are not listed, closed ones drop out.
+ * peers= is the count when the answer began. */
 static int
-status_peers(void *arg, const char *args, struct buf *out)
+status_peers(void *arg, const char *args, struct buf *out, uint64_t *cursor)
 {
+	const struct conn *c;
+
 	(void)arg;
 	(void)args;
-	buf_printf(out, "peers=%lu\n", nconns);
-	for (struct conn *c = all; c; c = c->next) {
-		const struct stream *s = c->st;
-
-		buf_printf(out, "peer.%lu.direction=%s\n", c->id,
-		    s->role == STREAM_INITIATOR ? "out" : "in");
-		buf_printf(out, "peer.%lu.side=%s\n", c->id,
-		    s->side == STREAM_INTERNET ? "internet" : "local");
-		buf_printf(out, "peer.%lu.purpose=%s\n", c->id,
-		    s->purpose == STREAM_RELAY ? "relay" : "verify");
-		buf_printf(out, "peer.%lu.local=%s\n", c->id, s->local);
-		buf_printf(out, "peer.%lu.remote=%s\n", c->id, s->remote);
-		buf_printf(out, "peer.%lu.address=%s\n", c->id, c->addr);
-		buf_printf(out, "peer.%lu.state=%s\n", c->id, stream_strstate(s->state));
-		buf_printf(out, "peer.%lu.tls=%s\n", c->id,
-		    c->tls && tls_session_established(c->tls) ? tls_session_version(c->tls) : "none");
-		if (c->tls != NULL && tls_session_established(c->tls)) {
-			buf_printf(out, "peer.%lu.tls_resumed=%d\n", c->id,
-			    tls_session_resumed(c->tls));
-			buf_printf(out, "peer.%lu.dane=%s\n", c->id,
-			    tls_dane_strstate(tls_session_dane_state(c->tls)));
-			buf_printf(out, "peer.%lu.peer_cert=%s\n", c->id,
-			    tls_session_peer_verdict(c->tls));
-		}
-		buf_printf(out, "peer.%lu.auth=%s\n", c->id, s->auth_method ? s->auth_method : "none");
-		for (size_t i = 0; i < s->n_pairs; i++)
-			buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", c->id, i, s->pairs[i].local,
-			    s->pairs[i].remote, s->pairs[i].valid ? "valid" :
-			    s->pairs[i].pending ? "pending" : "invalid");
-		if (s->role == STREAM_INITIATOR && c->rtt_used > 0) {
-			buf_printf(out, "peer.%lu.rtt_used=%u\n", c->id, c->rtt_used);
-			buf_printf(out, "peer.%lu.rtt_saved=%u\n", c->id,
-			    c->rtt_unpipelined - c->rtt_used);
-		}
-		if (s->role == STREAM_INITIATOR)
-			buf_printf(out, "peer.%lu.tcp_fastopen=%s\n", c->id,
-			    c->tfo_used ? "used" : c->tfo ? "tried" : "no");
-		buf_printf(out, "peer.%lu.direct_tls=%d\n", c->id, s->direct_tls);
-		buf_printf(out, "peer.%lu.pipelining=%s\n", c->id,
-		    s->role == STREAM_INITIATOR ? (s->pipeline ? "used" : "no") :
-		    (s->cfg->pipelining ? "offered" : "no"));
-		buf_printf(out, "peer.%lu.stanzas_in=%lu\n", c->id, s->stanzas_in);
-		buf_printf(out, "peer.%lu.stanzas_out=%lu\n", c->id, s->stanzas_out);
+	if (*cursor == 0) {
+		buf_printf(out, "peers=%lu\n", nconns);
+		*cursor = UINT64_MAX;
 	}
-	return 0;
+	for (c = all; c != NULL && c->id >= *cursor; c = c->next)
+		;
+	for (; c != NULL && buf_room(out) >= STATUS_RECORD_MAX; c = c->next) {
+		peer_record(c, out);
+		*cursor = c->id;
+	}
+	return c != NULL ? 1 : 0;
+}
+
+/* One connection's lines (well under STATUS_RECORD_MAX: 8 pairs of 255-byte domains
+ * at most). */
+static void
+peer_record(const struct conn *c, struct buf *out)
+{
+	const struct stream *s = c->st;
+
+	buf_printf(out, "peer.%lu.direction=%s\n", c->id,
+	    s->role == STREAM_INITIATOR ? "out" : "in");
+	buf_printf(out, "peer.%lu.side=%s\n", c->id,
+	    s->side == STREAM_INTERNET ? "internet" : "local");
+	buf_printf(out, "peer.%lu.purpose=%s\n", c->id,
+	    s->purpose == STREAM_RELAY ? "relay" : "verify");
+	buf_printf(out, "peer.%lu.local=%s\n", c->id, s->local);
+	buf_printf(out, "peer.%lu.remote=%s\n", c->id, s->remote);
+	buf_printf(out, "peer.%lu.address=%s\n", c->id, c->addr);
+	buf_printf(out, "peer.%lu.state=%s\n", c->id, stream_strstate(s->state));
+	buf_printf(out, "peer.%lu.tls=%s\n", c->id,
+	    c->tls && tls_session_established(c->tls) ? tls_session_version(c->tls) : "none");
+	if (c->tls != NULL && tls_session_established(c->tls)) {
+		buf_printf(out, "peer.%lu.tls_resumed=%d\n", c->id,
+		    tls_session_resumed(c->tls));
+		buf_printf(out, "peer.%lu.dane=%s\n", c->id,
+		    tls_dane_strstate(tls_session_dane_state(c->tls)));
+		buf_printf(out, "peer.%lu.peer_cert=%s\n", c->id,
+		    tls_session_peer_verdict(c->tls));
+	}
+	buf_printf(out, "peer.%lu.auth=%s\n", c->id, s->auth_method ? s->auth_method : "none");
+	for (size_t i = 0; i < s->n_pairs; i++)
+		buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", c->id, i, s->pairs[i].local,
+		    s->pairs[i].remote, s->pairs[i].valid ? "valid" :
+		    s->pairs[i].pending ? "pending" : "invalid");
+	if (s->role == STREAM_INITIATOR && c->rtt_used > 0) {
+		buf_printf(out, "peer.%lu.rtt_used=%u\n", c->id, c->rtt_used);
+		buf_printf(out, "peer.%lu.rtt_saved=%u\n", c->id,
+		    c->rtt_unpipelined - c->rtt_used);
+	}
+	if (s->role == STREAM_INITIATOR)
+		buf_printf(out, "peer.%lu.tcp_fastopen=%s\n", c->id,
+		    c->tfo_used ? "used" : c->tfo ? "tried" : "no");
+	buf_printf(out, "peer.%lu.direct_tls=%d\n", c->id, s->direct_tls);
+	buf_printf(out, "peer.%lu.pipelining=%s\n", c->id,
+	    s->role == STREAM_INITIATOR ? (s->pipeline ? "used" : "no") :
+	    (s->cfg->pipelining ? "offered" : "no"));
+	buf_printf(out, "peer.%lu.stanzas_in=%lu\n", c->id, s->stanzas_in);
+	buf_printf(out, "peer.%lu.stanzas_out=%lu\n", c->id, s->stanzas_out);
 }
