@@ -36,6 +36,13 @@
 struct parser;
 struct keyword;
 
+/* A numeric address, for comparing listeners: IPv4-mapped IPv6 addresses are kept as
+ * IPv4, so that ::ffff:127.0.0.1 and 127.0.0.1 compare equal. */
+struct ipaddr {
+	int           af;          /* AF_INET or AF_INET6 */
+	unsigned char a[16];       /* 4 or 16 bytes */
+};
+
 /* A keyword handler: args are the words after the keyword (block braces removed).
  * Returns 0, or -1 after reporting the error. */
 typedef int kw_fn(struct parser *, const struct keyword *, char **args, int nargs);
@@ -74,6 +81,7 @@ struct parser {
 	int blk_seen[CFG_MAX_KEYWORDS];      /* same for the open block */
 
 	struct cfg_listener lst;             /* listener being parsed */
+	bool lst_bad;                        /* ... its address was refused: not added */
 	struct cfg_domain *dom;              /* domain being parsed (already linked) */
 	struct cfg_peer *peer;               /* peer being parsed (already linked) */
 
@@ -90,7 +98,12 @@ static int parse_size(const char *, uint64_t *);
 static int parse_bool(const char *, bool *);
 static bool dns_name_valid(char *);
 static bool ip_valid(const char *);
+static bool ip_parse(const char *, struct ipaddr *);
+static bool ip_is_any(const struct ipaddr *);
 static bool ip_loopback(const char *);
+static const char *listen_unusable(const char *);
+static bool listeners_clash(const struct cfg_listener *, const struct cfg_listener *);
+static int top_line(const struct parser *, const char *);
 static int file_readable(struct parser *, const char *, const char *);
 static int seen_line(const struct parser *, const char *);
 static void *field(struct parser *, const struct keyword *);
@@ -109,6 +122,7 @@ static kw_fn kw_peer, kw_peer_address;
 static void close_listener(struct parser *);
 static void close_domain(struct parser *);
 static void close_resolver(struct parser *);
+static void close_limits(struct parser *);
 static void close_policy(struct parser *);
 static void close_peer(struct parser *);
 static void config_defaults(struct config *);
@@ -172,6 +186,8 @@ static const struct keyword timeouts_kws[] = {
 
 static const struct keyword limits_kws[] = {
 	{ "stanza_size", kw_size, 1, 1, OFF(max_stanza_size), 1024, 16 * 1024 * 1024, NULL, 0 },
+	{ "stanza_memory", kw_size, 1, 1, OFF(max_stanza_memory), 16 * 1024, 64 * 1024 * 1024,
+	  NULL, 0 },
 	{ "depth", kw_count, 1, 1, OFF(max_depth), 4, 1024, NULL, 0 },
 	{ "attributes", kw_count, 1, 1, OFF(max_attributes), 4, 1024, NULL, 0 },
 	{ "name_length", kw_count, 1, 1, OFF(max_name_length), 16, 4096, NULL, 0 },
@@ -217,7 +233,7 @@ static const struct block_def local_server_block = { "local_server", local_serve
 static const struct block_def domain_block = { "domain", domain_kws, target_domain, close_domain };
 static const struct block_def resolver_block = { "resolver", resolver_kws, target_cfg, close_resolver };
 static const struct block_def timeouts_block = { "timeouts", timeouts_kws, target_cfg, NULL };
-static const struct block_def limits_block = { "limits", limits_kws, target_cfg, NULL };
+static const struct block_def limits_block = { "limits", limits_kws, target_cfg, close_limits };
 static const struct block_def policy_block = { "policy", policy_kws, target_cfg, close_policy };
 static const struct block_def tls_block = { "tls", tls_kws, target_cfg, NULL };
 static const struct block_def peer_block = { "peer", peer_kws, target_peer, close_peer };
@@ -392,7 +408,35 @@ ip_valid(const char *s)
 	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
-/* 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104. */
+static bool
+ip_parse(const char *s, struct ipaddr *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (inet_pton(AF_INET, s, ip->a) == 1) {
+		ip->af = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, s, ip->a) != 1)
+		return false;
+	ip->af = AF_INET6;
+	if (IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)ip->a)) {
+		memmove(ip->a, ip->a + 12, 4);
+		memset(ip->a + 4, 0, 12);
+		ip->af = AF_INET;
+	}
+	return true;
+}
+
+/* 0.0.0.0 or :: */
+static bool
+ip_is_any(const struct ipaddr *ip)
+{
+	static const unsigned char zero[16];
+
+	return memcmp(ip->a, zero, ip->af == AF_INET ? 4 : 16) == 0;
+}
+
+/* 127.0.0.0/8 and ::1 (IPv4-mapped addresses are refused before this is asked). */
 static bool
 ip_loopback(const char *s)
 {
@@ -402,9 +446,50 @@ ip_loopback(const char *s)
 	if (inet_pton(AF_INET, s, &a4) == 1)
 		return (ntohl(a4.s_addr) >> 24) == 127;
 	if (inet_pton(AF_INET6, s, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6) ||
-		    (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
+		return IN6_IS_ADDR_LOOPBACK(&a6);
 	return false;
+}
+
+/* Why a listening socket cannot be bound to the numeric address s, or NULL. IPv6
+ * listeners are IPv6-only (listener.c sets IPV6_V6ONLY), so an IPv4-mapped address
+ * fails to bind; a link-local one needs an interface the config cannot name. */
+static const char *
+listen_unusable(const char *s)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, s, &a4) == 1) {
+		uint32_t a = ntohl(a4.s_addr);
+
+		if ((a >> 28) == 0xe || a == 0xffffffffu)
+			return "a multicast or broadcast address";
+		return NULL;
+	}
+	if (inet_pton(AF_INET6, s, &a6) != 1)
+		return NULL;
+	if (IN6_IS_ADDR_V4MAPPED(&a6))
+		return "an IPv4-mapped IPv6 address, which an IPv6-only socket cannot bind "
+		    "(write the IPv4 address itself)";
+	if (IN6_IS_ADDR_MULTICAST(&a6))
+		return "a multicast address";
+	if (IN6_IS_ADDR_LINKLOCAL(&a6))
+		return "a link-local address, which needs an interface to bind";
+	return NULL;
+}
+
+/* Two listeners that cannot both be bound: the same port and the same address, or
+ * one of them is the wildcard of the other's family. */
+static bool
+listeners_clash(const struct cfg_listener *x, const struct cfg_listener *y)
+{
+	struct ipaddr a, b;
+
+	if (x->port != y->port || !ip_parse(x->address, &a) || !ip_parse(y->address, &b) ||
+	    a.af != b.af)
+		return false;
+	return ip_is_any(&a) || ip_is_any(&b) ||
+	    memcmp(a.a, b.a, a.af == AF_INET ? 4 : 16) == 0;
 }
 
 /* A file named in the config must exist, be a regular file and open for reading. */
@@ -424,6 +509,16 @@ file_readable(struct parser *p, const char *what, const char *path)
 		return -1;
 	}
 	fclose(f);
+	return 0;
+}
+
+/* Line where top-level keyword name was first used, 0 if not used. */
+static int
+top_line(const struct parser *p, const char *name)
+{
+	for (const struct keyword *kw = top_kws; kw->name != NULL; kw++)
+		if (strcmp(kw->name, name) == 0)
+			return p->top_seen[kw - top_kws];
 	return 0;
 }
 
@@ -629,6 +724,7 @@ kw_listener(struct parser *p, const struct keyword *kw, char **args, int nargs)
 		return -1;
 	}
 	memset(&p->lst, 0, sizeof(p->lst));
+	p->lst_bad = false;
 	p->lst.kind = kind;
 	p->lst.line = p->line;
 	if (kind == CFG_LISTEN_INTERNET) {
@@ -650,30 +746,51 @@ kw_listener(struct parser *p, const struct keyword *kw, char **args, int nargs)
 static int
 kw_listener_address(struct parser *p, const struct keyword *kw, char **args, int nargs)
 {
+	const char *why;
+
+	p->lst_bad = true;   /* until the address is accepted */
 	if (!ip_valid(args[0]) || strlen(args[0]) >= sizeof(p->lst.address)) {
 		perr(p, p->line, "invalid address '%s' (a numeric IPv4 or IPv6 address)", args[0]);
 		return -1;
 	}
-	if (p->lst.kind == CFG_LISTEN_LOCAL && !ip_loopback(args[0])) {
-		perr(p, p->line, "local listener must be a loopback address, not '%s'", args[0]);
+	if ((why = listen_unusable(args[0])) != NULL) {
+		perr(p, p->line, "listener address '%s' cannot be bound: %s", args[0], why);
 		return -1;
 	}
+	if (p->lst.kind == CFG_LISTEN_LOCAL && !ip_loopback(args[0])) {
+		perr(p, p->line, "local listener must be a loopback address (127.0.0.0/8 or ::1), "
+		    "not '%s'", args[0]);
+		return -1;
+	}
+	p->lst_bad = false;
 	strcpy(p->lst.address, args[0]);
 	return 0;
 }
 
+/* A listener whose address was refused is left out (its error is reported), so that
+ * its defaults do not cause errors of their own. */
 static void
 close_listener(struct parser *p)
 {
 	struct config *cfg = p->cfg;
 
-	for (size_t i = 0; i < cfg->n_listeners; i++)
-		if (cfg->listeners[i].port == p->lst.port &&
-		    strcmp(cfg->listeners[i].address, p->lst.address) == 0) {
+	if (p->lst_bad)
+		return;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		const struct cfg_listener *l = &cfg->listeners[i];
+
+		if (l->port == p->lst.port && strcmp(l->address, p->lst.address) == 0) {
 			perr(p, p->block_line, "duplicate listener %s port %u (first at line %d)",
-			    p->lst.address, (unsigned)p->lst.port, cfg->listeners[i].line);
+			    p->lst.address, (unsigned)p->lst.port, l->line);
 			return;
 		}
+		if (listeners_clash(l, &p->lst)) {
+			perr(p, p->block_line, "listener %s port %u overlaps the listener %s port %u "
+			    "(line %d): both cannot be bound", p->lst.address, (unsigned)p->lst.port,
+			    l->address, (unsigned)l->port, l->line);
+			return;
+		}
+	}
 	cfg->listeners[cfg->n_listeners++] = p->lst;
 }
 
@@ -795,6 +912,25 @@ close_resolver(struct parser *p)
 		    "auto_trust_anchor on needs a trust_anchor_file to start from");
 }
 
+/* ---- limits ---- */
+
+/* A stanza within stanza_size must fit in stanza_memory: its text alone takes about
+ * its size. Left unset, stanza_memory follows a larger stanza_size (2 x). */
+static void
+close_limits(struct parser *p)
+{
+	struct config *cfg = p->cfg;
+	int mem = seen_line(p, "stanza_memory");
+
+	if (mem == 0) {
+		if (cfg->max_stanza_memory / 2 < cfg->max_stanza_size)
+			cfg->max_stanza_memory = 2 * cfg->max_stanza_size;
+	} else if (cfg->max_stanza_memory < cfg->max_stanza_size) {
+		perr(p, mem, "stanza_memory %zu is below stanza_size %zu: stanzas within "
+		    "stanza_size would be refused", cfg->max_stanza_memory, cfg->max_stanza_size);
+	}
+}
+
 /* ---- policy ---- */
 
 static int
@@ -910,6 +1046,7 @@ config_defaults(struct config *cfg)
 	cfg->shutdown_timeout_ms = 5 * SEC;
 	cfg->attempt_delay_ms = 250;
 	cfg->max_stanza_size = 256 * 1024;
+	cfg->max_stanza_memory = 512 * 1024;
 	cfg->max_depth = 32;
 	cfg->max_attributes = 32;
 	cfg->max_name_length = 256;
@@ -1104,10 +1241,21 @@ finish(struct parser *p)
 			perr(p, peer->line, "peer '%s' is a local domain", peer->name);
 	for (size_t i = 0; i < p->n_inherit; i++)
 		p->inherit[i]->secure_auth = cfg->secure_auth;
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		struct cfg_listener ls = { .port = cfg->local_server_port };
 
-	for (const struct keyword *kw = top_kws; kw->name != NULL; kw++)
-		if (strcmp(kw->name, cfg->status_socket != NULL ? "status_socket" : "state_dir") == 0)
-			sock_line = p->top_seen[kw - top_kws];
+		snprintf(ls.address, sizeof(ls.address), "%s", cfg->local_server_address);
+		if (listeners_clash(&cfg->listeners[i], &ls)) {
+			perr(p, top_line(p, "local_server"), "local_server %s port %u is quickfed's "
+			    "own listener %s port %u (line %d): it would deliver to itself",
+			    cfg->local_server_address, (unsigned)cfg->local_server_port,
+			    cfg->listeners[i].address, (unsigned)cfg->listeners[i].port,
+			    cfg->listeners[i].line);
+			break;
+		}
+	}
+
+	sock_line = top_line(p, cfg->status_socket != NULL ? "status_socket" : "state_dir");
 	if (cfg->status_socket == NULL) {
 		size_t n = strlen(cfg->state_dir) + sizeof("/quickfed.sock");
 		cfg->status_socket = xcalloc(1, n);

@@ -93,9 +93,12 @@ struct config {
 	uint32_t attempt_delay_ms;               /* Happy Eyeballs (RFC 8305): next connection
 	                                          * attempt starts after: 250ms (10ms..10s) */
 
-	/* limits { stanza_size; depth; attributes; name_length; queue_bytes; held; memory;
-	 *          verifications; connections; connections_per_address } */
+	/* limits { stanza_size; stanza_memory; depth; attributes; name_length; queue_bytes;
+	 *          held; memory; verifications; connections; connections_per_address } */
 	size_t   max_stanza_size;                /* 256k */
+	size_t   max_stanza_memory;              /* heap bytes of one stanza's tree while it is
+	                                          * parsed: 512k (16k..64m; not below
+	                                          * stanza_size; unset: at least 2 x stanza_size) */
 	unsigned max_depth;                      /* 32 */
 	unsigned max_attributes;                 /* 32 per element */
 	unsigned max_name_length;                /* 256 */

@@ -3,7 +3,10 @@
  * main.c creates it with status_new() on the daemon's libev loop; modules add their
  * commands with status_register(). A client (quickfedctl, socat) sends one line, gets the
  * answer and the server closes. Only root and the daemon's own uid may connect; clients are
- * capped and each has a 5 s deadline, so a stuck client cannot hold the socket. */
+ * capped and each has a 5 s deadline (reading the command, then for each progress while
+ * writing), so a stuck client cannot hold the socket. A streaming handler's answer is
+ * produced in parts of at most STATUS_STREAM_PART bytes whenever fewer than
+ * STATUS_STREAM_LOWAT bytes wait to be written: any size, bounded memory per client. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -25,7 +28,9 @@
 #define STATUS_CLIENT_MAGIC  0x51465343u  /* "QFSC" */
 #define STATUS_MAX_CLIENTS   16           /* concurrent clients; more wait in the backlog */
 #define STATUS_LINE_MAX      1024         /* command line, without the newline */
-#define STATUS_ANSWER_MAX    (1024 * 1024)
+#define STATUS_ANSWER_MAX    (1024 * 1024)  /* one-shot answers; larger ones are cut */
+#define STATUS_STREAM_PART   (128 * 1024)   /* one call of a streaming handler, at most */
+#define STATUS_STREAM_LOWAT  (64 * 1024)    /* produce more below this many unsent bytes */
 #define STATUS_TIMEOUT       5.0          /* seconds per client, reading and writing */
 #define STATUS_ACCEPT_RETRY  1.0          /* seconds before retrying accept after EMFILE */
 
@@ -33,8 +38,9 @@ struct status_cmd {
 	char          *words;   /* owned; "show peers", single spaces */
 	char          *usage;   /* owned; help text */
 	size_t         nwords;
-	status_cmd_fn  fn;
-	void          *arg;     /* borrowed; passed to fn */
+	status_cmd_fn  fn;      /* one-shot handler, or NULL */
+	status_stream_fn more;  /* streaming handler, or NULL */
+	void          *arg;     /* borrowed; passed to fn / more */
 };
 
 struct status_client {
@@ -47,8 +53,14 @@ struct status_client {
 	ev_timer              timer;
 	char                  line[STATUS_LINE_MAX + 2];  /* line + '\n' + NUL */
 	size_t                linelen;
-	struct buf            out;     /* the answer */
+	struct buf            out;     /* the answer (streaming: its part not yet written) */
 	size_t                sent;    /* bytes of out already written */
+	/* streaming answer under way (more != NULL until the handler says it is complete) */
+	status_stream_fn      more;
+	void                 *more_arg;  /* borrowed */
+	const char           *more_args; /* points into line */
+	uint64_t              cursor;    /* the handler's */
+	char                  last;      /* last byte of the answer so far */
 };
 
 struct status {
@@ -75,7 +87,11 @@ static void status_pause(struct status *, const char *);
 static void status_resume(struct status *);
 static void client_close(struct status_client *, const char *);
 static void client_answer(struct status_client *);
+static void client_pump(struct status_client *);
 static int client_flush(struct status_client *);
+static void client_produce(struct status_client *);
+static int cmd_add(struct status *, const char *, const char *, status_cmd_fn,
+    status_stream_fn, void *);
 static void client_dispatch(struct status_client *);
 static void client_write_failed(struct status_client *);
 static const char *match_words(const char *, const char *);
@@ -207,10 +223,28 @@ int
 status_register(struct status *st, const char *words, const char *usage,
     status_cmd_fn fn, void *arg)
 {
+	if (fn == NULL)
+		return -1;
+	return cmd_add(st, words, usage, fn, NULL, arg);
+}
+
+int
+status_register_stream(struct status *st, const char *words, const char *usage,
+    status_stream_fn fn, void *arg)
+{
+	if (fn == NULL)
+		return -1;
+	return cmd_add(st, words, usage, NULL, fn, arg);
+}
+
+static int
+cmd_add(struct status *st, const char *words, const char *usage, status_cmd_fn fn,
+    status_stream_fn more, void *arg)
+{
 	struct status_cmd *n, *c;
 	char *w, *p, *q;
 
-	if (st == NULL || words == NULL || fn == NULL || count_words(words) == 0)
+	if (st == NULL || words == NULL || count_words(words) == 0)
 		return -1;
 	/* Normalise the words to single spaces, no leading or trailing blanks. */
 	if ((w = malloc(strlen(words) + 1)) == NULL)
@@ -245,6 +279,7 @@ status_register(struct status *st, const char *words, const char *usage,
 	c->words = w;
 	c->nwords = count_words(w);
 	c->fn = fn;
+	c->more = more;
 	c->arg = arg;
 	st->ncmds++;
 	return 0;
@@ -514,15 +549,32 @@ client_dispatch(struct status_client *c)
 		*--end = '\0';
 
 	log_debug("status client=%u command='%s' args='%s'", c->id, best->words, args);
-	buf_init(&body, STATUS_ANSWER_MAX);
-	rc = best->fn(best->arg, args, &body);
+	if (best->more != NULL) {
+		/* streamed: the first part now, the rest as the client reads */
+		buf_init(&body, STATUS_STREAM_PART);
+		rc = best->more(best->arg, args, &body, &c->cursor);
+		if (rc == 1 && body.len == 0)
+			rc = -1;   /* no progress: do not loop */
+		if (rc == 1) {
+			c->more = best->more;
+			c->more_arg = best->arg;
+			c->more_args = args;
+			buf_append(&c->out, body.data, body.len);
+			c->last = body.data[body.len - 1];
+			buf_free(&body);
+			return;
+		}
+	} else {
+		buf_init(&body, STATUS_ANSWER_MAX);
+		rc = best->fn(best->arg, args, &body);
+	}
 	if (rc == -1)
 		buf_puts(&c->out, "error: ");
 	if (body.len > 0)
 		buf_append(&c->out, body.data, body.len);
 	n = c->out.len;
 	/* An append that did not fit was refused; near the cap, say so. */
-	if (buf_room(&body) < 4096)
+	if (best->fn != NULL && buf_room(&body) < 4096)
 		buf_puts(&c->out, "\nerror: answer truncated\n");
 	else if (rc == -1 && body.len == 0)
 		buf_puts(&c->out, "failed\n");
@@ -531,24 +583,64 @@ client_dispatch(struct status_client *c)
 	buf_free(&body);
 }
 
-/* Returns 1 when everything is written, 0 when the socket is full, -1 on error. */
+/* Returns 1 when everything is written, 0 when the socket is full, -1 on error. Each
+ * write that makes progress restarts the client's deadline. */
 static int
 client_flush(struct status_client *c)
 {
+	struct status *st = c->st;
+	size_t before = c->sent;
 	ssize_t w;
+	int rc = 1;
 
 	while (c->sent < c->out.len) {
 		w = send(c->fd, c->out.data + c->sent, c->out.len - c->sent, MSG_NOSIGNAL);
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return 0;
-			return -1;
+			rc = errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -1;
+			break;
 		}
 		c->sent += (size_t)w;
 	}
-	return 1;
+	if (c->sent > before) {
+		ev_timer_stop(st->loop, &c->timer);
+		ev_timer_set(&c->timer, STATUS_TIMEOUT, 0.);
+		ev_timer_start(st->loop, &c->timer);
+	}
+	return rc;
+}
+
+/* Streaming: drop what was written, then have the handler append parts until
+ * STATUS_STREAM_LOWAT bytes wait or the answer is complete. */
+static void
+client_produce(struct status_client *c)
+{
+	struct buf part;
+	int rc;
+
+	buf_consume(&c->out, c->sent);
+	c->sent = 0;
+	while (c->more != NULL && c->out.len < STATUS_STREAM_LOWAT) {
+		buf_init(&part, STATUS_STREAM_PART);
+		rc = c->more(c->more_arg, c->more_args, &part, &c->cursor);
+		if (part.len > 0) {
+			buf_append(&c->out, part.data, part.len);
+			c->last = part.data[part.len - 1];
+		}
+		if (rc == 1 && part.len == 0)
+			rc = -1;   /* no progress: do not loop */
+		buf_free(&part);
+		if (rc == 1)
+			continue;
+		c->more = NULL;
+		if (rc == -1) {
+			log_warnx("status client=%u reason=stream-handler-failed", c->id);
+			buf_puts(&c->out, "\nerror: answer incomplete\n");
+		} else if (c->last != '\n') {
+			buf_puts(&c->out, "\n");
+		}
+	}
 }
 
 static void
@@ -562,37 +654,48 @@ client_write_failed(struct status_client *c)
 	client_close(c, "write-error");
 }
 
+/* Write what is pending, producing more of a streamed answer as the client takes it;
+ * close the client once the whole answer is written. */
+static void
+client_pump(struct status_client *c)
+{
+	for (;;) {
+		int rc = client_flush(c);
+
+		if (rc == -1) {
+			client_write_failed(c);
+			return;
+		}
+		if (rc == 0) {
+			ev_io_start(c->st->loop, &c->wio);
+			return;
+		}
+		if (c->more == NULL) {
+			client_close(c, "done");
+			return;
+		}
+		client_produce(c);
+	}
+}
+
 static void
 client_answer(struct status_client *c)
 {
 	struct status *st = c->st;
-	int rc;
 
 	/* The deadline restarts for writing the answer. */
 	ev_timer_stop(st->loop, &c->timer);
 	ev_timer_set(&c->timer, STATUS_TIMEOUT, 0.);
 	ev_timer_start(st->loop, &c->timer);
-	rc = client_flush(c);
-	if (rc == 1) {
-		client_close(c, "done");
-	} else if (rc == -1) {
-		client_write_failed(c);
-	} else {
-		ev_io_start(st->loop, &c->wio);
-	}
+	client_pump(c);
 }
 
 static void
 status_write_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct status_client *c = w->data;
-	int rc;
 
 	if (c->magic != STATUS_CLIENT_MAGIC)
 		fatalx("status write: bad magic");
-	rc = client_flush(c);
-	if (rc == 1)
-		client_close(c, "done");
-	else if (rc == -1)
-		client_write_failed(c);
+	client_pump(c);
 }

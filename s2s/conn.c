@@ -10,6 +10,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <arpa/inet.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,8 @@ static void waitq_del(struct conn *);
 static void destroy(struct conn *);
 static void arm_timer(struct conn *);
 static double open_deadline(const struct conn *, const char **);
-static int status_peers(void *, const char *, struct buf *);
+static int status_peers(void *, const char *, struct buf *, uint64_t *);
+static void peer_record(const struct conn *, struct buf *);
 
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed,
@@ -112,7 +114,7 @@ conn_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t, struct s
 	cfg = c;
 	tls_creds = t;
 	if (st != NULL)
-		status_register(st, "show peers",
+		status_register_stream(st, "show peers",
 		    "show peers: every connection: domains, direction, state, TLS, auth, stanzas",
 		    status_peers, NULL);
 }
@@ -643,7 +645,7 @@ process_input(struct conn *c)
 				    tls_session_error(c->tls));
 				c->close_reason = tls_session_dane_state(c->tls) == TLS_DANE_FAILED ?
 				    "dane-failed" : "tls-handshake-failed";
-				c->state = CONN_DEAD;
+				c->state = CONN_CLOSING;  /* still send <proceed/> and the alert */
 				return;
 			}
 			log_debug("conn=%lu TLS established %s resumed=%d peer=%s", c->id,
@@ -674,7 +676,7 @@ process_input(struct conn *c)
 					log_warnx("conn=%lu remote=%s TLS error: %s", c->id,
 					    c->st->remote, tls_session_error(c->tls));
 					c->close_reason = "tls-error";
-					c->state = CONN_DEAD;
+					c->state = CONN_CLOSING;  /* still send the alert */
 					return;
 				}
 				break;
@@ -759,7 +761,11 @@ pump_output(struct conn *c)
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
 		    errno == EINPROGRESS))   /* TFO: the SYN is on its way */
 			break;
-		log_warn("conn=%lu %s write", c->id, c->addr);
+		if (c->state == CONN_CLOSING && (errno == EPIPE || errno == ECONNRESET))
+			log_debug("conn=%lu %s gone before our last bytes: %s", c->id, c->addr,
+			    strerror(errno));   /* best effort: routine after its EOF */
+		else
+			log_warn("conn=%lu %s write", c->id, c->addr);
 		if (c->close_reason == NULL)
 			c->close_reason = "write-error";
 		c->state = CONN_DEAD;
@@ -842,7 +848,12 @@ read_cb(EV_P_ ev_io *w, int revents)
 		log_debug("conn=%lu %s closed the connection", c->id, c->addr);
 		if (c->close_reason == NULL)
 			c->close_reason = "peer-eof";
-		c->state = CONN_DEAD;
+		/* The peer may only have shut down its side: it is still owed the answer
+		 * to what it sent (a header and features, a stream error) and our close. */
+		if (c->state == CONN_OPEN)
+			stream_close(c->st, "peer-eof");
+		if (c->state == CONN_OPEN)
+			c->state = CONN_CLOSING;
 	}
 	pump_output(c);
 	if (c->wrote && c->st->role == STREAM_INITIATOR && !stream_is_ready(c->st) &&
@@ -944,6 +955,10 @@ finish(struct conn *c)
 		return;
 	if (c->state == CONN_CLOSING) {
 		ev_io_stop(loop, &ci->rio);
+		/* Plaintext behind a TLS handshake that never finished cannot go out:
+		 * do not wait for it, send only what is already on the wire. */
+		if (c->tls != NULL && !tls_session_established(c->tls))
+			buf_reset(&c->out);
 		if (c->rawout.len == 0 && c->out.len == 0)
 			c->state = CONN_DEAD;
 		else if (!ev_is_active(&ci->timer) || ev_timer_remaining(loop, &ci->timer) >
@@ -1155,56 +1170,76 @@ conn_by_id(unsigned long id)
 	return NULL;
 }
 
+/* "show peers", streamed (it grows with the connections: ~1 KiB each). The list runs
+ * newest first, ids descending, so *cursor (the id of the last connection listed) says
+ * where to go on; connections opened meanwhile are not listed, closed ones drop out.
+ * peers= is the count when the answer began. */
 static int
-status_peers(void *arg, const char *args, struct buf *out)
+status_peers(void *arg, const char *args, struct buf *out, uint64_t *cursor)
 {
+	const struct conn *c;
+
 	(void)arg;
 	(void)args;
-	buf_printf(out, "peers=%lu\n", nconns);
-	for (struct conn *c = all; c; c = c->next) {
-		const struct stream *s = c->st;
-
-		buf_printf(out, "peer.%lu.direction=%s\n", c->id,
-		    s->role == STREAM_INITIATOR ? "out" : "in");
-		buf_printf(out, "peer.%lu.side=%s\n", c->id,
-		    s->side == STREAM_INTERNET ? "internet" : "local");
-		buf_printf(out, "peer.%lu.purpose=%s\n", c->id,
-		    s->purpose == STREAM_RELAY ? "relay" : "verify");
-		buf_printf(out, "peer.%lu.local=%s\n", c->id, s->local);
-		buf_printf(out, "peer.%lu.remote=%s\n", c->id, s->remote);
-		buf_printf(out, "peer.%lu.address=%s\n", c->id, c->addr);
-		buf_printf(out, "peer.%lu.state=%s\n", c->id, stream_strstate(s->state));
-		buf_printf(out, "peer.%lu.tls=%s\n", c->id,
-		    c->tls && tls_session_established(c->tls) ? tls_session_version(c->tls) : "none");
-		if (c->tls != NULL && tls_session_established(c->tls)) {
-			buf_printf(out, "peer.%lu.tls_resumed=%d\n", c->id,
-			    tls_session_resumed(c->tls));
-			buf_printf(out, "peer.%lu.dane=%s\n", c->id,
-			    tls_dane_strstate(tls_session_dane_state(c->tls)));
-			buf_printf(out, "peer.%lu.peer_cert=%s\n", c->id,
-			    tls_session_peer_verdict(c->tls));
-		}
-		buf_printf(out, "peer.%lu.auth=%s\n", c->id, s->auth_method ? s->auth_method : "none");
-		for (size_t i = 0; i < s->n_pairs; i++)
-			buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", c->id, i, s->pairs[i].local,
-			    s->pairs[i].remote, s->pairs[i].valid ? "valid" :
-			    s->pairs[i].pending ? "pending" : "invalid");
-		if (s->role == STREAM_INITIATOR && c->rtt_used > 0) {
-			buf_printf(out, "peer.%lu.rtt_used=%u\n", c->id, c->rtt_used);
-			buf_printf(out, "peer.%lu.rtt_saved=%u\n", c->id,
-			    c->rtt_unpipelined - c->rtt_used);
-		}
-		if (s->role == STREAM_INITIATOR)
-			buf_printf(out, "peer.%lu.tcp_fastopen=%s\n", c->id,
-			    c->tfo_used ? "used" : c->tfo ? "tried" : "no");
-		buf_printf(out, "peer.%lu.direct_tls=%d\n", c->id, s->direct_tls);
-		buf_printf(out, "peer.%lu.pipelining=%s\n", c->id,
-		    s->role == STREAM_INITIATOR ? (s->pipeline ? "used" : "no") :
-		    (s->cfg->pipelining ? "offered" : "no"));
-		buf_printf(out, "peer.%lu.stanzas_in=%lu\n", c->id, s->stanzas_in);
-		buf_printf(out, "peer.%lu.stanzas_out=%lu\n", c->id, s->stanzas_out);
+	if (*cursor == 0) {
+		buf_printf(out, "peers=%lu\n", nconns);
+		*cursor = UINT64_MAX;
 	}
-	return 0;
+	for (c = all; c != NULL && c->id >= *cursor; c = c->next)
+		;
+	for (; c != NULL && buf_room(out) >= STATUS_RECORD_MAX; c = c->next) {
+		peer_record(c, out);
+		*cursor = c->id;
+	}
+	return c != NULL ? 1 : 0;
+}
+
+/* One connection's lines (well under STATUS_RECORD_MAX: 8 pairs of 255-byte domains
+ * at most). */
+static void
+peer_record(const struct conn *c, struct buf *out)
+{
+	const struct stream *s = c->st;
+
+	buf_printf(out, "peer.%lu.direction=%s\n", c->id,
+	    s->role == STREAM_INITIATOR ? "out" : "in");
+	buf_printf(out, "peer.%lu.side=%s\n", c->id,
+	    s->side == STREAM_INTERNET ? "internet" : "local");
+	buf_printf(out, "peer.%lu.purpose=%s\n", c->id,
+	    s->purpose == STREAM_RELAY ? "relay" : "verify");
+	buf_printf(out, "peer.%lu.local=%s\n", c->id, s->local);
+	buf_printf(out, "peer.%lu.remote=%s\n", c->id, s->remote);
+	buf_printf(out, "peer.%lu.address=%s\n", c->id, c->addr);
+	buf_printf(out, "peer.%lu.state=%s\n", c->id, stream_strstate(s->state));
+	buf_printf(out, "peer.%lu.tls=%s\n", c->id,
+	    c->tls && tls_session_established(c->tls) ? tls_session_version(c->tls) : "none");
+	if (c->tls != NULL && tls_session_established(c->tls)) {
+		buf_printf(out, "peer.%lu.tls_resumed=%d\n", c->id,
+		    tls_session_resumed(c->tls));
+		buf_printf(out, "peer.%lu.dane=%s\n", c->id,
+		    tls_dane_strstate(tls_session_dane_state(c->tls)));
+		buf_printf(out, "peer.%lu.peer_cert=%s\n", c->id,
+		    tls_session_peer_verdict(c->tls));
+	}
+	buf_printf(out, "peer.%lu.auth=%s\n", c->id, s->auth_method ? s->auth_method : "none");
+	for (size_t i = 0; i < s->n_pairs; i++)
+		buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", c->id, i, s->pairs[i].local,
+		    s->pairs[i].remote, s->pairs[i].valid ? "valid" :
+		    s->pairs[i].pending ? "pending" : "invalid");
+	if (s->role == STREAM_INITIATOR && c->rtt_used > 0) {
+		buf_printf(out, "peer.%lu.rtt_used=%u\n", c->id, c->rtt_used);
+		buf_printf(out, "peer.%lu.rtt_saved=%u\n", c->id,
+		    c->rtt_unpipelined - c->rtt_used);
+	}
+	if (s->role == STREAM_INITIATOR)
+		buf_printf(out, "peer.%lu.tcp_fastopen=%s\n", c->id,
+		    c->tfo_used ? "used" : c->tfo ? "tried" : "no");
+	buf_printf(out, "peer.%lu.direct_tls=%d\n", c->id, s->direct_tls);
+	buf_printf(out, "peer.%lu.pipelining=%s\n", c->id,
+	    s->role == STREAM_INITIATOR ? (s->pipeline ? "used" : "no") :
+	    (s->cfg->pipelining ? "offered" : "no"));
+	buf_printf(out, "peer.%lu.stanzas_in=%lu\n", c->id, s->stanzas_in);
+	buf_printf(out, "peer.%lu.stanzas_out=%lu\n", c->id, s->stanzas_out);
 }
 
 bool

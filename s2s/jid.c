@@ -1,6 +1,7 @@
 /* s2s/jid.c - domain part of a JID, lower-cased.
  * SPDX-License-Identifier: ISC
- * Used by stream.c (addressing checks) and route.c (routing). */
+ * Used by stream.c (addressing checks, domains of stream headers and dialback) and
+ * route.c (routing). */
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
@@ -34,6 +35,14 @@ jid_domain(const char *jid, char *out, size_t outlen)
 	}
 	out[n] = '\0';
 	return 0;
+}
+
+int
+jid_domain_only(const char *jid, char *out, size_t outlen)
+{
+	if (jid == NULL || strpbrk(jid, "@/") != NULL)
+		return -1;
+	return jid_domain(jid, out, outlen);
 }
 
 bool

@@ -4,11 +4,15 @@
  * if not, the oldest unauthenticated internet-side connection is shed to make room,
  * and if there is none the listener pauses (as on EMFILE) instead of spinning and
  * resumes from a one-second timer. After accept, a source over its per-address limit
- * is closed at once, before any TLS or XML work. Also serves "show listeners". */
+ * is closed at once, before any TLS or XML work.
+ * The local listener serves loopback peers only: config.c requires a loopback
+ * address, and each accepted peer is checked too (a packet from another local address
+ * can reach 127.0.0.1). Also serves "show listeners". */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -58,6 +62,43 @@ static void refuse(struct listener *, int, const struct sockaddr *,
 static void shed(struct listener *, struct admit_entry *);
 static bool log_due(double *, double);
 static int status_listeners(void *, const char *, struct buf *);
+static void format_peer(const struct sockaddr *, char *, size_t);
+
+bool
+listener_loopback_peer(const struct sockaddr *sa, socklen_t len)
+{
+	if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+static void
+format_peer(const struct sockaddr *sa, char *out, size_t n)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(out, n, "%s:%u", ip, (unsigned)ntohs(s4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		snprintf(out, n, "[%s]:%u", ip, (unsigned)ntohs(s6->sin6_port));
+	} else {
+		snprintf(out, n, "family-%d", (int)sa->sa_family);
+	}
+}
 
 static int
 open_one(const struct cfg_listener *cl, size_t index)
@@ -283,6 +324,16 @@ accept_cb(EV_P_ ev_io *w, int revents)
 			    errno != ECONNABORTED)
 				log_warn("listener %s: accept", l->name);
 			return;
+		}
+		if (l->side == STREAM_LOCAL &&
+		    !listener_loopback_peer((struct sockaddr *)&ss, len)) {
+			char peer[INET6_ADDRSTRLEN + 16];
+
+			format_peer((struct sockaddr *)&ss, peer, sizeof(peer));
+			log_warnx("local listener %s refused %s: not a loopback address", l->name,
+			    peer);
+			close(fd);
+			continue;
 		}
 		if (!admit_source_ok(l->adm, (struct sockaddr *)&ss, ev_now(EV_A), &r)) {
 			refuse(l, fd, (struct sockaddr *)&ss, &r);

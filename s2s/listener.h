@@ -6,6 +6,9 @@
 #ifndef QF_LISTENER_H
 #define QF_LISTENER_H
 
+#include <stdbool.h>
+#include <sys/socket.h>
+
 struct config;
 struct ev_loop;
 struct status;
@@ -22,5 +25,9 @@ void listener_close_internet(void);
 /* Stop accepting (graceful shutdown) and close the sockets. The accounting of
  * connections still open goes with the last of them; admit_free_all() at exit. */
 void listener_close_all(void);
+/* May a local listener serve this peer (len bytes of sa, as accept returned them)?
+ * True for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104 (an IPv4 peer on a dual-stack
+ * socket); others are closed at once with a log line. */
+bool listener_loopback_peer(const struct sockaddr *sa, socklen_t len);
 
 #endif

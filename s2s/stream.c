@@ -92,6 +92,7 @@ stream_new(enum stream_role role, enum stream_side side, enum stream_purpose pur
 	lim.max_depth = cfg->max_depth;
 	lim.max_attributes = cfg->max_attributes;
 	lim.max_name_length = cfg->max_name_length;
+	lim.max_stanza_memory = cfg->max_stanza_memory;
 	if ((s->xs = xmlstream_new(&lim, &xml_cb, s)) == NULL) {
 		free(s);
 		return NULL;
@@ -465,8 +466,8 @@ on_open(void *arg, const struct xnode *h)
 		    "unsupported-version");
 		return;
 	}
-	if ((from && from[0] && jid_domain(from, fd, sizeof(fd)) == -1) ||
-	    (to && to[0] && jid_domain(to, td, sizeof(td)) == -1)) {
+	if ((from && from[0] && jid_domain_only(from, fd, sizeof(fd)) == -1) ||
+	    (to && to[0] && jid_domain_only(to, td, sizeof(td)) == -1)) {
 		stream_error(s, "improper-addressing", "bad from/to", "improper-addressing");
 		return;
 	}
@@ -903,7 +904,8 @@ db_addressing(struct stream *s, const struct xnode *el, char *ours, char *theirs
 	const char *from = xnode_attr(el, "from"), *to = xnode_attr(el, "to");
 	char fd[256], td[256];
 
-	if (jid_domain(from, fd, sizeof(fd)) == -1 || jid_domain(to, td, sizeof(td)) == -1) {
+	if (jid_domain_only(from, fd, sizeof(fd)) == -1 ||
+	    jid_domain_only(to, td, sizeof(td)) == -1) {
 		stream_error(s, "improper-addressing", "dialback needs from and to",
 		    "improper-addressing");
 		return false;
@@ -1127,7 +1129,8 @@ receiver_db_verify(struct stream *s, const struct xnode *el)
 	char fd[256], td[256], *key;
 	bool valid, ours;
 
-	if (jid_domain(from, fd, sizeof(fd)) == -1 || jid_domain(to, td, sizeof(td)) == -1 ||
+	if (jid_domain_only(from, fd, sizeof(fd)) == -1 ||
+	    jid_domain_only(to, td, sizeof(td)) == -1 ||
 	    id == NULL || id[0] == '\0' || strlen(id) > 128) {
 		stream_error(s, "improper-addressing", "db:verify needs from, to and id",
 		    "improper-addressing");

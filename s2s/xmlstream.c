@@ -20,6 +20,8 @@
 
 /* Largest piece handed to xmlParseChunk at once (its size argument is an int). */
 #define XS_MAX_CHUNK (1u << 20)
+/* Tree memory of one top-level element when xml_limits.max_stanza_memory is 0. */
+#define XS_DEFAULT_MEMORY (512u * 1024)
 
 /* Where the input is, lexically, as far as scan() can tell; see scan(). */
 enum xs_lex {
@@ -44,7 +46,11 @@ struct xmlstream {
 	struct xnode       *top;     /* top-level element being built, owned */
 	struct xnode       *cur;     /* innermost open element of top */
 	size_t              pending; /* input bytes counted toward the current top-level item */
-	bool                between; /* at a boundary: leading whitespace is not counted */
+	size_t              ws_run;  /* whitespace bytes in a row at the current boundary */
+	size_t              mem;     /* approximate heap bytes of the tree being built (top) */
+	size_t              max_mem; /* bound on mem */
+	bool                between; /* at a boundary: leading whitespace is not counted
+	                              * toward the next item (but toward ws_run) */
 	bool                boundary;/* a top-level item ended in the current slice */
 	bool                closed;  /* </stream:stream> seen; further input is ignored */
 	bool                failed;  /* on_error was called */
@@ -54,6 +60,10 @@ struct xmlstream {
 	bool                free_pending; /* xmlstream_free() from a callback */
 	enum xs_lex         lex;     /* lexical state at the end of the input seen so far */
 	unsigned            lex_run; /* ']' / '-' / '?' just seen in CDATA / comment / PI */
+	/* UTF-8 check across feeds: a multi-byte sequence under way */
+	unsigned            u8_need; /* continuation bytes still expected */
+	unsigned long       u8_cp;   /* code point bits so far */
+	unsigned char       u8_lo, u8_hi; /* range of the next continuation byte */
 };
 
 static int parser_start(struct xmlstream *);
@@ -63,12 +73,15 @@ static void xs_fail(struct xmlstream *, const char *, const char *, ...)
     __attribute__((format(printf, 3, 4)));
 static void push(struct xmlstream *, const char *, size_t);
 static bool scan(struct xmlstream *, const char *, size_t);
+static size_t utf8_check(struct xmlstream *, const char *, size_t, const char **);
+static size_t mem_cost(size_t);
+static bool mem_charge(struct xmlstream *, size_t);
 static bool is_ws(char);
 static bool name_too_long(const struct xmlstream *, const xmlChar *);
 static char *attr_value(const xmlChar *, const xmlChar *);
 static char *ns_value(const xmlChar *);
 static size_t put_utf8(char *, unsigned long);
-static int add_attrs(struct xmlstream *, struct xnode *, int, const xmlChar **);
+static int add_attrs(struct xmlstream *, struct xnode *, int, const xmlChar **, bool);
 static void sax_start(void *, const xmlChar *, const xmlChar *, const xmlChar *, int,
     const xmlChar **, int, int, const xmlChar **);
 static void sax_end(void *, const xmlChar *, const xmlChar *, const xmlChar *);
@@ -98,6 +111,7 @@ xmlstream_new(const struct xml_limits *lim, const struct xmlstream_cb *cb, void 
 	if ((xs = calloc(1, sizeof(*xs))) == NULL)
 		return NULL;
 	xs->lim = *lim;
+	xs->max_mem = lim->max_stanza_memory > 0 ? lim->max_stanza_memory : XS_DEFAULT_MEMORY;
 	xs->cb = *cb;
 	xs->arg = arg;
 	if (parser_start(xs) == -1) {
@@ -158,11 +172,15 @@ parser_start(struct xmlstream *xs)
 	xs->level = 0;
 	xs->top = xs->cur = NULL;
 	xs->pending = 0;
+	xs->ws_run = 0;
+	xs->mem = 0;
 	xs->between = true;
 	xs->boundary = xs->closed = xs->failed = xs->paused = false;
 	xs->reset_pending = false;
 	xs->lex = LEX_CONTENT;
 	xs->lex_run = 0;
+	xs->u8_need = 0;
+	xs->u8_cp = 0;
 	return 0;
 }
 
@@ -304,6 +322,93 @@ scan(struct xmlstream *xs, const char *p, size_t n)
 	return true;
 }
 
+/* Check p[0..n) as the continuation of the input so far: well-formed UTF-8 (RFC 3629
+ * §4: no overlong forms, no surrogates, nothing above U+10FFFF) holding only characters
+ * XML 1.0 allows (§2.2 Char: no C0 controls but tab, LF and CR; no U+FFFE, U+FFFF).
+ * A sequence may be split across calls. Returns n, or the offset of the first byte that
+ * makes the input invalid with *why saying what is wrong. */
+static size_t
+utf8_check(struct xmlstream *xs, const char *p, size_t n, const char **why)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (xs->u8_need > 0) {
+			if (c < xs->u8_lo || c > xs->u8_hi) {
+				*why = "invalid UTF-8 sequence (overlong, surrogate, above U+10FFFF "
+				    "or truncated)";
+				return i;
+			}
+			xs->u8_cp = (xs->u8_cp << 6) | (c & 0x3f);
+			xs->u8_lo = 0x80;
+			xs->u8_hi = 0xbf;
+			if (--xs->u8_need == 0 && (xs->u8_cp == 0xfffe || xs->u8_cp == 0xffff)) {
+				*why = "character U+FFFE or U+FFFF, not allowed in XML";
+				return i;
+			}
+			continue;
+		}
+		if (c < 0x80) {
+			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') {
+				*why = "control character, not allowed in XML";
+				return i;
+			}
+			continue;
+		}
+		/* The range of the second byte rules out overlong forms (E0, F0), surrogates
+		 * (ED) and code points above U+10FFFF (F4). */
+		xs->u8_lo = 0x80;
+		xs->u8_hi = 0xbf;
+		if (c >= 0xc2 && c <= 0xdf) {
+			xs->u8_need = 1;
+			xs->u8_cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			xs->u8_need = 2;
+			xs->u8_cp = c & 0x0f;
+			if (c == 0xe0)
+				xs->u8_lo = 0xa0;
+			else if (c == 0xed)
+				xs->u8_hi = 0x9f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			xs->u8_need = 3;
+			xs->u8_cp = c & 0x07;
+			if (c == 0xf0)
+				xs->u8_lo = 0x90;
+			else if (c == 0xf4)
+				xs->u8_hi = 0x8f;
+		} else {
+			*why = "invalid UTF-8 byte (continuation without a lead byte, overlong "
+			    "lead byte C0/C1, or F5..FF)";
+			return i;
+		}
+	}
+	return n;
+}
+
+/* Heap bytes an allocation of n bytes takes, roughly: malloc's overhead, 16-byte
+ * granules, a 32-byte minimum. */
+static size_t
+mem_cost(size_t n)
+{
+	n = (n + 16 + 15) & ~(size_t)15;
+	return n < 32 ? 32 : n;
+}
+
+/* Count bytes toward the tree of the current top-level element. Returns false (after
+ * failing the stream) when that exceeds the memory bound: element-dense input costs
+ * many times its size, so the input size limit alone does not bound the tree. */
+static bool
+mem_charge(struct xmlstream *xs, size_t bytes)
+{
+	if (bytes > xs->max_mem - xs->mem) {
+		xs_fail(xs, "policy-violation", "stanza too complex: its tree would take more "
+		    "than %zu bytes of memory", xs->max_mem);
+		return false;
+	}
+	xs->mem += bytes;
+	return true;
+}
+
 static void
 push(struct xmlstream *xs, const char *p, size_t n)
 {
@@ -327,7 +432,7 @@ xmlstream_feed(struct xmlstream *xs, const char *p, size_t len)
 	xs->paused = false;
 	xs->in_feed = true;
 	while (off < len && !xs->failed && !xs->paused && !xs->free_pending) {
-		const char *gt;
+		const char *gt, *why = NULL;
 		size_t end, start, n;
 
 		if (xs->closed) {
@@ -340,8 +445,20 @@ xmlstream_feed(struct xmlstream *xs, const char *p, size_t len)
 		if (xs->between) {
 			while (start < end && is_ws(p[start]))
 				start++;
-			if (start < end)
+			xs->ws_run += start - off;
+			if (xs->ws_run > xs->lim.max_stanza_size) {
+				xs_fail(xs, "policy-violation", "more than %zu bytes of whitespace "
+				    "between elements", xs->lim.max_stanza_size);
+				break;
+			}
+			if (start < end) {
 				xs->between = false;
+				xs->ws_run = 0;
+			}
+		}
+		if (utf8_check(xs, p + off, end - off, &why) < end - off) {
+			xs_fail(xs, "not-well-formed", "%s", why);
+			break;
 		}
 		n = end - start;
 		if (n > xs->lim.max_stanza_size - xs->pending) {
@@ -498,8 +615,10 @@ ns_value(const xmlChar *uri)
 	return attr_value((const xmlChar *)s, (const xmlChar *)s + strlen(s));
 }
 
+/* Copy attributes to n; with charge, count them toward the tree's memory. Returns -1
+ * on OOM or when the memory bound is hit (the stream has failed then). */
 static int
-add_attrs(struct xmlstream *xs, struct xnode *n, int nb, const xmlChar **attrs)
+add_attrs(struct xmlstream *xs, struct xnode *n, int nb, const xmlChar **attrs, bool charge)
 {
 	for (int i = 0; i < nb; i++) {
 		const xmlChar **a = attrs + 5 * i;
@@ -512,6 +631,13 @@ add_attrs(struct xmlstream *xs, struct xnode *n, int nb, const xmlChar **attrs)
 			return -1;
 		if (a[2] != NULL && (ns = ns_value(a[2])) == NULL) {
 			free(v);
+			return -1;
+		}
+		if (charge && !mem_charge(xs, mem_cost(sizeof(struct xattr)) +
+		    mem_cost(strlen((const char *)a[0]) + 1) + mem_cost(strlen(v) + 1) +
+		    (ns != NULL && ns[0] != '\0' ? mem_cost(strlen(ns) + 1) : 0))) {
+			free(v);
+			free(ns);
 			return -1;
 		}
 		rc = xnode_set_attr_ns(n, (const char *)a[0], ns, v);
@@ -601,7 +727,7 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 				goto oom;
 			}
 		}
-		if (add_attrs(xs, n, nb_attrs, attrs) == -1) {
+		if (add_attrs(xs, n, nb_attrs, attrs, false) == -1) {
 			xnode_free(n);
 			goto oom;
 		}
@@ -613,8 +739,22 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 		return;
 	}
 
+	if (xs->level == 1 && strcmp(name, "stream") == 0 && strcmp(ns, NS_STREAM) == 0) {
+		/* Well-formed XML, but a stream header is only valid as the root of a (new)
+		 * document: as a first-level child it is an element the stream does not
+		 * support (RFC 6120 §4.9.3.22), not a stanza to build and pass on. */
+		xs_fail(xs, "unsupported-stanza-type", "stream header inside an open stream");
+		return;
+	}
 	if ((dns = ns_value(uri)) == NULL)
 		goto oom;
+	if (xs->level == 1)
+		xs->mem = 0;   /* a new top-level element */
+	if (!mem_charge(xs, mem_cost(sizeof(struct xnode)) + mem_cost(strlen(name) + 1) +
+	    mem_cost(strlen(dns) + 1))) {
+		free(dns);
+		return;
+	}
 	if (xs->level == 1) {
 		n = xnode_new(name, dns);
 		free(dns);
@@ -629,7 +769,7 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 	}
 	xs->cur = n;
 	xs->level++;
-	if (add_attrs(xs, n, nb_attrs, attrs) == -1)
+	if (add_attrs(xs, n, nb_attrs, attrs, true) == -1)
 		goto oom;
 	return;
 oom:
@@ -688,6 +828,9 @@ sax_chars(void *ctx, const xmlChar *ch, int len)
 	 * merge adjacent pieces so that the tree does not depend on it. */
 	last = xs->cur->last_child;
 	if (last != NULL && last->is_text) {
+		if (!mem_charge(xs, mem_cost(last->text_len + (size_t)len + 1) -
+		    mem_cost(last->text_len + 1)))
+			return;
 		if ((t = realloc(last->text, last->text_len + (size_t)len + 1)) == NULL)
 			goto oom;
 		memcpy(t + last->text_len, p, (size_t)len);
@@ -696,6 +839,8 @@ sax_chars(void *ctx, const xmlChar *ch, int len)
 		t[last->text_len] = '\0';
 		return;
 	}
+	if (!mem_charge(xs, mem_cost(sizeof(struct xnode)) + mem_cost((size_t)len + 1)))
+		return;
 	if (xnode_add_text(xs->cur, p, (size_t)len) == NULL)
 		goto oom;
 	return;

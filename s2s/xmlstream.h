@@ -4,8 +4,9 @@
  * it reports: the stream header, each complete top-level element as an xnode tree,
  * the stream close, and errors. It refuses DTDs, entity declarations and references
  * (beyond the 5 predefined ones and character references), comments and processing
- * instructions (RFC 6120 §11), and enforces limits on stanza size, depth, attributes
- * and name length. Owner: stream.c. */
+ * instructions (RFC 6120 §11), invalid UTF-8 and characters XML forbids, a stream
+ * header nested in the stream, and enforces limits on stanza size, whitespace between
+ * elements, tree memory, depth, attributes and name length. Owner: stream.c. */
 #ifndef QF_XMLSTREAM_H
 #define QF_XMLSTREAM_H
 
@@ -16,10 +17,13 @@
 #include "xnode.h"
 
 struct xml_limits {
-	size_t   max_stanza_size;   /* bytes of input in one top-level element (and in the header) */
+	size_t   max_stanza_size;   /* bytes of input in one top-level element (and in the header),
+	                             * and of whitespace in a row between them */
 	unsigned max_depth;         /* element depth below the stream element */
 	unsigned max_attributes;    /* per element */
 	unsigned max_name_length;   /* element/attribute names and namespace prefixes */
+	size_t   max_stanza_memory; /* approximate heap bytes of the tree of one top-level
+	                             * element under construction; 0 = 512 KiB */
 };
 
 struct xmlstream_cb {
@@ -30,9 +34,10 @@ struct xmlstream_cb {
 	void (*on_element)(void *arg, struct xnode *el);
 	/* </stream:stream> seen. */
 	void (*on_close)(void *arg);
-	/* A fatal error. cond is the RFC 6120 stream error condition: "not-well-formed",
-	 * "restricted-xml", "policy-violation", "invalid-namespace", "bad-format";
-	 * text says what was wrong (for logs). The stream accepts no more input. */
+	/* A fatal error. cond is the RFC 6120 stream error condition: "not-well-formed"
+	 * (also for invalid UTF-8), "restricted-xml", "policy-violation" (a limit),
+	 * "invalid-namespace", "bad-format", "unsupported-stanza-type" (a nested stream
+	 * header); text says what was wrong (for logs). The stream accepts no more input. */
 	void (*on_error)(void *arg, const char *cond, const char *text);
 };
 

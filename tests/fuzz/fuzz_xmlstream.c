@@ -57,7 +57,7 @@ rt_error(void *arg, const char *cond, const char *text)
 static void
 round_trip(const struct buf *ser)
 {
-	static const struct xml_limits big = { 1 << 22, 64, 1024, 1024 };
+	static const struct xml_limits big = { 1 << 22, 64, 1024, 1024, 1 << 26 };
 	static const struct xmlstream_cb cb = { NULL, rt_element, NULL, rt_error };
 	struct rt r;
 	struct xmlstream *xs;
@@ -142,7 +142,7 @@ on_error(void *arg, const char *cond, const char *text)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct xml_limits lim = { 4096, 16, 16, 64 };
+	static const struct xml_limits lim = { 4096, 16, 16, 64, 32768 };
 	static const struct xmlstream_cb cb = { on_open, on_element, on_close, on_error };
 	struct fz f;
 	uint8_t sizes[4];

@@ -47,7 +47,7 @@ static struct xnode *
 reparse(const struct stanza *st)
 {
 	static const struct xmlstream_cb cb = { on_open, on_el, on_close, on_err };
-	struct xml_limits lim = { 65536, 16, 16, 128 };
+	struct xml_limits lim = { 65536, 16, 16, 128, 1 << 20 };
 	struct xmlstream *xs = xmlstream_new(&lim, &cb, NULL);
 	const char *hdr = "<stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>";

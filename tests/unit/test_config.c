@@ -86,8 +86,50 @@ static const struct bad_case bad_cases[] = {
 	    { { 3, "cannot read certificate '" }, { 4, "is not a regular file" } } },
 	{ "local-not-loopback", BASE "listener local {\n\taddress 192.0.2.1\n}\n"
 	    "listener local {\n\taddress ::1\n\tport 5270\n}\n"
-	    "listener local {\n\taddress ::ffff:127.0.0.2\n}\n",
-	    { { 4, "local listener must be a loopback address" } } },
+	    "listener local {\n\taddress ::ffff:127.0.0.2\n}\n"
+	    "listener local {\n\taddress ::\n}\n",
+	    /* the listeners refused are left out: no duplicate of their defaults */
+	    { { 4, "local listener must be a loopback address (127.0.0.0/8 or ::1), not "
+	        "'192.0.2.1'" },
+	      { 11, "listener address '::ffff:127.0.0.2' cannot be bound: an IPv4-mapped" },
+	      { 14, "local listener must be a loopback address" } } },
+	/* What passes the syntax but cannot be bound. */
+	{ "listener-v4-mapped", BASE "listener internet {\n\taddress ::ffff:192.0.2.1\n"
+	    "\tport 5299\n}\nlistener direct_tls {\n\taddress ::FFFF:0.0.0.0\n}\n",
+	    { { 4, "'::ffff:192.0.2.1' cannot be bound: an IPv4-mapped IPv6 address" },
+	      { 8, "'::FFFF:0.0.0.0' cannot be bound: an IPv4-mapped" } } },
+	{ "listener-unbindable", BASE "listener internet {\n\taddress fe80::1\n\tport 1\n}\n"
+	    "listener internet {\n\taddress 224.0.0.1\n\tport 2\n}\n"
+	    "listener internet {\n\taddress ff02::1\n\tport 3\n}\n"
+	    "listener internet {\n\taddress 255.255.255.255\n\tport 4\n}\n"
+	    "listener internet {\n\taddress fe80::2\n\tport 5\n}\n",
+	    { { 4, "'fe80::1' cannot be bound: a link-local address" },
+	      { 8, "'224.0.0.1' cannot be bound: a multicast or broadcast address" },
+	      { 12, "'ff02::1' cannot be bound: a multicast address" },
+	      { 16, "'255.255.255.255' cannot be bound: a multicast or broadcast" },
+	      { 20, "link-local" } } },
+	{ "listener-overlap", BASE "listener internet {\n\taddress 192.0.2.1\n}\n"
+	    "listener local {\n\tport 5269\n}\n"
+	    "listener direct_tls { }\n"
+	    "listener local { }\n"
+	    "listener internet {\n\taddress ::\n}\n"
+	    "listener internet {\n\taddress ::1\n}\n"
+	    "listener local {\n\taddress 0:0::1\n\tport 5269\n}\n",
+	    { { 3, "listener 192.0.2.1 port 5269 overlaps the listener 0.0.0.0 port 5269 "
+	        "(line 1): both cannot be bound" },
+	      { 6, "listener 127.0.0.1 port 5269 overlaps the listener 0.0.0.0 port 5269" },
+	      /* an IPv6 wildcard does not take IPv4 (IPv6-only sockets) */
+	      { 10, "listener 127.0.0.1 port 5270 overlaps the listener 0.0.0.0 port 5270 "
+	        "(line 9)" },
+	      { 14, "listener ::1 port 5269 overlaps the listener :: port 5269 (line 11)" },
+	      { 17, "listener 0:0::1 port 5269 overlaps the listener :: port 5269" } } },
+	{ "local-server-is-own-listener", BASE "listener local { }\n"
+	    "local_server {\n\taddress 127.0.0.1\n\tport 5270\n}\n",
+	    { { 4, "local_server 127.0.0.1 port 5270 is quickfed's own listener 127.0.0.1 "
+	        "port 5270 (line 3): it would deliver to itself" } } },
+	{ "local-server-behind-wildcard", BASE "local_server {\n\taddress ::ffff:127.0.0.1\n"
+	    "\tport 5269\n}\n",
+	    { { 3, "is quickfed's own listener 0.0.0.0 port 5269 (line 1)" } } },
 	{ "bad-address", BASE "listener internet {\n\taddress example.net\n\tport 1\n}\n"
 	    "local_server {\n\taddress 300.1.1.1\n}\n",
 	    { { 4, "invalid address 'example.net'" }, { 8, "invalid address '300.1.1.1'" } } },
@@ -294,6 +336,7 @@ test_shipped_config(void **state)
 	assert_int_equal(cfg->shutdown_timeout_ms, 5000);
 	assert_int_equal(cfg->attempt_delay_ms, 250);
 	assert_int_equal(cfg->max_stanza_size, 256 * 1024);
+	assert_int_equal(cfg->max_stanza_memory, 512 * 1024);
 	assert_int_equal(cfg->max_depth, 32);
 	assert_int_equal(cfg->max_attributes, 32);
 	assert_int_equal(cfg->max_name_length, 256);
@@ -343,6 +386,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg->idle_timeout_ms, 600000);
 	assert_int_equal(cfg->setup_timeout_ms, 60000);
 	assert_int_equal(cfg->max_stanza_size, 262144);
+	assert_int_equal(cfg->max_stanza_memory, 524288);
 	assert_int_equal(cfg->max_connections, 4096);
 	assert_int_equal(cfg->max_connections_per_address, 32);
 	assert_true(cfg->require_tls);
@@ -418,6 +462,7 @@ test_every_option(void **state)
 	    "}\n"
 	    "limits {\n"
 	    "\tstanza_size 1M\n"
+	    "\tstanza_memory 3m\n"
 	    "\tdepth 16\n"
 	    "\tattributes 8\n"
 	    "\tname_length 64\n"
@@ -503,6 +548,7 @@ test_every_option(void **state)
 	assert_int_equal(cfg->attempt_delay_ms, 100);
 
 	assert_int_equal(cfg->max_stanza_size, 1024 * 1024);
+	assert_int_equal(cfg->max_stanza_memory, 3 * 1024 * 1024);
 	assert_int_equal(cfg->max_depth, 16);
 	assert_int_equal(cfg->max_attributes, 8);
 	assert_int_equal(cfg->max_name_length, 64);
@@ -679,36 +725,37 @@ test_connection_limits(void **state)
 	    "listener direct_tls {\n\tport 5299\n\tconnections 1000000\n}\n"
 	    "limits {\n\tconnections 30\n\tconnections_per_address 10\n}\n";
 	static const struct want_err bad_want[] = {
-		{ 4, "'connections' 0 out of range (1..1000000)" },
-		{ 5, "duplicate 'connections' (first at line 4)" },
-		{ 8, "'connections' 1000001 out of range (1..1000000)" },
-		{ 12, "invalid number '12k' for 'connections'" },
-		{ 13, "missing argument for 'connections'" },
-		{ 14, "unknown keyword 'connections_per_address' in listener block" },
-		{ 17, "'connections_per_address' 0 out of range (1..1000000)" },
-		{ 18, "duplicate 'connections_per_address' (first at line 17)" },
-		{ 19, "invalid number '-3' for 'connections'" },
-		{ 20, "unknown keyword 'connections_per_source' in limits block" },
+		{ 5, "'connections' 0 out of range (1..1000000)" },
+		{ 6, "duplicate 'connections' (first at line 5)" },
+		{ 9, "'connections' 1000001 out of range (1..1000000)" },
+		{ 13, "invalid number '12k' for 'connections'" },
+		{ 14, "missing argument for 'connections'" },
+		{ 15, "unknown keyword 'connections_per_address' in listener block" },
+		{ 18, "'connections_per_address' 0 out of range (1..1000000)" },
+		{ 19, "duplicate 'connections_per_address' (first at line 18)" },
+		{ 20, "invalid number '-3' for 'connections'" },
+		{ 21, "unknown keyword 'connections_per_source' in limits block" },
 	};
 	static const char bad[] = BASE
 	    "listener local {\n"                   /* 3 */
-	    "\tconnections 0\n"                    /* 4 */
-	    "\tconnections 5\n"                    /* 5: a duplicate even after a refused one */
+	    "\tport 5301\n"                        /* 4: not the direct_tls default */
+	    "\tconnections 0\n"                    /* 5 */
+	    "\tconnections 5\n"                    /* 6: a duplicate even after a refused one */
 	    "}\n"
-	    "listener direct_tls {\n"              /* 7 */
-	    "\tconnections 1000001\n"              /* 8 */
+	    "listener direct_tls {\n"              /* 8 */
+	    "\tconnections 1000001\n"              /* 9 */
 	    "}\n"
-	    "listener internet {\n"                /* 10 */
+	    "listener internet {\n"                /* 11 */
 	    "\tport 5300\n"
-	    "\tconnections 12k\n"                  /* 12: counts take no suffix */
-	    "\tconnections\n"                      /* 13 */
-	    "\tconnections_per_address 4\n"        /* 14: a limits keyword, not a listener one */
+	    "\tconnections 12k\n"                  /* 13: counts take no suffix */
+	    "\tconnections\n"                      /* 14 */
+	    "\tconnections_per_address 4\n"        /* 15: a limits keyword, not a listener one */
 	    "}\n"
-	    "limits {\n"                           /* 16 */
-	    "\tconnections_per_address 0\n"        /* 17 */
-	    "\tconnections_per_address 4\n"        /* 18 */
-	    "\tconnections -3\n"                   /* 19 */
-	    "\tconnections_per_source 4\n"         /* 20 */
+	    "limits {\n"                           /* 17 */
+	    "\tconnections_per_address 0\n"        /* 18 */
+	    "\tconnections_per_address 4\n"        /* 19 */
+	    "\tconnections -3\n"                   /* 20 */
+	    "\tconnections_per_source 4\n"         /* 21 */
 	    "}\n";
 	struct config *cfg = NULL;
 	char *text = NULL, *path;
@@ -747,6 +794,56 @@ test_connection_limits(void **state)
 	path = write_file("limits-bad.conf", bad, strlen(bad));
 	expect_bad("limits-bad", path, bad_want, sizeof(bad_want) / sizeof(bad_want[0]));
 	free(path);
+}
+
+/* limits { stanza_memory }: bounds, the relation to stanza_size, the derived default. */
+static void
+test_stanza_memory(void **state)
+{
+	static const struct {
+		const char *limits;   /* body of the limits block */
+		size_t want;          /* 0: the errors below */
+		struct want_err errs[3];
+	} cases[] = {
+		{ "\tstanza_memory 16k\n\tstanza_size 16k\n", 16 * 1024, { { 0, NULL } } },
+		{ "\tstanza_memory 64m\n", 64 * 1024 * 1024, { { 0, NULL } } },
+		{ "\tstanza_memory 1000000\n", 1000000, { { 0, NULL } } },
+		/* not set: follows a large stanza_size, keeps 512k for a small one */
+		{ "\tstanza_size 1m\n", 2 * 1024 * 1024, { { 0, NULL } } },
+		{ "\tstanza_size 300k\n", 600 * 1024, { { 0, NULL } } },
+		{ "\tstanza_size 64k\n", 512 * 1024, { { 0, NULL } } },
+		{ "\tdepth 8\n", 512 * 1024, { { 0, NULL } } },
+		{ "\tstanza_memory 15k\n", 0,
+		    { { 4, "'stanza_memory' 15k out of range (16384..67108864 bytes)" } } },
+		{ "\tstanza_memory 65m\n", 0, { { 4, "'stanza_memory' 65m out of range" } } },
+		{ "\tstanza_memory lots\n", 0, { { 4, "invalid size 'lots' for 'stanza_memory'" } } },
+		{ "\tstanza_size 1m\n\tstanza_memory 512k\n", 0,
+		    { { 5, "stanza_memory 524288 is below stanza_size 1048576" } } },
+		{ "\tstanza_memory 1m\n\tstanza_memory 2m\n", 0,
+		    { { 5, "duplicate 'stanza_memory' (first at line 4)" } } },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *conf, *path, name[64], *text = NULL;
+		struct config *cfg = NULL;
+		int n;
+
+		assert_true(asprintf(&conf, BASE "limits {\n%s}\n", cases[i].limits) > 0);
+		snprintf(name, sizeof(name), "stanza-memory-%zu.conf", i);
+		path = write_file(name, conf, strlen(conf));
+		if (cases[i].want == 0) {
+			expect_bad(name, path, cases[i].errs, count_want(cases[i].errs));
+		} else {
+			n = load(path, &cfg, &text);
+			if (n != 0)
+				fail_msg("%s: %d errors:\n%s", name, n, text);
+			assert_int_equal(cfg->max_stanza_memory, cases[i].want);
+			config_free(cfg);
+			free(text);
+		}
+		free(path);
+		free(conf);
+	}
 }
 
 static void
@@ -892,6 +989,7 @@ main(void)
 		cmocka_unit_test(test_tls_block),
 		cmocka_unit_test(test_resolver_cache_block),
 		cmocka_unit_test(test_connection_limits),
+		cmocka_unit_test(test_stanza_memory),
 		cmocka_unit_test(test_bad_table),
 		cmocka_unit_test(test_many_errors),
 		cmocka_unit_test(test_overlong_line),

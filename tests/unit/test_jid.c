@@ -39,6 +39,33 @@ test_domains(void **state)
 	assert_int_equal(jid_domain("a.example", out, 5), -1);   /* does not fit */
 }
 
+/* Stream headers and dialback take a domain alone: no node, no resource. */
+static void
+test_domain_only(void **state)
+{
+	static const struct { const char *jid, *domain; } good[] = {
+		{ "a.example", "a.example" },
+		{ "A.Example.", "a.example" },
+		{ "xn--bcher-kva.example", "xn--bcher-kva.example" },
+		{ "localhost", "localhost" },
+	};
+	static const char *const bad[] = {
+		"alice@a.example", "a.example/res", "alice@a.example/res", "@a.example",
+		"a.example/", "a.example/res@x", "", ".", "a b.example",
+	};
+	char out[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		assert_int_equal(jid_domain_only(good[i].jid, out, sizeof(out)), 0);
+		assert_string_equal(out, good[i].domain);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (jid_domain_only(bad[i], out, sizeof(out)) != -1)
+			fail_msg("'%s' accepted as a domain", bad[i]);
+	assert_int_equal(jid_domain_only(NULL, out, sizeof(out)), -1);
+}
+
 static void
 test_overlong(void **state)
 {
@@ -58,6 +85,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_domains),
+		cmocka_unit_test(test_domain_only),
 		cmocka_unit_test(test_overlong),
 	};
 

@@ -86,15 +86,18 @@ client_read_all(int fd, double secs, double *waited)
 {
 	double start = now();
 	char *ans = NULL;
-	size_t len = 0;
-	char tmp[4096];
+	size_t len = 0, cap = 0;
+	char tmp[65536];
 	ssize_t r;
 
 	for (;;) {
 		r = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
 		if (r > 0) {
-			ans = realloc(ans, len + (size_t)r + 1);
-			assert_non_null(ans);
+			if (len + (size_t)r + 1 > cap) {   /* geometric: answers reach MiBs */
+				cap = (len + (size_t)r + 1) * 2;
+				ans = realloc(ans, cap);
+				assert_non_null(ans);
+			}
 			memcpy(ans + len, tmp, (size_t)r);
 			len += (size_t)r;
 			ans[len] = '\0';
@@ -171,6 +174,58 @@ cmd_stats(void *arg, const char *args, struct buf *out)
 	return 0;
 }
 
+/* A streamed answer of HUGE_LINES lines of 100 bytes (about 6 MiB): line i is
+ * "huge.NNNNNNN=" padded with x to 99 bytes and a newline. *cursor is the next line. */
+#define HUGE_LINES 60000
+static unsigned huge_calls;
+static uint64_t huge_done;   /* lines produced so far */
+
+static void
+huge_line(char *l, unsigned i)
+{
+	int n = snprintf(l, 101, "huge.%07u=", i);
+
+	memset(l + n, 'x', (size_t)(99 - n));
+	l[99] = '\n';
+	l[100] = '\0';
+}
+
+static int
+cmd_huge(void *arg, const char *args, struct buf *out, uint64_t *cursor)
+{
+	char l[101];
+
+	huge_calls++;
+	if (strcmp(args, "fail-first") == 0) {
+		buf_puts(out, "nope");
+		return -1;
+	}
+	while (*cursor < HUGE_LINES && buf_room(out) >= STATUS_RECORD_MAX) {
+		huge_line(l, (unsigned)*cursor);
+		assert_int_equal(buf_append(out, l, 100), 0);
+		(*cursor)++;
+		if (strcmp(args, "fail-later") == 0 && *cursor == 5000)
+			return -1;
+	}
+	huge_done = *cursor;
+	return *cursor < HUGE_LINES ? 1 : 0;
+}
+
+/* The whole huge answer, exactly. */
+static void
+check_huge(const char *ans)
+{
+	char l[101];
+
+	if (strlen(ans) != (size_t)HUGE_LINES * 100)
+		fail_msg("answer has %zu bytes, want %u", strlen(ans), HUGE_LINES * 100);
+	for (unsigned i = 0; i < HUGE_LINES; i++) {
+		huge_line(l, i);
+		if (memcmp(ans + (size_t)i * 100, l, 100) != 0)
+			fail_msg("line %u differs: %.100s", i, ans + (size_t)i * 100);
+	}
+}
+
 static int peers_calls;
 
 static int
@@ -194,6 +249,12 @@ setup(void **state)
 	assert_int_equal(status_register(st, "fail", "always fails", cmd_fail, NULL), 0);
 	assert_int_equal(status_register(st, "big", "a huge answer", cmd_big, NULL), 0);
 	assert_int_equal(status_register(st, "show stats", "daemon counters", cmd_stats, NULL), 0);
+	assert_int_equal(status_register_stream(st, "huge", "a streamed answer of ~6 MiB",
+	    cmd_huge, NULL), 0);
+	assert_int_equal(status_register_stream(st, "huge", "again", cmd_huge, NULL), -1);
+	assert_int_equal(status_register_stream(st, "nothing", "no handler", NULL, NULL), -1);
+	huge_calls = 0;
+	huge_done = 0;
 	/* Duplicates and empty words are refused. */
 	assert_int_equal(status_register(st, "show peers", "again", cmd_peers, NULL), -1);
 	assert_int_equal(status_register(st, "  ", "blank", cmd_peers, NULL), -1);
@@ -320,6 +381,80 @@ test_answer_cap(void **state)
 	assert_true(len > 1000 * 1024);
 	assert_true(len <= 1024 * 1024 + 64);
 	assert_non_null(strstr(ans, "error: answer truncated\n"));
+	free(ans);
+}
+
+/* An answer far larger than the 1 MiB cap of one-shot answers is streamed: produced as
+ * the client reads it, read back completely. */
+static void
+test_stream_large(void **state)
+{
+	int fd = client_connect();
+	char *ans;
+
+	client_send(fd, "huge\n", 5);
+	/* The client reads nothing yet: only the first parts are produced, not 6 MiB. */
+	spin(0.3);
+	assert_true(huge_done > 0);
+	assert_true(huge_done < HUGE_LINES / 4);
+	ans = client_read_all(fd, 30.0, NULL);
+	close(fd);
+	assert_non_null(ans);
+	check_huge(ans);
+	assert_true(huge_calls > 10);
+	free(ans);
+	/* a second client gets it all again */
+	fd = client_connect();
+	client_send(fd, "huge\n", 5);
+	ans = client_read_all(fd, 30.0, NULL);
+	close(fd);
+	assert_non_null(ans);
+	check_huge(ans);
+	free(ans);
+}
+
+/* A slow reader keeps the stream going (the deadline counts from the last progress);
+ * one that goes away mid-answer is closed without harm. */
+static void
+test_stream_slow_and_gone(void **state)
+{
+	int fd = client_connect();
+	size_t got = 0;
+	char tmp[65536];
+	ssize_t r;
+	double start = now();
+	char *ans;
+
+	client_send(fd, "huge\n", 5);
+	/* about 1.2 MiB in 64 KiB reads, one every 0.1 s: over 2 s, under the deadline
+	 * each time */
+	while (got < 1200 * 1024 && now() - start < 10) {
+		spin(0.1);
+		r = recv(fd, tmp, sizeof(tmp), MSG_DONTWAIT);
+		if (r > 0)
+			got += (size_t)r;
+	}
+	assert_true(got >= 1200 * 1024);
+	close(fd);
+	spin(0.2);
+	/* the server noticed and serves others */
+	ans = query("show peers\n");
+	assert_string_equal(ans, "peers args=''\n");
+	free(ans);
+}
+
+static void
+test_stream_errors(void **state)
+{
+	char *ans = query("huge fail-first\n");
+	size_t len;
+
+	assert_string_equal(ans, "error: nope\n");
+	free(ans);
+	ans = query("huge fail-later\n");
+	len = strlen(ans);
+	assert_true(len == 5000 * 100 + strlen("\nerror: answer incomplete\n"));
+	assert_string_equal(ans + 5000 * 100, "\nerror: answer incomplete\n");
 	free(ans);
 }
 
@@ -556,9 +691,9 @@ static int
 run_ctl(char *const argv[], char **out)
 {
 	int pfd[2], status = -1;
-	size_t len = 0;
+	size_t len = 0, cap = 1;
 	double start = now();
-	char tmp[4096];
+	char tmp[65536];
 	ssize_t r;
 	pid_t pid;
 
@@ -577,7 +712,11 @@ run_ctl(char *const argv[], char **out)
 	*out = calloc(1, 1);
 	for (;;) {
 		while ((r = read(pfd[0], tmp, sizeof(tmp))) > 0) {
-			*out = realloc(*out, len + (size_t)r + 1);
+			if (len + (size_t)r + 1 > cap) {
+				cap = (len + (size_t)r + 1) * 2;
+				*out = realloc(*out, cap);
+				assert_non_null(*out);
+			}
 			memcpy(*out + len, tmp, (size_t)r);
 			len += (size_t)r;
 			(*out)[len] = '\0';
@@ -592,7 +731,11 @@ run_ctl(char *const argv[], char **out)
 		ev_run(loop, EVRUN_ONCE);
 	}
 	while ((r = read(pfd[0], tmp, sizeof(tmp))) > 0) {
-		*out = realloc(*out, len + (size_t)r + 1);
+		if (len + (size_t)r + 1 > cap) {
+			cap = (len + (size_t)r + 1) * 2;
+			*out = realloc(*out, cap);
+			assert_non_null(*out);
+		}
 		memcpy(*out + len, tmp, (size_t)r);
 		len += (size_t)r;
 		(*out)[len] = '\0';
@@ -622,6 +765,13 @@ test_quickfedctl(void **state)
 		char *const argv[] = { (char *)ctl, "-s", path, "help", NULL };
 		assert_int_equal(run_ctl(argv, &out), 0);
 		assert_non_null(strstr(out, "show peers detail"));
+		free(out);
+	}
+	{
+		/* a streamed answer of ~6 MiB, complete */
+		char *const argv[] = { (char *)ctl, "-s", path, "huge", NULL };
+		assert_int_equal(run_ctl(argv, &out), 0);
+		check_huge(out);
 		free(out);
 	}
 	{
@@ -669,6 +819,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_eof_without_newline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_line_too_long, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answer_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_large, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_slow_and_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_path_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),

@@ -571,6 +571,73 @@ test_internet_receiver_policy(void **state)
 	fx_free(f);
 }
 
+/* Only a bare domain is acceptable in a stream header's from and to (RFC 6120 §4.7.1,
+ * §4.7.2) and in the from and to of db:result and db:verify (XEP-0220): a full JID is
+ * improper-addressing, not silently cut down to its domain. */
+static void
+test_full_jids_refused(void **state)
+{
+	static const struct {
+		enum stream_side side;
+		const char *hdr;
+	} headers[] = {
+		{ STREAM_INTERNET, PROSODY_HDR("user@b.example/res", "a.example") },
+		{ STREAM_INTERNET, PROSODY_HDR("user@b.example", "a.example") },
+		{ STREAM_INTERNET, PROSODY_HDR("b.example/res", "a.example") },
+		{ STREAM_INTERNET, PROSODY_HDR("b.example", "user@a.example") },
+		{ STREAM_INTERNET, PROSODY_HDR("b.example", "a.example/res") },
+		{ STREAM_INTERNET, PROSODY_HDR("b.example", "@a.example") },
+		{ STREAM_LOCAL, PROSODY_HDR("admin@a.example", "remote.example") },
+		{ STREAM_LOCAL, PROSODY_HDR("a.example", "user@remote.example/x") },
+	};
+	static const char *const dialback[] = {
+		"<db:result from='user@a.example' to='remote.example'>k</db:result>",
+		"<db:result from='a.example' to='remote.example/res'>k</db:result>",
+		"<db:verify from='a.example/r' to='remote.example' id='S1'>k</db:verify>",
+		"<db:verify from='a.example' to='u@remote.example' id='S1'>k</db:verify>",
+	};
+	struct fixture *f;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(headers) / sizeof(headers[0]); i++) {
+		f = fx_new(STREAM_RECEIVER, headers[i].side, STREAM_RELAY, "", "");
+		feed(f, headers[i].hdr);
+		if (strstr(f->out.data, "<improper-addressing") == NULL)
+			fail_msg("header %zu: no improper-addressing; sent:\n%s", i, f->out.data);
+		assert_string_equal(f->rec.close_reason, "improper-addressing");
+		assert_null(strstr(f->out.data, "<stream:features"));
+		fx_free(f);
+	}
+	for (size_t i = 0; i < sizeof(dialback) / sizeof(dialback[0]); i++) {
+		f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+		feed(f, PROSODY_HDR("a.example", "remote.example"));
+		assert_null(f->rec.close_reason);
+		buf_reset(&f->out);
+		feed(f, dialback[i]);
+		if (strstr(f->out.data, "<improper-addressing") == NULL)
+			fail_msg("dialback %zu: no improper-addressing; sent:\n%s", i, f->out.data);
+		assert_int_equal(f->rec.verify_needed, 0);
+		assert_null(strstr(f->out.data, "<db:"));
+		fx_free(f);
+	}
+	/* The initiator refuses the same in the peer's answer. */
+	f = fx_new(STREAM_INITIATOR, STREAM_LOCAL, STREAM_RELAY, "a.example", "remote.example");
+	stream_start(f->s);
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR_ID("x@a.example", "remote.example", "PID1"));
+	assert_non_null(strstr(f->out.data, "<improper-addressing"));
+	fx_free(f);
+	/* A bare domain, upper case or with a trailing dot, is still fine. */
+	f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("A.Example.", "remote.example"));
+	feed(f, "<db:result from='A.EXAMPLE' to='remote.example.'>k</db:result>");
+	assert_null(f->rec.close_reason);
+	assert_int_equal(f->rec.verify_needed, 1);
+	assert_string_equal(f->rec.v_local, "a.example");
+	assert_string_equal(f->rec.v_remote, "remote.example");
+	fx_free(f);
+}
+
 /* The initiator refuses a peer whose certificate is not valid when secure_auth is on. */
 static void
 test_internet_initiator_secure_auth(void **state)
@@ -994,6 +1061,7 @@ main(void)
 		cmocka_unit_test_setup(test_incoming_dane, setup),
 		cmocka_unit_test_setup(test_internet_receiver_spoofed_from, setup),
 		cmocka_unit_test_setup(test_internet_receiver_policy, setup),
+		cmocka_unit_test_setup(test_full_jids_refused, setup),
 		cmocka_unit_test_setup(test_internet_initiator_secure_auth, setup),
 		cmocka_unit_test_setup(test_internet_initiator_external, setup),
 		cmocka_unit_test_setup(test_verify_stream, setup),

@@ -76,6 +76,7 @@ struct rec {
 	bool              free_on_el; /* free the parser from on_element */
 	bool              reset_on_err; /* reset the parser from on_error */
 	int               errors;
+	char              text[256];  /* the last error's text */
 };
 
 static const struct xml_limits default_limits = {
@@ -141,6 +142,7 @@ rec_error(void *arg, const char *cond, const char *text)
 
 	assert_non_null(text);
 	r->errors++;
+	snprintf(r->text, sizeof(r->text), "%s", text);
 	buf_printf(&r->log, "ERR %s\n", cond);
 	if (r->reset_on_err)
 		assert_int_equal(xmlstream_reset(r->xs), 0);
@@ -533,13 +535,71 @@ test_limits_whitespace_keepalives(void **state)
 	rec_init(&r, &lim);
 	assert_int_equal(xmlstream_feed(r.xs, HDR, strlen(HDR)), (ssize_t)strlen(HDR));
 	/* Whitespace pings between stanzas (XEP-0199 style, RFC 6120 §4.6.1) are not
-	 * counted toward the next element. */
-	for (int i = 0; i < 500; i++)
+	 * counted toward the next element: 40 pings (80 bytes) and a 23-byte stanza are
+	 * more than 100 bytes together, 500 pings in all. */
+	for (int i = 0; i < 500; i++) {
 		assert_int_equal(xmlstream_feed(r.xs, " \n", 2), 2);
+		if (i % 40 == 39)
+			assert_int_equal(xmlstream_feed(r.xs, "<iq type='get' id='1'/>", 23), 23);
+	}
 	assert_int_equal(xmlstream_feed(r.xs, "<iq type='get' id='1'/>", 23), 23);
-	assert_string_equal(r.log.data,
-	    "OPEN xmlns=jabber:server\nEL <iq type='get' id='1'/>\n");
+	assert_int_equal(r.errors, 0);
+	assert_non_null(strstr(r.log.data,
+	    "OPEN xmlns=jabber:server\nEL <iq type='get' id='1'/>\n"));
 	rec_done(&r);
+}
+
+/* Whitespace between top-level elements is bounded too: a peer cannot stream
+ * unbounded input without producing an element (max_stanza_size in a row). */
+static void
+test_limits_whitespace_run(void **state)
+{
+	struct xml_limits lim = default_limits;
+	char *in;
+
+	lim.max_stanza_size = 1000;
+	/* 1000 bytes in a row are fine, one more is not, in any split. */
+	in = repeat(HDR, ' ', 1000, "<a/>");
+	expect_log(in, 0, &lim, "OPEN xmlns=jabber:server\nEL <a/>\n");
+	expect_log(in, 7, &lim, "OPEN xmlns=jabber:server\nEL <a/>\n");
+	free(in);
+	in = repeat(HDR, '\n', 1001, "");
+	expect_log(in, 0, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	expect_log(in, 1, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	expect_log(in, 100, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	free(in);
+	/* Each element starts a new run. */
+	in = repeat(HDR "<a/>", '\t', 900, "<b/>");
+	{
+		char *twice = repeat(in, ' ', 900, "<c/>");
+
+		expect_log(twice, 0, &lim, "OPEN xmlns=jabber:server\nEL <a/>\nEL <b/>\nEL <c/>\n");
+		expect_log(twice, 13, &lim, "OPEN xmlns=jabber:server\nEL <a/>\nEL <b/>\nEL <c/>\n");
+		free(twice);
+	}
+	free(in);
+	/* Before the stream header as well. */
+	in = repeat("", ' ', 1001, HDR);
+	expect_log(in, 0, &lim, "ERR policy-violation\n");
+	free(in);
+	/* 10 MB of whitespace fed in 64 KiB reads: refused after the first 1000 bytes. */
+	{
+		struct rec r;
+		char *ws = malloc(65536);
+		int reads = 0;
+
+		assert_non_null(ws);
+		memset(ws, ' ', 65536);
+		rec_init(&r, &lim);
+		assert_int_equal(xmlstream_feed(r.xs, HDR, strlen(HDR)), (ssize_t)strlen(HDR));
+		while (reads < 160 && xmlstream_feed(r.xs, ws, 65536) == 65536)
+			reads++;
+		assert_int_equal(reads, 0);
+		assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+		assert_non_null(strstr(r.text, "whitespace"));
+		rec_done(&r);
+		free(ws);
+	}
 }
 
 static void
@@ -760,6 +820,244 @@ test_after_close(void **state)
 	rec_done(&r);
 }
 
+/* Invalid UTF-8 (RFC 3629) and characters XML 1.0 forbids are refused with
+ * not-well-formed as soon as the offending byte arrives: none of these inputs is
+ * complete, so waiting for libxml2 would keep the stream open. */
+#define U8(what, in, want) { what, in, sizeof(in) - 1, want }
+static const struct {
+	const char *what, *in;
+	size_t len;
+	const char *want;   /* NULL: the header, then not-well-formed */
+} bad_utf8[] = {
+	U8("overlong '<' (C0 BC)", HDR "<message><body>a\xc0\xbc", NULL),
+	U8("overlong '/' (C0 AF) in an attribute", HDR "<message to='\xc0\xaf", NULL),
+	U8("overlong NUL (C0 80)", HDR "<message><body>\xc0\x80", NULL),
+	U8("C1 lead byte", HDR "<message><body>\xc1\xbf", NULL),
+	U8("overlong 3-byte (E0 80 BC)", HDR "<message><body>\xe0\x80\xbc", NULL),
+	U8("overlong 3-byte (E0 9F BF)", HDR "<message><body>\xe0\x9f\xbf", NULL),
+	U8("overlong 4-byte (F0 80 80 BC)", HDR "<message><body>\xf0\x80\x80\xbc", NULL),
+	U8("overlong 4-byte (F0 8F BF BF)", HDR "<message><body>\xf0\x8f\xbf\xbf", NULL),
+	U8("high surrogate (ED A0 80)", HDR "<message><body>\xed\xa0\x80", NULL),
+	U8("low surrogate (ED BF BF)", HDR "<message><body>\xed\xbf\xbf", NULL),
+	U8("above U+10FFFF (F4 90 80 80)", HDR "<message><body>\xf4\x90\x80\x80", NULL),
+	U8("F5 lead byte", HDR "<message><body>\xf5\x80\x80\x80", NULL),
+	U8("FF byte", HDR "<message><body>\xff", NULL),
+	U8("FE byte", HDR "<message><body>\xfe", NULL),
+	U8("lone continuation byte", HDR "<message><body>\x80", NULL),
+	U8("truncated 2-byte sequence", HDR "<message><body>\xc3z", NULL),
+	U8("truncated 3-byte sequence", HDR "<message><body>\xe2\x82z", NULL),
+	U8("truncated 4-byte sequence", HDR "<message><body>\xf0\x9f\x98<", NULL),
+	U8("lead byte after a lead byte", HDR "<message><body>\xe2\xe2", NULL),
+	U8("U+FFFE", HDR "<message><body>\xef\xbf\xbe", NULL),
+	U8("U+FFFF", HDR "<message><body>\xef\xbf\xbf", NULL),
+	U8("control character U+0001", HDR "<message><body>\x01", NULL),
+	U8("control character U+000B", HDR "<message><body>\x0b", NULL),
+	U8("control character U+001F", HDR "<message><body>\x1f", NULL),
+	U8("NUL byte", HDR "<message><body>a\0b", NULL),
+	U8("in an element name", HDR "<mess\xc0\xbc", NULL),
+	U8("between elements", HDR "<a/>\xc0\xbc",
+	    "OPEN xmlns=jabber:server\nEL <a/>\nERR not-well-formed\n"),
+	U8("control character between elements", HDR "<a/> \x02",
+	    "OPEN xmlns=jabber:server\nEL <a/>\nERR not-well-formed\n"),
+};
+
+static void
+test_utf8_invalid(void **state)
+{
+	for (size_t i = 0; i < sizeof(bad_utf8) / sizeof(bad_utf8[0]); i++) {
+		const char *in = bad_utf8[i].in, *want = bad_utf8[i].want;
+		size_t len = bad_utf8[i].len;
+
+		if (want == NULL)
+			want = "OPEN xmlns=jabber:server\nERR not-well-formed\n";
+
+		for (size_t step = 0; step <= 3; step++) {
+			char *got = run(in, len, step, NULL);
+
+			if (strcmp(got, want) != 0)
+				fail_msg("%s (step %zu): got\n%s\nwant\n%s", bad_utf8[i].what, step,
+				    got, want);
+			free(got);
+		}
+		/* Every split into two feeds; a sequence cut in two is still refused. */
+		for (size_t cut = strlen(HDR) + 1; cut < len; cut++) {
+			struct rec r;
+
+			rec_init(&r, NULL);
+			if (xmlstream_feed(r.xs, in, cut) != -1)
+				xmlstream_feed(r.xs, in + cut, len - cut);
+			if (strcmp(r.log.data, want) != 0)
+				fail_msg("%s (split at %zu): got\n%s", bad_utf8[i].what, cut,
+				    r.log.data);
+			rec_done(&r);
+		}
+	}
+	/* In the header, before any event. */
+	expect_log("<stream:stream " STREAM_NSDECL " to='\xc0\xae", 0, NULL,
+	    "ERR not-well-formed\n");
+	expect_log("<?xml version='1.0'?>\xed\xa0\x80", 1, NULL, "ERR not-well-formed\n");
+}
+
+/* The error comes with the byte that makes the sequence invalid, not later. */
+static void
+test_utf8_error_at_once(void **state)
+{
+	struct rec r;
+
+	rec_init(&r, NULL);
+	assert_int_equal(xmlstream_feed(r.xs, HDR "<message><body>", strlen(HDR) + 15),
+	    (ssize_t)strlen(HDR) + 15);
+	assert_int_equal(xmlstream_feed(r.xs, "\xf0", 1), 1);      /* could be fine */
+	assert_int_equal(xmlstream_feed(r.xs, "\x9f\x98", 2), 2);
+	assert_int_equal(xmlstream_feed(r.xs, "\x80", 1), 1);      /* U+1F600 */
+	assert_int_equal(xmlstream_feed(r.xs, "\xe0", 1), 1);
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(xmlstream_feed(r.xs, "\x80", 1), -1);     /* E0 80: overlong */
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nERR not-well-formed\n");
+	assert_non_null(strstr(r.text, "UTF-8"));
+	rec_done(&r);
+}
+
+/* Valid multi-byte characters at the edges of the ranges, split at every byte. */
+static void
+test_utf8_valid(void **state)
+{
+	static const char in[] = HDR "<message to='\xc3\xa9\xf4\x8f\xbf\xbf'><body>"
+	    "\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbd"
+	    "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\xe2\x82\xac\xf0\x9f\x98\x80 \t\r\n\x7f"
+	    "</body></message>";
+	static const char want[] = "OPEN xmlns=jabber:server\n"
+	    "EL <message to='\xc3\xa9\xf4\x8f\xbf\xbf'><body>"
+	    "\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbd"
+	    "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\xe2\x82\xac\xf0\x9f\x98\x80 \t\n\x7f"
+	    "</body></message>\n";
+	size_t len = sizeof(in) - 1;
+
+	for (size_t step = 0; step <= 1; step++) {
+		char *got = run(in, len, step, NULL);
+
+		assert_string_equal(got, want);
+		free(got);
+	}
+	for (size_t cut = 1; cut < len; cut++) {
+		struct rec r;
+
+		rec_init(&r, NULL);
+		assert_int_equal(xmlstream_feed(r.xs, in, cut), (ssize_t)cut);
+		assert_int_equal(xmlstream_feed(r.xs, in + cut, len - cut), (ssize_t)(len - cut));
+		if (strcmp(r.log.data, want) != 0)
+			fail_msg("split at %zu: got\n%s", cut, r.log.data);
+		rec_done(&r);
+	}
+}
+
+/* The tree under construction is bounded in (approximate) heap bytes: element-dense
+ * input costs far more memory than its size. */
+static void
+test_limits_memory(void **state)
+{
+	struct xml_limits lim = default_limits;
+	struct buf b;
+	struct rec r;
+	ssize_t got;
+
+	lim.max_stanza_size = 1 << 20;
+	lim.max_stanza_memory = 64 * 1024;
+	/* 60,000 empty children: 240 KB of input, some 10 MB of tree. */
+	buf_init(&b, 1 << 20);
+	buf_puts(&b, HDR "<message>");
+	for (int i = 0; i < 60000; i++)
+		buf_puts(&b, "<a/>");
+	buf_puts(&b, "</message>");
+	rec_init(&r, &lim);
+	got = xmlstream_feed(r.xs, b.data, b.len);
+	assert_int_equal(got, -1);
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	assert_non_null(strstr(r.text, "stanza too complex"));
+	rec_done(&r);
+	/* The same in small reads: refused long before the end of the input. */
+	rec_init(&r, &lim);
+	{
+		size_t off = 0;
+
+		while (off < b.len && xmlstream_feed(r.xs, b.data + off, 512) == 512)
+			off += 512;
+		assert_true(off < 64 * 1024);
+	}
+	assert_string_equal(r.log.data, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	rec_done(&r);
+	buf_free(&b);
+
+	/* Attributes and text count too. */
+	buf_init(&b, 1 << 20);
+	buf_puts(&b, HDR "<message>");
+	for (int i = 0; i < 3000; i++)
+		buf_printf(&b, "<a x='%d'>t</a>", i);
+	expect_log(b.data, 0, &lim, "OPEN xmlns=jabber:server\nERR policy-violation\n");
+	buf_free(&b);
+
+	/* The budget is per top-level element: many small elements are fine, and so is
+	 * a realistic stanza. */
+	buf_init(&b, 1 << 22);
+	buf_puts(&b, HDR);
+	for (int i = 0; i < 2000; i++)
+		buf_puts(&b, "<message to='b.example'><body>hello</body><x xmlns='urn:x'/>"
+		    "</message>");
+	{
+		char *log = run(b.data, b.len, 0, &lim);
+
+		assert_null(strstr(log, "ERR"));
+		free(log);
+	}
+	buf_free(&b);
+	{
+		char *log = run(transcript, sizeof(transcript) - 1, 1, &lim);
+
+		assert_string_equal(log, transcript_events);
+		free(log);
+	}
+	/* A text body close to the memory limit fits: text costs about its size. */
+	{
+		char *in = repeat(HDR "<message><body>", 'x', 60 * 1024, "</body></message>");
+
+		rec_init(&r, &lim);
+		got = xmlstream_feed(r.xs, in, strlen(in));
+		assert_int_equal(got, (ssize_t)strlen(in));
+		assert_int_equal(r.errors, 0);
+		rec_done(&r);
+		free(in);
+	}
+}
+
+/* A second stream header inside the open stream is not a stanza. RFC 6120 §4.9.3.22:
+ * a first-level child of the stream the server does not support. */
+static void
+test_nested_stream_header(void **state)
+{
+	static const char want[] = "OPEN xmlns=jabber:server\nERR unsupported-stanza-type\n";
+
+	for (size_t step = 0; step <= 1; step++) {
+		expect_log(HDR "<stream:stream xmlns='jabber:server' " STREAM_NSDECL
+		    " to='a.example' version='1.0'>", step, NULL, want);
+		expect_log(PROSODY_OPEN "<a/><stream:stream xmlns='jabber:server' " STREAM_NSDECL
+		    " from='a.example' to='b.example' version='1.0'>", step, NULL,
+		    "OPEN xmlns=jabber:server version=1.0 from=a.example to=b.example id=x "
+		    "{http://www.w3.org/XML/1998/namespace}lang=en\nEL <a/>\n"
+		    "ERR unsupported-stanza-type\n");
+		/* Another prefix, or none, is the same element. */
+		expect_log(HDR "<s:stream xmlns:s='http://etherx.jabber.org/streams'>", step,
+		    NULL, want);
+		expect_log(HDR "<stream xmlns='http://etherx.jabber.org/streams'/>", step, NULL,
+		    want);
+	}
+	/* <stream:features/> and <stream:error/> are first-level children as usual, and
+	 * a 'stream' element in another namespace or deeper down is payload. */
+	expect_log(HDR "<stream:features/><stream xmlns='urn:x'/><message><stream:stream/>"
+	    "</message>", 0, NULL,
+	    "OPEN xmlns=jabber:server\nEL <stream:features/>\nEL <stream xmlns='urn:x'/>\n"
+	    "EL <message><stream:stream/></message>\n");
+}
+
 /* The element tree itself: namespaces, attributes and text as the application sees
  * them. */
 static struct xnode *last_el;
@@ -849,6 +1147,12 @@ main(void)
 		cmocka_unit_test(test_limits_stanza_size),
 		cmocka_unit_test(test_limits_unterminated_token),
 		cmocka_unit_test(test_limits_whitespace_keepalives),
+		cmocka_unit_test(test_limits_whitespace_run),
+		cmocka_unit_test(test_limits_memory),
+		cmocka_unit_test(test_utf8_invalid),
+		cmocka_unit_test(test_utf8_error_at_once),
+		cmocka_unit_test(test_utf8_valid),
+		cmocka_unit_test(test_nested_stream_header),
 		cmocka_unit_test(test_limits_attributes_and_names),
 		cmocka_unit_test(test_pause_after_starttls),
 		cmocka_unit_test(test_pause_and_continue),

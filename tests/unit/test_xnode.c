@@ -312,7 +312,7 @@ rt_error(void *arg, const char *cond, const char *text)
 static struct xnode *
 reparse(const struct xnode *n)
 {
-	static const struct xml_limits lim = { 1 << 20, 64, 64, 256 };
+	static const struct xml_limits lim = { 1 << 20, 64, 64, 256, 1 << 24 };
 	static const struct xmlstream_cb cb = { NULL, rt_element, NULL, rt_error };
 	struct xmlstream *xs = xmlstream_new(&lim, &cb, NULL);
 	struct buf b;
