@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
+#include <unistd.h>
 
 #include <ev.h>
 
@@ -74,6 +76,7 @@ static struct ev_loop *loop;
 static const struct config *cfg;
 static struct resolver *resolver;
 static struct route **table;        /* hash buckets */
+static uint64_t hash_seed;          /* random per process: chains cannot be planned */
 static size_t table_size, nroutes;
 static struct route *gc_list;
 static ev_check gc_watcher;
@@ -97,7 +100,7 @@ static void gc_later(struct route *);
 static void bounce(struct stanza *, const char *, const char *, const char *);
 static struct conn *route_attempt(void *, const struct resolve_target *);
 static void route_exhausted(void *);
-static int status_routes(void *, const char *, struct buf *);
+static int status_routes(void *, const char *, struct buf *, uint64_t *);
 static int status_stats(void *, const char *, struct buf *);
 
 void
@@ -107,10 +110,12 @@ route_init(struct ev_loop *l, const struct config *c, struct resolver *r, struct
 	cfg = c;
 	resolver = r;
 	ev_check_init(&gc_watcher, gc_cb);
+	if (getrandom(&hash_seed, sizeof(hash_seed), 0) != (ssize_t)sizeof(hash_seed))
+		hash_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)ev_time();
 	ev_timer_init(&global_check, global_check_cb, 0.25, 0.25);
 	verify_init(l, c, r);
 	if (st != NULL) {
-		status_register(st, "show routes",
+		status_register_stream(st, "show routes",
 		    "show routes: every domain pair with its state and queue", status_routes, NULL);
 		status_register(st, "show stats",
 		    "show stats: connections, stanzas relayed, bounces, stream errors, budgets",
@@ -130,12 +135,12 @@ dir_name(enum route_dir d)
 	return d == ROUTE_OUT ? "out" : "in";
 }
 
-/* ---- the table: FNV-1a over the direction and the lower-cased names ---- */
+/* ---- the table: FNV-1a, seeded, over the direction and the lower-cased names ---- */
 
 static size_t
 route_hash(enum route_dir dir, const char *local, const char *remote)
 {
-	uint64_t h = 1469598103934665603ull ^ (uint64_t)dir;
+	uint64_t h = (1469598103934665603ull ^ hash_seed) ^ (uint64_t)dir;
 
 	for (const char *p = local; *p; p++)
 		h = (h ^ (unsigned char)(*p | 0x20)) * 1099511628211ull;
@@ -866,28 +871,48 @@ route_free_all(void)
 	table_size = nroutes = 0;
 }
 
-static int
-status_routes(void *arg, const char *args, struct buf *out)
+static void
+route_record(const struct route *r, struct buf *out)
 {
 	static const char *const names[] = { "idle", "resolving", "connecting", "ready" };
+	const char *d = dir_name(r->dir);
+
+	buf_printf(out, "route.%s.%s.%s.state=%s\n", d, r->local, r->remote, names[r->state]);
+	buf_printf(out, "route.%s.%s.%s.queued=%u\n", d, r->local, r->remote, r->qlen);
+	buf_printf(out, "route.%s.%s.%s.queued_bytes=%zu\n", d, r->local, r->remote, r->qbytes);
+	buf_printf(out, "route.%s.%s.%s.sent=%lu\n", d, r->local, r->remote, r->sent);
+	buf_printf(out, "route.%s.%s.%s.bounced=%lu\n", d, r->local, r->remote, r->bounced);
+}
+
+/* Streamed: the cursor is (bucket + 1) << 24 | position in its chain. A route added or
+ * freed between two parts may be missed or listed twice; the count is the one at the
+ * start. */
+static int
+status_routes(void *arg, const char *args, struct buf *out, uint64_t *cursor)
+{
+	size_t b, pos;
 
 	(void)arg;
 	(void)args;
-	buf_printf(out, "routes=%zu\n", nroutes);
-	for (size_t i = 0; i < table_size; i++)
-		for (struct route *r = table[i]; r; r = r->hnext) {
-			const char *d = dir_name(r->dir);
+	if (*cursor == 0) {
+		buf_printf(out, "routes=%zu\n", nroutes);
+		*cursor = (uint64_t)1 << 24;
+	}
+	b = (size_t)(*cursor >> 24) - 1;
+	pos = (size_t)(*cursor & 0xffffff);
+	for (; b < table_size; b++, pos = 0) {
+		size_t i = 0;
 
-			buf_printf(out, "route.%s.%s.%s.state=%s\n", d, r->local, r->remote,
-			    names[r->state]);
-			buf_printf(out, "route.%s.%s.%s.queued=%u\n", d, r->local, r->remote,
-			    r->qlen);
-			buf_printf(out, "route.%s.%s.%s.queued_bytes=%zu\n", d, r->local, r->remote,
-			    r->qbytes);
-			buf_printf(out, "route.%s.%s.%s.sent=%lu\n", d, r->local, r->remote, r->sent);
-			buf_printf(out, "route.%s.%s.%s.bounced=%lu\n", d, r->local, r->remote,
-			    r->bounced);
+		for (struct route *r = table[b]; r; r = r->hnext, i++) {
+			if (i < pos)
+				continue;
+			if (buf_room(out) < STATUS_RECORD_MAX) {
+				*cursor = ((uint64_t)(b + 1) << 24) | i;
+				return 1;
+			}
+			route_record(r, out);
 		}
+	}
 	return 0;
 }
 

@@ -15,6 +15,7 @@
 #include "core/config.h"
 #include "core/log.h"
 #include "s2s/dialback.h"
+#include "s2s/stanza.h"
 #include "s2s/stream.h"
 #include "s2s/xnode.h"
 #include "tls/tls.h"
@@ -24,6 +25,7 @@ struct owner {
 	bool tls_wanted, tls_up, closed;
 	int verify_pending;
 	char v_local[256], v_remote[256];
+	struct stream *s;
 };
 
 static unsigned fake_ctl;
@@ -80,12 +82,18 @@ op_tls(void *o)
 static void
 op_ready(void *o)
 {
+	struct owner *w = o;
+
+	if (w->s != NULL && w->s->purpose == STREAM_VERIFY)
+		(void)stream_send_verify(w->s, "id1", "key1");
 }
 
 static void
-op_stanza(void *o, struct xnode *st)
+op_stanza(void *o, struct stanza *st)
 {
-	xnode_free(st);
+	if (st->from == NULL || st->to == NULL || st->len != strlen(st->data))
+		abort();
+	stanza_free(st);
 }
 
 static void
@@ -102,8 +110,10 @@ op_verify_needed(void *o, const char *local, const char *remote, const char *id,
 }
 
 static void
-op_verify_answer(void *o, bool valid)
+op_verify_answer(void *o, const char *id, bool valid)
 {
+	if (id == NULL)
+		abort();
 }
 
 static void
@@ -165,6 +175,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.sasl_external = true;
 	cfg.pipelining = (w.ctl & 0x08) != 0;
 	cfg.dane = true;
+	cfg.held_bytes = 2048 + (size_t)(w.ctl & 0x20) * 256;   /* small: the budget is hit */
+	cfg.memory_limit = (size_t)1 << 20;
 
 	switch (w.ctl & 3) {
 	case 0: role = STREAM_RECEIVER; side = STREAM_LOCAL; break;
@@ -173,11 +185,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	default: role = STREAM_INITIATOR; side = STREAM_LOCAL; break;
 	}
 	buf_init(&out, 1 << 20);
-	s = stream_new(role, side, STREAM_RELAY, &cfg,
+	s = stream_new(role, side,
+	    role == STREAM_INITIATOR && (w.ctl & 0x20) ? STREAM_VERIFY : STREAM_RELAY, &cfg,
 	    role == STREAM_RECEIVER ? "" : "a.example",
 	    role == STREAM_RECEIVER ? "" : "c.example", &ops, &w, &out);
 	if (s == NULL)
 		abort();
+	w.s = s;
 	if (role == STREAM_INITIATOR) {
 		s->pipeline = s->pipe_starttls = s->pipe_external = (w.ctl & 0x08) != 0;
 		stream_start(s);
@@ -201,17 +215,24 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		if (w.verify_pending > 0) {
 			w.verify_pending = 0;
-			stream_dialback_verdict(s, w.v_local, w.v_remote, (w.ctl & 0x10) != 0);
+			if ((w.ctl & 0x30) == 0x20)
+				stream_dialback_error(s, w.v_local, w.v_remote);
+			else
+				stream_dialback_verdict(s, w.v_local, w.v_remote, (w.ctl & 0x10) != 0);
 		}
 		buf_reset(&out);
 	}
 	if (w.ctl & 0x40) {
 		struct xnode *m = xnode_new("message", NS_SERVER);
+		struct stanza *st = NULL;
 
 		if (m != NULL && xnode_set_attr(m, "from", "x@a.example") == 0 &&
-		    xnode_set_attr(m, "to", "y@c.example") == 0)
-			(void)stream_send(s, m);
+		    xnode_set_attr(m, "to", "y@c.example") == 0 &&
+		    (st = stanza_from_xnode(m)) != NULL)
+			(void)stream_send(s, st);
+		stanza_free(st);
 		xnode_free(m);
+		(void)stream_send_verify(s, "id", "key");
 		stream_close(s, "fuzz done");
 	}
 	stream_free(s);

@@ -1,5 +1,5 @@
 #!/bin/bash
-# tests/integ/50-status-large.sh - `show peers` with thousands of peers comes out whole.
+# tests/integ/53-status-large.sh - `show peers` with thousands of peers comes out whole.
 # SPDX-License-Identifier: ISC
 #
 # 4,000 connections to quickfed A's internet listener each open a stream and stay
@@ -14,7 +14,11 @@ need_quickfed
 setup_ns
 make_ca
 make_cert A a.example
-write_quickfed_conf "$TMP/A-qf.conf" A a.example A 127.0.1.1 127.0.1.2
+# all from one address: lift the per-address limit (19-conn-limits tests it)
+write_quickfed_conf "$TMP/A-qf.conf" A a.example A 127.0.1.1 127.0.1.2 \
+	"limits {
+	connections_per_address $((N + 100))
+}"
 conf_set "$TMP/A-qf.conf" auth 2m
 sed -i 's/^log_level .*/log_level warn/' "$TMP/A-qf.conf"
 ulimit -n 8192 || skip "cannot raise the open-files limit to 8192"
