@@ -4,6 +4,7 @@
  * checks the config and exits. SIGTERM/SIGINT shut down gracefully: listeners close,
  * queued stanzas are bounced, streams end with <system-shutdown/>, bounded in time. */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,7 @@
 
 static struct ev_loop *loop;
 static ev_signal sig_term, sig_int;
-static ev_timer shutdown_timer, shutdown_poll;
+static ev_timer shutdown_timer, shutdown_poll, trim_timer;
 static bool stopping;
 
 static void
@@ -61,6 +62,16 @@ shutdown_timer_cb(EV_P_ ev_timer *w, int revents)
 	log_warnx("shutdown: %lu connection(s) still open after the timeout, exiting",
 	    conn_count());
 	ev_break(EV_A, EVBREAK_ALL);
+}
+
+/* After a burst (many lookups or connections at once) the heap keeps its peak size:
+ * hand free pages back to the system every few seconds (glibc malloc_trim). */
+static void
+trim_cb(EV_P_ ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+	malloc_trim(0);
 }
 
 static void
@@ -176,6 +187,8 @@ main(int argc, char **argv)
 	ev_signal_start(loop, &sig_int);
 	ev_timer_init(&shutdown_timer, shutdown_timer_cb, cfg->shutdown_timeout_ms / 1000.0, 0.);
 	ev_timer_init(&shutdown_poll, shutdown_poll_cb, 0.05, 0.05);
+	ev_timer_init(&trim_timer, trim_cb, 5., 5.);
+	ev_timer_start(loop, &trim_timer);
 	log_info("quickfed started: config=%s state_dir=%s status=%s", path, cfg->state_dir,
 	    cfg->status_socket);
 

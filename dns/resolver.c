@@ -134,17 +134,21 @@ struct resolve_req {
 	struct query       *queries;       /* all queries of this request, owned */
 	struct query       *srv_xmpp, *srv_xmpps;  /* borrowed from queries */
 	bool                fallback;      /* no SRV: the domain itself on 5269 */
-	struct srv_record   recs[MAX_SRV]; /* usable records in connection order */
-	size_t              rec_host[MAX_SRV];
+	/* Arrays sized to the answers (a request in flight is small: many may wait on a
+	 * slow DNS at once): */
+	struct srv_record  *recs;          /* usable records in connection order, owned */
+	size_t             *rec_host;      /* owned, as many as recs */
+	size_t              cap_recs;
 	size_t              n_recs;
 	struct req_host     hosts[MAX_HOSTS];
 	size_t              n_hosts;
-	struct req_tlsa     tlsa[MAX_SRV];
+	struct req_tlsa    *tlsa;          /* owned, n_recs entries once addresses are asked */
 	size_t              n_tlsa;
 	ev_timer            timeout;
 	ev_timer            deliver;
 	char                why[256];
-	struct resolve_target *targets;    /* owned, MAX_TARGETS entries */
+	struct resolve_target *targets;    /* owned, sized when the addresses are in */
+	size_t              cap_targets;
 	struct resolve_result result;
 };
 
@@ -369,11 +373,6 @@ resolver_lookup(struct resolver *r, const char *domain, resolve_cb cb, void *arg
 	}
 	if (domain_normalize(domain, req->domain, sizeof(req->domain)) == -1) {
 		log_warnx("dns lookup domain=%.64s reason=invalid-domain", domain);
-		free(req);
-		return NULL;
-	}
-	if ((req->targets = calloc(MAX_TARGETS, sizeof(*req->targets))) == NULL) {
-		log_warn("dns lookup domain=%s reason=alloc", req->domain);
 		free(req);
 		return NULL;
 	}
@@ -1056,6 +1055,28 @@ req_step(struct resolve_req *req)
 		req_addr_complete(req);
 }
 
+/* Room for n records in req->recs and req->rec_host; 0 or -1 (out of memory). */
+static int
+req_grow_recs(struct resolve_req *req, size_t n)
+{
+	size_t cap = req->cap_recs ? req->cap_recs : 4;
+	struct srv_record *r;
+	size_t *h;
+
+	if (n <= req->cap_recs)
+		return 0;
+	while (cap < n)
+		cap *= 2;
+	if ((r = realloc(req->recs, cap * sizeof(*r))) == NULL)
+		return -1;
+	req->recs = r;
+	if ((h = realloc(req->rec_host, cap * sizeof(*h))) == NULL)
+		return -1;
+	req->rec_host = h;
+	req->cap_recs = cap;
+	return 0;
+}
+
 /* Append the usable records of one SRV answer to req->recs. Returns how many were
  * added; *saw_root is set when the answer holds a "." target. */
 static size_t
@@ -1078,7 +1099,7 @@ req_collect_srv(struct resolve_req *req, struct query *q, bool direct_tls, bool 
 			*saw_root = true;
 			continue;
 		}
-		if (req->n_recs >= MAX_SRV)
+		if (req->n_recs >= MAX_SRV || req_grow_recs(req, req->n_recs + 1) == -1)
 			break;
 		rec.direct_tls = direct_tls;
 		req->recs[req->n_recs++] = rec;
@@ -1113,6 +1134,10 @@ req_srv_complete(struct resolve_req *req)
 			return;
 		}
 		/* RFC 6120 §3.2.2: no SRV at all, use the domain itself on 5269. */
+		if (req_grow_recs(req, 1) == -1) {
+			req_finish(req, RESOLVE_SERVFAIL, "out of memory");
+			return;
+		}
 		req->fallback = true;
 		memset(&req->recs[0], 0, sizeof(req->recs[0]));
 		req->recs[0].port = XMPP_S2S_PORT;
@@ -1141,6 +1166,10 @@ req_srv_complete(struct resolve_req *req)
 		n++;
 	}
 	req->n_recs = n;
+	if (n > 0 && (req->tlsa = calloc(n, sizeof(*req->tlsa))) == NULL) {
+		req_finish(req, RESOLVE_SERVFAIL, "out of memory");
+		return;
+	}
 
 	req->phase = REQ_ADDR;
 	for (size_t h = 0; h < req->n_hosts; h++) {
@@ -1164,7 +1193,7 @@ req_srv_complete(struct resolve_req *req)
 			if (req->tlsa[k].port == rec->port &&
 			    strcasecmp(req->tlsa[k].host, rec->target) == 0)
 				break;
-		if (k < req->n_tlsa || k == MAX_SRV)
+		if (k < req->n_tlsa || k == req->n_recs)
 			continue;
 		snprintf(req->tlsa[k].host, sizeof(req->tlsa[k].host), "%s", rec->target);
 		req->tlsa[k].port = rec->port;
@@ -1190,7 +1219,7 @@ req_add_addrs(struct resolve_req *req, size_t n, const struct srv_record *rec,
 		size_t len = q->ans->rdlen[i];
 		struct resolve_target *t;
 
-		if (n >= MAX_TARGETS)
+		if (n >= req->cap_targets)
 			break;
 		t = &req->targets[n];
 		memset(t, 0, sizeof(*t));
@@ -1244,7 +1273,24 @@ req_addr_complete(struct resolve_req *req)
 				failed = qs[k];
 		}
 	}
-	for (size_t i = 0; i < req->n_recs && n < MAX_TARGETS; i++) {
+	/* room for every address the answers hold (at most MAX_TARGETS) */
+	for (size_t i = 0; i < req->n_recs; i++) {
+		const struct req_host *h = &req->hosts[req->rec_host[i]];
+
+		for (int k = 0; k < 2; k++) {
+			const struct query *q = k ? h->a : h->aaaa;
+
+			if (query_answer(q) == QA_DATA && q->ans != NULL)
+				req->cap_targets += q->ans->n_rr < MAX_ADDRS_PER_ANSWER ?
+				    q->ans->n_rr : MAX_ADDRS_PER_ANSWER;
+		}
+	}
+	if (req->cap_targets > MAX_TARGETS)
+		req->cap_targets = MAX_TARGETS;
+	if (req->cap_targets > 0 &&
+	    (req->targets = calloc(req->cap_targets, sizeof(*req->targets))) == NULL)
+		req->cap_targets = 0;
+	for (size_t i = 0; i < req->n_recs && n < req->cap_targets; i++) {
 		const struct srv_record *rec = &req->recs[i];
 		const struct req_host *h = &req->hosts[req->rec_host[i]];
 		enum dns_security srv_sec;
@@ -1429,6 +1475,9 @@ static void
 req_free(struct resolve_req *req)
 {
 	free(req->targets);
+	free(req->recs);
+	free(req->rec_host);
+	free(req->tlsa);
 	req->magic = DEAD_MAGIC;
 	free(req);
 }

@@ -54,7 +54,7 @@ struct conn_impl {
 	/* DANE (initiators): the target's TLSA as the resolver handed it over */
 	enum resolve_tlsa_status tlsa_status;
 	size_t      n_tlsa;
-	struct resolve_tlsa tlsa[RESOLVE_TLSA_MAX];
+	struct resolve_tlsa *tlsa;  /* owned, n_tlsa records (NULL when none) */
 	/* incoming DANE (receivers): the peer domain's lookup under way */
 	struct resolve_req *dane_req;
 	char        dane_domain[256];
@@ -282,7 +282,12 @@ conn_set_tlsa(struct conn *c, const struct resolve_target *t)
 
 	ci->tlsa_status = t->tlsa_status;
 	ci->n_tlsa = t->n_tlsa < RESOLVE_TLSA_MAX ? t->n_tlsa : RESOLVE_TLSA_MAX;
-	memcpy(ci->tlsa, t->tlsa, ci->n_tlsa * sizeof(ci->tlsa[0]));
+	free(ci->tlsa);
+	ci->tlsa = NULL;
+	if (ci->n_tlsa > 0 && (ci->tlsa = calloc(ci->n_tlsa, sizeof(ci->tlsa[0]))) == NULL)
+		ci->n_tlsa = 0;   /* out of memory: no records (a secure status fails closed) */
+	if (ci->n_tlsa > 0)
+		memcpy(ci->tlsa, t->tlsa, ci->n_tlsa * sizeof(ci->tlsa[0]));
 }
 
 /* Incoming DANE: resolve domain (SRV, addresses, TLSA of each secure target) to
@@ -1021,6 +1026,7 @@ destroy(struct conn *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	c->magic = 0;
+	free(ci->tlsa);
 	free(ci);
 }
 

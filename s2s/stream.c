@@ -107,6 +107,7 @@ stream_free(struct stream *s)
 	if (s == NULL)
 		return;
 	discard_all_held(s, s->close_reason ? s->close_reason : "stream freed");
+	free(s->pairs);
 	xmlstream_free(s->xs);
 	free(s);
 }
@@ -973,9 +974,15 @@ receiver_db_result(struct stream *s, const struct xnode *el)
 		if (domain_eq(s->pairs[i].local, ours) && domain_eq(s->pairs[i].remote, theirs))
 			p = &s->pairs[i];
 	if (p == NULL) {
-		if (s->n_pairs == sizeof(s->pairs) / sizeof(s->pairs[0])) {
+		if (s->n_pairs == STREAM_MAX_PAIRS) {
 			free(key);
 			stream_error(s, "policy-violation", "too many domain pairs", "too-many-pairs");
+			return;
+		}
+		if (s->pairs == NULL &&
+		    (s->pairs = calloc(STREAM_MAX_PAIRS, sizeof(*s->pairs))) == NULL) {
+			free(key);
+			stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
 			return;
 		}
 		p = &s->pairs[s->n_pairs++];

@@ -19,6 +19,8 @@
 struct stanza;
 struct tls_session;
 
+#define STREAM_MAX_PAIRS 8   /* domain pairs one receiving stream may carry */
+
 enum stream_role {
 	STREAM_INITIATOR = 0,  /* we opened the TCP connection */
 	STREAM_RECEIVER,       /* we accepted it */
@@ -107,7 +109,8 @@ struct stream {
 		char local[256], remote[256];
 		bool valid, pending;
 		struct stanza *held, *held_tail;   /* owned, in arrival order */
-	} pairs[8];
+	} *pairs;                          /* owned; STREAM_MAX_PAIRS, allocated with the
+	                                    * first db:result (most streams have none) */
 	size_t n_pairs;
 	/* XEP-0305 pipelining. Set by the owner before stream_start (initiator): */
 	bool  pipeline;                    /* peer is known to support pipelining */

@@ -67,6 +67,7 @@ struct xmlstream {
 };
 
 static int parser_start(struct xmlstream *);
+static int parser_ctx(struct xmlstream *);
 static void parser_stop(struct xmlstream *);
 static bool xs_quiet(const struct xmlstream *);
 static void xs_fail(struct xmlstream *, const char *, const char *, ...)
@@ -135,8 +136,30 @@ xmlstream_free(struct xmlstream *xs)
 	free(xs);
 }
 
+/* The libxml2 parser is created when the first bytes arrive (parser_ctx): a stream
+ * that never receives anything (a connection to a server that does not answer) costs
+ * no parser. */
 static int
 parser_start(struct xmlstream *xs)
+{
+	xs->ctx = NULL;
+	xs->level = 0;
+	xs->top = xs->cur = NULL;
+	xs->pending = 0;
+	xs->ws_run = 0;
+	xs->mem = 0;
+	xs->between = true;
+	xs->boundary = xs->closed = xs->failed = xs->paused = false;
+	xs->reset_pending = false;
+	xs->lex = LEX_CONTENT;
+	xs->lex_run = 0;
+	xs->u8_need = 0;
+	xs->u8_cp = 0;
+	return 0;
+}
+
+static int
+parser_ctx(struct xmlstream *xs)
 {
 	xmlSAXHandler sax;
 
@@ -169,18 +192,6 @@ parser_start(struct xmlstream *xs)
 	 * whatever an XML declaration says (RFC 6120 §11.6). */
 	xmlCtxtUseOptions(xs->ctx, XML_PARSE_NONET | XML_PARSE_IGNORE_ENC);
 	xmlSwitchEncoding(xs->ctx, XML_CHAR_ENCODING_UTF8);
-	xs->level = 0;
-	xs->top = xs->cur = NULL;
-	xs->pending = 0;
-	xs->ws_run = 0;
-	xs->mem = 0;
-	xs->between = true;
-	xs->boundary = xs->closed = xs->failed = xs->paused = false;
-	xs->reset_pending = false;
-	xs->lex = LEX_CONTENT;
-	xs->lex_run = 0;
-	xs->u8_need = 0;
-	xs->u8_cp = 0;
 	return 0;
 }
 
@@ -412,6 +423,10 @@ mem_charge(struct xmlstream *xs, size_t bytes)
 static void
 push(struct xmlstream *xs, const char *p, size_t n)
 {
+	if (n > 0 && xs->ctx == NULL && parser_ctx(xs) == -1) {
+		xs_fail(xs, "internal-server-error", "out of memory");
+		return;
+	}
 	while (n > 0 && !xs->failed) {
 		size_t k = n > XS_MAX_CHUNK ? XS_MAX_CHUNK : n;
 
