@@ -153,11 +153,16 @@ note() { NOTES="$NOTES$*
 
 # ---------------------------------------------------------------- processes
 
-# qf_up NAME [EXTRA_CONF]: a fresh quickfed A (its own state_dir and socket) with long
-# connect/auth/setup timeouts, so nothing times out while a measurement is taken.
+# qf_up NAME [LIMITS_LINES]: a fresh quickfed A (its own state_dir and socket) with long
+# connect/auth/setup timeouts, so nothing times out while a measurement is taken, and no
+# per-address limit (every hostile stream comes from 127.0.0.1); LIMITS_LINES go into its
+# limits { } block.
 qf_up() {
 	local name=$1 conf=$TMP/$1-qf.conf
-	write_quickfed_conf "$conf" "$name" a.example A 127.0.1.1 127.0.1.2 "${2:-}"
+	write_quickfed_conf "$conf" "$name" a.example A 127.0.1.1 127.0.1.2 "limits {
+	connections_per_address 100000
+${2:-}
+}"
 	sed -i 's/^log_level debug$/log_level info/' "$conf"
 	conf_set "$conf" connect 120s
 	conf_set "$conf" auth 120s
@@ -252,9 +257,7 @@ scen_m1() {
 scen_m2() {
 	local base peak acc0 t0 after pend sess vc n=$((N2 * K2))
 	log "m2: $N2 streams x $K2 pending verifications"
-	qf_up m2 "limits {
-	verifications 1000
-}"
+	qf_up m2 "	verifications 1000"
 	acc0=$(tarpit_accepted)
 	hostile m2-warm 1 'warm{i}-{k}.hang.example' "$K2"
 	wait_for 150 stat_is verify.pending "$K2" || fail "m2 warm-up: verify.pending=$(stat_of verify.pending)"

@@ -29,7 +29,7 @@ def stream_args(a, i):
         db_result=["%s=-%s" % (d, a.key) for d in domains], send=[],
         flood=a.flood, flood_size=a.flood_size, flood_to=a.flood_to,
         flood_from="x@" + domains[0], wait=a.wait, timeout=a.timeout,
-        expect_stream_error=None, log=None)
+        expect_stream_error=None, log=None, send_after=None)
 
 
 def run(a, i, failures, lock):
