@@ -262,6 +262,22 @@ conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
 	return c;
 }
 
+struct conn *
+conn_connect_target(const struct resolve_target *t, enum stream_side side,
+    enum stream_purpose purpose, const char *local, const char *remote, void *route)
+{
+	struct conn *c = conn_connect((const struct sockaddr *)&t->addr, t->addrlen, side,
+	    purpose, local, remote, route);
+
+	if (c != NULL) {
+		conn_set_target(c, t->host, t->port);
+		conn_set_tlsa(c, t);
+		if (t->direct_tls)
+			conn_set_direct_tls(c);
+	}
+	return c;
+}
+
 void
 conn_set_direct_tls(struct conn *c)
 {

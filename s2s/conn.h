@@ -79,6 +79,11 @@ struct conn *conn_accept(int fd, enum stream_side side, bool direct_tls,
  * handed back in route_conn_* callbacks. Returns NULL (logged) on immediate failure. */
 struct conn *conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
     enum stream_purpose purpose, const char *local, const char *remote, void *route);
+/* conn_connect() to a resolved target, with its host name, port, TLSA and direct TLS
+ * set as below: what route.c and verify.c do for each Happy Eyeballs attempt. */
+struct resolve_target;
+struct conn *conn_connect_target(const struct resolve_target *t, enum stream_side side,
+    enum stream_purpose purpose, const char *local, const char *remote, void *route);
 /* The target host name and port this initiator connects to (SRV target), for the TLS
  * session store and DANE. Call right after conn_connect. */
 void conn_set_target(struct conn *c, const char *host, unsigned port);

@@ -518,18 +518,9 @@ static struct conn *
 route_attempt(void *arg, const struct resolve_target *t)
 {
 	struct route *r = arg;
-	struct conn *c;
 
-	c = conn_connect((const struct sockaddr *)&t->addr, t->addrlen,
-	    r->dir == ROUTE_OUT ? STREAM_INTERNET : STREAM_LOCAL, STREAM_RELAY,
-	    r->local, r->remote, r);
-	if (c != NULL) {
-		conn_set_target(c, t->host, t->port);
-		conn_set_tlsa(c, t);
-		if (t->direct_tls)
-			conn_set_direct_tls(c);
-	}
-	return c;
+	return conn_connect_target(t, r->dir == ROUTE_OUT ? STREAM_INTERNET : STREAM_LOCAL,
+	    STREAM_RELAY, r->local, r->remote, r);
 }
 
 /* Every attempt failed while only the attempt-delay timer was running. */

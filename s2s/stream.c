@@ -1061,71 +1061,73 @@ discard_all_held(struct stream *s, const char *why)
 	s->held_bytes = 0;
 }
 
-void
-stream_dialback_verdict(struct stream *s, const char *local, const char *remote, bool valid)
+/* The pending pair (local, remote), or NULL; it is no longer pending on return. The
+ * db:result answer goes from `from` to `to`: on the loopback leg the local server
+ * authenticated as `local` and we answer as `remote`. */
+static struct stream_pair *
+take_pending(struct stream *s, const char *local, const char *remote, const char **from,
+    const char **to, size_t *idx)
 {
-	const char *from = local, *to = remote;
-
 	if (s->state != SS_OPEN)
-		return;
+		return NULL;
 	for (size_t i = 0; i < s->n_pairs; i++) {
 		struct stream_pair *p = &s->pairs[i];
 
 		if (!p->pending || !domain_eq(p->local, local) || !domain_eq(p->remote, remote))
 			continue;
 		p->pending = false;
-		p->valid = valid;
-		if (s->side == STREAM_LOCAL) {
-			/* the local server authenticated as `local`, we answer as `remote` */
-			from = remote;
-			to = local;
-		}
-		buf_printf(s->out, "<db:result from='%s' to='%s' type='%s'/>", from, to,
-		    valid ? "valid" : "invalid");
-		if (valid) {
-			qf_stats.auth_dialback++;
-			if (s->auth_method == NULL)
-				s->auth_method = "dialback";
-			log_info("conn=%lu %s-in local=%s remote=%s authenticated method=dialback",
-			    s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
-			release_held(s, i, true);
-		} else {
-			qf_stats.auth_failures++;
-			log_warnx("conn=%lu %s-in local=%s remote=%s dialback key invalid", s->cid,
-			    s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
-			release_held(s, i, false);
-			stream_error(s, "not-authorized", "dialback key invalid", "dialback-invalid");
-		}
+		*from = s->side == STREAM_LOCAL ? remote : local;
+		*to = s->side == STREAM_LOCAL ? local : remote;
+		*idx = i;
+		return p;
+	}
+	return NULL;
+}
+
+void
+stream_dialback_verdict(struct stream *s, const char *local, const char *remote, bool valid)
+{
+	const char *from, *to;
+	struct stream_pair *p;
+	size_t i;
+
+	if ((p = take_pending(s, local, remote, &from, &to, &i)) == NULL)
 		return;
+	p->valid = valid;
+	buf_printf(s->out, "<db:result from='%s' to='%s' type='%s'/>", from, to,
+	    valid ? "valid" : "invalid");
+	if (valid) {
+		qf_stats.auth_dialback++;
+		if (s->auth_method == NULL)
+			s->auth_method = "dialback";
+		log_info("conn=%lu %s-in local=%s remote=%s authenticated method=dialback",
+		    s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
+		release_held(s, i, true);
+	} else {
+		qf_stats.auth_failures++;
+		log_warnx("conn=%lu %s-in local=%s remote=%s dialback key invalid", s->cid,
+		    s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
+		release_held(s, i, false);
+		stream_error(s, "not-authorized", "dialback key invalid", "dialback-invalid");
 	}
 }
 
 void
 stream_dialback_error(struct stream *s, const char *local, const char *remote)
 {
-	const char *from = local, *to = remote;
+	const char *from, *to;
+	struct stream_pair *p;
+	size_t i;
 
-	if (s->state != SS_OPEN)
+	if ((p = take_pending(s, local, remote, &from, &to, &i)) == NULL)
 		return;
-	for (size_t i = 0; i < s->n_pairs; i++) {
-		struct stream_pair *p = &s->pairs[i];
-
-		if (!p->pending || !domain_eq(p->local, local) || !domain_eq(p->remote, remote))
-			continue;
-		p->pending = false;
-		p->valid = false;
-		if (s->side == STREAM_LOCAL) {
-			from = remote;
-			to = local;
-		}
-		buf_printf(s->out, "<db:result from='%s' to='%s' type='error'><error type='wait'>"
-		    "<resource-constraint xmlns='" NS_STANZAS_E "'/></error></db:result>", from, to);
-		log_warnx("conn=%lu %s-in local=%s remote=%s dialback not verified: too many "
-		    "verifications pending (limits verifications)", s->cid,
-		    s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
-		release_held(s, i, false);
-		return;
-	}
+	p->valid = false;
+	buf_printf(s->out, "<db:result from='%s' to='%s' type='error'><error type='wait'>"
+	    "<resource-constraint xmlns='" NS_STANZAS_E "'/></error></db:result>", from, to);
+	log_warnx("conn=%lu %s-in local=%s remote=%s dialback not verified: too many "
+	    "verifications pending (limits verifications)", s->cid,
+	    s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
+	release_held(s, i, false);
 }
 
 static void

@@ -198,17 +198,8 @@ static struct conn *
 attempt_cb(void *arg, const struct resolve_target *t)
 {
 	struct session *v = arg;
-	struct conn *c;
 
-	c = conn_connect((const struct sockaddr *)&t->addr, t->addrlen, v->side, STREAM_VERIFY,
-	    v->local, v->remote, v);
-	if (c != NULL) {
-		conn_set_target(c, t->host, t->port);
-		conn_set_tlsa(c, t);
-		if (t->direct_tls)
-			conn_set_direct_tls(c);
-	}
-	return c;
+	return conn_connect_target(t, v->side, STREAM_VERIFY, v->local, v->remote, v);
 }
 
 static void
