@@ -66,7 +66,7 @@ static void wake_cb(EV_P_ ev_timer *, int);
 static void drained_cb(EV_P_ ev_timer *, int);
 static int start_tls(struct conn *);
 static int pass_tlsa(struct conn *);
-static struct conn *conn_new(int, bool, bool, const struct conn_ops *, void *);
+static struct conn *conn_new(int, bool, bool, const struct conn_ops *, struct link *);
 static void process_input(struct conn *);
 static void pump_output(struct conn *);
 static void log_flight(struct conn *);
@@ -120,7 +120,7 @@ format_addr(const struct sockaddr *sa, char *out, size_t n)
 }
 
 static struct conn *
-conn_new(int fd, bool initiator, bool internet, const struct conn_ops *ops, void *owner)
+conn_new(int fd, bool initiator, bool internet, const struct conn_ops *ops, struct link *owner)
 {
 	struct conn_impl *ci;
 	struct conn *c;
@@ -163,7 +163,7 @@ conn_new(int fd, bool initiator, bool internet, const struct conn_ops *ops, void
 
 struct conn *
 conn_accept(int fd, bool internet, bool direct_tls, const struct sockaddr *sa,
-    socklen_t salen, const struct conn_ops *ops, void *owner)
+    socklen_t salen, const struct conn_ops *ops, struct link *owner)
 {
 	struct conn *c;
 
@@ -188,7 +188,7 @@ conn_accept(int fd, bool internet, bool direct_tls, const struct sockaddr *sa,
 
 struct conn *
 conn_connect(const struct sockaddr *sa, socklen_t salen, bool internet, bool tfo,
-    const char *local, const char *remote, const struct conn_ops *ops, void *owner)
+    const char *local, const char *remote, const struct conn_ops *ops, struct link *owner)
 {
 	struct conn *c;
 	int fd, rc;

@@ -19,6 +19,7 @@
 struct admit_entry;
 struct config;
 struct ev_loop;
+struct link;       /* the owner: opaque here (conn.c never calls into link.c) */
 struct resolve_target;
 struct tls_ctx;
 struct tls_session;
@@ -36,37 +37,38 @@ enum conn_deadline {
 	CONN_DEADLINE_IDLE,     /* timeouts { idle } after the last byte: "idle-timeout" */
 };
 
-/* Events for the owner given at creation. Each gets the owner pointer back; none may
- * free the conn (close it instead: it is freed when the callback on the stack returns). */
+/* Events for the owner given at creation (always a link; conn.c only passes the pointer
+ * back). None may free the conn (close it instead: it is freed when the callback on the
+ * stack returns). */
 struct conn_ops {
 	/* Initiator: the TCP connect is confirmed (TCP Fast Open: the peer's first bytes
 	 * arrived); the Happy Eyeballs race is won. */
-	void (*connected)(void *owner);
+	void (*connected)(struct link *owner);
 	/* Initiator: TCP is up; start the protocol (the first flight leaves with it). */
-	void (*up)(void *owner);
+	void (*up)(struct link *owner);
 	/* Plaintext arrived: consume what can be used now, return the bytes consumed
 	 * (fewer than len: the rest stays buffered), or -1 to discard everything (the
 	 * owner closed). Not called while paused (conn_pause). */
-	ssize_t (*input)(void *owner, const char *p, size_t len);
+	ssize_t (*input)(struct link *owner, const char *p, size_t len);
 	/* The TLS handshake finished (conn_tls() gives the session). */
-	void (*tls_ready)(void *owner);
+	void (*tls_ready)(struct link *owner);
 	/* The input ended without a decision of ours (TLS close_notify, TLS could not
 	 * start): close gracefully with reason (static). */
-	void (*input_end)(void *owner, const char *reason);
+	void (*input_end)(struct link *owner, const char *reason);
 	/* The peer closed (TCP EOF) while c is paused with input still buffered: true keeps
 	 * it to deliver that input when woken, false closes now. */
-	bool (*keep_on_eof)(void *owner);
+	bool (*keep_on_eof)(struct link *owner);
 	/* The deadline set with conn_set_deadline passed; what is "auth-timeout" (c is
 	 * marked timed out) or "idle-timeout". The owner closes. */
-	void (*expired)(void *owner, const char *what);
+	void (*expired)(struct link *owner, const char *what);
 	/* Something was written while handling input (one round trip of ours). */
-	void (*flight)(void *owner);
+	void (*flight)(struct link *owner);
 	/* Output drained after conn_want_drained(). */
-	void (*drained)(void *owner);
+	void (*drained)(struct link *owner);
 	/* Output room again / paused input resumed (conn_wake_all). */
-	void (*resumed)(void *owner);
+	void (*resumed)(struct link *owner);
 	/* The last call: c is about to be freed; reason says why (static string). */
-	void (*closed)(void *owner, const char *reason, bool timed_out);
+	void (*closed)(struct link *owner, const char *reason, bool timed_out);
 };
 
 struct conn {
@@ -107,7 +109,7 @@ struct conn {
 	struct conn_waitq *waitq;      /* the queue this paused conn waits in, or NULL */
 	struct conn     *wprev, *wnext; /* links in waitq */
 	const struct conn_ops *ops;    /* borrowed */
-	void            *owner;        /* link.c's object (borrowed) */
+	struct link     *owner;        /* the link on top (borrowed; link.c) */
 	struct admit_entry *admit;     /* receivers: the accepting listener's record of it
 	                                * (admit.c; set by listener.c, released when freed) */
 	struct conn     *prev, *next;  /* all connections, for shutdown */
@@ -119,13 +121,13 @@ void conn_init(struct ev_loop *loop, const struct config *cfg, struct tls_ctx *t
 /* Accept an already-accepted socket fd (non-blocking). With direct_tls the first bytes
  * are a ClientHello. Returns NULL (fd closed, logged) on failure. */
 struct conn *conn_accept(int fd, bool internet, bool direct_tls, const struct sockaddr *sa,
-    socklen_t salen, const struct conn_ops *ops, void *owner);
+    socklen_t salen, const struct conn_ops *ops, struct link *owner);
 /* Start connecting; local/remote are the names for logs (copied until conn_set_names).
  * tfo: try TCP Fast Open. Returns NULL (logged) on immediate failure; a connect that
  * fails at once is reported from the loop (ops->closed). */
 struct conn *conn_connect(const struct sockaddr *sa, socklen_t salen, bool internet,
     bool tfo, const char *local, const char *remote, const struct conn_ops *ops,
-    void *owner);
+    struct link *owner);
 /* The names logs use from now on (borrowed: they must live until ops->closed). */
 void conn_set_names(struct conn *c, const char *local, const char *remote);
 /* The target host name and port this initiator connects to (SRV target), for the TLS

@@ -56,17 +56,17 @@ static struct link *all;
 static unsigned long nlinks;
 
 /* conn_ops */
-static void c_connected(void *);
-static void c_up(void *);
-static ssize_t c_input(void *, const char *, size_t);
-static void c_tls_ready(void *);
-static void c_input_end(void *, const char *);
-static bool c_keep_on_eof(void *);
-static void c_expired(void *, const char *);
-static void c_flight(void *);
-static void c_drained(void *);
-static void c_resumed(void *);
-static void c_closed(void *, const char *, bool);
+static void c_connected(struct link *);
+static void c_up(struct link *);
+static ssize_t c_input(struct link *, const char *, size_t);
+static void c_tls_ready(struct link *);
+static void c_input_end(struct link *, const char *);
+static bool c_keep_on_eof(struct link *);
+static void c_expired(struct link *, const char *);
+static void c_flight(struct link *);
+static void c_drained(struct link *);
+static void c_resumed(struct link *);
+static void c_closed(struct link *, const char *, bool);
 /* stream_ops */
 static void s_start_tls(void *);
 static void s_close(void *, const char *);
@@ -79,6 +79,10 @@ static void s_pipeline(void *);
 static bool s_dane_lookup(void *, const char *);
 
 static struct link *link_new(const struct link_ops *, struct handle);
+static int link_attach(struct link *, struct conn *, enum stream_role, enum stream_side,
+    enum stream_purpose, const char *, const char *);
+static unsigned unpipelined_rtts(const struct link *, unsigned);
+static void learn_peer(struct link *, unsigned);
 static bool owner_of(const struct link *, void **);
 static void sync_deadline(struct link *);
 static void dane_resolved(void *, const struct resolve_result *);
@@ -266,9 +270,8 @@ sync_deadline(struct link *l)
 /* ---- conn events ---- */
 
 static void
-c_connected(void *arg)
+c_connected(struct link *l)
 {
-	struct link *l = arg;
 	void *o;
 
 	if (owner_of(l, &o) && l->ops->connected != NULL)
@@ -276,9 +279,8 @@ c_connected(void *arg)
 }
 
 static void
-c_up(void *arg)
+c_up(struct link *l)
 {
-	struct link *l = arg;
 	struct stream *s = l->st;
 
 	if (s->direct_tls) {
@@ -296,9 +298,8 @@ c_up(void *arg)
 }
 
 static ssize_t
-c_input(void *arg, const char *p, size_t len)
+c_input(struct link *l, const char *p, size_t len)
 {
-	struct link *l = arg;
 	ssize_t n = stream_input(l->st, p, len);
 
 	if (l->conn->state == CONN_OPEN)
@@ -307,34 +308,26 @@ c_input(void *arg, const char *p, size_t len)
 }
 
 static void
-c_tls_ready(void *arg)
+c_tls_ready(struct link *l)
 {
-	struct link *l = arg;
-
 	stream_tls_ready(l->st);
 }
 
 static void
-c_input_end(void *arg, const char *reason)
+c_input_end(struct link *l, const char *reason)
 {
-	struct link *l = arg;
-
 	stream_close(l->st, reason);
 }
 
 static bool
-c_keep_on_eof(void *arg)
+c_keep_on_eof(struct link *l)
 {
-	const struct link *l = arg;
-
 	return !l->st->input_blocked;
 }
 
 static void
-c_expired(void *arg, const char *what)
+c_expired(struct link *l, const char *what)
 {
-	struct link *l = arg;
-
 	if (strcmp(what, "idle-timeout") == 0)
 		stream_close(l->st, "idle-timeout");
 	else
@@ -343,18 +336,15 @@ c_expired(void *arg, const char *what)
 }
 
 static void
-c_flight(void *arg)
+c_flight(struct link *l)
 {
-	struct link *l = arg;
-
 	if (l->st->role == STREAM_INITIATOR && !stream_is_ready(l->st) && l->rtt_used == 0)
 		l->setup_flights++;
 }
 
 static void
-c_drained(void *arg)
+c_drained(struct link *l)
 {
-	struct link *l = arg;
 	void *o;
 
 	if (owner_of(l, &o) && l->ops->drained != NULL)
@@ -362,17 +352,14 @@ c_drained(void *arg)
 }
 
 static void
-c_resumed(void *arg)
+c_resumed(struct link *l)
 {
-	struct link *l = arg;
-
 	stream_resume_input(l->st);
 }
 
 static void
-c_closed(void *arg, const char *reason, bool timed_out)
+c_closed(struct link *l, const char *reason, bool timed_out)
 {
-	struct link *l = arg;
 	struct conn *c = l->conn;
 	void *o;
 
