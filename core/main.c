@@ -15,6 +15,7 @@
 #include <ev.h>
 
 #include "../core/config.h"
+#include "../core/handle.h"
 #include "../core/log.h"
 #include "../core/stats.h"
 #include "../core/status.h"
@@ -22,6 +23,7 @@
 #include "../s2s/admit.h"
 #include "../s2s/conn.h"
 #include "../s2s/dialback.h"
+#include "../s2s/link.h"
 #include "../s2s/listener.h"
 #include "../s2s/peercaps.h"
 #include "../s2s/route.h"
@@ -49,7 +51,7 @@ shutdown_poll_cb(EV_P_ ev_timer *w, int revents)
 	if (route_busy())
 		return;   /* bounces still on their way to the local server */
 	listener_close_all();
-	conn_close_all(false);
+	link_close_all(false);
 	if (conn_count() == 0)
 		ev_break(EV_A, EVBREAK_ALL);
 }
@@ -87,7 +89,7 @@ signal_cb(EV_P_ ev_signal *w, int revents)
 	log_info("signal %d: shutting down (%lu connection(s))", w->signum, conn_count());
 	listener_close_internet();
 	route_shutdown();
-	conn_close_all(true);
+	link_close_all(true);
 	ev_timer_start(EV_A, &shutdown_timer);
 	ev_timer_start(EV_A, &shutdown_poll);
 }
@@ -175,7 +177,7 @@ main(int argc, char **argv)
 	    status_peercaps, NULL);
 	tls_register_status(tls, status);
 	resolver_register_status(res, status);
-	conn_init(loop, cfg, tls, status);
+	link_init(loop, cfg, tls, res, status);
 	route_init(loop, cfg, res, status);
 	if (listener_open_all(loop, cfg) == -1)
 		fatalx("cannot open listeners");
@@ -200,6 +202,7 @@ main(int argc, char **argv)
 	conn_destroy_all();
 	admit_free_all();
 	route_free_all();
+	handle_free_all();
 	peercaps_free();
 	status_free(status);
 	resolver_free(res);

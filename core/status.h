@@ -1,6 +1,6 @@
 /* core/status.h - the unix status socket: one command per connection, table-driven.
  * SPDX-License-Identifier: ISC
- * main.c opens it; modules register their commands (conn.c "show peers", route.c
+ * main.c opens it; modules register their commands (link.c "show peers", route.c
  * "show stats", resolver "show dns" ...). "help" is generated from the table. A client
  * sends one line, gets the answer ("name=value" lines) and the server closes. Answers
  * that grow with the daemon's state (a record per connection) are streamed: produced

@@ -1,10 +1,10 @@
-/* s2s/conn.c - one TCP connection: socket, libev watchers, buffers, TLS glue, timers.
+/* s2s/conn.c - one TCP connection: socket, libev watchers, buffers, TLS pump, timers.
  * SPDX-License-Identifier: ISC
- * Created by listener.c (receivers) and route.c (initiators). Reads go raw socket ->
- * rawin -> (TLS ->) in -> stream.c; writes go stream.c -> out -> (TLS ->) rawout ->
- * socket, and everything a callback produced leaves in one write (one flight). Bytes
- * that arrive behind <starttls/> stay in rawin and are the TLS engine's first input.
- * Also serves "show peers" on the status socket. */
+ * Created by link.c, its only owner (struct conn_ops). Reads go raw socket -> rawin ->
+ * (TLS ->) in -> ops->input; writes go conn_out() -> out -> (TLS ->) rawout -> socket,
+ * and everything a callback produced leaves in one write (one flight). Bytes that
+ * arrive behind the element that started TLS stay in rawin and are the TLS engine's
+ * first input. Knows nothing of XMPP: what the deadlines and names mean is the owner's. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -22,22 +22,17 @@
 #include "../core/config.h"
 #include "../core/log.h"
 #include "../core/stats.h"
-#include "../core/status.h"
 #include "../dns/resolver.h"
 #include "../tls/tls.h"
 #include "admit.h"
 #include "conn.h"
 #include "flight.h"
-#include "peercaps.h"
-#include "route.h"
-#include "stanza.h"
-#include "xnode.h"
 
 #define CONN_MAGIC     0x636f6e6eu  /* "conn" */
 #define RAW_MAX        (1u << 20)   /* bytes to write, TLS records included */
 #define IN_MAX         (64u << 10)  /* bytes read but not yet parsed, each of rawin/in */
 #define OUT_LOWAT      (64u << 10)  /* plaintext moves to rawout below this */
-#define SEND_HIWAT     (128u << 10) /* conn_send refuses above this much pending */
+#define SEND_HIWAT     (128u << 10) /* conn_output_full above this much pending */
 #define READ_CHUNK     16384
 
 /* The public struct plus the watchers, which only this file touches. */
@@ -46,8 +41,8 @@ struct conn_impl {
 	ev_io       rio, wio;
 	ev_timer    timer;
 	ev_timer    wake;          /* conn_wake(): process buffered input from the loop */
-	ev_timer    drained;       /* output drained after a refused conn_send: tell the
-	                            * owner from the loop (never from under conn_send) */
+	ev_timer    drained;       /* output drained after conn_want_drained: tell the
+	                            * owner from the loop (never from under a send) */
 	double      tls_started;   /* when the TLS handshake began (for its timeout) */
 	bool        unconfirmed;   /* TCP Fast Open: "connected" before the SYN was answered;
 	                            * the Happy Eyeballs race is decided on the first read */
@@ -55,9 +50,7 @@ struct conn_impl {
 	enum resolve_tlsa_status tlsa_status;
 	size_t      n_tlsa;
 	struct resolve_tlsa *tlsa;  /* owned, n_tlsa records (NULL when none) */
-	/* incoming DANE (receivers): the peer domain's lookup under way */
-	struct resolve_req *dane_req;
-	char        dane_domain[256];
+	char        names[2][256]; /* initiators: local, remote until conn_set_names */
 };
 
 static struct ev_loop *loop;
@@ -71,20 +64,9 @@ static void write_cb(EV_P_ ev_io *, int);
 static void timer_cb(EV_P_ ev_timer *, int);
 static void wake_cb(EV_P_ ev_timer *, int);
 static void drained_cb(EV_P_ ev_timer *, int);
-static void op_start_tls(void *);
-static void op_close(void *, const char *);
-static const struct tls_session *op_tls(void *);
-static void op_ready(void *);
-static void op_stanza(void *, struct stanza *);
-static void op_verify_needed(void *, const char *, const char *, const char *, const char *);
-static void op_verify_answer(void *, const char *, bool);
-static void op_pipeline(void *);
-static bool op_dane_lookup(void *, const char *);
-static void dane_resolved(void *, const struct resolve_result *);
 static int start_tls(struct conn *);
 static int pass_tlsa(struct conn *);
-static struct conn *conn_new(int, enum stream_role, enum stream_side, enum stream_purpose,
-    const char *, const char *);
+static struct conn *conn_new(int, bool, bool, const struct conn_ops *, struct link *);
 static void process_input(struct conn *);
 static void pump_output(struct conn *);
 static void log_flight(struct conn *);
@@ -93,13 +75,6 @@ static void waitq_del(struct conn *);
 static void destroy(struct conn *);
 static void arm_timer(struct conn *);
 static double open_deadline(const struct conn *, const char **);
-static int status_peers(void *, const char *, struct buf *, uint64_t *);
-static void peer_record(const struct conn *, struct buf *);
-
-static const struct stream_ops ops = {
-	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed,
-	op_verify_answer, op_pipeline, op_dane_lookup,
-};
 
 static struct conn_impl *
 impl(struct conn *c)
@@ -107,16 +82,18 @@ impl(struct conn *c)
 	return (struct conn_impl *)c;
 }
 
+static const char *
+side_name(const struct conn *c)
+{
+	return c->internet ? "s2s" : "local";
+}
+
 void
-conn_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t, struct status *st)
+conn_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t)
 {
 	loop = l;
 	cfg = c;
 	tls_creds = t;
-	if (st != NULL)
-		status_register_stream(st, "show peers",
-		    "show peers: every connection: domains, direction, state, TLS, auth, stanzas",
-		    status_peers, NULL);
 }
 
 static void
@@ -143,8 +120,7 @@ format_addr(const struct sockaddr *sa, char *out, size_t n)
 }
 
 static struct conn *
-conn_new(int fd, enum stream_role role, enum stream_side side, enum stream_purpose purpose,
-    const char *local, const char *remote)
+conn_new(int fd, bool initiator, bool internet, const struct conn_ops *ops, struct link *owner)
 {
 	struct conn_impl *ci;
 	struct conn *c;
@@ -158,17 +134,16 @@ conn_new(int fd, enum stream_role role, enum stream_side side, enum stream_purpo
 	c->magic = CONN_MAGIC;
 	c->id = next_id++;
 	c->fd = fd;
+	c->initiator = initiator;
+	c->internet = internet;
+	c->local = ci->names[0];
+	c->remote = ci->names[1];
+	c->ops = ops;
+	c->owner = owner;
 	buf_init(&c->rawin, IN_MAX);
 	buf_init(&c->rawout, RAW_MAX + cfg->max_stanza_size * 2);
 	buf_init(&c->in, IN_MAX);
 	buf_init(&c->out, RAW_MAX + cfg->max_stanza_size);
-	c->st = stream_new(role, side, purpose, cfg, local, remote, &ops, c, &c->out);
-	if (c->st == NULL) {
-		log_warnx("conn: out of memory");
-		free(ci);
-		return NULL;
-	}
-	c->st->cid = c->id;
 	c->created = c->last_active = c->opened = ev_now(loop);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_io_init(&ci->rio, read_cb, fd, EV_READ);
@@ -187,13 +162,13 @@ conn_new(int fd, enum stream_role role, enum stream_side side, enum stream_purpo
 }
 
 struct conn *
-conn_accept(int fd, enum stream_side side, bool direct_tls, const struct sockaddr *sa,
-    socklen_t salen)
+conn_accept(int fd, bool internet, bool direct_tls, const struct sockaddr *sa,
+    socklen_t salen, const struct conn_ops *ops, struct link *owner)
 {
 	struct conn *c;
 
 	(void)salen;
-	if ((c = conn_new(fd, STREAM_RECEIVER, side, STREAM_RELAY, "", "")) == NULL) {
+	if ((c = conn_new(fd, false, internet, ops, owner)) == NULL) {
 		close(fd);
 		return NULL;
 	}
@@ -201,19 +176,19 @@ conn_accept(int fd, enum stream_side side, bool direct_tls, const struct sockadd
 	c->state = CONN_OPEN;
 	qf_stats.conns_in++;
 	if (direct_tls) {
-		stream_direct_tls(c->st);
 		c->want_tls = true;   /* the first bytes are a ClientHello */
+		c->tls_alpn = true;
 	}
-	log_info("conn=%lu %s-in accepted from %s%s", c->id,
-	    side == STREAM_INTERNET ? "s2s" : "local", c->addr, direct_tls ? " direct-tls" : "");
+	log_info("conn=%lu %s-in accepted from %s%s", c->id, side_name(c), c->addr,
+	    direct_tls ? " direct-tls" : "");
 	ev_io_start(loop, &impl(c)->rio);
 	arm_timer(c);
 	return c;
 }
 
 struct conn *
-conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
-    enum stream_purpose purpose, const char *local, const char *remote, void *route)
+conn_connect(const struct sockaddr *sa, socklen_t salen, bool internet, bool tfo,
+    const char *local, const char *remote, const struct conn_ops *ops, struct link *owner)
 {
 	struct conn *c;
 	int fd, rc;
@@ -222,23 +197,15 @@ conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
 		log_warn("conn: socket for %s", remote);
 		return NULL;
 	}
-	if ((c = conn_new(fd, STREAM_INITIATOR, side, purpose, local, remote)) == NULL) {
+	if ((c = conn_new(fd, true, internet, ops, owner)) == NULL) {
 		close(fd);
 		return NULL;
 	}
-	c->route = route;
+	snprintf(impl(c)->names[0], sizeof(impl(c)->names[0]), "%s", local);
+	snprintf(impl(c)->names[1], sizeof(impl(c)->names[1]), "%s", remote);
 	format_addr(sa, c->addr, sizeof(c->addr));
 	qf_stats.conns_out++;
-	if (side == STREAM_INTERNET && purpose == STREAM_RELAY && cfg->pipelining) {
-		const struct peercaps *pc = peercaps_get(remote);
-
-		if (pc != NULL) {
-			c->st->pipeline = pc->pipelining;
-			c->st->pipe_starttls = pc->starttls;  /* Prosody 0.12 tolerates it too */
-			c->st->pipe_external = pc->external;
-		}
-	}
-	if (cfg->tcp_fastopen && side == STREAM_INTERNET && peercaps_get(remote) != NULL) {
+	if (tfo) {
 		int one = 1;
 
 		/* a repeat peer: the first flight may ride in the SYN (RFC 7413) */
@@ -247,7 +214,7 @@ conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
 	rc = connect(fd, sa, salen);
 	if (rc == -1 && errno != EINPROGRESS) {
 		log_warn("conn=%lu %s-out local=%s remote=%s connect to %s", c->id,
-		    side == STREAM_INTERNET ? "s2s" : "local", local, remote, c->addr);
+		    side_name(c), local, remote, c->addr);
 		c->close_reason = "connect-failed";
 		c->state = CONN_DEAD;
 		/* Report asynchronously so callers never see their route change under them. */
@@ -255,33 +222,18 @@ conn_connect(const struct sockaddr *sa, socklen_t salen, enum stream_side side,
 		return c;
 	}
 	log_debug("conn=%lu %s-out local=%s remote=%s connecting to %s", c->id,
-	    side == STREAM_INTERNET ? "s2s" : "local", local, remote, c->addr);
+	    side_name(c), local, remote, c->addr);
 	c->state = CONN_CONNECTING;
 	ev_io_start(loop, &impl(c)->wio);
 	arm_timer(c);
 	return c;
 }
 
-struct conn *
-conn_connect_target(const struct resolve_target *t, enum stream_side side,
-    enum stream_purpose purpose, const char *local, const char *remote, void *route)
-{
-	struct conn *c = conn_connect((const struct sockaddr *)&t->addr, t->addrlen, side,
-	    purpose, local, remote, route);
-
-	if (c != NULL) {
-		conn_set_target(c, t->host, t->port);
-		conn_set_tlsa(c, t);
-		if (t->direct_tls)
-			conn_set_direct_tls(c);
-	}
-	return c;
-}
-
 void
-conn_set_direct_tls(struct conn *c)
+conn_set_names(struct conn *c, const char *local, const char *remote)
 {
-	stream_direct_tls(c->st);
+	c->local = local;
+	c->remote = remote;
 }
 
 void
@@ -306,65 +258,10 @@ conn_set_tlsa(struct conn *c, const struct resolve_target *t)
 		memcpy(ci->tlsa, t->tlsa, ci->n_tlsa * sizeof(ci->tlsa[0]));
 }
 
-/* Incoming DANE: resolve domain (SRV, addresses, TLSA of each secure target) to
- * match the peer's certificate against its secure TLSA records (RFC 7673). */
-static bool
-op_dane_lookup(void *owner, const char *domain)
+void
+conn_set_deadline(struct conn *c, enum conn_deadline d)
 {
-	struct conn *c = owner;
-	struct conn_impl *ci = impl(c);
-	struct resolver *res = route_resolver();
-
-	if (res == NULL || c->tls == NULL || ci->dane_req != NULL)
-		return false;
-	snprintf(ci->dane_domain, sizeof(ci->dane_domain), "%s", domain);
-	ci->dane_req = resolver_lookup(res, domain, dane_resolved, c);
-	return ci->dane_req != NULL;
-}
-
-static void
-dane_resolved(void *arg, const struct resolve_result *res)
-{
-	struct conn *c = arg;
-	struct conn_impl *ci = impl(c);
-	bool matched = false, bogus = false;
-	size_t secure = 0;
-
-	if (c->magic != CONN_MAGIC)
-		fatalx("conn: bad magic in DANE lookup");
-	ci->dane_req = NULL;
-	for (size_t i = 0; res->status == RESOLVE_OK && i < res->n_targets; i++) {
-		const struct resolve_target *t = &res->targets[i];
-		struct tlsa_rr rrs[RESOLVE_TLSA_MAX];
-
-		if (t->tlsa_status == RESOLVE_TLSA_BOGUS)
-			bogus = true;
-		if (t->tlsa_status != RESOLVE_TLSA_SECURE || t->n_tlsa == 0 || matched)
-			continue;
-		secure++;
-		for (size_t k = 0; k < t->n_tlsa && k < RESOLVE_TLSA_MAX; k++) {
-			rrs[k].usage = t->tlsa[k].usage;
-			rrs[k].selector = t->tlsa[k].selector;
-			rrs[k].mtype = t->tlsa[k].mtype;
-			rrs[k].data = t->tlsa[k].data;
-			rrs[k].len = t->tlsa[k].len;
-		}
-		matched = tls_session_peer_matches_tlsa(c->tls, ci->dane_domain, t->host, rrs,
-		    t->n_tlsa);
-	}
-	if (bogus)
-		matched = false;  /* a bogus RRset for any target: never trusted */
-	log_debug("conn=%lu s2s-in remote=%s DANE lookup: status=%s secure_tlsa_targets=%zu "
-	    "bogus=%d matched=%d", c->id, ci->dane_domain, resolve_status_str(res->status),
-	    secure, bogus, matched);
-	if (c->state != CONN_OPEN)
-		return;
-	c->in_callback++;
-	stream_dane_result(c->st, matched);
-	process_input(c);       /* what the peer sent meanwhile */
-	pump_output(c);
-	c->in_callback--;
-	finish(c);
+	c->deadline = d;
 }
 
 /* Hand the target's TLSA (conn_set_tlsa) to a new client TLS session. */
@@ -393,12 +290,12 @@ pass_tlsa(struct conn *c)
 		rrs[i].len = ci->tlsa[i].len;
 	}
 	log_debug("conn=%lu remote=%s target=%s:%u tlsa=%s records=%zu", c->id,
-	    c->st->remote, c->target, c->target_port,
+	    c->remote, c->target, c->target_port,
 	    resolve_tlsa_status_str(ci->tlsa_status), ci->n_tlsa);
 	return tls_session_set_tlsa(c->tls, rrs, ci->n_tlsa, st);
 }
 
-/* One deadline at a time: connect, then authentication, then idleness. */
+/* One deadline at a time: connect, then the open connection's, then closing. */
 static void
 arm_timer(struct conn *c)
 {
@@ -418,15 +315,16 @@ arm_timer(struct conn *c)
 	ev_timer_start(loop, &ci->timer);
 }
 
-/* The deadline of an open connection: the TLS handshake, then authentication (from
- * the start of the connection), then idleness. *what names the one that applies. */
+/* The deadline of an open connection: the TLS handshake, then the owner's choice
+ * (authentication from the start of the connection, or idleness). *what names the one
+ * that applies. */
 static double
 open_deadline(const struct conn *c, const char **what)
 {
 	double at, tls_at;
 	const char *w;
 
-	if (c->st->auth_method != NULL && c->st->purpose == STREAM_RELAY) {
+	if (c->deadline == CONN_DEADLINE_IDLE) {
 		at = c->last_active + cfg->idle_timeout_ms / 1000.0;
 		w = "idle-timeout";
 	} else {
@@ -460,7 +358,7 @@ timer_cb(EV_P_ ev_timer *w, int revents)
 	} else if (c->state == CONN_CONNECTING) {
 		c->timed_out = true;
 		log_warnx("conn=%lu s2s-out remote=%s connect to %s timed out", c->id,
-		    c->st->remote, c->addr);
+		    c->remote, c->addr);
 		c->close_reason = "connect-timeout";
 		c->state = CONN_DEAD;
 	} else if (c->state == CONN_CLOSING) {
@@ -470,18 +368,16 @@ timer_cb(EV_P_ ev_timer *w, int revents)
 		double deadline = open_deadline(c, &what);
 
 		if (ev_now(EV_A) + 0.0005 >= deadline) {
-			if (strcmp(what, "idle-timeout") == 0) {
-				conn_close(c, "idle-timeout");
-			} else if (strcmp(what, "tls-timeout") == 0) {
+			if (strcmp(what, "tls-timeout") == 0) {
 				c->timed_out = true;
 				log_warnx("conn=%lu %s remote=%s TLS handshake timed out", c->id,
-				    c->addr, c->st->remote);
+				    c->addr, c->remote);
 				c->close_reason = "tls-timeout";
 				c->state = CONN_DEAD;   /* no stream error inside a half-done TLS */
 			} else {
-				c->timed_out = true;
-				stream_error(c->st, "connection-timeout",
-				    "authentication took too long", "auth-timeout");
+				if (strcmp(what, "auth-timeout") == 0)
+					c->timed_out = true;
+				c->ops->expired(c->owner, what);
 			}
 			pump_output(c);
 		}
@@ -490,120 +386,61 @@ timer_cb(EV_P_ ev_timer *w, int revents)
 	finish(c);
 }
 
-static void
-op_start_tls(void *owner)
-{
-	struct conn *c = owner;
+/* ---- TLS ---- */
 
+void
+conn_want_tls(struct conn *c, const char *local, const char *remote, bool alpn)
+{
 	if (c->tls != NULL) {
-		c->tls_input = true;   /* pre-started: what follows <proceed/> is TLS */
+		c->tls_input = true;   /* pre-started: what follows now is TLS */
 		impl(c)->tls_started = ev_now(loop);
+		return;
 	}
-	else
-		c->want_tls = true;
+	snprintf(c->tls_local, sizeof(c->tls_local), "%s", local);
+	snprintf(c->tls_remote, sizeof(c->tls_remote), "%s", remote);
+	c->tls_alpn = c->tls_alpn || alpn;
+	c->want_tls = true;
 }
 
-static void
-op_close(void *owner, const char *reason)
+int
+conn_start_tls(struct conn *c, const char *local, const char *remote, bool alpn,
+    bool input_now)
 {
-	struct conn *c = owner;
-
-	if (c->close_reason == NULL)
-		c->close_reason = reason;
-	if (c->state == CONN_OPEN || c->state == CONN_CONNECTING)
-		c->state = CONN_CLOSING;
+	snprintf(c->tls_local, sizeof(c->tls_local), "%s", local);
+	snprintf(c->tls_remote, sizeof(c->tls_remote), "%s", remote);
+	c->tls_alpn = alpn;
+	if (start_tls(c) == -1)
+		return -1;
+	c->tls_input = input_now;
+	return tls_session_handshake(c->tls) == TLS_FAILED ? -1 : 0;
 }
 
-static const struct tls_session *
-op_tls(void *owner)
+const struct tls_session *
+conn_tls(const struct conn *c)
 {
-	struct conn *c = owner;
-
 	return c->tls && tls_session_established(c->tls) ? c->tls : NULL;
 }
 
-/* Round trips of an unpipelined set-up: TCP, header, [STARTTLS, TLS], [header after TLS],
- * then SASL EXTERNAL (auth + restart) or dialback (db:result). */
-static unsigned
-unpipelined_rtts(const struct conn *c, unsigned tls_rounds)
+const struct tls_session *
+conn_tls_session(const struct conn *c)
 {
-	unsigned n = 1 + 1;
-
-	if (c->tls != NULL)
-		n += 1 + tls_rounds + 1;
-	if (c->st->auth_method != NULL && strcmp(c->st->auth_method, "external") == 0)
-		n += 2;
-	else
-		n += 1;
-	return n;
+	return c->tls;
 }
 
-static void
-op_ready(void *owner)
+bool
+conn_can_say(const struct conn *c)
 {
-	struct conn *c = owner;
-	unsigned tls_rounds = 1;
-
-	if (c->tls != NULL && strcmp(tls_session_version(c->tls), "TLSv1.3") != 0)
-		tls_rounds = 2;
-	c->rtt_used = 1 + c->setup_flights;
-	if (c->tfo) {
-		struct tcp_info ti;
-		socklen_t tl = sizeof(ti);
-
-		if (getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
-		    (ti.tcpi_options & TCPI_OPT_SYN_DATA)) {
-			c->tfo_used = true;   /* the first flight rode in the SYN: no TCP round trip */
-			c->rtt_used--;
-			qf_stats.tfo_used++;
-		}
-	}
-	c->rtt_unpipelined = unpipelined_rtts(c, tls_rounds);
-	if (c->rtt_used > c->rtt_unpipelined)
-		c->rtt_unpipelined = c->rtt_used;
-	qf_stats.rtt_used += c->rtt_used;
-	qf_stats.rtt_saved += c->rtt_unpipelined - c->rtt_used;
-	log_info("conn=%lu %s-out local=%s remote=%s ready auth=%s tls=%s round_trips=%u "
-	    "unpipelined=%u", c->id, c->st->side == STREAM_INTERNET ? "s2s" : "local",
-	    c->st->local, c->st->remote, c->st->auth_method ? c->st->auth_method : "none",
-	    c->tls ? tls_session_version(c->tls) : "none", c->rtt_used, c->rtt_unpipelined);
-	if (c->st->side == STREAM_INTERNET) {
-		struct peercaps pc = {
-			.pipelining = c->st->peer_pipelining,
-			.external = c->st->auth_method && strcmp(c->st->auth_method, "external") == 0,
-			.dialback = c->st->auth_method && strcmp(c->st->auth_method, "dialback") == 0,
-			.starttls = c->tls != NULL,
-			.tls_rounds = (uint8_t)tls_rounds,
-		};
-
-		peercaps_learn(c->st->remote, &pc);
-	}
-	route_conn_ready(c);
+	return c->tls == NULL ? !c->want_tls : tls_session_established(c->tls);
 }
 
-static void
-op_pipeline(void *owner)
+bool
+conn_tfo_used(const struct conn *c)
 {
-	route_conn_pipeline(owner);
-}
+	struct tcp_info ti;
+	socklen_t tl = sizeof(ti);
 
-static void
-op_stanza(void *owner, struct stanza *st)
-{
-	route_stanza(owner, st);
-}
-
-static void
-op_verify_needed(void *owner, const char *local, const char *remote, const char *id,
-    const char *key)
-{
-	route_verify_needed(owner, local, remote, id, key);
-}
-
-static void
-op_verify_answer(void *owner, const char *id, bool valid)
-{
-	route_verify_answer(owner, id, valid);
+	return c->tfo && getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tl) == 0 &&
+	    (ti.tcpi_options & TCPI_OPT_SYN_DATA);
 }
 
 /* Start TLS on the bytes left in rawin. Plaintext already queued (e.g. <proceed/>)
@@ -611,28 +448,26 @@ op_verify_answer(void *owner, const char *id, bool valid)
 static int
 start_tls(struct conn *c)
 {
-	const char *local = c->st->local;
-
 	if (buf_append(&c->rawout, c->out.data, c->out.len) == -1)
 		return -1;
 	flight_note_xml(c->note_clear, c->out.data, c->out.len);
 	c->clear_bytes += c->out.len;
 	buf_reset(&c->out);
-	if (c->st->role == STREAM_INITIATOR)
-		c->tls = tls_session_client(tls_creds, local, c->st->remote, &c->rawin,
+	if (c->initiator)
+		c->tls = tls_session_client(tls_creds, c->tls_local, c->tls_remote, &c->rawin,
 		    &c->rawout);
 	else
-		c->tls = tls_session_server(tls_creds, local, &c->rawin, &c->rawout);
+		c->tls = tls_session_server(tls_creds, c->tls_local, &c->rawin, &c->rawout);
 	if (c->tls == NULL)
 		return -1;
 	impl(c)->tls_started = ev_now(loop);
-	if (c->st->role == STREAM_INITIATOR && c->target[0] != '\0')
+	if (c->initiator && c->target[0] != '\0')
 		tls_session_set_target(c->tls, c->target, c->target_port);
-	if (c->st->role == STREAM_INITIATOR && pass_tlsa(c) == -1)
+	if (c->initiator && pass_tlsa(c) == -1)
 		return -1;
-	if (c->st->direct_tls)
+	if (c->tls_alpn)
 		tls_session_set_alpn(c->tls, "xmpp-server");
-	c->tls_input = c->st->direct_tls || !c->st->tls_preempt || c->st->state == SS_TLS;
+	c->tls_input = true;
 	return 0;
 }
 
@@ -650,8 +485,8 @@ process_input(struct conn *c)
 		if (c->want_tls) {
 			c->want_tls = false;
 			if (start_tls(c) == -1) {
-				log_warnx("conn=%lu remote=%s cannot start TLS", c->id, c->st->remote);
-				stream_close(c->st, "tls-setup-failed");
+				log_warnx("conn=%lu remote=%s cannot start TLS", c->id, c->remote);
+				c->ops->input_end(c->owner, "tls-setup-failed");
 				return;
 			}
 		}
@@ -662,7 +497,7 @@ process_input(struct conn *c)
 				return;
 			if (r != TLS_DONE) {
 				log_warnx("conn=%lu %s remote=%s local=%s TLS handshake failed: %s",
-				    c->id, c->addr, c->st->remote, c->st->local,
+				    c->id, c->addr, c->remote, c->local,
 				    tls_session_error(c->tls));
 				c->close_reason = tls_session_dane_state(c->tls) == TLS_DANE_FAILED ?
 				    "dane-failed" : "tls-handshake-failed";
@@ -672,7 +507,7 @@ process_input(struct conn *c)
 			log_debug("conn=%lu TLS established %s resumed=%d peer=%s", c->id,
 			    tls_session_version(c->tls), tls_session_resumed(c->tls),
 			    tls_session_peer_verdict(c->tls));
-			stream_tls_ready(c->st);
+			c->ops->tls_ready(c->owner);
 			continue;
 		}
 		if (c->tls != NULL && c->tls_input) {
@@ -690,12 +525,12 @@ process_input(struct conn *c)
 				}
 				if (r == TLS_CLOSED) {
 					if (c->in.len == 0) {
-						stream_close(c->st, "peer-closed-tls");
+						c->ops->input_end(c->owner, "peer-closed-tls");
 						return;
 					}
 				} else if (r == TLS_FAILED) {
 					log_warnx("conn=%lu remote=%s TLS error: %s", c->id,
-					    c->st->remote, tls_session_error(c->tls));
+					    c->remote, tls_session_error(c->tls));
 					c->close_reason = "tls-error";
 					c->state = CONN_CLOSING;  /* still send the alert */
 					return;
@@ -708,7 +543,7 @@ process_input(struct conn *c)
 		}
 		if (src->len == 0)
 			return;
-		n = stream_input(c->st, src->data, src->len);
+		n = c->ops->input(c->owner, src->data, src->len);
 		if (n < 0) {
 			buf_reset(src);
 			return;
@@ -733,7 +568,7 @@ log_flight(struct conn *c)
 		if (c->tls != NULL)
 			flight_describe_tls(tls, sizeof(tls), p + clear, fresh - clear);
 		log_debug("conn=%lu flight=%u %s bytes=%zu clear=[%s] tls=[%s] inner=[%s]", c->id,
-		    c->flights, c->st->role == STREAM_INITIATOR ? "out" : "in", fresh,
+		    c->flights, c->initiator ? "out" : "in", fresh,
 		    c->note_clear, tls, c->note_inner);
 	}
 	c->note_clear[0] = c->note_inner[0] = '\0';
@@ -838,7 +673,7 @@ read_cb(EV_P_ ev_io *w, int revents)
 			if (impl(c)->unconfirmed) {
 				/* the peer answered: this TCP Fast Open attempt wins the race */
 				impl(c)->unconfirmed = false;
-				route_conn_connected(c);
+				c->ops->connected(c->owner);
 			}
 			continue;
 		}
@@ -857,8 +692,8 @@ read_cb(EV_P_ ev_io *w, int revents)
 	process_input(c);
 	if (eof)
 		c->peer_eof = true;
-	if (c->peer_eof && c->state == CONN_OPEN && c->paused && !c->st->input_blocked &&
-	    (c->rawin.len > 0 || c->in.len > 0)) {
+	if (c->peer_eof && c->state == CONN_OPEN && c->paused &&
+	    (c->rawin.len > 0 || c->in.len > 0) && c->ops->keep_on_eof(c->owner)) {
 		/* an authenticated sender paused by a full route left: what it sent is still
 		 * delivered when the route drains (conn_wake), then the stream ends */
 		eof = false;
@@ -872,14 +707,13 @@ read_cb(EV_P_ ev_io *w, int revents)
 		/* The peer may only have shut down its side: it is still owed the answer
 		 * to what it sent (a header and features, a stream error) and our close. */
 		if (c->state == CONN_OPEN)
-			stream_close(c->st, "peer-eof");
+			c->ops->input_end(c->owner, "peer-eof");
 		if (c->state == CONN_OPEN)
 			c->state = CONN_CLOSING;
 	}
 	pump_output(c);
-	if (c->wrote && c->st->role == STREAM_INITIATOR && !stream_is_ready(c->st) &&
-	    c->rtt_used == 0)
-		c->setup_flights++;
+	if (c->wrote && c->state != CONN_DEAD)
+		c->ops->flight(c->owner);
 	c->in_callback--;
 	finish(c);
 }
@@ -909,40 +743,22 @@ write_cb(EV_P_ ev_io *w, int revents)
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err != 0) {
 			log_warnx("conn=%lu s2s-out remote=%s connect to %s: %s", c->id,
-			    c->st->remote, c->addr, strerror(err));
+			    c->remote, c->addr, strerror(err));
 			c->close_reason = "connect-failed";
 			c->state = CONN_DEAD;
 		} else {
 			log_info("conn=%lu %s-out local=%s remote=%s connected to %s", c->id,
-			    c->st->side == STREAM_INTERNET ? "s2s" : "local", c->st->local,
-			    c->st->remote, c->addr);
+			    side_name(c), c->local, c->remote, c->addr);
 			c->state = CONN_OPEN;
 			c->opened = ev_now(EV_A);
 			if (c->tfo)
 				impl(c)->unconfirmed = true;
 			else
-				route_conn_connected(c);   /* Happy Eyeballs: the race is won */
+				c->ops->connected(c->owner);   /* Happy Eyeballs: the race is won */
 			ev_io_start(EV_A, &impl(c)->rio);
-			if (c->st->direct_tls) {
-				/* XEP-0368: the ClientHello is the first flight */
-				if (start_tls(c) == -1 ||
-				    tls_session_handshake(c->tls) == TLS_FAILED) {
-					c->close_reason = "tls-setup-failed";
-					c->state = CONN_DEAD;
-				}
-			} else {
-				stream_start(c->st);
-			}
-			if (!c->st->direct_tls && c->st->tls_preempt) {
-				/* XEP-0305: header + <starttls/> + ClientHello in one write */
-				if (start_tls(c) == -1 ||
-				    tls_session_handshake(c->tls) == TLS_FAILED) {
-					c->close_reason = "tls-setup-failed";
-					c->state = CONN_DEAD;
-				}
-			}
+			if (c->state == CONN_OPEN)
+				c->ops->up(c->owner);   /* the first flight leaves with the connection */
 			arm_timer(c);
-			c->setup_flights = 1;   /* the first flight leaves with the connection */
 		}
 	}
 	pump_output(c);
@@ -960,7 +776,7 @@ drained_cb(EV_P_ ev_timer *w, int revents)
 		return;
 	c->in_callback++;
 	c->send_blocked = false;
-	route_conn_drained(c);     /* the owner's queue moves on */
+	c->ops->drained(c->owner);     /* the owner's queue moves on */
 	pump_output(c);
 	c->in_callback--;
 	finish(c);
@@ -991,15 +807,14 @@ finish(struct conn *c)
 		return;
 	}
 	if (c->state == CONN_OPEN) {
-		/* backpressure: no reading once the input buffer is full; a paused stream
-		 * (next hop over budget, held stanzas awaiting a verdict) stops parsing, so
-		 * its buffer fills and reading stops there */
+		/* backpressure: no reading once the input buffer is full; a paused owner
+		 * (next hop over budget, held stanzas awaiting a verdict) stops taking input,
+		 * so the buffer fills and reading stops there */
 		if (buf_room(&c->rawin) > 0 && !c->peer_eof)
 			ev_io_start(loop, &ci->rio);
 		else
 			ev_io_stop(loop, &ci->rio);
-		if (c->st->state != SS_CLOSED)
-			arm_timer(c);
+		arm_timer(c);
 	}
 }
 
@@ -1013,16 +828,9 @@ destroy(struct conn *c)
 	ev_timer_stop(loop, &ci->timer);
 	ev_timer_stop(loop, &ci->wake);
 	ev_timer_stop(loop, &ci->drained);
-	if (ci->dane_req != NULL) {
-		resolver_cancel(ci->dane_req);
-		ci->dane_req = NULL;
-	}
 	waitq_del(c);
-	log_info("conn=%lu %s-%s local=%s remote=%s addr=%s closed reason=%s", c->id,
-	    c->st->side == STREAM_INTERNET ? "s2s" : "local",
-	    c->st->role == STREAM_INITIATOR ? "out" : "in", c->st->local, c->st->remote,
-	    c->addr, c->close_reason ? c->close_reason : "unknown");
-	route_conn_closed(c);
+	c->ops->closed(c->owner, c->close_reason ? c->close_reason : "unknown", c->timed_out);
+	c->local = c->remote = "";   /* borrowed from the owner, which is gone */
 	admit_release(c->admit);
 	c->admit = NULL;
 	if (c->prev)
@@ -1036,7 +844,6 @@ destroy(struct conn *c)
 	if (c->fd != -1)
 		close(c->fd);
 	tls_session_free(c->tls);
-	stream_free(c->st);
 	buf_free(&c->rawin);
 	buf_free(&c->rawout);
 	buf_free(&c->in);
@@ -1046,20 +853,30 @@ destroy(struct conn *c)
 	free(ci);
 }
 
-int
-conn_send(struct conn *c, const struct stanza *st)
+/* ---- output ---- */
+
+struct buf *
+conn_out(struct conn *c)
 {
-	if (c->state != CONN_OPEN)
-		return -1;
-	if ((c->out.len > 0 && c->out.len + st->len > SEND_HIWAT) ||
-	    stream_send(c->st, st) == -1) {
-		if (stream_is_ready(c->st) || c->st->early_ok)
-			c->send_blocked = true;   /* full: route_conn_drained() follows */
-		return -1;
-	}
+	return &c->out;
+}
+
+bool
+conn_output_full(const struct conn *c, size_t len)
+{
+	return c->out.len > 0 && c->out.len + len > SEND_HIWAT;
+}
+
+void
+conn_want_drained(struct conn *c)
+{
+	c->send_blocked = true;
+}
+
+void
+conn_touch(struct conn *c)
+{
 	c->last_active = ev_now(loop);
-	conn_flush(c);
-	return 0;
 }
 
 /* ---- backpressure ---- */
@@ -1086,7 +903,8 @@ conn_pause(struct conn *c, struct conn_waitq *q)
 		return;
 	waitq_del(c);
 	c->paused = true;
-	stream_pause_input(c->st);
+	if (q == NULL)
+		return;
 	c->waitq = q;
 	c->wprev = NULL;
 	c->wnext = q->head;
@@ -1094,7 +912,7 @@ conn_pause(struct conn *c, struct conn_waitq *q)
 		q->head->wprev = c;
 	q->head = c;
 	log_debug("conn=%lu remote=%s reading paused: next hop over its budget", c->id,
-	    c->st->remote);
+	    c->remote);
 }
 
 void
@@ -1116,10 +934,47 @@ conn_wake_all(struct conn_waitq *q)
 	while ((c = q->head) != NULL) {
 		waitq_del(c);
 		c->paused = false;
-		stream_resume_input(c->st);
-		log_debug("conn=%lu remote=%s reading resumed", c->id, c->st->remote);
+		c->ops->resumed(c->owner);
+		log_debug("conn=%lu remote=%s reading resumed", c->id, c->remote);
 		conn_wake(c);
 	}
+}
+
+void
+conn_kick(struct conn *c)
+{
+	if (c == NULL || c->state != CONN_OPEN)
+		return;
+	if (c->in_callback > 0) {
+		conn_wake(c);
+		return;
+	}
+	c->in_callback++;
+	process_input(c);       /* what the peer sent meanwhile */
+	pump_output(c);
+	c->in_callback--;
+	finish(c);
+}
+
+/* ---- closing ---- */
+
+void
+conn_end(struct conn *c, const char *reason)
+{
+	if (c->close_reason == NULL)
+		c->close_reason = reason;
+	if (c->state == CONN_OPEN || c->state == CONN_CONNECTING)
+		c->state = CONN_CLOSING;
+}
+
+void
+conn_abort(struct conn *c, const char *reason)
+{
+	if (c->close_reason == NULL)
+		c->close_reason = reason;
+	c->state = CONN_DEAD;
+	if (c->in_callback == 0)
+		destroy(c);
 }
 
 void
@@ -1134,37 +989,23 @@ conn_close(struct conn *c, const char *reason)
 			destroy(c);
 		return;
 	}
-	stream_close(c->st, reason);
+	conn_end(c, reason);
 	if (c->in_callback == 0)
 		conn_flush(c);
 }
 
 void
-conn_stream_error(struct conn *c, const char *cond, const char *text, const char *reason)
+conn_shed(struct conn *c)
 {
-	if (c->state != CONN_OPEN)
+	if (c->state != CONN_OPEN && c->state != CONN_CLOSING)
 		return;
-	stream_error(c->st, cond, text, reason);
-	if (c->in_callback == 0)
-		conn_flush(c);
-}
-
-void
-conn_close_all(bool internet_only)
-{
-	struct conn *c, *next;
-
-	for (c = all; c; c = next) {
-		next = c->next;
-		if (internet_only && c->st->side != STREAM_INTERNET)
-			continue;
-		if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
-			continue;
-		if (c->state == CONN_OPEN)
-			conn_stream_error(c, "system-shutdown", NULL, "shutdown");
-		else
-			conn_close(c, "shutdown");
-	}
+	c->in_callback++;
+	pump_output(c);   /* what the socket takes now; the rest is dropped */
+	if (c->close_reason == NULL)
+		c->close_reason = "shed";
+	c->state = CONN_DEAD;
+	c->in_callback--;
+	finish(c);
 }
 
 void
@@ -1181,115 +1022,4 @@ unsigned long
 conn_count(void)
 {
 	return nconns;
-}
-
-struct conn *
-conn_by_id(unsigned long id)
-{
-	for (struct conn *c = all; c; c = c->next)
-		if (c->id == id && c->state != CONN_DEAD)
-			return c;
-	return NULL;
-}
-
-/* "show peers", streamed (it grows with the connections: ~1 KiB each). The list runs
- * newest first, ids descending, so *cursor (the id of the last connection listed) says
- * where to go on; connections opened meanwhile are not listed, closed ones drop out.
- * peers= is the count when the answer began. */
-static int
-status_peers(void *arg, const char *args, struct buf *out, uint64_t *cursor)
-{
-	const struct conn *c;
-
-	(void)arg;
-	(void)args;
-	if (*cursor == 0) {
-		buf_printf(out, "peers=%lu\n", nconns);
-		*cursor = UINT64_MAX;
-	}
-	for (c = all; c != NULL && c->id >= *cursor; c = c->next)
-		;
-	for (; c != NULL && buf_room(out) >= STATUS_RECORD_MAX; c = c->next) {
-		peer_record(c, out);
-		*cursor = c->id;
-	}
-	return c != NULL ? 1 : 0;
-}
-
-/* One connection's lines (well under STATUS_RECORD_MAX: 8 pairs of 255-byte domains
- * at most). */
-static void
-peer_record(const struct conn *c, struct buf *out)
-{
-	const struct stream *s = c->st;
-
-	buf_printf(out, "peer.%lu.direction=%s\n", c->id,
-	    s->role == STREAM_INITIATOR ? "out" : "in");
-	buf_printf(out, "peer.%lu.side=%s\n", c->id,
-	    s->side == STREAM_INTERNET ? "internet" : "local");
-	buf_printf(out, "peer.%lu.purpose=%s\n", c->id,
-	    s->purpose == STREAM_RELAY ? "relay" : "verify");
-	buf_printf(out, "peer.%lu.local=%s\n", c->id, s->local);
-	buf_printf(out, "peer.%lu.remote=%s\n", c->id, s->remote);
-	buf_printf(out, "peer.%lu.address=%s\n", c->id, c->addr);
-	buf_printf(out, "peer.%lu.state=%s\n", c->id, stream_strstate(s->state));
-	buf_printf(out, "peer.%lu.tls=%s\n", c->id,
-	    c->tls && tls_session_established(c->tls) ? tls_session_version(c->tls) : "none");
-	if (c->tls != NULL && tls_session_established(c->tls)) {
-		buf_printf(out, "peer.%lu.tls_resumed=%d\n", c->id,
-		    tls_session_resumed(c->tls));
-		buf_printf(out, "peer.%lu.dane=%s\n", c->id,
-		    tls_dane_strstate(tls_session_dane_state(c->tls)));
-		buf_printf(out, "peer.%lu.peer_cert=%s\n", c->id,
-		    tls_session_peer_verdict(c->tls));
-	}
-	buf_printf(out, "peer.%lu.auth=%s\n", c->id, s->auth_method ? s->auth_method : "none");
-	for (size_t i = 0; i < s->n_pairs; i++)
-		buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", c->id, i, s->pairs[i].local,
-		    s->pairs[i].remote, s->pairs[i].valid ? "valid" :
-		    s->pairs[i].pending ? "pending" : "invalid");
-	if (s->role == STREAM_INITIATOR && c->rtt_used > 0) {
-		buf_printf(out, "peer.%lu.rtt_used=%u\n", c->id, c->rtt_used);
-		buf_printf(out, "peer.%lu.rtt_saved=%u\n", c->id,
-		    c->rtt_unpipelined - c->rtt_used);
-	}
-	if (s->role == STREAM_INITIATOR)
-		buf_printf(out, "peer.%lu.tcp_fastopen=%s\n", c->id,
-		    c->tfo_used ? "used" : c->tfo ? "tried" : "no");
-	buf_printf(out, "peer.%lu.direct_tls=%d\n", c->id, s->direct_tls);
-	buf_printf(out, "peer.%lu.pipelining=%s\n", c->id,
-	    s->role == STREAM_INITIATOR ? (s->pipeline ? "used" : "no") :
-	    (s->cfg->pipelining ? "offered" : "no"));
-	buf_printf(out, "peer.%lu.stanzas_in=%lu\n", c->id, s->stanzas_in);
-	buf_printf(out, "peer.%lu.stanzas_out=%lu\n", c->id, s->stanzas_out);
-}
-
-bool
-conn_authenticated(const struct conn *c)
-{
-	const struct stream *s = c->st;
-
-	if (s->auth_method != NULL)
-		return true;
-	for (size_t i = 0; i < s->n_pairs; i++)
-		if (s->pairs[i].valid)
-			return true;
-	return false;
-}
-
-void
-conn_shed(struct conn *c, const char *cond, const char *text)
-{
-	if (c->state != CONN_OPEN)
-		return;
-	c->in_callback++;
-	/* no stream error before (direct TLS) or inside a TLS handshake */
-	if (c->tls == NULL ? !c->want_tls : tls_session_established(c->tls))
-		stream_error(c->st, cond, text, "shed");
-	pump_output(c);   /* what the socket takes now; the rest is dropped */
-	if (c->close_reason == NULL)
-		c->close_reason = "shed";
-	c->state = CONN_DEAD;
-	c->in_callback--;
-	finish(c);
 }

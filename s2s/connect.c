@@ -1,10 +1,11 @@
 /* s2s/connect.c - target iteration with staggered parallel attempts (Happy Eyeballs).
  * SPDX-License-Identifier: ISC
- * route.c owns one connector per route and per dialback verification; conn.c's reports
- * (TCP connected, closed) reach it through route.c. It interleaves address families per
- * SRV target (RFC 8305 §4), staggers TCP attempts by the configured attempt delay,
- * keeps the first to connect and closes the rest. It never touches sockets itself:
- * attempts are started through the owner's connect_attempt_fn. */
+ * route.c owns one connector per route, verify.c one per dialback verification session;
+ * their links' reports (TCP connected, closed) reach it through them. It interleaves
+ * address families per SRV target (RFC 8305 §4), staggers TCP attempts by the configured
+ * attempt delay, keeps the first to connect and has the owner close the rest. It never
+ * touches sockets or links itself: attempts are started and dropped through the owner's
+ * connect_attempt_fn and connect_drop_fn, and held as opaque pointers. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdint.h>
@@ -13,7 +14,6 @@
 #include <string.h>
 
 #include "../core/log.h"
-#include "conn.h"
 #include "connect.h"
 
 static void delay_cb(EV_P_ ev_timer *, int);
@@ -23,12 +23,14 @@ static const char *target_str(const struct resolve_target *, char *, size_t);
 
 void
 connector_init(struct connector *cx, struct ev_loop *loop, unsigned delay_ms,
-    connect_attempt_fn attempt, connect_exhausted_fn exhausted, void *owner)
+    connect_attempt_fn attempt, connect_drop_fn drop, connect_exhausted_fn exhausted,
+    void *owner)
 {
 	memset(cx, 0, sizeof(*cx));
 	cx->loop = loop;
 	cx->delay_s = delay_ms / 1000.0;
 	cx->attempt = attempt;
+	cx->drop = drop;
 	cx->exhausted = exhausted;
 	cx->owner = owner;
 	cx->won_idx = SIZE_MAX;
@@ -140,7 +142,7 @@ connector_next(struct connector *cx)
 	size_t idx;
 
 	while (cx->n_att < CONNECT_MAX_ATTEMPTS && (idx = pick(cx)) != SIZE_MAX) {
-		struct conn *c;
+		struct link *c;
 
 		cx->next = idx + 1;
 		cx->started++;
@@ -190,7 +192,7 @@ connector_rewind(struct connector *cx, size_t idx)
 }
 
 bool
-connector_connected(struct connector *cx, struct conn *c)
+connector_connected(struct connector *cx, struct link *c)
 {
 	size_t i, won = SIZE_MAX;
 	char ts[320];
@@ -206,14 +208,13 @@ connector_connected(struct connector *cx, struct conn *c)
 		    target_str(&cx->t[won], ts, sizeof(ts)), cx->n_att - 1);
 	/* take the list first: closing an attempt may come back into route.c */
 	for (i = 0; i < cx->n_att; i++) {
-		struct conn *o = cx->att[i];
+		struct link *o = cx->att[i];
 
 		cx->att[i] = NULL;
 		if (o == c)
 			continue;
 		cx->lost++;
-		o->route = NULL;
-		conn_close(o, "happy-eyeballs-lost");
+		cx->drop(cx->owner, o, "happy-eyeballs-lost");
 	}
 	cx->n_att = 0;
 	cx->won_idx = won;
@@ -223,7 +224,7 @@ connector_connected(struct connector *cx, struct conn *c)
 }
 
 int
-connector_attempt_closed(struct connector *cx, struct conn *c)
+connector_attempt_closed(struct connector *cx, struct link *c)
 {
 	size_t i;
 
@@ -250,7 +251,7 @@ void
 connector_cancel(struct connector *cx, const char *reason)
 {
 	size_t i, n = cx->n_att;
-	struct conn *att[CONNECT_MAX_ATTEMPTS];
+	struct link *att[CONNECT_MAX_ATTEMPTS];
 
 	if (cx->loop != NULL)
 		ev_timer_stop(cx->loop, &cx->delay);
@@ -259,8 +260,6 @@ connector_cancel(struct connector *cx, const char *reason)
 	free(cx->t);      /* targets are kept only while connecting */
 	cx->t = NULL;
 	cx->n = cx->next = 0;
-	for (i = 0; i < n; i++) {
-		att[i]->route = NULL;
-		conn_close(att[i], reason);
-	}
+	for (i = 0; i < n; i++)
+		cx->drop(cx->owner, att[i], reason);
 }

@@ -27,7 +27,9 @@
 #include "../core/status.h"
 #include "admit.h"
 #include "conn.h"
+#include "link.h"
 #include "listener.h"
+#include "route.h"
 
 #define PAUSE_SECONDS      1.0   /* a full listener looks again after this */
 #define LOG_INTERVAL       10.0  /* at most one "not accepting" and one "shedding" line
@@ -187,9 +189,9 @@ listener_register_status(struct status *st)
 static bool
 conn_protected(void *owner)
 {
-	const struct conn *c = owner;
+	const struct link *l = owner;
 
-	return c->state != CONN_OPEN || conn_authenticated(c);
+	return !link_open(l) || link_authenticated(l);
 }
 
 /* The limits allow about two descriptors per accepted connection (it, and the one
@@ -280,7 +282,8 @@ refuse(struct listener *l, int fd, const struct sockaddr *sa, const struct admit
 static void
 shed(struct listener *l, struct admit_entry *victim)
 {
-	struct conn *v = admit_owner(victim);
+	struct link *v = admit_owner(victim);
+	const struct conn *vc = link_conn(v);
 
 	qf_stats.conns_shed++;
 	l->shed_unlogged++;
@@ -292,8 +295,8 @@ shed(struct listener *l, struct admit_entry *victim)
 		l->shed_unlogged = 0;
 	}
 	log_debug("listener %s: shedding conn=%lu from %s, unauthenticated for %.1fs",
-	    l->name, v->id, v->addr, ev_now(loop) - v->created);
-	conn_shed(v, "connection-timeout", "shed under load");
+	    l->name, vc->id, vc->addr, ev_now(loop) - vc->created);
+	link_shed(v, "connection-timeout", "shed under load");
 }
 
 static void
@@ -308,6 +311,7 @@ accept_cb(EV_P_ ev_io *w, int revents)
 		struct admit_entry *victim;
 		struct admit_refusal r;
 		enum admit_room room;
+		struct link *lk;
 		struct conn *c;
 		int fd;
 
@@ -341,12 +345,14 @@ accept_cb(EV_P_ ev_io *w, int revents)
 		}
 		if (room == ADMIT_SHED)
 			shed(l, victim);   /* victim is freed now */
-		c = conn_accept(fd, l->side, l->direct_tls, (struct sockaddr *)&ss, len);
-		if (c == NULL)
+		lk = link_accept(fd, l->side, l->direct_tls, (struct sockaddr *)&ss, len,
+		    route_receiver_ops(), HANDLE_NULL);
+		if (lk == NULL)
 			continue;
-		if ((c->admit = admit_add(l->adm, (struct sockaddr *)&ss, c)) == NULL) {
+		c = link_conn(lk);
+		if ((c->admit = admit_add(l->adm, (struct sockaddr *)&ss, lk)) == NULL) {
 			log_warnx("conn=%lu listener %s: out of memory", c->id, l->name);
-			conn_close(c, "out-of-memory");
+			link_close(lk, "out-of-memory");
 		}
 	}
 }

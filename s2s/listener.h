@@ -1,8 +1,9 @@
 /* s2s/listener.h - listening sockets for the internet side and the loopback leg.
  * SPDX-License-Identifier: ISC
  * main.c opens one per configured listener; each accepted socket becomes a receiving
- * conn (conn.c) of the listener's side, counted by admit.c against the listener's own
- * limit (and, on the internet side, the internet-wide and per-address ones). */
+ * link (link.c, owned by route.c) of the listener's side, counted by admit.c against
+ * the listener's own limit (and, on the internet side, the internet-wide and
+ * per-address ones). */
 #ifndef QF_LISTENER_H
 #define QF_LISTENER_H
 

@@ -1,6 +1,7 @@
 /* s2s/peercaps.c - what each remote server supports, remembered on disk with a TTL.
  * SPDX-License-Identifier: ISC
- * Read by conn.c before connecting, written by stream.c/route.c after set-up. The file
+ * Read by link.c before connecting, written by link.c after set-up (forgotten by
+ * route.c when a pipelined set-up fails). The file
  * is a versioned text file, one line per peer, written atomically (temp, fsync, rename)
  * with mode 0600 and bounded in size; lines that do not parse are logged and skipped. */
 #include <ctype.h>

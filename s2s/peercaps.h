@@ -1,7 +1,7 @@
 /* s2s/peercaps.h - what each remote server supports, remembered on disk with a TTL.
  * SPDX-License-Identifier: ISC
  * stream.c learns a peer's capabilities from its features and from what worked (SASL
- * EXTERNAL accepted, dialback accepted); conn.c reads them before connecting, to decide
+ * EXTERNAL accepted, dialback accepted); link.c reads them before connecting, to decide
  * how much of the stream set-up it may pipeline (XEP-0305). An entry is forgotten when a
  * connection built on it fails, so a peer that stops supporting something is re-learnt. */
 #ifndef QF_PEERCAPS_H

@@ -1,6 +1,7 @@
 /* s2s/route.c - map (local, remote) domain pairs to streams; queue, connect, bounce.
  * SPDX-License-Identifier: ISC
- * conn.c hands it every authorised stanza and every dialback job. OUT routes (local
+ * Its links (link.c) hand it every authorised stanza and every dialback job: the
+ * relays it connects and the receivers listener.c accepts for it. OUT routes (local
  * server -> internet) resolve the remote domain and try its targets in order; IN routes
  * (internet -> local server) connect to the configured local server over loopback.
  * A route is small (its target list exists only while it connects), found by hash, and
@@ -9,7 +10,9 @@
  * alive over limits { memory }, stops being read until the queue drains (backpressure,
  * never a bounce). If set-up fails, each queued stanza is bounced to its sender with
  * remote-server-not-found or remote-server-timeout. Dialback verifications go to
- * verify.c. */
+ * verify.c. A route is known to its links by a handle, so it may be freed while they
+ * live; it holds a raw pointer only to its own stream's link, cleared when that link
+ * reports closed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +23,15 @@
 #include <ev.h>
 
 #include "../core/config.h"
+#include "../core/handle.h"
 #include "../core/log.h"
 #include "../core/stats.h"
 #include "../core/status.h"
 #include "../dns/resolver.h"
 #include "bounce.h"
-#include "conn.h"
 #include "connect.h"
 #include "jid.h"
+#include "link.h"
 #include "peercaps.h"
 #include "route.h"
 #include "stanza.h"
@@ -51,10 +55,12 @@ enum route_state {
 
 struct route {
 	unsigned int     magic;
+	struct handle    self;          /* what its links know it by */
 	enum route_dir   dir;
 	enum route_state state;
 	const char      *local, *remote;  /* inside names */
-	struct conn     *conn;          /* the initiating stream, when any (borrowed) */
+	struct link     *link;          /* the initiating stream, when any (borrowed; cleared
+	                                 * when it reports closed) */
 	struct stanza   *head, *tail;   /* stanzas waiting for the stream (owned) */
 	unsigned         qlen;
 	size_t           qbytes;        /* their cost, against limits { queue_bytes } */
@@ -98,8 +104,37 @@ static void gc_cb(EV_P_ ev_check *, int);
 static void global_check_cb(EV_P_ ev_timer *, int);
 static void gc_later(struct route *);
 static void bounce(struct stanza *, const char *, const char *, const char *);
-static struct conn *route_attempt(void *, const struct resolve_target *);
+static struct link *route_attempt(void *, const struct resolve_target *);
+static void route_drop(void *, struct link *, const char *);
 static void route_exhausted(void *);
+static void r_connected(void *, struct link *);
+static void r_ready(void *, struct link *);
+static void r_pipeline(void *, struct link *);
+static void r_stanza(void *, struct link *, struct stanza *);
+static void r_drained(void *, struct link *);
+static void r_closed(void *, struct link *, const char *, bool);
+static void rx_verify_needed(void *, struct link *, const char *, const char *,
+    const char *, const char *);
+static void rx_closed(void *, struct link *, const char *, bool);
+
+/* The links that carry a route's stanzas (owner: the route). */
+static const struct link_ops relay_ops = {
+	.kind = HANDLE_ROUTE,
+	.connected = r_connected,
+	.ready = r_ready,
+	.pipeline = r_pipeline,
+	.stanza = r_stanza,
+	.drained = r_drained,
+	.closed = r_closed,
+};
+
+/* Receiving links (listener.c): owned by the router itself (a null owner handle). */
+static const struct link_ops receiver_ops = {
+	.kind = HANDLE_ROUTE,
+	.stanza = r_stanza,
+	.verify_needed = rx_verify_needed,
+	.closed = rx_closed,
+};
 static int status_routes(void *, const char *, struct buf *, uint64_t *);
 static int status_stats(void *, const char *, struct buf *);
 
@@ -123,10 +158,10 @@ route_init(struct ev_loop *l, const struct config *c, struct resolver *r, struct
 	}
 }
 
-struct resolver *
-route_resolver(void)
+const struct link_ops *
+route_receiver_ops(void)
 {
-	return resolver;
+	return &receiver_ops;
 }
 
 static const char *
@@ -201,6 +236,11 @@ route_get(enum route_dir dir, const char *local, const char *remote)
 	rl = strlen(remote) + 1;
 	if ((r = calloc(1, sizeof(*r) + ll + rl)) == NULL)
 		return NULL;
+	r->self = handle_new(HANDLE_ROUTE, r);
+	if (handle_is_null(r->self)) {
+		free(r);
+		return NULL;
+	}
 	r->magic = ROUTE_MAGIC;
 	r->dir = dir;
 	memcpy(r->names, local, ll);
@@ -209,7 +249,8 @@ route_get(enum route_dir dir, const char *local, const char *remote)
 	r->remote = r->names + ll;
 	ev_init(&r->setup, setup_timeout_cb);
 	r->setup.data = r;
-	connector_init(&r->cx, loop, cfg->attempt_delay_ms, route_attempt, route_exhausted, r);
+	connector_init(&r->cx, loop, cfg->attempt_delay_ms, route_attempt, route_drop,
+	    route_exhausted, r);
 	b = route_hash(dir, local, remote) & (table_size - 1);
 	r->hnext = table[b];
 	table[b] = r;
@@ -221,7 +262,7 @@ static bool
 route_idle(const struct route *r)
 {
 	return r->state == RS_IDLE && r->head == NULL && r->inflight == NULL &&
-	    r->conn == NULL && r->req == NULL && !connector_busy(&r->cx) &&
+	    r->link == NULL && r->req == NULL && !connector_busy(&r->cx) &&
 	    !ev_is_active(&r->setup) && r->waiters.head == NULL;
 }
 
@@ -237,6 +278,7 @@ route_free(struct route *r)
 		}
 	nroutes--;
 	connector_cancel(&r->cx, "route-freed");
+	handle_release(r->self);
 	r->magic = 0;
 	free(r);
 }
@@ -289,7 +331,7 @@ global_check_cb(EV_P_ ev_timer *w, int revents)
 	}
 	if (stanza_bytes_alive() <= cfg->memory_limit / 4 * 3) {
 		ev_timer_stop(EV_A, w);
-		conn_wake_all(&global_waiters);
+		link_wake_all(&global_waiters);
 	}
 }
 
@@ -299,7 +341,7 @@ dequeued(struct route *r, struct stanza *st)
 	r->qlen--;
 	r->qbytes -= st->cost;
 	if (r->waiters.head != NULL && r->qbytes <= cfg->queue_bytes / 2)
-		conn_wake_all(&r->waiters);
+		link_wake_all(&r->waiters);
 }
 
 static void
@@ -332,8 +374,8 @@ dequeue(struct route *r)
 
 /* ---- stanzas in ---- */
 
-void
-route_stanza(struct conn *c, struct stanza *st)
+static void
+r_stanza(void *owner, struct link *l, struct stanza *st)
 {
 	char fd[256], td[256];
 	struct route *r;
@@ -341,11 +383,12 @@ route_stanza(struct conn *c, struct stanza *st)
 	/* stream.c checked both addresses before handing the stanza over */
 	if (jid_domain(st->from, fd, sizeof(fd)) == -1 ||
 	    jid_domain(st->to, td, sizeof(td)) == -1) {
-		log_warnx("conn=%lu stanza without usable addresses dropped", c->id);
+		log_warnx("conn=%lu stanza without usable addresses dropped", link_id(l));
 		stanza_free(st);
 		return;
 	}
-	if (c->st->side == STREAM_INTERNET) {
+	(void)owner;
+	if (link_side(l) == STREAM_INTERNET) {
 		qf_stats.stanzas_in++;
 		r = route_send(ROUTE_IN, td, fd, st);
 	} else {
@@ -355,10 +398,10 @@ route_stanza(struct conn *c, struct stanza *st)
 	/* backpressure: this sender waits until the next hop has room again */
 	if (r != NULL && r->qbytes > cfg->queue_bytes) {
 		qf_stats.reads_paused++;
-		conn_pause(c, &r->waiters);
+		link_pause(l, &r->waiters);
 	} else if (over_memory()) {
 		qf_stats.reads_paused_memory++;
-		conn_pause(c, &global_waiters);
+		link_pause(l, &global_waiters);
 		ev_timer_start(loop, &global_check);
 	}
 }
@@ -375,8 +418,8 @@ route_send(enum route_dir dir, const char *local, const char *remote, struct sta
 		bounce(st, "resource-constraint", "wait", "quickfed is out of memory");
 		return NULL;
 	}
-	if (r->state == RS_READY && r->head == NULL && !r->conn->send_blocked &&
-	    conn_send(r->conn, st) == 0) {
+	if (r->state == RS_READY && r->head == NULL && !link_send_blocked(r->link) &&
+	    link_send(r->link, st) == 0) {
 		r->sent++;
 		stanza_free(st);
 		return r;
@@ -514,13 +557,22 @@ route_try_next(struct route *r)
 	route_fail(r, r->why ? r->why : "no target reachable", r->timed_out);
 }
 
-static struct conn *
+static struct link *
 route_attempt(void *arg, const struct resolve_target *t)
 {
 	struct route *r = arg;
 
-	return conn_connect_target(t, r->dir == ROUTE_OUT ? STREAM_INTERNET : STREAM_LOCAL,
-	    STREAM_RELAY, r->local, r->remote, r);
+	return link_connect(t, r->dir == ROUTE_OUT ? STREAM_INTERNET : STREAM_LOCAL,
+	    STREAM_RELAY, r->local, r->remote, &relay_ops, r->self);
+}
+
+/* The connector is done with an attempt: it no longer reports here. */
+static void
+route_drop(void *arg, struct link *l, const char *reason)
+{
+	(void)arg;
+	link_detach(l);
+	link_close(l, reason);
 }
 
 /* Every attempt failed while only the attempt-delay timer was running. */
@@ -560,28 +612,28 @@ static void
 setup_timeout_cb(EV_P_ ev_timer *w, int revents)
 {
 	struct route *r = w->data;
-	struct conn *c = r->conn;
+	struct link *l = r->link;
 
 	(void)revents;
 	if (r->state == RS_READY)
 		return;
-	r->conn = NULL;
-	if (c != NULL) {
-		c->route = NULL;
-		conn_close(c, "setup-timeout");
+	r->link = NULL;
+	if (l != NULL) {
+		link_detach(l);
+		link_close(l, "setup-timeout");
 	}
 	route_fail(r, "set-up timed out", true);
 }
 
-void
-route_conn_pipeline(struct conn *c)
+static void
+r_pipeline(void *owner, struct link *l)
 {
-	struct route *r = c->route;
+	struct route *r = owner;
 	struct stanza *st;
 
-	if (r == NULL || r->magic != ROUTE_MAGIC || r->conn != c)
+	if (r->link != l)
 		return;
-	while (r->head != NULL && conn_send(c, r->head) == 0) {
+	while (r->head != NULL && link_send(l, r->head) == 0) {
 		st = dequeue(r);
 		if (r->inflight_tail)
 			r->inflight_tail->next = st;
@@ -614,52 +666,40 @@ requeue_inflight(struct route *r)
 	r->inflight = r->inflight_tail = NULL;
 }
 
-/* conn.c / verify.c: c's TCP connect succeeded. The first attempt to get here wins the
- * race and becomes the route's (or verification's) stream; the others are closed. */
-void
-route_conn_connected(struct conn *c)
+/* l's TCP connect succeeded. The first attempt to get here wins the race and becomes
+ * the route's stream; the others are closed. */
+static void
+r_connected(void *owner, struct link *l)
 {
-	struct route *r = c->route;
+	struct route *r = owner;
 
-	if (r == NULL)
-		return;
-	if (verify_owns(c)) {
-		verify_conn_connected(c);
-		return;
-	}
-	if (r->magic == ROUTE_MAGIC && connector_connected(&r->cx, c))
-		r->conn = c;
+	if (connector_connected(&r->cx, l))
+		r->link = l;
 }
 
 /* Write queued stanzas while the connection takes them; the rest waits for
- * route_conn_drained(). */
+ * r_drained(). */
 static void
 route_drain(struct route *r)
 {
 	struct stanza *st;
 
-	while (r->head != NULL && r->conn != NULL && conn_send(r->conn, r->head) == 0) {
+	while (r->head != NULL && r->link != NULL && link_send(r->link, r->head) == 0) {
 		st = dequeue(r);
 		r->sent++;
 		stanza_free(st);
 	}
-	if (shutting_down && r->head == NULL && r->conn != NULL)
-		conn_close(r->conn, "shutdown");   /* the bounces are out: done with this stream */
+	if (shutting_down && r->head == NULL && r->link != NULL)
+		link_close(r->link, "shutdown");   /* the bounces are out: done with this stream */
 }
 
-void
-route_conn_ready(struct conn *c)
+static void
+r_ready(void *owner, struct link *l)
 {
-	struct route *r = c->route;
+	struct route *r = owner;
 	struct stanza *st;
 
-	if (r == NULL)
-		return;
-	if (verify_owns(c)) {
-		verify_conn_ready(c);
-		return;
-	}
-	if (r->magic != ROUTE_MAGIC || r->conn != c)
+	if (r->link != l)
 		return;
 	ev_timer_stop(loop, &r->setup);
 	r->state = RS_READY;
@@ -674,46 +714,42 @@ route_conn_ready(struct conn *c)
 	route_drain(r);
 }
 
-void
-route_conn_drained(struct conn *c)
+static void
+r_drained(void *owner, struct link *l)
 {
-	struct route *r = c->route;
+	struct route *r = owner;
 
-	if (r == NULL || verify_owns(c) || r->magic != ROUTE_MAGIC || r->conn != c ||
-	    r->state != RS_READY)
+	if (r->link != l || r->state != RS_READY)
 		return;
 	route_drain(r);
 }
 
-void
-route_conn_closed(struct conn *c)
+/* A receiving link ended: its pending verifications are moot. */
+static void
+rx_closed(void *owner, struct link *l, const char *reason, bool timed_out)
 {
-	struct route *r;
+	(void)owner;
+	(void)reason;
+	(void)timed_out;
+	verify_cancel(link_handle(l));
+}
 
-	if (c->st->role == STREAM_RECEIVER) {
-		verify_cancel_conn(c->id);   /* its pending verifications are moot */
-		return;
-	}
-	if (c->route == NULL)
-		return;
-	if (verify_owns(c)) {
-		verify_conn_closed(c);
-		return;
-	}
-	r = c->route;
-	if (r->magic != ROUTE_MAGIC)
-		return;
-	if (r->conn != c) {
+static void
+r_closed(void *owner, struct link *l, const char *reason, bool timed_out)
+{
+	struct route *r = owner;
+
+	if (r->link != l) {
 		/* an attempt that never connected: the next one starts at once */
 		const char *why = r->why;
 		bool to = r->timed_out;
 		int rc;
 
-		r->why = c->close_reason;
-		r->timed_out = c->timed_out;
+		r->why = reason;
+		r->timed_out = timed_out;
 		if (shutting_down) {
 			/* no new attempts: drop the rest of the race */
-			if (connector_attempt_closed(&r->cx, c) != 1)
+			if (connector_attempt_closed(&r->cx, l) != 1)
 				route_fail(r, "shutting down", true);
 			else {
 				r->why = why;
@@ -721,7 +757,7 @@ route_conn_closed(struct conn *c)
 			}
 			return;
 		}
-		rc = connector_attempt_closed(&r->cx, c);
+		rc = connector_attempt_closed(&r->cx, l);
 		if (rc == 1) {
 			r->why = why;
 			r->timed_out = to;
@@ -730,11 +766,11 @@ route_conn_closed(struct conn *c)
 		}
 		return;
 	}
-	r->conn = NULL;
+	r->link = NULL;
 	requeue_inflight(r);
-	if (r->state != RS_READY && c->st->pipeline && !r->retried_plain && !shutting_down) {
+	if (r->state != RS_READY && link_pipelined(l) && !r->retried_plain && !shutting_down) {
 		/* never let pipelining break federation: forget, retry the same target plain */
-		peercaps_forget(r->remote, c->close_reason ? c->close_reason : "set-up failed");
+		peercaps_forget(r->remote, reason);
 		r->retried_plain = true;
 		connector_rewind(&r->cx, r->cx.won_idx);
 		route_try_next(r);
@@ -750,8 +786,8 @@ route_conn_closed(struct conn *c)
 			gc_later(r);
 		return;
 	}
-	r->timed_out = c->timed_out;
-	r->why = c->close_reason;
+	r->timed_out = timed_out;
+	r->why = reason;
 	if (shutting_down) {
 		route_fail(r, "shutting down", true);
 		return;
@@ -761,21 +797,15 @@ route_conn_closed(struct conn *c)
 
 /* ---- dialback verification (we are the receiving server): verify.c ---- */
 
-void
-route_verify_needed(struct conn *c, const char *local, const char *remote,
+static void
+rx_verify_needed(void *owner, struct link *l, const char *local, const char *remote,
     const char *stream_id, const char *key)
 {
-	if (shutting_down || verify_start(c, local, remote, stream_id, key) == -1) {
+	(void)owner;
+	if (shutting_down || verify_start(l, local, remote, stream_id, key) == -1) {
 		qf_stats.verify_refused++;
-		stream_dialback_error(c->st, local, remote);
+		link_dialback_error(l, local, remote);
 	}
-}
-
-void
-route_verify_answer(struct conn *c, const char *id, bool valid)
-{
-	if (c->route != NULL && verify_owns(c))
-		verify_answer(c, id, valid);
 }
 
 /* ---- shutdown and status ---- */
@@ -796,7 +826,7 @@ route_busy(void)
 /* Stop new set-ups; bounce what cannot leave. Routes to the local server keep going
  * (they carry the bounces, bounded by timeouts { shutdown }); outgoing routes still
  * setting up are failed here, ready ones when main.c closes their streams
- * (route_conn_closed bounces their queues). */
+ * (r_closed bounces their queues). */
 void
 route_shutdown(void)
 {
@@ -809,12 +839,12 @@ route_shutdown(void)
 			next = r->hnext;
 			/* routes to the local server keep going: they carry the bounces */
 			if (r->dir == ROUTE_OUT && r->state != RS_READY && r->head != NULL) {
-				struct conn *c = r->conn;
+				struct link *l = r->link;
 
-				r->conn = NULL;
-				if (c) {
-					c->route = NULL;
-					conn_close(c, "shutdown");
+				r->link = NULL;
+				if (l) {
+					link_detach(l);
+					link_close(l, "shutdown");
 				}
 				route_fail(r, "shutting down", true);
 			}
@@ -854,6 +884,7 @@ route_free_all(void)
 				    "exit (the shutdown bound ran out)", dir_name(r->dir), r->local,
 				    r->remote, dropped);
 			dropped = 0;
+			handle_release(r->self);
 			free(r);
 		}
 	}

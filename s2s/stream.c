@@ -1,6 +1,7 @@
 /* s2s/stream.c - the XMPP s2s stream state machine, both roles, no sockets.
  * SPDX-License-Identifier: ISC
- * Owned by conn.c, which feeds plaintext and TLS events and implements struct stream_ops.
+ * Owned by link.c, which feeds it plaintext and TLS events from its conn and implements
+ * struct stream_ops.
  * This file holds the protocol and the policy: stream headers and features, STARTTLS,
  * SASL EXTERNAL (XEP-0178), dialback (XEP-0220) in both roles, and the addressing rules
  * that keep quickfed from being an open relay (RFC 6120 §4.9.3, §8). */

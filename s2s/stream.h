@@ -1,7 +1,7 @@
 /* s2s/stream.h - the XMPP s2s stream state machine, both roles, no sockets.
  * SPDX-License-Identifier: ISC
- * conn.c feeds it plaintext bytes and TLS/timer events; it parses them (xmlstream.c),
- * answers with bytes appended to an output buffer and reports what happened through
+ * link.c feeds it plaintext bytes and TLS/timer events from its conn; it parses them
+ * (xmlstream.c), answers with bytes appended to an output buffer and reports through
  * struct stream_ops: TLS wanted, stream authenticated, stanza received, dialback key to
  * verify, close with a reason. Unit tests drive it with strings (tests/unit/test_stream.c).
  * Policy (STARTTLS required, SASL EXTERNAL vs dialback, who may send what) lives here. */
@@ -50,7 +50,7 @@ enum stream_state {
 	SS_CLOSED,            /* closed or failed; close_reason says why */
 };
 
-/* Callbacks into the owner (conn.c). owner is the pointer given to stream_new. */
+/* Callbacks into the owner (link.c). owner is the pointer given to stream_new. */
 struct stream_ops {
 	/* Start TLS now: the bytes after the element that triggered it are TLS. */
 	void (*start_tls)(void *owner);

@@ -5,7 +5,10 @@
  * through connect.c), and asked with one db:verify per job on the same stream; answers
  * are matched by stream id. A session exists only while it has jobs: the last verdict,
  * or the last asking stream closing, ends it and its connection. What a session costs
- * while it connects (the target list) is allocated then and freed when connected. */
+ * while it connects (the target list) is allocated then and freed when connected.
+ * Jobs name the asking link by handle (a stream that closes is simply not found); a
+ * session is known to its links by handle too, and is the owner of their events
+ * (struct link_ops). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,11 +16,12 @@
 #include <ev.h>
 
 #include "../core/config.h"
+#include "../core/handle.h"
 #include "../core/log.h"
 #include "../dns/resolver.h"
-#include "conn.h"
 #include "connect.h"
 #include "jid.h"
+#include "link.h"
 #include "stream.h"
 #include "targets.h"
 #include "verify.h"
@@ -27,7 +31,7 @@
 /* One key to verify for one receiving stream. */
 struct job {
 	struct job   *next;
-	unsigned long conn_id;    /* the receiving connection waiting for the verdict */
+	struct handle asker;      /* the receiving link waiting for the verdict */
 	bool          sent;       /* its db:verify went out on the current connection */
 	const char   *id, *key;   /* inside data */
 	char          data[];
@@ -35,9 +39,11 @@ struct job {
 
 struct session {
 	unsigned int  magic;
+	struct handle self;             /* what its links know it by */
 	enum stream_side side;
 	const char   *local, *remote;   /* inside names */
-	struct conn  *conn;             /* the connection that won the race, or NULL */
+	struct link  *link;             /* the connection that won the race, or NULL
+	                                 * (cleared when it reports closed) */
 	bool          ready;            /* its stream takes db:verify requests */
 	bool          reaping;          /* on the reap list (no jobs left) */
 	struct resolve_req *req;        /* resolution under way */
@@ -63,8 +69,22 @@ static void session_fail(struct session *, const char *);
 static void session_free(struct session *, const char *);
 static void session_reap_later(struct session *);
 static void resolved_cb(void *, const struct resolve_result *);
-static struct conn *attempt_cb(void *, const struct resolve_target *);
+static struct link *attempt_cb(void *, const struct resolve_target *);
+static void drop_cb(void *, struct link *, const char *);
 static void exhausted_cb(void *);
+static void v_connected(void *, struct link *);
+static void v_ready(void *, struct link *);
+static void v_answer(void *, struct link *, const char *, bool);
+static void v_closed(void *, struct link *, const char *, bool);
+
+/* The links that carry db:verify requests (owner: the session). */
+static const struct link_ops verify_ops = {
+	.kind = HANDLE_VERIFY,
+	.connected = v_connected,
+	.ready = v_ready,
+	.verify_answer = v_answer,
+	.closed = v_closed,
+};
 static void reap_cb(EV_P_ ev_check *, int);
 static void job_done(struct session *, struct job *, bool);
 static void send_jobs(struct session *);
@@ -95,13 +115,19 @@ session_new(enum stream_side side, const char *local, const char *remote)
 
 	if (v == NULL)
 		return NULL;
+	v->self = handle_new(HANDLE_VERIFY, v);
+	if (handle_is_null(v->self)) {
+		free(v);
+		return NULL;
+	}
 	v->magic = VERIFY_MAGIC;
 	v->side = side;
 	memcpy(v->names, local, ll);
 	memcpy(v->names + ll, remote, rl);
 	v->local = v->names;
 	v->remote = v->names + ll;
-	connector_init(&v->cx, loop, cfg->attempt_delay_ms, attempt_cb, exhausted_cb, v);
+	connector_init(&v->cx, loop, cfg->attempt_delay_ms, attempt_cb, drop_cb, exhausted_cb,
+	    v);
 	v->next = sessions;
 	sessions = v;
 	nsessions++;
@@ -109,7 +135,7 @@ session_new(enum stream_side side, const char *local, const char *remote)
 }
 
 int
-verify_start(struct conn *c, const char *local, const char *remote, const char *stream_id,
+verify_start(struct link *l, const char *local, const char *remote, const char *stream_id,
     const char *key)
 {
 	struct session *v;
@@ -119,8 +145,8 @@ verify_start(struct conn *c, const char *local, const char *remote, const char *
 
 	if (njobs_total >= cfg->max_verifications)
 		return -1;
-	if ((v = session_find(c->st->side, local, remote)) == NULL) {
-		if ((v = session_new(c->st->side, local, remote)) == NULL)
+	if ((v = session_find(link_side(l), local, remote)) == NULL) {
+		if ((v = session_new(link_side(l), local, remote)) == NULL)
 			return -1;
 		fresh = true;
 	}
@@ -129,7 +155,7 @@ verify_start(struct conn *c, const char *local, const char *remote, const char *
 			session_free(v, "out-of-memory");
 		return -1;
 	}
-	j->conn_id = c->id;
+	j->asker = link_handle(l);
 	memcpy(j->data, stream_id, il);
 	memcpy(j->data + il, key, kl);
 	j->id = j->data;
@@ -139,7 +165,7 @@ verify_start(struct conn *c, const char *local, const char *remote, const char *
 	v->njobs++;
 	njobs_total++;
 	log_debug("dialback verify local=%s remote=%s: job for conn=%lu (%zu in this session, "
-	    "%zu in all)", local, remote, c->id, v->njobs, njobs_total);
+	    "%zu in all)", local, remote, link_id(l), v->njobs, njobs_total);
 	if (fresh)
 		session_start(v);       /* may fail at once: the verdict is then already given */
 	else if (v->ready)
@@ -194,12 +220,22 @@ session_try_next(struct session *v)
 	session_fail(v, v->why ? v->why : "authoritative server not reachable");
 }
 
-static struct conn *
+static struct link *
 attempt_cb(void *arg, const struct resolve_target *t)
 {
 	struct session *v = arg;
 
-	return conn_connect_target(t, v->side, STREAM_VERIFY, v->local, v->remote, v);
+	return link_connect(t, v->side, STREAM_VERIFY, v->local, v->remote, &verify_ops,
+	    v->self);
+}
+
+/* The connector is done with an attempt: it no longer reports here. */
+static void
+drop_cb(void *arg, struct link *l, const char *reason)
+{
+	(void)arg;
+	link_detach(l);
+	link_close(l, reason);
 }
 
 static void
@@ -208,21 +244,13 @@ exhausted_cb(void *arg)
 	session_try_next(arg);   /* nothing left: every job gets "invalid" */
 }
 
-bool
-verify_owns(const struct conn *c)
+static void
+v_connected(void *owner, struct link *l)
 {
-	const struct session *v = c->route;
+	struct session *v = owner;
 
-	return v != NULL && v->magic == VERIFY_MAGIC;
-}
-
-void
-verify_conn_connected(struct conn *c)
-{
-	struct session *v = c->route;
-
-	if (connector_connected(&v->cx, c))
-		v->conn = c;
+	if (connector_connected(&v->cx, l))
+		v->link = l;
 }
 
 /* Send the db:verify of every job not asked on this connection yet. */
@@ -230,37 +258,37 @@ static void
 send_jobs(struct session *v)
 {
 	for (struct job *j = v->jobs; j; j = j->next)
-		if (!j->sent && stream_send_verify(v->conn->st, j->id, j->key) == 0)
+		if (!j->sent && link_send_verify(v->link, j->id, j->key) == 0)
 			j->sent = true;
-	conn_flush(v->conn);
+	link_flush(v->link);
 }
 
-void
-verify_conn_ready(struct conn *c)
+static void
+v_ready(void *owner, struct link *l)
 {
-	struct session *v = c->route;
+	struct session *v = owner;
 
-	if (v->conn != c)
+	if (v->link != l)
 		return;
 	v->ready = true;
 	connector_cancel(&v->cx, "connected");   /* the target list is no longer needed */
 	send_jobs(v);
 }
 
-void
-verify_answer(struct conn *c, const char *id, bool valid)
+static void
+v_answer(void *owner, struct link *l, const char *id, bool valid)
 {
-	struct session *v = c->route;
+	struct session *v = owner;
 	struct job **pp, *j;
 
-	if (v->conn != c)
+	if (v->link != l)
 		return;
 	for (pp = &v->jobs; (j = *pp) != NULL; pp = &j->next)
 		if (j->sent && strcmp(j->id, id) == 0)
 			break;
 	if (j == NULL) {
 		log_warnx("conn=%lu dialback verify local=%s remote=%s: answer for unknown id "
-		    "ignored", c->id, v->local, v->remote);
+		    "ignored", link_id(l), v->local, v->remote);
 		return;
 	}
 	*pp = j->next;
@@ -269,21 +297,22 @@ verify_answer(struct conn *c, const char *id, bool valid)
 		session_free(v, "verify-done");
 }
 
-void
-verify_conn_closed(struct conn *c)
+static void
+v_closed(void *owner, struct link *l, const char *reason, bool timed_out)
 {
-	struct session *v = c->route;
+	struct session *v = owner;
 
-	if (v->conn != c) {
+	(void)timed_out;
+	if (v->link != l) {
 		/* an attempt that never connected: the race goes on */
-		v->why = c->close_reason;
-		if (connector_attempt_closed(&v->cx, c) == -1)
+		v->why = reason;
+		if (connector_attempt_closed(&v->cx, l) == -1)
 			session_fail(v, "authoritative server not reachable");
 		return;
 	}
-	v->conn = NULL;
+	v->link = NULL;
 	v->ready = false;
-	v->why = c->close_reason;
+	v->why = reason;
 	if (v->njobs == 0) {
 		session_free(v, "closed");
 		return;
@@ -295,17 +324,16 @@ verify_conn_closed(struct conn *c)
 
 /* Give the verdict to the stream that asked (if it is still there). The job is
  * already unlinked. Waking the connection may close it, which only unlinks jobs
- * (verify_cancel_conn) and never frees a session from under us. */
+ * (verify_cancel) and never frees a session from under us. */
 static void
 job_done(struct session *v, struct job *j, bool valid)
 {
-	struct conn *rc = conn_by_id(j->conn_id);
+	struct link *asker = link_get(j->asker);
 
 	v->njobs--;
 	njobs_total--;
-	if (rc != NULL) {
-		stream_dialback_verdict(rc->st, v->local, v->remote, valid);
-		conn_wake(rc);
+	if (asker != NULL) {
+		link_dialback_verdict(asker, v->local, v->remote, valid);
 	} else {
 		log_debug("dialback verify local=%s remote=%s: receiving stream gone", v->local,
 		    v->remote);
@@ -349,15 +377,19 @@ session_free(struct session *v, const char *reason)
 	if (v->req != NULL)
 		resolver_cancel(v->req);
 	connector_cancel(&v->cx, reason);
-	if (v->conn != NULL) {
-		v->conn->route = NULL;
-		conn_close(v->conn, reason);
+	if (v->link != NULL) {
+		struct link *l = v->link;
+
+		v->link = NULL;
+		link_detach(l);
+		link_close(l, reason);
 	}
 	while ((j = v->jobs) != NULL) {
 		v->jobs = j->next;
 		njobs_total--;
 		free(j);
 	}
+	handle_release(v->self);
 	v->magic = 0;
 	free(v);
 }
@@ -365,13 +397,13 @@ session_free(struct session *v, const char *reason)
 /* ---- cancellation ---- */
 
 void
-verify_cancel_conn(unsigned long conn_id)
+verify_cancel(struct handle asker)
 {
 	for (struct session *v = sessions; v; v = v->next) {
 		struct job **pp = &v->jobs, *j;
 
 		while ((j = *pp) != NULL) {
-			if (j->conn_id != conn_id) {
+			if (j->asker.idx != asker.idx || j->asker.gen != asker.gen) {
 				pp = &j->next;
 				continue;
 			}

@@ -1,6 +1,6 @@
 /* s2s/verify.h - dialback verifications: asking a domain's authoritative server (XEP-0220 §2.3).
  * SPDX-License-Identifier: ISC
- * A receiving stream that got a db:result hands the key here (through route.c). Jobs
+ * A receiving link that got a db:result hands the key here (through route.c). Jobs
  * for the same (local, remote) share one verification session: one resolution, one
  * connection, one db:verify per job, answers matched by stream id. A job is cancelled
  * when the stream that asked closes; the last job gone ends its session. Jobs are
@@ -11,26 +11,22 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-struct conn;
+#include "../core/handle.h"
+
+struct link;
 struct config;
 struct ev_loop;
 struct resolver;
 
 void verify_init(struct ev_loop *loop, const struct config *cfg, struct resolver *res);
-/* Verify key for (local, remote) on receiving conn c's stream id. The verdict arrives
- * later through stream_dialback_verdict() on c's stream, if c still exists. Returns 0,
- * or -1 when limits { verifications } is reached (nothing started). */
-int verify_start(struct conn *c, const char *local, const char *remote,
+/* Verify key for (local, remote) on receiving link l's stream id. The verdict arrives
+ * later through link_dialback_verdict() on l, if l still exists (the job keeps l's
+ * handle, not l). Returns 0, or -1 when limits { verifications } is reached (nothing
+ * started). */
+int verify_start(struct link *l, const char *local, const char *remote,
     const char *stream_id, const char *key);
-/* The receiving connection with that id is gone: forget its jobs. */
-void verify_cancel_conn(unsigned long conn_id);
-
-/* Events of the verification connections (c->route is a session: verify_owns(c)). */
-bool verify_owns(const struct conn *c);
-void verify_conn_connected(struct conn *c);
-void verify_conn_ready(struct conn *c);
-void verify_conn_closed(struct conn *c);
-void verify_answer(struct conn *c, const char *id, bool valid);
+/* The receiving link with that handle is gone: forget its jobs. */
+void verify_cancel(struct handle asker);
 
 /* Jobs pending, sessions open (show stats). */
 size_t verify_jobs(void);

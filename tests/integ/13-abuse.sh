@@ -5,7 +5,9 @@
 # An attacker holding B's real cert authenticates as b.example (SASL EXTERNAL) to quickfed
 # A's internet listener. A stanza from c.example on that stream must end it with
 # invalid-from; a stanza to a domain A does not serve must end it with host-unknown.
-# Neither may be delivered.
+# Neither may be delivered: quickfed A's counters say that it routed nothing
+# (stanzas.in=0) once both attackers got their stream errors, and only then do the
+# users' clients stop listening.
 . "$(dirname "$0")/lib.sh"
 
 need_quickfed
@@ -23,8 +25,9 @@ register A alice a.example pass-a
 register C carol c.example pass-c
 
 P=$TMP/pki
-client_bg alice alice@a.example pass-a 127.0.1.2 expect-nothing --timeout 12
-client_bg carol carol@c.example pass-c 127.0.3.1 expect-nothing --timeout 12
+DONE=$TMP/attacks-done
+client_bg alice alice@a.example pass-a 127.0.1.2 expect-nothing-until "$DONE" --timeout 90
+client_bg carol carol@c.example pass-c 127.0.3.1 expect-nothing-until "$DONE" --timeout 90
 
 nsx "$PYTHON" "$QF_TOP/tests/integ/s2sraw.py" --host 127.0.1.1 --port 5269 \
 	--from b.example --to a.example --cert "$P/B.crt" --key "$P/B.key" \
@@ -40,8 +43,13 @@ nsx "$PYTHON" "$QF_TOP/tests/integ/s2sraw.py" --host 127.0.1.1 --port 5269 \
 	--expect-stream-error host-unknown ||
 	fail "open relay to c.example was not refused with host-unknown"
 
+show_qf qfA
+v=$(qf_stat qfA stanzas.in)
+[ "$v" = 0 ] || fail "quickfed A: stanzas.in=$v, expected 0 (something was routed)"
+log "quickfed A: stanzas.in=0 ok"
+touch "$DONE"
 client_wait alice
 client_wait carol
-show_qf qfA
 assert_stat_ge qfA stream_errors.sent.invalid-from 1
+assert_stat_ge qfA stream_errors.sent.host-unknown 1
 pass

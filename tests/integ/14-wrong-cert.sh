@@ -5,6 +5,8 @@
 # wrong.example (127.0.5.1) runs a plain Prosody whose CA-signed certificate names
 # other.example. quickfed A has `peer wrong.example { secure_auth on }`, so it must not
 # fall back to dialback: the message bounces and A's log says why (the certificate).
+# walter listens until the bounce is back and no stream of A to wrong.example ever got
+# ready (show stats bounces, A's ready lines): then the message cannot arrive any more.
 . "$(dirname "$0")/lib.sh"
 
 need_quickfed
@@ -22,11 +24,16 @@ start_prosody W wrong.example 127.0.5.1 direct cert WRONG
 register A alice a.example pass-a
 register W walter wrong.example pass-w
 
-client_bg walter walter@wrong.example pass-w 127.0.5.1 expect-nothing --timeout 15
+DONE=$TMP/bounced
+client_bg walter walter@wrong.example pass-w 127.0.5.1 expect-nothing-until "$DONE" --timeout 90
 client alice alice@a.example pass-a 127.0.1.2 \
 	send walter@wrong.example "must not arrive" \
 	expect-error wrong.example remote-server-not-found --timeout 15 ||
 	fail "no remote-server-not-found bounce for wrong.example"
+assert_stat_ge qfA bounces 1
+! grep -q 's2s-out local=a.example remote=wrong.example ready' "$TMP/qfA.log" ||
+	fail "quickfed A authenticated a stream to wrong.example"
+touch "$DONE"
 client_wait walter
 # Strip our tmp dir (its name contains "wrong-cert") before looking for the reason.
 sed "s|$TMP|TMP|g" "$TMP/qfA.log" | grep -i 'wrong\.example' | grep -qi 'certificate' ||

@@ -29,7 +29,9 @@ PIPE="$QF_TOP/tests/integ/pipeclient.py"
 MSG1="<message from='mallory@b.example' to='alice@a.example' type='chat' id='p1'><body>pipelined bad cert</body></message>"
 MSG2="<message from='mallory@b.example' to='alice@a.example' type='chat' id='p2'><body>pipelined bad key</body></message>"
 
-client_bg alice alice@a.example pass-a 127.0.1.2 expect-nothing --timeout 14
+# alice listens until quickfed A's counters showed that nothing was routed to her.
+DONE=$TMP/cases-done
+client_bg alice alice@a.example pass-a 127.0.1.2 expect-nothing-until "$DONE" --timeout 90
 
 log "case 1: cert for wrong.example, SASL EXTERNAL as b.example, message pipelined"
 nsx "$PYTHON" "$PIPE" --host 127.0.1.1 --from b.example --to a.example --mode external \
@@ -60,16 +62,18 @@ cat "$TMP/pipe-badkey.out"
 grep -q '^flight=[0-9]* out .*inner=\[stream:stream,db:result,message' \
 	"$TMP/pipe-badkey.out" || fail "case 2: db:result and message did not leave in one flight"
 
-client_wait alice
 show_qf qfA
 show_qf qfB
-grep 'pipelined stanza(s) discarded' "$TMP/qfA.log" ||
+wait_for 20 grep -q 'pipelined stanza(s) discarded' "$TMP/qfA.log" ||
 	fail "quickfed A did not log the discarded pipelined stanza"
+grep 'pipelined stanza(s) discarded' "$TMP/qfA.log"
 grep -q 'remote=b.example .*dialback key invalid' "$TMP/qfA.log" ||
 	fail "quickfed A did not log the invalid dialback key of b.example"
 v=$(qf_stat qfA stanzas.in)
 [ "$v" = 0 ] || fail "quickfed A: stanzas.in=$v, expected 0 (something was delivered)"
 log "quickfed A: stanzas.in=0 ok"
+touch "$DONE"
+client_wait alice
 assert_stat_ge qfA auth.failures 2
 assert_stat_ge qfB dialback.verify_answered 1
 pass

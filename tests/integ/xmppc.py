@@ -9,6 +9,7 @@ XmlStream reader below is also imported by s2sraw.py. Exit 0 on success, 1 with 
 
 import argparse
 import base64
+import os
 import select
 import sys
 import socket
@@ -307,7 +308,7 @@ class Client:
 def parse_actions(tokens):
     """Turn argv tokens into (name, args, timeout) tuples."""
     arity = {"send": 2, "expect-message": 2, "expect-error": 2, "expect-nothing": 0, "sleep": 1,
-             "expect-count": 2}
+             "expect-count": 2, "expect-nothing-until": 1}
     actions = []
     i = 0
     while i < len(tokens):
@@ -338,6 +339,8 @@ def run_action(c, name, args, timeout):
     deadline = time.time() + timeout
     if name == "expect-count":
         return expect_count(c, args[0], int(args[1]), deadline)
+    if name == "expect-nothing-until":
+        return expect_nothing_until(c, args[0], deadline, timeout)
     while True:
         el = c.next_stanza(deadline)
         if el is None:
@@ -361,6 +364,20 @@ def run_action(c, name, args, timeout):
     if name == "expect-nothing":
         return None
     return "%s %s: nothing matching within %gs" % (name, " ".join(args), timeout)
+
+
+def expect_nothing_until(c, path, deadline, timeout):
+    """No message with a body and no error until the file path exists (the test creates
+    it once quickfed's counters show the outcome); the timeout only bounds a broken test."""
+    while not os.path.exists(path):
+        if time.time() >= deadline:
+            return "expect-nothing-until %s: the file did not appear within %gs" % (path, timeout)
+        el = c.next_stanza(min(deadline, time.time() + 0.2))
+        if el is None or local(el.tag) != "message":
+            continue
+        if body_of(el) is not None or el.get("type") == "error":
+            return "expected nothing, got: %s" % tostr(el)
+    return None
 
 
 def expect_count(c, frm, n, deadline):
@@ -395,7 +412,8 @@ def main():
     ap.add_argument("server", help="IP address of the c2s server")
     ap.add_argument("actions", nargs=argparse.REMAINDER,
                     help="send TO BODY | expect-message FROM BODY [--timeout N] | "
-                         "expect-error FROM COND [--timeout N] | expect-nothing [--timeout N] | sleep N")
+                         "expect-error FROM COND [--timeout N] | expect-nothing [--timeout N] | "
+                         "expect-nothing-until FILE [--timeout N] | sleep N")
     a = ap.parse_args()
     actions = parse_actions(a.actions)
     logf = open(a.log, "a") if a.log else None

@@ -17,7 +17,6 @@
 #include <cmocka.h>
 #include <ev.h>
 
-#include "../../s2s/conn.h"
 #include "../../s2s/connect.h"
 
 static void
@@ -115,9 +114,16 @@ test_interleave_single_family_and_tls_mode(void **state)
 
 /* ---- the race, with fake attempts ---- */
 
+/* A fake attempt: connect.c holds links as opaque pointers; the owner's drop callback
+ * detaches (route = NULL) and closes them. */
+struct link {
+	void *route;                /* the owner while attached */
+	const char *dropped;        /* the reason it was dropped with, or NULL */
+};
+
 struct fake {
 	struct ev_loop *loop;
-	struct conn conns[16];
+	struct link conns[16];
 	size_t n_started;
 	char started[16][64];       /* the IP each attempt went to */
 	bool fail_start[64];        /* attempt to this target index returns NULL */
@@ -125,11 +131,11 @@ struct fake {
 	const struct resolve_target *base;
 };
 
-static struct conn *
+static struct link *
 fake_attempt(void *owner, const struct resolve_target *t)
 {
 	struct fake *f = owner;
-	struct conn *c;
+	struct link *c;
 	char ip[INET6_ADDRSTRLEN];
 
 	ip_of(t, ip, sizeof(ip));
@@ -138,11 +144,18 @@ fake_attempt(void *owner, const struct resolve_target *t)
 	assert_true(f->n_started < 16);
 	c = &f->conns[f->n_started];
 	memset(c, 0, sizeof(*c));
-	c->state = CONN_DEAD;      /* conn_close() leaves it alone */
 	c->route = f;
 	snprintf(f->started[f->n_started], sizeof(f->started[0]), "%s", ip);
 	f->n_started++;
 	return c;
+}
+
+static void
+fake_drop(void *owner, struct link *c, const char *reason)
+{
+	assert_ptr_equal(c->route, owner);
+	c->route = NULL;
+	c->dropped = reason;
 }
 
 static void
@@ -183,7 +196,7 @@ test_staggered_start_and_winner(void **state)
 	(void)state;
 	f.loop = ev_loop_new(EVFLAG_AUTO);
 	targets4(t);
-	connector_init(&cx, f.loop, 10, fake_attempt, fake_exhausted, &f);
+	connector_init(&cx, f.loop, 10, fake_attempt, fake_drop, fake_exhausted, &f);
 	assert_int_equal(connector_set_targets(&cx, t, 4), 4);
 	assert_int_equal(connector_next(&cx), 0);
 	assert_int_equal(f.n_started, 1);
@@ -236,7 +249,7 @@ test_failures_skip_dead_and_rewind(void **state)
 	f.loop = ev_loop_new(EVFLAG_AUTO);
 	targets4(t);
 	f.fail_start[2] = true;   /* 2001:db8::2 cannot even get a socket */
-	connector_init(&cx, f.loop, 10, fake_attempt, fake_exhausted, &f);
+	connector_init(&cx, f.loop, 10, fake_attempt, fake_drop, fake_exhausted, &f);
 	connector_set_targets(&cx, t, 4);   /* order ::1 .3 ::2 .4 */
 	assert_int_equal(connector_next(&cx), 0);
 	/* ::1 refused at once: .3 starts without waiting for the delay */
@@ -280,7 +293,7 @@ test_all_fail_to_start(void **state)
 	mk(&t[0], "s.x", 5269, "192.0.2.1");
 	mk(&t[1], "s.x", 5269, "192.0.2.2");
 	f.fail_start[1] = f.fail_start[2] = true;
-	connector_init(&cx, f.loop, 10, fake_attempt, fake_exhausted, &f);
+	connector_init(&cx, f.loop, 10, fake_attempt, fake_drop, fake_exhausted, &f);
 	connector_set_targets(&cx, t, 2);
 	assert_int_equal(connector_next(&cx), -1);
 	assert_int_equal(f.n_started, 0);
@@ -306,7 +319,7 @@ test_attempt_cap(void **state)
 		snprintf(ip, sizeof(ip), "192.0.2.%zu", 10 * (i + 1));   /* last digit 0 */
 		mk(&t[i], "s.x", 5269, ip);
 	}
-	connector_init(&cx, f.loop, 10, fake_attempt, fake_exhausted, &f);
+	connector_init(&cx, f.loop, 10, fake_attempt, fake_drop, fake_exhausted, &f);
 	connector_set_targets(&cx, t, CONNECT_MAX_ATTEMPTS + 2);
 	assert_int_equal(connector_next(&cx), 0);
 	for (size_t i = 1; i < CONNECT_MAX_ATTEMPTS; i++)

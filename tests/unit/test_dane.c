@@ -97,7 +97,7 @@ static enum tls_result
 dconn(struct fx_pair *d, const char *peer, const char *host, const struct tlsa_rr *rrs,
     size_t n, enum tls_tlsa_status status)
 {
-	link_init(&d->l);
+	tlslink_init(&d->l);
 	d->l.c = tls_session_client(d->cc, "a.example", peer, &d->l.c_in, &d->l.c_out);
 	d->l.s = tls_session_server(d->sc, NULL, &d->l.s_in, &d->l.s_out);
 	assert_non_null(d->l.c);
@@ -124,7 +124,7 @@ test_dane_ee_self_signed(void **state)
 	    TLS_DONE);
 	assert_false(tls_session_peer_trusted(d.l.c));
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
-	link_free(&d.l);
+	tlslink_free(&d.l);
 
 	for (size_t i = 0; i < sizeof(combos) / sizeof(combos[0]); i++) {
 		rr[0] = tlsa_for(0, "b", 3, combos[i][0], combos[i][1]);  /* not it */
@@ -138,14 +138,14 @@ test_dane_ee_self_signed(void **state)
 		/* DANE covers the peer domain only, not other names */
 		assert_false(tls_session_peer_valid_for(d.l.c, "b.example"));
 		assert_string_equal(tls_session_peer_verdict(d.l.c), "ok (DANE-EE)");
-		link_free(&d.l);
+		tlslink_free(&d.l);
 	}
 	/* DANE-EE skips the name check: a peer whose TLSA names this key */
 	rr[0] = tlsa_for(0, "self", 3, 1, 1);
 	assert_int_equal(dconn(&d, "other.example", "host.other.example", rr, 1,
 	    TLS_TLSA_SECURE), TLS_DONE);
 	assert_true(tls_session_peer_valid_for(d.l.c, "other.example"));
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	assert_int_equal(fx_status_value(d.cc, "tls.dane.matched"), 7);
 	assert_int_equal(fx_status_value(d.cc, "tls.dane.failed"), 0);
 	fx_pair_close(&d);
@@ -171,7 +171,7 @@ test_dane_failures(void **state)
 	assert_false(tls_session_peer_valid_for(d.l.c, "b.example"));
 	assert_string_equal(tls_session_peer_verdict(d.l.c), "handshake not complete");
 	assert_int_equal(tls_session_write(d.l.c, "x", 1), TLS_FAILED);
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	assert_int_equal(fx_status_value(d.cc, "tls.dane.failed"), 1);
 
 	/* the same records unsigned: PKIX as before */
@@ -179,10 +179,10 @@ test_dane_failures(void **state)
 	    TLS_DONE);
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
 	assert_true(tls_session_peer_valid_for(d.l.c, "b.example"));
-	link_free(&d.l);
+	tlslink_free(&d.l);
 
 	/* bogus: refused before anything is sent */
-	link_init(&d.l);
+	tlslink_init(&d.l);
 	d.l.c = tls_session_client(d.cc, "a.example", "b.example", &d.l.c_in, &d.l.c_out);
 	assert_int_equal(tls_session_set_tlsa(d.l.c, rr, 1, TLS_TLSA_BOGUS), 0);
 	assert_int_equal(tls_session_handshake(d.l.c), TLS_FAILED);
@@ -191,7 +191,7 @@ test_dane_failures(void **state)
 	assert_non_null(strstr(tls_session_error(d.l.c), "bogus"));
 	/* too late to change the records now */
 	assert_int_equal(tls_session_set_tlsa(d.l.c, rr, 1, TLS_TLSA_SECURE), -1);
-	link_free(&d.l);
+	tlslink_free(&d.l);
 
 	/* only unusable records (unknown usage, wrong digest length): PKIX as before */
 	rr[0] = tlsa_for(0, "b", 3, 1, 1);
@@ -202,7 +202,7 @@ test_dane_failures(void **state)
 	    TLS_DONE);
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
 	assert_true(tls_session_peer_valid_for(d.l.c, "b.example"));
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	fx_pair_close(&d);
 
 	/* config dane off: secure non-matching records change nothing */
@@ -212,7 +212,7 @@ test_dane_failures(void **state)
 	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 1, TLS_TLSA_SECURE),
 	    TLS_DONE);
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_NONE);
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	fx_pair_close(&d);
 }
 
@@ -247,7 +247,7 @@ test_dane_ta(void **state)
 	assert_int_equal(dconn(&d, "b.example", NULL, NULL, 0, TLS_TLSA_INSECURE),
 	    TLS_DONE);
 	assert_false(tls_session_peer_trusted(d.l.c));
-	link_free(&d.l);
+	tlslink_free(&d.l);
 
 	for (unsigned sel = 0; sel <= 1; sel++) {
 		rr[0] = tlsa_for(0, "ca", 2, sel, 1);
@@ -257,24 +257,24 @@ test_dane_ta(void **state)
 		assert_true(tls_session_peer_trusted(d.l.c));
 		assert_true(tls_session_peer_valid_for(d.l.c, "b.example"));
 		assert_string_equal(tls_session_peer_verdict(d.l.c), "ok (DANE-TA)");
-		link_free(&d.l);
+		tlslink_free(&d.l);
 	}
 	/* peer domain z.example, SRV target b.example: the target name counts */
 	rr[0] = tlsa_for(0, "ca", 2, 0, 2);
 	assert_int_equal(dconn(&d, "z.example", "b.example", rr, 1, TLS_TLSA_SECURE),
 	    TLS_DONE);
 	assert_true(tls_session_peer_valid_for(d.l.c, "z.example"));
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	/* ... but a certificate for neither name fails */
 	assert_int_equal(dconn(&d, "z.example", "mx.z.example", rr, 1, TLS_TLSA_SECURE),
 	    TLS_FAILED);
 	assert_string_equal(tls_session_error(d.l.c), "DANE: no TLSA record matched");
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	/* DANE-TA naming the leaf itself is not an anchor */
 	rr[0] = tlsa_for(0, "b", 2, 0, 1);
 	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 1, TLS_TLSA_SECURE),
 	    TLS_FAILED);
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	fx_pair_close(&d);
 
 	/* PKIX-TA/PKIX-EE: a match and PKIX (client trusts the test CA) */
@@ -284,19 +284,19 @@ test_dane_ta(void **state)
 	    TLS_DONE);
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_MATCHED);
 	assert_string_equal(tls_session_peer_verdict(d.l.c), "ok");
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	rr[0] = tlsa_for(0, "b", 1, 1, 1);
 	assert_int_equal(dconn(&d, "b.example", "b.example", rr, 1, TLS_TLSA_SECURE),
 	    TLS_DONE);
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_MATCHED);
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	fx_pair_close(&d);
 	/* PKIX-EE matching a self-signed leaf: PKIX fails, so DANE fails */
 	dctx_open(&d, "ca", "self.example", NULL, "self");
 	rr[0] = tlsa_for(0, "self", 1, 1, 1);
 	assert_int_equal(dconn(&d, "self.example", "self.example", rr, 1,
 	    TLS_TLSA_SECURE), TLS_FAILED);
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	fx_pair_close(&d);
 	fx_rm_tree(dir);
 }
@@ -315,7 +315,7 @@ test_dane_incoming(void **state)
 	tcfg_domain(&p.st, "b.example", "b");
 	p.cc = fx_ctx(&p.ct);
 	p.sc = fx_ctx(&p.st);
-	link_init(&p.l);
+	tlslink_init(&p.l);
 	p.l.c = tls_session_client(p.cc, "self.example", "b.example", &p.l.c_in,
 	    &p.l.c_out);
 	p.l.s = tls_session_server(p.sc, "b.example", &p.l.s_in, &p.l.s_out);
@@ -333,7 +333,7 @@ test_dane_incoming(void **state)
 	assert_false(tls_session_peer_matches_tlsa(p.l.s, "self.example", NULL, rr, 1));
 	assert_int_equal(fx_status_value(p.sc, "tls.dane.matched"), 2);
 	assert_int_equal(fx_status_value(p.sc, "tls.dane.failed"), 2);
-	link_free(&p.l);
+	tlslink_free(&p.l);
 	fx_pair_close(&p);
 }
 
@@ -356,17 +356,17 @@ test_dane_resumed(void **state)
 	assert_int_equal(dconn(&d, "self.example", "h", rr, 1, TLS_TLSA_SECURE), TLS_DONE);
 	assert_false(tls_session_resumed(d.l.c));
 	fx_exchange(&d.l);
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	assert_int_equal(dconn(&d, "self.example", "h", rr, 1, TLS_TLSA_SECURE), TLS_DONE);
 	assert_true(tls_session_resumed(d.l.c));
 	assert_int_equal(tls_session_dane_state(d.l.c), TLS_DANE_MATCHED);
 	assert_true(tls_session_peer_valid_for(d.l.c, "self.example"));
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	/* the key changed in DNS: the resumed session fails DANE too, and is dropped */
 	rr[0] = tlsa_for(0, "b", 3, 1, 1);
 	assert_int_equal(dconn(&d, "self.example", "h", rr, 1, TLS_TLSA_SECURE),
 	    TLS_FAILED);
-	link_free(&d.l);
+	tlslink_free(&d.l);
 	assert_int_equal(tls_store_count(d.cc->store), 0);
 	fx_pair_close(&d);
 	fx_rm_tree(cdir);

@@ -29,7 +29,7 @@
 /* Finish both handshakes, shuttling bytes, in fewer than max_rounds rounds; asserts
  * success. */
 static void
-handshake(struct link *l, int max_rounds)
+handshake(struct tlslink *l, int max_rounds)
 {
 	assert_int_equal(fx_handshake_rounds(l, max_rounds), TLS_DONE);
 	assert_true(tls_session_established(l->c));
@@ -39,10 +39,10 @@ handshake(struct link *l, int max_rounds)
 /* Start a client (local -> peer on client ctx cc) and a server (default domain def on
  * server ctx sc) and complete the handshake. */
 static void
-connect_pair(struct link *l, struct tls_ctx *cc, const char *local, const char *peer,
+connect_pair(struct tlslink *l, struct tls_ctx *cc, const char *local, const char *peer,
     struct tls_ctx *sc, const char *def)
 {
-	link_init(l);
+	tlslink_init(l);
 	l->c = tls_session_client(cc, local, peer, &l->c_in, &l->c_out);
 	l->s = tls_session_server(sc, def, &l->s_in, &l->s_out);
 	assert_non_null(l->c);
@@ -98,7 +98,7 @@ test_tls13_sni_and_mutual_verdicts(void **state)
 	assert_string_equal(tls_session_peer_verdict(p.l.s), "ok");
 	assert_true(tls_session_peer_valid_for(p.l.s, "a.example"));
 	assert_false(tls_session_peer_valid_for(p.l.s, "b.example"));
-	link_free(&p.l);
+	tlslink_free(&p.l);
 
 	/* unknown SNI: the default domain's certificate is used */
 	connect_pair(&p.l, p.cc, "a.example", "unknown.example", p.sc, "b.example");
@@ -106,19 +106,19 @@ test_tls13_sni_and_mutual_verdicts(void **state)
 	assert_true(tls_session_peer_trusted(p.l.c));
 	assert_true(tls_session_peer_valid_for(p.l.c, "b.example"));
 	assert_false(tls_session_peer_valid_for(p.l.c, "unknown.example"));
-	link_free(&p.l);
+	tlslink_free(&p.l);
 
 	/* SNI naming the default explicitly and a client of another ctx domain */
 	connect_pair(&p.l, p.cc, "a.example", "b.example", p.sc, "c.example");
 	assert_true(tls_session_peer_valid_for(p.l.c, "b.example"));
 	assert_false(tls_session_peer_valid_for(p.l.c, "c.example"));
-	link_free(&p.l);
+	tlslink_free(&p.l);
 
 	/* no session for a domain that is not local */
-	link_init(&p.l);
+	tlslink_init(&p.l);
 	assert_null(tls_session_client(p.cc, "z.example", "b.example", &p.l.c_in,
 	    &p.l.c_out));
-	link_free(&p.l);
+	tlslink_free(&p.l);
 
 	fx_pair_close(&p);
 }
@@ -158,7 +158,7 @@ test_bad_server_certificates(void **state)
 		}
 		/* the server trusts a.example's client certificate all the same */
 		assert_true(tls_session_peer_valid_for(p.l.s, "a.example"));
-		link_free(&p.l);
+		tlslink_free(&p.l);
 		fx_pair_close(&p);
 	}
 }
@@ -178,7 +178,7 @@ test_untrusted_client_and_wildcard_server(void **state)
 	assert_true(tls_session_peer_valid_for(p.l.c, "x.w.example"));
 	assert_false(tls_session_peer_valid_for(p.l.c, "w.example"));
 	assert_false(tls_session_peer_valid_for(p.l.c, "a.x.w.example"));
-	link_free(&p.l);
+	tlslink_free(&p.l);
 	fx_pair_close(&p);
 }
 
@@ -210,7 +210,7 @@ raw_send(WOLFSSL *ssl, char *b, int sz, void *arg)
 struct raw {
 	struct tcfg     st;
 	struct tls_ctx *sc;
-	struct link     l;
+	struct tlslink     l;
 	struct buf     *io[2];
 	WOLFSSL        *rs;
 };
@@ -221,7 +221,7 @@ raw_open(struct raw *w, WOLFSSL_CTX *rc)
 	fx_tcfg_bare(&w->st, NULL);
 	tcfg_domain(&w->st, "b.example", "b");
 	w->sc = fx_ctx(&w->st);
-	link_init(&w->l);
+	tlslink_init(&w->l);
 	w->io[0] = &w->l.c_in;
 	w->io[1] = &w->l.c_out;
 	wolfSSL_CTX_set_verify(rc, WOLFSSL_VERIFY_NONE, NULL);
@@ -239,7 +239,7 @@ raw_close(struct raw *w, WOLFSSL_CTX *rc)
 {
 	wolfSSL_free(w->rs);
 	wolfSSL_CTX_free(rc);
-	link_free(&w->l);
+	tlslink_free(&w->l);
 	tls_ctx_free(w->sc);
 	tcfg_free(&w->st);
 }
@@ -369,7 +369,7 @@ test_application_data_split_and_close(void **state)
 	assert_int_equal(tls_session_read(p.l.s, got, sizeof(got), &n), TLS_CLOSED);
 	assert_int_equal(n, 0);
 	assert_string_equal(tls_session_error(p.l.s), "peer closed");
-	link_free(&p.l);
+	tlslink_free(&p.l);
 
 	/* output buffer full: write fails with a reason */
 	connect_pair(&p.l, p.cc, "a.example", "b.example", p.sc, "b.example");
@@ -377,16 +377,16 @@ test_application_data_split_and_close(void **state)
 	assert_int_equal(tls_session_write(p.l.c, big, 1000), TLS_FAILED);
 	assert_string_equal(tls_session_error(p.l.c), "output buffer full");
 	assert_int_equal(tls_session_write(p.l.c, "x", 1), TLS_FAILED);
-	link_free(&p.l);
+	tlslink_free(&p.l);
 
 	/* garbage instead of a ClientHello */
-	link_init(&p.l);
+	tlslink_init(&p.l);
 	p.l.s = tls_session_server(p.sc, "b.example", &p.l.s_in, &p.l.s_out);
 	assert_int_equal(buf_puts(&p.l.s_in, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 0);
 	assert_int_equal(tls_session_handshake(p.l.s), TLS_FAILED);
 	assert_string_not_equal(tls_session_error(p.l.s), "");
 	assert_int_equal(tls_session_handshake(p.l.s), TLS_FAILED);
-	link_free(&p.l);
+	tlslink_free(&p.l);
 
 	fx_pair_close(&p);
 }
@@ -401,7 +401,7 @@ test_pipelined_first_flight(void **state)
 	struct fx_pair p;
 
 	pair_open(&p, "a.example", "a", "b.example", "b");
-	link_init(&p.l);
+	tlslink_init(&p.l);
 	p.l.c = tls_session_client(p.cc, "a.example", "b.example", &p.l.c_in, &p.l.c_out);
 	p.l.s = tls_session_server(p.sc, "b.example", &p.l.s_in, &p.l.s_out);
 
@@ -427,7 +427,7 @@ test_pipelined_first_flight(void **state)
 	handshake(&p.l, 10);
 	assert_true(tls_session_peer_valid_for(p.l.c, "b.example"));
 	assert_true(tls_session_peer_valid_for(p.l.s, "a.example"));
-	link_free(&p.l);
+	tlslink_free(&p.l);
 	fx_pair_close(&p);
 }
 
@@ -535,7 +535,7 @@ test_selfsigned_generation(void **state)
 	char tmpl[] = "/tmp/qf-test-tls-XXXXXX", dir[512], crt[600], key[600];
 	struct tcfg ct, st;
 	struct tls_ctx *cc, *sc;
-	struct link l;
+	struct tlslink l;
 	struct stat sb;
 	char *c1, *k1, *c2, *k2;
 	size_t c1n, k1n, c2n, k2n;
@@ -575,7 +575,7 @@ test_selfsigned_generation(void **state)
 	assert_false(tls_session_peer_trusted(l.c));
 	assert_false(tls_session_peer_valid_for(l.c, "gen.example"));
 	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
-	link_free(&l);
+	tlslink_free(&l);
 	tls_ctx_free(sc);
 
 	/* second start: the same files are reused */

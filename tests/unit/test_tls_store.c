@@ -76,10 +76,10 @@ pair_close(struct pair *p)
 static bool
 conn(struct pair *p, const char *host, unsigned port, bool read)
 {
-	struct link l;
+	struct tlslink l;
 	bool resumed;
 
-	link_init(&l);
+	tlslink_init(&l);
 	l.c = tls_session_client(p->cc, "a.example", "b.example", &l.c_in, &l.c_out);
 	l.s = tls_session_server(p->sc, "b.example", &l.s_in, &l.s_out);
 	assert_non_null(l.c);
@@ -101,7 +101,7 @@ conn(struct pair *p, const char *host, unsigned port, bool read)
 	assert_string_equal(tls_session_peer_verdict(l.s), "ok");
 	if (read)
 		fx_exchange(&l);
-	link_free(&l);
+	tlslink_free(&l);
 	return resumed;
 }
 
@@ -173,7 +173,7 @@ test_resume_identity_bound_to_ticket(void **state)
 	unsigned char byte;
 	struct pair p;
 	struct stat sb;
-	struct link l;
+	struct tlslink l;
 	int fd;
 
 	fx_tmpdir(cdir, sizeof(cdir));
@@ -188,7 +188,7 @@ test_resume_identity_bound_to_ticket(void **state)
 
 	pair_restart(&p);
 	assert_true(tls_ticketkeys_peer_count(p.sc->tickets) >= 1);
-	link_init(&l);
+	tlslink_init(&l);
 	l.c = tls_session_client(p.cc, "a.example", "b.example", &l.c_in, &l.c_out);
 	l.s = tls_session_server(p.sc, "b.example", &l.s_in, &l.s_out);
 	assert_int_equal(tls_session_set_target(l.c, "xmpp.b.example", 5269), 0);
@@ -198,7 +198,7 @@ test_resume_identity_bound_to_ticket(void **state)
 	assert_true(tls_session_peer_trusted(l.s));
 	assert_true(tls_session_peer_valid_for(l.s, "a.example"));
 	fx_exchange(&l);                           /* a fresh ticket: bound again */
-	link_free(&l);
+	tlslink_free(&l);
 
 	/* a damaged file: ignored (logged), resumption itself still works */
 	assert_int_equal(stat(path, &sb), 0);

@@ -94,7 +94,7 @@ tcfg_free(struct tcfg *t)
 }
 
 void
-link_init(struct link *l)
+tlslink_init(struct tlslink *l)
 {
 	memset(l, 0, sizeof(*l));
 	buf_init(&l->c_in, BUFMAX);
@@ -104,7 +104,7 @@ link_init(struct link *l)
 }
 
 void
-link_free(struct link *l)
+tlslink_free(struct tlslink *l)
 {
 	tls_session_free(l->c);
 	tls_session_free(l->s);
@@ -125,7 +125,7 @@ fx_move(struct buf *src, struct buf *dst)
 /* Run both handshakes until done or one fails, in fewer than max_rounds rounds;
  * returns the client's result. */
 enum tls_result
-fx_handshake_rounds(struct link *l, int max_rounds)
+fx_handshake_rounds(struct tlslink *l, int max_rounds)
 {
 	enum tls_result rc, rs;
 	int rounds = 0;
@@ -142,7 +142,7 @@ fx_handshake_rounds(struct link *l, int max_rounds)
 }
 
 enum tls_result
-fx_handshake(struct link *l)
+fx_handshake(struct tlslink *l)
 {
 	return fx_handshake_rounds(l, 20);
 }
@@ -209,7 +209,7 @@ fx_read_all(struct tls_session *s, char *out, size_t cap, size_t *total)
 /* The server sends its stream header; the client reads it (and with it any TLS 1.3
  * NewSessionTicket). */
 void
-fx_exchange(struct link *l)
+fx_exchange(struct tlslink *l)
 {
 	char got[256];
 	size_t n;

@@ -23,7 +23,7 @@ struct tcfg {
 };
 
 /* Both directions of one connection. */
-struct link {
+struct tlslink {
 	struct buf c_in, c_out;  /* client's raw buffers */
 	struct buf s_in, s_out;  /* server's raw buffers */
 	struct tls_session *c, *s;
@@ -33,7 +33,7 @@ struct link {
 struct fx_pair {
 	struct tcfg     ct, st;
 	struct tls_ctx *cc, *sc;
-	struct link     l;
+	struct tlslink     l;
 };
 
 char *fx_strdup(const char *s);
@@ -42,16 +42,16 @@ void fx_tcfg_bare(struct tcfg *t, const char *state_dir);
 void tcfg_init(struct tcfg *t, const char *state_dir);
 void tcfg_domain(struct tcfg *t, const char *name, const char *base);
 void tcfg_free(struct tcfg *t);
-void link_init(struct link *l);
-void link_free(struct link *l);
+void tlslink_init(struct tlslink *l);
+void tlslink_free(struct tlslink *l);
 void fx_move(struct buf *src, struct buf *dst);
-enum tls_result fx_handshake(struct link *l);
-enum tls_result fx_handshake_rounds(struct link *l, int max_rounds);
+enum tls_result fx_handshake(struct tlslink *l);
+enum tls_result fx_handshake_rounds(struct tlslink *l, int max_rounds);
 struct tls_ctx *fx_ctx(struct tcfg *t);
 void fx_pair_close(struct fx_pair *p);
 int fx_load_der(const char *base, unsigned char *der, size_t cap);
 enum tls_result fx_read_all(struct tls_session *s, char *out, size_t cap, size_t *total);
-void fx_exchange(struct link *l);
+void fx_exchange(struct tlslink *l);
 long fx_status_value(struct tls_ctx *ctx, const char *name);
 void fx_tmpdir(char *out, size_t n);
 void fx_rm_tree(const char *dir);

@@ -1,0 +1,838 @@
+/* s2s/link.c - one connection carrying one XMPP stream: conn.c below, stream.c on top.
+ * SPDX-License-Identifier: ISC
+ * Created by route.c (relays, and receivers accepted by listener.c) and verify.c
+ * (db:verify connections). A link owns its stream and is the only owner of its conn:
+ * it implements both struct conn_ops and struct stream_ops, turns conn input into
+ * stream input, sets the conn's deadline from the stream's state (authentication, then
+ * idleness), counts the round trips an initiator's set-up took, learns what each peer
+ * supports (peercaps.c, from relay and verify connections alike), runs incoming DANE
+ * lookups and serves "show peers". Its owner hears of it through struct link_ops,
+ * found through a handle, so an owner may go away first. A link lives exactly as long
+ * as its conn: it is freed when the conn reports closed. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "../core/config.h"
+#include "../core/handle.h"
+#include "../core/log.h"
+#include "../core/stats.h"
+#include "../core/status.h"
+#include "../dns/resolver.h"
+#include "../tls/tls.h"
+#include "conn.h"
+#include "link.h"
+#include "peercaps.h"
+#include "stanza.h"
+#include "stream.h"
+
+#define LINK_MAGIC 0x6c696e6bu  /* "link" */
+
+struct link {
+	unsigned int     magic;
+	unsigned long    id;            /* its conn's id */
+	struct handle    self;          /* link_handle() */
+	struct conn     *conn;          /* the connection (dies with the link) */
+	struct stream   *st;            /* owned */
+	const struct link_ops *ops;     /* borrowed; NULL once detached */
+	struct handle    owner;         /* the owner (null: ops get NULL) */
+	unsigned         setup_flights; /* flights sent before the stream was ready */
+	unsigned         rtt_used;      /* round trips the set-up took (initiators) */
+	unsigned         rtt_unpipelined; /* ... and what an unpipelined set-up takes */
+	bool             tfo_used;      /* the first flight rode in the SYN */
+	struct resolve_req *dane_req;   /* incoming DANE: the peer domain's lookup */
+	char             dane_domain[256];
+	struct link     *prev, *next;   /* all links, newest first (for status, shutdown) */
+};
+
+static struct ev_loop *loop;
+static const struct config *cfg;
+static struct resolver *resolver;
+static struct link *all;
+static unsigned long nlinks;
+
+/* conn_ops */
+static void c_connected(struct link *);
+static void c_up(struct link *);
+static ssize_t c_input(struct link *, const char *, size_t);
+static void c_tls_ready(struct link *);
+static void c_input_end(struct link *, const char *);
+static bool c_keep_on_eof(struct link *);
+static void c_expired(struct link *, const char *);
+static void c_flight(struct link *);
+static void c_drained(struct link *);
+static void c_resumed(struct link *);
+static void c_closed(struct link *, const char *, bool);
+/* stream_ops */
+static void s_start_tls(void *);
+static void s_close(void *, const char *);
+static const struct tls_session *s_tls(void *);
+static void s_ready(void *);
+static void s_stanza(void *, struct stanza *);
+static void s_verify_needed(void *, const char *, const char *, const char *, const char *);
+static void s_verify_answer(void *, const char *, bool);
+static void s_pipeline(void *);
+static bool s_dane_lookup(void *, const char *);
+
+static struct link *link_new(const struct link_ops *, struct handle);
+static int link_attach(struct link *, struct conn *, enum stream_role, enum stream_side,
+    enum stream_purpose, const char *, const char *);
+static unsigned unpipelined_rtts(const struct link *, unsigned);
+static void learn_peer(struct link *, unsigned);
+static bool owner_of(const struct link *, void **);
+static void sync_deadline(struct link *);
+static void dane_resolved(void *, const struct resolve_result *);
+static int status_peers(void *, const char *, struct buf *, uint64_t *);
+static void peer_record(const struct link *, struct buf *);
+
+static const struct conn_ops conn_ops = {
+	.connected = c_connected,
+	.up = c_up,
+	.input = c_input,
+	.tls_ready = c_tls_ready,
+	.input_end = c_input_end,
+	.keep_on_eof = c_keep_on_eof,
+	.expired = c_expired,
+	.flight = c_flight,
+	.drained = c_drained,
+	.resumed = c_resumed,
+	.closed = c_closed,
+};
+
+static const struct stream_ops stream_ops = {
+	s_start_tls, s_close, s_tls, s_ready, s_stanza, s_verify_needed,
+	s_verify_answer, s_pipeline, s_dane_lookup,
+};
+
+void
+link_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t, struct resolver *res,
+    struct status *st)
+{
+	loop = l;
+	cfg = c;
+	resolver = res;
+	conn_init(l, c, t);
+	if (st != NULL)
+		status_register_stream(st, "show peers",
+		    "show peers: every connection: domains, direction, state, TLS, auth, stanzas",
+		    status_peers, NULL);
+}
+
+/* ---- creation ---- */
+
+static struct link *
+link_new(const struct link_ops *ops, struct handle owner)
+{
+	struct link *l = calloc(1, sizeof(*l));
+
+	if (l == NULL) {
+		log_warnx("link: out of memory");
+		return NULL;
+	}
+	l->self = handle_new(HANDLE_LINK, l);
+	if (handle_is_null(l->self)) {
+		log_warnx("link: out of memory");
+		free(l);
+		return NULL;
+	}
+	l->magic = LINK_MAGIC;
+	l->ops = ops;
+	l->owner = owner;
+	return l;
+}
+
+/* The conn exists: the stream goes on top and the link joins the list. Returns -1
+ * (the conn aborted, nothing reported to the owner) when the stream cannot be made. */
+static int
+link_attach(struct link *l, struct conn *c, enum stream_role role, enum stream_side side,
+    enum stream_purpose purpose, const char *local, const char *remote)
+{
+	l->conn = c;
+	l->id = c->id;
+	l->st = stream_new(role, side, purpose, cfg, local, remote, &stream_ops, l, conn_out(c));
+	if (l->st == NULL) {
+		log_warnx("conn: out of memory");
+		l->ops = NULL;
+		conn_abort(c, "out-of-memory");   /* frees l through c_closed */
+		return -1;
+	}
+	l->st->cid = c->id;
+	conn_set_names(c, l->st->local, l->st->remote);
+	l->next = all;
+	if (all)
+		all->prev = l;
+	all = l;
+	nlinks++;
+	return 0;
+}
+
+struct link *
+link_accept(int fd, enum stream_side side, bool direct_tls, const struct sockaddr *sa,
+    socklen_t salen, const struct link_ops *ops, struct handle owner)
+{
+	struct link *l;
+	struct conn *c;
+
+	if ((l = link_new(ops, owner)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c = conn_accept(fd, side == STREAM_INTERNET, direct_tls, sa, salen, &conn_ops, l);
+	if (c == NULL) {
+		handle_release(l->self);
+		free(l);
+		return NULL;
+	}
+	if (link_attach(l, c, STREAM_RECEIVER, side, STREAM_RELAY, "", "") == -1)
+		return NULL;
+	if (direct_tls)
+		stream_direct_tls(l->st);
+	return l;
+}
+
+struct link *
+link_connect(const struct resolve_target *t, enum stream_side side,
+    enum stream_purpose purpose, const char *local, const char *remote,
+    const struct link_ops *ops, struct handle owner)
+{
+	const struct peercaps *pc = side == STREAM_INTERNET ? peercaps_get(remote) : NULL;
+	struct link *l;
+	struct conn *c;
+
+	if ((l = link_new(ops, owner)) == NULL)
+		return NULL;
+	/* a repeat peer: the first flight may ride in the SYN (RFC 7413) */
+	c = conn_connect((const struct sockaddr *)&t->addr, t->addrlen, side == STREAM_INTERNET,
+	    cfg->tcp_fastopen && pc != NULL, local, remote, &conn_ops, l);
+	if (c == NULL) {
+		handle_release(l->self);
+		free(l);
+		return NULL;
+	}
+	if (link_attach(l, c, STREAM_INITIATOR, side, purpose, local, remote) == -1)
+		return NULL;
+	if (purpose == STREAM_RELAY && cfg->pipelining && pc != NULL) {
+		l->st->pipeline = pc->pipelining;
+		l->st->pipe_starttls = pc->starttls;  /* Prosody 0.12 tolerates it too */
+		l->st->pipe_external = pc->external;
+	}
+	conn_set_target(c, t->host, t->port);
+	conn_set_tlsa(c, t);
+	if (t->direct_tls)
+		stream_direct_tls(l->st);
+	return l;
+}
+
+void
+link_detach(struct link *l)
+{
+	l->ops = NULL;
+}
+
+struct handle
+link_handle(const struct link *l)
+{
+	return l->self;
+}
+
+struct link *
+link_get(struct handle h)
+{
+	return handle_get(h, HANDLE_LINK);
+}
+
+/* The owner to call, if any: false when detached or the owner is gone. */
+static bool
+owner_of(const struct link *l, void **o)
+{
+	*o = NULL;
+	if (l->ops == NULL)
+		return false;
+	if (handle_is_null(l->owner))
+		return true;
+	*o = handle_get(l->owner, l->ops->kind);
+	return *o != NULL;
+}
+
+/* Authenticated relays are bounded by idleness, everything else by timeouts { auth }
+ * from TCP up. */
+static void
+sync_deadline(struct link *l)
+{
+	conn_set_deadline(l->conn, l->st->auth_method != NULL && l->st->purpose == STREAM_RELAY ?
+	    CONN_DEADLINE_IDLE : CONN_DEADLINE_AUTH);
+}
+
+/* ---- conn events ---- */
+
+static void
+c_connected(struct link *l)
+{
+	void *o;
+
+	if (owner_of(l, &o) && l->ops->connected != NULL)
+		l->ops->connected(o, l);
+}
+
+static void
+c_up(struct link *l)
+{
+	struct stream *s = l->st;
+
+	if (s->direct_tls) {
+		/* XEP-0368: the ClientHello is the first flight */
+		if (conn_start_tls(l->conn, s->local, s->remote, true, true) == -1)
+			conn_abort(l->conn, "tls-setup-failed");
+	} else {
+		stream_start(s);
+		/* XEP-0305: header + <starttls/> + ClientHello in one write */
+		if (s->tls_preempt && conn_start_tls(l->conn, s->local, s->remote, false,
+		    s->state == SS_TLS) == -1)
+			conn_abort(l->conn, "tls-setup-failed");
+	}
+	l->setup_flights = 1;   /* the first flight leaves with the connection */
+}
+
+static ssize_t
+c_input(struct link *l, const char *p, size_t len)
+{
+	ssize_t n = stream_input(l->st, p, len);
+
+	if (l->conn->state == CONN_OPEN)
+		sync_deadline(l);
+	return n;
+}
+
+static void
+c_tls_ready(struct link *l)
+{
+	stream_tls_ready(l->st);
+}
+
+static void
+c_input_end(struct link *l, const char *reason)
+{
+	stream_close(l->st, reason);
+}
+
+static bool
+c_keep_on_eof(struct link *l)
+{
+	return !l->st->input_blocked;
+}
+
+static void
+c_expired(struct link *l, const char *what)
+{
+	if (strcmp(what, "idle-timeout") == 0)
+		stream_close(l->st, "idle-timeout");
+	else
+		stream_error(l->st, "connection-timeout", "authentication took too long",
+		    "auth-timeout");
+}
+
+static void
+c_flight(struct link *l)
+{
+	if (l->st->role == STREAM_INITIATOR && !stream_is_ready(l->st) && l->rtt_used == 0)
+		l->setup_flights++;
+}
+
+static void
+c_drained(struct link *l)
+{
+	void *o;
+
+	if (owner_of(l, &o) && l->ops->drained != NULL)
+		l->ops->drained(o, l);
+}
+
+static void
+c_resumed(struct link *l)
+{
+	stream_resume_input(l->st);
+}
+
+static void
+c_closed(struct link *l, const char *reason, bool timed_out)
+{
+	struct conn *c = l->conn;
+	void *o;
+
+	if (l->magic != LINK_MAGIC)
+		fatalx("link: bad magic in close");
+	if (l->dane_req != NULL) {
+		resolver_cancel(l->dane_req);
+		l->dane_req = NULL;
+	}
+	if (l->st != NULL) {
+		log_info("conn=%lu %s-%s local=%s remote=%s addr=%s closed reason=%s", c->id,
+		    l->st->side == STREAM_INTERNET ? "s2s" : "local",
+		    l->st->role == STREAM_INITIATOR ? "out" : "in", l->st->local, l->st->remote,
+		    c->addr, reason);
+		if (l->prev)
+			l->prev->next = l->next;
+		else
+			all = l->next;
+		if (l->next)
+			l->next->prev = l->prev;
+		nlinks--;
+		if (owner_of(l, &o) && l->ops->closed != NULL)
+			l->ops->closed(o, l, reason, timed_out);
+		stream_free(l->st);
+	}
+	handle_release(l->self);
+	l->magic = 0;
+	free(l);
+}
+
+/* ---- stream events ---- */
+
+static void
+s_start_tls(void *arg)
+{
+	struct link *l = arg;
+
+	conn_want_tls(l->conn, l->st->local, l->st->remote, l->st->direct_tls);
+}
+
+static void
+s_close(void *arg, const char *reason)
+{
+	struct link *l = arg;
+
+	conn_end(l->conn, reason);
+}
+
+static const struct tls_session *
+s_tls(void *arg)
+{
+	struct link *l = arg;
+
+	return conn_tls(l->conn);
+}
+
+/* Round trips of an unpipelined set-up: TCP, header, [STARTTLS, TLS], [header after TLS],
+ * then SASL EXTERNAL (auth + restart) or dialback (db:result). */
+static unsigned
+unpipelined_rtts(const struct link *l, unsigned tls_rounds)
+{
+	unsigned n = 1 + 1;
+
+	if (conn_tls_session(l->conn) != NULL)
+		n += 1 + tls_rounds + 1;
+	if (l->st->auth_method != NULL && strcmp(l->st->auth_method, "external") == 0)
+		n += 2;
+	else
+		n += 1;
+	return n;
+}
+
+/* What a ready initiator showed about its peer. A relay connection learns it all; a
+ * verify connection authenticates nothing, so it keeps what relays learnt about SASL
+ * EXTERNAL and dialback and adds what it saw (pipelining, STARTTLS, TLS round trips). */
+static void
+learn_peer(struct link *l, unsigned tls_rounds)
+{
+	const struct stream *s = l->st;
+	struct peercaps pc = {
+		.pipelining = s->peer_pipelining,
+		.external = s->auth_method && strcmp(s->auth_method, "external") == 0,
+		.dialback = s->auth_method && strcmp(s->auth_method, "dialback") == 0,
+		.starttls = conn_tls_session(l->conn) != NULL,
+		.tls_rounds = (uint8_t)tls_rounds,
+	};
+
+	if (s->purpose == STREAM_VERIFY) {
+		const struct peercaps *old = peercaps_get(s->remote);
+
+		if (old != NULL) {
+			pc.external = old->external;
+			pc.dialback = old->dialback;
+		}
+	}
+	peercaps_learn(s->remote, &pc);
+}
+
+static void
+s_ready(void *arg)
+{
+	struct link *l = arg;
+	struct conn *c = l->conn;
+	const struct tls_session *ts = conn_tls_session(c);
+	unsigned tls_rounds = 1;
+	void *o;
+
+	if (ts != NULL && strcmp(tls_session_version(ts), "TLSv1.3") != 0)
+		tls_rounds = 2;
+	l->rtt_used = 1 + l->setup_flights;
+	if (conn_tfo_used(c)) {
+		l->tfo_used = true;   /* the first flight rode in the SYN: no TCP round trip */
+		l->rtt_used--;
+		qf_stats.tfo_used++;
+	}
+	l->rtt_unpipelined = unpipelined_rtts(l, tls_rounds);
+	if (l->rtt_used > l->rtt_unpipelined)
+		l->rtt_unpipelined = l->rtt_used;
+	qf_stats.rtt_used += l->rtt_used;
+	qf_stats.rtt_saved += l->rtt_unpipelined - l->rtt_used;
+	log_info("conn=%lu %s-out local=%s remote=%s ready auth=%s tls=%s round_trips=%u "
+	    "unpipelined=%u", c->id, l->st->side == STREAM_INTERNET ? "s2s" : "local",
+	    l->st->local, l->st->remote, l->st->auth_method ? l->st->auth_method : "none",
+	    ts ? tls_session_version(ts) : "none", l->rtt_used, l->rtt_unpipelined);
+	if (l->st->side == STREAM_INTERNET)
+		learn_peer(l, tls_rounds);
+	sync_deadline(l);
+	if (owner_of(l, &o) && l->ops->ready != NULL)
+		l->ops->ready(o, l);
+}
+
+static void
+s_pipeline(void *arg)
+{
+	struct link *l = arg;
+	void *o;
+
+	if (owner_of(l, &o) && l->ops->pipeline != NULL)
+		l->ops->pipeline(o, l);
+}
+
+static void
+s_stanza(void *arg, struct stanza *st)
+{
+	struct link *l = arg;
+	void *o;
+
+	if (owner_of(l, &o) && l->ops->stanza != NULL) {
+		l->ops->stanza(o, l, st);
+		return;
+	}
+	log_warnx("conn=%lu stanza with nobody to take it dropped", l->id);
+	stanza_free(st);
+}
+
+static void
+s_verify_needed(void *arg, const char *local, const char *remote, const char *id,
+    const char *key)
+{
+	struct link *l = arg;
+	void *o;
+
+	if (owner_of(l, &o) && l->ops->verify_needed != NULL)
+		l->ops->verify_needed(o, l, local, remote, id, key);
+	else
+		stream_dialback_error(l->st, local, remote);
+}
+
+static void
+s_verify_answer(void *arg, const char *id, bool valid)
+{
+	struct link *l = arg;
+	void *o;
+
+	if (owner_of(l, &o) && l->ops->verify_answer != NULL)
+		l->ops->verify_answer(o, l, id, valid);
+}
+
+/* Incoming DANE: resolve domain (SRV, addresses, TLSA of each secure target) to
+ * match the peer's certificate against its secure TLSA records (RFC 7673). */
+static bool
+s_dane_lookup(void *arg, const char *domain)
+{
+	struct link *l = arg;
+
+	if (resolver == NULL || conn_tls_session(l->conn) == NULL || l->dane_req != NULL)
+		return false;
+	snprintf(l->dane_domain, sizeof(l->dane_domain), "%s", domain);
+	l->dane_req = resolver_lookup(resolver, domain, dane_resolved, l);
+	return l->dane_req != NULL;
+}
+
+static void
+dane_resolved(void *arg, const struct resolve_result *res)
+{
+	struct link *l = arg;
+	const struct tls_session *ts;
+	bool matched = false, bogus = false;
+	size_t secure = 0;
+
+	if (l->magic != LINK_MAGIC)
+		fatalx("link: bad magic in DANE lookup");
+	l->dane_req = NULL;
+	ts = conn_tls_session(l->conn);
+	for (size_t i = 0; res->status == RESOLVE_OK && i < res->n_targets; i++) {
+		const struct resolve_target *t = &res->targets[i];
+		struct tlsa_rr rrs[RESOLVE_TLSA_MAX];
+
+		if (t->tlsa_status == RESOLVE_TLSA_BOGUS)
+			bogus = true;
+		if (t->tlsa_status != RESOLVE_TLSA_SECURE || t->n_tlsa == 0 || matched)
+			continue;
+		secure++;
+		for (size_t k = 0; k < t->n_tlsa && k < RESOLVE_TLSA_MAX; k++) {
+			rrs[k].usage = t->tlsa[k].usage;
+			rrs[k].selector = t->tlsa[k].selector;
+			rrs[k].mtype = t->tlsa[k].mtype;
+			rrs[k].data = t->tlsa[k].data;
+			rrs[k].len = t->tlsa[k].len;
+		}
+		matched = tls_session_peer_matches_tlsa(ts, l->dane_domain, t->host, rrs,
+		    t->n_tlsa);
+	}
+	if (bogus)
+		matched = false;  /* a bogus RRset for any target: never trusted */
+	log_debug("conn=%lu s2s-in remote=%s DANE lookup: status=%s secure_tlsa_targets=%zu "
+	    "bogus=%d matched=%d", l->id, l->dane_domain, resolve_status_str(res->status),
+	    secure, bogus, matched);
+	if (l->conn->state != CONN_OPEN)
+		return;
+	stream_dane_result(l->st, matched);
+	conn_kick(l->conn);     /* what the peer sent meanwhile, and the features */
+}
+
+/* ---- for the owners ---- */
+
+int
+link_send(struct link *l, const struct stanza *st)
+{
+	struct conn *c = l->conn;
+
+	if (c->state != CONN_OPEN)
+		return -1;
+	if (conn_output_full(c, st->len) || stream_send(l->st, st) == -1) {
+		if (stream_is_ready(l->st) || l->st->early_ok)
+			conn_want_drained(c);   /* full: ops->drained follows */
+		return -1;
+	}
+	conn_touch(c);
+	conn_flush(c);
+	return 0;
+}
+
+bool
+link_send_blocked(const struct link *l)
+{
+	return l->conn->send_blocked;
+}
+
+int
+link_send_verify(struct link *l, const char *id, const char *key)
+{
+	return stream_send_verify(l->st, id, key);
+}
+
+void
+link_flush(struct link *l)
+{
+	conn_flush(l->conn);
+}
+
+void
+link_dialback_verdict(struct link *l, const char *local, const char *remote, bool valid)
+{
+	stream_dialback_verdict(l->st, local, remote, valid);
+	if (l->conn->state == CONN_OPEN)
+		sync_deadline(l);
+	conn_wake(l->conn);
+}
+
+void
+link_dialback_error(struct link *l, const char *local, const char *remote)
+{
+	stream_dialback_error(l->st, local, remote);
+}
+
+void
+link_pause(struct link *l, struct conn_waitq *q)
+{
+	if (l->conn->state == CONN_DEAD)
+		return;
+	stream_pause_input(l->st);
+	conn_pause(l->conn, q);
+}
+
+void
+link_wake_all(struct conn_waitq *q)
+{
+	conn_wake_all(q);
+}
+
+void
+link_close(struct link *l, const char *reason)
+{
+	struct conn *c = l->conn;
+
+	if (c->state == CONN_DEAD || c->state == CONN_CONNECTING) {
+		conn_close(c, reason);
+		return;
+	}
+	stream_close(l->st, reason);
+	conn_flush(c);
+}
+
+void
+link_close_all(bool internet_only)
+{
+	struct link *l, *next;
+
+	for (l = all; l; l = next) {
+		struct conn *c = l->conn;
+
+		next = l->next;
+		if (internet_only && l->st->side != STREAM_INTERNET)
+			continue;
+		if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
+			continue;
+		if (c->state == CONN_OPEN) {
+			stream_error(l->st, "system-shutdown", NULL, "shutdown");
+			conn_flush(c);
+		} else {
+			conn_close(c, "shutdown");
+		}
+	}
+}
+
+void
+link_shed(struct link *l, const char *cond, const char *text)
+{
+	struct conn *c = l->conn;
+
+	if (c->state != CONN_OPEN)
+		return;
+	/* no stream error before (direct TLS) or inside a TLS handshake */
+	if (conn_can_say(c))
+		stream_error(l->st, cond, text, "shed");
+	conn_shed(c);
+}
+
+unsigned long
+link_id(const struct link *l)
+{
+	return l->id;
+}
+
+struct conn *
+link_conn(struct link *l)
+{
+	return l->conn;
+}
+
+enum stream_side
+link_side(const struct link *l)
+{
+	return l->st->side;
+}
+
+bool
+link_is_receiver(const struct link *l)
+{
+	return l->st->role == STREAM_RECEIVER;
+}
+
+bool
+link_pipelined(const struct link *l)
+{
+	return l->st->pipeline;
+}
+
+bool
+link_authenticated(const struct link *l)
+{
+	const struct stream *s = l->st;
+
+	if (s->auth_method != NULL)
+		return true;
+	for (size_t i = 0; i < s->n_pairs; i++)
+		if (s->pairs[i].valid)
+			return true;
+	return false;
+}
+
+bool
+link_open(const struct link *l)
+{
+	return l->conn->state == CONN_OPEN;
+}
+
+unsigned long
+link_count(void)
+{
+	return nlinks;
+}
+
+/* ---- show peers ---- */
+
+/* "show peers", streamed (it grows with the connections: ~1 KiB each). The list runs
+ * newest first, ids descending, so *cursor (the id of the last connection listed) says
+ * where to go on; connections opened meanwhile are not listed, closed ones drop out.
+ * peers= is the count when the answer began. */
+static int
+status_peers(void *arg, const char *args, struct buf *out, uint64_t *cursor)
+{
+	const struct link *l;
+
+	(void)arg;
+	(void)args;
+	if (*cursor == 0) {
+		buf_printf(out, "peers=%lu\n", nlinks);
+		*cursor = UINT64_MAX;
+	}
+	for (l = all; l != NULL && l->id >= *cursor; l = l->next)
+		;
+	for (; l != NULL && buf_room(out) >= STATUS_RECORD_MAX; l = l->next) {
+		peer_record(l, out);
+		*cursor = l->id;
+	}
+	return l != NULL ? 1 : 0;
+}
+
+/* One connection's lines (well under STATUS_RECORD_MAX: 8 pairs of 255-byte domains
+ * at most). */
+static void
+peer_record(const struct link *l, struct buf *out)
+{
+	const struct stream *s = l->st;
+	const struct conn *c = l->conn;
+	const struct tls_session *ts = conn_tls(c);
+	unsigned long id = l->id;
+
+	buf_printf(out, "peer.%lu.direction=%s\n", id,
+	    s->role == STREAM_INITIATOR ? "out" : "in");
+	buf_printf(out, "peer.%lu.side=%s\n", id,
+	    s->side == STREAM_INTERNET ? "internet" : "local");
+	buf_printf(out, "peer.%lu.purpose=%s\n", id,
+	    s->purpose == STREAM_RELAY ? "relay" : "verify");
+	buf_printf(out, "peer.%lu.local=%s\n", id, s->local);
+	buf_printf(out, "peer.%lu.remote=%s\n", id, s->remote);
+	buf_printf(out, "peer.%lu.address=%s\n", id, c->addr);
+	buf_printf(out, "peer.%lu.state=%s\n", id, stream_strstate(s->state));
+	buf_printf(out, "peer.%lu.tls=%s\n", id, ts ? tls_session_version(ts) : "none");
+	if (ts != NULL) {
+		buf_printf(out, "peer.%lu.tls_resumed=%d\n", id, tls_session_resumed(ts));
+		buf_printf(out, "peer.%lu.dane=%s\n", id,
+		    tls_dane_strstate(tls_session_dane_state(ts)));
+		buf_printf(out, "peer.%lu.peer_cert=%s\n", id, tls_session_peer_verdict(ts));
+	}
+	buf_printf(out, "peer.%lu.auth=%s\n", id, s->auth_method ? s->auth_method : "none");
+	for (size_t i = 0; i < s->n_pairs; i++)
+		buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", id, i, s->pairs[i].local,
+		    s->pairs[i].remote, s->pairs[i].valid ? "valid" :
+		    s->pairs[i].pending ? "pending" : "invalid");
+	if (s->role == STREAM_INITIATOR && l->rtt_used > 0) {
+		buf_printf(out, "peer.%lu.rtt_used=%u\n", id, l->rtt_used);
+		buf_printf(out, "peer.%lu.rtt_saved=%u\n", id, l->rtt_unpipelined - l->rtt_used);
+	}
+	if (s->role == STREAM_INITIATOR)
+		buf_printf(out, "peer.%lu.tcp_fastopen=%s\n", id,
+		    l->tfo_used ? "used" : c->tfo ? "tried" : "no");
+	buf_printf(out, "peer.%lu.direct_tls=%d\n", id, s->direct_tls);
+	buf_printf(out, "peer.%lu.pipelining=%s\n", id,
+	    s->role == STREAM_INITIATOR ? (s->pipeline ? "used" : "no") :
+	    (s->cfg->pipelining ? "offered" : "no"));
+	buf_printf(out, "peer.%lu.stanzas_in=%lu\n", id, s->stanzas_in);
+	buf_printf(out, "peer.%lu.stanzas_out=%lu\n", id, s->stanzas_out);
+}

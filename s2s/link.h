@@ -1,0 +1,114 @@
+/* s2s/link.h - one connection carrying one XMPP stream: conn.c below, stream.c on top.
+ * SPDX-License-Identifier: ISC
+ * route.c creates the links that relay stanzas and accepts the ones listener.c hands
+ * in; verify.c creates the links that carry db:verify requests. A link feeds its
+ * stream from its conn, learns what the peer supports (peercaps.c), counts set-up round
+ * trips, runs incoming DANE lookups, renders "show peers", and reports what happened to
+ * its owner through struct link_ops. The owner is named by a handle: an owner freed
+ * while its links live is simply not called any more (link_detach does the same for an
+ * owner that stays). */
+#ifndef QF_LINK_H
+#define QF_LINK_H
+
+#include <stdbool.h>
+#include <sys/socket.h>
+
+#include "../core/handle.h"
+#include "conn.h"
+#include "stream.h"
+
+struct config;
+struct ev_loop;
+struct link;
+struct resolve_target;
+struct resolver;
+struct stanza;
+struct status;
+struct tls_ctx;
+
+/* Events for the owner: owner is what the owner handle refers to (NULL for links
+ * accepted with a null owner handle); l is the link. None may free l (close it). */
+struct link_ops {
+	enum handle_kind kind;   /* what the owner handle refers to */
+	/* Initiator: its TCP connect succeeded first (Happy Eyeballs winner). */
+	void (*connected)(void *owner, struct link *l);
+	/* Initiator: relay: authenticated, stanzas may be sent; verify: db:verify may be. */
+	void (*ready)(void *owner, struct link *l);
+	/* Initiator, pipelining: queued stanzas may follow authentication now. */
+	void (*pipeline)(void *owner, struct link *l);
+	/* An authorised stanza arrived (owned by the callee). */
+	void (*stanza)(void *owner, struct link *l, struct stanza *st);
+	/* Receiver: db:result for (local, remote) with key on our stream id: verify it, then
+	 * link_dialback_verdict() or link_dialback_error(). */
+	void (*verify_needed)(void *owner, struct link *l, const char *local,
+	    const char *remote, const char *stream_id, const char *key);
+	/* Initiator (verify): the authoritative server's answer for id. */
+	void (*verify_answer)(void *owner, struct link *l, const char *id, bool valid);
+	/* The output drained after link_send refused a stanza. */
+	void (*drained)(void *owner, struct link *l);
+	/* The last call before l is freed: why, and whether a timer ended it. */
+	void (*closed)(void *owner, struct link *l, const char *reason, bool timed_out);
+};
+
+/* Module set-up (the resolver serves incoming DANE lookups; status may be NULL). */
+void link_init(struct ev_loop *loop, const struct config *cfg, struct tls_ctx *tls,
+    struct resolver *res, struct status *status);
+/* A receiving link on an accepted socket (listener.c). Returns NULL (fd closed). */
+struct link *link_accept(int fd, enum stream_side side, bool direct_tls,
+    const struct sockaddr *sa, socklen_t salen, const struct link_ops *ops,
+    struct handle owner);
+/* An initiating link to target t for (local, remote). Returns NULL (logged). */
+struct link *link_connect(const struct resolve_target *t, enum stream_side side,
+    enum stream_purpose purpose, const char *local, const char *remote,
+    const struct link_ops *ops, struct handle owner);
+/* The owner lets go: no more events reach it. */
+void link_detach(struct link *l);
+/* The link's handle (stays valid until l is freed). */
+struct handle link_handle(const struct link *l);
+/* The link a handle refers to, or NULL when it is gone. */
+struct link *link_get(struct handle h);
+
+/* Send a stanza on a ready (or pipelining) initiator. Returns 0, or -1 when not ready
+ * or the output is full (then ops->drained follows once it drained). */
+int link_send(struct link *l, const struct stanza *st);
+/* A send was refused and ops->drained has not come yet. */
+bool link_send_blocked(const struct link *l);
+/* Verify purpose, once ready: ask about key on another stream's id; then link_flush. */
+int link_send_verify(struct link *l, const char *id, const char *key);
+void link_flush(struct link *l);
+/* Receiver: the verdict for a db:result given to ops->verify_needed (held stanzas are
+ * released or discarded, input resumes). */
+void link_dialback_verdict(struct link *l, const char *local, const char *remote,
+    bool valid);
+/* Receiver: the verification could not be started (limits { verifications }). */
+void link_dialback_error(struct link *l, const char *local, const char *remote);
+
+/* Backpressure: stop parsing l after the current element until conn_wake_all(q). */
+void link_pause(struct link *l, struct conn_waitq *q);
+void link_wake_all(struct conn_waitq *q);
+
+/* Close with </stream:stream> and reason (static). */
+void link_close(struct link *l, const char *reason);
+/* Close every link (graceful shutdown) with <system-shutdown/>; with internet_only,
+ * only those on the internet side. */
+void link_close_all(bool internet_only);
+/* Close an open link at once to make room for another (listener.c, under load): the
+ * stream error cond/text goes out first unless the stream cannot carry one (inside a
+ * TLS handshake); the close reason is "shed". */
+void link_shed(struct link *l, const char *cond, const char *text);
+
+/* Facts. */
+unsigned long link_id(const struct link *l);   /* the conn id, as in logs */
+struct conn *link_conn(struct link *l);        /* borrowed */
+enum stream_side link_side(const struct link *l);
+bool link_is_receiver(const struct link *l);
+/* Initiator: the set-up relied on pipelining (peercaps). */
+bool link_pipelined(const struct link *l);
+/* Has the stream authenticated anything: SASL EXTERNAL, or a dialback pair found valid?
+ * (a receiver with only pending pairs has not) */
+bool link_authenticated(const struct link *l);
+/* Open (not closing): shedding may pick it. */
+bool link_open(const struct link *l);
+unsigned long link_count(void);
+
+#endif

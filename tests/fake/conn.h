@@ -1,0 +1,24 @@
+/* tests/fake/conn.h - a scripted connection layer for unit tests of link.c.
+ * SPDX-License-Identifier: ISC
+ * tests/fake/conn.c exports the conn_* functions link.c calls (so s2s/conn.c, sockets
+ * and TLS stay out of the test binary); these helpers play the connection's side:
+ * TCP up, plaintext from the peer, the end, through the owner's struct conn_ops. */
+#ifndef QF_FAKE_CONN_H
+#define QF_FAKE_CONN_H
+
+#include <stdbool.h>
+
+#include "../../s2s/conn.h"
+
+/* The last connection link.c created (NULL before any). */
+struct conn *fc_last(void);
+/* Initiator: TCP is up (connected, then up). */
+void fc_up(struct conn *c);
+/* The peer sent s: handed to the owner as input; what it did not take is kept. */
+void fc_input(struct conn *c, const char *s);
+/* The connection ends: the owner hears closed (its last call) and c is freed. */
+void fc_destroy(struct conn *c, const char *reason);
+/* Free every connection left (each owner hears closed). */
+void fc_reset(void);
+
+#endif

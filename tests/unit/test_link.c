@@ -1,0 +1,313 @@
+/* tests/unit/test_link.c - a link: one conn, one stream, events to its owner.
+ * SPDX-License-Identifier: ISC
+ * Links link.c (and the real stream.c on top) against the fake connection layer
+ * (tests/fake/conn.c): the test plays the peer with stream transcripts and checks what
+ * the link tells its owner, what it learns about the peer (peercaps, also from verify
+ * connections), the deadline it gives its conn, and that an owner that went away or let
+ * go is not called. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <ev.h>
+
+#include "../../core/config.h"
+#include "../../core/handle.h"
+#include "../../core/stats.h"
+#include "../../dns/resolver.h"
+#include "../../s2s/dialback.h"
+#include "../../s2s/link.h"
+#include "../../s2s/peercaps.h"
+#include "../../s2s/stanza.h"
+#include "../fake/conn.h"
+
+#define HDR(from, to, id) \
+	"<?xml version='1.0'?><stream:stream xmlns='jabber:server' " \
+	"xmlns:db='jabber:server:dialback' xmlns:stream='http://etherx.jabber.org/streams' " \
+	"version='1.0' from='" from "' to='" to "' id='" id "' xml:lang='en'>"
+/* (pipelining is learnt from the features after TLS only; the fake conn has no TLS) */
+#define FEATURES \
+	"<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>"
+
+static struct cfg_domain dom_a = { .name = "a.example" };
+static struct config cfg;
+static struct ev_loop *loop;
+
+/* The owner: counts what it heard. */
+struct rec {
+	struct handle self;
+	int connected, ready, closed, answers;
+	const char *close_reason;
+	struct link *last;
+};
+
+static void o_connected(void *o, struct link *l) { ((struct rec *)o)->connected++; ((struct rec *)o)->last = l; }
+static void o_ready(void *o, struct link *l) { ((struct rec *)o)->ready++; ((struct rec *)o)->last = l; }
+static void
+o_answer(void *o, struct link *l, const char *id, bool valid)
+{
+	(void)l;
+	(void)id;
+	(void)valid;
+	((struct rec *)o)->answers++;
+}
+static void
+o_closed(void *o, struct link *l, const char *reason, bool timed_out)
+{
+	struct rec *r = o;
+
+	(void)l;
+	(void)timed_out;
+	r->closed++;
+	r->close_reason = reason;
+}
+
+static const struct link_ops ops = {
+	.kind = HANDLE_VERIFY,
+	.connected = o_connected,
+	.ready = o_ready,
+	.verify_answer = o_answer,
+	.closed = o_closed,
+};
+
+static int
+setup(void **state)
+{
+	(void)state;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.domains = &dom_a;
+	cfg.max_stanza_size = 65536;
+	cfg.max_depth = 16;
+	cfg.max_attributes = 16;
+	cfg.max_name_length = 128;
+	cfg.require_tls = false;      /* no TLS in the fake conn */
+	cfg.dialback = true;
+	cfg.pipelining = true;
+	cfg.tcp_fastopen = true;
+	cfg.held_bytes = 1 << 20;
+	cfg.memory_limit = (size_t)1 << 30;
+	memset(&qf_stats, 0, sizeof(qf_stats));
+	assert_int_equal(dialback_set_secret("unit-test-secret-0123456789", 27), 0);
+	loop = ev_loop_new(EVFLAG_AUTO);
+	peercaps_init(loop, NULL, 3600);
+	link_init(loop, &cfg, NULL, NULL, NULL);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	(void)state;
+	fc_reset();
+	assert_int_equal(link_count(), 0);
+	peercaps_free();
+	ev_loop_destroy(loop);
+	return 0;
+}
+
+static struct link *
+verify_link(struct rec *r, const char *remote)
+{
+	struct resolve_target t;
+	struct link *l;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.host, sizeof(t.host), "xmpp.%s", remote);
+	t.port = 5269;
+	r->self = handle_new(HANDLE_VERIFY, r);
+	l = link_connect(&t, STREAM_INTERNET, STREAM_VERIFY, "a.example", remote, &ops, r->self);
+	assert_non_null(l);
+	assert_string_equal(fc_last()->target, t.host);
+	return l;
+}
+
+/* A verify connection tells its owner connected and ready, counts its round trips, and
+ * learns what the peer showed without forgetting what relays learnt about SASL
+ * EXTERNAL (it authenticates nothing itself). */
+static void
+test_verify_learns_peercaps(void **state)
+{
+	struct peercaps known = { .external = true, .dialback = true, .starttls = true,
+	    .tls_rounds = 2 };
+	const struct peercaps *pc;
+	struct rec r = { 0 };
+	struct conn *c;
+	struct link *l;
+
+	(void)state;
+	peercaps_learn("b.example", &known);
+	l = verify_link(&r, "b.example");
+	c = fc_last();
+	assert_true(c->tfo);                      /* a known peer: TCP Fast Open tried */
+	fc_up(c);
+	assert_int_equal(r.connected, 1);
+	assert_non_null(strstr(c->out.data, "<stream:stream"));   /* our header went out */
+	fc_input(c, HDR("b.example", "a.example", "V1") FEATURES);
+	assert_int_equal(r.ready, 1);
+	assert_ptr_equal(r.last, l);
+	pc = peercaps_get("b.example");
+	assert_non_null(pc);
+	assert_true(pc->external);                /* kept from the relay */
+	assert_true(pc->dialback);
+	assert_false(pc->starttls);               /* what this connection showed */
+	assert_int_equal(pc->tls_rounds, 1);
+	assert_int_equal(qf_stats.rtt_used, 2);   /* TCP + header */
+	assert_int_equal(c->deadline, CONN_DEADLINE_AUTH);   /* verify: never idle-bounded */
+	assert_int_equal(link_send_verify(l, "SID1", "k1"), 0);
+	fc_input(c, "<db:verify from='b.example' to='a.example' id='SID1' type='valid'/>");
+	assert_int_equal(r.answers, 1);
+	fc_destroy(c, "verify-done");
+	assert_int_equal(r.closed, 1);
+	assert_string_equal(r.close_reason, "verify-done");
+	handle_release(r.self);
+}
+
+/* First contact over a verify connection: an entry is made, with nothing claimed about
+ * EXTERNAL or dialback. */
+static void
+test_verify_learns_new_peer(void **state)
+{
+	const struct peercaps *pc;
+	struct rec r = { 0 };
+	struct conn *c;
+
+	(void)state;
+	assert_null(peercaps_get("c.example"));
+	verify_link(&r, "c.example");
+	c = fc_last();
+	assert_false(c->tfo);                     /* unknown peer: no TCP Fast Open */
+	fc_up(c);
+	fc_input(c, HDR("c.example", "a.example", "V2") FEATURES);
+	pc = peercaps_get("c.example");
+	assert_non_null(pc);
+	assert_false(pc->external);
+	assert_false(pc->dialback);
+	fc_destroy(c, "verify-done");
+	handle_release(r.self);
+}
+
+/* An owner that is gone (its handle released) or that let go (link_detach) hears
+ * nothing, and the link goes on and ends cleanly. */
+static void
+test_owner_gone_or_detached(void **state)
+{
+	struct rec r1 = { 0 }, r2 = { 0 };
+	struct conn *c1, *c2;
+	struct link *l2;
+
+	(void)state;
+	verify_link(&r1, "b.example");
+	c1 = fc_last();
+	handle_release(r1.self);                  /* the session was freed */
+	fc_up(c1);
+	fc_input(c1, HDR("b.example", "a.example", "V3") FEATURES);
+	assert_int_equal(r1.connected + r1.ready, 0);
+	fc_destroy(c1, "peer-eof");
+	assert_int_equal(r1.closed, 0);
+
+	l2 = verify_link(&r2, "b.example");
+	c2 = fc_last();
+	fc_up(c2);
+	assert_int_equal(r2.connected, 1);
+	link_detach(l2);
+	fc_input(c2, HDR("b.example", "a.example", "V4") FEATURES);
+	assert_int_equal(r2.ready, 0);
+	link_close(l2, "happy-eyeballs-lost");
+	assert_int_equal(c2->state, CONN_CLOSING);
+	assert_non_null(strstr(c2->out.data, "</stream:stream>"));
+	fc_destroy(c2, "happy-eyeballs-lost");
+	assert_int_equal(r2.closed, 0);
+	handle_release(r2.self);
+	assert_int_equal(link_count(), 0);
+}
+
+/* A relay on the loopback leg: authenticated by dialback, its conn's deadline turns
+ * from authentication to idleness; then it carries stanzas. */
+static void
+test_relay_deadline_and_send(void **state)
+{
+	static const struct link_ops relay = {
+		.kind = HANDLE_ROUTE, .connected = o_connected, .ready = o_ready,
+		.closed = o_closed,
+	};
+	char key[DIALBACK_KEY_LEN + 1], result[256];
+	const char xml[] = "<message xmlns='jabber:server' from='x@remote.example' "
+	    "to='u@a.example'><body>hi</body></message>";
+	struct resolve_target t;
+	struct rec r = { 0 };
+	struct stanza *st;
+	struct conn *c;
+	struct link *l;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.host, sizeof(t.host), "127.0.0.1");
+	r.self = handle_new(HANDLE_ROUTE, &r);
+	l = link_connect(&t, STREAM_LOCAL, STREAM_RELAY, "a.example", "remote.example", &relay,
+	    r.self);
+	c = fc_last();
+	assert_false(c->tfo);                     /* never on the loopback leg */
+	fc_up(c);
+	st = stanza_new("message", "x@remote.example", "u@a.example", NULL, false, xml,
+	    sizeof(xml) - 1);
+	assert_int_equal(link_send(l, st), -1);   /* not ready */
+	assert_false(c->send_blocked);            /* ... which is not "full" */
+	fc_input(c, HDR("a.example", "remote.example", "PID1") FEATURES);
+	assert_int_equal(dialback_key("a.example", "remote.example", "PID1", key), 0);
+	snprintf(result, sizeof(result), "<db:result from='remote.example' to='a.example'>%s"
+	    "</db:result>", key);
+	assert_non_null(strstr(c->out.data, result));
+	assert_int_equal(c->deadline, CONN_DEADLINE_AUTH);
+	fc_input(c, "<db:result from='a.example' to='remote.example' type='valid'/>");
+	assert_int_equal(r.ready, 1);
+	assert_int_equal(c->deadline, CONN_DEADLINE_IDLE);
+	assert_int_equal(qf_stats.rtt_used, 3);   /* TCP + header + db:result */
+	assert_int_equal(link_send(l, st), 0);
+	assert_non_null(strstr(c->out.data, "<body>hi</body>"));
+	stanza_free(st);
+	link_close(l, "shutdown");
+	assert_int_equal(c->state, CONN_CLOSING);
+	fc_destroy(c, "shutdown");
+	assert_int_equal(r.closed, 1);
+	assert_string_equal(r.close_reason, "shutdown");
+	handle_release(r.self);
+}
+
+/* A link's handle finds it while it lives and nothing after. */
+static void
+test_link_handle(void **state)
+{
+	struct rec r = { 0 };
+	struct handle h;
+	struct link *l;
+
+	(void)state;
+	l = verify_link(&r, "b.example");
+	h = link_handle(l);
+	assert_ptr_equal(link_get(h), l);
+	assert_int_equal(link_id(l), fc_last()->id);
+	assert_int_equal(link_count(), 1);
+	fc_destroy(fc_last(), "connect-failed");
+	assert_null(link_get(h));
+	assert_int_equal(r.closed, 1);
+	assert_string_equal(r.close_reason, "connect-failed");
+	handle_release(r.self);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_verify_learns_peercaps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_verify_learns_new_peer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner_gone_or_detached, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_relay_deadline_and_send, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_handle, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
