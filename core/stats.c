@@ -102,6 +102,7 @@ stats_format(struct buf *out)
 	buf_printf(out, "reads.paused_memory=%lu\n", s->reads_paused_memory);
 	buf_printf(out, "held.paused=%lu\n", s->held_paused);
 	buf_printf(out, "verify.refused=%lu\n", s->verify_refused);
+	buf_printf(out, "pairs.refused=%lu\n", s->pairs_refused);
 	format_stream_errors(out, 1);
 	format_stream_errors(out, 0);
 }

@@ -36,6 +36,8 @@ struct qf_stats {
 	                                            * limits { held } (or memory) */
 	unsigned long verify_refused;              /* db:result answered with a dialback
 	                                            * error: limits { verifications } */
+	unsigned long pairs_refused;               /* ... : the stream's pair table at its
+	                                            * share of limits { held } */
 };
 
 extern struct qf_stats qf_stats;

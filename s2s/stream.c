@@ -48,6 +48,7 @@ static void b64_encode(const char *, char *, size_t);
 static void release_held(struct stream *, size_t, bool);
 static void discard_all_held(struct stream *, const char *);
 static void hold(struct stream *, struct stream_pair *, struct xnode *);
+static void send_db_error(struct stream *, const char *, const char *);
 
 static const struct xmlstream_cb xml_cb = { on_open, on_element, on_close, on_error };
 
@@ -975,16 +976,29 @@ receiver_db_result(struct stream *s, const struct xnode *el)
 		if (domain_eq(s->pairs[i].local, ours) && domain_eq(s->pairs[i].remote, theirs))
 			p = &s->pairs[i];
 	if (p == NULL) {
-		if (s->n_pairs == STREAM_MAX_PAIRS) {
+		/* many pairs per stream, as many as the connection's budget allows: the pair
+		 * table counts against limits { held } together with the held stanzas */
+		if ((s->n_pairs + 1) * sizeof(*s->pairs) + s->held_bytes > s->cfg->held_bytes) {
 			free(key);
-			stream_error(s, "policy-violation", "too many domain pairs", "too-many-pairs");
+			qf_stats.pairs_refused++;
+			log_warnx("conn=%lu %s-in local=%s remote=%s dialback refused: %zu domain "
+			    "pairs on this stream already (limits held)", s->cid,
+			    s->side == STREAM_INTERNET ? "s2s" : "local", ours, theirs, s->n_pairs);
+			send_db_error(s, ours, theirs);
 			return;
 		}
-		if (s->pairs == NULL &&
-		    (s->pairs = calloc(STREAM_MAX_PAIRS, sizeof(*s->pairs))) == NULL) {
-			free(key);
-			stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
-			return;
+		if (s->n_pairs == s->cap_pairs) {
+			size_t cap = s->cap_pairs ? s->cap_pairs * 2 : 4;
+			struct stream_pair *np = realloc(s->pairs, cap * sizeof(*np));
+
+			if (np == NULL) {
+				free(key);
+				stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
+				return;
+			}
+			memset(np + s->cap_pairs, 0, (cap - s->cap_pairs) * sizeof(*np));
+			s->pairs = np;
+			s->cap_pairs = cap;
 		}
 		p = &s->pairs[s->n_pairs++];
 		copy_str(p->local, sizeof(p->local), ours);
@@ -1062,6 +1076,16 @@ discard_all_held(struct stream *s, const char *why)
 	s->held_bytes = 0;
 }
 
+/* A dialback error for (local, remote) (XEP-0220 §2.4): the pair is not authenticated,
+ * the stream stays; the peer may try again later. */
+static void
+send_db_error(struct stream *s, const char *local, const char *remote)
+{
+	buf_printf(s->out, "<db:result from='%s' to='%s' type='error'><error type='wait'>"
+	    "<resource-constraint xmlns='" NS_STANZAS_E "'/></error></db:result>",
+	    s->side == STREAM_LOCAL ? remote : local, s->side == STREAM_LOCAL ? local : remote);
+}
+
 /* The pending pair (local, remote), or NULL; it is no longer pending on return. The
  * db:result answer goes from `from` to `to`: on the loopback leg the local server
  * authenticated as `local` and we answer as `remote`. */
@@ -1123,8 +1147,7 @@ stream_dialback_error(struct stream *s, const char *local, const char *remote)
 	if ((p = take_pending(s, local, remote, &from, &to, &i)) == NULL)
 		return;
 	p->valid = false;
-	buf_printf(s->out, "<db:result from='%s' to='%s' type='error'><error type='wait'>"
-	    "<resource-constraint xmlns='" NS_STANZAS_E "'/></error></db:result>", from, to);
+	send_db_error(s, local, remote);
 	log_warnx("conn=%lu %s-in local=%s remote=%s dialback not verified: too many "
 	    "verifications pending (limits verifications)", s->cid,
 	    s->side == STREAM_INTERNET ? "s2s" : "local", local, remote);
@@ -1263,7 +1286,7 @@ hold(struct stream *s, struct stream_pair *p, struct xnode *el)
 	p->held_tail = st;
 	s->n_held++;
 	s->held_bytes += st->cost;
-	if (s->held_bytes >= s->cfg->held_bytes ||
+	if (s->held_bytes + s->n_pairs * sizeof(*s->pairs) >= s->cfg->held_bytes ||
 	    stanza_bytes_alive() >= s->cfg->memory_limit) {
 		if (!s->input_blocked) {
 			qf_stats.held_paused++;

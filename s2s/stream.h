@@ -19,7 +19,6 @@
 struct stanza;
 struct tls_session;
 
-#define STREAM_MAX_PAIRS 8   /* domain pairs one receiving stream may carry */
 
 enum stream_role {
 	STREAM_INITIATOR = 0,  /* we opened the TCP connection */
@@ -109,9 +108,10 @@ struct stream {
 		char local[256], remote[256];
 		bool valid, pending;
 		struct stanza *held, *held_tail;   /* owned, in arrival order */
-	} *pairs;                          /* owned; STREAM_MAX_PAIRS, allocated with the
-	                                    * first db:result (most streams have none) */
-	size_t n_pairs;
+	} *pairs;                          /* owned; grown with the db:results (most streams
+	                                    * have none); its size counts against
+	                                    * limits { held } with the held stanzas */
+	size_t n_pairs, cap_pairs;
 	/* XEP-0305 pipelining. Set by the owner before stream_start (initiator): */
 	bool  pipeline;                    /* peer is known to support pipelining */
 	bool  pipe_starttls;               /* peer is known to offer STARTTLS: send it early */

@@ -661,6 +661,7 @@ test_stats(void **state)
 	    "reads.paused_memory=0\n"
 	    "held.paused=0\n"
 	    "verify.refused=0\n"
+	    "pairs.refused=0\n"
 	    "stream_errors.sent.host-unknown=2\n"
 	    "stream_errors.sent.other=1\n"
 	    "stream_errors.sent.total=3\n"

@@ -1035,7 +1035,8 @@ test_held_budget_pauses_input(void **state)
 	used = stream_input(f->s, in, n);
 	assert_true(used > 0 && (size_t)used < n);      /* stopped behind the budget */
 	assert_true(stream_input_paused(f->s));
-	assert_true(f->s->held_bytes >= 2048);
+	/* the held stanzas and the pair table count together */
+	assert_true(f->s->held_bytes + sizeof(struct stream_pair) >= 2048);
 	assert_true(f->s->held_bytes < 2048 + 1024);    /* one stanza over at most */
 	assert_int_equal(stream_input(f->s, in + used, n - (size_t)used), 0);
 	assert_int_equal(f->rec.nstanzas, 0);
@@ -1043,6 +1044,40 @@ test_held_budget_pauses_input(void **state)
 	assert_false(stream_input_paused(f->s));
 	assert_true(f->rec.nstanzas > 0);
 	assert_int_equal(f->s->held_bytes, 0);
+	fx_free(f);
+	cfg.held_bytes = 1 << 20;
+	cfg.require_tls = true;
+}
+
+/* Many pairs per stream, as many as the connection's budget (limits { held }) allows;
+ * past it a db:result gets a dialback error and the stream stays up. */
+static void
+test_pairs_bounded_by_budget(void **state)
+{
+	struct fixture *f;
+	char el[256];
+	int n_ok = 0;
+
+	(void)state;
+	cfg.require_tls = false;
+	cfg.held_bytes = 20 * sizeof(struct stream_pair);   /* room for 20 pairs */
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("r0.example", "a.example"));
+	for (int i = 0; i < 25; i++) {
+		snprintf(el, sizeof(el), "<db:result from='r%d.example' to='a.example'>k</db:result>",
+		    i);
+		feed(f, el);
+	}
+	n_ok = f->rec.verify_needed;
+	assert_true(n_ok > 8);                 /* not a fixed 8 any more */
+	assert_int_equal(n_ok, 20);
+	assert_int_equal(f->s->n_pairs, 20);
+	assert_non_null(strstr(f->out.data, "<db:result from='a.example' to='r20.example' "
+	    "type='error'><error type='wait'><resource-constraint"));
+	assert_null(f->rec.close_reason);      /* the stream stays for its other pairs */
+	stream_dialback_verdict(f->s, "a.example", "r3.example", true);
+	feed(f, "<message from='x@r3.example' to='u@a.example'><body>ok</body></message>");
+	assert_int_equal(f->rec.nstanzas, 1);
 	fx_free(f);
 	cfg.held_bytes = 1 << 20;
 	cfg.require_tls = true;
@@ -1073,6 +1108,7 @@ main(void)
 		cmocka_unit_test_setup(test_held_released_only_by_own_pair, setup),
 		cmocka_unit_test_setup(test_sasl_authorises_its_pair_only, setup),
 		cmocka_unit_test_setup(test_held_budget_pauses_input, setup),
+		cmocka_unit_test_setup(test_pairs_bounded_by_budget, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
