@@ -50,7 +50,8 @@ struct conn_impl {
 	enum resolve_tlsa_status tlsa_status;
 	size_t      n_tlsa;
 	struct resolve_tlsa *tlsa;  /* owned, n_tlsa records (NULL when none) */
-	char        names[2][256]; /* initiators: local, remote until conn_set_names */
+	char       *names;         /* owned: initiators' "local\0remote\0" until
+	                            * conn_set_names */
 };
 
 static struct ev_loop *loop;
@@ -71,6 +72,8 @@ static void process_input(struct conn *);
 static void pump_output(struct conn *);
 static void log_flight(struct conn *);
 static void finish(struct conn *);
+static char *note(struct conn *, int);
+static void release_idle_buffers(struct conn *);
 static void waitq_del(struct conn *);
 static void destroy(struct conn *);
 static void arm_timer(struct conn *);
@@ -136,8 +139,7 @@ conn_new(int fd, bool initiator, bool internet, const struct conn_ops *ops, stru
 	c->fd = fd;
 	c->initiator = initiator;
 	c->internet = internet;
-	c->local = ci->names[0];
-	c->remote = ci->names[1];
+	c->local = c->remote = "";
 	c->ops = ops;
 	c->owner = owner;
 	buf_init(&c->rawin, IN_MAX);
@@ -201,8 +203,16 @@ conn_connect(const struct sockaddr *sa, socklen_t salen, bool internet, bool tfo
 		close(fd);
 		return NULL;
 	}
-	snprintf(impl(c)->names[0], sizeof(impl(c)->names[0]), "%s", local);
-	snprintf(impl(c)->names[1], sizeof(impl(c)->names[1]), "%s", remote);
+	{
+		size_t ll = strlen(local) + 1, rl = strlen(remote) + 1;
+
+		if ((impl(c)->names = malloc(ll + rl)) != NULL) {
+			memcpy(impl(c)->names, local, ll);
+			memcpy(impl(c)->names + ll, remote, rl);
+			c->local = impl(c)->names;
+			c->remote = impl(c)->names + ll;
+		}
+	}
 	format_addr(sa, c->addr, sizeof(c->addr));
 	qf_stats.conns_out++;
 	if (tfo) {
@@ -239,7 +249,8 @@ conn_set_names(struct conn *c, const char *local, const char *remote)
 void
 conn_set_target(struct conn *c, const char *host, unsigned port)
 {
-	snprintf(c->target, sizeof(c->target), "%s", host ? host : "");
+	free(c->target);
+	c->target = strdup(host ? host : "");
 	c->target_port = port;
 }
 
@@ -290,7 +301,7 @@ pass_tlsa(struct conn *c)
 		rrs[i].len = ci->tlsa[i].len;
 	}
 	log_debug("conn=%lu remote=%s target=%s:%u tlsa=%s records=%zu", c->id,
-	    c->remote, c->target, c->target_port,
+	    c->remote, c->target ? c->target : "", c->target_port,
 	    resolve_tlsa_status_str(ci->tlsa_status), ci->n_tlsa);
 	return tls_session_set_tlsa(c->tls, rrs, ci->n_tlsa, st);
 }
@@ -450,7 +461,8 @@ start_tls(struct conn *c)
 {
 	if (buf_append(&c->rawout, c->out.data, c->out.len) == -1)
 		return -1;
-	flight_note_xml(c->note_clear, c->out.data, c->out.len);
+	if (note(c, 0) != NULL)
+		flight_note_xml(note(c, 0), c->out.data, c->out.len);
 	c->clear_bytes += c->out.len;
 	buf_reset(&c->out);
 	if (c->initiator)
@@ -461,7 +473,7 @@ start_tls(struct conn *c)
 	if (c->tls == NULL)
 		return -1;
 	impl(c)->tls_started = ev_now(loop);
-	if (c->initiator && c->target[0] != '\0')
+	if (c->initiator && c->target != NULL && c->target[0] != '\0')
 		tls_session_set_target(c->tls, c->target, c->target_port);
 	if (c->initiator && pass_tlsa(c) == -1)
 		return -1;
@@ -554,6 +566,18 @@ process_input(struct conn *c)
 	}
 }
 
+/* The note of this flight's clear (0) or inner (1) elements, or NULL when flights are
+ * not being described (past the first 8, or below debug level). */
+static char *
+note(struct conn *c, int which)
+{
+	if (c->flights >= 8 || log_get_level() < LOG_DEBUG)
+		return NULL;
+	if (c->notes == NULL && (c->notes = calloc(2, FLIGHT_NOTE)) == NULL)
+		return NULL;
+	return c->notes + which * FLIGHT_NOTE;
+}
+
 /* One debug line per flight for the first few flights: what this write carries. */
 static void
 log_flight(struct conn *c)
@@ -569,9 +593,14 @@ log_flight(struct conn *c)
 			flight_describe_tls(tls, sizeof(tls), p + clear, fresh - clear);
 		log_debug("conn=%lu flight=%u %s bytes=%zu clear=[%s] tls=[%s] inner=[%s]", c->id,
 		    c->flights, c->initiator ? "out" : "in", fresh,
-		    c->note_clear, tls, c->note_inner);
+		    c->notes ? c->notes : "", tls, c->notes ? c->notes + FLIGHT_NOTE : "");
 	}
-	c->note_clear[0] = c->note_inner[0] = '\0';
+	if (c->notes != NULL && c->flights < 8) {
+		c->notes[0] = c->notes[FLIGHT_NOTE] = '\0';
+	} else {
+		free(c->notes);      /* only the first flights are described */
+		c->notes = NULL;
+	}
 	c->clear_bytes = 0;
 	c->logged = c->rawout.len;
 }
@@ -589,11 +618,13 @@ pump_output(struct conn *c)
 				c->state = CONN_DEAD;
 				return;
 			}
-			flight_note_xml(c->note_clear, c->out.data, c->out.len);
+			if (note(c, 0) != NULL)
+				flight_note_xml(note(c, 0), c->out.data, c->out.len);
 			c->clear_bytes += c->out.len;
 			buf_reset(&c->out);
 		} else if (tls_session_established(c->tls)) {
-			flight_note_xml(c->note_inner, c->out.data, c->out.len);
+			if (note(c, 1) != NULL)
+				flight_note_xml(note(c, 1), c->out.data, c->out.len);
 			if (tls_session_write(c->tls, c->out.data, c->out.len) != TLS_DONE) {
 				c->close_reason = c->close_reason ? c->close_reason : "output-full";
 				c->state = CONN_DEAD;
@@ -782,6 +813,18 @@ drained_cb(EV_P_ ev_timer *w, int revents)
 	finish(c);
 }
 
+/* An idle connection keeps no buffer storage: small emptied buffers are released (a
+ * large one is kept, a busy link would only allocate it again). */
+static void
+release_idle_buffers(struct conn *c)
+{
+	struct buf *b[] = { &c->rawin, &c->in, &c->out, &c->rawout };
+
+	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
+		if (b[i]->len == 0 && b[i]->cap > 0 && b[i]->cap <= 4096)
+			buf_free(b[i]);
+}
+
 /* End of every top-level callback: adjust watchers, close or free. */
 static void
 finish(struct conn *c)
@@ -790,6 +833,7 @@ finish(struct conn *c)
 
 	if (c->in_callback > 0)
 		return;
+	release_idle_buffers(c);
 	if (c->state == CONN_CLOSING) {
 		ev_io_stop(loop, &ci->rio);
 		/* Plaintext behind a TLS handshake that never finished cannot go out:
@@ -850,6 +894,9 @@ destroy(struct conn *c)
 	buf_free(&c->out);
 	c->magic = 0;
 	free(ci->tlsa);
+	free(ci->names);
+	free(c->notes);
+	free(c->target);
 	free(ci);
 }
 

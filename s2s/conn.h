@@ -88,14 +88,17 @@ struct conn {
 	char             tls_local[256], tls_remote[256]; /* names for the TLS session */
 	bool             wrote;        /* something was sent during this callback */
 	unsigned         flights;      /* writes made so far (the first few are logged) */
-	char             note_clear[240], note_inner[240]; /* elements queued this flight */
+	char            *notes;        /* elements queued this flight, clear and inner
+	                                * (2 x FLIGHT_NOTE): only while the first flights
+	                                * are logged at debug level */
 	size_t           clear_bytes;  /* clear bytes at the head of this flight's bytes */
 	size_t           logged;       /* bytes at the head of rawout already described */
 	bool             timed_out;    /* closed by a timer (bounces say remote-server-timeout) */
 	int              in_callback;  /* nesting depth of our own callbacks */
 	const char      *close_reason; /* static string, set once */
 	char             addr[64];     /* peer address "ip:port" for logs */
-	char             target[256];  /* initiators: the target host name (SRV target) */
+	char            *target;       /* owned; initiators: the target host name (SRV target),
+	                                * "" until conn_set_target */
 	unsigned         target_port;
 	bool             tfo;          /* TCP Fast Open was requested (initiators) */
 	struct buf       rawin, rawout; /* bytes on the wire */

@@ -45,7 +45,7 @@ struct link {
 	unsigned         rtt_unpipelined; /* ... and what an unpipelined set-up takes */
 	bool             tfo_used;      /* the first flight rode in the SYN */
 	struct resolve_req *dane_req;   /* incoming DANE: the peer domain's lookup */
-	char             dane_domain[256];
+	const char      *dane_domain;   /* borrowed from the stream (lives as long) */
 	struct link     *prev, *next;   /* all links, newest first (for status, shutdown) */
 };
 
@@ -547,7 +547,7 @@ s_dane_lookup(void *arg, const char *domain)
 
 	if (resolver == NULL || conn_tls_session(l->conn) == NULL || l->dane_req != NULL)
 		return false;
-	snprintf(l->dane_domain, sizeof(l->dane_domain), "%s", domain);
+	l->dane_domain = domain;   /* the stream's own copy, freed with the stream */
 	l->dane_req = resolver_lookup(resolver, domain, dane_resolved, l);
 	return l->dane_req != NULL;
 }

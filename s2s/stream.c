@@ -110,6 +110,7 @@ stream_free(struct stream *s)
 		return;
 	discard_all_held(s, s->close_reason ? s->close_reason : "stream freed");
 	free(s->pairs);
+	free(s->dane_domain);
 	xmlstream_free(s->xs);
 	free(s);
 }
@@ -244,7 +245,7 @@ offer_external(const struct stream *s)
 	const struct tls_session *t;
 
 	if (s->side != STREAM_INTERNET || !s->tls_active || !s->cfg->sasl_external ||
-	    s->sasl_domain[0] != '\0')
+	    s->sasl_done)
 		return false;
 	if ((t = s->ops->tls(s->owner)) == NULL)
 		return false;
@@ -264,7 +265,7 @@ peer_ok_for(const struct stream *s, const struct tls_session *t, const char *dom
 		return false;
 	if (tls_session_peer_valid_for(t, domain))
 		return true;
-	return s->role == STREAM_RECEIVER && s->dane_matched &&
+	return s->role == STREAM_RECEIVER && s->dane_matched && s->dane_domain != NULL &&
 	    strcasecmp(s->dane_domain, domain) == 0;
 }
 
@@ -279,12 +280,13 @@ dane_start(struct stream *s)
 
 	if (s->role != STREAM_RECEIVER || s->side != STREAM_INTERNET ||
 	    s->ops->dane_lookup == NULL || !s->cfg->dane || !s->cfg->sasl_external ||
-	    s->remote[0] == '\0' || s->dane_domain[0] != '\0' || s->sasl_domain[0] != '\0' ||
+	    s->remote[0] == '\0' || s->dane_domain != NULL || s->sasl_done ||
 	    t == NULL ||
 	    tls_session_peer_valid_for(t, s->remote) ||
 	    strcmp(tls_session_peer_verdict(t), "no certificate") == 0)
 		return;
-	copy_str(s->dane_domain, sizeof(s->dane_domain), s->remote);
+	if ((s->dane_domain = strdup(s->remote)) == NULL)
+		return;
 	s->dane_pending = s->ops->dane_lookup(s->owner, s->dane_domain);
 	if (s->dane_pending)
 		log_debug("conn=%lu s2s-in remote=%s certificate not PKIX-valid (%s): asking "
@@ -856,7 +858,7 @@ receiver_auth(struct stream *s, const struct xnode *el)
 	char authz[256] = "";
 
 	if (mech == NULL || strcmp(mech, "EXTERNAL") != 0 || s->side != STREAM_INTERNET ||
-	    !s->tls_active || !s->cfg->sasl_external || s->sasl_domain[0] != '\0' ||
+	    !s->tls_active || !s->cfg->sasl_external || s->sasl_done ||
 	    t == NULL || txt == NULL)
 		goto refuse;
 	if (txt[0] != '\0' && strcmp(txt, "=") != 0) {
@@ -880,7 +882,7 @@ receiver_auth(struct stream *s, const struct xnode *el)
 		goto refuse;
 	}
 	free(txt);
-	copy_str(s->sasl_domain, sizeof(s->sasl_domain), authz);
+	s->sasl_done = true;
 	copy_str(s->remote, sizeof(s->remote), authz);
 	s->auth_method = "external";
 	qf_stats.auth_external++;
@@ -1219,7 +1221,7 @@ receiver_stanza(struct stream *s, struct xnode *el)
 		}
 		/* SASL EXTERNAL authenticated one pair: the stream's own (local, remote).
 		 * Another local domain needs its own db:result (piggybacking). */
-		if (s->sasl_domain[0] != '\0' && domain_eq(s->sasl_domain, fd) &&
+		if (s->sasl_done && domain_eq(s->remote, fd) &&
 		    domain_eq(s->local, td))
 			authorised = true;
 	} else if (config_is_local(s->cfg, td)) {

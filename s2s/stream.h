@@ -99,7 +99,8 @@ struct stream {
 	bool  header_sent;                 /* our header for the current stream is out */
 	bool  restart_pending;             /* reset the parser after the current element */
 	bool  db_offered;                  /* peer offered dialback (initiator) */
-	char  sasl_domain[256];            /* receiver: domain authenticated by SASL EXTERNAL */
+	bool  sasl_done;                   /* receiver: remote is authenticated by SASL
+	                                    * EXTERNAL (for the stream's own pair) */
 	const char *auth_method;           /* "external" / "dialback" / NULL */
 	/* Receiver: (local, remote) pairs authenticated by dialback; pending verifications.
 	 * Stanzas pipelined behind a pair's db:result wait in ITS held list: only that
@@ -127,7 +128,7 @@ struct stream {
 	bool  dane_pending;                /* a TLSA lookup for dane_domain is under way */
 	bool  features_held;               /* features wait for the lookup's result */
 	bool  dane_matched;                /* the certificate matched dane_domain's TLSA */
-	char  dane_domain[256];
+	char *dane_domain;                 /* owned; the domain the lookup was for, or NULL */
 	/* Held stanzas (all pairs): counted against limits { held }; at the budget the
 	 * stream reads no further until a verdict releases or discards them. */
 	size_t n_held, held_bytes;

@@ -58,6 +58,7 @@ fc_free(struct conn *c)
 	buf_free(&c->in);
 	buf_free(&c->out);
 	buf_free(&c->rawout);
+	free(c->target);
 	free(c);
 }
 
@@ -150,7 +151,8 @@ conn_set_names(struct conn *c, const char *local, const char *remote)
 void
 conn_set_target(struct conn *c, const char *host, unsigned port)
 {
-	snprintf(c->target, sizeof(c->target), "%s", host ? host : "");
+	free(c->target);
+	c->target = strdup(host ? host : "");
 	c->target_port = port;
 }
 
