@@ -129,7 +129,7 @@ dnscache_entry_add_rr(struct dnscache_entry *e, const void *rdata, size_t len)
 		return -1;
 	e->data = p;
 	memcpy(p + e->data_len, rdata, len);
-	e->rdoff[e->n_rr] = e->data_len;
+	e->rdoff[e->n_rr] = (uint32_t)e->data_len;   /* at most 32 x MAX_RDLEN */
 	e->rdlen[e->n_rr] = (uint16_t)len;
 	e->n_rr++;
 	e->data_len += len;

@@ -38,7 +38,7 @@ struct dnscache_entry {
 	uint32_t  ttl;                /* TTL in seconds after clamping */
 	size_t    n_rr;
 	uint16_t  rdlen[DNSCACHE_MAX_RR];
-	size_t    rdoff[DNSCACHE_MAX_RR];   /* offset of each record in data */
+	uint32_t  rdoff[DNSCACHE_MAX_RR];   /* offset of each record in data */
 	unsigned char *data;          /* owned; NULL when n_rr == 0 */
 	size_t    data_len;
 };
