@@ -7,8 +7,10 @@
 # quickfed -t (state_dir moved to a temp dir), the systemd unit with systemd-analyze
 # verify (ExecStart pointed at the installed binary, MANPATH at the installed pages: no
 # output allowed) and security --offline, and that the man pages render without
-# warnings. Then uninstall must leave only directories; a modified /etc config survives
-# a second install and uninstall. Needs no root and no namespace.
+# warnings, and that every status command registered in the sources is in quickfedctl.8.
+# Then uninstall must leave only directories; a modified /etc config survives
+# a second install and uninstall; PREFIX=/opt/qf rewrites the unit, pages and recipe.
+# Needs no root and no namespace.
 . "$(dirname "$0")/lib.sh"
 
 need make sed cmp find stat
@@ -107,6 +109,16 @@ if command -v man >/dev/null 2>&1; then
 	done
 fi
 
+# -- every status command registered in the sources is in quickfedctl(8) (62-notify checks
+#    the running daemon's `help` too; this needs no root)
+cmds=$(cd "$QF_TOP" && grep -rhoE 'status_register(_stream)?\([a-z]+, "[^"]+"' core s2s dns tls |
+	sed -E 's/.*"([^"]+)"$/\1/' | sort -u)
+[ "$(echo "$cmds" | wc -l)" -ge 9 ] || fail "found only these status_register calls: $cmds"
+while IFS= read -r cmd; do
+	grep -q "^\.B $cmd\( \|$\)" "$P/share/man/man8/quickfedctl.8" ||
+		fail "status command '$cmd' is not documented in quickfedctl.8"
+done <<<"$cmds"
+
 # -- uninstall leaves only directories
 mk uninstall DESTDIR="$D" PREFIX=/usr/local >"$TMP/uninstall.log" 2>&1 || { cat "$TMP/uninstall.log"; fail "make uninstall failed"; }
 left=$(files_now)
@@ -124,4 +136,13 @@ mk uninstall DESTDIR="$D" PREFIX=/usr/local >"$TMP/uninstall2.log" 2>&1 || fail 
 left=$(files_now)
 [ "$left" = "644 /etc/quickfed/quickfed.conf" ] || fail "after uninstall with a modified config, left: $left"
 cmp -s "$conf" "$TMP/mine.conf" || fail "uninstall changed the modified config"
+
+# -- another PREFIX: the unit, pages and recipe follow it
+D2=$TMP/root2
+mk install DESTDIR="$D2" PREFIX=/opt/qf >"$TMP/install-opt.log" 2>&1 || fail "make install PREFIX=/opt/qf failed"
+grep -qx 'ExecStart=/opt/qf/sbin/quickfed -c /etc/quickfed/quickfed.conf' "$D2/opt/qf/lib/systemd/system/quickfed.service" ||
+	fail "PREFIX=/opt/qf: ExecStart not rewritten"
+! grep -rq /usr/local "$D2/opt/qf/share" "$D2/opt/qf/lib" || fail "PREFIX=/opt/qf: /usr/local left in $(grep -rl /usr/local "$D2/opt/qf")"
+mk uninstall DESTDIR="$D2" PREFIX=/opt/qf >"$TMP/uninstall-opt.log" 2>&1 || fail "make uninstall PREFIX=/opt/qf failed"
+[ -z "$(find "$D2" ! -type d)" ] || fail "PREFIX=/opt/qf: uninstall left $(find "$D2" ! -type d)"
 pass
