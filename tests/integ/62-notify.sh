@@ -13,7 +13,7 @@
 . "$(dirname "$0")/lib.sh"
 
 need_quickfed
-need setpriv make getent
+need setpriv make getent pgrep
 setup_ns
 chmod 0755 "$TMP"
 
@@ -21,7 +21,7 @@ chmod 0755 "$TMP"
 U=""
 for u in $(seq 64101 64199); do
 	if ! getent passwd "$u" >/dev/null && ! getent group "$u" >/dev/null &&
-	    ! ps -e -o uid= | grep -qx " *$u"; then U=$u; break; fi
+	    ! pgrep -u "$u" >/dev/null; then U=$u; break; fi
 done
 [ -n "$U" ] || skip "no unused uid in 64101..64199"
 log "running quickfed as uid/gid $U"
@@ -35,8 +35,10 @@ install -d -m 0750 -o "$U" -g "$U" "$R/run/quickfed"       # RuntimeDirectoryMod
 conf=$TMP/quickfed.conf
 sed "s|^state_dir /var/lib/quickfed$|state_dir $R/var/lib/quickfed|; s|^status_socket /run/quickfed/|status_socket $R/run/quickfed/|" \
 	"$R/etc/quickfed/quickfed.conf" >"$conf"
-grep -q "^state_dir $R/var/lib/quickfed$" "$conf" && grep -q "^status_socket $R/run/quickfed/quickfed.sock$" "$conf" ||
+if ! grep -q "^state_dir $R/var/lib/quickfed$" "$conf" ||
+    ! grep -q "^status_socket $R/run/quickfed/quickfed.sock$" "$conf"; then
 	fail "could not adapt the installed config"
+fi
 chmod 0644 "$conf"
 SOCK=$R/run/quickfed/quickfed.sock
 
