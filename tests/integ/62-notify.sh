@@ -9,7 +9,9 @@
 # the sender's credentials. Asserts: READY=1 comes once, from quickfed's pid and uid, and
 # when it arrives the status socket answers and both listeners accept; the state and the
 # status socket belong to the uid; every command of `quickfedctl help` is documented in
-# man/quickfedctl.8; SIGTERM gives STOPPING=1, then a clean exit.
+# man/quickfedctl.8; SIGTERM gives STOPPING=1, then a clean exit. A second run under
+# strace checks the order without a race (every listen() before READY=1) and the socket
+# families against the unit's RestrictAddressFamilies.
 . "$(dirname "$0")/lib.sh"
 
 need_quickfed
@@ -146,4 +148,42 @@ wait "$QF" || rc=$?
 [ ! -e "$SOCK" ] || fail "status socket left behind"
 grep -q 'quickfed stopped' "$TMP/qf.log" || fail "no 'quickfed stopped' line"
 wait "$NOTIFYD" 2>/dev/null || true
+
+# The same start under strace, where the order is not a race: every listen() (status
+# socket, internet and local listeners) comes before the READY=1 datagram, and the only
+# socket families used are those the unit allows (RestrictAddressFamilies).
+if command -v strace >/dev/null 2>&1; then
+	bg notifyd2 "$PYTHON" "$TMP/notifyd.py" "$TMP/notify2.sock" "$SOCK" "$TMP/notify2.out"
+	NOTIFYD2=$LAST_PID
+	wait_for 50 grep -q '^listening' "$TMP/notify2.out" || fail "notify listener 2 did not start"
+	# LeakSanitizer cannot run under ptrace; the first run checked for leaks.
+	ip netns exec "$NS" env -C "$R/var/lib/quickfed" NOTIFY_SOCKET="$TMP/notify2.sock" \
+		ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+		strace -f -qq -s 64 -e trace=socket,listen,sendto,sendmsg -o "$TMP/strace.txt" \
+		setpriv --reuid="$U" --regid="$U" --clear-groups --no-new-privs -- \
+		"$QF_BUILD/quickfed" -c "$conf" >"$TMP/qf2.log" 2>&1 &
+	ST=$!
+	track_pid $ST
+	QF_LOGS="$QF_LOGS $TMP/qf2.log"
+	wait_for 150 grep -q '^READY' "$TMP/notify2.out" || fail "no READY=1 under strace"
+	qf2=$(sed -n 's/^READY pid=\([0-9]*\) .*/\1/p' "$TMP/notify2.out")
+	[ -n "$qf2" ] && [ "$qf2" != "$ST" ] || fail "READY under strace from pid '$qf2'"
+	kill -TERM "$qf2"
+	wait_for 50 grep -q '^STOPPING' "$TMP/notify2.out" || fail "no STOPPING=1 under strace"
+	wait "$ST" || fail "strace/quickfed exited non-zero"
+	ready_at=$(grep -n 'READY=1' "$TMP/strace.txt" | head -1 | cut -d: -f1)
+	last_listen=$(grep -n '^[0-9]* *listen(' "$TMP/strace.txt" | tail -1 | cut -d: -f1)
+	nlisten=$(grep -c '^[0-9]* *listen(' "$TMP/strace.txt" || true)
+	[ -n "$ready_at" ] || fail "no READY=1 datagram in the strace log"
+	[ "$nlisten" -ge 3 ] || fail "only $nlisten listen() calls under strace"
+	[ "$last_listen" -lt "$ready_at" ] || fail "a listen() came after READY=1 (lines $last_listen, $ready_at)"
+	fams=$(grep -o 'socket(AF_[A-Z0-9]*' "$TMP/strace.txt" | sed 's/socket(//' | sort -u | tr '\n' ' ')
+	for f in $fams; do
+		case $f in AF_UNIX|AF_INET|AF_INET6) ;; *) fail "quickfed opened a $f socket (the unit does not allow it)" ;; esac
+	done
+	log "strace: $nlisten listen() before READY=1; socket families: $fams"
+	wait "$NOTIFYD2" 2>/dev/null || true
+else
+	log "strace not installed: syscall order not checked"
+fi
 pass
