@@ -1344,6 +1344,21 @@ config_free(struct config *cfg)
 	free(cfg);
 }
 
+void
+config_keywords(config_keyword_cb *cb, void *arg)
+{
+	const struct keyword *kw, *bkw;
+
+	for (kw = top_kws; kw->name != NULL; kw++)
+		cb("", kw->name, arg);
+	for (kw = top_kws; kw->name != NULL; kw++) {
+		if (kw->block == NULL)
+			continue;
+		for (bkw = kw->block->kws; bkw->name != NULL; bkw++)
+			cb(kw->block->name, bkw->name, arg);
+	}
+}
+
 const struct cfg_domain *
 config_domain(const struct config *cfg, const char *name)
 {

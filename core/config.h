@@ -147,4 +147,11 @@ const struct cfg_domain *config_domain(const struct config *cfg, const char *nam
 bool config_is_local(const struct config *cfg, const char *name);
 const struct cfg_peer *config_peer(const struct config *cfg, const char *name);
 
+/* Every keyword the parser knows, for documentation checks: cb(block, keyword, arg) for
+ * each top-level keyword with block "" (block-opening ones included), then for each
+ * keyword of each block kind with block its name ("listener", "limits" ...), in table
+ * order. Strings are static. */
+typedef void config_keyword_cb(const char *block, const char *keyword, void *arg);
+void config_keywords(config_keyword_cb *cb, void *arg);
+
 #endif

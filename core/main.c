@@ -17,6 +17,7 @@
 #include "../core/config.h"
 #include "../core/handle.h"
 #include "../core/log.h"
+#include "../core/notify.h"
 #include "../core/stats.h"
 #include "../core/status.h"
 #include "../dns/resolver.h"
@@ -87,6 +88,7 @@ signal_cb(EV_P_ ev_signal *w, int revents)
 	}
 	stopping = true;
 	log_info("signal %d: shutting down (%lu connection(s))", w->signum, conn_count());
+	notify_send("STOPPING=1");
 	listener_close_internet();
 	route_shutdown();
 	link_close_all(true);
@@ -193,6 +195,9 @@ main(int argc, char **argv)
 	ev_timer_start(loop, &trim_timer);
 	log_info("quickfed started: config=%s state_dir=%s status=%s", path, cfg->state_dir,
 	    cfg->status_socket);
+	/* Listeners bound and listening, status socket answering from the first loop turn:
+	 * a service manager (systemd Type=notify) may now start what depends on us. */
+	notify_send("READY=1\nSTATUS=listening");
 
 	ev_run(loop, 0);
 

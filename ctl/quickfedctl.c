@@ -14,7 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CTL_DEFAULT_SOCKET  "/var/lib/quickfed/quickfed.sock"
+/* Without -s: the installed layout's socket (the systemd unit's RuntimeDirectory), else
+ * the daemon's built-in default (STATE_DIR/quickfed.sock with the default state_dir). */
+#define CTL_DEFAULT_SOCKET  "/run/quickfed/quickfed.sock"
+#define CTL_FALLBACK_SOCKET "/var/lib/quickfed/quickfed.sock"
 #define CTL_LINE_MAX        1024   /* the server's limit, without the newline */
 #define CTL_TIMEOUT_MS      10000
 
@@ -29,8 +32,10 @@ static void
 usage(FILE *f, int code)
 {
 	fprintf(f, "usage: quickfedctl [-h] [-s SOCKET] COMMAND [ARG ...]\n"
-	    "  sends COMMAND to quickfed's status socket (default %s)\n"
-	    "  and prints the answer; try \"quickfedctl help\".\n", CTL_DEFAULT_SOCKET);
+	    "  sends COMMAND to quickfed's status socket (default %s,\n"
+	    "  or %s if that does not exist)\n"
+	    "  and prints the answer; try \"quickfedctl help\".\n", CTL_DEFAULT_SOCKET,
+	    CTL_FALLBACK_SOCKET);
 	exit(code);
 }
 
@@ -46,7 +51,7 @@ elapsed_ms(const struct timespec *t0)
 int
 main(int argc, char *argv[])
 {
-	const char *sock = CTL_DEFAULT_SOCKET;
+	const char *sock = NULL;
 	char line[CTL_LINE_MAX + 2], buf[8192], head[6];
 	struct sockaddr_un sun;
 	struct timeval tv = { CTL_TIMEOUT_MS / 1000, 0 };
@@ -85,6 +90,9 @@ main(int argc, char *argv[])
 		len += n;
 	}
 	line[len++] = '\n';
+	if (sock == NULL)
+		sock = access(CTL_DEFAULT_SOCKET, F_OK) == 0 ? CTL_DEFAULT_SOCKET :
+		    CTL_FALLBACK_SOCKET;
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;

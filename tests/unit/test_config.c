@@ -1,7 +1,8 @@
 /* tests/unit/test_config.c - unit tests for the configuration parser (core/config.c).
  * SPDX-License-Identifier: ISC
  * Loads the shipped etc/quickfed.conf, a file using every option, and a table of broken
- * files, checking values and the exact "FILE:LINE: " of each reported error. Runs with
+ * files, checking values and the exact "FILE:LINE: " of each reported error, and that
+ * man/quickfed.conf.5 documents every keyword of the tables. Runs with
  * cwd = repo top (or QF_TOP); scratch files go into a mkdtemp directory. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -979,6 +980,101 @@ cleanup_dir(void)
 	return rc;
 }
 
+/* ---- every keyword is documented in man/quickfed.conf.5 ---- */
+
+#define MAN_CONF   "man/quickfed.conf.5"
+#define MAX_DOC    256
+
+/* What the page documents: each ".TP" item's keyword (the first word after .B) under the
+ * block of the ".SS" it is in ("" for "Top-level statements"), and every .SS block. */
+struct man_doc {
+	char block[MAX_DOC][64];
+	char kw[MAX_DOC][64];
+	int  n;
+	char sections[32][64];
+	int  nsections;
+	int  missing;                         /* keywords of the tables not on the page */
+	int  known;                           /* page items that are keywords of the tables */
+};
+
+static void
+first_word(const char *s, char *out, size_t size)
+{
+	size_t n = 0;
+
+	while (*s == ' ' || *s == '"')
+		s++;
+	while (*s != '\0' && *s != ' ' && *s != '"' && *s != '\\' && n + 1 < size)
+		out[n++] = *s++;
+	out[n] = '\0';
+}
+
+static void
+man_doc_load(struct man_doc *d)
+{
+	char line[1024], cur[64] = "?", word[64];
+	bool after_tp = false;
+	FILE *f = fopen(MAN_CONF, "r");
+
+	assert_non_null(f);
+	memset(d, 0, sizeof(*d));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strncmp(line, ".SS ", 4) == 0) {
+			first_word(line + 4, word, sizeof(word));
+			snprintf(cur, sizeof(cur), "%s", strcmp(word, "Top-level") == 0 ? "" : word);
+			assert_true(d->nsections < 32);
+			snprintf(d->sections[d->nsections++], sizeof(d->sections[0]), "%s", cur);
+		} else if (strncmp(line, ".SH ", 4) == 0) {
+			snprintf(cur, sizeof(cur), "?");
+		} else if (after_tp && strncmp(line, ".B ", 3) == 0) {
+			first_word(line + 3, word, sizeof(word));
+			assert_true(d->n < MAX_DOC);
+			snprintf(d->block[d->n], sizeof(d->block[0]), "%s", cur);
+			snprintf(d->kw[d->n], sizeof(d->kw[0]), "%s", word);
+			d->n++;
+		}
+		after_tp = strcmp(line, ".TP") == 0;
+	}
+	fclose(f);
+}
+
+static void
+check_documented(const char *block, const char *kw, void *arg)
+{
+	struct man_doc *d = arg;
+
+	for (int i = 0; i < d->n; i++)
+		if (strcmp(d->block[i], block) == 0 && strcmp(d->kw[i], kw) == 0) {
+			d->known++;
+			return;
+		}
+	print_error("%s: keyword '%s' of %s%s is not documented (.TP/.B %s under its .SS)\n",
+	    MAN_CONF, kw, block[0] != '\0' ? "block " : "the top level", block, kw);
+	d->missing++;
+}
+
+/* Every keyword of core/config.c's tables is a .TP item of quickfed.conf.5 in its
+ * block's section, and every item there is a keyword (no stale documentation). */
+static void
+test_keywords_documented(void **state)
+{
+	struct man_doc d;
+
+	(void)state;
+	man_doc_load(&d);
+	assert_true(d.nsections >= 10);
+	config_keywords(check_documented, &d);
+	assert_int_equal(d.missing, 0);
+	if (d.known != d.n) {
+		print_error("%s: %d item(s) are not keywords of core/config.c\n", MAN_CONF,
+		    d.n - d.known);
+		for (int i = 0; i < d.n; i++)
+			print_error("  [%s] %s\n", d.block[i], d.kw[i]);
+	}
+	assert_int_equal(d.known, d.n);
+}
+
 int
 main(void)
 {
@@ -996,6 +1092,7 @@ main(void)
 		cmocka_unit_test(test_nul_byte),
 		cmocka_unit_test(test_file_limits),
 		cmocka_unit_test(test_null_streams),
+		cmocka_unit_test(test_keywords_documented),
 	};
 	const char *top = getenv("QF_TOP");
 	int rc;
