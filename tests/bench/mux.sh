@@ -16,7 +16,9 @@
 # between Prosody and quickfed; c2s on 5222 is not counted).
 #
 # Environment: MUX_SCENARIOS (default "c b d d2"), MUX_N (runs per scenario, default 3),
-# BENCH_RTT_MS (50), BENCH_KEEP=1 keeps the temporary directory.
+# MUX_MODE (echo: B's users answer each message on receipt, the default; both: B's users
+# send their 9 messages at the same moment as A's), MUX_PROSODY_LOG (info), BENCH_RTT_MS
+# (50), BENCH_KEEP=1 keeps the temporary directory.
 #
 # Scenarios (one function scen_X_up each, all sites started from scratch per run):
 #   c   Prosody <-> Prosody direct
@@ -31,6 +33,7 @@ set -eu
 
 SCENARIOS=${MUX_SCENARIOS:-c b d d2}
 N=${MUX_N:-3}
+MODE=${MUX_MODE:-echo}		# echo: B answers each message; both: B's users send at the same time
 NS_A="qfm$$-a"
 NS_B="qfm$$-b"
 DOMS_a="a.example conference.a.example upload.a.example"
@@ -275,7 +278,7 @@ syn_retrans() {
 # mux_run SCEN I: start the sites, log the six users in, A's users each send to the three
 # B users, B's users answer each message; wait for all 18 (bounded), count, stop.
 mux_run() {
-	local sc=$1 i=$2 tag=$1-$2 s dom peers pids="" pid rc=0 out ok
+	local sc=$1 i=$2 tag=$1-$2 s dom peers peers_a pids="" pid rc=0 out ok
 	"scen_${sc}_up"
 	out=$TMP/mux-$tag.txt
 	rm -f "$out" "$TMP/go-$tag"
@@ -283,11 +286,17 @@ mux_run() {
 	counters_reset
 	peers=""
 	for dom in $DOMS_b; do peers="$peers${peers:+,}u@$dom"; done
+	peers_a=""
+	for dom in $DOMS_a; do peers_a="$peers_a${peers_a:+,}u@$dom"; done
 	for s in b a; do
 		for dom in $(doms $s); do
 			if [ "$s" = a ]; then
 				ip netns exec "$NS_A" python3 "$TOP/tests/bench/muxclient.py" "u@$dom" "$PASS" "$P_A" \
 					--out "$out" --ready "$TMP/ready-$tag-$dom" --count 3 --send-to "$peers" \
+					--go "$TMP/go-$tag" --timeout 30 >"$TMP/client-$tag-$dom.log" 2>&1 7>&- 8>&- &
+			elif [ "$MODE" = both ]; then
+				ip netns exec "$NS_B" python3 "$TOP/tests/bench/muxclient.py" "u@$dom" "$PASS" "$P_B" \
+					--out "$out" --ready "$TMP/ready-$tag-$dom" --count 3 --send-to "$peers_a" \
 					--go "$TMP/go-$tag" --timeout 30 >"$TMP/client-$tag-$dom.log" 2>&1 7>&- 8>&- &
 			else
 				ip netns exec "$NS_B" python3 "$TOP/tests/bench/muxclient.py" "u@$dom" "$PASS" "$P_B" \
@@ -329,9 +338,9 @@ mux_run() {
 
 mux_report() {
 	echo
-	echo "multiplexing: 3 x 3 domains, 18 directed pairs, emulated RTT $RTT ms (measured $RTT_MEASURED ms), $N runs per scenario"
+	echo "multiplexing: 3 x 3 domains, 18 directed pairs, emulated RTT $RTT ms (measured $RTT_MEASURED ms), $N runs per scenario$( [ "$MODE" = both ] && echo ", both directions sent at once")"
 	echo "machine: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
-	python3 - "$TMP/mux" "$SCENARIOS" <<'EOF'
+	python3 - "$TMP/mux" "$SCENARIOS" "$MODE" <<'EOF'
 import statistics, sys
 labels = {"c": "(c) prosody-prosody direct", "b": "(b) quickfed-quickfed",
           "d": "(d) quickfed-prosody", "d2": "(d2) quickfed-prosody, s2s_bidi on B"}
@@ -373,7 +382,9 @@ print("(nftables output-hook counter); loopback conns: the same on lo to port 52
 print("local listener) or 5271 (Prosody's s2s port behind quickfed, including quickfed's")
 print("dialback verify connections to Prosody); c2s is not counted.")
 print("A range is min-max over the runs. time to last: from the first A user's send to the")
-print("arrival of the 18th directed pair's message (B answers each A message on receipt).")
+print("arrival of the 18th directed pair's message (%s)." %
+      ("B's users send theirs at the same moment" if sys.argv[3] == "both" else
+       "B answers each A message on receipt"))
 EOF
 }
 
@@ -389,6 +400,7 @@ mux_main() {
 	for sc in $SCENARIOS; do
 		declare -F "scen_${sc}_up" >/dev/null || die "unknown scenario '$sc'"
 	done
+	case $MODE in echo | both) ;; *) die "MUX_MODE must be echo or both" ;; esac
 	build_delaylink
 	probe_quickfed
 	make_namespaces
