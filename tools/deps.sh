@@ -5,7 +5,7 @@
 set -eu
 PKGS="build-essential pkg-config libwolfssl-dev libunbound-dev libevent-dev libev-dev
 libxml2-dev libcmocka-dev dns-root-data openssl iproute2 prosody nsd ldnsutils python3
-procps ejabberd"
+procps ejabberd nftables"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
