@@ -164,6 +164,7 @@ static const struct keyword resolver_kws[] = {
 	{ "trust_anchor_file", kw_trust_anchor, 1, 1, 0, 0, 0, NULL, 0 },
 	{ "dnssec", kw_bool, 1, 1, OFF(dnssec), 0, 0, NULL, 0 },
 	{ "timeout", kw_time, 1, 1, OFF(dns_timeout_ms), 100, 5 * MIN, NULL, 0 },
+	{ "queries", kw_count, 1, 1, OFF(dns_max_queries), 1, 100000, NULL, 0 },
 	{ "cache_file", kw_string, 1, 1, OFF(dns_cache_file), 0, 0, NULL, 0 },
 	{ "cache_min_ttl", kw_time, 1, 1, OFF(dns_cache_min_ttl_ms), 0, DAY, NULL, 0 },
 	{ "cache_max_ttl", kw_time, 1, 1, OFF(dns_cache_max_ttl_ms), 0, 7 * DAY, NULL, 0 },
@@ -1037,6 +1038,7 @@ config_defaults(struct config *cfg)
 	cfg->dns_cache_max_ttl_ms = DAY;
 	cfg->dns_serve_stale_ms = DAY;
 	cfg->dns_cache_entries = 10000;
+	cfg->dns_max_queries = 256;
 	cfg->dns_auto_trust_anchor = false;
 	cfg->connect_timeout_ms = 10 * SEC;
 	cfg->tls_timeout_ms = 10 * SEC;

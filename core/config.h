@@ -74,6 +74,8 @@ struct config {
 	char *trust_anchor_file;                 /* owned or NULL */
 	bool  dnssec;                            /* validate (default on when a trust anchor is set) */
 	uint32_t dns_timeout_ms;
+	unsigned dns_max_queries;                /* questions in libunbound at once: 256
+	                                          * (0, only in a zeroed struct: 256) */
 	/* resolver { cache_file F; cache_min_ttl T; cache_max_ttl T; serve_stale T;
 	 *            cache_entries N; auto_trust_anchor on|off } */
 	char *dns_cache_file;                    /* owned; NULL = STATE_DIR/dns.cache, "none" = memory only */

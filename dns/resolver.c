@@ -42,6 +42,7 @@
 #define MAX_HOSTS            16        /* distinct SRV targets whose addresses we resolve */
 #define MAX_TARGETS          64        /* socket addresses handed back */
 #define DEFAULT_TIMEOUT_MS   10000
+#define DEFAULT_MAX_QUERIES  256       /* questions in libunbound at once */
 #define STALE_WAIT_MAX_MS    1800      /* RFC 8767 client response timer */
 #define SAVE_DELAY           1.0       /* seconds from a change to the cache file write */
 #define STATUS_MAX_ENTRIES   200       /* entries listed by "show dns" */
@@ -86,6 +87,8 @@ struct flight {
 	int              rrtype;
 	int              ub_id;
 	bool             inflight;         /* libunbound may still call back */
+	bool             queued;           /* waiting for a slot (resolver { queries }) */
+	struct flight   *qnext;            /* in r->queue while queued */
 	bool             stale_served;     /* stale timer fired: joiners get the stale answer */
 	struct query    *waiters;          /* linked by wnext */
 	ev_timer         stale_timer;      /* serve a stale answer if the query takes long */
@@ -160,7 +163,12 @@ struct resolver {
 	uint32_t            timeout_ms;
 	bool                validating;    /* DNSSEC trust anchor configured */
 	struct resolve_req *reqs;          /* pending requests */
-	struct flight      *flights;       /* questions in libunbound */
+	struct flight      *flights;       /* questions in libunbound or queued for it */
+	size_t              n_inflight;    /* of those, in libunbound (at most max_inflight) */
+	size_t              max_inflight;  /* resolver { queries } */
+	struct flight      *queue, **queue_tail; /* questions waiting for a slot, FIFO */
+	ev_timer            dequeue;       /* starts queued questions from the loop (a 0 s
+	                                    * timer: the loop does not block before it) */
 	struct dnscache    *cache;
 	bool                serve_stale;
 	char               *cache_path;    /* owned; NULL: memory only */
@@ -185,6 +193,8 @@ static void step_due_requests(struct resolver *);
 static struct flight *flight_find(struct resolver *, const char *, int);
 static void flight_detach(struct flight *, struct query *);
 static void flight_free(struct flight *);
+static void queue_remove(struct resolver *, struct flight *);
+static void dequeue_cb(struct ev_loop *, ev_timer *, int);
 static struct query *query_start(struct resolve_req *, const char *, int);
 static void query_set_entry(struct query *, const struct dnscache_entry *, bool);
 static void query_set_fail(struct query *, enum query_answer, enum dns_security,
@@ -232,6 +242,11 @@ resolver_new(struct ev_loop *loop, const struct config *cfg)
 	r->loop = loop;
 	r->timeout_ms = (cfg != NULL && cfg->dns_timeout_ms != 0) ?
 	    cfg->dns_timeout_ms : DEFAULT_TIMEOUT_MS;
+	r->max_inflight = (cfg != NULL && cfg->dns_max_queries != 0) ?
+	    cfg->dns_max_queries : DEFAULT_MAX_QUERIES;
+	r->queue_tail = &r->queue;
+	ev_timer_init(&r->dequeue, dequeue_cb, 0., 0.);
+	r->dequeue.data = r;
 	if (cfg != NULL && cfg->dns_cache_entries != 0) {
 		entries = cfg->dns_cache_entries;
 		min_ttl = cfg->dns_cache_min_ttl_ms / 1000;
@@ -345,6 +360,7 @@ resolver_free(struct resolver *r)
 		resolver_save_cache(r);
 	ev_ref(r->loop);
 	ev_io_stop(r->loop, &r->io);
+	ev_timer_stop(r->loop, &r->dequeue);
 	/* Deletes outstanding libunbound queries without calling back. */
 	ub_ctx_delete(r->ctx);
 	while ((f = r->flights) != NULL) {
@@ -532,7 +548,12 @@ resolver_ub_cb(void *mydata, int err, struct ub_result *res)
 		return;
 	}
 	r = f->r;
-	f->inflight = false;
+	if (f->inflight) {
+		f->inflight = false;
+		r->n_inflight--;
+		if (r->queue != NULL)
+			ev_timer_start(r->loop, &r->dequeue);
+	}
 	memset(&e, 0, sizeof(e));
 	log_debug("dns answer name=%s type=%d err=%d rcode=%d data=%d secure=%d bogus=%d "
 	    "ttl=%d waiters=%d", f->name, f->rrtype, err, res ? res->rcode : -1,
@@ -843,6 +864,14 @@ flight_detach(struct flight *f, struct query *q)
 		ev_timer_stop(r->loop, &f->stale_timer);
 	if (f->inflight && ub_cancel(r->ctx, f->ub_id) != 0)
 		return;
+	if (f->inflight) {
+		f->inflight = false;
+		r->n_inflight--;
+		if (r->queue != NULL)
+			ev_timer_start(r->loop, &r->dequeue);
+	}
+	if (f->queued)
+		queue_remove(r, f);
 	if (f->prev != NULL)
 		f->prev->next = f->next;
 	else if (r->flights == f)
@@ -850,6 +879,51 @@ flight_detach(struct flight *f, struct query *q)
 	if (f->next != NULL)
 		f->next->prev = f->prev;
 	flight_free(f);
+}
+
+static void
+queue_remove(struct resolver *r, struct flight *f)
+{
+	struct flight **pp;
+
+	for (pp = &r->queue; *pp != NULL; pp = &(*pp)->qnext)
+		if (*pp == f) {
+			*pp = f->qnext;
+			if (r->queue_tail == &f->qnext)
+				r->queue_tail = pp;
+			break;
+		}
+	f->qnext = NULL;
+	f->queued = false;
+}
+
+/* Slots freed: start queued questions (from the loop, never inside libunbound's
+ * callback). A question that cannot be started gets a failure, like an answer would. */
+static void
+dequeue_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct resolver *r = w->data;
+	struct flight *f;
+
+	(void)loop;
+	(void)w;
+	(void)revents;
+	while ((f = r->queue) != NULL && r->n_inflight < r->max_inflight) {
+		int rc;
+
+		queue_remove(r, f);
+		rc = ub_resolve_async(r->ctx, f->name, f->rrtype, RR_CLASS_IN, f,
+		    resolver_ub_cb, &f->ub_id);
+		if (rc != 0) {
+			log_warnx("dns query name=%s type=%d reason=%s", f->name, f->rrtype,
+			    ub_strerror(rc));
+			resolver_ub_cb(f, rc, NULL);   /* its waiters fail (or get stale data) */
+			continue;
+		}
+		f->inflight = true;
+		r->n_inflight++;
+		r->stats.queries_sent++;
+	}
 }
 
 static void
@@ -923,9 +997,14 @@ query_start(struct resolve_req *req, const char *name, int rrtype)
 	memcpy(f->name, q->name, sizeof(f->name));
 	ev_timer_init(&f->stale_timer, flight_stale_cb, 0., 0.);
 	f->stale_timer.data = f;
-	rc = ub_resolve_async(r->ctx, f->name, rrtype, RR_CLASS_IN, f, resolver_ub_cb,
-	    &f->ub_id);
-	if (rc != 0) {
+	if (r->n_inflight >= r->max_inflight) {
+		/* resolver { queries }: wait for a slot (the request's timeout still runs) */
+		f->queued = true;
+		*r->queue_tail = f;
+		r->queue_tail = &f->qnext;
+		r->stats.queued++;
+	} else if ((rc = ub_resolve_async(r->ctx, f->name, rrtype, RR_CLASS_IN, f,
+	    resolver_ub_cb, &f->ub_id)) != 0) {
 		log_warnx("dns query domain=%s name=%s type=%d reason=%s", req->domain,
 		    q->name, rrtype, ub_strerror(rc));
 		free(f);
@@ -935,8 +1014,11 @@ query_start(struct resolve_req *req, const char *name, int rrtype)
 		} else
 			query_set_fail(q, QA_FAIL, DNS_INSECURE, ub_strerror(rc));
 		return q;
+	} else {
+		f->inflight = true;
+		r->n_inflight++;
+		r->stats.queries_sent++;
 	}
-	f->inflight = true;
 	f->next = r->flights;
 	if (r->flights != NULL)
 		r->flights->prev = f;
@@ -944,7 +1026,6 @@ query_start(struct resolve_req *req, const char *name, int rrtype)
 	q->flight = f;
 	f->waiters = q;
 	req->pending++;
-	r->stats.queries_sent++;
 	if (e != NULL) {
 		/* A stale answer exists: do not make the peer wait the full timeout. */
 		double wait = r->timeout_ms / 3 / 1000.0;
@@ -1552,6 +1633,8 @@ status_show_dns(void *arg, const char *args, struct buf *out)
 	buf_printf(out, "dns.lookups=%lu\n", st.lookups);
 	buf_printf(out, "dns.failures=%lu\n", st.failures);
 	buf_printf(out, "dns.inflight=%zu\n", inflight);
+	buf_printf(out, "dns.asking=%zu\n", r->n_inflight);
+	buf_printf(out, "dns.queued=%lu\n", st.queued);
 	buf_printf(out, "dns.validating=%d\n", r->validating);
 	buf_printf(out, "dns.cache_file=%s\n", r->cache_path != NULL ? r->cache_path : "none");
 	sc.out = out;

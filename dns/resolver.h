@@ -113,6 +113,7 @@ int resolver_parse_tlsa(const unsigned char *rdata, size_t len, struct resolve_t
 struct resolver_stats {
 	unsigned long queries_sent, lookups, failures, bogus;
 	unsigned long hits, misses, stale_served, negative, coalesced;
+	unsigned long queued;          /* questions that waited for a slot (resolver { queries }) */
 	unsigned long entries;         /* answers in the cache now */
 };
 void resolver_get_stats(const struct resolver *r, struct resolver_stats *out);

@@ -85,7 +85,7 @@ static struct route **table;        /* hash buckets */
 static uint64_t hash_seed;          /* random per process: chains cannot be planned */
 static size_t table_size, nroutes;
 static struct route *gc_list;
-static ev_check gc_watcher;
+static ev_timer gc_watcher;        /* 0 s: frees idle routes from the loop */
 static struct conn_waitq global_waiters;  /* senders paused by limits { memory } */
 static ev_timer global_check;
 static bool shutting_down;
@@ -100,7 +100,7 @@ static void route_drain(struct route *);
 static void requeue_inflight(struct route *);
 static void route_resolved(void *, const struct resolve_result *);
 static void setup_timeout_cb(EV_P_ ev_timer *, int);
-static void gc_cb(EV_P_ ev_check *, int);
+static void gc_cb(EV_P_ ev_timer *, int);
 static void global_check_cb(EV_P_ ev_timer *, int);
 static void gc_later(struct route *);
 static void bounce(struct stanza *, const char *, const char *, const char *);
@@ -144,7 +144,7 @@ route_init(struct ev_loop *l, const struct config *c, struct resolver *r, struct
 	loop = l;
 	cfg = c;
 	resolver = r;
-	ev_check_init(&gc_watcher, gc_cb);
+	ev_timer_init(&gc_watcher, gc_cb, 0., 0.);
 	if (getrandom(&hash_seed, sizeof(hash_seed), 0) != (ssize_t)sizeof(hash_seed))
 		hash_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)ev_time();
 	ev_timer_init(&global_check, global_check_cb, 0.25, 0.25);
@@ -293,16 +293,16 @@ gc_later(struct route *r)
 	r->on_gc = true;
 	r->gc_next = gc_list;
 	gc_list = r;
-	ev_check_start(loop, &gc_watcher);
+	ev_timer_start(loop, &gc_watcher);
 }
 
 static void
-gc_cb(EV_P_ ev_check *w, int revents)
+gc_cb(EV_P_ ev_timer *w, int revents)
 {
 	struct route *r;
 
 	(void)revents;
-	ev_check_stop(EV_A, w);
+	ev_timer_stop(EV_A, w);
 	while ((r = gc_list) != NULL) {
 		gc_list = r->gc_next;
 		r->on_gc = false;
@@ -860,7 +860,7 @@ route_free_all(void)
 
 	verify_free_all();
 	if (loop != NULL) {
-		ev_check_stop(loop, &gc_watcher);
+		ev_timer_stop(loop, &gc_watcher);
 		ev_timer_stop(loop, &global_check);
 	}
 	gc_list = NULL;

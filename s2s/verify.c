@@ -60,7 +60,7 @@ static const struct config *cfg;
 static struct resolver *resolver;
 static struct session *sessions, *reap_list;
 static size_t njobs_total, nsessions;
-static ev_check reaper;
+static ev_timer reaper;             /* 0 s: ends abandoned sessions from the loop */
 
 static struct session *session_new(enum stream_side, const char *, const char *);
 static void session_start(struct session *);
@@ -85,7 +85,7 @@ static const struct link_ops verify_ops = {
 	.verify_answer = v_answer,
 	.closed = v_closed,
 };
-static void reap_cb(EV_P_ ev_check *, int);
+static void reap_cb(EV_P_ ev_timer *, int);
 static void job_done(struct session *, struct job *, bool);
 static void send_jobs(struct session *);
 
@@ -95,7 +95,7 @@ verify_init(struct ev_loop *l, const struct config *c, struct resolver *r)
 	loop = l;
 	cfg = c;
 	resolver = r;
-	ev_check_init(&reaper, reap_cb);
+	ev_timer_init(&reaper, reap_cb, 0., 0.);
 }
 
 static struct session *
@@ -427,16 +427,16 @@ session_reap_later(struct session *v)
 	v->reaping = true;
 	v->reap_next = reap_list;
 	reap_list = v;
-	ev_check_start(loop, &reaper);
+	ev_timer_start(loop, &reaper);
 }
 
 static void
-reap_cb(EV_P_ ev_check *w, int revents)
+reap_cb(EV_P_ ev_timer *w, int revents)
 {
 	struct session *v;
 
 	(void)revents;
-	ev_check_stop(EV_A, w);
+	ev_timer_stop(EV_A, w);
 	while ((v = reap_list) != NULL) {
 		reap_list = v->reap_next;
 		v->reaping = false;
@@ -464,7 +464,7 @@ void
 verify_free_all(void)
 {
 	if (loop != NULL)
-		ev_check_stop(loop, &reaper);
+		ev_timer_stop(loop, &reaper);
 	reap_list = NULL;
 	while (sessions != NULL) {
 		sessions->reaping = false;

@@ -928,6 +928,58 @@ test_concurrent(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* resolver { queries 1 }: the same four lookups, one question in libunbound at a time;
+ * the others wait in order and every lookup still completes with the same answers. */
+static void
+test_queries_cap(void **state)
+{
+	struct ev_loop *loop;
+	struct outcome oa, ob, oc, onx;
+	struct outcome *os[4] = { &oa, &ob, &oc, &onx };
+	struct resolver_stats st;
+	struct config cfg;
+	struct resolver *r;
+
+	NEED_NSD();
+	loop = ev_loop_new(EVFLAG_AUTO);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.forwarders[0] = (char *)nsd.forwarder;
+	cfg.n_forwarders = 1;
+	cfg.dns_timeout_ms = 3000;
+	cfg.dns_max_queries = 1;
+	r = resolver_new(loop, &cfg);
+	assert_non_null(r);
+	memset(&oa, 0, sizeof(oa));
+	memset(&ob, 0, sizeof(ob));
+	memset(&oc, 0, sizeof(oc));
+	memset(&onx, 0, sizeof(onx));
+	assert_non_null(lookup(r, "a.example", &oa));
+	assert_non_null(lookup(r, "b.example", &ob));
+	assert_non_null(lookup(r, "c.example", &oc));
+	assert_non_null(lookup(r, "nx.example", &onx));
+	resolver_get_stats(r, &st);
+	assert_int_equal(st.queries_sent, 1);          /* the rest waits for the slot */
+	assert_int_equal(st.queued, 7);                /* 4 x 2 SRV questions, 1 asked */
+	assert_true(run_until(loop, os, 4, GUARD_SECONDS));
+	assert_int_equal(oa.status, RESOLVE_OK);
+	assert_int_equal(oa.n, 3);
+	assert_int_equal(ob.status, RESOLVE_OK);
+	assert_int_equal(oc.status, RESOLVE_NOSERVICE);
+	assert_int_equal(onx.status, RESOLVE_NOTFOUND);
+	resolver_get_stats(r, &st);
+	assert_int_equal(st.queries_sent, 16);         /* the same questions as uncapped */
+	assert_true(st.queued >= 7);
+	/* a waiting question whose lookup is cancelled leaves the queue */
+	memset(&oa, 0, sizeof(oa));
+	memset(&ob, 0, sizeof(ob));
+	assert_non_null(lookup(r, "d.example", &oa));
+	resolver_cancel(lookup(r, "e.example", &ob));
+	assert_true(run_until(loop, os, 1, GUARD_SECONDS));
+	assert_int_equal(ob.calls, 0);
+	resolver_free(r);
+	ev_loop_destroy(loop);
+}
+
 /* Works without nsd: queries go to a socket that never answers. */
 static void
 test_timeout(void **state)
@@ -1550,6 +1602,7 @@ main(void)
 		cmocka_unit_test(test_dnssec_cache),
 		cmocka_unit_test(test_auto_trust_anchor),
 		cmocka_unit_test(test_coalescing_and_status),
+		cmocka_unit_test(test_queries_cap),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
