@@ -75,53 +75,16 @@ make_pki() {
 	done
 }
 
-mux_dns_ready() { ip netns exec "$1" drill @"$DNS_IP" _xmpp-server._tcp.upload.b.example SRV | grep -q 'IN.*SRV'; }
+DNS_READY_NAME=_xmpp-server._tcp.upload.b.example	# run.sh's dns_ready asks this
 
-# start_dns: as run.sh's, with an SRV record for each of the six domains.
-start_dns() {
-	local d=$TMP/dns ns dom
-	mkdir -p "$d"
-	{
-		cat <<EOF
-\$ORIGIN example.
-\$TTL 300
-@ IN SOA ns.example. hostmaster.example. 1 3600 600 86400 60
-@ IN NS ns.example.
-ns IN A $DNS_IP
-xmpp.a IN A $NET_A
-xmpp.b IN A $NET_B
-EOF
-		for dom in $DOMS_a; do echo "_xmpp-server._tcp.$dom. IN SRV 0 0 5269 xmpp.a.example."; done
-		for dom in $DOMS_b; do echo "_xmpp-server._tcp.$dom. IN SRV 0 0 5269 xmpp.b.example."; done
-	} >"$d/example.zone"
-	nsd-checkzone example. "$d/example.zone" >"$d/checkzone.log" 2>&1 || die "zone does not load"
-	for ns in a b; do
-		mkdir -p "$d/$ns"
-		cat >"$d/$ns/nsd.conf" <<EOF
-server:
-	ip-address: $DNS_IP
-	port: 53
-	username: ""
-	chroot: ""
-	zonesdir: "$d"
-	database: ""
-	zonelistfile: "$d/$ns/zone.list"
-	xfrdfile: "$d/$ns/xfrd.state"
-	xfrdir: "$d/$ns"
-	pidfile: "$d/$ns/nsd.pid"
-	logfile: "$TMP/nsd-$ns.log"
-	server-count: 1
-	verbosity: 1
-remote-control:
-	control-enable: no
-zone:
-	name: "example."
-	zonefile: "$d/example.zone"
-EOF
-		ip netns exec "$(nsof $ns)" nsd -d -c "$d/$ns/nsd.conf" >"$TMP/nsd-$ns.out.log" 2>&1 7>&- 8>&- &
-		track $!
-		wait_for 50 mux_dns_ready "$(nsof $ns)" || die "nsd in $(nsof $ns) does not answer"
-	done
+# zone_records: what run.sh's start_dns puts in the zone here: an SRV record for each
+# of the six domains, to its site's address.
+zone_records() {
+	local dom
+	echo "xmpp.a IN A $NET_A"
+	echo "xmpp.b IN A $NET_B"
+	for dom in $DOMS_a; do echo "_xmpp-server._tcp.$dom. IN SRV 0 0 5269 xmpp.a.example."; done
+	for dom in $DOMS_b; do echo "_xmpp-server._tcp.$dom. IN SRV 0 0 5269 xmpp.b.example."; done
 }
 
 # prosody_conf SITE MODE: run.sh's global part, one VirtualHost per domain of the site;

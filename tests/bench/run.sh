@@ -249,19 +249,12 @@ make_pki() {
 	done
 }
 
-dns_ready() { ip netns exec "$1" drill @"$DNS_IP" _xmpp-server._tcp.b.example SRV | grep -q 'IN.*SRV'; }
+DNS_READY_NAME=_xmpp-server._tcp.b.example	# asked until nsd answers (mux.sh sets its own)
+dns_ready() { ip netns exec "$1" drill @"$DNS_IP" "$DNS_READY_NAME" SRV | grep -q 'IN.*SRV'; }
 
-# start_dns: one nsd per namespace, both authoritative for example., so a lookup costs
-# no round trip over the delay link (the "DNS cached" condition of a cold run).
-start_dns() {
-	local d=$TMP/dns ns
-	mkdir -p "$d"
-	cat >"$d/example.zone" <<EOF
-\$ORIGIN example.
-\$TTL 300
-@ IN SOA ns.example. hostmaster.example. 1 3600 600 86400 60
-@ IN NS ns.example.
-ns IN A $DNS_IP
+# zone_records: the zone's records below its SOA and NS (tests/bench/mux.sh replaces it).
+zone_records() {
+	cat <<EOF
 _xmpp-server._tcp.a IN SRV 0 0 5269 xmpp.a.example.
 _xmpp-server._tcp.b IN SRV 0 0 5269 xmpp.b.example.
 xmpp.a IN A $NET_A
@@ -269,6 +262,23 @@ xmpp.b IN A $NET_B
 a IN A $NET_A
 b IN A $NET_B
 EOF
+}
+
+# start_dns: one nsd per namespace, both authoritative for example., so a lookup costs
+# no round trip over the delay link (the "DNS cached" condition of a cold run).
+start_dns() {
+	local d=$TMP/dns ns
+	mkdir -p "$d"
+	{
+		cat <<EOF
+\$ORIGIN example.
+\$TTL 300
+@ IN SOA ns.example. hostmaster.example. 1 3600 600 86400 60
+@ IN NS ns.example.
+ns IN A $DNS_IP
+EOF
+		zone_records
+	} >"$d/example.zone"
 	nsd-checkzone example. "$d/example.zone" >"$d/checkzone.log" 2>&1 || die "zone does not load"
 	for ns in a b; do
 		mkdir -p "$d/$ns"
