@@ -199,6 +199,7 @@ static const struct keyword limits_kws[] = {
 	{ "connections", kw_count, 1, 1, OFF(max_connections), 1, 1000000, NULL, 0 },
 	{ "connections_per_address", kw_count, 1, 1, OFF(max_connections_per_address), 1, 1000000,
 	    NULL, 0 },
+	{ "link_pairs", kw_count, 1, 1, OFF(link_pairs), 1, 100000, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -209,6 +210,8 @@ static const struct keyword policy_kws[] = {
 	{ "sasl_external", kw_bool, 1, 1, OFF(sasl_external), 0, 0, NULL, 0 },
 	{ "pipelining", kw_bool, 1, 1, OFF(pipelining), 0, 0, NULL, 0 },
 	{ "tcp_fastopen", kw_bool, 1, 1, OFF(tcp_fastopen), 0, 0, NULL, 0 },
+	{ "multiplex", kw_bool, 1, 1, OFF(multiplex), 0, 0, NULL, 0 },
+	{ "bidi", kw_bool, 1, 1, OFF(bidi), 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -1064,6 +1067,9 @@ config_defaults(struct config *cfg)
 	cfg->sasl_external = true;
 	cfg->pipelining = true;
 	cfg->tcp_fastopen = true;
+	cfg->multiplex = true;
+	cfg->bidi = true;
+	cfg->link_pairs = 64;
 	cfg->tls_session_store = true;
 	cfg->tls_store_entries = 1000;
 	cfg->tls_ticket_rotation_ms = 12 * HOUR;

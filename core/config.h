@@ -115,6 +115,7 @@ struct config {
 	                                          * never counts the local listener's */
 	unsigned max_connections_per_address;    /* ... of those, from one IPv4 address or
 	                                          * one IPv6 /64: 32 */
+	unsigned link_pairs;                     /* domain pairs one outgoing link carries: 64 */
 
 	/* policy { starttls required|optional; secure_auth on|off; dialback on|off;
 	 *          sasl_external on|off } */
@@ -124,6 +125,8 @@ struct config {
 	bool sasl_external;                      /* default true */
 	bool pipelining;                         /* XEP-0305 stream set-up pipelining: default true */
 	bool tcp_fastopen;                       /* TCP Fast Open to known peers and on listeners: true */
+	bool multiplex;                          /* new pairs ride links to the same server: true */
+	bool bidi;                               /* XEP-0288 both roles: true */
 
 	struct cfg_peer *peers;                  /* per-peer overrides, may be NULL */
 	char *dialback_secret;                   /* owned; NULL = random, kept in state_dir */

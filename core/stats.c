@@ -103,6 +103,10 @@ stats_format(struct buf *out)
 	buf_printf(out, "held.paused=%lu\n", s->held_paused);
 	buf_printf(out, "verify.refused=%lu\n", s->verify_refused);
 	buf_printf(out, "pairs.refused=%lu\n", s->pairs_refused);
+	buf_printf(out, "pairs.piggybacked=%lu\n", s->pairs_piggybacked);
+	buf_printf(out, "pairs.riding=%lu\n", s->pairs_riding);
+	buf_printf(out, "auth.dialback_cert=%lu\n", s->auth_dialback_cert);
+	buf_printf(out, "bidi.streams=%lu\n", s->bidi_streams);
 	format_stream_errors(out, 1);
 	format_stream_errors(out, 0);
 }

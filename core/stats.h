@@ -36,6 +36,13 @@ struct qf_stats {
 	                                            * limits { held } (or memory) */
 	unsigned long verify_refused;              /* db:result answered with a dialback
 	                                            * error: limits { verifications } */
+	unsigned long pairs_piggybacked;           /* initiator: pairs added on a ready link
+	                                            * by a piggybacked db:result */
+	unsigned long pairs_riding;                /* routes that rode another's link */
+	unsigned long auth_dialback_cert;          /* receiver: db:results found valid by
+	                                            * the certificate (XEP-0344), no
+	                                            * verification leg */
+	unsigned long bidi_streams;                /* streams on which bidi was agreed */
 	unsigned long pairs_refused;               /* ... : the stream's pair table at its
 	                                            * share of limits { held } */
 };

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -25,6 +26,7 @@
 #include "../dns/resolver.h"
 #include "../tls/tls.h"
 #include "conn.h"
+#include "jid.h"
 #include "link.h"
 #include "peercaps.h"
 #include "stanza.h"
@@ -46,7 +48,21 @@ struct link {
 	bool             tfo_used;      /* the first flight rode in the SYN */
 	struct resolve_req *dane_req;   /* incoming DANE: the peer domain's lookup */
 	const char      *dane_domain;   /* borrowed from the stream (lives as long) */
+	struct sockaddr_storage taddr;  /* initiators: the address connected to */
+	socklen_t        taddrlen;
+	struct rider    *riders;        /* pairs of other owners on this link (owned) */
+	unsigned         nriders;
 	struct link     *prev, *next;   /* all links, newest first (for status, shutdown) */
+};
+
+/* A pair another owner (a route) put on the link (link_ride). */
+struct rider {
+	struct handle    owner;
+	const struct link_ops *ops;
+	enum { RIDER_WAITING, RIDER_ASKED, RIDER_VALID } state;
+	struct rider    *next;
+	char            *remote;        /* inside local's allocation */
+	char             local[];
 };
 
 static struct ev_loop *loop;
@@ -77,6 +93,10 @@ static void s_verify_needed(void *, const char *, const char *, const char *, co
 static void s_verify_answer(void *, const char *, bool);
 static void s_pipeline(void *);
 static bool s_dane_lookup(void *, const char *);
+static void s_pair_verdict(void *, const char *, const char *, bool);
+static void riders_ready(struct link *);
+static void rider_free(struct link *, struct rider *);
+static bool rider_owner(const struct rider *, void **);
 
 static struct link *link_new(const struct link_ops *, struct handle);
 static int link_attach(struct link *, struct conn *, enum stream_role, enum stream_side,
@@ -104,8 +124,16 @@ static const struct conn_ops conn_ops = {
 };
 
 static const struct stream_ops stream_ops = {
-	s_start_tls, s_close, s_tls, s_ready, s_stanza, s_verify_needed,
-	s_verify_answer, s_pipeline, s_dane_lookup,
+	.start_tls = s_start_tls,
+	.close = s_close,
+	.tls = s_tls,
+	.ready = s_ready,
+	.stanza = s_stanza,
+	.verify_needed = s_verify_needed,
+	.verify_answer = s_verify_answer,
+	.pipeline = s_pipeline,
+	.dane_lookup = s_dane_lookup,
+	.pair_verdict = s_pair_verdict,
 };
 
 void
@@ -222,6 +250,8 @@ link_connect(const struct resolve_target *t, enum stream_side side,
 	}
 	conn_set_target(c, t->host, t->port);
 	conn_set_tlsa(c, t);
+	memcpy(&l->taddr, &t->addr, sizeof(l->taddr));
+	l->taddrlen = t->addrlen;
 	if (t->direct_tls)
 		stream_direct_tls(l->st);
 	return l;
@@ -345,10 +375,17 @@ c_flight(struct link *l)
 static void
 c_drained(struct link *l)
 {
+	struct rider *r, *next;
 	void *o;
 
 	if (owner_of(l, &o) && l->ops->drained != NULL)
 		l->ops->drained(o, l);
+	/* a callback only ever removes its own rider: next is fetched first */
+	for (r = l->riders; r != NULL; r = next) {
+		next = r->next;
+		if (r->state == RIDER_VALID && rider_owner(r, &o) && r->ops->drained != NULL)
+			r->ops->drained(o, l);
+	}
 }
 
 static void
@@ -383,6 +420,17 @@ c_closed(struct link *l, const char *reason, bool timed_out)
 		nlinks--;
 		if (owner_of(l, &o) && l->ops->closed != NULL)
 			l->ops->closed(o, l, reason, timed_out);
+		while (l->riders != NULL) {
+			struct rider *r = l->riders;
+			const struct link_ops *rops = r->ops;
+			bool call = rider_owner(r, &o);
+
+			l->riders = r->next;
+			l->nriders--;
+			free(r);
+			if (call && rops->closed != NULL)
+				rops->closed(o, l, reason, timed_out);
+		}
 		stream_free(l->st);
 	}
 	handle_release(l->self);
@@ -489,6 +537,7 @@ s_ready(void *arg)
 	sync_deadline(l);
 	if (owner_of(l, &o) && l->ops->ready != NULL)
 		l->ops->ready(o, l);
+	riders_ready(l);
 }
 
 static void
@@ -511,6 +560,12 @@ s_stanza(void *arg, struct stanza *st)
 		l->ops->stanza(o, l, st);
 		return;
 	}
+	/* the owner let go (bidi traffic still coming back): any rider routes it */
+	for (struct rider *r = l->riders; r != NULL; r = r->next)
+		if (rider_owner(r, &o) && r->ops->stanza != NULL) {
+			r->ops->stanza(o, l, st);
+			return;
+		}
 	log_warnx("conn=%lu stanza with nobody to take it dropped", l->id);
 	stanza_free(st);
 }
@@ -592,6 +647,225 @@ dane_resolved(void *arg, const struct resolve_result *res)
 		return;
 	stream_dane_result(l->st, matched);
 	conn_kick(l->conn);     /* what the peer sent meanwhile, and the features */
+}
+
+/* ---- multiplexing: riders ---- */
+
+static bool
+rider_owner(const struct rider *r, void **o)
+{
+	*o = handle_get(r->owner, r->ops->kind);
+	return *o != NULL;
+}
+
+static void
+rider_free(struct link *l, struct rider *r)
+{
+	struct rider **pp;
+
+	for (pp = &l->riders; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == r) {
+			*pp = r->next;
+			l->nriders--;
+			break;
+		}
+	free(r);
+}
+
+/* Ask for r's pair on l's ready stream: 1 carried already, 0 db:result sent, -1 with
+ * *why set when this link may not carry it. */
+static int
+rider_ask(struct link *l, struct rider *r, const char **why)
+{
+	struct stream *s = l->st;
+
+	if (stream_carries(s, r->local, r->remote)) {
+		r->state = RIDER_VALID;
+		return 1;
+	}
+	/* another remote domain on this server: only if the certificate it showed says
+	 * it is that domain too (XEP-0220's rules for reusing a connection) */
+	if (s->side == STREAM_INTERNET && !domain_eq(r->remote, s->remote) &&
+	    !stream_peer_covers(s, r->remote)) {
+		*why = "certificate does not cover the remote domain";
+		return -1;
+	}
+	if (stream_add_pair(s, r->local, r->remote) == -1) {
+		*why = "pair table full or output full";
+		return -1;
+	}
+	if (stream_carries(s, r->local, r->remote)) {
+		r->state = RIDER_VALID;
+		return 1;
+	}
+	r->state = RIDER_ASKED;
+	conn_flush(l->conn);
+	return 0;
+}
+
+/* The stream became ready: the riders that waited for it ask for their pairs. */
+static void
+riders_ready(struct link *l)
+{
+	struct rider *r, *next;
+	const char *why = NULL;
+	void *o;
+
+	for (r = l->riders; r != NULL; r = next) {
+		const struct link_ops *rops = r->ops;
+		int rc;
+
+		next = r->next;
+		if (r->state != RIDER_WAITING)
+			continue;
+		rc = rider_ask(l, r, &why);
+		if (rc == 1 && rider_owner(r, &o) && rops->ready != NULL) {
+			rops->ready(o, l);
+		} else if (rc == -1) {
+			bool call = rider_owner(r, &o);
+
+			log_info("conn=%lu local=%s remote=%s cannot ride the link of local=%s "
+			    "remote=%s: %s", l->id, r->local, r->remote, l->st->local,
+			    l->st->remote, why);
+			rider_free(l, r);
+			if (call && rops->refused != NULL)
+				rops->refused(o, l, why);
+		}
+	}
+}
+
+static void
+s_pair_verdict(void *arg, const char *local, const char *remote, bool valid)
+{
+	struct link *l = arg;
+	struct rider *r;
+	const struct link_ops *rops;
+	void *o;
+	bool call;
+
+	for (r = l->riders; r != NULL; r = r->next)
+		if (r->state == RIDER_ASKED && domain_eq(r->local, local) &&
+		    domain_eq(r->remote, remote))
+			break;
+	if (r == NULL)
+		return;   /* its owner left meanwhile */
+	rops = r->ops;
+	call = rider_owner(r, &o);
+	if (valid) {
+		r->state = RIDER_VALID;
+		if (call && rops->ready != NULL)
+			rops->ready(o, l);
+		return;
+	}
+	rider_free(l, r);
+	if (call && rops->refused != NULL)
+		rops->refused(o, l, "the receiving server refused the piggybacked db:result");
+}
+
+/* Same server: the SRV target host and port, or the address and port. */
+static bool
+same_server(const struct link *l, const struct resolve_target *t, size_t n)
+{
+	const struct conn *c = l->conn;
+
+	for (size_t i = 0; i < n; i++) {
+		if (c->target != NULL && c->target[0] != '\0' && t[i].port == c->target_port &&
+		    strcasecmp(t[i].host, c->target) == 0)
+			return true;
+		if (l->taddrlen > 0 && t[i].addrlen == l->taddrlen &&
+		    memcmp(&t[i].addr, &l->taddr, l->taddrlen) == 0)
+			return true;
+	}
+	return false;
+}
+
+struct link *
+link_find_ride(enum stream_side side, const char *local, const char *remote,
+    const struct resolve_target *targets, size_t n)
+{
+	struct link *best = NULL;
+	int best_rank = 0;
+
+	for (struct link *l = all; l != NULL; l = l->next) {
+		const struct stream *s = l->st;
+		int rank = 0;
+
+		if (s->purpose != STREAM_RELAY || s->side != side || s->state == SS_CLOSED ||
+		    l->conn->state == CONN_CLOSING || l->conn->state == CONN_DEAD ||
+		    l->nriders + 1 >= cfg->link_pairs)
+			continue;
+		if (stream_carries(s, local, remote))
+			return l;
+		if (s->role != STREAM_INITIATOR || l->ops == NULL)
+			continue;           /* receivers carry only what they authenticated */
+		if (side == STREAM_LOCAL || domain_eq(s->remote, remote))
+			rank = stream_is_ready(s) ? 4 : 3;
+		else if (targets != NULL && same_server(l, targets, n))
+			rank = !stream_is_ready(s) ? 1 : stream_peer_covers(s, remote) ? 2 : 0;
+		if (rank > best_rank) {
+			best = l;
+			best_rank = rank;
+		}
+	}
+	return best;
+}
+
+int
+link_ride(struct link *l, const char *local, const char *remote,
+    const struct link_ops *ops, struct handle owner)
+{
+	size_t ll = strlen(local) + 1, rl = strlen(remote) + 1;
+	const char *why = NULL;
+	struct rider *r;
+	int rc = 0;
+
+	if (l->conn->state == CONN_CLOSING || l->conn->state == CONN_DEAD ||
+	    l->st->state == SS_CLOSED || l->nriders + 1 >= cfg->link_pairs)
+		return -1;
+	if ((r = calloc(1, sizeof(*r) + ll + rl)) == NULL)
+		return -1;
+	memcpy(r->local, local, ll);
+	r->remote = r->local + ll;
+	memcpy(r->remote, remote, rl);
+	r->owner = owner;
+	r->ops = ops;
+	r->state = RIDER_WAITING;
+	if (l->st->role == STREAM_RECEIVER) {
+		if (!stream_carries(l->st, local, remote)) {
+			free(r);
+			return -1;
+		}
+		r->state = RIDER_VALID;
+		rc = 1;
+	} else if (stream_is_ready(l->st) && (rc = rider_ask(l, r, &why)) == -1) {
+		log_debug("conn=%lu local=%s remote=%s cannot ride: %s", l->id, local, remote,
+		    why);
+		free(r);
+		return -1;
+	}
+	r->next = l->riders;
+	l->riders = r;
+	l->nriders++;
+	log_debug("conn=%lu local=%s remote=%s rides the link of local=%s remote=%s (%s)",
+	    l->id, local, remote, l->st->local, l->st->remote,
+	    rc == 1 ? "carried" : r->state == RIDER_ASKED ? "db:result sent" : "waiting");
+	return rc;
+}
+
+void
+link_unride(struct link *l, struct handle owner)
+{
+	for (struct rider *r = l->riders; r != NULL; r = r->next)
+		if (r->owner.idx == owner.idx && r->owner.gen == owner.gen) {
+			rider_free(l, r);
+			return;
+		}
+}
+
+bool
+link_shared(const struct link *l)
+{
+	return l->riders != NULL;
 }
 
 /* ---- for the owners ---- */
@@ -818,6 +1092,8 @@ peer_record(const struct link *l, struct buf *out)
 		buf_printf(out, "peer.%lu.peer_cert=%s\n", id, tls_session_peer_verdict(ts));
 	}
 	buf_printf(out, "peer.%lu.auth=%s\n", id, s->auth_method ? s->auth_method : "none");
+	buf_printf(out, "peer.%lu.bidi=%d\n", id, s->bidi);
+	buf_printf(out, "peer.%lu.riders=%u\n", id, l->nriders);
 	for (size_t i = 0; i < s->n_pairs; i++)
 		buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", id, i, s->pairs[i].local,
 		    s->pairs[i].remote, s->pairs[i].valid ? "valid" :

@@ -46,6 +46,10 @@ struct link_ops {
 	void (*verify_answer)(void *owner, struct link *l, const char *id, bool valid);
 	/* The output drained after link_send refused a stanza. */
 	void (*drained)(void *owner, struct link *l);
+	/* A rider (link_ride): the link will not carry its pair (the receiving server
+	 * refused the piggybacked db:result, the certificate does not cover the remote
+	 * domain, or the pair table is full). The rider is off the link; l stays open. */
+	void (*refused)(void *owner, struct link *l, const char *why);
 	/* The last call before l is freed: why, and whether a timer ended it. */
 	void (*closed)(void *owner, struct link *l, const char *reason, bool timed_out);
 };
@@ -67,6 +71,26 @@ void link_detach(struct link *l);
 struct handle link_handle(const struct link *l);
 /* The link a handle refers to, or NULL when it is gone. */
 struct link *link_get(struct handle h);
+
+/* Multiplexing. A link carries its own pair for its owner and any number of riders'
+ * pairs (up to limits { link_pairs }), each reported to its own owner through the same
+ * kind of link_ops: ready once the pair may send, drained, refused, closed.
+ * link_find_ride: a link that can carry (local, remote) on side: one that carries it
+ * already (an initiator's own or added pair; a receiver's pair with bidi, the reverse
+ * way), an initiator to the same remote domain, or (targets given) an initiator to the
+ * same server (SRV target host and port, or address and port) that is still setting up
+ * or whose certificate covers remote. NULL when none. */
+struct link *link_find_ride(enum stream_side side, const char *local, const char *remote,
+    const struct resolve_target *targets, size_t n);
+/* Put (local, remote) on l for owner: 1 when it may send at once (ops->ready is not
+ * called), 0 when a piggybacked db:result is on its way or l is still setting up
+ * (ops->ready or ops->refused follows), -1 when l cannot take it. */
+int link_ride(struct link *l, const char *local, const char *remote,
+    const struct link_ops *ops, struct handle owner);
+/* The rider owner leaves l (its pair stays authenticated on the stream). */
+void link_unride(struct link *l, struct handle owner);
+/* Does anyone besides its owner use l? */
+bool link_shared(const struct link *l);
 
 /* Send a stanza on a ready (or pipelining) initiator. Returns 0, or -1 when not ready
  * or the output is full (then ops->drained follows once it drained). */

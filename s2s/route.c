@@ -66,6 +66,9 @@ struct route {
 	size_t           qbytes;        /* their cost, against limits { queue_bytes } */
 	struct stanza   *inflight, *inflight_tail; /* pipelined before auth was confirmed */
 	bool             retried_plain; /* a pipelined attempt failed; retried without */
+	bool             riding;        /* link is another owner's (link_ride): never
+	                                 * closed by this route, only left */
+	bool             no_ride;       /* a ride was refused: this set-up connects */
 	bool             on_gc;         /* on the list of routes to free if still idle */
 	struct resolve_req *req;        /* resolution under way */
 	bool             timed_out;     /* the last failure was a timeout */
@@ -112,6 +115,10 @@ static void r_ready(void *, struct link *);
 static void r_pipeline(void *, struct link *);
 static void r_stanza(void *, struct link *, struct stanza *);
 static void r_drained(void *, struct link *);
+static void r_refused(void *, struct link *, const char *);
+static bool route_ride(struct route *, const struct resolve_target *, size_t);
+static void route_let_go(struct route *, const char *);
+static void route_ready(struct route *);
 static void r_closed(void *, struct link *, const char *, bool);
 static void rx_verify_needed(void *, struct link *, const char *, const char *,
     const char *, const char *);
@@ -125,6 +132,7 @@ static const struct link_ops relay_ops = {
 	.pipeline = r_pipeline,
 	.stanza = r_stanza,
 	.drained = r_drained,
+	.refused = r_refused,
 	.closed = r_closed,
 };
 
@@ -511,14 +519,19 @@ route_start(struct route *r)
 			return;
 		}
 		connector_set_targets(&r->cx, &t, 1);
-		route_try_next(r);
+		if (!route_ride(r, &t, 1))
+			route_try_next(r);
 		return;
 	}
 	if (targets_static(cfg, r->remote, &t)) {
 		connector_set_targets(&r->cx, &t, 1);
-		route_try_next(r);
+		if (!route_ride(r, &t, 1))
+			route_try_next(r);
 		return;
 	}
+	/* a link that carries the pair already, or goes to the same remote domain: no DNS */
+	if (route_ride(r, NULL, 0))
+		return;
 	r->state = RS_RESOLVING;
 	log_debug("route out local=%s remote=%s resolving", r->local, r->remote);
 	if ((r->req = resolver_lookup(resolver, r->remote, route_resolved, r)) == NULL)
@@ -544,7 +557,76 @@ route_resolved(void *arg, const struct resolve_result *res)
 		route_fail(r, "no usable targets", false);
 		return;
 	}
+	if (route_ride(r, res->targets, res->n_targets))
+		return;
 	route_try_next(r);
+}
+
+/* Multiplexing: put the pair on a link that goes to the same server (s2s/link.c says
+ * which may) instead of opening one. True when the route now rides a link. */
+static bool
+route_ride(struct route *r, const struct resolve_target *t, size_t n)
+{
+	enum stream_side side = r->dir == ROUTE_OUT ? STREAM_INTERNET : STREAM_LOCAL;
+	struct link *l;
+	int rc;
+
+	if (!cfg->multiplex || r->no_ride || shutting_down)
+		return false;
+	if ((l = link_find_ride(side, r->local, r->remote, t, n)) == NULL)
+		return false;
+	if ((rc = link_ride(l, r->local, r->remote, &relay_ops, r->self)) == -1)
+		return false;
+	qf_stats.pairs_riding++;
+	r->link = l;
+	r->riding = true;
+	r->state = RS_CONNECTING;
+	log_debug("route %s local=%s remote=%s rides conn=%lu%s", dir_name(r->dir), r->local,
+	    r->remote, link_id(l), rc == 1 ? "" : " (waiting for its verdict)");
+	if (rc == 1)
+		route_ready(r);
+	return true;
+}
+
+/* The route is done with its link: its own is closed, a ridden one only left. */
+static void
+route_let_go(struct route *r, const char *reason)
+{
+	struct link *l = r->link;
+
+	r->link = NULL;
+	if (l == NULL)
+		return;
+	if (r->riding) {
+		r->riding = false;
+		link_unride(l, r->self);
+		return;
+	}
+	link_detach(l);
+	link_close(l, reason);
+}
+
+/* The ridden link will not carry this pair: connect on our own. */
+static void
+r_refused(void *owner, struct link *l, const char *why)
+{
+	struct route *r = owner;
+
+	if (r->link != l || !r->riding)
+		return;
+	log_info("route %s local=%s remote=%s: conn=%lu will not carry the pair (%s): "
+	    "connecting on its own", dir_name(r->dir), r->local, r->remote, link_id(l), why);
+	r->link = NULL;
+	r->riding = false;
+	r->no_ride = true;
+	r->state = RS_IDLE;
+	if (r->head == NULL && r->inflight == NULL) {
+		ev_timer_stop(loop, &r->setup);
+		connector_cancel(&r->cx, "nothing-queued");
+		gc_later(r);
+		return;
+	}
+	route_start(r);
 }
 
 /* Race the remaining targets (s2s/connect.c); the first TCP connect wins. */
@@ -601,6 +683,7 @@ route_fail(struct route *r, const char *why, bool timeout)
 	log_warnx("route %s local=%s remote=%s failed: %s; bouncing %u stanza(s) with %s",
 	    dir_name(r->dir), r->local, r->remote, why, r->qlen, cond);
 	r->state = RS_IDLE;
+	r->no_ride = false;
 	while ((st = dequeue(r)) != NULL) {
 		r->bounced++;
 		bounce(st, cond, timeout ? "wait" : "cancel", why);
@@ -612,16 +695,11 @@ static void
 setup_timeout_cb(EV_P_ ev_timer *w, int revents)
 {
 	struct route *r = w->data;
-	struct link *l = r->link;
 
 	(void)revents;
 	if (r->state == RS_READY)
 		return;
-	r->link = NULL;
-	if (l != NULL) {
-		link_detach(l);
-		link_close(l, "setup-timeout");
-	}
+	route_let_go(r, "setup-timeout");
 	route_fail(r, "set-up timed out", true);
 }
 
@@ -689,21 +767,32 @@ route_drain(struct route *r)
 		r->sent++;
 		stanza_free(st);
 	}
-	if (shutting_down && r->head == NULL && r->link != NULL)
-		link_close(r->link, "shutdown");   /* the bounces are out: done with this stream */
+	/* the bounces are out: done with this stream, unless other pairs use it */
+	if (shutting_down && r->head == NULL && r->link != NULL && !r->riding &&
+	    !link_shared(r->link))
+		link_close(r->link, "shutdown");
 }
 
 static void
 r_ready(void *owner, struct link *l)
 {
 	struct route *r = owner;
-	struct stanza *st;
 
 	if (r->link != l)
 		return;
+	route_ready(r);
+}
+
+/* The route's link (its own, or one it rides) may carry its stanzas now. */
+static void
+route_ready(struct route *r)
+{
+	struct stanza *st;
+
 	ev_timer_stop(loop, &r->setup);
 	r->state = RS_READY;
 	r->retried_plain = false;
+	r->no_ride = false;
 	connector_cancel(&r->cx, "ready");   /* the target list is no longer needed */
 	while ((st = r->inflight) != NULL) {   /* authentication confirmed: delivered */
 		r->inflight = st->next;
@@ -768,6 +857,21 @@ r_closed(void *owner, struct link *l, const char *reason, bool timed_out)
 	}
 	r->link = NULL;
 	requeue_inflight(r);
+	if (r->riding) {
+		/* a ridden link ended: ride another or connect, as a new set-up would */
+		r->riding = false;
+		r->state = RS_IDLE;
+		if (r->head != NULL && shutting_down)
+			route_fail(r, "shutting down", true);
+		else if (r->head != NULL)
+			route_start(r);
+		else {
+			ev_timer_stop(loop, &r->setup);
+			connector_cancel(&r->cx, "link-closed");
+			gc_later(r);
+		}
+		return;
+	}
 	if (r->state != RS_READY && link_pipelined(l) && !r->retried_plain && !shutting_down) {
 		/* never let pipelining break federation: forget, retry the same target plain */
 		peercaps_forget(r->remote, reason);
@@ -839,13 +943,7 @@ route_shutdown(void)
 			next = r->hnext;
 			/* routes to the local server keep going: they carry the bounces */
 			if (r->dir == ROUTE_OUT && r->state != RS_READY && r->head != NULL) {
-				struct link *l = r->link;
-
-				r->link = NULL;
-				if (l) {
-					link_detach(l);
-					link_close(l, "shutdown");
-				}
+				route_let_go(r, "shutdown");
 				route_fail(r, "shutting down", true);
 			}
 		}
@@ -904,6 +1002,9 @@ route_record(const struct route *r, struct buf *out)
 	buf_printf(out, "route.%s.%s.%s.queued_bytes=%zu\n", d, r->local, r->remote, r->qbytes);
 	buf_printf(out, "route.%s.%s.%s.sent=%lu\n", d, r->local, r->remote, r->sent);
 	buf_printf(out, "route.%s.%s.%s.bounced=%lu\n", d, r->local, r->remote, r->bounced);
+	buf_printf(out, "route.%s.%s.%s.conn=%lu\n", d, r->local, r->remote,
+	    r->link != NULL ? link_id(r->link) : 0);
+	buf_printf(out, "route.%s.%s.%s.riding=%d\n", d, r->local, r->remote, r->riding);
 }
 
 /* Streamed: the cursor is (bucket + 1) << 24 | position in its chain. A route added or

@@ -49,6 +49,11 @@ static void release_held(struct stream *, size_t, bool);
 static void discard_all_held(struct stream *, const char *);
 static void hold(struct stream *, struct stream_pair *, struct xnode *);
 static void send_db_error(struct stream *, const char *, const char *);
+static bool bidi_allowed(const struct stream *);
+static void initiator_pair_verdict(struct stream *, const struct xnode *, const char *);
+static void initiator_stanza(struct stream *, struct xnode *);
+static struct stream_pair *pair_find(struct stream *, const char *, const char *);
+static struct stream_pair *pair_new(struct stream *, const char *, const char *);
 
 static const struct xmlstream_cb xml_cb = { on_open, on_element, on_close, on_error };
 
@@ -309,6 +314,15 @@ stream_dane_result(struct stream *s, bool matched)
 	}
 }
 
+/* XEP-0288 on this stream: on by policy, relay streams only, and on the internet only
+ * under TLS (what travels back rides on the authentication of this direction). */
+static bool
+bidi_allowed(const struct stream *s)
+{
+	return s->cfg->bidi && s->purpose == STREAM_RELAY &&
+	    (s->side == STREAM_LOCAL || s->tls_active);
+}
+
 static void
 send_features(struct stream *s)
 {
@@ -328,6 +342,8 @@ send_features(struct stream *s)
 			return;
 		}
 	}
+	if (bidi_allowed(s) && s->auth_method == NULL && !s->sasl_done)
+		buf_puts(s->out, "<bidi xmlns='" NS_BIDI_FEAT "'/>");
 	if (offer_external(s))
 		buf_puts(s->out, "<mechanisms xmlns='" NS_SASL "'>"
 		    "<mechanism>EXTERNAL</mechanism></mechanisms>");
@@ -677,6 +693,13 @@ initiator_features(struct stream *s, const struct xnode *f)
 		return;
 	}
 	s->db_offered = xnode_child(f, "dialback", NS_DB_FEAT) != NULL;
+	s->peer_bidi = xnode_child(f, "bidi", NS_BIDI_FEAT) != NULL;
+	if (s->peer_bidi && !s->bidi && bidi_allowed(s)) {
+		/* XEP-0288: asked for before authentication, no answer expected */
+		buf_puts(s->out, "<bidi xmlns='" NS_BIDI "'/>");
+		s->bidi = true;
+		qf_stats.bidi_streams++;
+	}
 	if (s->side == STREAM_INTERNET && s->tls_active) {
 		const struct tls_session *t = s->ops->tls(s->owner);
 		bool valid = t != NULL && tls_session_peer_valid_for(t, s->remote);
@@ -797,13 +820,225 @@ initiator_element(struct stream *s, struct xnode *el)
 			    "unexpected-element");
 		}
 		break;
+	case SS_READY:
+		if (strcmp(el->ns, NS_DIALBACK) == 0 && strcmp(el->name, "result") == 0) {
+			initiator_pair_verdict(s, el, type);
+			break;
+		}
+		if (s->bidi && is_stanza(el)) {
+			initiator_stanza(s, el);
+			return;   /* ownership passed on */
+		}
+		/* FALLTHROUGH */
 	default:
-		/* Stanzas on a stream we initiated: only with bidi (XEP-0288), not offered. */
-		stream_error(s, "unsupported-stanza-type", "this stream is one-way",
-		    "unexpected-element");
+		/* Stanzas on a stream we initiated: only with bidi (XEP-0288). */
+		stream_error(s, "unsupported-stanza-type", s->bidi ? "unexpected element" :
+		    "this stream is one-way (no bidi)", "unexpected-element");
 		break;
 	}
 	xnode_free(el);
+}
+
+/* The pair (local, remote) in the table, or NULL. */
+static struct stream_pair *
+pair_find(struct stream *s, const char *local, const char *remote)
+{
+	for (size_t i = 0; i < s->n_pairs; i++)
+		if (domain_eq(s->pairs[i].local, local) && domain_eq(s->pairs[i].remote, remote))
+			return &s->pairs[i];
+	return NULL;
+}
+
+/* A new entry in the pair table, within the stream's share of limits { held }; NULL
+ * when the budget or memory says no. */
+static struct stream_pair *
+pair_new(struct stream *s, const char *local, const char *remote)
+{
+	struct stream_pair *p;
+
+	if ((s->n_pairs + 1) * sizeof(*s->pairs) + s->held_bytes > s->cfg->held_bytes)
+		return NULL;
+	if (s->n_pairs == s->cap_pairs) {
+		size_t cap = s->cap_pairs ? s->cap_pairs * 2 : 4;
+		struct stream_pair *np = realloc(s->pairs, cap * sizeof(*np));
+
+		if (np == NULL)
+			return NULL;
+		memset(np + s->cap_pairs, 0, (cap - s->cap_pairs) * sizeof(*np));
+		s->pairs = np;
+		s->cap_pairs = cap;
+	}
+	p = &s->pairs[s->n_pairs++];
+	memset(p, 0, sizeof(*p));
+	copy_str(p->local, sizeof(p->local), local);
+	copy_str(p->remote, sizeof(p->remote), remote);
+	return p;
+}
+
+int
+stream_add_pair(struct stream *s, const char *local, const char *remote)
+{
+	const char *from = s->side == STREAM_LOCAL ? remote : local;
+	const char *to = s->side == STREAM_LOCAL ? local : remote;
+	char key[DIALBACK_KEY_LEN + 1];
+	struct stream_pair *p;
+	size_t old = s->out->len;
+
+	if (s->role != STREAM_INITIATOR || s->purpose != STREAM_RELAY || s->state != SS_READY)
+		return -1;
+	if (domain_eq(local, s->local) && domain_eq(remote, s->remote))
+		return 0;                       /* the stream's own pair */
+	if ((p = pair_find(s, local, remote)) != NULL)
+		return 0;                       /* asked already (or valid) */
+	if (dialback_key(to, from, s->id, key) == -1)
+		return -1;
+	if (buf_printf(s->out, "<db:result from='%s' to='%s'>%s</db:result>", from, to,
+	    key) == -1) {
+		s->out->len = old;
+		s->out->data[old] = '\0';
+		return -1;
+	}
+	if ((p = pair_new(s, local, remote)) == NULL) {
+		s->out->len = old;
+		s->out->data[old] = '\0';
+		return -1;
+	}
+	p->pending = true;
+	qf_stats.pairs_piggybacked++;
+	log_debug("conn=%lu %s-out local=%s remote=%s piggybacked db:result for local=%s "
+	    "remote=%s", s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", s->local,
+	    s->remote, local, remote);
+	return 0;
+}
+
+/* Initiator, ready: the receiving server's verdict on a pair we added. On the internet
+ * it comes from their domain to ours; on the loopback leg from the local server's
+ * domain to the remote one we speak as. */
+static void
+initiator_pair_verdict(struct stream *s, const struct xnode *el, const char *type)
+{
+	char fd[256], td[256];
+	const char *local, *remote;
+	struct stream_pair *p;
+	bool valid = type != NULL && strcmp(type, "valid") == 0;
+
+	if (jid_domain_only(xnode_attr(el, "from"), fd, sizeof(fd)) == -1 ||
+	    jid_domain_only(xnode_attr(el, "to"), td, sizeof(td)) == -1) {
+		stream_error(s, "improper-addressing", "db:result needs from and to",
+		    "improper-addressing");
+		return;
+	}
+	local = s->side == STREAM_INTERNET ? td : fd;
+	remote = s->side == STREAM_INTERNET ? fd : td;
+	if ((p = pair_find(s, local, remote)) == NULL || !p->pending) {
+		log_debug("conn=%lu db:result for local=%s remote=%s not asked for: ignored",
+		    s->cid, local, remote);
+		return;
+	}
+	p->pending = false;
+	if (valid) {
+		p->valid = true;
+		log_info("conn=%lu %s-out local=%s remote=%s authenticated on the stream of "
+		    "local=%s remote=%s (piggybacked dialback)", s->cid,
+		    s->side == STREAM_INTERNET ? "s2s" : "local", p->local, p->remote,
+		    s->local, s->remote);
+	} else {
+		log_warnx("conn=%lu %s-out local=%s remote=%s piggybacked dialback refused "
+		    "(type=%s)", s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", local,
+		    remote, type ? type : "none");
+		*p = s->pairs[--s->n_pairs];   /* the stream stays for the others */
+	}
+	if (s->ops->pair_verdict != NULL)
+		s->ops->pair_verdict(s->owner, local, remote, valid);
+}
+
+bool
+stream_peer_covers(const struct stream *s, const char *domain)
+{
+	const struct tls_session *t = s->ops->tls(s->owner);
+
+	return t != NULL && peer_ok_for(s, t, domain);
+}
+
+bool
+stream_carries(const struct stream *s, const char *local, const char *remote)
+{
+	if (s->state == SS_CLOSED || s->purpose != STREAM_RELAY)
+		return false;
+	if (s->role == STREAM_INITIATOR) {
+		if (s->state != SS_READY)
+			return false;
+		if (domain_eq(local, s->local) && domain_eq(remote, s->remote))
+			return true;
+	} else {
+		if (!s->bidi || s->state != SS_OPEN)
+			return false;
+		if (s->sasl_done && domain_eq(local, s->local) && domain_eq(remote, s->remote))
+			return true;
+	}
+	for (size_t i = 0; i < s->n_pairs; i++)
+		if (s->pairs[i].valid && domain_eq(s->pairs[i].local, local) &&
+		    domain_eq(s->pairs[i].remote, remote))
+			return true;
+	return false;
+}
+
+/* Initiator with bidi: a stanza coming back. It must belong to a pair this stream
+ * authenticated in our direction (our own, or one added and found valid), reversed;
+ * on the internet an added pair's domain must also be covered by the certificate the
+ * receiving server showed (the only proof of who it is, besides DNS). */
+static void
+initiator_stanza(struct stream *s, struct xnode *el)
+{
+	char fd[256], td[256];
+	const char *local, *remote;
+	bool ok;
+	struct stanza *st;
+
+	if (jid_domain(xnode_attr(el, "from"), fd, sizeof(fd)) == -1 ||
+	    jid_domain(xnode_attr(el, "to"), td, sizeof(td)) == -1) {
+		xnode_free(el);
+		stream_error(s, "improper-addressing", "stanza needs from and to",
+		    "improper-addressing");
+		return;
+	}
+	/* the pair as this stream names it: (our domain, theirs) */
+	local = s->side == STREAM_INTERNET ? td : fd;
+	remote = s->side == STREAM_INTERNET ? fd : td;
+	if (s->side == STREAM_INTERNET && !config_is_local(s->cfg, td)) {
+		xnode_free(el);
+		stream_error(s, "host-unknown", "no relaying to other domains",
+		    "open-relay-attempt");
+		return;
+	}
+	if (s->side == STREAM_LOCAL && (!config_is_local(s->cfg, fd) ||
+	    config_is_local(s->cfg, td))) {
+		xnode_free(el);
+		stream_error(s, "invalid-from", "only local domains may send here",
+		    "invalid-from");
+		return;
+	}
+	ok = domain_eq(local, s->local) && domain_eq(remote, s->remote);
+	if (!ok) {
+		struct stream_pair *p = pair_find(s, local, remote);
+
+		ok = p != NULL && p->valid &&
+		    (s->side == STREAM_LOCAL || stream_peer_covers(s, remote));
+	}
+	if (!ok) {
+		xnode_free(el);
+		stream_error(s, "invalid-from", "sender domain not authenticated on this stream",
+		    "invalid-from");
+		return;
+	}
+	if ((st = stanza_from_xnode(el)) == NULL) {
+		xnode_free(el);
+		stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
+		return;
+	}
+	xnode_free(el);
+	s->stanzas_in++;
+	s->ops->stanza(s->owner, st);
 }
 
 /* ---- receiver ---- */
@@ -841,7 +1076,13 @@ receiver_element(struct stream *s, struct xnode *el)
 		receiver_db_result(s, el);
 	else if (strcmp(el->ns, NS_DIALBACK) == 0 && strcmp(el->name, "verify") == 0)
 		receiver_db_verify(s, el);
-	else if (is_stanza(el)) {
+	else if (strcmp(el->ns, NS_BIDI) == 0 && strcmp(el->name, "bidi") == 0 &&
+	    bidi_allowed(s) && s->auth_method == NULL && !s->sasl_done) {
+		s->bidi = true;   /* XEP-0288: no answer; the pairs authenticated here go back */
+		qf_stats.bidi_streams++;
+		log_debug("conn=%lu %s-in remote=%s bidi requested", s->cid,
+		    s->side == STREAM_INTERNET ? "s2s" : "local", s->remote);
+	} else if (is_stanza(el)) {
 		receiver_stanza(s, el);
 		return;  /* ownership passed on */
 	} else
@@ -974,43 +1215,35 @@ receiver_db_result(struct stream *s, const struct xnode *el)
 			return;
 		}
 	}
-	for (size_t i = 0; i < s->n_pairs; i++)
-		if (domain_eq(s->pairs[i].local, ours) && domain_eq(s->pairs[i].remote, theirs))
-			p = &s->pairs[i];
-	if (p == NULL) {
-		/* many pairs per stream, as many as the connection's budget allows: the pair
-		 * table counts against limits { held } together with the held stanzas */
-		if ((s->n_pairs + 1) * sizeof(*s->pairs) + s->held_bytes > s->cfg->held_bytes) {
-			free(key);
-			qf_stats.pairs_refused++;
-			log_warnx("conn=%lu %s-in local=%s remote=%s dialback refused: %zu domain "
-			    "pairs on this stream already (limits held)", s->cid,
-			    s->side == STREAM_INTERNET ? "s2s" : "local", ours, theirs, s->n_pairs);
-			send_db_error(s, ours, theirs);
-			return;
-		}
-		if (s->n_pairs == s->cap_pairs) {
-			size_t cap = s->cap_pairs ? s->cap_pairs * 2 : 4;
-			struct stream_pair *np = realloc(s->pairs, cap * sizeof(*np));
-
-			if (np == NULL) {
-				free(key);
-				stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
-				return;
-			}
-			memset(np + s->cap_pairs, 0, (cap - s->cap_pairs) * sizeof(*np));
-			s->pairs = np;
-			s->cap_pairs = cap;
-		}
-		p = &s->pairs[s->n_pairs++];
-		copy_str(p->local, sizeof(p->local), ours);
-		copy_str(p->remote, sizeof(p->remote), theirs);
+	p = pair_find(s, ours, theirs);
+	/* many pairs per stream, as many as the connection's budget allows: the pair table
+	 * counts against limits { held } together with the held stanzas */
+	if (p == NULL && (p = pair_new(s, ours, theirs)) == NULL) {
+		free(key);
+		qf_stats.pairs_refused++;
+		log_warnx("conn=%lu %s-in local=%s remote=%s dialback refused: %zu domain "
+		    "pairs on this stream already (limits held)", s->cid,
+		    s->side == STREAM_INTERNET ? "s2s" : "local", ours, theirs, s->n_pairs);
+		send_db_error(s, ours, theirs);
+		return;
 	}
 	if (p->pending) {
 		free(key);
 		return;  /* one verification at a time per pair */
 	}
 	p->pending = true;
+	if (s->side == STREAM_INTERNET && s->tls_active && s->cfg->sasl_external &&
+	    stream_peer_covers(s, theirs)) {
+		/* XEP-0344 §2.4: the certificate this peer showed is valid for the domain it
+		 * claims: that proves more than a verification leg would, so none is made */
+		free(key);
+		qf_stats.auth_dialback_cert++;
+		log_debug("conn=%lu s2s-in local=%s remote=%s certificate valid for the "
+		    "domain: dialback without a verification leg (XEP-0344)", s->cid, ours,
+		    theirs);
+		stream_dialback_verdict(s, ours, theirs, true);
+		return;
+	}
 	log_debug("conn=%lu %s-in local=%s remote=%s dialback key received, verifying",
 	    s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", ours, theirs);
 	s->ops->verify_needed(s->owner, ours, theirs, s->id, key);
@@ -1325,7 +1558,8 @@ stream_input_paused(const struct stream *s)
 int
 stream_send(struct stream *s, const struct stanza *st)
 {
-	if (s->state != SS_READY && !(s->early_ok && s->state != SS_CLOSED))
+	if (s->state != SS_READY && !(s->early_ok && s->state != SS_CLOSED) &&
+	    !(s->role == STREAM_RECEIVER && s->bidi && s->state == SS_OPEN))
 		return -1;
 	if (buf_append(s->out, st->data, st->len) == -1)
 		return -1;

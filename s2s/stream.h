@@ -78,6 +78,9 @@ struct stream_ops {
 	 * against them. Returns true when started: stream_dane_result() follows (never
 	 * from inside this call) and the stream holds its features back until then. */
 	bool (*dane_lookup)(void *owner, const char *domain);
+	/* Initiator: the receiving server's answer to a pair added by stream_add_pair()
+	 * (valid false also for type='error'); the stream stays either way. */
+	void (*pair_verdict)(void *owner, const char *local, const char *remote, bool valid);
 };
 
 struct stream {
@@ -102,7 +105,14 @@ struct stream {
 	bool  sasl_done;                   /* receiver: remote is authenticated by SASL
 	                                    * EXTERNAL (for the stream's own pair) */
 	const char *auth_method;           /* "external" / "dialback" / NULL */
+	/* XEP-0288: the stream carries stanzas both ways (receiver: the initiator sent
+	 * <bidi/>; initiator: we sent it after the peer offered it). Only pairs this
+	 * stream authenticated in its own direction travel the other way. */
+	bool  bidi;
+	bool  peer_bidi;                   /* initiator: the peer offered bidi */
 	/* Receiver: (local, remote) pairs authenticated by dialback; pending verifications.
+	 * Initiator: the pairs added on a ready stream by a piggybacked db:result
+	 * (stream_add_pair), pending until the receiving server's verdict.
 	 * Stanzas pipelined behind a pair's db:result wait in ITS held list: only that
 	 * pair's verdict releases them (valid) or discards them (invalid, timeout, close). */
 	struct stream_pair {
@@ -180,6 +190,16 @@ void stream_resume_input(struct stream *s);
 /* Input is paused (held budget, owner's pause or a DANE lookup): the owner should stop
  * reading the socket until it is woken. */
 bool stream_input_paused(const struct stream *s);
+/* Initiator (relay, ready): authenticate one more (local, remote) pair on this stream
+ * with a piggybacked db:result (XEP-0220 §2.4 "multiplexing"); ops->pair_verdict
+ * follows. Returns 0, or -1 (not ready, a pair table at its budget, or output full). */
+int stream_add_pair(struct stream *s, const char *local, const char *remote);
+/* May stanzas for (local, remote) travel on this stream, in the direction it was opened
+ * (initiator) or back the other way (receiver, bidi)? Initiator: its own pair once
+ * ready, or an added pair found valid. Receiver with bidi: a pair authenticated here. */
+bool stream_carries(const struct stream *s, const char *local, const char *remote);
+/* Is the peer's TLS certificate valid for domain (PKIX and names)? */
+bool stream_peer_covers(const struct stream *s, const char *domain);
 /* Send a stream error (condition from RFC 6120 §4.9.3) and close with reason. */
 void stream_error(struct stream *s, const char *cond, const char *text, const char *reason);
 /* Close cleanly with </stream:stream>. */

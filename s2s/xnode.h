@@ -21,6 +21,7 @@
 #define NS_STREAMS_E "urn:ietf:params:xml:ns:xmpp-streams"
 #define NS_STANZAS_E "urn:ietf:params:xml:ns:xmpp-stanzas"
 #define NS_BIDI_FEAT "urn:xmpp:features:bidi"
+#define NS_BIDI      "urn:xmpp:bidi"
 #define NS_PIPELINING "urn:xmpp:features:pipelining"
 #define NS_XML       "http://www.w3.org/XML/1998/namespace"
 

@@ -110,7 +110,7 @@ static void op_pipeline(void *o) { (void)o; pipelined_calls++; }
 
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline, NULL,
+	op_pipeline, NULL, NULL,
 };
 
 static struct cfg_domain dom_a = { .name = "a.example" };
@@ -412,7 +412,7 @@ op_dane_lookup(void *o, const char *domain)
 
 static const struct stream_ops dane_ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline, op_dane_lookup,
+	op_pipeline, op_dane_lookup, NULL,
 };
 
 /* A receiver whose peer shows a certificate that is not PKIX-valid: after STARTTLS. */
