@@ -247,6 +247,7 @@ link_connect(const struct resolve_target *t, enum stream_side side,
 		l->st->pipeline = pc->pipelining;
 		l->st->pipe_starttls = pc->starttls;  /* Prosody 0.12 tolerates it too */
 		l->st->pipe_external = pc->external;
+		l->st->pipe_bidi = pc->bidi;
 	}
 	conn_set_target(c, t->host, t->port);
 	conn_set_tlsa(c, t);
@@ -493,6 +494,7 @@ learn_peer(struct link *l, unsigned tls_rounds)
 		.dialback = s->auth_method && strcmp(s->auth_method, "dialback") == 0,
 		.starttls = conn_tls_session(l->conn) != NULL,
 		.tls_rounds = (uint8_t)tls_rounds,
+		.bidi = s->peer_bidi,
 	};
 
 	if (s->purpose == STREAM_VERIFY) {
@@ -762,18 +764,29 @@ s_pair_verdict(void *arg, const char *local, const char *remote, bool valid)
 		rops->refused(o, l, "the receiving server refused the piggybacked db:result");
 }
 
-/* Same server: the SRV target host and port, or the address and port. */
+/* Same server: the SRV target host and port (then the TLSA RRset at _port._tcp.host,
+ * which the link's handshake was checked against, is the same one), or the address
+ * and port of a target without DANE (a target with secure TLSA records of its own, or
+ * a bogus answer, is never reached through another name's link). */
 static bool
 same_server(const struct link *l, const struct resolve_target *t, size_t n)
 {
 	const struct conn *c = l->conn;
+	const struct tls_session *ts = conn_tls_session(l->conn);
+	bool dane_ok = ts != NULL && tls_session_dane_state(ts) == TLS_DANE_MATCHED;
 
 	for (size_t i = 0; i < n; i++) {
+		bool dane = t[i].tlsa_status == RESOLVE_TLSA_SECURE && t[i].n_tlsa > 0;
+
+		if (t[i].tlsa_status == RESOLVE_TLSA_BOGUS)
+			continue;
+		/* the same TLSA RRset: but if this name's resolution makes it binding, the
+		 * link's handshake must have matched it (its own may not have asked) */
 		if (c->target != NULL && c->target[0] != '\0' && t[i].port == c->target_port &&
-		    strcasecmp(t[i].host, c->target) == 0)
+		    strcasecmp(t[i].host, c->target) == 0 && (!dane || dane_ok))
 			return true;
-		if (l->taddrlen > 0 && t[i].addrlen == l->taddrlen &&
-		    memcmp(&t[i].addr, &l->taddr, l->taddrlen) == 0)
+		if (t[i].tlsa_status != RESOLVE_TLSA_SECURE && l->taddrlen > 0 &&
+		    t[i].addrlen == l->taddrlen && memcmp(&t[i].addr, &l->taddr, l->taddrlen) == 0)
 			return true;
 	}
 	return false;
@@ -800,8 +813,13 @@ link_find_ride(enum stream_side side, const char *local, const char *remote,
 			continue;           /* receivers carry only what they authenticated */
 		if (side == STREAM_LOCAL || domain_eq(s->remote, remote))
 			rank = stream_is_ready(s) ? 4 : 3;
-		else if (targets != NULL && same_server(l, targets, n))
+		else if (targets != NULL && same_server(l, targets, n)) {
 			rank = !stream_is_ready(s) ? 1 : stream_peer_covers(s, remote) ? 2 : 0;
+			if (rank == 0)
+				log_info("conn=%lu goes to the server of local=%s remote=%s but its "
+				    "certificate does not cover remote=%s: not shared", l->id,
+				    local, remote, remote);
+		}
 		if (rank > best_rank) {
 			best = l;
 			best_rank = rank;

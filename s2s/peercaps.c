@@ -90,13 +90,16 @@ load(void)
 	}
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char dom[256];
-		int pl, ex, db, st, tr;
+		int pl, ex, db, st, tr, bd = 0, n = 0;
 		long long exp;
 		struct peercaps c;
 
 		lineno++;
 		if (strchr(line, '\n') == NULL || nentries >= PEERCAPS_MAX ||
-		    sscanf(line, "%255s %d %d %d %d %d %lld", dom, &pl, &ex, &db, &st, &tr, &exp) != 7 ||
+		    sscanf(line, "%255s %d %d %d %d %d %lld%n", dom, &pl, &ex, &db, &st, &tr, &exp,
+		    &n) != 7 ||
+		    /* an 8th field (bidi) was added later: files without it still load */
+		    (sscanf(line + n, "%d", &bd) == 1 && (bd < 0 || bd > 1)) ||
 		    !valid_domain(dom) || pl < 0 || pl > 1 || ex < 0 || ex > 1 || db < 0 ||
 		    db > 1 || st < 0 || st > 1 || tr < 1 || tr > 3 ||
 		    exp > (long long)now + ttl || find(dom) != NULL) {
@@ -113,6 +116,7 @@ load(void)
 		c.dialback = db;
 		c.starttls = st;
 		c.tls_rounds = (uint8_t)tr;
+		c.bidi = bd == 1;
 		c.expires = (time_t)exp;
 		peercaps_learn(dom, &c);
 		/* learn() sets a fresh expiry; keep the recorded one */
@@ -202,9 +206,9 @@ save(void)
 	buf_init(&b, (size_t)(PEERCAPS_MAX + 1) * PEERCAPS_LINE);
 	buf_printf(&b, "%s\n", PEERCAPS_MAGIC);
 	for (struct entry *e = entries; e; e = e->next)
-		buf_printf(&b, "%s %d %d %d %d %u %lld\n", e->domain, e->caps.pipelining,
+		buf_printf(&b, "%s %d %d %d %d %u %lld %d\n", e->domain, e->caps.pipelining,
 		    e->caps.external, e->caps.dialback, e->caps.starttls, e->caps.tls_rounds,
-		    (long long)e->caps.expires);
+		    (long long)e->caps.expires, e->caps.bidi);
 	if (atomicfile_write(file, b.data, b.len, 0600) == -1)
 		log_warn("peercaps: cannot write %s", file);
 	buf_free(&b);
@@ -217,8 +221,9 @@ peercaps_format(struct buf *out)
 
 	for (struct entry *e = entries; e; e = e->next)
 		buf_printf(out, "peercaps.%s=pipelining:%d,external:%d,dialback:%d,tls_rounds:%u,"
-		    "ttl_left:%lld\n", e->domain, e->caps.pipelining, e->caps.external,
-		    e->caps.dialback, e->caps.tls_rounds, (long long)(e->caps.expires - now));
+		    "bidi:%d,ttl_left:%lld\n", e->domain, e->caps.pipelining, e->caps.external,
+		    e->caps.dialback, e->caps.tls_rounds, e->caps.bidi,
+		    (long long)(e->caps.expires - now));
 }
 
 void

@@ -20,6 +20,7 @@ struct peercaps {
 	bool     dialback;      /* accepted our dialback */
 	bool     starttls;      /* offered STARTTLS */
 	uint8_t  tls_rounds;    /* round trips its TLS handshake took (1 for TLS 1.3) */
+	bool     bidi;          /* offered XEP-0288 bidi (a pipelined set-up asks for it) */
 	time_t   expires;       /* wall clock */
 };
 

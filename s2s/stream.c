@@ -50,6 +50,7 @@ static void discard_all_held(struct stream *, const char *);
 static void hold(struct stream *, struct stream_pair *, struct xnode *);
 static void send_db_error(struct stream *, const char *, const char *);
 static bool bidi_allowed(const struct stream *);
+static void request_bidi(struct stream *);
 static void initiator_pair_verdict(struct stream *, const struct xnode *, const char *);
 static void initiator_stanza(struct stream *, struct xnode *);
 static struct stream_pair *pair_find(struct stream *, const char *, const char *);
@@ -323,6 +324,18 @@ bidi_allowed(const struct stream *s)
 	    (s->side == STREAM_LOCAL || s->tls_active);
 }
 
+/* Initiator: ask for bidi (XEP-0288 §2.2), before authentication; no answer comes. */
+static void
+request_bidi(struct stream *s)
+{
+	if (s->bidi || s->role != STREAM_INITIATOR || !bidi_allowed(s) ||
+	    s->auth_method != NULL)
+		return;
+	buf_puts(s->out, "<bidi xmlns='" NS_BIDI "'/>");
+	s->bidi = true;
+	qf_stats.bidi_streams++;
+}
+
 static void
 send_features(struct stream *s)
 {
@@ -447,7 +460,9 @@ stream_tls_ready(struct stream *s)
 		if (t != NULL && tls_session_peer_valid_for(t, s->remote)) {
 			char b64[400];
 
-			/* header + auth + restarted header + stanzas in one flight */
+			/* header + [bidi] + auth + restarted header + stanzas in one flight */
+			if (s->pipe_bidi)
+				request_bidi(s);
 			b64_encode(s->local, b64, sizeof(b64));
 			buf_printf(s->out, "<auth xmlns='" NS_SASL "' mechanism='EXTERNAL'>%s</auth>",
 			    b64);
@@ -514,6 +529,8 @@ on_open(void *arg, const struct xnode *h)
 				}
 				/* pipelined dialback: the key needs this header's id */
 				s->early_ok = true;
+				if (s->pipe_bidi)
+					request_bidi(s);
 				send_db_result(s);
 				s->ops->pipeline(s->owner);
 			}
@@ -656,6 +673,7 @@ initiator_features(struct stream *s, const struct xnode *f)
 		s->peer_starttls = xnode_child(f, "starttls", NS_TLS) != NULL;
 	} else {
 		s->peer_pipelining |= xnode_child(f, "pipelining", NS_PIPELINING) != NULL;
+		s->peer_bidi |= xnode_child(f, "bidi", NS_BIDI_FEAT) != NULL;
 	}
 	if (s->starttls_sent && !s->tls_active) {
 		if (!s->peer_starttls) {
@@ -693,13 +711,9 @@ initiator_features(struct stream *s, const struct xnode *f)
 		return;
 	}
 	s->db_offered = xnode_child(f, "dialback", NS_DB_FEAT) != NULL;
-	s->peer_bidi = xnode_child(f, "bidi", NS_BIDI_FEAT) != NULL;
-	if (s->peer_bidi && !s->bidi && bidi_allowed(s)) {
-		/* XEP-0288: asked for before authentication, no answer expected */
-		buf_puts(s->out, "<bidi xmlns='" NS_BIDI "'/>");
-		s->bidi = true;
-		qf_stats.bidi_streams++;
-	}
+	s->peer_bidi |= xnode_child(f, "bidi", NS_BIDI_FEAT) != NULL;
+	if (s->peer_bidi)
+		request_bidi(s);
 	if (s->side == STREAM_INTERNET && s->tls_active) {
 		const struct tls_session *t = s->ops->tls(s->owner);
 		bool valid = t != NULL && tls_session_peer_valid_for(t, s->remote);
@@ -786,6 +800,7 @@ initiator_element(struct stream *s, struct xnode *el)
 		if (s->early_ok && strcmp(el->ns, NS_STREAM) == 0 &&
 		    strcmp(el->name, "features") == 0) {
 			s->peer_pipelining |= xnode_child(el, "pipelining", NS_PIPELINING) != NULL;
+			s->peer_bidi |= xnode_child(el, "bidi", NS_BIDI_FEAT) != NULL;
 			s->db_offered = xnode_child(el, "dialback", NS_DB_FEAT) != NULL;
 		} else if (strcmp(el->ns, NS_DIALBACK) != 0 || strcmp(el->name, "result") != 0) {
 			stream_error(s, "not-authorized", "dialback result expected",

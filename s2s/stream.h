@@ -127,6 +127,7 @@ struct stream {
 	bool  pipeline;                    /* peer is known to support pipelining */
 	bool  pipe_starttls;               /* peer is known to offer STARTTLS: send it early */
 	bool  pipe_external;               /* peer accepted our SASL EXTERNAL before */
+	bool  pipe_bidi;                   /* peer offered bidi before: ask for it early */
 	/* ... and kept by the stream: */
 	bool  starttls_sent;               /* <starttls/> went out with the header */
 	bool  tls_preempt;                 /* owner starts TLS now: ClientHello in flight 1 */

@@ -204,6 +204,7 @@ class Client:
         self.host = host
         self.port = port
         self.timeout = timeout
+        self.resource = "xmppc"
         self.logf = logf
         self.xs = None
         self.full_jid = None
@@ -246,8 +247,8 @@ class Client:
             raise StreamClosed("SASL PLAIN failed: %s" % tostr(r))
         self.xs.restart()
         feats = self.open_stream()
-        self.iq("<iq type='set' id='%s'><bind xmlns='%s'><resource>xmppc</resource></bind></iq>",
-                NS_BIND, bind=True)
+        self.iq("<iq type='set' id='%s'><bind xmlns='%s'><resource>" + escape(self.resource) +
+                "</resource></bind></iq>", NS_BIND, bind=True)
         sess = feats.find("{%s}session" % NS_SESSION)
         if sess is not None and sess.find("{%s}optional" % NS_SESSION) is None:
             self.iq("<iq type='set' id='%s'><session xmlns='%s'/></iq>", NS_SESSION)
@@ -407,6 +408,8 @@ def main():
     ap.add_argument("--ready", help="create this file once logged in and available")
     ap.add_argument("--port", type=int, default=5222)
     ap.add_argument("--login-timeout", type=float, default=10.0)
+    ap.add_argument("--resource", default="xmppc",
+                    help="resource to bind (several clients of one user need distinct ones)")
     ap.add_argument("jid")
     ap.add_argument("password")
     ap.add_argument("server", help="IP address of the c2s server")
@@ -418,6 +421,7 @@ def main():
     actions = parse_actions(a.actions)
     logf = open(a.log, "a") if a.log else None
     c = Client(a.jid, a.password, a.server, a.port, logf, a.login_timeout)
+    c.resource = a.resource
     try:
         c.login()
         print("logged in as %s" % c.full_jid, flush=True)
