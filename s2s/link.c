@@ -90,7 +90,7 @@ static const struct tls_session *s_tls(void *);
 static void s_ready(void *);
 static void s_stanza(void *, struct stanza *);
 static void s_verify_needed(void *, const char *, const char *, const char *, const char *);
-static void s_verify_answer(void *, const char *, bool);
+static void s_verify_answer(void *, const char *, const char *, const char *, bool);
 static void s_pipeline(void *);
 static bool s_dane_lookup(void *, const char *);
 static void s_pair_verdict(void *, const char *, const char *, bool);
@@ -586,13 +586,14 @@ s_verify_needed(void *arg, const char *local, const char *remote, const char *id
 }
 
 static void
-s_verify_answer(void *arg, const char *id, bool valid)
+s_verify_answer(void *arg, const char *local, const char *remote, const char *id,
+    bool valid)
 {
 	struct link *l = arg;
 	void *o;
 
 	if (owner_of(l, &o) && l->ops->verify_answer != NULL)
-		l->ops->verify_answer(o, l, id, valid);
+		l->ops->verify_answer(o, l, local, remote, id, valid);
 }
 
 /* Incoming DANE: resolve domain (SRV, addresses, TLSA of each secure target) to
@@ -912,9 +913,10 @@ link_send_blocked(const struct link *l)
 }
 
 int
-link_send_verify(struct link *l, const char *id, const char *key)
+link_send_verify(struct link *l, const char *local, const char *remote, const char *id,
+    const char *key)
 {
-	return stream_send_verify(l->st, id, key);
+	return stream_send_verify(l->st, local, remote, id, key);
 }
 
 void

@@ -42,8 +42,9 @@ struct link_ops {
 	 * link_dialback_verdict() or link_dialback_error(). */
 	void (*verify_needed)(void *owner, struct link *l, const char *local,
 	    const char *remote, const char *stream_id, const char *key);
-	/* Initiator (verify): the authoritative server's answer for id. */
-	void (*verify_answer)(void *owner, struct link *l, const char *id, bool valid);
+	/* Initiator (verify): the authoritative server's answer for id about (local, remote). */
+	void (*verify_answer)(void *owner, struct link *l, const char *local,
+	    const char *remote, const char *id, bool valid);
 	/* The output drained after link_send refused a stanza. */
 	void (*drained)(void *owner, struct link *l);
 	/* A rider (link_ride): the link will not carry its pair (the receiving server
@@ -97,8 +98,10 @@ bool link_shared(const struct link *l);
 int link_send(struct link *l, const struct stanza *st);
 /* A send was refused and ops->drained has not come yet. */
 bool link_send_blocked(const struct link *l);
-/* Verify purpose, once ready: ask about key on another stream's id; then link_flush. */
-int link_send_verify(struct link *l, const char *id, const char *key);
+/* Verify purpose, once ready: ask about the key (local, remote) gave on another
+ * stream's id; then link_flush. */
+int link_send_verify(struct link *l, const char *local, const char *remote,
+    const char *id, const char *key);
 void link_flush(struct link *l);
 /* Receiver: the verdict for a db:result given to ops->verify_needed (held stanzas are
  * released or discarded, input resumes). */

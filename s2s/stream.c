@@ -122,13 +122,18 @@ stream_free(struct stream *s)
 }
 
 int
-stream_send_verify(struct stream *s, const char *id, const char *key)
+stream_send_verify(struct stream *s, const char *local, const char *remote,
+    const char *id, const char *key)
 {
 	size_t old = s->out->len;
+	/* from the receiving server (us) to the authoritative one: on the loopback leg we
+	 * are the remote domain and the local server is authoritative for local */
+	const char *from = s->side == STREAM_LOCAL ? remote : local;
+	const char *to = s->side == STREAM_LOCAL ? local : remote;
 
 	if (s->purpose != STREAM_VERIFY || s->state != SS_WAIT_DB_VERIFY)
 		return -1;
-	if (buf_printf(s->out, "<db:verify from='%s' to='%s' id='", me(s), peer(s)) == -1 ||
+	if (buf_printf(s->out, "<db:verify from='%s' to='%s' id='", from, to) == -1 ||
 	    buf_put_xml_escaped(s->out, id, strlen(id)) == -1 || buf_puts(s->out, "'>") == -1 ||
 	    buf_put_xml_escaped(s->out, key, strlen(key)) == -1 ||
 	    buf_puts(s->out, "</db:verify>") == -1) {
@@ -820,15 +825,16 @@ initiator_element(struct stream *s, struct xnode *el)
 			const char *id = xnode_attr(el, "id");
 			char fd[256], td[256];
 
-			/* an answer names the authoritative server's domain and ours */
+			/* an answer names the authoritative server's domain and ours; the owner
+			 * matches (id, local, remote) with what it asked */
 			if (id == NULL || jid_domain(xnode_attr(el, "from"), fd, sizeof(fd)) == -1 ||
-			    jid_domain(xnode_attr(el, "to"), td, sizeof(td)) == -1 ||
-			    !domain_eq(fd, peer(s)) || !domain_eq(td, me(s))) {
-				stream_error(s, "invalid-from", "db:verify answer for other domains",
-				    "bad-verify-answer");
+			    jid_domain(xnode_attr(el, "to"), td, sizeof(td)) == -1) {
+				stream_error(s, "improper-addressing", "db:verify answer needs from, "
+				    "to and id", "bad-verify-answer");
 				break;
 			}
-			s->ops->verify_answer(s->owner, id,
+			s->ops->verify_answer(s->owner, s->side == STREAM_LOCAL ? fd : td,
+			    s->side == STREAM_LOCAL ? td : fd, id,
 			    type != NULL && strcmp(type, "valid") == 0);
 		} else {
 			stream_error(s, "unsupported-stanza-type", "db:verify answer expected",

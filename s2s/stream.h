@@ -68,8 +68,9 @@ struct stream_ops {
 	void (*verify_needed)(void *owner, const char *local, const char *remote,
 	    const char *stream_id, const char *key);
 	/* Initiator (verify purpose): the authoritative server's answer for the request
-	 * with that id (valid false also for type='error'). */
-	void (*verify_answer)(void *owner, const char *id, bool valid);
+	 * about (local, remote) with that id (valid false also for type='error'). */
+	void (*verify_answer)(void *owner, const char *local, const char *remote,
+	    const char *id, bool valid);
 	/* Initiator, pipelining: authentication went out without waiting; queued stanzas
 	 * may follow in the same flight (stream_send works until the stream fails). */
 	void (*pipeline)(void *owner);
@@ -156,9 +157,12 @@ struct stream *stream_new(enum stream_role role, enum stream_side side,
     enum stream_purpose purpose, const struct config *cfg, const char *local,
     const char *remote, const struct stream_ops *ops, void *owner, struct buf *out);
 void stream_free(struct stream *s);
-/* Verify purpose, once ready: ask the authoritative server about key on the other
- * stream's id. Returns 0 or -1 (not ready, or output full). */
-int stream_send_verify(struct stream *s, const char *id, const char *key);
+/* Verify purpose, once ready: ask the authoritative server about the key (local,
+ * remote) gave on the other stream's id; the pair need not be the stream's own (on the
+ * loopback leg one stream asks the local server about all its domains). Returns 0 or
+ * -1 (not ready, or output full). */
+int stream_send_verify(struct stream *s, const char *local, const char *remote,
+    const char *id, const char *key);
 /* Receiver: the pair's verification could not even be started (limits { verifications }
  * reached): answer with a dialback error (XEP-0220 §2.4, type='error', resource-
  * constraint); the pair is dropped, its held stanzas discarded, the stream stays. */

@@ -3,7 +3,9 @@
  * route.c hands every db:result key here. Jobs for the same (side, local, remote) share
  * one session: the authoritative server is resolved once, connected once (Happy Eyeballs
  * through connect.c), and asked with one db:verify per job on the same stream; answers
- * are matched by stream id. A session exists only while it has jobs: the last verdict,
+ * are matched by stream id and domain pair. On the loopback leg the authoritative server
+ * is the local server for every local domain, so all its jobs share one session and
+ * one connection whatever their domains. A session exists only while it has jobs: the last verdict,
  * or the last asking stream closing, ends it and its connection. What a session costs
  * while it connects (the target list) is allocated then and freed when connected.
  * Jobs name the asking link by handle (a stream that closes is simply not found); a
@@ -34,6 +36,7 @@ struct job {
 	struct handle asker;      /* the receiving link waiting for the verdict */
 	bool          sent;       /* its db:verify went out on the current connection */
 	const char   *id, *key;   /* inside data */
+	const char   *local, *remote; /* the pair the key was given for (inside data) */
 	char          data[];
 };
 
@@ -46,6 +49,7 @@ struct session {
 	                                 * (cleared when it reports closed) */
 	bool          ready;            /* its stream takes db:verify requests */
 	bool          reaping;          /* on the reap list (no jobs left) */
+	unsigned      restarts;         /* new connections after a ready one closed */
 	struct resolve_req *req;        /* resolution under way */
 	struct connector cx;            /* Happy Eyeballs over the targets */
 	const char   *why;              /* last failure, for logs */
@@ -74,7 +78,8 @@ static void drop_cb(void *, struct link *, const char *);
 static void exhausted_cb(void *);
 static void v_connected(void *, struct link *);
 static void v_ready(void *, struct link *);
-static void v_answer(void *, struct link *, const char *, bool);
+static void v_answer(void *, struct link *, const char *, const char *, const char *,
+    bool);
 static void v_closed(void *, struct link *, const char *, bool);
 
 /* The links that carry db:verify requests (owner: the session). */
@@ -102,7 +107,8 @@ static struct session *
 session_find(enum stream_side side, const char *local, const char *remote)
 {
 	for (struct session *v = sessions; v; v = v->next)
-		if (v->side == side && domain_eq(v->local, local) && domain_eq(v->remote, remote))
+		if (v->side == side && (side == STREAM_LOCAL ||
+		    (domain_eq(v->local, local) && domain_eq(v->remote, remote))))
 			return v;
 	return NULL;
 }
@@ -141,6 +147,7 @@ verify_start(struct link *l, const char *local, const char *remote, const char *
 	struct session *v;
 	struct job *j;
 	size_t il = strlen(stream_id) + 1, kl = strlen(key) + 1;
+	size_t ll = strlen(local) + 1, rl = strlen(remote) + 1;
 	bool fresh = false;
 
 	if (njobs_total >= cfg->max_verifications)
@@ -150,7 +157,7 @@ verify_start(struct link *l, const char *local, const char *remote, const char *
 			return -1;
 		fresh = true;
 	}
-	if ((j = calloc(1, sizeof(*j) + il + kl)) == NULL) {
+	if ((j = calloc(1, sizeof(*j) + il + kl + ll + rl)) == NULL) {
 		if (fresh)
 			session_free(v, "out-of-memory");
 		return -1;
@@ -158,8 +165,12 @@ verify_start(struct link *l, const char *local, const char *remote, const char *
 	j->asker = link_handle(l);
 	memcpy(j->data, stream_id, il);
 	memcpy(j->data + il, key, kl);
+	memcpy(j->data + il + kl, local, ll);
+	memcpy(j->data + il + kl + ll, remote, rl);
 	j->id = j->data;
 	j->key = j->data + il;
+	j->local = j->data + il + kl;
+	j->remote = j->data + il + kl + ll;
 	j->next = v->jobs;
 	v->jobs = j;
 	v->njobs++;
@@ -258,7 +269,7 @@ static void
 send_jobs(struct session *v)
 {
 	for (struct job *j = v->jobs; j; j = j->next)
-		if (!j->sent && link_send_verify(v->link, j->id, j->key) == 0)
+		if (!j->sent && link_send_verify(v->link, j->local, j->remote, j->id, j->key) == 0)
 			j->sent = true;
 	link_flush(v->link);
 }
@@ -276,24 +287,30 @@ v_ready(void *owner, struct link *l)
 }
 
 static void
-v_answer(void *owner, struct link *l, const char *id, bool valid)
+v_answer(void *owner, struct link *l, const char *local, const char *remote,
+    const char *id, bool valid)
 {
 	struct session *v = owner;
 	struct job **pp, *j;
 
 	if (v->link != l)
 		return;
+	/* a stream with several pairs asks with one id for each: the pair tells them apart */
 	for (pp = &v->jobs; (j = *pp) != NULL; pp = &j->next)
-		if (j->sent && strcmp(j->id, id) == 0)
+		if (j->sent && strcmp(j->id, id) == 0 && domain_eq(j->local, local) &&
+		    domain_eq(j->remote, remote))
 			break;
 	if (j == NULL) {
-		log_warnx("conn=%lu dialback verify local=%s remote=%s: answer for unknown id "
-		    "ignored", link_id(l), v->local, v->remote);
+		log_warnx("conn=%lu dialback verify local=%s remote=%s: answer for an unknown "
+		    "id or pair (local=%s remote=%s) ignored", link_id(l), v->local, v->remote,
+		    local, remote);
 		return;
 	}
 	*pp = j->next;
 	job_done(v, j, valid);
-	if (v->njobs == 0)
+	/* the loopback session lingers on its open connection (until the local server or
+	 * timeouts { auth } ends it): the local server's next streams come in bursts */
+	if (v->njobs == 0 && v->side != STREAM_LOCAL)
 		session_free(v, "verify-done");
 }
 
@@ -301,6 +318,7 @@ static void
 v_closed(void *owner, struct link *l, const char *reason, bool timed_out)
 {
 	struct session *v = owner;
+	bool was_ready;
 
 	(void)timed_out;
 	if (v->link != l) {
@@ -310,6 +328,7 @@ v_closed(void *owner, struct link *l, const char *reason, bool timed_out)
 			session_fail(v, "authoritative server not reachable");
 		return;
 	}
+	was_ready = v->ready;
 	v->link = NULL;
 	v->ready = false;
 	v->why = reason;
@@ -318,8 +337,16 @@ v_closed(void *owner, struct link *l, const char *reason, bool timed_out)
 		return;
 	}
 	for (struct job *j = v->jobs; j; j = j->next)
-		j->sent = false;          /* asked again on the next target's connection */
-	session_try_next(v);
+		j->sent = false;          /* asked again on the next connection */
+	if (!was_ready) {
+		session_try_next(v);      /* the race's other targets */
+		return;
+	}
+	if (v->restarts++ >= 2) {
+		session_fail(v, reason);  /* it keeps closing on us */
+		return;
+	}
+	session_start(v);             /* was ready (its targets are gone): start over */
 }
 
 /* Give the verdict to the stream that asked (if it is still there). The job is
@@ -333,10 +360,10 @@ job_done(struct session *v, struct job *j, bool valid)
 	v->njobs--;
 	njobs_total--;
 	if (asker != NULL) {
-		link_dialback_verdict(asker, v->local, v->remote, valid);
+		link_dialback_verdict(asker, j->local, j->remote, valid);
 	} else {
-		log_debug("dialback verify local=%s remote=%s: receiving stream gone", v->local,
-		    v->remote);
+		log_debug("dialback verify local=%s remote=%s: receiving stream gone", j->local,
+		    j->remote);
 	}
 	free(j);
 }
@@ -401,6 +428,7 @@ verify_cancel(struct handle asker)
 {
 	for (struct session *v = sessions; v; v = v->next) {
 		struct job **pp = &v->jobs, *j;
+		bool removed = false;
 
 		while ((j = *pp) != NULL) {
 			if (j->asker.idx != asker.idx || j->asker.gen != asker.gen) {
@@ -411,8 +439,9 @@ verify_cancel(struct handle asker)
 			v->njobs--;
 			njobs_total--;
 			free(j);
+			removed = true;
 		}
-		if (v->njobs == 0)
+		if (removed && v->njobs == 0)
 			session_reap_later(v);
 	}
 }
