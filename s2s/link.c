@@ -897,8 +897,11 @@ link_send(struct link *l, const struct stanza *st)
 	if (c->state != CONN_OPEN)
 		return -1;
 	if (conn_output_full(c, st->len) || stream_send(l->st, st) == -1) {
-		if (stream_is_ready(l->st) || l->st->early_ok)
-			conn_want_drained(c);   /* full: ops->drained follows */
+		/* full, not "cannot send yet" (a bidi receiver sends while open): drained
+		 * follows */
+		if (stream_is_ready(l->st) || l->st->early_ok ||
+		    (l->st->role == STREAM_RECEIVER && l->st->bidi && l->st->state == SS_OPEN))
+			conn_want_drained(c);
 		return -1;
 	}
 	conn_touch(c);

@@ -10,6 +10,8 @@
 
 #include "../../s2s/conn.h"
 
+/* conn_output_full() answers this (false unless a test sets it). */
+extern bool fc_output_full;
 /* The last connection link.c created (NULL before any). */
 struct conn *fc_last(void);
 /* Initiator: TCP is up (connected, then up). */

@@ -4,7 +4,8 @@
  * s2s/link.c and everything below it stay out of the test binary) and records what
  * they did; these helpers play the other side: they create receiving links, report
  * connected / ready / drained / closed / verify answers to a link's owner through its
- * link_ops and owner handle, exactly as s2s/link.c does. */
+ * link_ops and owner handle, exactly as s2s/link.c does, and to the riders that share
+ * a link (link_ride): each hears ready, refused, drained and closed through its own. */
 #ifndef QF_FAKE_LINK_H
 #define QF_FAKE_LINK_H
 
@@ -15,6 +16,24 @@
 #include "../../s2s/link.h"
 
 #define FL_MAX_SENT 64
+#define FL_MAX_RIDERS 16
+#define FL_MAX_PAIRS 16
+
+/* A pair another owner put on a link (link_ride), as s2s/link.c keeps it. */
+struct fl_rider {
+	bool             used;
+	struct handle    owner;
+	const struct link_ops *ops;    /* borrowed */
+	enum { FL_RIDER_WAITING, FL_RIDER_ASKED, FL_RIDER_VALID } state;
+	char             local[256], remote[256];
+};
+
+/* A pair added to a link's stream: asked for (piggybacked db:result), or valid. For a
+ * receiver, a pair its peer authenticated (fl_carry). */
+struct fl_pair {
+	bool             used, valid;
+	char             local[256], remote[256];
+};
 
 struct link {
 	struct handle    self;
@@ -29,6 +48,16 @@ struct link {
 	bool             closed;       /* link_close was called, or fl_closed */
 	const char      *close_reason;
 	bool             gone;         /* freed (its handle released) */
+	bool             ready;        /* initiator: fl_ready was called */
+	/* multiplexing (set by tests): */
+	bool             bidi;         /* receiver: carries its valid pairs back (XEP-0288) */
+	const char      *covers;       /* another domain the peer's certificate is valid for */
+	unsigned         pairs_max;    /* limits { link_pairs } (0: FL_MAX_RIDERS + 1) */
+	/* ... and kept by the fake: */
+	struct fl_rider  riders[FL_MAX_RIDERS];
+	unsigned         nriders;
+	struct fl_pair   pairs[FL_MAX_PAIRS];
+	unsigned         piggybacked;  /* db:results sent for riders' pairs */
 	/* sending */
 	int              send_room;    /* stanzas link_send still takes (-1: unlimited) */
 	bool             blocked;      /* a send was refused: drained is owed */
@@ -61,6 +90,14 @@ void fl_stanza(struct link *l, const char *from, const char *to, const char *bod
 void fl_verify_needed(struct link *l, const char *local, const char *remote,
     const char *id, const char *key);
 void fl_verify_answer(struct link *l, const char *id, bool valid);
+/* The receiving server's answer to the db:result piggybacked for a rider's pair:
+ * valid, the rider hears ready (the pair is carried from now on); invalid, it is off
+ * the link and hears refused. As s2s/link.c, nothing when no rider asked for it. */
+void fl_pair_verdict(struct link *l, const char *local, const char *remote, bool valid);
+/* Receiver: its peer authenticated (local, remote) here (with bidi, it carries it). */
+void fl_carry(struct link *l, const char *local, const char *remote);
+/* l's rider for (local, remote), or NULL. */
+const struct fl_rider *fl_rider(const struct link *l, const char *local, const char *remote);
 /* Drop every link and its records. */
 void fl_reset(void);
 

@@ -3,8 +3,8 @@
  * Links link.c (and the real stream.c on top) against the fake connection layer
  * (tests/fake/conn.c): the test plays the peer with stream transcripts and checks what
  * the link tells its owner, what it learns about the peer (peercaps, also from verify
- * connections), the deadline it gives its conn, and that an owner that went away or let
- * go is not called. */
+ * connections), the deadline it gives its conn, that an owner that went away or let
+ * go is not called, and the riders that share a link (multiplexing, bidi). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -40,7 +40,7 @@ static struct ev_loop *loop;
 /* The owner: counts what it heard. */
 struct rec {
 	struct handle self;
-	int connected, ready, closed, answers;
+	int connected, ready, closed, answers, refused, drained;
 	const char *close_reason;
 	struct link *last;
 };
@@ -66,6 +66,9 @@ o_closed(void *o, struct link *l, const char *reason, bool timed_out)
 	r->close_reason = reason;
 }
 
+static void o_refused(void *o, struct link *l, const char *why) { (void)l; (void)why; ((struct rec *)o)->refused++; }
+static void o_drained(void *o, struct link *l) { (void)l; ((struct rec *)o)->drained++; }
+
 static const struct link_ops ops = {
 	.kind = HANDLE_VERIFY,
 	.connected = o_connected,
@@ -90,6 +93,8 @@ setup(void **state)
 	cfg.tcp_fastopen = true;
 	cfg.held_bytes = 1 << 20;
 	cfg.memory_limit = (size_t)1 << 30;
+	cfg.link_pairs = 64;
+	fc_output_full = false;
 	memset(&qf_stats, 0, sizeof(qf_stats));
 	assert_int_equal(dialback_set_secret("unit-test-secret-0123456789", 27), 0);
 	loop = ev_loop_new(EVFLAG_AUTO);
@@ -298,6 +303,180 @@ test_link_handle(void **state)
 	handle_release(r.self);
 }
 
+/* ---- multiplexing ---- */
+
+/* A rider's owner (a route elsewhere): ready, refused, drained, closed. */
+static const struct link_ops rider_ops = {
+	.kind = HANDLE_ROUTE, .ready = o_ready, .drained = o_drained, .refused = o_refused,
+	.closed = o_closed,
+};
+
+static struct stanza *
+message(const char *from, const char *to)
+{
+	char xml[256];
+	int n = snprintf(xml, sizeof(xml), "<message xmlns='jabber:server' from='%s' to='%s'>"
+	    "<body>m</body></message>", from, to);
+	struct stanza *st = stanza_new("message", from, to, NULL, false, xml, (size_t)n);
+
+	assert_non_null(st);
+	return st;
+}
+
+/* Riders on an initiator (the loopback leg): one that joined while the link set up
+ * asks for its pair with a piggybacked db:result once the stream is ready and hears
+ * ready on the valid verdict; one refused hears refused and the link stays; a pair
+ * found valid stays carried after its rider left; limits { link_pairs } is kept. */
+static void
+test_riders_on_initiator(void **state)
+{
+	static const struct link_ops relay = {
+		.kind = HANDLE_ROUTE, .ready = o_ready, .closed = o_closed,
+	};
+	char key[DIALBACK_KEY_LEN + 1], want[256];
+	struct rec o = { 0 }, r1 = { 0 }, r2 = { 0 }, r3 = { 0 }, r4 = { 0 };
+	struct resolve_target t;
+	struct conn *c;
+	struct link *l;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.host, sizeof(t.host), "127.0.0.1");
+	t.port = 5271;
+	o.self = handle_new(HANDLE_ROUTE, &o);
+	r1.self = handle_new(HANDLE_ROUTE, &r1);
+	r2.self = handle_new(HANDLE_ROUTE, &r2);
+	r3.self = handle_new(HANDLE_ROUTE, &r3);
+	r4.self = handle_new(HANDLE_ROUTE, &r4);
+	l = link_connect(&t, STREAM_LOCAL, STREAM_RELAY, "a.example", "remote.example", &relay,
+	    o.self);
+	c = fc_last();
+	/* any initiator on the loopback leg will do, setting up or not */
+	assert_ptr_equal(link_find_ride(STREAM_LOCAL, "a.example", "other.example", NULL, 0), l);
+	assert_null(link_find_ride(STREAM_INTERNET, "a.example", "other.example", NULL, 0));
+	assert_int_equal(link_ride(l, "a.example", "other.example", &rider_ops, r1.self), 0);
+	assert_true(link_shared(l));
+	fc_up(c);
+	fc_input(c, HDR("a.example", "remote.example", "PID1") FEATURES);
+	fc_input(c, "<db:result from='a.example' to='remote.example' type='valid'/>");
+	assert_int_equal(o.ready, 1);
+	assert_int_equal(r1.ready, 0);                /* its db:result went out */
+	assert_int_equal(dialback_key("a.example", "other.example", "PID1", key), 0);
+	snprintf(want, sizeof(want), "<db:result from='other.example' to='a.example'>%s"
+	    "</db:result>", key);
+	assert_non_null(strstr(c->out.data, want));
+	assert_int_equal(qf_stats.pairs_piggybacked, 1);
+	fc_input(c, "<db:result from='a.example' to='other.example' type='valid'/>");
+	assert_int_equal(r1.ready, 1);
+	assert_ptr_equal(link_find_ride(STREAM_LOCAL, "a.example", "other.example", NULL, 0), l);
+	/* on the ready link: asked at once; refused, the link stays */
+	assert_int_equal(link_ride(l, "a.example", "third.example", &rider_ops, r2.self), 0);
+	fc_input(c, "<db:result from='a.example' to='third.example' type='invalid'/>");
+	assert_int_equal(r2.refused, 1);
+	assert_int_equal(r2.ready, 0);
+	assert_int_equal(c->state, CONN_OPEN);
+	assert_int_equal(o.closed, 0);
+	/* r1 leaves; its pair stays authenticated: the next rider may send at once */
+	link_unride(l, r1.self);
+	assert_false(link_shared(l));
+	assert_int_equal(link_ride(l, "a.example", "other.example", &rider_ops, r3.self), 1);
+	assert_int_equal(r3.ready, 0);                /* (1: no ready call) */
+	/* limits { link_pairs }: the own pair and r3 fill two */
+	cfg.link_pairs = 2;
+	assert_int_equal(link_ride(l, "a.example", "fourth.example", &rider_ops, r4.self), -1);
+	assert_null(link_find_ride(STREAM_LOCAL, "a.example", "fourth.example", NULL, 0));
+	cfg.link_pairs = 64;
+	fc_destroy(c, "peer-closed");
+	assert_int_equal(o.closed, 1);
+	assert_int_equal(r3.closed, 1);
+	assert_int_equal(r1.closed + r2.closed + r4.closed, 0);   /* off the link before */
+	handle_release(o.self);
+	handle_release(r1.self);
+	handle_release(r2.self);
+	handle_release(r3.self);
+	handle_release(r4.self);
+}
+
+static int rx_verify;
+static void
+rx_verify_needed(void *o, struct link *l, const char *local, const char *remote,
+    const char *id, const char *key)
+{
+	(void)o;
+	(void)l;
+	(void)local;
+	(void)remote;
+	(void)id;
+	(void)key;
+	rx_verify++;
+}
+
+static const struct link_ops rx_ops = {
+	.kind = HANDLE_ROUTE, .verify_needed = rx_verify_needed,
+};
+
+/* An accepted loopback stream from a.example for remote.example, authenticated by
+ * dialback, with bidi asked for or not. */
+static struct link *
+bidi_receiver(bool bidi)
+{
+	struct link *l = link_accept(-1, STREAM_LOCAL, false, NULL, 0, &rx_ops, HANDLE_NULL);
+	struct conn *c = fc_last();
+
+	assert_non_null(l);
+	rx_verify = 0;
+	fc_input(c, HDR("a.example", "remote.example", "x"));
+	assert_non_null(strstr(c->out.data, "<bidi xmlns='urn:xmpp:features:bidi'/>"));
+	if (bidi)
+		fc_input(c, "<bidi xmlns='urn:xmpp:bidi'/>");
+	fc_input(c, "<db:result from='a.example' to='remote.example'>k</db:result>");
+	assert_int_equal(rx_verify, 1);
+	assert_null(link_find_ride(STREAM_LOCAL, "a.example", "remote.example", NULL, 0));
+	link_dialback_verdict(l, "a.example", "remote.example", true);
+	return l;
+}
+
+/* XEP-0288 on a receiving link: only with bidi does it carry its authenticated pair
+ * back, to a rider that may send at once; a full output owes that rider drained. */
+static void
+test_bidi_receiver_rider(void **state)
+{
+	struct rec r = { 0 };
+	struct stanza *st = message("x@remote.example", "u@a.example");
+	struct conn *c;
+	struct link *l;
+
+	(void)state;
+	cfg.bidi = true;
+	r.self = handle_new(HANDLE_ROUTE, &r);
+	l = bidi_receiver(false);
+	assert_null(link_find_ride(STREAM_LOCAL, "a.example", "remote.example", NULL, 0));
+	assert_int_equal(link_ride(l, "a.example", "remote.example", &rider_ops, r.self), -1);
+	assert_int_equal(link_send(l, st), -1);       /* one-way */
+	fc_destroy(fc_last(), "peer-closed");
+
+	l = bidi_receiver(true);
+	c = fc_last();
+	assert_ptr_equal(link_find_ride(STREAM_LOCAL, "a.example", "remote.example", NULL, 0),
+	    l);
+	assert_null(link_find_ride(STREAM_LOCAL, "a.example", "other.example", NULL, 0));
+	assert_int_equal(link_ride(l, "a.example", "remote.example", &rider_ops, r.self), 1);
+	assert_int_equal(link_send(l, st), 0);
+	assert_non_null(strstr(c->out.data, "<body>m</body>"));
+	/* the output is full: the send is refused and drained is owed */
+	fc_output_full = true;
+	assert_int_equal(link_send(l, st), -1);
+	assert_true(link_send_blocked(l));
+	fc_output_full = false;
+	c->send_blocked = false;
+	c->ops->drained(c->owner);
+	assert_int_equal(r.drained, 1);
+	fc_destroy(c, "peer-closed");
+	assert_int_equal(r.closed, 1);
+	stanza_free(st);
+	handle_release(r.self);
+}
+
 int
 main(void)
 {
@@ -307,6 +486,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_owner_gone_or_detached, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relay_deadline_and_send, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_handle, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_riders_on_initiator, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bidi_receiver_rider, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

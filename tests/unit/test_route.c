@@ -4,7 +4,8 @@
  * The test plays the links' side — a receiving link hands stanzas in, the route's
  * outgoing link connects, gets ready, fails or drains — and checks what the route did
  * with them. Timers run on virtual time (tests/fake/clock.c): a minute of set-up bound
- * passes at once and exactly. */
+ * passes at once and exactly. The multiplexing tests (test_mux_*) let routes ride one
+ * another's links, as the fake link layer models link.c's riders. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,7 +26,11 @@
 #include "../fake/link.h"
 
 static struct cfg_domain dom_a = { .name = "a.example" };
+static struct cfg_domain dom_b = { .name = "b.example" };
 static struct cfg_peer peer_r = { .name = "remote.example", .address = "192.0.2.9",
+    .port = 5269 };
+/* another remote domain on remote.example's server (same address and port) */
+static struct cfg_peer peer_o = { .name = "other.example", .address = "192.0.2.9",
     .port = 5269 };
 static struct config cfg;
 static struct ev_loop *loop;
@@ -35,6 +40,8 @@ setup(void **state)
 {
 	(void)state;
 	memset(&cfg, 0, sizeof(cfg));
+	dom_a.next = NULL;
+	peer_r.next = NULL;
 	cfg.domains = &dom_a;
 	cfg.peers = &peer_r;     /* remote.example at a fixed address: no DNS */
 	snprintf(cfg.local_server_address, sizeof(cfg.local_server_address), "127.0.0.1");
@@ -296,6 +303,371 @@ test_verify_refused(void **state)
 	assert_int_equal(qf_stats.verify_refused, 1);
 }
 
+/* ---- multiplexing: routes riding one another's links ---- */
+
+/* policy { multiplex on } (limits { link_pairs 64 }), a second local domain b.example,
+ * and other.example served by remote.example's server. */
+static void
+mux_on(void)
+{
+	cfg.multiplex = true;
+	cfg.link_pairs = 64;
+	dom_a.next = &dom_b;
+	peer_r.next = &peer_o;
+}
+
+/* Was a stanza with this body sent on l? */
+static bool
+sent_body(const struct link *l, const char *body)
+{
+	char want[128];
+
+	snprintf(want, sizeof(want), "<body>%s</body>", body);
+	for (size_t i = 0; i < l->n_sent; i++)
+		if (strstr(l->sent[i], want) != NULL)
+			return true;
+	return false;
+}
+
+/* Two OUT routes to remote.example from two local domains: one connection attempt;
+ * the second route rides it, its db:result piggybacked once the stream is ready, and
+ * its stanzas go out on that link when the receiving server says valid. */
+static void
+test_mux_out_rides(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *out;
+	const struct fl_rider *r;
+
+	(void)state;
+	mux_on();
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	assert_int_equal(fl_attempts(), 1);
+	out = fl_attempt(0);
+	assert_int_equal(out->side, STREAM_INTERNET);
+	assert_string_equal(out->local, "a.example");
+	assert_string_equal(out->target, "192.0.2.9:5269");
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	assert_int_equal(fl_attempts(), 1);                  /* rides, no second attempt */
+	r = fl_rider(out, "b.example", "remote.example");
+	assert_non_null(r);
+	assert_int_equal(r->state, FL_RIDER_WAITING);        /* the link is still setting up */
+	assert_int_equal(qf_stats.pairs_riding, 1);
+	assert_true(link_shared(out));
+	fl_connected(out);
+	fl_ready(out);
+	assert_int_equal(out->n_sent, 1);                    /* the owner's own pair */
+	assert_true(sent_body(out, "a1"));
+	assert_int_equal(out->piggybacked, 1);               /* db:result for (b, remote) */
+	assert_int_equal(r->state, FL_RIDER_ASKED);
+	fl_stanza(in, "v@b.example", "x@remote.example", "b2");
+	assert_int_equal(out->n_sent, 1);                    /* queued until the verdict */
+	assert_true(route_busy());
+	fl_pair_verdict(out, "b.example", "remote.example", true);
+	assert_int_equal(r->state, FL_RIDER_VALID);
+	assert_int_equal(out->n_sent, 3);
+	assert_non_null(strstr(out->sent[1], "<body>b1</body>"));   /* in order */
+	assert_non_null(strstr(out->sent[2], "<body>b2</body>"));
+	fl_stanza(in, "v@b.example", "x@remote.example", "b3");     /* ready: straight out */
+	assert_int_equal(out->n_sent, 4);
+	assert_int_equal(fl_attempts(), 1);
+	assert_false(route_busy());
+	assert_int_equal(qf_stats.bounces, 0);
+}
+
+/* The receiving server refuses the piggybacked db:result: the rider is off the link
+ * (which stays up for its owner) and its route connects on its own; the queued stanza
+ * goes out there, nothing is bounced. */
+static void
+test_mux_refused_connects(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *out, *own;
+
+	(void)state;
+	mux_on();
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	out = fl_attempt(0);
+	fl_connected(out);
+	fl_ready(out);
+	assert_int_equal(fl_attempts(), 1);
+	fl_pair_verdict(out, "b.example", "remote.example", false);
+	assert_null(fl_rider(out, "b.example", "remote.example"));
+	assert_false(out->closed);                           /* the owner keeps it */
+	assert_non_null(out->ops);
+	assert_int_equal(fl_attempts(), 2);                  /* connects on its own */
+	own = fl_attempt(1);
+	assert_string_equal(own->local, "b.example");
+	assert_string_equal(own->remote, "remote.example");
+	assert_string_equal(own->target, "192.0.2.9:5269");
+	assert_int_equal(own->nriders, 0);
+	assert_int_equal(own->n_sent, 0);
+	fl_connected(own);
+	fl_ready(own);
+	assert_int_equal(own->n_sent, 1);
+	assert_true(sent_body(own, "b1"));
+	assert_int_equal(out->n_sent, 1);                    /* only a1 on the shared link */
+	fl_stanza(in, "v@b.example", "x@remote.example", "b2");
+	assert_true(sent_body(own, "b2"));
+	assert_int_equal(qf_stats.bounces, 0);
+	assert_false(route_busy());
+}
+
+/* The shared link ends while both routes have stanzas queued behind a full output:
+ * each starts a new set-up (the rider rides the owner's new attempt), nothing is
+ * bounced or lost, and everything goes out on the new link once ready and verified. */
+static void
+test_mux_shared_link_closes(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *out, *next;
+	const struct fl_rider *r;
+
+	(void)state;
+	mux_on();
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	out = fl_attempt(0);
+	fl_connected(out);
+	fl_ready(out);
+	fl_pair_verdict(out, "b.example", "remote.example", true);
+	assert_int_equal(out->n_sent, 2);
+	out->send_room = 0;                                  /* the output is full */
+	fl_stanza(in, "u@a.example", "x@remote.example", "a2");
+	fl_stanza(in, "v@b.example", "x@remote.example", "b2");
+	fl_stanza(in, "v@b.example", "x@remote.example", "b3");
+	assert_int_equal(out->n_sent, 2);
+	assert_true(route_busy());
+	fl_closed(out, "peer-closed", false);
+	assert_int_equal(qf_stats.bounces, 0);
+	assert_int_equal(fl_attempts(), 2);                  /* one new attempt for both */
+	next = fl_attempt(1);
+	assert_string_equal(next->local, "a.example");
+	r = fl_rider(next, "b.example", "remote.example");
+	assert_non_null(r);
+	assert_int_equal(r->state, FL_RIDER_WAITING);
+	fl_connected(next);
+	fl_ready(next);
+	assert_int_equal(next->n_sent, 1);
+	assert_true(sent_body(next, "a2"));
+	fl_pair_verdict(next, "b.example", "remote.example", true);
+	assert_int_equal(next->n_sent, 3);
+	assert_non_null(strstr(next->sent[1], "<body>b2</body>"));
+	assert_non_null(strstr(next->sent[2], "<body>b3</body>"));
+	assert_int_equal(qf_stats.bounces, 0);
+	assert_false(route_busy());
+}
+
+/* IN routes (to the local server) for different pairs all share the one loopback link:
+ * any initiator on the local side will do, whatever the pair. */
+static void
+test_mux_in_routes_share(void **state)
+{
+	struct link *in = fl_receiver(STREAM_INTERNET, route_receiver_ops()), *out;
+
+	(void)state;
+	mux_on();
+	fl_stanza(in, "x@remote.example", "u@a.example", "1");
+	fl_stanza(in, "y@other.example", "u@a.example", "2");
+	fl_stanza(in, "x@remote.example", "u@b.example", "3");
+	assert_int_equal(fl_attempts(), 1);
+	out = fl_attempt(0);
+	assert_int_equal(out->side, STREAM_LOCAL);
+	assert_string_equal(out->target, "127.0.0.1:5271");
+	assert_int_equal(out->nriders, 2);
+	fl_connected(out);
+	fl_ready(out);
+	assert_int_equal(out->n_sent, 1);
+	assert_int_equal(out->piggybacked, 2);
+	fl_pair_verdict(out, "a.example", "other.example", true);
+	fl_pair_verdict(out, "b.example", "remote.example", true);
+	assert_int_equal(out->n_sent, 3);
+	assert_true(sent_body(out, "2") && sent_body(out, "3"));
+	/* a fourth pair rides the ready link at once (db:result on its way) */
+	fl_stanza(in, "z@third.example", "u@a.example", "4");
+	assert_int_equal(fl_attempts(), 1);
+	assert_int_equal(out->piggybacked, 3);
+	fl_pair_verdict(out, "a.example", "third.example", true);
+	assert_int_equal(out->n_sent, 4);
+	assert_int_equal(qf_stats.bounces, 0);
+	assert_false(route_busy());
+}
+
+/* A rider whose verdict never comes: its own set-up bound ends it; it leaves the link
+ * (never closes it: the owner's route goes on using it) and bounces its queue. */
+static void
+test_mux_rider_setup_timeout(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *out, *back;
+
+	(void)state;
+	vclock_freeze(loop);
+	mux_on();
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	out = fl_attempt(0);
+	fl_connected(out);
+	fl_ready(out);
+	vclock_advance(loop, 10, 1.0);
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	assert_non_null(fl_rider(out, "b.example", "remote.example"));
+	assert_int_equal(out->piggybacked, 1);
+	vclock_advance(loop, 59.9, 1.0);                     /* timeouts { setup 60s } */
+	assert_non_null(fl_rider(out, "b.example", "remote.example"));
+	assert_int_equal(qf_stats.bounces, 0);
+	vclock_advance(loop, 0.2, 0);
+	assert_null(fl_rider(out, "b.example", "remote.example"));
+	assert_false(link_shared(out));
+	assert_false(out->closed);                           /* left, not closed */
+	assert_non_null(out->ops);                           /* still its owner's */
+	assert_int_equal(qf_stats.bounces, 1);
+	/* the bounce goes to the local server (b.example's sender) */
+	assert_int_equal(fl_attempts(), 2);
+	back = fl_attempt(1);
+	assert_int_equal(back->side, STREAM_LOCAL);
+	fl_connected(back);
+	fl_ready(back);
+	assert_int_equal(back->n_sent, 1);
+	assert_non_null(strstr(back->sent[0], "remote-server-timeout"));
+	/* the owner's route still sends on it; a late verdict reaches nobody */
+	fl_stanza(in, "u@a.example", "x@remote.example", "a2");
+	assert_int_equal(out->n_sent, 2);
+	fl_pair_verdict(out, "b.example", "remote.example", true);
+	assert_int_equal(out->n_sent, 2);
+	assert_false(route_busy());
+}
+
+/* policy { multiplex off }: every pair sets up its own link. */
+static void
+test_mux_off(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops());
+	struct link *rx = fl_receiver(STREAM_INTERNET, route_receiver_ops());
+
+	(void)state;
+	mux_on();
+	cfg.multiplex = false;
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	fl_stanza(rx, "x@remote.example", "u@a.example", "i1");
+	fl_stanza(rx, "x@remote.example", "u@b.example", "i2");
+	assert_int_equal(fl_attempts(), 4);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(fl_attempt(i)->nriders, 0);
+		fl_connected(fl_attempt(i));
+		fl_ready(fl_attempt(i));
+		assert_int_equal(fl_attempt(i)->n_sent, 1);
+		assert_int_equal(fl_attempt(i)->piggybacked, 0);
+	}
+	assert_string_equal(fl_attempt(1)->local, "b.example");
+	assert_int_equal(qf_stats.pairs_riding, 0);
+	assert_false(route_busy());
+}
+
+/* Another remote domain on the same server (same address and port): it rides the
+ * attempt in flight, and once the stream is ready it may stay only if the certificate
+ * covers that domain too; if not, it connects on its own. */
+static void
+test_mux_same_server(void **state)
+{
+	(void)state;
+	mux_on();
+	for (int covered = 0; covered <= 1; covered++) {
+		struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *out;
+		size_t base = fl_attempts();
+
+		fl_stanza(in, "u@a.example", "x@remote.example", "r1");
+		out = fl_attempt(base);
+		out->covers = covered ? "other.example" : NULL;
+		fl_stanza(in, "u@a.example", "y@other.example", "o1");
+		assert_int_equal(fl_attempts(), base + 1);
+		assert_non_null(fl_rider(out, "a.example", "other.example"));
+		fl_connected(out);
+		fl_ready(out);
+		if (covered) {
+			assert_int_equal(out->piggybacked, 1);
+			fl_pair_verdict(out, "a.example", "other.example", true);
+			assert_int_equal(out->n_sent, 2);
+			assert_true(sent_body(out, "o1"));
+			assert_int_equal(fl_attempts(), base + 1);
+		} else {
+			assert_int_equal(out->piggybacked, 0);   /* never asked */
+			assert_null(fl_rider(out, "a.example", "other.example"));
+			assert_int_equal(fl_attempts(), base + 2);
+			assert_string_equal(fl_attempt(base + 1)->remote, "other.example");
+			fl_connected(fl_attempt(base + 1));
+			fl_ready(fl_attempt(base + 1));
+			assert_true(sent_body(fl_attempt(base + 1), "o1"));
+			assert_int_equal(out->n_sent, 1);
+		}
+		assert_int_equal(qf_stats.bounces, 0);
+		assert_false(route_busy());
+		/* next round: start afresh */
+		for (struct link *l = fl_all; l != NULL; l = l->next)
+			if (!l->receiver)
+				fl_closed(l, "test", false);
+	}
+}
+
+/* XEP-0288: a receiving link with bidi carries back the pairs its peer authenticated
+ * on it: the OUT route for such a pair uses it, no connection is made; another pair
+ * still connects. */
+static void
+test_mux_bidi_receiver(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops());
+	struct link *rx = fl_receiver(STREAM_INTERNET, route_receiver_ops());
+
+	(void)state;
+	mux_on();
+	fl_carry(rx, "a.example", "remote.example");
+	fl_stanza(in, "u@a.example", "x@remote.example", "without bidi");
+	assert_int_equal(fl_attempts(), 1);                  /* no bidi: not carried */
+	fl_connected(fl_attempt(0));
+	fl_ready(fl_attempt(0));
+	assert_true(sent_body(fl_attempt(0), "without bidi"));
+	fl_closed(fl_attempt(0), "idle-timeout", false);     /* nothing queued: idle */
+	rx->bidi = true;
+	fl_stanza(in, "u@a.example", "x@remote.example", "back");
+	assert_int_equal(fl_attempts(), 1);
+	assert_int_equal(rx->n_sent, 1);
+	assert_true(sent_body(rx, "back"));
+	assert_non_null(fl_rider(rx, "a.example", "remote.example"));
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	assert_int_equal(fl_attempts(), 2);
+	assert_string_equal(fl_attempt(1)->local, "b.example");
+	assert_int_equal(rx->n_sent, 1);
+	/* the receiving link ends: the route rides b.example's link to remote.example */
+	fl_closed(rx, "peer-closed", false);
+	fl_stanza(in, "u@a.example", "x@remote.example", "after");
+	assert_int_equal(fl_attempts(), 2);
+	assert_non_null(fl_rider(fl_attempt(1), "a.example", "remote.example"));
+	fl_connected(fl_attempt(1));
+	fl_ready(fl_attempt(1));
+	fl_pair_verdict(fl_attempt(1), "a.example", "remote.example", true);
+	assert_true(sent_body(fl_attempt(1), "b1"));
+	assert_true(sent_body(fl_attempt(1), "after"));
+	assert_int_equal(qf_stats.bounces, 0);
+	assert_false(route_busy());
+}
+
+/* A link whose pair table is full (limits { link_pairs }) takes no rider: the next
+ * pair connects on its own. */
+static void
+test_mux_link_full(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *out;
+
+	(void)state;
+	mux_on();
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	out = fl_attempt(0);
+	out->pairs_max = 2;                                  /* its own pair and one rider */
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	fl_stanza(in, "u@a.example", "y@other.example", "o1");
+	assert_int_equal(out->nriders, 1);
+	assert_int_equal(fl_attempts(), 2);
+	assert_string_equal(fl_attempt(1)->remote, "other.example");
+	assert_int_equal(qf_stats.pairs_riding, 1);
+}
+
 int
 main(void)
 {
@@ -308,6 +680,15 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_memory_budget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_verify_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_out_rides, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_refused_connects, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_shared_link_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_in_routes_share, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_rider_setup_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_same_server, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_bidi_receiver, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_link_full, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

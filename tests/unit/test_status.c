@@ -630,6 +630,10 @@ test_stats(void **state)
 	qf_stats.stanzas_out = 11;
 	qf_stats.auth_dialback = 1;
 	qf_stats.tls_handshakes = 4;
+	qf_stats.pairs_piggybacked = 19;
+	qf_stats.pairs_riding = 23;
+	qf_stats.auth_dialback_cert = 29;
+	qf_stats.bidi_streams = 31;
 	stats_stream_error("host-unknown", 1);
 	stats_stream_error("host-unknown", 1);
 	stats_stream_error("not-well-formed", 0);
@@ -662,6 +666,10 @@ test_stats(void **state)
 	    "held.paused=0\n"
 	    "verify.refused=0\n"
 	    "pairs.refused=0\n"
+	    "pairs.piggybacked=19\n"
+	    "pairs.riding=23\n"
+	    "auth.dialback_cert=29\n"
+	    "bidi.streams=31\n"
 	    "stream_errors.sent.host-unknown=2\n"
 	    "stream_errors.sent.other=1\n"
 	    "stream_errors.sent.total=3\n"

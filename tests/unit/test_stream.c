@@ -2,8 +2,10 @@
  * SPDX-License-Identifier: ISC
  * Plays both roles on both sides with Prosody-like transcripts: loopback dialback in
  * both directions, STARTTLS hand-off with a ClientHello behind <starttls/>, SASL
- * EXTERNAL, and the addressing rules (invalid-from, host-unknown, TLS required).
- * The TLS session is faked here: stream.c only asks it for certificate verdicts. */
+ * EXTERNAL, and the addressing rules (invalid-from, host-unknown, TLS required);
+ * multiplexing: pairs added with a piggybacked db:result, XEP-0288 bidi in both roles
+ * and the XEP-0344 shortcut. The TLS session is faked here: stream.c only asks it for
+ * certificate verdicts (valid for fake_valid_domain and fake_also_valid). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +18,7 @@
 
 #include "core/buf.h"
 #include "core/config.h"
+#include "core/stats.h"
 #include "s2s/dialback.h"
 #include "s2s/stanza.h"
 #include "s2s/stream.h"
@@ -25,6 +28,7 @@
 /* ---- fake TLS verdicts (stream.c only reads these) ---- */
 static bool fake_trusted;
 static const char *fake_valid_domain;
+static const char *fake_also_valid;     /* a second name on the certificate */
 static int fake_session_token;
 
 bool
@@ -38,7 +42,8 @@ bool
 tls_session_peer_valid_for(const struct tls_session *s, const char *domain)
 {
 	(void)s;
-	return fake_trusted && fake_valid_domain && strcmp(domain, fake_valid_domain) == 0;
+	return fake_trusted && ((fake_valid_domain && strcmp(domain, fake_valid_domain) == 0) ||
+	    (fake_also_valid && strcmp(domain, fake_also_valid) == 0));
 }
 
 const char *
@@ -66,6 +71,9 @@ struct rec {
 	char v_local[256], v_remote[256], v_id[64], v_key[256];
 	int verify_needed;
 	bool tls_up;
+	int pair_verdicts;
+	bool pv_valid;
+	char pv_local[256], pv_remote[256];
 };
 
 static void op_start_tls(void *o) { ((struct rec *)o)->start_tls++; }
@@ -107,10 +115,20 @@ op_verify_answer(void *o, const char *id, bool valid)
 
 static int pipelined_calls;
 static void op_pipeline(void *o) { (void)o; pipelined_calls++; }
+static void
+op_pair_verdict(void *o, const char *l, const char *rm, bool valid)
+{
+	struct rec *r = o;
+
+	r->pair_verdicts++;
+	r->pv_valid = valid;
+	snprintf(r->pv_local, sizeof(r->pv_local), "%s", l);
+	snprintf(r->pv_remote, sizeof(r->pv_remote), "%s", rm);
+}
 
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline, NULL, NULL,
+	op_pipeline, NULL, op_pair_verdict,
 };
 
 static struct cfg_domain dom_a = { .name = "a.example" };
@@ -131,8 +149,11 @@ init_cfg(void)
 	cfg.pipelining = false;
 	cfg.held_bytes = 1 << 20;
 	cfg.memory_limit = (size_t)1 << 30;
+	cfg.bidi = true;
 	fake_trusted = false;
 	fake_valid_domain = NULL;
+	fake_also_valid = NULL;
+	memset(&qf_stats, 0, sizeof(qf_stats));
 }
 
 struct fixture {
@@ -975,13 +996,15 @@ test_sasl_authorises_its_pair_only(void **state)
 	assert_string_equal(f->s->remote, "b.example");
 	feed(f, "<message from='x@b.example' to='u@a.example'><body>1</body></message>");
 	assert_int_equal(f->rec.nstanzas, 1);
-	/* piggybacked pair for the other local domain: held until its own verdict */
+	/* piggybacked pair for the other local domain: it needs its own db:result; the
+	 * certificate valid for b.example makes it valid at once (XEP-0344), no leg */
+	buf_reset(&f->out);
 	feed(f, "<db:result from='b.example' to='conference.a.example'>k</db:result>"
 	    "<message from='x@b.example' to='room@conference.a.example'><body>2</body>"
 	    "</message>");
-	assert_int_equal(f->rec.verify_needed, 1);
-	assert_int_equal(f->rec.nstanzas, 1);
-	stream_dialback_verdict(f->s, "conference.a.example", "b.example", true);
+	assert_int_equal(f->rec.verify_needed, 0);
+	assert_non_null(strstr(f->out.data, "<db:result from='conference.a.example' "
+	    "to='b.example' type='valid'/>"));
 	assert_int_equal(f->rec.nstanzas, 2);
 	fx_free(f);
 
@@ -1085,6 +1108,443 @@ test_pairs_bounded_by_budget(void **state)
 	cfg.require_tls = true;
 }
 
+/* ---- multiplexing: added pairs, bidi, XEP-0344 ---- */
+
+#define TLS_FEATURES "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>" \
+	"</stream:features>"
+#define DB_FEATURE "<dialback xmlns='urn:xmpp:features:dialback'/>"
+#define BIDI_FEATURE "<bidi xmlns='urn:xmpp:features:bidi'/>"
+#define EXTERNAL_FEATURE "<mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>" \
+	"<mechanism>EXTERNAL</mechanism></mechanisms>"
+
+/* An internet initiator a.example -> b.example through STARTTLS (the certificate as the
+ * fake says), fed the header (id X2) and then features after TLS; the output holds
+ * what it answered. */
+static struct fixture *
+tls_initiator(const char *features)
+{
+	struct fixture *f = fx_new(STREAM_INITIATOR, STREAM_INTERNET, STREAM_RELAY,
+	    "a.example", "b.example");
+
+	stream_start(f->s);
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X1") TLS_FEATURES
+	    "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	assert_int_equal(f->rec.start_tls, 1);
+	f->rec.tls_up = true;
+	stream_tls_ready(f->s);
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X2"));
+	feed(f, features);
+	return f;
+}
+
+/* ... ready by SASL EXTERNAL (the certificate is valid for b.example; stream id X3). */
+static struct fixture *
+external_initiator(void)
+{
+	struct fixture *f;
+
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	f = tls_initiator("<stream:features>" EXTERNAL_FEATURE "</stream:features>");
+	assert_non_null(strstr(f->out.data, "mechanism='EXTERNAL'"));
+	feed(f, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X3") "<stream:features/>");
+	assert_int_equal(f->rec.ready, 1);
+	assert_string_equal(f->s->id, "X3");
+	buf_reset(&f->out);
+	return f;
+}
+
+/* The key of the first db:result in text, checked to be 64 hex digits; static buffer. */
+static const char *
+db_key(const char *text)
+{
+	static char key[DIALBACK_KEY_LEN + 1];
+	const char *p = strstr(text, "<db:result "), *q, *e;
+
+	assert_non_null(p);
+	q = strchr(p, '>');
+	assert_non_null(q);
+	e = strstr(q, "</db:result>");
+	assert_non_null(e);
+	assert_int_equal(e - (q + 1), DIALBACK_KEY_LEN);
+	snprintf(key, sizeof(key), "%.*s", (int)(e - (q + 1)), q + 1);
+	assert_int_equal(strspn(key, "0123456789abcdef"), DIALBACK_KEY_LEN);
+	return key;
+}
+
+static struct stanza *
+test_message(const char *from, const char *to)
+{
+	char xml[256];
+	int n = snprintf(xml, sizeof(xml), "<message xmlns='jabber:server' from='%s' to='%s'>"
+	    "<body>bidi</body></message>", from, to);
+	struct stanza *st = stanza_new("message", from, to, NULL, false, xml, (size_t)n);
+
+	assert_non_null(st);
+	return st;
+}
+
+/* stream_add_pair: on a ready relay initiator only; the stream's own pair and a pair
+ * asked for already send nothing; a new one sends <db:result from=local to=remote>
+ * with the key for the current stream id, and is not carried before its verdict. */
+static void
+test_add_pair(void **state)
+{
+	static struct cfg_domain dom_conf = { .name = "conference.a.example" };
+	char key[DIALBACK_KEY_LEN + 1];
+	struct fixture *f;
+
+	(void)state;
+	dom_a.next = &dom_conf;
+	/* not ready: refused */
+	f = fx_new(STREAM_INITIATOR, STREAM_INTERNET, STREAM_RELAY, "a.example", "b.example");
+	assert_int_equal(stream_add_pair(f->s, "conference.a.example", "b.example"), -1);
+	stream_start(f->s);
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X1") TLS_FEATURES);
+	assert_int_equal(stream_add_pair(f->s, "conference.a.example", "b.example"), -1);
+	assert_null(strstr(f->out.data, "<db:result"));
+	fx_free(f);
+	/* a receiver never adds pairs */
+	f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("a.example", "remote.example"));
+	assert_int_equal(stream_add_pair(f->s, "a.example", "other.example"), -1);
+	fx_free(f);
+
+	f = external_initiator();
+	assert_true(stream_carries(f->s, "a.example", "b.example"));
+	assert_int_equal(stream_add_pair(f->s, "a.example", "b.example"), 0);
+	assert_int_equal(f->out.len, 0);                   /* its own pair: nothing to ask */
+	assert_int_equal(stream_add_pair(f->s, "conference.a.example", "b.example"), 0);
+	assert_int_equal(dialback_key("b.example", "conference.a.example", "X3", key), 0);
+	assert_string_equal(db_key(f->out.data), key);
+	assert_true(strncmp(f->out.data, "<db:result from='conference.a.example' "
+	    "to='b.example'>", strlen("<db:result from='conference.a.example' "
+	    "to='b.example'>")) == 0);
+	assert_int_equal(qf_stats.pairs_piggybacked, 1);
+	assert_false(stream_carries(f->s, "conference.a.example", "b.example"));
+	buf_reset(&f->out);
+	assert_int_equal(stream_add_pair(f->s, "conference.a.example", "b.example"), 0);
+	assert_int_equal(f->out.len, 0);                   /* asked already */
+	assert_int_equal(qf_stats.pairs_piggybacked, 1);
+	/* another remote domain on the same stream: to that domain */
+	assert_int_equal(stream_add_pair(f->s, "a.example", "c.example"), 0);
+	assert_non_null(strstr(f->out.data, "<db:result from='a.example' to='c.example'>"));
+	assert_int_equal(dialback_key("c.example", "a.example", "X3", key), 0);
+	assert_string_equal(db_key(f->out.data), key);
+	assert_null(f->rec.close_reason);
+	fx_free(f);
+	dom_a.next = NULL;
+}
+
+/* The receiving server's answers reach ops->pair_verdict: valid makes the pair carried;
+ * invalid and error drop it (asked again if wanted) and the stream stays; answers for
+ * pairs never asked for, or answered already, are ignored. */
+static void
+test_pair_verdicts(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	f = external_initiator();
+	assert_int_equal(stream_add_pair(f->s, "a.example", "c.example"), 0);
+	assert_int_equal(stream_add_pair(f->s, "a.example", "d.example"), 0);
+	assert_int_equal(stream_add_pair(f->s, "a.example", "e.example"), 0);
+	assert_int_equal(f->s->n_pairs, 3);
+	feed(f, "<db:result from='c.example' to='a.example' type='valid'/>");
+	assert_int_equal(f->rec.pair_verdicts, 1);
+	assert_true(f->rec.pv_valid);
+	assert_string_equal(f->rec.pv_local, "a.example");
+	assert_string_equal(f->rec.pv_remote, "c.example");
+	assert_true(stream_carries(f->s, "a.example", "c.example"));
+	feed(f, "<db:result from='d.example' to='a.example' type='invalid'/>");
+	assert_int_equal(f->rec.pair_verdicts, 2);
+	assert_false(f->rec.pv_valid);
+	assert_string_equal(f->rec.pv_remote, "d.example");
+	assert_false(stream_carries(f->s, "a.example", "d.example"));
+	assert_int_equal(f->s->n_pairs, 2);                /* d is gone */
+	assert_null(f->rec.close_reason);                  /* the stream stays */
+	assert_true(stream_is_ready(f->s));
+	feed(f, "<db:result from='e.example' to='a.example' type='error'><error type='cancel'>"
+	    "<remote-server-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error>"
+	    "</db:result>");
+	assert_int_equal(f->rec.pair_verdicts, 3);
+	assert_false(f->rec.pv_valid);
+	assert_false(stream_carries(f->s, "a.example", "e.example"));
+	assert_int_equal(f->s->n_pairs, 1);
+	/* unsolicited, and a second answer for c: ignored */
+	feed(f, "<db:result from='x.example' to='a.example' type='valid'/>");
+	feed(f, "<db:result from='c.example' to='a.example' type='invalid'/>");
+	assert_int_equal(f->rec.pair_verdicts, 3);
+	assert_false(stream_carries(f->s, "a.example", "x.example"));
+	assert_true(stream_carries(f->s, "a.example", "c.example"));
+	assert_null(f->rec.close_reason);
+	/* a refused pair may be asked for again */
+	buf_reset(&f->out);
+	assert_int_equal(stream_add_pair(f->s, "a.example", "d.example"), 0);
+	assert_non_null(strstr(f->out.data, "<db:result from='a.example' to='d.example'>"));
+	fx_free(f);
+}
+
+/* On the loopback leg quickfed speaks as the remote domain: the db:result goes from
+ * the added remote domain to the local server's, and so do the keys. */
+static void
+test_add_pair_loopback(void **state)
+{
+	struct fixture *f = fx_new(STREAM_INITIATOR, STREAM_LOCAL, STREAM_RELAY, "a.example",
+	    "remote.example");
+	char key[DIALBACK_KEY_LEN + 1];
+
+	(void)state;
+	stream_start(f->s);
+	feed(f, PROSODY_HDR_ID("a.example", "remote.example", "PID1")
+	    "<stream:features>" DB_FEATURE "</stream:features>"
+	    "<db:result from='a.example' to='remote.example' type='valid'/>");
+	assert_int_equal(f->rec.ready, 1);
+	buf_reset(&f->out);
+	assert_int_equal(stream_add_pair(f->s, "a.example", "other.example"), 0);
+	assert_int_equal(dialback_key("a.example", "other.example", "PID1", key), 0);
+	assert_non_null(strstr(f->out.data, "<db:result from='other.example' to='a.example'>"));
+	assert_string_equal(db_key(f->out.data), key);
+	feed(f, "<db:result from='a.example' to='other.example' type='valid'/>");
+	assert_int_equal(f->rec.pair_verdicts, 1);
+	assert_true(f->rec.pv_valid);
+	assert_string_equal(f->rec.pv_local, "a.example");
+	assert_string_equal(f->rec.pv_remote, "other.example");
+	assert_true(stream_carries(f->s, "a.example", "other.example"));
+	fx_free(f);
+}
+
+/* XEP-0288, receiver: bidi is offered only on the loopback leg or under TLS, and only
+ * when policy says so; after <bidi/> the stream carries its authenticated pairs back
+ * (stream_send works while it is open); without it, it does not. */
+static void
+test_receiver_bidi(void **state)
+{
+	struct stanza *st = test_message("u@a.example", "x@b.example");
+	struct fixture *f;
+
+	(void)state;
+	cfg.require_tls = false;
+	for (int ask = 0; ask <= 1; ask++) {
+		f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+		feed(f, PROSODY_HDR("b.example", "a.example"));
+		assert_non_null(strstr(f->out.data, "<dialback"));
+		assert_null(strstr(f->out.data, "bidi"));      /* not before TLS */
+		feed(f, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+		f->rec.tls_up = true;                           /* no valid certificate */
+		stream_tls_ready(f->s);
+		buf_reset(&f->out);
+		feed(f, PROSODY_HDR("b.example", "a.example"));
+		assert_non_null(strstr(f->out.data, BIDI_FEATURE));
+		if (ask)
+			feed(f, "<bidi xmlns='urn:xmpp:bidi'/>");
+		assert_int_equal(f->s->bidi, ask);
+		assert_int_equal(qf_stats.bidi_streams, (unsigned long)ask);
+		feed(f, "<db:result from='b.example' to='a.example'>k</db:result>");
+		assert_int_equal(f->rec.verify_needed, 1);
+		assert_false(stream_carries(f->s, "a.example", "b.example"));
+		stream_dialback_verdict(f->s, "a.example", "b.example", true);
+		assert_int_equal(f->s->state, SS_OPEN);
+		buf_reset(&f->out);
+		assert_int_equal(stream_carries(f->s, "a.example", "b.example"), ask);
+		assert_false(stream_carries(f->s, "a.example", "c.example"));
+		assert_int_equal(stream_send(f->s, st), ask ? 0 : -1);
+		if (ask)
+			assert_non_null(strstr(f->out.data, "<body>bidi</body>"));
+		else
+			assert_int_equal(f->out.len, 0);
+		assert_null(f->rec.close_reason);
+		qf_stats.bidi_streams = 0;
+		fx_free(f);
+	}
+	/* the loopback leg needs no TLS for it; policy { bidi off } offers nothing */
+	f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("a.example", "remote.example"));
+	assert_non_null(strstr(f->out.data, BIDI_FEATURE));
+	fx_free(f);
+	cfg.bidi = false;
+	f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("a.example", "remote.example"));
+	assert_null(strstr(f->out.data, "bidi"));
+	fx_free(f);
+	cfg.require_tls = true;
+	stanza_free(st);
+}
+
+/* A ready internet initiator that asked for bidi (the certificate is not valid for
+ * b.example: dialback), with pairs (a, c) and (a, d) added and found valid. */
+static struct fixture *
+bidi_initiator(void)
+{
+	struct fixture *f = tls_initiator("<stream:features>" BIDI_FEATURE DB_FEATURE
+	    "</stream:features>");
+	const char *b = strstr(f->out.data, "<bidi xmlns='urn:xmpp:bidi'/>");
+
+	assert_non_null(b);                                 /* asked for before auth */
+	assert_non_null(strstr(b, "<db:result from='a.example' to='b.example'>"));
+	assert_true(f->s->bidi);
+	feed(f, "<db:result from='b.example' to='a.example' type='valid'/>");
+	assert_int_equal(f->rec.ready, 1);
+	assert_int_equal(stream_add_pair(f->s, "a.example", "c.example"), 0);
+	assert_int_equal(stream_add_pair(f->s, "a.example", "d.example"), 0);
+	feed(f, "<db:result from='c.example' to='a.example' type='valid'/>"
+	    "<db:result from='d.example' to='a.example' type='valid'/>");
+	assert_int_equal(f->rec.pair_verdicts, 2);
+	buf_reset(&f->out);
+	return f;
+}
+
+/* XEP-0288, initiator: stanzas come back only for the pairs this stream authenticated
+ * in its own direction, and for an added pair only if the certificate the receiving
+ * server showed covers that domain; anything else is invalid-from. */
+static void
+test_initiator_bidi(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	f = bidi_initiator();
+	feed(f, "<message from='x@b.example' to='u@a.example'><body>own</body></message>");
+	assert_int_equal(f->rec.nstanzas, 1);
+	assert_string_equal(f->rec.stanzas[0]->from, "x@b.example");
+	fake_trusted = true;
+	fake_also_valid = "c.example";
+	feed(f, "<message from='y@c.example' to='u@a.example'><body>added</body></message>");
+	assert_int_equal(f->rec.nstanzas, 2);
+	assert_null(f->rec.close_reason);
+	/* never authenticated here */
+	feed(f, "<message from='z@e.example' to='u@a.example'><body>no</body></message>");
+	assert_int_equal(f->rec.nstanzas, 2);
+	assert_non_null(strstr(f->out.data, "<invalid-from"));
+	assert_string_equal(f->rec.close_reason, "invalid-from");
+	fx_free(f);
+
+	/* an added pair found valid, but the certificate does not cover d.example */
+	fake_trusted = false;
+	fake_also_valid = NULL;
+	f = bidi_initiator();
+	fake_trusted = true;
+	fake_also_valid = "c.example";
+	feed(f, "<message from='z@d.example' to='u@a.example'><body>d</body></message>");
+	assert_int_equal(f->rec.nstanzas, 0);
+	assert_non_null(strstr(f->out.data, "<invalid-from"));
+	fx_free(f);
+
+	/* back to a domain not served here */
+	fake_trusted = false;
+	fake_also_valid = NULL;
+	f = bidi_initiator();
+	feed(f, "<message from='x@b.example' to='u@elsewhere.example'><body>r</body></message>");
+	assert_int_equal(f->rec.nstanzas, 0);
+	assert_non_null(strstr(f->out.data, "<host-unknown"));
+	fx_free(f);
+
+	/* the loopback leg: the local server's stanzas for our own pair come back */
+	f = fx_new(STREAM_INITIATOR, STREAM_LOCAL, STREAM_RELAY, "a.example", "remote.example");
+	stream_start(f->s);
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR_ID("a.example", "remote.example", "PID1")
+	    "<stream:features>" BIDI_FEATURE DB_FEATURE "</stream:features>");
+	assert_non_null(strstr(f->out.data, "<bidi xmlns='urn:xmpp:bidi'/>"));
+	feed(f, "<db:result from='a.example' to='remote.example' type='valid'/>");
+	feed(f, "<message from='u@a.example' to='x@remote.example'><body>l</body></message>");
+	assert_int_equal(f->rec.nstanzas, 1);
+	feed(f, "<message from='u@a.example' to='x@other.example'><body>l</body></message>");
+	assert_int_equal(f->rec.nstanzas, 1);
+	assert_string_equal(f->rec.close_reason, "invalid-from");
+	fx_free(f);
+}
+
+/* Without bidi an initiator's stream is one-way: a stanza on it is a stream error,
+ * whether the peer did not offer bidi, policy { bidi off } did not ask for it, or there
+ * was no TLS to ask under. */
+static void
+test_initiator_without_bidi(void **state)
+{
+	static const char *const stanza =
+	    "<message from='x@b.example' to='u@a.example'><body>back</body></message>";
+	struct fixture *f;
+
+	(void)state;
+	for (int c = 0; c < 3; c++) {
+		if (c == 0) {           /* not offered */
+			f = tls_initiator("<stream:features>" DB_FEATURE "</stream:features>");
+		} else if (c == 1) {    /* policy off */
+			cfg.bidi = false;
+			f = tls_initiator("<stream:features>" BIDI_FEATURE DB_FEATURE
+			    "</stream:features>");
+			cfg.bidi = true;
+		} else {                /* no TLS (policy { starttls optional }) */
+			cfg.require_tls = false;
+			f = fx_new(STREAM_INITIATOR, STREAM_INTERNET, STREAM_RELAY, "a.example",
+			    "b.example");
+			stream_start(f->s);
+			buf_reset(&f->out);
+			feed(f, PROSODY_HDR_ID("b.example", "a.example", "X1")
+			    "<stream:features>" BIDI_FEATURE DB_FEATURE "</stream:features>");
+			cfg.require_tls = true;
+		}
+		assert_null(strstr(f->out.data, "<bidi"));
+		assert_non_null(strstr(f->out.data, "<db:result from='a.example'"));
+		assert_false(f->s->bidi);
+		feed(f, "<db:result from='b.example' to='a.example' type='valid'/>");
+		assert_int_equal(f->rec.ready, 1);
+		buf_reset(&f->out);
+		feed(f, stanza);
+		assert_int_equal(f->rec.nstanzas, 0);
+		assert_non_null(strstr(f->out.data, "<unsupported-stanza-type"));
+		assert_string_equal(f->rec.close_reason, "unexpected-element");
+		fx_free(f);
+	}
+}
+
+/* XEP-0344: a db:result from a peer whose certificate is valid for the domain it claims
+ * is valid at once, with no verification leg; for a domain the certificate does not
+ * cover, or without TLS, the key is verified as usual. */
+static void
+test_dialback_by_certificate(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	feed(f, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	f->rec.tls_up = true;
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	stream_tls_ready(f->s);
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	buf_reset(&f->out);
+	feed(f, "<db:result from='b.example' to='a.example'>not-even-a-key</db:result>"
+	    "<message from='x@b.example' to='u@a.example'><body>1</body></message>");
+	assert_int_equal(f->rec.verify_needed, 0);
+	assert_non_null(strstr(f->out.data,
+	    "<db:result from='a.example' to='b.example' type='valid'/>"));
+	assert_int_equal(qf_stats.auth_dialback_cert, 1);
+	assert_int_equal(f->rec.nstanzas, 1);
+	/* another domain on the same stream: the certificate says nothing about it */
+	feed(f, "<db:result from='c.example' to='a.example'>k</db:result>");
+	assert_int_equal(f->rec.verify_needed, 1);
+	assert_string_equal(f->rec.v_remote, "c.example");
+	assert_int_equal(qf_stats.auth_dialback_cert, 1);
+	assert_null(f->rec.close_reason);
+	fx_free(f);
+
+	/* no TLS: a certificate the fake would call valid is never looked at */
+	cfg.require_tls = false;
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	f->rec.tls_up = true;
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	feed(f, "<db:result from='b.example' to='a.example'>k</db:result>");
+	assert_int_equal(f->rec.verify_needed, 1);
+	assert_int_equal(qf_stats.auth_dialback_cert, 1);
+	fx_free(f);
+	cfg.require_tls = true;
+}
+
 int
 main(void)
 {
@@ -1111,6 +1571,13 @@ main(void)
 		cmocka_unit_test_setup(test_sasl_authorises_its_pair_only, setup),
 		cmocka_unit_test_setup(test_held_budget_pauses_input, setup),
 		cmocka_unit_test_setup(test_pairs_bounded_by_budget, setup),
+		cmocka_unit_test_setup(test_add_pair, setup),
+		cmocka_unit_test_setup(test_pair_verdicts, setup),
+		cmocka_unit_test_setup(test_add_pair_loopback, setup),
+		cmocka_unit_test_setup(test_receiver_bidi, setup),
+		cmocka_unit_test_setup(test_initiator_bidi, setup),
+		cmocka_unit_test_setup(test_initiator_without_bidi, setup),
+		cmocka_unit_test_setup(test_dialback_by_certificate, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
