@@ -191,10 +191,17 @@ fl_verify_needed(struct link *l, const char *local, const char *remote, const ch
 void
 fl_verify_answer(struct link *l, const char *id, bool valid)
 {
+	fl_verify_answer_for(l, l->local, l->remote, id, valid);
+}
+
+void
+fl_verify_answer_for(struct link *l, const char *local, const char *remote, const char *id,
+    bool valid)
+{
 	void *o;
 
 	if (owner_of(l, &o) && l->ops->verify_answer)
-		l->ops->verify_answer(o, l, id, valid);
+		l->ops->verify_answer(o, l, local, remote, id, valid);
 }
 
 void
@@ -329,13 +336,18 @@ link_send_blocked(const struct link *l)
 }
 
 int
-link_send_verify(struct link *l, const char *id, const char *key)
+link_send_verify(struct link *l, const char *local, const char *remote, const char *id,
+    const char *key)
 {
-	char s[512];
+	char s[1200];
 
 	if (l->n_verify_sent == FL_MAX_SENT)
 		return -1;
-	snprintf(s, sizeof(s), "%s %s", id, key);
+	/* "id key" for the link's own pair, "local|remote id key" for another */
+	if (strcmp(local, l->local) == 0 && strcmp(remote, l->remote) == 0)
+		snprintf(s, sizeof(s), "%s %s", id, key);
+	else
+		snprintf(s, sizeof(s), "%s|%s %s %s", local, remote, id, key);
 	l->verify_sent[l->n_verify_sent++] = strdup(s);
 	return 0;
 }

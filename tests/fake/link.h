@@ -89,7 +89,10 @@ void fl_closed(struct link *l, const char *reason, bool timed_out);
 void fl_stanza(struct link *l, const char *from, const char *to, const char *body);
 void fl_verify_needed(struct link *l, const char *local, const char *remote,
     const char *id, const char *key);
+/* The authoritative server's answer for id, about the link's own pair, or another. */
 void fl_verify_answer(struct link *l, const char *id, bool valid);
+void fl_verify_answer_for(struct link *l, const char *local, const char *remote,
+    const char *id, bool valid);
 /* The receiving server's answer to the db:result piggybacked for a rider's pair:
  * valid, the rider hears ready (the pair is carried from now on); invalid, it is off
  * the link and hears refused. As s2s/link.c, nothing when no rider asked for it. */

@@ -48,12 +48,15 @@ struct rec {
 static void o_connected(void *o, struct link *l) { ((struct rec *)o)->connected++; ((struct rec *)o)->last = l; }
 static void o_ready(void *o, struct link *l) { ((struct rec *)o)->ready++; ((struct rec *)o)->last = l; }
 static void
-o_answer(void *o, struct link *l, const char *id, bool valid)
+o_answer(void *o, struct link *l, const char *local, const char *remote, const char *id,
+    bool valid)
 {
 	(void)l;
 	(void)id;
 	(void)valid;
-	((struct rec *)o)->answers++;
+	/* the answer names the pair asked about, in (local, remote) order */
+	if (strcmp(local, "a.example") == 0 && strcmp(remote, "b.example") == 0)
+		((struct rec *)o)->answers++;
 }
 static void
 o_closed(void *o, struct link *l, const char *reason, bool timed_out)
@@ -162,7 +165,7 @@ test_verify_learns_peercaps(void **state)
 	assert_int_equal(pc->tls_rounds, 1);
 	assert_int_equal(qf_stats.rtt_used, 2);   /* TCP + header */
 	assert_int_equal(c->deadline, CONN_DEADLINE_AUTH);   /* verify: never idle-bounded */
-	assert_int_equal(link_send_verify(l, "SID1", "k1"), 0);
+	assert_int_equal(link_send_verify(l, "a.example", "b.example", "SID1", "k1"), 0);
 	fc_input(c, "<db:verify from='b.example' to='a.example' id='SID1' type='valid'/>");
 	assert_int_equal(r.answers, 1);
 	fc_destroy(c, "verify-done");

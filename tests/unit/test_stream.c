@@ -65,6 +65,7 @@ struct rec {
 	int start_tls, ready, verify_answers;
 	bool verify_valid;
 	char verify_id[64];
+	char verify_pair[600];   /* "local|remote" of the last answer */
 	const char *close_reason;
 	struct stanza *stanzas[8];
 	int nstanzas;
@@ -104,11 +105,12 @@ op_verify_needed(void *o, const char *l, const char *rm, const char *id, const c
 	snprintf(r->v_key, sizeof(r->v_key), "%s", key);
 }
 static void
-op_verify_answer(void *o, const char *id, bool valid)
+op_verify_answer(void *o, const char *l, const char *rm, const char *id, bool valid)
 {
 	struct rec *r = o;
 
 	r->verify_answers++;
+	snprintf(r->verify_pair, sizeof(r->verify_pair), "%s|%s", l, rm);
 	r->verify_valid = valid;
 	snprintf(r->verify_id, sizeof(r->verify_id), "%s", id);
 }
@@ -735,16 +737,23 @@ test_verify_stream(void **state)
 
 	(void)state;
 	stream_start(f->s);
-	assert_int_equal(stream_send_verify(f->s, "SID9", "feedbeef"), -1);  /* not ready */
+	assert_int_equal(stream_send_verify(f->s, "a.example", "remote.example", "SID9",
+	    "feedbeef"), -1);  /* not ready */
 	buf_reset(&f->out);
 	feed(f, PROSODY_HDR_ID("a.example", "remote.example", "V1")
 	    "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
 	assert_int_equal(f->rec.ready, 1);
-	assert_int_equal(stream_send_verify(f->s, "SID9", "feedbeef"), 0);
-	assert_int_equal(stream_send_verify(f->s, "SID10", "beef"), 0);
+	assert_int_equal(stream_send_verify(f->s, "a.example", "remote.example", "SID9",
+	    "feedbeef"), 0);
+	assert_int_equal(stream_send_verify(f->s, "a.example", "remote.example", "SID10",
+	    "beef"), 0);
+	/* the loopback leg asks about any local domain's key on the same stream */
+	assert_int_equal(stream_send_verify(f->s, "c.example", "other.example", "SID11",
+	    "cafe"), 0);
 	assert_string_equal(f->out.data, "<db:verify from='remote.example' to='a.example' "
 	    "id='SID9'>feedbeef</db:verify><db:verify from='remote.example' to='a.example' "
-	    "id='SID10'>beef</db:verify>");
+	    "id='SID10'>beef</db:verify><db:verify from='other.example' to='c.example' "
+	    "id='SID11'>cafe</db:verify>");
 	feed(f, "<db:verify from='a.example' to='remote.example' id='SID10' type='invalid'/>");
 	assert_int_equal(f->rec.verify_answers, 1);
 	assert_false(f->rec.verify_valid);
@@ -753,9 +762,15 @@ test_verify_stream(void **state)
 	assert_int_equal(f->rec.verify_answers, 2);
 	assert_true(f->rec.verify_valid);
 	assert_string_equal(f->rec.verify_id, "SID9");
+	assert_string_equal(f->rec.verify_pair, "a.example|remote.example");
 	assert_null(f->rec.close_reason);
+	/* an answer names its pair; the owner matches it with what it asked (verify.c) */
 	feed(f, "<db:verify from='evil.example' to='remote.example' id='SID9' type='valid'/>");
-	assert_int_equal(f->rec.verify_answers, 2);
+	assert_int_equal(f->rec.verify_answers, 3);
+	assert_string_equal(f->rec.verify_pair, "evil.example|remote.example");
+	assert_null(f->rec.close_reason);
+	feed(f, "<db:verify to='remote.example' id='SID9' type='valid'/>");
+	assert_int_equal(f->rec.verify_answers, 3);
 	assert_string_equal(f->rec.close_reason, "bad-verify-answer");
 	fx_free(f);
 }

@@ -120,6 +120,59 @@ test_shared_session(void **state)
 	assert_string_equal(v->close_reason, "verify-done");
 }
 
+/* The loopback leg: the local server is authoritative for every local domain, so keys
+ * for different pairs share one session and one connection; each db:verify names its
+ * pair, an answer is matched by id AND pair (one stream asks with one id for each of its
+ * pairs), and the session lingers after its last answer until its connection ends. */
+static void
+test_loopback_session_shared(void **state)
+{
+	static struct cfg_domain dom_c = { .name = "c.example" };
+	struct link *r1 = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *v;
+
+	(void)state;
+	dom_a.next = &dom_c;
+	fl_verify_needed(r1, "a.example", "remote.example", "id1", "k1");
+	fl_verify_needed(r1, "c.example", "remote.example", "id1", "k2");  /* same stream id */
+	fl_verify_needed(r1, "a.example", "other.example", "id1", "k3");
+	assert_int_equal(verify_sessions(), 1);
+	assert_int_equal(fl_attempts(), 1);
+	v = fl_attempt(0);
+	assert_int_equal(v->side, STREAM_LOCAL);
+	assert_string_equal(v->target, "127.0.0.1:5271");
+	fl_connected(v);
+	fl_ready(v);
+	assert_int_equal(v->n_verify_sent, 3);
+	assert_true(verify_sent(v, "id1 k1"));
+	assert_true(verify_sent(v, "c.example|remote.example id1 k2"));
+	assert_true(verify_sent(v, "a.example|other.example id1 k3"));
+	/* the answer for c.example's key goes to c.example's pair only */
+	fl_verify_answer_for(v, "c.example", "remote.example", "id1", false);
+	assert_int_equal(r1->verdicts, 1);
+	assert_int_equal(r1->valid_verdicts, 0);
+	assert_int_equal(verify_jobs(), 2);
+	/* an answer for a pair nobody asked about with that id: ignored */
+	fl_verify_answer_for(v, "c.example", "other.example", "id1", true);
+	assert_int_equal(verify_jobs(), 2);
+	fl_verify_answer_for(v, "a.example", "other.example", "id1", true);
+	fl_verify_answer(v, "id1", true);
+	assert_int_equal(r1->verdicts, 3);
+	assert_int_equal(r1->valid_verdicts, 2);
+	assert_int_equal(verify_jobs(), 0);
+	/* lingering: a later key is asked at once on the same connection */
+	assert_int_equal(verify_sessions(), 1);
+	assert_false(v->closed);
+	fl_verify_needed(r1, "a.example", "third.example", "id2", "k4");
+	assert_int_equal(fl_attempts(), 1);
+	assert_true(verify_sent(v, "a.example|third.example id2 k4"));
+	fl_verify_answer_for(v, "a.example", "third.example", "id2", true);
+	assert_int_equal(r1->valid_verdicts, 3);
+	/* its connection ends (the local server, or timeouts { auth }): so does it */
+	fl_closed(v, "idle", false);
+	assert_int_equal(verify_sessions(), 0);
+	dom_a.next = NULL;
+}
+
 /* Another (local, remote) pair gets its own session. */
 static void
 test_sessions_per_pair(void **state)
@@ -192,7 +245,9 @@ test_unreachable(void **state)
 	assert_int_equal(verify_sessions(), 0);
 }
 
-/* A ready session whose connection drops asks again on a new one. */
+/* A ready session whose connection drops asks again on a new one (its targets were
+ * freed when it became ready, so it starts over); one that keeps dropping fails after
+ * two fresh starts, every key "invalid". */
 static void
 test_reconnect(void **state)
 {
@@ -205,11 +260,29 @@ test_reconnect(void **state)
 	fl_ready(v);
 	assert_int_equal(v->n_verify_sent, 1);
 	fl_closed(v, "peer-eof", false);
-	/* the winner is not retried; with one target the session fails */
-	assert_int_equal(r1->verdicts, 1);
-	assert_int_equal(r1->valid_verdicts, 0);
+	assert_int_equal(r1->verdicts, 0);
 	v2 = fl_attempt(1);
-	assert_null(v2);
+	assert_non_null(v2);
+	fl_connected(v2);
+	fl_ready(v2);
+	assert_true(verify_sent(v2, "id1 k"));          /* asked again */
+	fl_verify_answer(v2, "id1", true);
+	assert_int_equal(r1->valid_verdicts, 1);
+	assert_int_equal(verify_sessions(), 0);
+
+	/* a server that accepts and drops every time */
+	fl_verify_needed(r1, "a.example", "remote.example", "id2", "k");
+	for (size_t i = 2; i < 5; i++) {
+		v = fl_attempt(i);
+		assert_non_null(v);
+		fl_connected(v);
+		fl_ready(v);
+		fl_closed(v, "peer-eof", false);
+	}
+	assert_null(fl_attempt(5));
+	assert_int_equal(r1->verdicts, 2);
+	assert_int_equal(r1->valid_verdicts, 1);
+	assert_int_equal(verify_sessions(), 0);
 }
 
 int
@@ -217,6 +290,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_shared_session, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loopback_session_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sessions_per_pair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancelled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stale_asker, setup, teardown),
