@@ -675,8 +675,9 @@ rider_free(struct link *l, struct rider *r)
 	free(r);
 }
 
-/* Ask for r's pair on l's ready stream: 1 carried already, 0 db:result sent, -1 with
- * *why set when this link may not carry it. */
+/* Ask for r's pair on l's ready stream: 1 carried already, 0 db:result sent, 2 sent
+ * and stanzas may follow it (pipelining), -1 with *why set when this link may not carry
+ * it. */
 static int
 rider_ask(struct link *l, struct rider *r, const char **why)
 {
@@ -703,7 +704,9 @@ rider_ask(struct link *l, struct rider *r, const char **why)
 	}
 	r->state = RIDER_ASKED;
 	conn_flush(l->conn);
-	return 0;
+	/* XEP-0305 on a multiplexed link: a peer that pipelines holds stanzas behind a
+	 * pair's db:result until its verdict, so the rider's may follow at once */
+	return s->peer_pipelining && cfg->pipelining ? 2 : 0;
 }
 
 /* The stream became ready: the riders that waited for it ask for their pairs. */
@@ -724,6 +727,8 @@ riders_ready(struct link *l)
 		rc = rider_ask(l, r, &why);
 		if (rc == 1 && rider_owner(r, &o) && rops->ready != NULL) {
 			rops->ready(o, l);
+		} else if (rc == 2 && rider_owner(r, &o) && rops->pipeline != NULL) {
+			rops->pipeline(o, l);
 		} else if (rc == -1) {
 			bool call = rider_owner(r, &o);
 

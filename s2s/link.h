@@ -85,7 +85,9 @@ struct link *link_find_ride(enum stream_side side, const char *local, const char
     const struct resolve_target *targets, size_t n);
 /* Put (local, remote) on l for owner: 1 when it may send at once (ops->ready is not
  * called), 0 when a piggybacked db:result is on its way or l is still setting up
- * (ops->ready or ops->refused follows), -1 when l cannot take it. */
+ * (ops->ready or ops->refused follows; ops->pipeline first when the peer pipelines),
+ * 2 as 0 but stanzas may follow the db:result now (the peer holds them until its
+ * verdict; they count as delivered only at ops->ready), -1 when l cannot take it. */
 int link_ride(struct link *l, const char *local, const char *remote,
     const struct link_ops *ops, struct handle owner);
 /* The rider owner leaves l (its pair stays authenticated on the stream). */

@@ -582,9 +582,12 @@ route_ride(struct route *r, const struct resolve_target *t, size_t n)
 	r->riding = true;
 	r->state = RS_CONNECTING;
 	log_debug("route %s local=%s remote=%s rides conn=%lu%s", dir_name(r->dir), r->local,
-	    r->remote, link_id(l), rc == 1 ? "" : " (waiting for its verdict)");
+	    r->remote, link_id(l), rc == 1 ? "" : rc == 2 ? " (pipelined behind its db:result)" :
+	    " (waiting for its verdict)");
 	if (rc == 1)
 		route_ready(r);
+	else if (rc == 2)
+		r_pipeline(r, l);
 	return true;
 }
 
@@ -616,6 +619,7 @@ r_refused(void *owner, struct link *l, const char *why)
 		return;
 	log_info("route %s local=%s remote=%s: conn=%lu will not carry the pair (%s): "
 	    "connecting on its own", dir_name(r->dir), r->local, r->remote, link_id(l), why);
+	requeue_inflight(r);   /* pipelined behind a refused db:result: never delivered */
 	r->link = NULL;
 	r->riding = false;
 	r->no_ride = true;

@@ -5,7 +5,7 @@
 # Sites A and B as in 10-relay-ab. Message 1 goes out cold (b.example unknown); A learns
 # that B pipelines and keeps it in state_dir/peercaps. A is restarted (qfA2) and message
 # 2 must go out pipelined: qfA2's first write to B holds header + <starttls/> + ClientHello,
-# its second holds header + <auth/> + restarted header + the message; qfB's first answer
+# its second holds header + <bidi/> + <auth/> + restarted header + the message; qfB's first answer
 # holds header + features + proceed + ServerHello. With TCP Fast Open allowed in the
 # namespace, a third instance (qfA3) must put its first flight in the SYN.
 . "$(dirname "$0")/lib.sh"
@@ -50,10 +50,11 @@ ok1=0 ok2=0
 for id in $ids; do
 	qf_flights "$L" "$id"
 	qf_flights "$L" "$id" | grep -q 'flight=1 out .*clear=\[stream:stream,starttls\] tls=\[hs:ClientHello\]' && ok1=1
-	qf_flights "$L" "$id" | grep -q 'flight=2 out .*inner=\[stream:stream,auth,stream:stream,.*message' && ok2=1
+	# <bidi/> (XEP-0288) rides before <auth/>: B offered it on the first connection
+	qf_flights "$L" "$id" | grep -q 'flight=2 out .*inner=\[stream:stream,bidi,auth,stream:stream,.*message' && ok2=1
 done
 [ $ok1 = 1 ] || fail "qfA2's first flight to b.example was not header+starttls+ClientHello"
-[ $ok2 = 1 ] || fail "qfA2's second flight did not carry header+auth+header+message"
+[ $ok2 = 1 ] || fail "qfA2's second flight did not carry header+bidi+auth+header+message"
 log "qfA2 flights: header+starttls+ClientHello, then header+auth+header+message ok"
 
 tail -n +"$((bline + 1))" "$TMP/qfB.log" | grep -E 'flight=1 in .*clear=\[stream:stream,stream:features,.*proceed\] tls=\[hs:ServerHello' ||

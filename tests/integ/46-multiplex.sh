@@ -114,8 +114,18 @@ assert_stat_ge qfB bidi.streams 1
 rb=$(qfctl qfB show routes | grep -c '^route\.out\..*\.riding=1$' || true)
 [ "$rb" = 4 ] || fail "quickfed B: $rb out routes ride the incoming bidi link, expected 4"
 # no verification leg on B: nothing but A's link on B's internet side
-vb=$(qfctl qfB show peers | grep -c '^peer\.[0-9]*\.purpose=verify$' || true)
-[ "$vb" = 0 ] || fail "quickfed B opened $vb verify connection(s), expected 0 (XEP-0344)"
+# (the loopback verification connection to Prosody B is another matter: not counted)
+vb=$(qfctl qfB show peers | awk -F'[.=]' '$3 == "side" { side[$2] = $4 }
+	$3 == "purpose" { purpose[$2] = $4 }
+	END { n = 0; for (i in side) if (side[i] == "internet" && purpose[i] == "verify") n++; print n }')
+[ "$vb" = 0 ] || fail "quickfed B opened $vb internet verify connection(s), expected 0 (XEP-0344)"
+# the loopback leg: quickfed A delivered B's answers for the 4 pairs to Prosody A on
+# one local-out stream (Prosody takes piggybacked pairs) and verified Prosody A's 4
+# streams over one verification connection
+lo=$(grep -c 'local-out local=.* ready auth=dialback' "$TMP/qfA.log" || true)
+[ "$lo" = 1 ] || fail "quickfed A opened $lo loopback relay streams to Prosody A, expected 1"
+lv=$(grep -c 'local-out local=.* ready auth=none' "$TMP/qfA.log" || true)
+[ "$lv" = 1 ] || fail "quickfed A opened $lv loopback verification connections, expected 1"
 
 # ---- 3: a domain on the same server the shared link's certificate does not cover
 client_bg rob ob@other.b.example pass 127.0.2.2 expect-message alice@a.example "m3" --timeout 20
