@@ -39,14 +39,16 @@ ejabberd_ctl() {
 
 ej_started() { ejabberd_ctl "$1" status | grep -q 'is started'; }
 
-# start_ejabberd NAME DOMAIN IP [CERT]: ejabberd serving DOMAIN, c2s on IP:5222 (STARTTLS
-# required, PLAIN allowed) and s2s on IP:5269 (STARTTLS required, SASL EXTERNAL with
-# certificates from the test CA, dialback), certificate $TMP/pki/CERT.{crt,key}
-# (default NAME). Logs at debug level to $TMP/NAME-ej/ejabberd.log.
+# start_ejabberd NAME DOMAIN IP [CERT [HOST...]]: ejabberd serving DOMAIN (and every
+# extra HOST), c2s on IP:5222 (STARTTLS required, PLAIN allowed) and s2s on IP:5269
+# (STARTTLS required, SASL EXTERNAL with certificates from the test CA, dialback),
+# certificate $TMP/pki/CERT.{crt,key} (default NAME; it must cover every host). Logs
+# at debug level to $TMP/NAME-ej/ejabberd.log.
 start_ejabberd() {
 	need_ejabberd
-	local name=$1 domain=$2 ip=$3 cert=${4:-$1}
+	local name=$1 domain=$2 ip=$3 cert=${4:-$1} host
 	local d=$TMP/$1-ej p=$TMP/pki cookie pid
+	shift $(($# < 4 ? $# : 4))
 	mkdir -p "$d/spool" "$d/modules.d"
 	cat "$p/$cert.crt" "$p/$cert.key" >"$d/$cert.pem"
 	chmod 600 "$d/$cert.pem"
@@ -61,6 +63,7 @@ loglevel: debug
 log_rotate_count: 0
 hosts:
   - $domain
+$(for host in "$@"; do echo "  - $host"; done)
 certfiles:
   - "$d/$cert.pem"
 ca_file: "$p/ca.crt"
@@ -119,7 +122,7 @@ EOF
 	wait_for 150 port_open "$ip" 5269 || fail "ejabberd $name did not listen on $ip:5269"
 	wait_for 50 port_open "$ip" 5222 || fail "ejabberd $name did not listen on $ip:5222"
 	wait_for 10 ej_started "$name" || fail "ejabberd $name: ejabberdctl status never said started"
-	log "ejabberd $name ($domain) up on $ip (pid $pid)"
+	log "ejabberd $name ($domain${*:+ $*}) up on $ip (pid $pid)"
 }
 
 # ejabberd_register NAME USER DOMAIN PASS: create a c2s account on ejabberd NAME.
