@@ -212,6 +212,7 @@ static const struct keyword policy_kws[] = {
 	{ "tcp_fastopen", kw_bool, 1, 1, OFF(tcp_fastopen), 0, 0, NULL, 0 },
 	{ "multiplex", kw_bool, 1, 1, OFF(multiplex), 0, 0, NULL, 0 },
 	{ "bidi", kw_bool, 1, 1, OFF(bidi), 0, 0, NULL, 0 },
+	{ "stream_management", kw_bool, 1, 1, OFF(stream_management), 0, 0, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -1069,6 +1070,7 @@ config_defaults(struct config *cfg)
 	cfg->tcp_fastopen = true;
 	cfg->multiplex = true;
 	cfg->bidi = true;
+	cfg->stream_management = true;
 	cfg->link_pairs = 64;
 	cfg->tls_session_store = true;
 	cfg->tls_store_entries = 1000;

@@ -127,6 +127,7 @@ struct config {
 	bool tcp_fastopen;                       /* TCP Fast Open to known peers and on listeners: true */
 	bool multiplex;                          /* new pairs ride links to the same server: true */
 	bool bidi;                               /* XEP-0288 both roles: true */
+	bool stream_management;                  /* XEP-0198 both roles: true */
 
 	struct cfg_peer *peers;                  /* per-peer overrides, may be NULL */
 	char *dialback_secret;                   /* owned; NULL = random, kept in state_dir */

@@ -107,6 +107,10 @@ stats_format(struct buf *out)
 	buf_printf(out, "pairs.riding=%lu\n", s->pairs_riding);
 	buf_printf(out, "auth.dialback_cert=%lu\n", s->auth_dialback_cert);
 	buf_printf(out, "bidi.streams=%lu\n", s->bidi_streams);
+	buf_printf(out, "sm.enabled=%lu\n", s->sm_enabled);
+	buf_printf(out, "sm.acked=%lu\n", s->sm_acked);
+	buf_printf(out, "sm.requeued=%lu\n", s->sm_requeued);
+	buf_printf(out, "sm.lost=%lu\n", s->sm_lost);
 	format_stream_errors(out, 1);
 	format_stream_errors(out, 0);
 }

@@ -43,6 +43,11 @@ struct qf_stats {
 	                                            * the certificate (XEP-0344), no
 	                                            * verification leg */
 	unsigned long bidi_streams;                /* streams on which bidi was agreed */
+	unsigned long sm_enabled;                  /* streams with XEP-0198 enabled */
+	unsigned long sm_acked;                    /* stanzas the peers acknowledged */
+	unsigned long sm_requeued;                 /* stanzas a dead link left unacked, put
+	                                            * back at the front of their routes */
+	unsigned long sm_lost;                     /* ... that had no route to go back to */
 	unsigned long pairs_refused;               /* ... : the stream's pair table at its
 	                                            * share of limits { held } */
 };

@@ -52,6 +52,9 @@ struct link {
 	socklen_t        taddrlen;
 	struct rider    *riders;        /* pairs of other owners on this link (owned) */
 	unsigned         nriders;
+	struct stanza   *ua_head, *ua_tail; /* XEP-0198: sent, not acknowledged (owned) */
+	size_t           ua_n, ua_bytes;
+	bool             ua_blocked;    /* a send was refused at limits { queue_bytes } */
 	struct link     *prev, *next;   /* all links, newest first (for status, shutdown) */
 };
 
@@ -94,6 +97,8 @@ static void s_verify_answer(void *, const char *, const char *, const char *, bo
 static void s_pipeline(void *);
 static bool s_dane_lookup(void *, const char *);
 static void s_pair_verdict(void *, const char *, const char *, bool);
+static void s_acked(void *, uint32_t, bool);
+static void give_back(struct link *);
 static void riders_ready(struct link *);
 static void rider_free(struct link *, struct rider *);
 static bool rider_owner(const struct rider *, void **);
@@ -134,6 +139,7 @@ static const struct stream_ops stream_ops = {
 	.pipeline = s_pipeline,
 	.dane_lookup = s_dane_lookup,
 	.pair_verdict = s_pair_verdict,
+	.acked = s_acked,
 };
 
 void
@@ -419,6 +425,7 @@ c_closed(struct link *l, const char *reason, bool timed_out)
 		if (l->next)
 			l->next->prev = l->prev;
 		nlinks--;
+		give_back(l);   /* first: the routes see their queues whole when told */
 		if (owner_of(l, &o) && l->ops->closed != NULL)
 			l->ops->closed(o, l, reason, timed_out);
 		while (l->riders != NULL) {
@@ -894,14 +901,25 @@ link_shared(const struct link *l)
 
 /* ---- for the owners ---- */
 
-int
-link_send(struct link *l, const struct stanza *st)
+/* Send st; a tracked stanza (stream management) is kept: st itself when owned, else a
+ * copy. */
+static int
+send_one(struct link *l, struct stanza *st, bool owned)
 {
 	struct conn *c = l->conn;
+	bool track = stream_sm_tracking(l->st);
+	struct stanza *keep = NULL;
 
 	if (c->state != CONN_OPEN)
 		return -1;
-	if (conn_output_full(c, st->len) || stream_send(l->st, st) == -1) {
+	if (track && l->ua_n > 0 && l->ua_bytes + st->cost > cfg->queue_bytes) {
+		l->ua_blocked = true;   /* s_acked() reports drained once acks free room */
+		return -1;
+	}
+	if (conn_output_full(c, st->len) ||
+	    (track && !owned && (keep = stanza_dup(st)) == NULL) ||
+	    stream_send(l->st, st) == -1) {
+		stanza_free(keep);
 		/* full, not "cannot send yet" (a bidi receiver sends while open): drained
 		 * follows */
 		if (stream_is_ready(l->st) || l->st->early_ok ||
@@ -909,15 +927,113 @@ link_send(struct link *l, const struct stanza *st)
 			conn_want_drained(c);
 		return -1;
 	}
+	if (track) {
+		if (keep == NULL)
+			keep = st;
+		keep->next = NULL;
+		if (l->ua_tail != NULL)
+			l->ua_tail->next = keep;
+		else
+			l->ua_head = keep;
+		l->ua_tail = keep;
+		l->ua_n++;
+		l->ua_bytes += keep->cost;
+		stream_sm_request(l->st);   /* one <r/> outstanding at a time */
+	} else if (owned) {
+		stanza_free(st);
+	}
 	conn_touch(c);
 	conn_flush(c);
 	return 0;
 }
 
+int
+link_send(struct link *l, const struct stanza *st)
+{
+	return send_one(l, (struct stanza *)st, false);
+}
+
+int
+link_send_take(struct link *l, struct stanza *st)
+{
+	return send_one(l, st, true);
+}
+
+/* XEP-0198: the peer took n more of what this link sent (oldest first), or refused
+ * stream management (failed: nothing it had will be acked; it was sent, as without). */
+static void
+s_acked(void *arg, uint32_t n, bool failed)
+{
+	struct link *l = arg;
+	struct stanza *st;
+
+	while ((st = l->ua_head) != NULL && (failed || n > 0)) {
+		l->ua_head = st->next;
+		l->ua_n--;
+		l->ua_bytes -= st->cost;
+		stanza_free(st);
+		if (n > 0)
+			n--;
+	}
+	if (l->ua_head == NULL)
+		l->ua_tail = NULL;
+	if (l->ua_n > 0) {
+		stream_sm_request(l->st);   /* the rest: asked about in the next round trip */
+		conn_flush(l->conn);
+	}
+	if (l->ua_blocked && l->ua_bytes <= cfg->queue_bytes / 2) {
+		l->ua_blocked = false;
+		c_drained(l);
+	}
+}
+
+/* The link ends with stanzas unacknowledged: each goes back to a route (newest first,
+ * so that each one put at the front of its queue keeps the order) to be sent again on
+ * the next link. Any owner's ops will do: route.c finds the route by the addresses. */
+static void
+give_back(struct link *l)
+{
+	const struct link_ops *ops = l->ops;
+	struct stanza *st, *rev = NULL;
+	size_t n = l->ua_n;
+	void *o = NULL;
+
+	if (l->ua_head == NULL)
+		return;
+	if (ops != NULL && !handle_is_null(l->owner))
+		o = handle_get(l->owner, ops->kind);
+	for (struct rider *r = l->riders; (ops == NULL || ops->requeue == NULL) && r != NULL;
+	    r = r->next) {
+		ops = r->ops;
+		o = handle_get(r->owner, ops->kind);
+	}
+	while ((st = l->ua_head) != NULL) {
+		l->ua_head = st->next;
+		st->next = rev;
+		rev = st;
+	}
+	l->ua_tail = NULL;
+	l->ua_n = l->ua_bytes = 0;
+	log_info("conn=%lu local=%s remote=%s ended with %zu stanza(s) unacknowledged: %s",
+	    l->id, l->st->local, l->st->remote, n, ops != NULL && ops->requeue != NULL ?
+	    "sent again on the next link" : "nobody to take them, lost");
+	while ((st = rev) != NULL) {
+		rev = st->next;
+		st->next = NULL;
+		if (ops != NULL && ops->requeue != NULL) {
+			qf_stats.sm_requeued++;
+			ops->requeue(o, l, st);
+		} else {
+			qf_stats.sm_lost++;
+			stanza_free(st);
+		}
+	}
+}
+
 bool
 link_send_blocked(const struct link *l)
 {
-	return l->conn->send_blocked;
+	return l->conn->send_blocked || l->ua_blocked;
 }
 
 int
@@ -1121,6 +1237,8 @@ peer_record(const struct link *l, struct buf *out)
 	}
 	buf_printf(out, "peer.%lu.auth=%s\n", id, s->auth_method ? s->auth_method : "none");
 	buf_printf(out, "peer.%lu.bidi=%d\n", id, s->bidi);
+	buf_printf(out, "peer.%lu.sm=%s\n", id, s->sm.on ? "on" : s->sm.asked ? "asked" : "off");
+	buf_printf(out, "peer.%lu.unacked=%zu\n", id, l->ua_n);
 	buf_printf(out, "peer.%lu.riders=%u\n", id, l->nriders);
 	for (size_t i = 0; i < s->n_pairs; i++)
 		buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", id, i, s->pairs[i].local,

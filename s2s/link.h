@@ -51,6 +51,10 @@ struct link_ops {
 	 * refused the piggybacked db:result, the certificate does not cover the remote
 	 * domain, or the pair table is full). The rider is off the link; l stays open. */
 	void (*refused)(void *owner, struct link *l, const char *why);
+	/* XEP-0198: l is ending with st sent but never acknowledged; the callee owns st
+	 * and sends it again (at least once). Called oldest last, so putting each at the
+	 * front of its queue keeps the order. owner may be NULL (a receiver's router). */
+	void (*requeue)(void *owner, struct link *l, struct stanza *st);
 	/* The last call before l is freed: why, and whether a timer ended it. */
 	void (*closed)(void *owner, struct link *l, const char *reason, bool timed_out);
 };
@@ -95,9 +99,15 @@ void link_unride(struct link *l, struct handle owner);
 /* Does anyone besides its owner use l? */
 bool link_shared(const struct link *l);
 
-/* Send a stanza on a ready (or pipelining) initiator. Returns 0, or -1 when not ready
- * or the output is full (then ops->drained follows once it drained). */
+/* Send a stanza on a ready (or pipelining) initiator, or a bidi receiver. Returns 0,
+ * or -1 when not ready or the output is full (then ops->drained follows once it
+ * drained). With stream management on the link keeps a copy until the peer acks it. */
 int link_send(struct link *l, const struct stanza *st);
+/* As link_send, but on success the link owns st: it frees it at once, or, with stream
+ * management, once acknowledged (or hands it back through ops->requeue). The
+ * unacknowledged bytes of a link are bounded by limits { queue_bytes }: above, sends
+ * are refused until acks bring them under half (then ops->drained). */
+int link_send_take(struct link *l, struct stanza *st);
 /* A send was refused and ops->drained has not come yet. */
 bool link_send_blocked(const struct link *l);
 /* Verify purpose, once ready: ask about the key (local, remote) gave on another

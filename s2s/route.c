@@ -116,6 +116,7 @@ static void r_pipeline(void *, struct link *);
 static void r_stanza(void *, struct link *, struct stanza *);
 static void r_drained(void *, struct link *);
 static void r_refused(void *, struct link *, const char *);
+static void r_requeue(void *, struct link *, struct stanza *);
 static bool route_ride(struct route *, const struct resolve_target *, size_t);
 static void route_let_go(struct route *, const char *);
 static void route_ready(struct route *);
@@ -133,6 +134,7 @@ static const struct link_ops relay_ops = {
 	.stanza = r_stanza,
 	.drained = r_drained,
 	.refused = r_refused,
+	.requeue = r_requeue,
 	.closed = r_closed,
 };
 
@@ -141,6 +143,7 @@ static const struct link_ops receiver_ops = {
 	.kind = HANDLE_ROUTE,
 	.stanza = r_stanza,
 	.verify_needed = rx_verify_needed,
+	.requeue = r_requeue,
 	.closed = rx_closed,
 };
 static int status_routes(void *, const char *, struct buf *, uint64_t *);
@@ -344,10 +347,10 @@ global_check_cb(EV_P_ ev_timer *w, int revents)
 }
 
 static void
-dequeued(struct route *r, struct stanza *st)
+dequeued(struct route *r, size_t cost)
 {
 	r->qlen--;
-	r->qbytes -= st->cost;
+	r->qbytes -= cost;
 	if (r->waiters.head != NULL && r->qbytes <= cfg->queue_bytes / 2)
 		link_wake_all(&r->waiters);
 }
@@ -365,6 +368,18 @@ enqueue(struct route *r, struct stanza *st)
 	r->qbytes += st->cost;
 }
 
+/* Back at the front (a send refused after all, or unacknowledged on a dead link). */
+static void
+prepend(struct route *r, struct stanza *st)
+{
+	st->next = r->head;
+	r->head = st;
+	if (r->tail == NULL)
+		r->tail = st;
+	r->qlen++;
+	r->qbytes += st->cost;
+}
+
 static struct stanza *
 dequeue(struct route *r)
 {
@@ -376,7 +391,7 @@ dequeue(struct route *r)
 	if (r->head == NULL)
 		r->tail = NULL;
 	st->next = NULL;
-	dequeued(r, st);
+	dequeued(r, st->cost);
 	return st;
 }
 
@@ -427,9 +442,8 @@ route_send(enum route_dir dir, const char *local, const char *remote, struct sta
 		return NULL;
 	}
 	if (r->state == RS_READY && r->head == NULL && !link_send_blocked(r->link) &&
-	    link_send(r->link, st) == 0) {
+	    link_send_take(r->link, st) == 0) {
 		r->sent++;
-		stanza_free(st);
 		return r;
 	}
 	if (shutting_down && r->state != RS_READY && !(dir == ROUTE_IN && st->is_error)) {
@@ -609,6 +623,40 @@ route_let_go(struct route *r, const char *reason)
 	link_close(l, reason);
 }
 
+/* XEP-0198: st was sent on l but never acknowledged, and l is ending: it goes back to
+ * the front of its route's queue (found by its addresses: l may carry many pairs, and
+ * bidi streams carry them back) and is sent again on the next link. The route of l
+ * itself restarts when l reports closed, right after; another one starts or drains. */
+static void
+r_requeue(void *owner, struct link *l, struct stanza *st)
+{
+	char fd[256], td[256];
+	enum route_dir dir = link_side(l) == STREAM_INTERNET ? ROUTE_OUT : ROUTE_IN;
+	struct route *r;
+
+	(void)owner;
+	if (jid_domain(st->from, fd, sizeof(fd)) == -1 ||
+	    jid_domain(st->to, td, sizeof(td)) == -1) {
+		qf_stats.sm_lost++;
+		stanza_free(st);
+		return;
+	}
+	r = dir == ROUTE_OUT ? route_get(dir, fd, td) : route_get(dir, td, fd);
+	if (r == NULL) {
+		bounce(st, "resource-constraint", "wait", "quickfed is out of memory");
+		return;
+	}
+	prepend(r, st);
+	if (r->link == l)
+		return;   /* r_closed follows and starts it over */
+	if (r->state == RS_IDLE && shutting_down)
+		route_fail(r, "shutting down", true);   /* bounced, never dropped */
+	else if (r->state == RS_IDLE)
+		route_start(r);
+	else if (r->state == RS_READY)
+		route_drain(r);
+}
+
 /* The ridden link will not carry this pair: connect on our own. */
 static void
 r_refused(void *owner, struct link *l, const char *why)
@@ -766,10 +814,22 @@ route_drain(struct route *r)
 {
 	struct stanza *st;
 
-	while (r->head != NULL && r->link != NULL && link_send(r->link, r->head) == 0) {
-		st = dequeue(r);
+	while ((st = r->head) != NULL && r->link != NULL) {
+		size_t cost = st->cost;
+		struct stanza *next = st->next;
+
+		/* the link takes st (it may free it at once): off the queue first, and
+		 * back at its head if refused, without waking anyone meanwhile */
+		st->next = NULL;
+		if (link_send_take(r->link, st) == -1) {
+			st->next = next;
+			break;
+		}
+		r->head = next;
+		if (next == NULL)
+			r->tail = NULL;
+		dequeued(r, cost);
 		r->sent++;
-		stanza_free(st);
 	}
 	/* the bounces are out: done with this stream, unless other pairs use it */
 	if (shutting_down && r->head == NULL && r->link != NULL && !r->riding &&

@@ -98,6 +98,12 @@ stanza_from_xnode(const struct xnode *el)
 	return st;
 }
 
+struct stanza *
+stanza_dup(const struct stanza *st)
+{
+	return stanza_new(st->name, st->from, st->to, st->id, st->is_error, st->data, st->len);
+}
+
 void
 stanza_free(struct stanza *st)
 {

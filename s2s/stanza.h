@@ -34,6 +34,8 @@ struct stanza *stanza_from_xnode(const struct xnode *el);
 struct stanza *stanza_new(const char *name, const char *from, const char *to,
     const char *id, bool is_error, const char *xml, size_t len);
 void stanza_free(struct stanza *st);
+/* A copy of st (next cleared), or NULL on OOM. */
+struct stanza *stanza_dup(const struct stanza *st);
 /* Bytes of every stanza alive (queued, held, in flight). */
 size_t stanza_bytes_alive(void);
 /* Stanzas alive. */

@@ -50,6 +50,9 @@ static void discard_all_held(struct stream *, const char *);
 static void hold(struct stream *, struct stream_pair *, struct xnode *);
 static void send_db_error(struct stream *, const char *, const char *);
 static bool bidi_allowed(const struct stream *);
+static bool sm_allowed(const struct stream *);
+static void become_ready(struct stream *);
+static void sm_dispatch(struct stream *, const struct xnode *);
 static void request_bidi(struct stream *);
 static void initiator_pair_verdict(struct stream *, const struct xnode *, const char *);
 static void initiator_stanza(struct stream *, struct xnode *);
@@ -329,6 +332,78 @@ bidi_allowed(const struct stream *s)
 	    (s->side == STREAM_LOCAL || s->tls_active);
 }
 
+/* XEP-0198 on this stream: on by policy, relay streams, on the internet under TLS. */
+static bool
+sm_allowed(const struct stream *s)
+{
+	return s->cfg->stream_management && s->purpose == STREAM_RELAY &&
+	    (s->side == STREAM_LOCAL || s->tls_active);
+}
+
+/* Initiator: authenticated. Stream management first (when offered), so that every
+ * stanza the owner sends from ready on is counted. */
+static void
+become_ready(struct stream *s)
+{
+	if (s->sm.offered && sm_allowed(s))
+		sm_enable(&s->sm, s->out);
+	enter(s, SS_READY);
+	s->ops->ready(s->owner);
+}
+
+/* An element in urn:xmpp:sm:3, either role, once the stream is up. */
+static void
+sm_dispatch(struct stream *s, const struct xnode *el)
+{
+	const char *why = NULL;
+	uint32_t n;
+	bool authed = s->auth_method != NULL || s->sasl_done;
+
+	if (s->state != SS_READY && s->state != SS_OPEN) {
+		stream_error(s, "unsupported-stanza-type", "stream management before the "
+		    "stream is open", "unexpected-element");
+		return;
+	}
+	switch (sm_element(&s->sm, el, authed && sm_allowed(s) && s->role == STREAM_RECEIVER,
+	    s->out, &n, &why)) {
+	case SM_DONE:
+		if (s->sm.on && strcmp(el->name, "enabled") == 0)
+			qf_stats.sm_enabled++;
+		else if (s->sm.on && strcmp(el->name, "enable") == 0) {
+			qf_stats.sm_enabled++;
+			log_debug("conn=%lu %s-in remote=%s stream management enabled", s->cid,
+			    s->side == STREAM_INTERNET ? "s2s" : "local", s->remote);
+		}
+		break;
+	case SM_ACKED:
+		qf_stats.sm_acked += n;
+		if (s->ops->acked != NULL)
+			s->ops->acked(s->owner, n, false);
+		break;
+	case SM_FAILED:
+		log_info("conn=%lu remote=%s refused stream management", s->cid, s->remote);
+		if (s->ops->acked != NULL)
+			s->ops->acked(s->owner, 0, true);
+		break;
+	case SM_ERROR:
+		stream_error(s, "undefined-condition", why, "sm-violation");
+		break;
+	}
+}
+
+bool
+stream_sm_tracking(const struct stream *s)
+{
+	return sm_tracking(&s->sm);
+}
+
+void
+stream_sm_request(struct stream *s)
+{
+	if (s->state != SS_CLOSED)
+		sm_request(&s->sm, s->out);
+}
+
 /* Initiator: ask for bidi (XEP-0288 §2.2), before authentication; no answer comes. */
 static void
 request_bidi(struct stream *s)
@@ -362,6 +437,8 @@ send_features(struct stream *s)
 	}
 	if (bidi_allowed(s) && s->auth_method == NULL && !s->sasl_done)
 		buf_puts(s->out, "<bidi xmlns='" NS_BIDI_FEAT "'/>");
+	if (sm_allowed(s) && !s->sm.on)
+		buf_puts(s->out, "<sm xmlns='" NS_SM "'/>");
 	if (offer_external(s))
 		buf_puts(s->out, "<mechanisms xmlns='" NS_SASL "'>"
 		    "<mechanism>EXTERNAL</mechanism></mechanisms>");
@@ -637,6 +714,11 @@ on_element(void *arg, struct xnode *el)
 		fail(s, "peer-stream-error");
 		return;
 	}
+	if (strcmp(el->ns, NS_SM) == 0) {
+		sm_dispatch(s, el);
+		xnode_free(el);
+		return;
+	}
 	if (s->role == STREAM_INITIATOR)
 		initiator_element(s, el);
 	else
@@ -711,12 +793,13 @@ initiator_features(struct stream *s, const struct xnode *f)
 		return;
 	}
 	if (s->auth_method != NULL) {  /* features after the SASL restart */
-		enter(s, SS_READY);
-		s->ops->ready(s->owner);
+		s->sm.offered |= xnode_child(f, "sm", NS_SM) != NULL;
+		become_ready(s);
 		return;
 	}
 	s->db_offered = xnode_child(f, "dialback", NS_DB_FEAT) != NULL;
 	s->peer_bidi |= xnode_child(f, "bidi", NS_BIDI_FEAT) != NULL;
+	s->sm.offered |= xnode_child(f, "sm", NS_SM) != NULL;
 	if (s->peer_bidi)
 		request_bidi(s);
 	if (s->side == STREAM_INTERNET && s->tls_active) {
@@ -806,6 +889,7 @@ initiator_element(struct stream *s, struct xnode *el)
 		    strcmp(el->name, "features") == 0) {
 			s->peer_pipelining |= xnode_child(el, "pipelining", NS_PIPELINING) != NULL;
 			s->peer_bidi |= xnode_child(el, "bidi", NS_BIDI_FEAT) != NULL;
+			s->sm.offered |= xnode_child(el, "sm", NS_SM) != NULL;
 			s->db_offered = xnode_child(el, "dialback", NS_DB_FEAT) != NULL;
 		} else if (strcmp(el->ns, NS_DIALBACK) != 0 || strcmp(el->name, "result") != 0) {
 			stream_error(s, "not-authorized", "dialback result expected",
@@ -813,8 +897,7 @@ initiator_element(struct stream *s, struct xnode *el)
 		} else if (type != NULL && strcmp(type, "valid") == 0) {
 			s->auth_method = "dialback";
 			qf_stats.auth_dialback++;
-			enter(s, SS_READY);
-			s->ops->ready(s->owner);
+			become_ready(s);
 		} else {
 			qf_stats.auth_failures++;
 			fail(s, s->early_ok ? "pipelined-auth-refused" : "dialback-refused");
@@ -1059,6 +1142,7 @@ initiator_stanza(struct stream *s, struct xnode *el)
 	}
 	xnode_free(el);
 	s->stanzas_in++;
+	sm_handled(&s->sm);
 	s->ops->stanza(s->owner, st);
 }
 
@@ -1520,6 +1604,7 @@ receiver_stanza(struct stream *s, struct xnode *el)
 	}
 	xnode_free(el);
 	s->stanzas_in++;
+	sm_handled(&s->sm);
 	s->ops->stanza(s->owner, st);
 }
 
@@ -1535,6 +1620,7 @@ hold(struct stream *s, struct stream_pair *p, struct xnode *el)
 		stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
 		return;
 	}
+	sm_handled(&s->sm);   /* taken: released or discarded by its pair's verdict */
 	if (p->held_tail)
 		p->held_tail->next = st;
 	else
@@ -1585,6 +1671,7 @@ stream_send(struct stream *s, const struct stanza *st)
 	if (buf_append(s->out, st->data, st->len) == -1)
 		return -1;
 	s->stanzas_out++;
+	sm_sent(&s->sm);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 
 #include "../core/buf.h"
 #include "../core/config.h"
+#include "sm.h"
 #include "xnode.h"
 
 struct stanza;
@@ -82,6 +83,9 @@ struct stream_ops {
 	/* Initiator: the receiving server's answer to a pair added by stream_add_pair()
 	 * (valid false also for type='error'); the stream stays either way. */
 	void (*pair_verdict)(void *owner, const char *local, const char *remote, bool valid);
+	/* XEP-0198: the peer acknowledged n more of our stanzas (oldest first); with
+	 * failed, it refused stream management: nothing counted so far will be acked. */
+	void (*acked)(void *owner, uint32_t n, bool failed);
 };
 
 struct stream {
@@ -111,6 +115,7 @@ struct stream {
 	 * stream authenticated in its own direction travel the other way. */
 	bool  bidi;
 	bool  peer_bidi;                   /* initiator: the peer offered bidi */
+	struct sm sm;                      /* XEP-0198 (sm.c) */
 	/* Receiver: (local, remote) pairs authenticated by dialback; pending verifications.
 	 * Initiator: the pairs added on a ready stream by a piggybacked db:result
 	 * (stream_add_pair), pending until the receiving server's verdict.
@@ -203,6 +208,10 @@ int stream_add_pair(struct stream *s, const char *local, const char *remote);
  * (initiator) or back the other way (receiver, bidi)? Initiator: its own pair once
  * ready, or an added pair found valid. Receiver with bidi: a pair authenticated here. */
 bool stream_carries(const struct stream *s, const char *local, const char *remote);
+/* XEP-0198: will the peer acknowledge what is sent now? Then ask for an ack (<r/>,
+ * at most one outstanding). */
+bool stream_sm_tracking(const struct stream *s);
+void stream_sm_request(struct stream *s);
 /* Is the peer's TLS certificate valid for domain (PKIX and names)? */
 bool stream_peer_covers(const struct stream *s, const char *domain);
 /* Send a stream error (condition from RFC 6120 §4.9.3) and close with reason. */

@@ -329,6 +329,16 @@ link_send(struct link *l, const struct stanza *st)
 	return 0;
 }
 
+/* As s2s/link.c without stream management: taken and freed once written. */
+int
+link_send_take(struct link *l, struct stanza *st)
+{
+	if (link_send(l, st) == -1)
+		return -1;
+	stanza_free(st);
+	return 0;
+}
+
 bool
 link_send_blocked(const struct link *l)
 {

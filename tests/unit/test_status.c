@@ -634,6 +634,10 @@ test_stats(void **state)
 	qf_stats.pairs_riding = 23;
 	qf_stats.auth_dialback_cert = 29;
 	qf_stats.bidi_streams = 31;
+	qf_stats.sm_enabled = 32;
+	qf_stats.sm_acked = 33;
+	qf_stats.sm_requeued = 34;
+	qf_stats.sm_lost = 35;
 	stats_stream_error("host-unknown", 1);
 	stats_stream_error("host-unknown", 1);
 	stats_stream_error("not-well-formed", 0);
@@ -670,6 +674,10 @@ test_stats(void **state)
 	    "pairs.riding=23\n"
 	    "auth.dialback_cert=29\n"
 	    "bidi.streams=31\n"
+	    "sm.enabled=32\n"
+	    "sm.acked=33\n"
+	    "sm.requeued=34\n"
+	    "sm.lost=35\n"
 	    "stream_errors.sent.host-unknown=2\n"
 	    "stream_errors.sent.other=1\n"
 	    "stream_errors.sent.total=3\n"

@@ -66,6 +66,7 @@ struct rec {
 	bool verify_valid;
 	char verify_id[64];
 	char verify_pair[600];   /* "local|remote" of the last answer */
+	unsigned acked, sm_failed;   /* XEP-0198: stanzas acked, <failed/> seen */
 	const char *close_reason;
 	struct stanza *stanzas[8];
 	int nstanzas;
@@ -128,9 +129,18 @@ op_pair_verdict(void *o, const char *l, const char *rm, bool valid)
 	snprintf(r->pv_remote, sizeof(r->pv_remote), "%s", rm);
 }
 
+static void
+op_acked(void *o, uint32_t n, bool failed)
+{
+	struct rec *r = o;
+
+	r->acked += n;
+	r->sm_failed += failed;
+}
+
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline, NULL, op_pair_verdict,
+	op_pipeline, NULL, op_pair_verdict, op_acked,
 };
 
 static struct cfg_domain dom_a = { .name = "a.example" };
@@ -435,7 +445,7 @@ op_dane_lookup(void *o, const char *domain)
 
 static const struct stream_ops dane_ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline, op_dane_lookup, NULL,
+	op_pipeline, op_dane_lookup, NULL, NULL,
 };
 
 /* A receiver whose peer shows a certificate that is not PKIX-valid: after STARTTLS. */
