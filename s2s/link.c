@@ -762,19 +762,25 @@ s_pair_verdict(void *arg, const char *local, const char *remote, bool valid)
 		if (r->state == RIDER_ASKED && domain_eq(r->local, local) &&
 		    domain_eq(r->remote, remote))
 			break;
-	if (r == NULL)
-		return;   /* its owner left meanwhile */
+	if (r == NULL) {
+		if (link_open(l))
+			c_drained(l);   /* its owner left meanwhile; the same sender may go on */
+		return;
+	}
 	rops = r->ops;
 	call = rider_owner(r, &o);
 	if (valid) {
 		r->state = RIDER_VALID;
 		if (call && rops->ready != NULL)
 			rops->ready(o, l);
-		return;
+	} else {
+		rider_free(l, r);
+		if (call && rops->refused != NULL)
+			rops->refused(o, l, "the receiving server refused the piggybacked db:result");
 	}
-	rider_free(l, r);
-	if (call && rops->refused != NULL)
-		rops->refused(o, l, "the receiving server refused the piggybacked db:result");
+	/* pairs with the same sending domain waited for this verdict (stream_may_send) */
+	if (link_open(l))
+		c_drained(l);
 }
 
 /* Same server: the SRV target host and port (then the TLSA RRset at _port._tcp.host,
@@ -891,6 +897,12 @@ link_unride(struct link *l, struct handle owner)
 			rider_free(l, r);
 			return;
 		}
+}
+
+bool
+link_may_send(const struct link *l, const char *local, const char *remote)
+{
+	return stream_may_send(l->st, local, remote);
 }
 
 bool

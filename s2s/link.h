@@ -96,6 +96,9 @@ int link_ride(struct link *l, const char *local, const char *remote,
     const struct link_ops *ops, struct handle owner);
 /* The rider owner leaves l (its pair stays authenticated on the stream). */
 void link_unride(struct link *l, struct handle owner);
+/* May (local, remote) send on l now (stream_may_send)? When it may not, ops->drained
+ * follows once it may. */
+bool link_may_send(const struct link *l, const char *local, const char *remote);
 /* Does anyone besides its owner use l? */
 bool link_shared(const struct link *l);
 

@@ -442,7 +442,7 @@ route_send(enum route_dir dir, const char *local, const char *remote, struct sta
 		return NULL;
 	}
 	if (r->state == RS_READY && r->head == NULL && !link_send_blocked(r->link) &&
-	    link_send_take(r->link, st) == 0) {
+	    link_may_send(r->link, r->local, r->remote) && link_send_take(r->link, st) == 0) {
 		r->sent++;
 		return r;
 	}
@@ -814,7 +814,8 @@ route_drain(struct route *r)
 {
 	struct stanza *st;
 
-	while ((st = r->head) != NULL && r->link != NULL) {
+	while ((st = r->head) != NULL && r->link != NULL &&
+	    link_may_send(r->link, r->local, r->remote)) {
 		size_t cost = st->cost;
 		struct stanza *next = st->next;
 

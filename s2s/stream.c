@@ -1057,6 +1057,24 @@ initiator_pair_verdict(struct stream *s, const struct xnode *el, const char *typ
 }
 
 bool
+stream_may_send(const struct stream *s, const char *local, const char *remote)
+{
+	/* the domain the peer sees as the sender: ours on the internet, the remote one
+	 * we speak as on the loopback leg */
+	const char *from = s->side == STREAM_LOCAL ? remote : local;
+
+	if (s->role != STREAM_INITIATOR)
+		return true;
+	for (size_t i = 0; i < s->n_pairs; i++) {
+		const struct stream_pair *p = &s->pairs[i];
+
+		if (p->pending && domain_eq(s->side == STREAM_LOCAL ? p->remote : p->local, from))
+			return false;
+	}
+	return true;
+}
+
+bool
 stream_peer_covers(const struct stream *s, const char *domain)
 {
 	const struct tls_session *t = s->ops->tls(s->owner);

@@ -212,6 +212,12 @@ bool stream_carries(const struct stream *s, const char *local, const char *remot
  * at most one outstanding). */
 bool stream_sm_tracking(const struct stream *s);
 void stream_sm_request(struct stream *s);
+/* Initiator: may stanzas of (local, remote) go out now? Not while a piggybacked
+ * db:result from the same sending domain waits for its verdict: Prosody (0.12) keeps
+ * one authentication per sending domain on a stream, and a new db:result from that
+ * domain resets it until verified, so a stanza sent meanwhile is refused with a stream
+ * error. */
+bool stream_may_send(const struct stream *s, const char *local, const char *remote);
 /* Is the peer's TLS certificate valid for domain (PKIX and names)? */
 bool stream_peer_covers(const struct stream *s, const char *domain);
 /* Send a stream error (condition from RFC 6120 §4.9.3) and close with reason. */

@@ -61,6 +61,7 @@ struct link {
 	/* sending */
 	int              send_room;    /* stanzas link_send still takes (-1: unlimited) */
 	bool             blocked;      /* a send was refused: drained is owed */
+	bool             hold_sends;   /* link_may_send says no (a db:result pending) */
 	char            *sent[FL_MAX_SENT]; /* copies of the stanzas sent (owned) */
 	size_t           n_sent;
 	char            *verify_sent[FL_MAX_SENT]; /* "id key" of each db:verify (owned) */
