@@ -3,7 +3,9 @@ SPDX-License-Identifier: ISC
 
 mux.sh runs one instance per user: u@<domain> for each of the three domains of site A
 (inside A's namespace) and of site B (inside B's). Each logs in with tests/integ/xmppc.py's
-Client (STARTTLS, SASL PLAIN, bind, presence), then creates the --ready file.
+Client (STARTTLS, SASL PLAIN, bind, presence), then creates the --ready file. For the
+new-pair measurement after the exchange it runs two more: u@new.a.example with --count 0
+and one --send-to (sends once and leaves), and u@b.example again with --count 1.
 
   JID PASS SERVER --out FILE --ready FILE --count N [--send-to J1,J2,... --go FILE]
                   [--echo] [--timeout S]
