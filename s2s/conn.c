@@ -1025,6 +1025,16 @@ conn_abort(struct conn *c, const char *reason)
 }
 
 void
+conn_reset(struct conn *c, const char *reason)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (c->fd >= 0 && setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)) == -1)
+		log_warn("conn=%lu SO_LINGER", c->id);
+	conn_abort(c, reason);
+}
+
+void
 conn_close(struct conn *c, const char *reason)
 {
 	if (c->state == CONN_DEAD)

@@ -199,6 +199,9 @@ void conn_end(struct conn *c, const char *reason);
 /* Close at once, without flushing (a set-up step failed before anything useful was
  * queued); reason is static. */
 void conn_abort(struct conn *c, const char *reason);
+/* As conn_abort, with a TCP reset: what the kernel still holds unsent is discarded
+ * (the operator's "close link": the connection is treated as dead). */
+void conn_reset(struct conn *c, const char *reason);
 /* Close: a connecting one at once, an open one as conn_end plus a flush now. */
 void conn_close(struct conn *c, const char *reason);
 /* Close an open (or just ended) connection at once (listener.c, under load): what the

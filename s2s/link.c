@@ -112,6 +112,7 @@ static bool owner_of(const struct link *, void **);
 static void sync_deadline(struct link *);
 static void dane_resolved(void *, const struct resolve_result *);
 static int status_peers(void *, const char *, struct buf *, uint64_t *);
+static int status_close_link(void *, const char *, struct buf *);
 static void peer_record(const struct link *, struct buf *);
 
 static const struct conn_ops conn_ops = {
@@ -150,10 +151,15 @@ link_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t, struct r
 	cfg = c;
 	resolver = res;
 	conn_init(l, c, t);
-	if (st != NULL)
+	if (st != NULL) {
 		status_register_stream(st, "show peers",
 		    "show peers: every connection: domains, direction, state, TLS, auth, stanzas",
 		    status_peers, NULL);
+		status_register(st, "close link",
+		    "close link DOMAIN: reset every internet connection with DOMAIN at the other "
+		    "end at once; what they carried unacknowledged is sent again on new ones",
+		    status_close_link, NULL);
+	}
 }
 
 /* ---- creation ---- */
@@ -1192,6 +1198,50 @@ unsigned long
 link_count(void)
 {
 	return nlinks;
+}
+
+/* ---- close link ---- */
+
+/* "close link DOMAIN": every internet connection whose remote domain is DOMAIN is
+ * reset (TCP RST: nothing more is sent or received on it), as if it had died; its
+ * routes start over and, with stream management, send again what it left
+ * unacknowledged. The ids are taken first: resetting one runs its owners' callbacks,
+ * which may open others. */
+static int
+status_close_link(void *arg, const char *args, struct buf *out)
+{
+	char dom[256];
+	unsigned long *ids;
+	size_t n = 0, done = 0;
+
+	(void)arg;
+	if (args == NULL || jid_domain_only(args, dom, sizeof(dom)) == -1) {
+		buf_puts(out, "usage: close link DOMAIN");
+		return -1;
+	}
+	if ((ids = calloc(nlinks + 1, sizeof(*ids))) == NULL) {
+		buf_puts(out, "out of memory");
+		return -1;
+	}
+	for (struct link *l = all; l != NULL && n < nlinks; l = l->next)
+		if (l->st->side == STREAM_INTERNET && domain_eq(l->st->remote, dom) &&
+		    l->conn->state != CONN_DEAD)
+			ids[n++] = l->id;
+	for (size_t i = 0; i < n; i++) {
+		struct link *l;
+
+		for (l = all; l != NULL && l->id != ids[i]; l = l->next)
+			;
+		if (l == NULL || l->conn->state == CONN_DEAD)
+			continue;
+		log_info("conn=%lu local=%s remote=%s reset by the operator (close link), %zu "
+		    "stanza(s) unacknowledged", l->id, l->st->local, l->st->remote, l->ua_n);
+		conn_reset(l->conn, "operator-reset");
+		done++;
+	}
+	free(ids);
+	buf_printf(out, "closed=%zu\n", done);
+	return 0;
 }
 
 /* ---- show peers ---- */

@@ -367,8 +367,10 @@ sm_dispatch(struct stream *s, const struct xnode *el)
 	switch (sm_element(&s->sm, el, authed && sm_allowed(s) && s->role == STREAM_RECEIVER,
 	    s->out, &n, &why)) {
 	case SM_DONE:
-		if (s->sm.on && strcmp(el->name, "enabled") == 0)
+		if (s->sm.on && strcmp(el->name, "enabled") == 0) {
 			qf_stats.sm_enabled++;
+			sm_request(&s->sm, s->out);   /* what went out with <enable/> */
+		}
 		else if (s->sm.on && strcmp(el->name, "enable") == 0) {
 			qf_stats.sm_enabled++;
 			log_debug("conn=%lu %s-in remote=%s stream management enabled", s->cid,

@@ -5,8 +5,10 @@
  * through connect.c), and asked with one db:verify per job on the same stream; answers
  * are matched by stream id and domain pair. On the loopback leg the authoritative server
  * is the local server for every local domain, so all its jobs share one session and
- * one connection whatever their domains. A session exists only while it has jobs: the last verdict,
- * or the last asking stream closing, ends it and its connection. What a session costs
+ * one connection whatever their domains, and lingers on it after its last verdict
+ * (until the local server or timeouts { auth } ends the connection). Any other session
+ * exists only while it has jobs: the last verdict, or the last asking stream closing,
+ * ends it and its connection. What a session costs
  * while it connects (the target list) is allocated then and freed when connected.
  * Jobs name the asking link by handle (a stream that closes is simply not found); a
  * session is known to its links by handle too, and is the owner of their events

@@ -308,7 +308,7 @@ class Client:
 
 def parse_actions(tokens):
     """Turn argv tokens into (name, args, timeout) tuples."""
-    arity = {"send": 2, "expect-message": 2, "expect-error": 2, "expect-nothing": 0, "sleep": 1,
+    arity = {"send": 2, "send-count": 2, "expect-message": 2, "expect-error": 2, "expect-nothing": 0, "sleep": 1,
              "expect-count": 2, "expect-nothing-until": 1}
     actions = []
     i = 0
@@ -331,6 +331,12 @@ def parse_actions(tokens):
 def run_action(c, name, args, timeout):
     if name == "send":
         c.send_message(args[0], args[1])
+        return None
+    if name == "send-count":
+        n = int(args[1])
+        for i in range(1, n + 1):
+            c.send_message(args[0], "%d of %d" % (i, n))
+        print("sent %d numbered message(s) to %s" % (n, args[0]), flush=True)
         return None
     if name == "sleep":
         deadline = time.time() + float(args[0])
@@ -414,7 +420,8 @@ def main():
     ap.add_argument("password")
     ap.add_argument("server", help="IP address of the c2s server")
     ap.add_argument("actions", nargs=argparse.REMAINDER,
-                    help="send TO BODY | expect-message FROM BODY [--timeout N] | "
+                    help="send TO BODY | send-count TO N (bodies 'I of N') | "
+                         "expect-message FROM BODY [--timeout N] | "
                          "expect-error FROM COND [--timeout N] | expect-nothing [--timeout N] | "
                          "expect-nothing-until FILE [--timeout N] | sleep N")
     a = ap.parse_args()
