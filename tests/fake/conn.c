@@ -304,6 +304,12 @@ conn_close(struct conn *c, const char *reason)
 }
 
 void
+conn_reset(struct conn *c, const char *reason)
+{
+	conn_abort(c, reason);   /* no socket here: the reset is the abort */
+}
+
+void
 conn_shed(struct conn *c)
 {
 	conn_end(c, "shed");
