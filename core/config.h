@@ -90,6 +90,10 @@ struct config {
 	uint32_t tls_timeout_ms;                 /* TLS handshake: 10s */
 	uint32_t auth_timeout_ms;                /* stream open to authenticated: 30s */
 	uint32_t idle_timeout_ms;                /* idle stream closed: 10m */
+	uint32_t keepalive_ms;                   /* a ready link silent this long is probed: 30s */
+	uint32_t dead_ms;                        /* ... and dead when a probe or an ack
+	                                          * request stays unanswered this long (also
+	                                          * its TCP_USER_TIMEOUT): 15s */
 	uint32_t setup_timeout_ms;               /* whole outgoing setup before bouncing: 60s */
 	uint32_t shutdown_timeout_ms;            /* graceful shutdown bound: 5s */
 	uint32_t attempt_delay_ms;               /* Happy Eyeballs (RFC 8305): next connection

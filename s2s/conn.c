@@ -1025,6 +1025,13 @@ conn_abort(struct conn *c, const char *reason)
 }
 
 void
+conn_set_user_timeout(struct conn *c, unsigned ms)
+{
+	if (c->fd >= 0 && setsockopt(c->fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof(ms)) == -1)
+		log_warn("conn=%lu TCP_USER_TIMEOUT", c->id);
+}
+
+void
 conn_reset(struct conn *c, const char *reason)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };

@@ -202,6 +202,9 @@ void conn_abort(struct conn *c, const char *reason);
 /* As conn_abort, with a TCP reset: what the kernel still holds unsent is discarded
  * (the operator's "close link": the connection is treated as dead). */
 void conn_reset(struct conn *c, const char *reason);
+/* TCP_USER_TIMEOUT: the kernel gives the connection up when data it sent stays
+ * unacknowledged for ms (0: the system default). */
+void conn_set_user_timeout(struct conn *c, unsigned ms);
 /* Close: a connecting one at once, an open one as conn_end plus a flush now. */
 void conn_close(struct conn *c, const char *reason);
 /* Close an open (or just ended) connection at once (listener.c, under load): what the

@@ -57,6 +57,16 @@ sm_request(struct sm *m, struct buf *out)
 	m->r_pending = true;
 }
 
+bool
+sm_probe(struct sm *m, struct buf *out)
+{
+	if (!m->on || m->r_pending)
+		return false;
+	buf_puts(out, "<r xmlns='" NS_SM "'/>");
+	m->r_pending = true;
+	return true;
+}
+
 /* h as XEP-0198 writes it: a decimal unsigned 32-bit integer, nothing else. */
 static int
 parse_h(const char *s, uint32_t *h)

@@ -45,6 +45,9 @@ void sm_sent(struct sm *m);
 void sm_handled(struct sm *m);
 /* Ask for an acknowledgement (<r/>) unless one is pending or nothing is unacked. */
 void sm_request(struct sm *m, struct buf *out);
+/* Ask even with nothing unacked (a liveness probe: any <a/> answers it). Returns false
+ * when not enabled or one is pending already. */
+bool sm_probe(struct sm *m, struct buf *out);
 /* Sent but not yet acknowledged. */
 uint32_t sm_unacked(const struct sm *m);
 

@@ -394,6 +394,23 @@ sm_dispatch(struct stream *s, const struct xnode *el)
 }
 
 bool
+stream_probe(struct stream *s)
+{
+	if (s->state == SS_CLOSED)
+		return false;
+	if (s->sm.on)
+		return sm_probe(&s->sm, s->out) || s->sm.r_pending;
+	buf_puts(s->out, " ");
+	return false;
+}
+
+bool
+stream_sm_waiting(const struct stream *s)
+{
+	return s->sm.on && s->sm.r_pending;
+}
+
+bool
 stream_sm_tracking(const struct stream *s)
 {
 	return sm_tracking(&s->sm);

@@ -212,6 +212,12 @@ bool stream_carries(const struct stream *s, const char *local, const char *remot
  * at most one outstanding). */
 bool stream_sm_tracking(const struct stream *s);
 void stream_sm_request(struct stream *s);
+/* Liveness: with stream management on, ask for an ack even with nothing unacked (true
+ * when an <r/> is now outstanding); without, write one space (RFC 6120 §4.6.1
+ * whitespace keepalive: only TCP can tell whether it arrived). */
+bool stream_probe(struct stream *s);
+/* An <r/> of ours is unanswered. */
+bool stream_sm_waiting(const struct stream *s);
 /* Initiator: may stanzas of (local, remote) go out now? Not while a piggybacked
  * db:result from the same sending domain waits for its verdict: Prosody (0.12) keeps
  * one authentication per sending domain on a stream, and a new db:result from that
