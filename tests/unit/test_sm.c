@@ -314,13 +314,8 @@ test_request(void **state)
 	sm_request(&m, &out);                 /* asked, not on yet */
 	assert_int_equal(out.len, 0);
 	assert_false(m.r_pending);
+	/* <enabled/> asks about what went out behind <enable/> at once */
 	assert_int_equal(el(&m, "enabled", NULL, false, &out, &n, &why), SM_DONE);
-	buf_reset(&out);
-	m.out = m.acked = 0;                  /* (nothing unacked) */
-	sm_request(&m, &out);
-	assert_int_equal(out.len, 0);
-	sm_sent(&m);
-	sm_request(&m, &out);
 	assert_string_equal(out.data, R);
 	assert_true(m.r_pending);
 	buf_reset(&out);
@@ -335,6 +330,21 @@ test_request(void **state)
 	assert_int_equal(ack(&m, "2", &n, &why), SM_ACKED);
 	sm_request(&m, &out);                 /* all acked */
 	assert_int_equal(out.len, 0);
+	buf_free(&out);
+
+	/* nothing sent behind <enable/>: <enabled/> asks for nothing */
+	memset(&m, 0, sizeof(m));
+	buf_init(&out, 1024);
+	sm_enable(&m, &out);
+	buf_reset(&out);
+	assert_int_equal(el(&m, "enabled", NULL, false, &out, &n, &why), SM_DONE);
+	assert_int_equal(out.len, 0);
+	assert_false(m.r_pending);
+	sm_request(&m, &out);
+	assert_int_equal(out.len, 0);
+	sm_sent(&m);
+	sm_request(&m, &out);
+	assert_string_equal(out.data, R);
 	buf_free(&out);
 }
 
