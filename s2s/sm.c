@@ -109,6 +109,9 @@ sm_element(struct sm *m, const struct xnode *el, bool may_enable, struct buf *ou
 		}
 		m->on = true;
 		m->in = 0;
+		/* what went out behind <enable/> (the queue drained at ready) is asked
+		 * about now: no later send may come to ask for it */
+		sm_request(m, out);
 		return SM_DONE;
 	}
 	if (strcmp(el->name, "failed") == 0) {

@@ -37,7 +37,8 @@ bool sm_tracking(const struct sm *m);
 /* Initiator, once authenticated and offered: <enable/> (counting starts with it). */
 void sm_enable(struct sm *m, struct buf *out);
 /* One element in the urn:xmpp:sm:3 namespace. may_enable: the peer is authenticated
- * (an <enable/> from an unauthenticated peer is answered <failed/>). */
+ * (an <enable/> from an unauthenticated peer is answered <failed/>). <enabled/> with
+ * stanzas unacknowledged already asks for an ack (<r/>). */
 enum sm_event sm_element(struct sm *m, const struct xnode *el, bool may_enable,
     struct buf *out, uint32_t *n, const char **why);
 /* A stanza went out / one from the peer was handled (counted only when enabled). */

@@ -97,6 +97,7 @@ setup(void **state)
 	cfg.held_bytes = 1 << 20;
 	cfg.memory_limit = (size_t)1 << 30;
 	cfg.link_pairs = 64;
+	cfg.queue_bytes = 1 << 20;
 	fc_output_full = false;
 	memset(&qf_stats, 0, sizeof(qf_stats));
 	assert_int_equal(dialback_set_secret("unit-test-secret-0123456789", 27), 0);
@@ -480,6 +481,230 @@ test_bidi_receiver_rider(void **state)
 	handle_release(r.self);
 }
 
+/* ---- XEP-0198: what a link keeps until the peer acknowledges it ---- */
+
+/* The owner of an sm link: besides the counts, the bodies of the stanzas handed back
+ * in the order requeue got them, and whether closed had come by then. */
+static char requeued[64];
+static int requeued_after_closed;
+static void
+o_requeue(void *o, struct link *l, struct stanza *st)
+{
+	struct rec *r = o;
+	const char *b = strstr(st->data, "<body>");
+
+	(void)l;
+	assert_non_null(b);
+	strncat(requeued, b + 6, 1);
+	requeued_after_closed += r->closed;
+	stanza_free(st);
+}
+
+static const struct link_ops sm_ops = {
+	.kind = HANDLE_ROUTE, .ready = o_ready, .drained = o_drained, .requeue = o_requeue,
+	.closed = o_closed,
+};
+
+/* A message whose body is the single character b. */
+static struct stanza *
+numbered(char b)
+{
+	char xml[256];
+	int n = snprintf(xml, sizeof(xml), "<message xmlns='jabber:server' "
+	    "from='x@remote.example' to='u@a.example'><body>%c</body></message>", b);
+	struct stanza *st = stanza_new("message", "x@remote.example", "u@a.example", NULL,
+	    false, xml, (size_t)n);
+
+	assert_non_null(st);
+	return st;
+}
+
+/* A relay on the loopback leg (a.example, remote.example) to a local server that offers
+ * stream management: ready (our <enable/> went out), and with enabled, answered. */
+static struct link *
+sm_link(struct rec *r, bool enabled)
+{
+	struct resolve_target t;
+	struct link *l;
+	struct conn *c;
+
+	memset(&t, 0, sizeof(t));
+	snprintf(t.host, sizeof(t.host), "127.0.0.1");
+	r->self = handle_new(HANDLE_ROUTE, r);
+	l = link_connect(&t, STREAM_LOCAL, STREAM_RELAY, "a.example", "remote.example",
+	    &sm_ops, r->self);
+	assert_non_null(l);
+	c = fc_last();
+	fc_up(c);
+	fc_input(c, HDR("a.example", "remote.example", "PID1") "<stream:features>"
+	    "<sm xmlns='urn:xmpp:sm:3'/><dialback xmlns='urn:xmpp:features:dialback'/>"
+	    "</stream:features>");
+	fc_input(c, "<db:result from='a.example' to='remote.example' type='valid'/>");
+	assert_int_equal(r->ready, 1);
+	assert_non_null(strstr(c->out.data, "<enable xmlns='urn:xmpp:sm:3'/>"));
+	if (enabled)
+		fc_input(c, "<enabled xmlns='urn:xmpp:sm:3'/>");
+	buf_reset(&c->out);
+	return l;
+}
+
+/* Sent stanzas stay with the link until acknowledged (link_send_take keeps the one
+ * given, link_send a copy); each <a/> frees the stanzas it covers and asks about the
+ * rest. When the link ends, the unacknowledged go back through requeue, newest first
+ * (so that putting each at the front of its queue keeps the order), before closed. */
+static void
+test_sm_keeps_until_acked(void **state)
+{
+	struct rec r = { 0 };
+	struct stanza *st;
+	struct conn *c;
+	struct link *l;
+	size_t alive;
+
+	(void)state;
+	cfg.stream_management = true;
+	requeued[0] = '\0';
+	requeued_after_closed = 0;
+	alive = stanza_count_alive();
+	l = sm_link(&r, true);
+	c = fc_last();
+	assert_int_equal(link_send_take(l, numbered('1')), 0);
+	assert_int_equal(stanza_count_alive(), alive + 1);   /* kept */
+	assert_non_null(strstr(c->out.data, "<body>1</body>"));
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	buf_reset(&c->out);
+	assert_int_equal(link_send_take(l, numbered('2')), 0);
+	assert_null(strstr(c->out.data, "<r "));             /* one <r/> outstanding */
+	st = numbered('3');
+	assert_int_equal(link_send(l, st), 0);               /* a copy is kept */
+	stanza_free(st);
+	assert_int_equal(stanza_count_alive(), alive + 3);
+	buf_reset(&c->out);
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
+	assert_int_equal(stanza_count_alive(), alive + 2);
+	assert_int_equal(qf_stats.sm_acked, 1);
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));   /* the rest */
+	assert_int_equal(r.closed, 0);
+	fc_destroy(c, "peer-closed");
+	assert_string_equal(requeued, "32");                 /* newest first */
+	assert_int_equal(requeued_after_closed, 0);          /* before closed */
+	assert_int_equal(r.closed, 1);
+	assert_int_equal(qf_stats.sm_requeued, 2);
+	assert_int_equal(stanza_count_alive(), alive);
+	handle_release(r.self);
+
+	/* all acknowledged: nothing comes back */
+	requeued[0] = '\0';
+	memset(&r, 0, sizeof(r));
+	l = sm_link(&r, true);
+	c = fc_last();
+	assert_int_equal(link_send_take(l, numbered('1')), 0);
+	assert_int_equal(link_send_take(l, numbered('2')), 0);
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='2'/>");
+	assert_int_equal(stanza_count_alive(), alive);
+	fc_destroy(c, "peer-closed");
+	assert_string_equal(requeued, "");
+	assert_int_equal(r.closed, 1);
+	handle_release(r.self);
+}
+
+/* Stanzas sent at ready go out behind <enable/> and are kept; when <enabled/> comes
+ * they are asked about at once (otherwise nothing would ask until the next send, and
+ * an idle close would send them all again). <failed/> instead: they were delivered as
+ * without stream management, and nothing is kept any more. */
+static void
+test_sm_sent_before_enabled(void **state)
+{
+	struct rec r = { 0 };
+	struct conn *c;
+	struct link *l;
+	size_t alive;
+
+	(void)state;
+	cfg.stream_management = true;
+	requeued[0] = '\0';
+	alive = stanza_count_alive();
+	l = sm_link(&r, false);
+	c = fc_last();
+	assert_int_equal(link_send_take(l, numbered('1')), 0);
+	assert_int_equal(link_send_take(l, numbered('2')), 0);
+	assert_int_equal(stanza_count_alive(), alive + 2);
+	assert_null(strstr(c->out.data, "<r "));             /* not enabled yet */
+	buf_reset(&c->out);
+	fc_input(c, "<enabled xmlns='urn:xmpp:sm:3'/>");
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='2'/>");
+	assert_int_equal(stanza_count_alive(), alive);
+	fc_destroy(c, "peer-closed");
+	assert_string_equal(requeued, "");
+	handle_release(r.self);
+
+	/* refused: what was kept is let go, later sends are not kept */
+	memset(&r, 0, sizeof(r));
+	l = sm_link(&r, false);
+	c = fc_last();
+	assert_int_equal(link_send_take(l, numbered('1')), 0);
+	assert_int_equal(stanza_count_alive(), alive + 1);
+	fc_input(c, "<failed xmlns='urn:xmpp:sm:3'/>");
+	assert_int_equal(stanza_count_alive(), alive);
+	assert_int_equal(link_send_take(l, numbered('2')), 0);
+	assert_int_equal(stanza_count_alive(), alive);
+	assert_int_equal(c->state, CONN_OPEN);
+	fc_destroy(c, "peer-closed");
+	assert_string_equal(requeued, "");
+	handle_release(r.self);
+}
+
+/* limits { queue_bytes } bounds what a link keeps unacknowledged: a send beyond it is
+ * refused (the stanza stays the caller's) and the link is blocked until acks bring
+ * what it keeps under half; then drained. */
+static void
+test_sm_queue_bytes(void **state)
+{
+	struct rec r = { 0 };
+	struct stanza *st = numbered('4');
+	struct conn *c;
+	struct link *l;
+
+	(void)state;
+	cfg.stream_management = true;
+	cfg.queue_bytes = 3 * st->cost;                      /* room for three */
+	l = sm_link(&r, true);
+	c = fc_last();
+	assert_int_equal(link_send_take(l, numbered('1')), 0);
+	assert_int_equal(link_send_take(l, numbered('2')), 0);
+	assert_int_equal(link_send_take(l, numbered('3')), 0);
+	assert_false(link_send_blocked(l));
+	buf_reset(&c->out);
+	assert_int_equal(link_send_take(l, st), -1);
+	assert_true(link_send_blocked(l));
+	assert_null(strstr(c->out.data, "<body>4</body>"));
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");    /* two left: above half */
+	assert_true(link_send_blocked(l));
+	assert_int_equal(r.drained, 0);
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='2'/>");    /* one left: under half */
+	assert_int_equal(r.drained, 1);
+	assert_false(link_send_blocked(l));
+	assert_int_equal(link_send_take(l, st), 0);
+	assert_non_null(strstr(c->out.data, "<body>4</body>"));
+	requeued[0] = '\0';
+	fc_destroy(c, "peer-closed");
+	assert_string_equal(requeued, "43");
+	handle_release(r.self);
+
+	/* a single stanza larger than the bound still goes when nothing is unacked */
+	cfg.queue_bytes = 1;
+	memset(&r, 0, sizeof(r));
+	l = sm_link(&r, true);
+	c = fc_last();
+	st = numbered('2');
+	assert_int_equal(link_send_take(l, numbered('1')), 0);
+	assert_int_equal(link_send_take(l, st), -1);
+	stanza_free(st);
+	fc_destroy(c, "peer-closed");
+	handle_release(r.self);
+}
+
 int
 main(void)
 {
@@ -491,6 +716,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_link_handle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_riders_on_initiator, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bidi_receiver_rider, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sm_keeps_until_acked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sm_sent_before_enabled, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sm_queue_bytes, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -67,6 +67,8 @@ struct rec {
 	char verify_id[64];
 	char verify_pair[600];   /* "local|remote" of the last answer */
 	unsigned acked, sm_failed;   /* XEP-0198: stanzas acked, <failed/> seen */
+	struct stream *s;            /* the stream reporting here (fx_new) */
+	const struct stanza *send_at_ready;   /* sent from the ready callback, if set */
 	const char *close_reason;
 	struct stanza *stanzas[8];
 	int nstanzas;
@@ -85,7 +87,15 @@ op_tls(void *o)
 {
 	return ((struct rec *)o)->tls_up ? (const struct tls_session *)&fake_session_token : NULL;
 }
-static void op_ready(void *o) { ((struct rec *)o)->ready++; }
+static void
+op_ready(void *o)
+{
+	struct rec *r = o;
+
+	r->ready++;
+	if (r->send_at_ready != NULL)   /* as link.c's owner drains its queue at ready */
+		assert_int_equal(stream_send(r->s, r->send_at_ready), 0);
+}
 static void
 op_stanza(void *o, struct stanza *st)
 {
@@ -184,6 +194,7 @@ fx_new(enum stream_role role, enum stream_side side, enum stream_purpose purpose
 	buf_init(&f->out, 1 << 20);
 	f->s = stream_new(role, side, purpose, &cfg, local, remote, &ops, &f->rec, &f->out);
 	assert_non_null(f->s);
+	f->rec.s = f->s;
 	return f;
 }
 
@@ -1570,6 +1581,303 @@ test_dialback_by_certificate(void **state)
 	cfg.require_tls = true;
 }
 
+/* ---- XEP-0198 stream management ---- */
+
+#define SM_FEATURE "<sm xmlns='urn:xmpp:sm:3'/>"
+#define SM_ENABLE  "<enable xmlns='urn:xmpp:sm:3'/>"
+#define SM_ENABLED "<enabled xmlns='urn:xmpp:sm:3'/>"
+#define SM_R       "<r xmlns='urn:xmpp:sm:3'/>"
+#define MSG_B_A    "<message from='x@b.example' to='u@a.example'><body>m</body></message>"
+
+/* An internet receiver from b.example through STARTTLS (the certificate valid for
+ * b.example); the output holds the features after TLS. */
+static struct fixture *
+tls_receiver(void)
+{
+	struct fixture *f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	assert_null(strstr(f->out.data, SM_FEATURE));       /* not before TLS */
+	feed(f, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	f->rec.tls_up = true;
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	stream_tls_ready(f->s);
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	return f;
+}
+
+/* Receiver: <sm/> is offered once TLS is up (on the internet; on the loopback leg
+ * without), never under policy { stream_management off } or on the internet without
+ * TLS. <enable/> before authentication is answered <failed/>, after it <enabled/>;
+ * from then on the stanzas received are counted and <r/> is answered with their
+ * number. */
+static void
+test_sm_receiver(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	cfg.stream_management = true;
+	f = tls_receiver();
+	assert_non_null(strstr(f->out.data, SM_FEATURE));
+	buf_reset(&f->out);
+	feed(f, SM_ENABLE);                                 /* not authenticated yet */
+	assert_non_null(strstr(f->out.data, "<failed xmlns='urn:xmpp:sm:3'>"));
+	assert_false(f->s->sm.on);
+	assert_null(f->rec.close_reason);
+	feed(f, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	assert_non_null(strstr(f->out.data, SM_FEATURE));   /* offered again after SASL */
+	feed(f, MSG_B_A);                                   /* before enable: not counted */
+	assert_int_equal(f->rec.nstanzas, 1);
+	buf_reset(&f->out);
+	feed(f, SM_ENABLE);
+	assert_string_equal(f->out.data, SM_ENABLED);
+	assert_true(f->s->sm.on);
+	assert_int_equal(qf_stats.sm_enabled, 1);
+	buf_reset(&f->out);
+	feed(f, SM_R);
+	assert_string_equal(f->out.data, "<a xmlns='urn:xmpp:sm:3' h='0'/>");
+	buf_reset(&f->out);
+	feed(f, MSG_B_A MSG_B_A SM_R);
+	assert_int_equal(f->rec.nstanzas, 3);
+	assert_string_equal(f->out.data, "<a xmlns='urn:xmpp:sm:3' h='2'/>");
+	buf_reset(&f->out);
+	feed(f, SM_ENABLE);                                 /* once is enough */
+	assert_non_null(strstr(f->out.data, "<failed xmlns='urn:xmpp:sm:3'>"));
+	assert_null(f->rec.close_reason);
+	fx_free(f);
+
+	/* held stanzas count when taken, not when released */
+	cfg.require_tls = false;
+	f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("a.example", "remote.example"));
+	assert_non_null(strstr(f->out.data, SM_FEATURE));   /* loopback: no TLS needed */
+	feed(f, "<db:result from='a.example' to='remote.example'>k</db:result>");
+	stream_dialback_verdict(f->s, "a.example", "remote.example", true);
+	buf_reset(&f->out);
+	feed(f, SM_ENABLE);
+	assert_string_equal(f->out.data, SM_ENABLED);
+	buf_reset(&f->out);
+	feed(f, "<db:result from='a.example' to='other.example'>k</db:result>"
+	    "<message from='u@a.example' to='x@other.example'><body>held</body></message>"
+	    SM_R);
+	assert_int_equal(f->rec.nstanzas, 0);
+	assert_int_equal(f->s->n_held, 1);
+	assert_string_equal(f->out.data, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
+	fx_free(f);
+
+	/* the internet without TLS: not offered, and refused */
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	assert_non_null(strstr(f->out.data, "<dialback"));
+	assert_null(strstr(f->out.data, SM_FEATURE));
+	feed(f, "<db:result from='b.example' to='a.example'>k</db:result>");
+	stream_dialback_verdict(f->s, "a.example", "b.example", true);
+	buf_reset(&f->out);
+	feed(f, SM_ENABLE);
+	assert_non_null(strstr(f->out.data, "<failed xmlns='urn:xmpp:sm:3'>"));
+	assert_false(f->s->sm.on);
+	fx_free(f);
+	cfg.require_tls = true;
+
+	/* policy off: not offered, and refused after authentication */
+	cfg.stream_management = false;
+	f = tls_receiver();
+	assert_null(strstr(f->out.data, SM_FEATURE));
+	feed(f, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+	feed(f, PROSODY_HDR("b.example", "a.example"));
+	assert_null(strstr(f->out.data, SM_FEATURE));
+	buf_reset(&f->out);
+	feed(f, SM_ENABLE);
+	assert_non_null(strstr(f->out.data, "<failed xmlns='urn:xmpp:sm:3'>"));
+	assert_false(stream_sm_tracking(f->s));
+	assert_null(f->rec.close_reason);
+	fx_free(f);
+}
+
+/* Initiator: when the receiver offered <sm/>, <enable/> goes out just before ready,
+ * ahead of the stanzas the owner sends from its ready callback, and those are counted;
+ * <a h/> reaches ops->acked with the stanzas it acknowledged; an h above what was sent
+ * is a stream error. */
+static void
+test_sm_initiator(void **state)
+{
+	struct stanza *st = test_message("u@a.example", "x@b.example");
+	struct fixture *f;
+	const char *en, *msg;
+
+	(void)state;
+	cfg.stream_management = true;
+	f = tls_initiator("<stream:features>" SM_FEATURE DB_FEATURE "</stream:features>");
+	assert_null(strstr(f->out.data, SM_ENABLE));        /* not before authentication */
+	f->rec.send_at_ready = st;
+	buf_reset(&f->out);
+	feed(f, "<db:result from='b.example' to='a.example' type='valid'/>");
+	assert_int_equal(f->rec.ready, 1);
+	en = strstr(f->out.data, SM_ENABLE);
+	msg = strstr(f->out.data, "<message");
+	assert_non_null(en);
+	assert_non_null(msg);
+	assert_true(en < msg);
+	assert_true(stream_sm_tracking(f->s));
+	assert_int_equal(f->s->sm.out, 1);
+	assert_int_equal(stream_send(f->s, st), 0);
+	assert_int_equal(f->s->sm.out, 2);
+	assert_int_equal(sm_unacked(&f->s->sm), 2);
+	buf_reset(&f->out);
+	feed(f, SM_ENABLED);
+	assert_true(f->s->sm.on);
+	assert_int_equal(qf_stats.sm_enabled, 1);
+	assert_string_equal(f->out.data, SM_R);             /* about the two sent so far */
+	assert_int_equal(stream_send(f->s, st), 0);
+	stream_sm_request(f->s);                            /* one <r/> outstanding */
+	assert_null(strstr(strstr(f->out.data, SM_R) + 1, SM_R));
+	feed(f, "<a xmlns='urn:xmpp:sm:3' h='2'/>");
+	assert_int_equal(f->rec.acked, 2);
+	assert_int_equal(qf_stats.sm_acked, 2);
+	assert_int_equal(sm_unacked(&f->s->sm), 1);
+	/* the receiver answers an <r/> of ours with what it handled of theirs */
+	buf_reset(&f->out);
+	feed(f, SM_R);
+	assert_string_equal(f->out.data, "<a xmlns='urn:xmpp:sm:3' h='0'/>");
+	assert_null(f->rec.close_reason);
+	feed(f, "<a xmlns='urn:xmpp:sm:3' h='4'/>");        /* 3 were sent */
+	assert_int_equal(f->rec.acked, 2);
+	assert_non_null(strstr(f->out.data, "<undefined-condition"));
+	assert_non_null(strstr(f->out.data, "handled-count-too-high"));
+	assert_string_equal(f->rec.close_reason, "sm-violation");
+	fx_free(f);
+
+	/* the SASL EXTERNAL path: offered in the features after the restart */
+	fake_trusted = true;
+	fake_valid_domain = "b.example";
+	f = tls_initiator("<stream:features>" EXTERNAL_FEATURE "</stream:features>");
+	feed(f, "<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+	buf_reset(&f->out);
+	feed(f, PROSODY_HDR_ID("b.example", "a.example", "X3")
+	    "<stream:features>" SM_FEATURE "</stream:features>");
+	assert_int_equal(f->rec.ready, 1);
+	assert_string_equal(f->out.data, SM_ENABLE);
+	fx_free(f);
+
+	/* not offered, or policy off: no <enable/>, nothing counted */
+	for (int off = 0; off <= 1; off++) {
+		cfg.stream_management = off == 0;
+		f = tls_initiator(off ? "<stream:features>" SM_FEATURE DB_FEATURE
+		    "</stream:features>" : "<stream:features>" DB_FEATURE "</stream:features>");
+		buf_reset(&f->out);
+		feed(f, "<db:result from='b.example' to='a.example' type='valid'/>");
+		assert_int_equal(f->rec.ready, 1);
+		assert_null(strstr(f->out.data, SM_ENABLE));
+		assert_int_equal(stream_send(f->s, st), 0);
+		assert_false(stream_sm_tracking(f->s));
+		assert_int_equal(f->s->sm.out, 0);
+		fx_free(f);
+	}
+	stanza_free(st);
+}
+
+/* Initiator: <failed/> after our <enable/> reaches ops->acked with failed, the stream
+ * stays and counts no more; out of turn (before ready, or a second answer) it is a
+ * stream error. */
+static void
+test_sm_initiator_failed(void **state)
+{
+	struct stanza *st = test_message("u@a.example", "x@b.example");
+	struct fixture *f;
+
+	(void)state;
+	cfg.stream_management = true;
+	f = tls_initiator("<stream:features>" SM_FEATURE DB_FEATURE "</stream:features>");
+	feed(f, "<db:result from='b.example' to='a.example' type='valid'/>");
+	assert_int_equal(stream_send(f->s, st), 0);
+	assert_true(stream_sm_tracking(f->s));
+	feed(f, "<failed xmlns='urn:xmpp:sm:3'><feature-not-implemented "
+	    "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></failed>");
+	assert_int_equal(f->rec.sm_failed, 1);
+	assert_int_equal(f->rec.acked, 0);
+	assert_false(stream_sm_tracking(f->s));
+	assert_null(f->rec.close_reason);
+	assert_true(stream_is_ready(f->s));
+	assert_int_equal(stream_send(f->s, st), 0);
+	assert_int_equal(f->s->sm.out, 0);
+	buf_reset(&f->out);
+	feed(f, "<failed xmlns='urn:xmpp:sm:3'/>");         /* not asked any more */
+	assert_int_equal(f->rec.sm_failed, 1);
+	assert_non_null(strstr(f->out.data, "<undefined-condition"));
+	assert_string_equal(f->rec.close_reason, "sm-violation");
+	fx_free(f);
+
+	/* stream management before the stream is open */
+	f = tls_initiator("<stream:features>" SM_FEATURE DB_FEATURE "</stream:features>");
+	feed(f, SM_ENABLED);
+	assert_non_null(strstr(f->out.data, "<unsupported-stanza-type"));
+	assert_string_equal(f->rec.close_reason, "unexpected-element");
+	assert_int_equal(f->rec.ready, 0);
+	fx_free(f);
+	stanza_free(st);
+}
+
+/* stream_may_send: while a piggybacked db:result is pending, the pairs with the same
+ * sending domain wait (Prosody resets that domain's authentication on a new
+ * db:result), other sending domains go on; after the verdict, all go. On the loopback
+ * leg the sending domain is the remote one we speak as. A receiver is never held. */
+static void
+test_sm_may_send(void **state)
+{
+	static struct cfg_domain dom_conf = { .name = "conference.a.example" };
+	struct fixture *f;
+
+	(void)state;
+	dom_a.next = &dom_conf;
+	f = external_initiator();
+	assert_true(stream_may_send(f->s, "a.example", "b.example"));
+	assert_int_equal(stream_add_pair(f->s, "a.example", "c.example"), 0);
+	assert_false(stream_may_send(f->s, "a.example", "b.example"));
+	assert_false(stream_may_send(f->s, "a.example", "c.example"));
+	assert_true(stream_may_send(f->s, "conference.a.example", "b.example"));
+	assert_int_equal(stream_add_pair(f->s, "conference.a.example", "b.example"), 0);
+	assert_false(stream_may_send(f->s, "conference.a.example", "b.example"));
+	feed(f, "<db:result from='c.example' to='a.example' type='valid'/>");
+	assert_true(stream_may_send(f->s, "a.example", "b.example"));
+	assert_true(stream_may_send(f->s, "a.example", "c.example"));
+	assert_false(stream_may_send(f->s, "conference.a.example", "b.example"));
+	feed(f, "<db:result from='b.example' to='conference.a.example' type='invalid'/>");
+	assert_true(stream_may_send(f->s, "conference.a.example", "b.example"));
+	assert_null(f->rec.close_reason);
+	fx_free(f);
+
+	/* the loopback leg: we speak as remote.example, other.example */
+	f = fx_new(STREAM_INITIATOR, STREAM_LOCAL, STREAM_RELAY, "a.example", "remote.example");
+	stream_start(f->s);
+	feed(f, PROSODY_HDR_ID("a.example", "remote.example", "PID1")
+	    "<stream:features>" DB_FEATURE "</stream:features>"
+	    "<db:result from='a.example' to='remote.example' type='valid'/>");
+	assert_int_equal(f->rec.ready, 1);
+	assert_int_equal(stream_add_pair(f->s, "a.example", "other.example"), 0);
+	assert_true(stream_may_send(f->s, "a.example", "remote.example"));
+	assert_false(stream_may_send(f->s, "a.example", "other.example"));
+	assert_false(stream_may_send(f->s, "conference.a.example", "other.example"));
+	feed(f, "<db:result from='a.example' to='other.example' type='valid'/>");
+	assert_true(stream_may_send(f->s, "a.example", "other.example"));
+	assert_true(stream_may_send(f->s, "conference.a.example", "other.example"));
+	fx_free(f);
+
+	/* a receiver sends back (bidi) without this rule */
+	f = fx_new(STREAM_RECEIVER, STREAM_LOCAL, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("a.example", "remote.example")
+	    "<db:result from='a.example' to='remote.example'>k</db:result>"
+	    "<db:result from='a.example' to='other.example'>k</db:result>");
+	assert_int_equal(f->rec.verify_needed, 2);
+	assert_true(stream_may_send(f->s, "a.example", "remote.example"));
+	fx_free(f);
+	dom_a.next = NULL;
+}
+
 int
 main(void)
 {
@@ -1603,6 +1911,10 @@ main(void)
 		cmocka_unit_test_setup(test_initiator_bidi, setup),
 		cmocka_unit_test_setup(test_initiator_without_bidi, setup),
 		cmocka_unit_test_setup(test_dialback_by_certificate, setup),
+		cmocka_unit_test_setup(test_sm_receiver, setup),
+		cmocka_unit_test_setup(test_sm_initiator, setup),
+		cmocka_unit_test_setup(test_sm_initiator_failed, setup),
+		cmocka_unit_test_setup(test_sm_may_send, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
