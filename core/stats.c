@@ -111,6 +111,7 @@ stats_format(struct buf *out)
 	buf_printf(out, "sm.acked=%lu\n", s->sm_acked);
 	buf_printf(out, "sm.requeued=%lu\n", s->sm_requeued);
 	buf_printf(out, "sm.lost=%lu\n", s->sm_lost);
+	buf_printf(out, "links.dead=%lu\n", s->links_dead);
 	format_stream_errors(out, 1);
 	format_stream_errors(out, 0);
 }

@@ -55,6 +55,9 @@ struct link {
 	struct stanza   *ua_head, *ua_tail; /* XEP-0198: sent, not acknowledged (owned) */
 	size_t           ua_n, ua_bytes;
 	bool             ua_blocked;    /* a send was refused at limits { queue_bytes } */
+	ev_timer         live;          /* liveness of a ready initiator: probes, deadline */
+	double           last_in;       /* when the peer last sent anything */
+	double           r_at;          /* when our outstanding <r/> went out */
 	struct link     *prev, *next;   /* all links, newest first (for status, shutdown) */
 };
 
@@ -99,6 +102,8 @@ static bool s_dane_lookup(void *, const char *);
 static void s_pair_verdict(void *, const char *, const char *, bool);
 static void s_acked(void *, uint32_t, bool);
 static void give_back(struct link *);
+static void live_cb(EV_P_ ev_timer *, int);
+static void ask_ack(struct link *);
 static void riders_ready(struct link *);
 static void rider_free(struct link *, struct rider *);
 static bool rider_owner(const struct rider *, void **);
@@ -182,6 +187,8 @@ link_new(const struct link_ops *ops, struct handle owner)
 	l->magic = LINK_MAGIC;
 	l->ops = ops;
 	l->owner = owner;
+	ev_init(&l->live, live_cb);
+	l->live.data = l;
 	return l;
 }
 
@@ -343,6 +350,7 @@ c_up(struct link *l)
 static ssize_t
 c_input(struct link *l, const char *p, size_t len)
 {
+	l->last_in = ev_now(loop);
 	ssize_t n = stream_input(l->st, p, len);
 
 	if (l->conn->state == CONN_OPEN)
@@ -415,6 +423,7 @@ c_closed(struct link *l, const char *reason, bool timed_out)
 
 	if (l->magic != LINK_MAGIC)
 		fatalx("link: bad magic in close");
+	ev_timer_stop(loop, &l->live);
 	if (l->dane_req != NULL) {
 		resolver_cancel(l->dane_req);
 		l->dane_req = NULL;
@@ -547,8 +556,19 @@ s_ready(void *arg)
 	    "unpipelined=%u", c->id, l->st->side == STREAM_INTERNET ? "s2s" : "local",
 	    l->st->local, l->st->remote, l->st->auth_method ? l->st->auth_method : "none",
 	    ts ? tls_session_version(ts) : "none", l->rtt_used, l->rtt_unpipelined);
-	if (l->st->side == STREAM_INTERNET)
+	if (l->st->side == STREAM_INTERNET) {
 		learn_peer(l, tls_rounds);
+		/* data the peer's TCP never acknowledges ends the connection in time */
+		conn_set_user_timeout(c, cfg->dead_ms);
+	}
+	if (l->st->purpose == STREAM_RELAY) {
+		double period = (cfg->keepalive_ms < cfg->dead_ms ? cfg->keepalive_ms :
+		    cfg->dead_ms) / 2000.0;
+
+		l->last_in = ev_now(loop);
+		ev_timer_set(&l->live, period, period);
+		ev_timer_start(loop, &l->live);
+	}
 	sync_deadline(l);
 	if (owner_of(l, &o) && l->ops->ready != NULL)
 		l->ops->ready(o, l);
@@ -956,7 +976,7 @@ send_one(struct link *l, struct stanza *st, bool owned)
 		l->ua_tail = keep;
 		l->ua_n++;
 		l->ua_bytes += keep->cost;
-		stream_sm_request(l->st);   /* one <r/> outstanding at a time */
+		ask_ack(l);   /* one <r/> outstanding at a time */
 	} else if (owned) {
 		stanza_free(st);
 	}
@@ -996,13 +1016,57 @@ s_acked(void *arg, uint32_t n, bool failed)
 	if (l->ua_head == NULL)
 		l->ua_tail = NULL;
 	if (l->ua_n > 0) {
-		stream_sm_request(l->st);   /* the rest: asked about in the next round trip */
+		ask_ack(l);   /* the rest: asked about in the next round trip */
 		conn_flush(l->conn);
 	}
 	if (l->ua_blocked && l->ua_bytes <= cfg->queue_bytes / 2) {
 		l->ua_blocked = false;
 		c_drained(l);
 	}
+}
+
+/* An <r/> for what is unacknowledged, unless one is out; remember when it went. */
+static void
+ask_ack(struct link *l)
+{
+	bool was = stream_sm_waiting(l->st);
+
+	stream_sm_request(l->st);
+	if (!was && stream_sm_waiting(l->st))
+		l->r_at = ev_now(loop);
+}
+
+/* Liveness of a ready relay link (issue 11): an <r/> unanswered for timeouts { dead }
+ * means the peer or the path is gone: the link is reset and what it left unacked goes
+ * back to its routes. A link silent for timeouts { keepalive } is probed: an <r/> with
+ * stream management, a whitespace keepalive without (then TCP_USER_TIMEOUT, set to
+ * the same dead time, is what notices a dead path). */
+static void
+live_cb(EV_P_ ev_timer *w, int revents)
+{
+	struct link *l = w->data;
+	double now = ev_now(EV_A), active;
+
+	(void)revents;
+	if (!link_open(l) || !stream_is_ready(l->st))
+		return;
+	if (stream_sm_waiting(l->st)) {
+		if (now - l->r_at < cfg->dead_ms / 1000.0)
+			return;
+		log_warnx("conn=%lu %s-out local=%s remote=%s no answer to <r/> for %.1fs: "
+		    "link dead, %zu stanza(s) unacknowledged", l->id,
+		    l->st->side == STREAM_INTERNET ? "s2s" : "local", l->st->local,
+		    l->st->remote, now - l->r_at, l->ua_n);
+		qf_stats.links_dead++;
+		conn_reset(l->conn, "peer-unresponsive");   /* frees l */
+		return;
+	}
+	active = l->last_in > l->conn->last_active ? l->last_in : l->conn->last_active;
+	if (now - active < cfg->keepalive_ms / 1000.0)
+		return;
+	if (stream_probe(l->st))
+		l->r_at = now;
+	conn_flush(l->conn);
 }
 
 /* The link ends with stanzas unacknowledged: each goes back to a route (newest first,

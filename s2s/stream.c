@@ -367,10 +367,8 @@ sm_dispatch(struct stream *s, const struct xnode *el)
 	switch (sm_element(&s->sm, el, authed && sm_allowed(s) && s->role == STREAM_RECEIVER,
 	    s->out, &n, &why)) {
 	case SM_DONE:
-		if (s->sm.on && strcmp(el->name, "enabled") == 0) {
-			qf_stats.sm_enabled++;
-			sm_request(&s->sm, s->out);   /* what went out with <enable/> */
-		}
+		if (s->sm.on && strcmp(el->name, "enabled") == 0)
+			qf_stats.sm_enabled++;   /* sm.c asked about what went out meanwhile */
 		else if (s->sm.on && strcmp(el->name, "enable") == 0) {
 			qf_stats.sm_enabled++;
 			log_debug("conn=%lu %s-in remote=%s stream management enabled", s->cid,

@@ -304,6 +304,13 @@ conn_close(struct conn *c, const char *reason)
 }
 
 void
+conn_set_user_timeout(struct conn *c, unsigned ms)
+{
+	(void)c;
+	(void)ms;
+}
+
+void
 conn_reset(struct conn *c, const char *reason)
 {
 	conn_abort(c, reason);   /* no socket here: the reset is the abort */

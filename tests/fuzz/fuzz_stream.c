@@ -85,7 +85,7 @@ op_ready(void *o)
 	struct owner *w = o;
 
 	if (w->s != NULL && w->s->purpose == STREAM_VERIFY)
-		(void)stream_send_verify(w->s, "id1", "key1");
+		(void)stream_send_verify(w->s, "b.example", "a.example", "id1", "key1");
 }
 
 static void
@@ -110,10 +110,23 @@ op_verify_needed(void *o, const char *local, const char *remote, const char *id,
 }
 
 static void
-op_verify_answer(void *o, const char *id, bool valid)
+op_verify_answer(void *o, const char *local, const char *remote, const char *id,
+    bool valid)
 {
-	if (id == NULL)
+	if (id == NULL || local == NULL || remote == NULL)
 		abort();
+}
+
+static void
+op_pair_verdict(void *o, const char *local, const char *remote, bool valid)
+{
+	if (local == NULL || remote == NULL)
+		abort();
+}
+
+static void
+op_acked(void *o, uint32_t n, bool failed)
+{
 }
 
 static void
@@ -129,7 +142,7 @@ op_dane_lookup(void *o, const char *domain)
 
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed,
-	op_verify_answer, op_pipeline, op_dane_lookup,
+	op_verify_answer, op_pipeline, op_dane_lookup, op_pair_verdict, op_acked,
 };
 
 static struct cfg_domain dom_b = { .name = (char *)"b.example" };
@@ -232,7 +245,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)stream_send(s, st);
 		stanza_free(st);
 		xnode_free(m);
-		(void)stream_send_verify(s, "id", "key");
+		(void)stream_send_verify(s, "b.example", "a.example", "id", "key");
 		stream_close(s, "fuzz done");
 	}
 	stream_free(s);
