@@ -32,13 +32,15 @@
 #   d   Prosody -> quickfed <=> plain Prosody B
 #   d2  as d with mod_s2s_bidi loaded on Prosody B
 #   b2  as b with mod_s2s_bidi loaded on both Prosodys (the local servers)
+#   bp  as b with pipelining on (quickfed's default): a new pair's stanza follows its
+#       piggybacked db:result without waiting for the verdict
 
 set -eu
 
 # shellcheck source=tests/bench/run.sh
 . "$(dirname "${BASH_SOURCE[0]}")/run.sh"
 
-SCENARIOS=${MUX_SCENARIOS:-c b d d2 b2}
+SCENARIOS=${MUX_SCENARIOS:-c b d d2 b2 bp}
 N=${MUX_N:-3}
 MODE=${MUX_MODE:-echo}		# echo: B answers each message; both: B's users send at the same time
 NS_A="qfm$$-a"
@@ -49,6 +51,7 @@ NEW_a=new.a.example		# each site's fourth domain, only for the new-pair measurem
 NEW_b=new.b.example
 NEW_TO=u@${DOMS_b%% *}		# whom u@$NEW_a writes to: a remote domain the links already serve
 BIDI_SITES=""			# sites whose Prosody loads mod_s2s_bidi (d2: "b", b2: "a b")
+MUX_PIPE=off			# quickfed's policy { pipelining } (bp: on)
 
 declare -A MUX_LABEL=(
 	[c]="(c) prosody-prosody direct"
@@ -56,6 +59,7 @@ declare -A MUX_LABEL=(
 	[d]="(d) quickfed-prosody"
 	[d2]="(d2) quickfed-prosody, s2s_bidi on B"
 	[b2]="(b2) quickfed-quickfed, s2s_bidi A+B"
+	[bp]="(bp) quickfed-quickfed, pipelining"
 )
 
 # doms SITE: the three domains of the exchange; alldoms SITE: those and the fourth.
@@ -139,7 +143,7 @@ register_users() {
 	done
 }
 
-# start_quickfed SITE: as run.sh's with one domain block per domain (pipelining off).
+# start_quickfed SITE: as run.sh's with one domain block per domain (pipelining off, on in bp).
 start_quickfed() {
 	local s=$1 ns qip pip netip d p=$TMP/pki dom
 	if [ "$s" = a ]; then qip=$Q_A pip=$P_A netip=$NET_A; else qip=$Q_B pip=$P_B netip=$NET_B; fi
@@ -188,7 +192,7 @@ policy {
 	starttls required
 	dialback on
 	sasl_external on
-$( [ "$PIPELINING_KW" = 1 ] && echo "	pipelining off" )
+$( [ "$PIPELINING_KW" = 1 ] && echo "	pipelining $MUX_PIPE" )
 }
 EOF
 	} >"$d/quickfed.conf"
@@ -208,6 +212,7 @@ scen_b_up() {
 scen_d_up() { start_quickfed a; start_prosody a proxied; start_prosody b direct; }
 scen_d2_up() { BIDI_SITES="b"; scen_d_up; BIDI_SITES=""; }
 scen_b2_up() { BIDI_SITES="a b"; scen_b_up; BIDI_SITES=""; }
+scen_bp_up() { MUX_PIPE=on; scen_b_up; MUX_PIPE=off; }
 
 # ---------------------------------------------------------------- counting
 
@@ -372,7 +377,8 @@ mux_report() {
 import statistics, sys
 labels = {"c": "(c) prosody-prosody direct", "b": "(b) quickfed-quickfed",
           "d": "(d) quickfed-prosody", "d2": "(d2) quickfed-prosody, s2s_bidi on B",
-          "b2": "(b2) quickfed-quickfed, s2s_bidi A+B"}
+          "b2": "(b2) quickfed-quickfed, s2s_bidi A+B",
+          "bp": "(bp) quickfed-quickfed, pipelining"}
 rows = {}
 for ln in open(sys.argv[1]):
     p = ln.split()
