@@ -181,6 +181,7 @@ static const struct keyword timeouts_kws[] = {
 	{ "setup", kw_time, 1, 1, OFF(setup_timeout_ms), 100, DAY, NULL, 0 },
 	{ "idle", kw_time, 1, 1, OFF(idle_timeout_ms), SEC, 7 * DAY, NULL, 0 },
 	{ "keepalive", kw_time, 1, 1, OFF(keepalive_ms), 100, HOUR, NULL, 0 },
+	{ "retry", kw_time, 1, 1, OFF(retry_ms), 0, DAY, NULL, 0 },
 	{ "dead", kw_time, 1, 1, OFF(dead_ms), 100, HOUR, NULL, 0 },
 	{ "shutdown", kw_time, 1, 1, OFF(shutdown_timeout_ms), 0, HOUR, NULL, 0 },
 	{ "attempt_delay", kw_time, 1, 1, OFF(attempt_delay_ms), 10, 10 * SEC, NULL, 0 },
@@ -1052,6 +1053,7 @@ config_defaults(struct config *cfg)
 	cfg->setup_timeout_ms = 60 * SEC;
 	cfg->idle_timeout_ms = 10 * MIN;
 	cfg->keepalive_ms = 30 * SEC;
+	cfg->retry_ms = 90 * SEC;
 	cfg->dead_ms = 15 * SEC;
 	cfg->shutdown_timeout_ms = 5 * SEC;
 	cfg->attempt_delay_ms = 250;

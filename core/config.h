@@ -90,6 +90,9 @@ struct config {
 	uint32_t tls_timeout_ms;                 /* TLS handshake: 10s */
 	uint32_t auth_timeout_ms;                /* stream open to authenticated: 30s */
 	uint32_t idle_timeout_ms;                /* idle stream closed: 10m */
+	uint32_t retry_ms;                       /* a failed set-up keeps stanzas this long,
+	                                          * retrying with backoff (0: bounce at once):
+	                                          * 90s */
 	uint32_t keepalive_ms;                   /* a ready link silent this long is probed: 30s */
 	uint32_t dead_ms;                        /* ... and dead when a probe or an ack
 	                                          * request stays unanswered this long (also

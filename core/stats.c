@@ -112,6 +112,7 @@ stats_format(struct buf *out)
 	buf_printf(out, "sm.requeued=%lu\n", s->sm_requeued);
 	buf_printf(out, "sm.lost=%lu\n", s->sm_lost);
 	buf_printf(out, "links.dead=%lu\n", s->links_dead);
+	buf_printf(out, "routes.retries=%lu\n", s->route_retries);
 	format_stream_errors(out, 1);
 	format_stream_errors(out, 0);
 }

@@ -47,6 +47,8 @@ struct qf_stats {
 	unsigned long sm_acked;                    /* stanzas the peers acknowledged */
 	unsigned long sm_requeued;                 /* stanzas a dead link left unacked, put
 	                                            * back at the front of their routes */
+	unsigned long route_retries;               /* set-ups that failed and will be tried
+	                                            * again (timeouts { retry }) */
 	unsigned long links_dead;                  /* ready links reset: an <r/> stayed
 	                                            * unanswered for timeouts { dead } */
 	unsigned long sm_lost;                     /* ... that had no route to go back to */

@@ -28,6 +28,7 @@
 #include "../core/stats.h"
 #include "../core/status.h"
 #include "../dns/resolver.h"
+#include "backoff.h"
 #include "bounce.h"
 #include "connect.h"
 #include "jid.h"
@@ -51,6 +52,7 @@ enum route_state {
 	RS_RESOLVING,    /* waiting for DNS */
 	RS_CONNECTING,   /* a stream is being set up */
 	RS_READY,        /* stanzas go straight out */
+	RS_WAITING,      /* a set-up failed: the next attempt waits (backoff.c) */
 };
 
 struct route {
@@ -75,6 +77,7 @@ struct route {
 	const char      *why;           /* last failure, for logs */
 	struct connector cx;            /* Happy Eyeballs; its targets only while connecting */
 	ev_timer         setup;         /* bounds the whole set-up */
+	ev_timer         retry;         /* RS_WAITING: the next attempt */
 	unsigned long    sent, bounced;
 	struct conn_waitq waiters;      /* senders paused until the queue drains */
 	struct route    *hnext, *gc_next;
@@ -99,6 +102,10 @@ static struct route *route_send(enum route_dir, const char *, const char *,
 static void route_start(struct route *);
 static void route_try_next(struct route *);
 static void route_fail(struct route *, const char *, bool);
+static void route_retry(struct route *, const char *, bool);
+static void retry_cb(EV_P_ ev_timer *, int);
+static bool route_wait(struct route *);
+static const char *backoff_key(const struct route *);
 static void route_drain(struct route *);
 static void requeue_inflight(struct route *);
 static void route_resolved(void *, const struct resolve_result *);
@@ -148,6 +155,7 @@ static const struct link_ops receiver_ops = {
 };
 static int status_routes(void *, const char *, struct buf *, uint64_t *);
 static int status_stats(void *, const char *, struct buf *);
+static int status_backoff(void *, const char *, struct buf *);
 
 void
 route_init(struct ev_loop *l, const struct config *c, struct resolver *r, struct status *st)
@@ -166,6 +174,9 @@ route_init(struct ev_loop *l, const struct config *c, struct resolver *r, struct
 		status_register(st, "show stats",
 		    "show stats: connections, stanzas relayed, bounces, stream errors, budgets",
 		    status_stats, NULL);
+		status_register(st, "show backoff",
+		    "show backoff: remote domains whose set-up failed: failures, next attempt in",
+		    status_backoff, NULL);
 	}
 }
 
@@ -260,6 +271,8 @@ route_get(enum route_dir dir, const char *local, const char *remote)
 	r->remote = r->names + ll;
 	ev_init(&r->setup, setup_timeout_cb);
 	r->setup.data = r;
+	ev_init(&r->retry, retry_cb);
+	r->retry.data = r;
 	connector_init(&r->cx, loop, cfg->attempt_delay_ms, route_attempt, route_drop,
 	    route_exhausted, r);
 	b = route_hash(dir, local, remote) & (table_size - 1);
@@ -274,7 +287,7 @@ route_idle(const struct route *r)
 {
 	return r->state == RS_IDLE && r->head == NULL && r->inflight == NULL &&
 	    r->link == NULL && r->req == NULL && !connector_busy(&r->cx) &&
-	    !ev_is_active(&r->setup) && r->waiters.head == NULL;
+	    !ev_is_active(&r->setup) && !ev_is_active(&r->retry) && r->waiters.head == NULL;
 }
 
 static void
@@ -359,6 +372,8 @@ static void
 enqueue(struct route *r, struct stanza *st)
 {
 	st->next = NULL;
+	if (st->queued_at == 0)
+		st->queued_at = ev_now(loop);
 	if (r->tail)
 		r->tail->next = st;
 	else
@@ -522,6 +537,8 @@ route_start(struct route *r)
 {
 	struct resolve_target t;
 
+	if (route_wait(r))
+		return;
 	r->retried_plain = false;
 	r->timed_out = false;
 	r->why = NULL;
@@ -549,7 +566,7 @@ route_start(struct route *r)
 	r->state = RS_RESOLVING;
 	log_debug("route out local=%s remote=%s resolving", r->local, r->remote);
 	if ((r->req = resolver_lookup(resolver, r->remote, route_resolved, r)) == NULL)
-		route_fail(r, "resolver failure", false);
+		route_retry(r, "resolver failure", false);
 }
 
 static void
@@ -564,7 +581,13 @@ route_resolved(void *arg, const struct resolve_result *res)
 		log_warnx("route out local=%s remote=%s resolution failed: %s%s%s", r->local,
 		    r->remote, resolve_status_str(res->status), res->why ? ": " : "",
 		    res->why ? res->why : "");
-		route_fail(r, resolve_status_str(res->status), res->status == RESOLVE_TIMEOUT);
+		/* a domain that does not exist or offers no service is not retried; a
+		 * resolver that did not answer is */
+		if (res->status == RESOLVE_TIMEOUT || res->status == RESOLVE_SERVFAIL)
+			route_retry(r, resolve_status_str(res->status),
+			    res->status == RESOLVE_TIMEOUT);
+		else
+			route_fail(r, resolve_status_str(res->status), false);
 		return;
 	}
 	if (connector_set_targets(&r->cx, res->targets, res->n_targets) == 0) {
@@ -688,7 +711,7 @@ route_try_next(struct route *r)
 	r->state = RS_CONNECTING;
 	if (connector_next(&r->cx) == 0)
 		return;
-	route_fail(r, r->why ? r->why : "no target reachable", r->timed_out);
+	route_retry(r, r->why ? r->why : "no target reachable", r->timed_out);
 }
 
 static struct link *
@@ -715,7 +738,114 @@ route_exhausted(void *arg)
 {
 	struct route *r = arg;
 
-	route_fail(r, r->why ? r->why : "no target reachable", r->timed_out);
+	route_retry(r, r->why ? r->why : "no target reachable", r->timed_out);
+}
+
+/* ---- retry with memory (issue 11): a failed set-up keeps its stanzas ---- */
+
+/* What a route's failures are remembered under: the remote domain, or the local server
+ * for the routes to it. */
+static const char *
+backoff_key(const struct route *r)
+{
+	return r->dir == ROUTE_OUT ? r->remote : "(local server)";
+}
+
+/* Bounce what has waited longer than timeouts { retry } (the queue is in arrival
+ * order: the oldest are at its head). */
+static void
+bounce_expired(struct route *r, double now)
+{
+	const char *cond = r->timed_out ? "remote-server-timeout" : "remote-server-not-found";
+	struct stanza *st;
+	unsigned n = 0;
+
+	while ((st = r->head) != NULL && now - st->queued_at >= cfg->retry_ms / 1000.0) {
+		st = dequeue(r);
+		r->bounced++;
+		n++;
+		bounce(st, cond, r->timed_out ? "wait" : "cancel", r->why ? r->why :
+		    "remote server unreachable");
+	}
+	if (n > 0)
+		log_warnx("route %s local=%s remote=%s: %u stanza(s) waited longer than "
+		    "timeouts { retry }: bounced with %s", dir_name(r->dir), r->local, r->remote,
+		    n, cond);
+}
+
+/* Before an attempt: is the route's server in backoff? Then wait for its time (the
+ * queue stays; new stanzas join it). */
+static bool
+route_wait(struct route *r)
+{
+	double now = ev_now(loop), w;
+
+	if (cfg->retry_ms == 0 || shutting_down ||
+	    (w = backoff_wait(backoff_key(r), now)) <= 0)
+		return false;
+	r->state = RS_WAITING;
+	ev_timer_stop(loop, &r->retry);
+	ev_timer_set(&r->retry, w, 0.);
+	ev_timer_start(loop, &r->retry);
+	log_debug("route %s local=%s remote=%s waits %.1fs: its server failed %u time(s)",
+	    dir_name(r->dir), r->local, r->remote, w, backoff_failures(backoff_key(r)));
+	return true;
+}
+
+static void
+retry_cb(EV_P_ ev_timer *w, int revents)
+{
+	struct route *r = w->data;
+
+	(void)revents;
+	ev_timer_stop(EV_A, w);
+	if (r->state != RS_WAITING)
+		return;
+	r->state = RS_IDLE;
+	bounce_expired(r, ev_now(EV_A));
+	if (r->head != NULL)
+		route_start(r);
+	else
+		gc_later(r);
+}
+
+/* A set-up failed in a way that may pass (unreachable, timed out, resolver down): the
+ * server's backoff grows, the stanzas stay queued until their time in the queue passes
+ * timeouts { retry }, and the route tries again when the backoff says. */
+static void
+route_retry(struct route *r, const char *why, bool timeout)
+{
+	double now = ev_now(loop), delay;
+
+	if (cfg->retry_ms == 0 || shutting_down) {
+		route_fail(r, why, timeout);
+		return;
+	}
+	requeue_inflight(r);
+	ev_timer_stop(loop, &r->setup);
+	connector_cancel(&r->cx, timeout ? "setup-timeout" : "route-failed");
+	if (r->req) {
+		resolver_cancel(r->req);
+		r->req = NULL;
+	}
+	r->why = why;
+	r->timed_out = timeout;
+	r->no_ride = false;
+	delay = backoff_failed(backoff_key(r), now);
+	qf_stats.route_retries++;
+	bounce_expired(r, now);
+	if (r->head == NULL) {
+		r->state = RS_IDLE;
+		gc_later(r);
+		return;
+	}
+	log_warnx("route %s local=%s remote=%s failed: %s; %u stanza(s) kept, next attempt "
+	    "in %.0fs (failure %u)", dir_name(r->dir), r->local, r->remote, why, r->qlen,
+	    delay, backoff_failures(backoff_key(r)));
+	r->state = RS_WAITING;
+	ev_timer_stop(loop, &r->retry);
+	ev_timer_set(&r->retry, delay, 0.);
+	ev_timer_start(loop, &r->retry);
 }
 
 /* Set-up failed for good: bounce everything queued. */
@@ -736,6 +866,7 @@ route_fail(struct route *r, const char *why, bool timeout)
 	    dir_name(r->dir), r->local, r->remote, why, r->qlen, cond);
 	r->state = RS_IDLE;
 	r->no_ride = false;
+	ev_timer_stop(loop, &r->retry);
 	while ((st = dequeue(r)) != NULL) {
 		r->bounced++;
 		bounce(st, cond, timeout ? "wait" : "cancel", why);
@@ -752,7 +883,7 @@ setup_timeout_cb(EV_P_ ev_timer *w, int revents)
 	if (r->state == RS_READY)
 		return;
 	route_let_go(r, "setup-timeout");
-	route_fail(r, "set-up timed out", true);
+	route_retry(r, "set-up timed out", true);
 }
 
 static void
@@ -858,6 +989,7 @@ route_ready(struct route *r)
 	r->state = RS_READY;
 	r->retried_plain = false;
 	r->no_ride = false;
+	backoff_ok(backoff_key(r));
 	connector_cancel(&r->cx, "ready");   /* the target list is no longer needed */
 	while ((st = r->inflight) != NULL) {   /* authentication confirmed: delivered */
 		r->inflight = st->next;
@@ -916,7 +1048,7 @@ r_closed(void *owner, struct link *l, const char *reason, bool timed_out)
 			r->why = why;
 			r->timed_out = to;
 		} else if (rc == -1) {
-			route_fail(r, r->why ? r->why : "no target reachable", r->timed_out);
+			route_retry(r, r->why ? r->why : "no target reachable", r->timed_out);
 		}
 		return;
 	}
@@ -1033,6 +1165,7 @@ route_free_all(void)
 		while ((r = table[i]) != NULL) {
 			table[i] = r->hnext;
 			ev_timer_stop(loop, &r->setup);
+			ev_timer_stop(loop, &r->retry);
 			connector_cancel(&r->cx, "exit");
 			if (r->req)
 				resolver_cancel(r->req);
@@ -1054,12 +1187,14 @@ route_free_all(void)
 	free(table);
 	table = NULL;
 	table_size = nroutes = 0;
+	backoff_free_all();
 }
 
 static void
 route_record(const struct route *r, struct buf *out)
 {
-	static const char *const names[] = { "idle", "resolving", "connecting", "ready" };
+	static const char *const names[] = { "idle", "resolving", "connecting", "ready",
+	    "waiting" };
 	const char *d = dir_name(r->dir);
 
 	buf_printf(out, "route.%s.%s.%s.state=%s\n", d, r->local, r->remote, names[r->state]);
@@ -1101,6 +1236,15 @@ status_routes(void *arg, const char *args, struct buf *out, uint64_t *cursor)
 			route_record(r, out);
 		}
 	}
+	return 0;
+}
+
+static int
+status_backoff(void *arg, const char *args, struct buf *out)
+{
+	(void)arg;
+	(void)args;
+	backoff_format(out, ev_now(loop));
 	return 0;
 }
 

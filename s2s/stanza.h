@@ -20,6 +20,8 @@ struct stanza {
 	uint32_t inner_off;    /* the children's bytes: data[inner_off .. inner_off+inner_len) */
 	uint32_t inner_len;
 	uint32_t cost;         /* bytes charged to budgets (allocation incl. overhead) */
+	double   queued_at;    /* when a route first queued it (0: not yet), for
+	                        * timeouts { retry } */
 	bool     is_error;     /* type='error': never bounced */
 	char     name[9];      /* "message", "presence" or "iq" */
 	const char *from, *to; /* attribute values, NUL-terminated, inside data (never NULL) */

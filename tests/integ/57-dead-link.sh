@@ -23,6 +23,7 @@ start_dns
 write_quickfed_conf "$TMP/A-qf.conf" A a.example A 127.0.1.1 127.0.1.2
 conf_in_block "$TMP/A-qf.conf" timeouts "keepalive 1s"
 conf_in_block "$TMP/A-qf.conf" timeouts "dead 2s"
+conf_set "$TMP/A-qf.conf" retry 30s   # the first new attempt may meet the drop rules
 start_quickfed qfA "$TMP/A-qf.conf"
 start_prosody A a.example 127.0.1.2 proxied 127.0.1.1 5270
 site_proxied_start B b.example 127.0.2.1 127.0.2.2

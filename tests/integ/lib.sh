@@ -380,6 +380,7 @@ timeouts {
 	setup 4s
 	idle 10m
 	shutdown 3s
+	retry 0s	# a failed set-up bounces at once (what most tests expect; 57 and 58 retry)
 }
 
 policy {

@@ -639,6 +639,7 @@ test_stats(void **state)
 	qf_stats.sm_requeued = 34;
 	qf_stats.sm_lost = 35;
 	qf_stats.links_dead = 36;
+	qf_stats.route_retries = 37;
 	stats_stream_error("host-unknown", 1);
 	stats_stream_error("host-unknown", 1);
 	stats_stream_error("not-well-formed", 0);
@@ -680,6 +681,7 @@ test_stats(void **state)
 	    "sm.requeued=34\n"
 	    "sm.lost=35\n"
 	    "links.dead=36\n"
+	    "routes.retries=37\n"
 	    "stream_errors.sent.host-unknown=2\n"
 	    "stream_errors.sent.other=1\n"
 	    "stream_errors.sent.total=3\n"
