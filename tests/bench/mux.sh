@@ -120,8 +120,7 @@ prosody_conf() {
 		prosody_cfg_global "$TMP/prosody-$s" "$TMP/prosody-$s-$mode.log" "${MUX_PROSODY_LOG:-info}" "$pip" \
 			"$s2sif" "$s2sport" "$TMP/pki" "$s" "$mode" "$qip" 5270 |
 			if [[ " $BIDI_SITES " = *" $s "* ]]; then
-				sed -e 's/^modules_disabled = .*/modules_disabled = { }/' \
-					-e 's/^modules_enabled = {/modules_enabled = { "s2s_bidi";/'
+				prosody_cfg_bidi
 			else
 				cat
 			fi

@@ -57,6 +57,13 @@ EOF
 	fi
 }
 
+# prosody_cfg_bidi: a filter (stdin to stdout) over prosody_cfg_global's text that loads
+# mod_s2s_bidi (XEP-0288), which prosody_cfg_global leaves disabled.
+prosody_cfg_bidi() {
+	sed -e 's/^modules_disabled = .*/modules_disabled = { }/' \
+		-e 's/^modules_enabled = {/modules_enabled = { "s2s_bidi";/'
+}
+
 # prosody_cfg_vhost DOMAIN PKI CERT: a VirtualHost block for DOMAIN with PKI/CERT.{crt,key}.
 prosody_cfg_vhost() {
 	printf '\nVirtualHost "%s"\n\tssl = { certificate = "%s"; key = "%s"; cafile = "%s"; }\n' \
