@@ -203,6 +203,7 @@ static const struct keyword limits_kws[] = {
 	{ "connections_per_address", kw_count, 1, 1, OFF(max_connections_per_address), 1, 1000000,
 	    NULL, 0 },
 	{ "link_pairs", kw_count, 1, 1, OFF(link_pairs), 1, 100000, NULL, 0 },
+	{ "links_per_server", kw_count, 1, 1, OFF(links_per_server), 1, 1000, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -1078,6 +1079,7 @@ config_defaults(struct config *cfg)
 	cfg->bidi = true;
 	cfg->stream_management = true;
 	cfg->link_pairs = 64;
+	cfg->links_per_server = 4;
 	cfg->tls_session_store = true;
 	cfg->tls_store_entries = 1000;
 	cfg->tls_ticket_rotation_ms = 12 * HOUR;

@@ -123,6 +123,7 @@ struct config {
 	unsigned max_connections_per_address;    /* ... of those, from one IPv4 address or
 	                                          * one IPv6 /64: 32 */
 	unsigned link_pairs;                     /* domain pairs one outgoing link carries: 64 */
+	unsigned links_per_server;               /* outgoing links to one server, at most: 4 */
 
 	/* policy { starttls required|optional; secure_auth on|off; dialback on|off;
 	 *          sasl_external on|off } */

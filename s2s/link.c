@@ -841,18 +841,19 @@ struct link *
 link_find_ride(enum stream_side side, const char *local, const char *remote,
     const struct resolve_target *targets, size_t n)
 {
-	struct link *best = NULL;
+	struct link *best = NULL, *least = NULL;
 	int best_rank = 0;
+	unsigned n_same = 0;
 
 	for (struct link *l = all; l != NULL; l = l->next) {
 		const struct stream *s = l->st;
+		bool full = l->nriders + 1 >= cfg->link_pairs;
 		int rank = 0;
 
 		if (s->purpose != STREAM_RELAY || s->side != side || s->state == SS_CLOSED ||
-		    l->conn->state == CONN_CLOSING || l->conn->state == CONN_DEAD ||
-		    l->nriders + 1 >= cfg->link_pairs)
+		    l->conn->state == CONN_CLOSING || l->conn->state == CONN_DEAD)
 			continue;
-		if (stream_carries(s, local, remote))
+		if (!full && stream_carries(s, local, remote))
 			return l;
 		if (s->role != STREAM_INITIATOR || l->ops == NULL)
 			continue;           /* receivers carry only what they authenticated */
@@ -865,11 +866,22 @@ link_find_ride(enum stream_side side, const char *local, const char *remote,
 				    "certificate does not cover remote=%s: not shared", l->id,
 				    local, remote, remote);
 		}
-		if (rank > best_rank) {
+		if (rank == 0)
+			continue;
+		n_same++;
+		if (full) {
+			if (least == NULL || l->nriders < least->nriders)
+				least = l;
+		} else if (rank > best_rank) {
 			best = l;
 			best_rank = rank;
 		}
 	}
+	/* every link to this server carries limits { link_pairs } pairs: another one is
+	 * opened, unless the server has limits { links_per_server } already; then the
+	 * least loaded takes one more */
+	if (best == NULL && least != NULL && n_same >= cfg->links_per_server)
+		return least;
 	return best;
 }
 
@@ -883,8 +895,8 @@ link_ride(struct link *l, const char *local, const char *remote,
 	int rc = 0;
 
 	if (l->conn->state == CONN_CLOSING || l->conn->state == CONN_DEAD ||
-	    l->st->state == SS_CLOSED || l->nriders + 1 >= cfg->link_pairs)
-		return -1;
+	    l->st->state == SS_CLOSED)
+		return -1;   /* the pair budget is link_find_ride's: it may go over it */
 	if ((r = calloc(1, sizeof(*r) + ll + rl)) == NULL)
 		return -1;
 	memcpy(r->local, local, ll);

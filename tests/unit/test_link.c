@@ -97,6 +97,7 @@ setup(void **state)
 	cfg.held_bytes = 1 << 20;
 	cfg.memory_limit = (size_t)1 << 30;
 	cfg.link_pairs = 64;
+	cfg.links_per_server = 4;
 	cfg.queue_bytes = 1 << 20;
 	fc_output_full = false;
 	memset(&qf_stats, 0, sizeof(qf_stats));
@@ -385,11 +386,16 @@ test_riders_on_initiator(void **state)
 	assert_false(link_shared(l));
 	assert_int_equal(link_ride(l, "a.example", "other.example", &rider_ops, r3.self), 1);
 	assert_int_equal(r3.ready, 0);                /* (1: no ready call) */
-	/* limits { link_pairs }: the own pair and r3 fill two */
+	/* limits { link_pairs }: the own pair and r3 fill two: a new pair opens another
+	 * link while the server has fewer than links_per_server ... */
 	cfg.link_pairs = 2;
-	assert_int_equal(link_ride(l, "a.example", "fourth.example", &rider_ops, r4.self), -1);
+	cfg.links_per_server = 2;
 	assert_null(link_find_ride(STREAM_LOCAL, "a.example", "fourth.example", NULL, 0));
+	/* ... and rides the least loaded one, over link_pairs, once it has that many */
+	cfg.links_per_server = 1;
+	assert_ptr_equal(link_find_ride(STREAM_LOCAL, "a.example", "fourth.example", NULL, 0), l);
 	cfg.link_pairs = 64;
+	cfg.links_per_server = 4;
 	fc_destroy(c, "peer-closed");
 	assert_int_equal(o.closed, 1);
 	assert_int_equal(r3.closed, 1);
