@@ -84,6 +84,14 @@ backoff_failed(const char *domain, double now)
 		entries = e;
 		nentries++;
 	}
+	if (now - e->last > BACKOFF_EXPIRE) {
+		e->failures = 0;           /* forgotten: start over, as backoff_wait would */
+	} else if (e->next_try > now) {
+		/* another route's attempt to the domain failed in this round already: one
+		 * failure per round, however many routes tried */
+		e->last = now;
+		return e->next_try - now;
+	}
 	e->failures++;
 	e->last = now;
 	delay = BACKOFF_FIRST;

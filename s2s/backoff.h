@@ -16,7 +16,9 @@ struct buf;
 
 /* Seconds (of ev_now time) until domain may be tried again: 0 when it may now. */
 double backoff_wait(const char *domain, double now);
-/* A set-up to domain failed at now. Returns the delay before the next attempt. */
+/* A set-up to domain failed at now. Returns the delay before the next attempt. While
+ * the domain is in backoff already (another route's attempt of the same round failed
+ * first) the failure is not counted again: it gets the time left. */
 double backoff_failed(const char *domain, double now);
 /* A set-up to domain succeeded: forget its failures. */
 void backoff_ok(const char *domain);

@@ -542,6 +542,7 @@ route_start(struct route *r)
 	r->retried_plain = false;
 	r->timed_out = false;
 	r->why = NULL;
+	ev_timer_stop(loop, &r->setup);   /* a rider's earlier set-up may still run it */
 	ev_timer_set(&r->setup, cfg->setup_timeout_ms / 1000.0, 0.);
 	ev_timer_start(loop, &r->setup);
 	if (r->dir == ROUTE_IN) {
@@ -784,6 +785,7 @@ route_wait(struct route *r)
 	    (w = backoff_wait(backoff_key(r), now)) <= 0)
 		return false;
 	r->state = RS_WAITING;
+	ev_timer_stop(loop, &r->setup);   /* no set-up under way: none to bound */
 	ev_timer_stop(loop, &r->retry);
 	ev_timer_set(&r->retry, w, 0.);
 	ev_timer_start(loop, &r->retry);
@@ -882,8 +884,11 @@ setup_timeout_cb(EV_P_ ev_timer *w, int revents)
 	(void)revents;
 	if (r->state == RS_READY)
 		return;
-	route_let_go(r, "setup-timeout");
+	/* the failure first: the link's riders, told it closed, then wait for the backoff
+	 * instead of connecting at once */
 	route_retry(r, "set-up timed out", true);
+	route_let_go(r, "setup-timeout");
+	gc_later(r);
 }
 
 static void

@@ -5,7 +5,10 @@
  * outgoing link connects, gets ready, fails or drains — and checks what the route did
  * with them. Timers run on virtual time (tests/fake/clock.c): a minute of set-up bound
  * passes at once and exactly. The multiplexing tests (test_mux_*) let routes ride one
- * another's links, as the fake link layer models link.c's riders. */
+ * another's links, as the fake link layer models link.c's riders. The retry tests
+ * (test_retry_*) set timeouts { retry }: failed set-ups keep their stanzas and try again
+ * after the remote domain's backoff (s2s/backoff.c); "show routes" says how each route
+ * stands (the test keeps the handler route.c registers: no status socket). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,8 +20,11 @@
 #include <ev.h>
 
 #include "../../core/config.h"
+#include "../../core/buf.h"
 #include "../../core/handle.h"
 #include "../../core/stats.h"
+#include "../../core/status.h"
+#include "../../s2s/backoff.h"
 #include "../../s2s/route.h"
 #include "../../s2s/stanza.h"
 #include "../../s2s/verify.h"
@@ -34,6 +40,38 @@ static struct cfg_peer peer_o = { .name = "other.example", .address = "192.0.2.9
     .port = 5269 };
 static struct config cfg;
 static struct ev_loop *loop;
+
+/* The status socket's table, as route.c fills it: the test keeps "show routes" and asks
+ * it directly (no socket; core/status.c stays out of the binary). */
+struct status {
+	int unused;
+};
+static struct status fake_status;
+static status_stream_fn show_routes;
+
+int
+status_register(struct status *st, const char *words, const char *usage, status_cmd_fn fn,
+    void *arg)
+{
+	(void)st;
+	(void)words;
+	(void)usage;
+	(void)fn;
+	(void)arg;
+	return 0;
+}
+
+int
+status_register_stream(struct status *st, const char *words, const char *usage,
+    status_stream_fn fn, void *arg)
+{
+	(void)st;
+	(void)usage;
+	(void)arg;
+	if (strcmp(words, "show routes") == 0)
+		show_routes = fn;
+	return 0;
+}
 
 static int
 setup(void **state)
@@ -53,7 +91,7 @@ setup(void **state)
 	cfg.max_verifications = 16;
 	memset(&qf_stats, 0, sizeof(qf_stats));
 	loop = ev_loop_new(EVFLAG_AUTO);
-	route_init(loop, &cfg, NULL, NULL);
+	route_init(loop, &cfg, NULL, &fake_status);
 	return 0;
 }
 
@@ -75,6 +113,37 @@ static void
 from_internet(struct link *in, const char *body)
 {
 	fl_stanza(in, "x@remote.example", "u@a.example", body);
+}
+
+#define EPS (1.0 / 64)   /* a little before or after a timer is due */
+
+/* Virtual time passes (in quarter-second steps: timers fire in order). */
+static void
+passes(double seconds)
+{
+	vclock_advance(loop, seconds, 0.25);
+}
+
+/* A route's state as "show routes" gives it ("none": there is no such route). */
+static const char *
+route_state(const char *dir, const char *local, const char *remote)
+{
+	static char state[32];
+	struct buf out;
+	uint64_t cursor = 0;
+	char key[600];
+	const char *p;
+
+	assert_non_null(show_routes);
+	buf_init(&out, 1 << 20);
+	while (show_routes(NULL, "", &out, &cursor) == 1)
+		;
+	snprintf(key, sizeof(key), "route.%s.%s.%s.state=", dir, local, remote);
+	snprintf(state, sizeof(state), "none");
+	if ((p = strstr(out.data, key)) != NULL)
+		assert_int_equal(sscanf(p + strlen(key), "%31[a-z]", state), 1);
+	buf_free(&out);
+	return state;
 }
 
 /* Stanzas queue while the route's stream is set up (one set-up for all of them), go
@@ -122,6 +191,8 @@ check_bounce(const char *reason, bool timed_out, const char *cond, const char *t
 	assert_int_equal(fl_attempts(), 1);
 	fl_closed(fl_attempt(0), reason, timed_out);         /* the only target failed */
 	assert_int_equal(qf_stats.bounces, 1);
+	assert_int_equal(qf_stats.route_retries, 0);         /* timeouts { retry 0 } */
+	assert_int_equal(backoff_failures("(local server)"), 0);
 	assert_int_equal(fl_attempts(), 2);                  /* the error's own route */
 	back = fl_attempt(1);
 	assert_int_equal(back->side, STREAM_INTERNET);
@@ -176,6 +247,8 @@ test_setup_timeout(void **state)
 	fl_ready(fl_attempt(1));
 	assert_int_equal(fl_attempt(1)->n_sent, 1);
 	assert_non_null(strstr(fl_attempt(1)->sent[0], "remote-server-timeout"));
+	passes(EPS);                                         /* the empty route is freed */
+	assert_string_equal(route_state("in", "a.example", "remote.example"), "none");
 }
 
 /* A ready route whose link refuses a stanza (output full) waits for drained. */
@@ -668,6 +741,305 @@ test_mux_link_full(void **state)
 	assert_int_equal(qf_stats.pairs_riding, 1);
 }
 
+/* ---- retry with memory (timeouts { retry }, s2s/backoff.c) ---- */
+
+/* timeouts { retry 60s }: a server that cannot be reached keeps the stanzas; the route
+ * waits (show routes: waiting) and tries again after 1 s, then 2 s, then 4 s, whatever
+ * the failure (refused, timed out); stanzas that arrive meanwhile join the queue with no
+ * attempt of their own. Once an attempt gets ready everything goes out in order and the
+ * server's failures are forgotten. IN routes remember them as "(local server)". */
+static void
+test_retry_backoff(void **state)
+{
+	static const char *const bodies[] = { "one", "two", "three", "four", "five", "six",
+	    "seven" };
+	struct link *in = fl_receiver(STREAM_INTERNET, route_receiver_ops()), *out;
+	double delay = 1;
+	size_t n = 0;
+
+	(void)state;
+	cfg.retry_ms = 60000;
+	vclock_freeze(loop);
+	from_internet(in, bodies[n++]);
+	assert_int_equal(fl_attempts(), 1);
+	assert_string_equal(route_state("in", "a.example", "remote.example"), "connecting");
+	for (size_t i = 0; i < 3; i++, delay *= 2) {
+		/* the only target: refused twice, then the TCP connect times out */
+		fl_closed(fl_attempt(i), i < 2 ? "connect-failed" : "connect-timeout", i == 2);
+		assert_int_equal(qf_stats.bounces, 0);
+		assert_int_equal(qf_stats.route_retries, i + 1);
+		assert_int_equal(backoff_failures("(local server)"), i + 1);
+		assert_int_equal(backoff_failures("remote.example"), 0);
+		assert_string_equal(route_state("in", "a.example", "remote.example"), "waiting");
+		assert_true(route_busy());
+		from_internet(in, bodies[n++]);                  /* joins the queue */
+		passes(delay / 2);
+		from_internet(in, bodies[n++]);
+		passes(delay / 2 - EPS);
+		assert_int_equal(fl_attempts(), i + 1);          /* not yet */
+		assert_string_equal(route_state("in", "a.example", "remote.example"), "waiting");
+		passes(2 * EPS);
+		assert_int_equal(fl_attempts(), i + 2);          /* one attempt, however many */
+		assert_string_equal(route_state("in", "a.example", "remote.example"),
+		    "connecting");
+		assert_string_equal(fl_attempt(i + 1)->target, "127.0.0.1:5271");
+	}
+	out = fl_attempt(3);
+	fl_connected(out);
+	fl_ready(out);
+	assert_int_equal(out->n_sent, 7);
+	for (size_t i = 0; i < 7; i++) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "<body>%s</body>", bodies[i]);
+		assert_non_null(strstr(out->sent[i], want));     /* in order */
+	}
+	assert_string_equal(route_state("in", "a.example", "remote.example"), "ready");
+	assert_int_equal(backoff_failures("(local server)"), 0);
+	assert_int_equal(qf_stats.bounces, 0);
+	assert_false(route_busy());
+	from_internet(in, "eight");                          /* ready: straight out */
+	assert_int_equal(out->n_sent, 8);
+	passes(60);                                          /* no retry timer left */
+	assert_int_equal(fl_attempts(), 4);
+	assert_false(out->closed);
+}
+
+/* Stanzas that have waited longer than timeouts { retry } are bounced (back through the
+ * opposite route, with the condition of the last failure) when the next attempt is due
+ * or a set-up fails; newer ones stay queued. */
+static void
+test_retry_expired(void **state)
+{
+	struct link *in = fl_receiver(STREAM_INTERNET, route_receiver_ops()), *back, *out;
+	double delay = 1;
+
+	(void)state;
+	cfg.retry_ms = 60000;
+	vclock_freeze(loop);
+	from_internet(in, "old");                            /* t = 0 */
+	/* attempts at t = 0, 1, 3, 7, 15, 31 (and a little): each refused */
+	for (size_t i = 0; i < 5; i++, delay *= 2) {
+		fl_closed(fl_attempt(i), "connect-failed", false);
+		passes(delay + EPS);
+		assert_int_equal(fl_attempts(), i + 2);
+	}
+	fl_closed(fl_attempt(5), "connect-failed", false);   /* next attempt in 30 s */
+	passes(9);
+	from_internet(in, "new");                            /* t = 40 */
+	assert_int_equal(qf_stats.bounces, 0);
+	passes(21 - EPS);
+	assert_int_equal(fl_attempts(), 6);
+	assert_int_equal(qf_stats.bounces, 0);
+	passes(2 * EPS);                                     /* t = 61: "old" waited 61 s */
+	assert_int_equal(qf_stats.bounces, 1);
+	assert_int_equal(fl_attempts(), 8);                  /* the bounce's route, a retry */
+	back = fl_attempt(6);
+	assert_int_equal(back->side, STREAM_INTERNET);       /* to the sender's server */
+	assert_string_equal(back->local, "a.example");
+	assert_string_equal(back->remote, "remote.example");
+	assert_string_equal(back->target, "192.0.2.9:5269");
+	out = fl_attempt(7);
+	assert_int_equal(out->side, STREAM_LOCAL);           /* "new" is still tried */
+	fl_connected(back);
+	fl_ready(back);
+	assert_int_equal(back->n_sent, 1);
+	assert_non_null(strstr(back->sent[0], "remote-server-not-found"));
+	assert_non_null(strstr(back->sent[0], "type='cancel'"));
+	assert_non_null(strstr(back->sent[0], "<body>old</body>"));
+	assert_non_null(strstr(back->sent[0], "x@remote.example"));
+	/* the retry connects but never gets ready: timeouts { setup 60s } ends it at t = 121,
+	 * when "new" has waited 81 s: bounced too, with remote-server-timeout */
+	fl_connected(out);
+	passes(60 - EPS);
+	assert_false(out->closed);
+	assert_int_equal(qf_stats.bounces, 1);
+	passes(2 * EPS);
+	assert_true(out->closed);
+	assert_string_equal(out->close_reason, "setup-timeout");
+	assert_int_equal(qf_stats.bounces, 2);
+	assert_int_equal(back->n_sent, 2);                   /* ready: straight out */
+	assert_non_null(strstr(back->sent[1], "remote-server-timeout"));
+	assert_non_null(strstr(back->sent[1], "type='wait'"));
+	assert_non_null(strstr(back->sent[1], "<body>new</body>"));
+	assert_int_equal(backoff_failures("(local server)"), 7);
+	assert_false(route_busy());
+	passes(EPS);
+	assert_string_equal(route_state("in", "a.example", "remote.example"), "none");
+	passes(60);                                          /* nothing left to retry */
+	assert_int_equal(fl_attempts(), 8);
+}
+
+/* The backoff is the remote domain's: a second route to it (from another local domain)
+ * started meanwhile makes no attempt until the backoff has passed. Then both try, and their failures count as one: the next try is 2 s later. */
+static void
+test_retry_shared_domain(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops());
+	size_t na = 0, nb = 0;
+
+	(void)state;
+	cfg.retry_ms = 60000;
+	dom_a.next = &dom_b;
+	vclock_freeze(loop);
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	assert_int_equal(fl_attempts(), 1);
+	assert_string_equal(fl_attempt(0)->target, "192.0.2.9:5269");
+	fl_closed(fl_attempt(0), "connect-failed", false);
+	assert_int_equal(backoff_failures("remote.example"), 1);
+	passes(0.5);
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	assert_int_equal(fl_attempts(), 1);                  /* waits for the domain */
+	assert_string_equal(route_state("out", "b.example", "remote.example"), "waiting");
+	assert_true(route_busy());
+	passes(0.5 - EPS);
+	assert_int_equal(fl_attempts(), 1);
+	passes(2 * EPS);
+	assert_int_equal(fl_attempts(), 3);                  /* both, when it has passed */
+	for (size_t i = 1; i < 3; i++) {
+		na += strcmp(fl_attempt(i)->local, "a.example") == 0;
+		nb += strcmp(fl_attempt(i)->local, "b.example") == 0;
+	}
+	assert_int_equal(na, 1);
+	assert_int_equal(nb, 1);
+	fl_closed(fl_attempt(1), "connect-failed", false);
+	fl_closed(fl_attempt(2), "connect-failed", false);
+	assert_int_equal(backoff_failures("remote.example"), 2);   /* one round, one failure */
+	passes(2 - EPS);
+	assert_int_equal(fl_attempts(), 3);
+	passes(2 * EPS);
+	assert_int_equal(fl_attempts(), 5);
+	for (size_t i = 3; i < 5; i++) {
+		fl_connected(fl_attempt(i));
+		fl_ready(fl_attempt(i));
+		assert_int_equal(fl_attempt(i)->n_sent, 1);
+		assert_true(sent_body(fl_attempt(i),
+		    strcmp(fl_attempt(i)->local, "a.example") == 0 ? "a1" : "b1"));
+	}
+	assert_int_equal(backoff_failures("remote.example"), 0);
+	assert_int_equal(qf_stats.bounces, 0);
+	assert_false(route_busy());
+}
+
+/* A route riding a link that fails during set-up waits for the backoff like the link's
+ * owner, with no set-up bound running meanwhile (its ride's 60 s pass while it waits:
+ * nothing happens). When both try again, one rides the other's new attempt; when that
+ * times out, both wait again: the rider, told the link closed, does not connect on its
+ * own before the owner has counted the failure. */
+static void
+test_retry_rider_waits(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *att;
+	const char *rider;
+
+	(void)state;
+	mux_on();
+	cfg.retry_ms = 300000;
+	vclock_freeze(loop);
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	assert_int_equal(fl_attempts(), 1);
+	assert_non_null(fl_rider(fl_attempt(0), "b.example", "remote.example"));
+	passes(59.5);
+	fl_closed(fl_attempt(0), "connect-timeout", true);
+	assert_int_equal(fl_attempts(), 1);
+	assert_string_equal(route_state("out", "a.example", "remote.example"), "waiting");
+	assert_string_equal(route_state("out", "b.example", "remote.example"), "waiting");
+	assert_int_equal(backoff_failures("remote.example"), 1);
+	assert_int_equal(qf_stats.route_retries, 1);
+	passes(0.5 + EPS);                                   /* t = 60: the ride's bound */
+	assert_int_equal(qf_stats.route_retries, 1);
+	assert_string_equal(route_state("out", "b.example", "remote.example"), "waiting");
+	assert_int_equal(fl_attempts(), 1);
+	passes(0.5);                                         /* t = 60.5: the backoff's 1 s */
+	assert_int_equal(fl_attempts(), 2);                  /* one attempt, one rider */
+	att = fl_attempt(1);
+	rider = strcmp(att->local, "a.example") == 0 ? "b.example" : "a.example";
+	assert_non_null(fl_rider(att, rider, "remote.example"));
+	fl_connected(att);                                   /* and then nothing */
+	passes(60 - EPS);
+	assert_false(att->closed);
+	passes(2 * EPS);                                     /* this set-up's 60 s */
+	assert_true(att->closed);
+	assert_string_equal(att->close_reason, "setup-timeout");
+	assert_int_equal(fl_attempts(), 2);                  /* nobody connects at once */
+	assert_int_equal(backoff_failures("remote.example"), 2);
+	assert_int_equal(qf_stats.route_retries, 2);
+	assert_string_equal(route_state("out", "a.example", "remote.example"), "waiting");
+	assert_string_equal(route_state("out", "b.example", "remote.example"), "waiting");
+	assert_int_equal(qf_stats.bounces, 0);
+	passes(2 + EPS);                                     /* both try again, once */
+	assert_int_equal(fl_attempts(), 3);
+	fl_connected(fl_attempt(2));
+	fl_ready(fl_attempt(2));
+	fl_pair_verdict(fl_attempt(2), rider, "remote.example", true);
+	assert_true(sent_body(fl_attempt(2), "a1"));
+	assert_true(sent_body(fl_attempt(2), "b1"));
+	assert_int_equal(backoff_failures("remote.example"), 0);
+	assert_false(route_busy());
+}
+
+/* timeouts { retry 0 }: the link a route rides fails during set-up; the route connects
+ * on its own at once, and that new set-up gets the whole of timeouts { setup }, not
+ * what was left of the ride's. */
+static void
+test_mux_rider_new_setup_bound(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *own;
+
+	(void)state;
+	mux_on();
+	vclock_freeze(loop);
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	fl_stanza(in, "v@b.example", "x@remote.example", "b1");
+	assert_non_null(fl_rider(fl_attempt(0), "b.example", "remote.example"));
+	passes(30);
+	fl_closed(fl_attempt(0), "connect-failed", false);   /* a1 bounced, b1 goes on */
+	assert_int_equal(qf_stats.bounces, 1);
+	own = NULL;
+	for (size_t i = 1; i < fl_attempts(); i++)
+		if (fl_attempt(i)->side == STREAM_INTERNET)
+			own = fl_attempt(i);
+	assert_non_null(own);
+	assert_string_equal(own->local, "b.example");
+	fl_connected(own);
+	passes(30 + EPS);                                    /* the ride began 60 s ago */
+	assert_false(own->closed);
+	assert_int_equal(qf_stats.bounces, 1);
+	passes(30);                                          /* its own 60 s */
+	assert_true(own->closed);
+	assert_string_equal(own->close_reason, "setup-timeout");
+	assert_int_equal(qf_stats.bounces, 2);
+}
+
+/* Shutting down while a route waits: its stanzas are bounced at once (remote-server-
+ * timeout, to the local server) and it makes no further attempt. */
+static void
+test_retry_shutdown(void **state)
+{
+	struct link *in = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *back;
+
+	(void)state;
+	cfg.retry_ms = 60000;
+	vclock_freeze(loop);
+	fl_stanza(in, "u@a.example", "x@remote.example", "a1");
+	fl_closed(fl_attempt(0), "connect-failed", false);
+	assert_string_equal(route_state("out", "a.example", "remote.example"), "waiting");
+	route_shutdown();
+	assert_int_equal(qf_stats.bounces, 1);
+	assert_int_equal(fl_attempts(), 2);
+	back = fl_attempt(1);
+	assert_int_equal(back->side, STREAM_LOCAL);
+	fl_connected(back);
+	fl_ready(back);
+	assert_int_equal(back->n_sent, 1);
+	assert_non_null(strstr(back->sent[0], "remote-server-timeout"));
+	assert_non_null(strstr(back->sent[0], "<body>a1</body>"));
+	passes(5);
+	assert_int_equal(fl_attempts(), 2);
+	assert_false(route_busy());
+}
+
 int
 main(void)
 {
@@ -689,6 +1061,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mux_same_server, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mux_bidi_receiver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mux_link_full, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_backoff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_expired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_shared_domain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_rider_waits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mux_rider_new_setup_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_shutdown, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
