@@ -106,6 +106,7 @@ static void route_retry(struct route *, const char *, bool);
 static void retry_cb(EV_P_ ev_timer *, int);
 static bool route_wait(struct route *);
 static const char *backoff_key(const struct route *);
+static void wake_waiting(const struct route *);
 static void route_drain(struct route *);
 static void requeue_inflight(struct route *);
 static void route_resolved(void *, const struct resolve_result *);
@@ -794,6 +795,23 @@ route_wait(struct route *r)
 	return true;
 }
 
+/* Routes waiting for the same server as r try now (their timers would have made
+ * them wait up to 30 s more). From the loop, not from under r's own callbacks: each is
+ * started by its retry timer, due at once. */
+static void
+wake_waiting(const struct route *r)
+{
+	const char *key = backoff_key(r);
+
+	for (size_t i = 0; i < table_size; i++)
+		for (struct route *o = table[i]; o != NULL; o = o->hnext)
+			if (o != r && o->state == RS_WAITING && domain_eq(backoff_key(o), key)) {
+				ev_timer_stop(loop, &o->retry);
+				ev_timer_set(&o->retry, 0., 0.);
+				ev_timer_start(loop, &o->retry);
+			}
+}
+
 static void
 retry_cb(EV_P_ ev_timer *w, int revents)
 {
@@ -994,7 +1012,10 @@ route_ready(struct route *r)
 	r->state = RS_READY;
 	r->retried_plain = false;
 	r->no_ride = false;
-	backoff_ok(backoff_key(r));
+	if (backoff_failures(backoff_key(r)) > 0) {
+		backoff_ok(backoff_key(r));
+		wake_waiting(r);   /* the server is back: its other routes need not wait */
+	}
 	connector_cancel(&r->cx, "ready");   /* the target list is no longer needed */
 	while ((st = r->inflight) != NULL) {   /* authentication confirmed: delivered */
 		r->inflight = st->next;
@@ -1147,6 +1168,11 @@ route_shutdown(void)
 			if (r->dir == ROUTE_OUT && r->state != RS_READY && r->head != NULL) {
 				route_let_go(r, "shutdown");
 				route_fail(r, "shutting down", true);
+			} else if (r->state == RS_WAITING) {
+				/* no more waiting: one last attempt now (or a bounce) */
+				ev_timer_stop(loop, &r->retry);
+				ev_timer_set(&r->retry, 0., 0.);
+				ev_timer_start(loop, &r->retry);
 			}
 		}
 	}
