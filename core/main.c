@@ -51,8 +51,15 @@ shutdown_poll_cb(EV_P_ ev_timer *w, int revents)
 	(void)revents;
 	if (route_busy())
 		return;   /* bounces still on their way to the local server */
+	/* then the local server's streams end our direction (also those it opened
+	 * meanwhile), read on until it closes them: what arrives is relayed or bounced */
+	link_close_all(LINKS_LOCAL_IN);
+	if (link_count_set(LINKS_LOCAL_IN) > 0)
+		return;
+	if (route_busy())
+		return;
 	listener_close_all();
-	link_close_all(false);
+	link_close_all(LINKS_ALL);
 	if (conn_count() == 0)
 		ev_break(EV_A, EVBREAK_ALL);
 }
@@ -89,9 +96,14 @@ signal_cb(EV_P_ ev_signal *w, int revents)
 	stopping = true;
 	log_info("signal %d: shutting down (%lu connection(s))", w->signum, conn_count());
 	notify_send("STOPPING=1");
+	/* the order that loses nothing: no new internet streams; internet links end (after
+	 * their acks); once no route is busy (bounces delivered), the local server's streams
+	 * end our direction and are read until it closes them, what arrives meanwhile being
+	 * relayed or bounced over the links to it, which stay up (with the local listener,
+	 * where the local server verifies them) until then (shutdown_poll_cb) */
 	listener_close_internet();
 	route_shutdown();
-	link_close_all(true);
+	link_close_all(LINKS_INTERNET);
 	ev_timer_start(EV_A, &shutdown_timer);
 	ev_timer_start(EV_A, &shutdown_poll);
 }

@@ -55,6 +55,7 @@ struct link {
 	struct stanza   *ua_head, *ua_tail; /* XEP-0198: sent, not acknowledged (owned) */
 	size_t           ua_n, ua_bytes;
 	bool             ua_blocked;    /* a send was refused at limits { queue_bytes } */
+	bool             end_when_acked; /* shutdown: end the stream once all is acked */
 	ev_timer         live;          /* liveness of a ready initiator: probes, deadline */
 	double           last_in;       /* when the peer last sent anything */
 	double           r_at;          /* when our outstanding <r/> went out */
@@ -1035,6 +1036,10 @@ s_acked(void *arg, uint32_t n, bool failed)
 		l->ua_blocked = false;
 		c_drained(l);
 	}
+	if (l->end_when_acked && l->ua_n == 0 && link_open(l)) {
+		stream_end(l->st);
+		conn_flush(l->conn);
+	}
 }
 
 /* An <r/> for what is unacknowledged, unless one is out; remember when it went. */
@@ -1186,8 +1191,33 @@ link_close(struct link *l, const char *reason)
 	conn_flush(c);
 }
 
+static bool
+in_set(const struct link *l, enum link_set which)
+{
+	switch (which) {
+	case LINKS_INTERNET:
+		return l->st->side == STREAM_INTERNET;
+	case LINKS_LOCAL_IN:
+		return l->st->side == STREAM_LOCAL && l->st->role == STREAM_RECEIVER;
+	case LINKS_ALL:
+		break;
+	}
+	return true;
+}
+
+unsigned long
+link_count_set(enum link_set which)
+{
+	unsigned long n = 0;
+
+	for (const struct link *l = all; l != NULL; l = l->next)
+		if (in_set(l, which) && l->conn->state != CONN_DEAD)
+			n++;
+	return n;
+}
+
 void
-link_close_all(bool internet_only)
+link_close_all(enum link_set which)
 {
 	struct link *l, *next;
 
@@ -1195,16 +1225,27 @@ link_close_all(bool internet_only)
 		struct conn *c = l->conn;
 
 		next = l->next;
-		if (internet_only && l->st->side != STREAM_INTERNET)
+		if (!in_set(l, which))
 			continue;
 		if (c->state == CONN_CLOSING || c->state == CONN_DEAD)
 			continue;
-		if (c->state == CONN_OPEN) {
-			stream_error(l->st, "system-shutdown", NULL, "shutdown");
-			conn_flush(c);
-		} else {
+		if (c->state != CONN_OPEN) {
 			conn_close(c, "shutdown");
+			continue;
 		}
+		if (l->st->state == SS_READY && stream_sm_tracking(l->st) && l->ua_n > 0) {
+			/* what it sent is not acknowledged yet: ask, end once acked
+			 * (s_acked; timeouts { shutdown } bounds the wait) */
+			l->end_when_acked = true;
+			if (stream_probe(l->st))
+				l->r_at = ev_now(loop);
+			conn_flush(c);
+			continue;
+		}
+		/* our </stream:stream>; what the peer sent before it sees it is still read
+		 * and delivered until it closes its side */
+		stream_end(l->st);
+		conn_flush(c);
 	}
 }
 

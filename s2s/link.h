@@ -131,9 +131,18 @@ void link_wake_all(struct conn_waitq *q);
 
 /* Close with </stream:stream> and reason (static). */
 void link_close(struct link *l, const char *reason);
-/* Close every link (graceful shutdown) with <system-shutdown/>; with internet_only,
- * only those on the internet side. */
-void link_close_all(bool internet_only);
+/* Graceful shutdown of every link (with internet_only, of those on the internet side):
+ * each ends its direction with </stream:stream> and reads on until the peer closes, so
+ * nothing in flight towards us is dropped; a link with stanzas unacknowledged (stream
+ * management) asks for an ack and ends once all are acked. Safe to call again. */
+enum link_set {
+	LINKS_INTERNET,     /* every link on the internet side */
+	LINKS_LOCAL_IN,     /* the local server's streams to us */
+	LINKS_ALL,
+};
+void link_close_all(enum link_set which);
+/* Links in that set still open (for the shutdown's order). */
+unsigned long link_count_set(enum link_set which);
 /* Close an open link at once to make room for another (listener.c, under load): the
  * stream error cond/text goes out first unless the stream cannot carry one (inside a
  * TLS handshake); the close reason is "shed". */

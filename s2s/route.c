@@ -986,10 +986,6 @@ route_drain(struct route *r)
 		dequeued(r, cost);
 		r->sent++;
 	}
-	/* the bounces are out: done with this stream, unless other pairs use it */
-	if (shutting_down && r->head == NULL && r->link != NULL && !r->riding &&
-	    !link_shared(r->link))
-		link_close(r->link, "shutdown");
 }
 
 static void
@@ -1129,7 +1125,10 @@ rx_verify_needed(void *owner, struct link *l, const char *local, const char *rem
     const char *stream_id, const char *key)
 {
 	(void)owner;
-	if (shutting_down || verify_start(l, local, remote, stream_id, key) == -1) {
+	/* while shutting down only the local server's streams are verified: it may need
+	 * one to verify what we still deliver to it */
+	if ((shutting_down && link_side(l) == STREAM_INTERNET) ||
+	    verify_start(l, local, remote, stream_id, key) == -1) {
 		qf_stats.verify_refused++;
 		link_dialback_error(l, local, remote);
 	}
@@ -1158,7 +1157,6 @@ void
 route_shutdown(void)
 {
 	shutting_down = true;
-	verify_free_all();     /* no verdict will be given: their streams close now */
 	for (size_t i = 0; i < table_size; i++) {
 		struct route *r, *next;
 

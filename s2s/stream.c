@@ -134,7 +134,7 @@ stream_send_verify(struct stream *s, const char *local, const char *remote,
 	const char *from = s->side == STREAM_LOCAL ? remote : local;
 	const char *to = s->side == STREAM_LOCAL ? local : remote;
 
-	if (s->purpose != STREAM_VERIFY || s->state != SS_WAIT_DB_VERIFY)
+	if (s->purpose != STREAM_VERIFY || s->state != SS_WAIT_DB_VERIFY || s->end_sent)
 		return -1;
 	if (buf_printf(s->out, "<db:verify from='%s' to='%s' id='", from, to) == -1 ||
 	    buf_put_xml_escaped(s->out, id, strlen(id)) == -1 || buf_puts(s->out, "'>") == -1 ||
@@ -177,7 +177,7 @@ fail(struct stream *s, const char *reason)
 	    s->side == STREAM_INTERNET ? "s2s" : "local",
 	    s->role == STREAM_INITIATOR ? "out" : "in", s->local, s->remote,
 	    stream_strstate(s->state), reason);
-	if (s->header_sent)
+	if (s->header_sent && !s->end_sent)
 		buf_puts(s->out, "</stream:stream>");
 	s->close_reason = reason;
 	enter(s, SS_CLOSED);
@@ -193,10 +193,30 @@ stream_close(struct stream *s, const char *reason)
 }
 
 void
+stream_end(struct stream *s)
+{
+	if (s->state == SS_CLOSED || s->end_sent)
+		return;
+	if (!s->header_sent) {
+		fail(s, "shutdown");   /* nothing said yet: nothing to wait for */
+		return;
+	}
+	log_info("conn=%lu %s-%s local=%s remote=%s ending our direction, reading on until "
+	    "the peer closes", s->cid, s->side == STREAM_INTERNET ? "s2s" : "local",
+	    s->role == STREAM_INITIATOR ? "out" : "in", s->local, s->remote);
+	buf_puts(s->out, "</stream:stream>");
+	s->end_sent = true;
+}
+
+void
 stream_error(struct stream *s, const char *cond, const char *text, const char *reason)
 {
 	if (s->state == SS_CLOSED)
 		return;
+	if (s->end_sent) {
+		fail(s, reason);   /* nothing may follow our </stream:stream> */
+		return;
+	}
 	log_warnx("conn=%lu %s-%s local=%s remote=%s stream-error=%s text=\"%s\"", s->cid,
 	    s->side == STREAM_INTERNET ? "s2s" : "local",
 	    s->role == STREAM_INITIATOR ? "out" : "in", s->local, s->remote, cond,
@@ -364,6 +384,8 @@ sm_dispatch(struct stream *s, const struct xnode *el)
 		    "stream is open", "unexpected-element");
 		return;
 	}
+	if (s->end_sent && strcmp(el->name, "a") != 0)
+		return;   /* nothing may follow our </stream:stream>; acks are still taken */
 	switch (sm_element(&s->sm, el, authed && sm_allowed(s) && s->role == STREAM_RECEIVER,
 	    s->out, &n, &why)) {
 	case SM_DONE:
@@ -1005,7 +1027,8 @@ stream_add_pair(struct stream *s, const char *local, const char *remote)
 	struct stream_pair *p;
 	size_t old = s->out->len;
 
-	if (s->role != STREAM_INITIATOR || s->purpose != STREAM_RELAY || s->state != SS_READY)
+	if (s->role != STREAM_INITIATOR || s->purpose != STREAM_RELAY || s->state != SS_READY ||
+	    s->end_sent)
 		return -1;
 	if (domain_eq(local, s->local) && domain_eq(remote, s->remote))
 		return 0;                       /* the stream's own pair */
@@ -1494,8 +1517,9 @@ stream_dialback_verdict(struct stream *s, const char *local, const char *remote,
 	if ((p = take_pending(s, local, remote, &from, &to, &i)) == NULL)
 		return;
 	p->valid = valid;
-	buf_printf(s->out, "<db:result from='%s' to='%s' type='%s'/>", from, to,
-	    valid ? "valid" : "invalid");
+	if (!s->end_sent)
+		buf_printf(s->out, "<db:result from='%s' to='%s' type='%s'/>", from, to,
+		    valid ? "valid" : "invalid");
 	if (valid) {
 		qf_stats.auth_dialback++;
 		if (s->auth_method == NULL)
@@ -1557,6 +1581,8 @@ receiver_db_verify(struct stream *s, const struct xnode *el)
 	key = xnode_text(el);
 	valid = key != NULL && dialback_key_valid(fd, td, id, key);
 	free(key);
+	if (s->end_sent)
+		return;   /* we ended our direction: no answer can follow */
 	qf_stats.dialback_verify_answered++;
 	log_debug("conn=%lu answered db:verify from=%s to=%s valid=%d", s->cid, fd, td, valid);
 	buf_printf(s->out, "<db:verify from='%s' to='%s' id='", td, fd);
@@ -1700,6 +1726,8 @@ stream_input_paused(const struct stream *s)
 int
 stream_send(struct stream *s, const struct stanza *st)
 {
+	if (s->end_sent)
+		return -1;
 	if (s->state != SS_READY && !(s->early_ok && s->state != SS_CLOSED) &&
 	    !(s->role == STREAM_RECEIVER && s->bidi && s->state == SS_OPEN))
 		return -1;

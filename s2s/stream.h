@@ -116,6 +116,8 @@ struct stream {
 	bool  bidi;
 	bool  peer_bidi;                   /* initiator: the peer offered bidi */
 	struct sm sm;                      /* XEP-0198 (sm.c) */
+	bool  end_sent;                    /* our </stream:stream> is out (stream_end): we
+	                                    * send nothing more, but read on until theirs */
 	/* Receiver: (local, remote) pairs authenticated by dialback; pending verifications.
 	 * Initiator: the pairs added on a ready stream by a piggybacked db:result
 	 * (stream_add_pair), pending until the receiving server's verdict.
@@ -228,6 +230,11 @@ bool stream_may_send(const struct stream *s, const char *local, const char *remo
 bool stream_peer_covers(const struct stream *s, const char *domain);
 /* Send a stream error (condition from RFC 6120 §4.9.3) and close with reason. */
 void stream_error(struct stream *s, const char *cond, const char *text, const char *reason);
+/* Graceful end of our direction (RFC 6120 §4.4): </stream:stream> goes out, nothing is
+ * sent after it, but what the peer sent before it saw ours is still read and delivered
+ * until the peer's own </stream:stream> closes the stream (the owner bounds the wait).
+ * Used at shutdown, so that nothing in flight towards us is dropped. */
+void stream_end(struct stream *s);
 /* Close cleanly with </stream:stream>. */
 void stream_close(struct stream *s, const char *reason);
 /* Waiting for the peer to answer a verification we must make? (for timers) */

@@ -288,9 +288,9 @@ class Client:
             if ev[0] == "stanza":
                 return ev[1]
 
-    def send_message(self, to, body):
+    def send_message(self, to, body, mid=None):
         self.xs.send("<message type='chat' id='%s' to=%s><body>%s</body></message>"
-                     % (self.newid(), quoteattr(to), escape(body)))
+                     % (mid or self.newid(), quoteattr(to), escape(body)))
 
     def close(self):
         try:
@@ -308,7 +308,7 @@ class Client:
 
 def parse_actions(tokens):
     """Turn argv tokens into (name, args, timeout) tuples."""
-    arity = {"send": 2, "send-count": 2, "expect-message": 2, "expect-error": 2, "expect-nothing": 0, "sleep": 1,
+    arity = {"send": 2, "send-count": 2, "send-paced": 3, "collect-until": 1, "expect-message": 2, "expect-error": 2, "expect-nothing": 0, "sleep": 1,
              "expect-count": 2, "expect-nothing-until": 1}
     actions = []
     i = 0
@@ -332,10 +332,13 @@ def run_action(c, name, args, timeout):
     if name == "send":
         c.send_message(args[0], args[1])
         return None
-    if name == "send-count":
+    if name in ("send-count", "send-paced"):
         n = int(args[1])
+        gap = float(args[2]) / 1000.0 if name == "send-paced" else 0.0
         for i in range(1, n + 1):
-            c.send_message(args[0], "%d of %d" % (i, n))
+            c.send_message(args[0], "%d of %d" % (i, n), mid="n%d" % i)
+            if gap > 0:
+                time.sleep(gap)
         print("sent %d numbered message(s) to %s" % (n, args[0]), flush=True)
         return None
     if name == "sleep":
@@ -348,6 +351,8 @@ def run_action(c, name, args, timeout):
         return expect_count(c, args[0], int(args[1]), deadline)
     if name == "expect-nothing-until":
         return expect_nothing_until(c, args[0], deadline, timeout)
+    if name == "collect-until":
+        return collect_until(c, args[0], deadline, timeout)
     while True:
         el = c.next_stanza(deadline)
         if el is None:
@@ -371,6 +376,33 @@ def run_action(c, name, args, timeout):
     if name == "expect-nothing":
         return None
     return "%s %s: nothing matching within %gs" % (name, " ".join(args), timeout)
+
+
+def collect_until(c, path, deadline, timeout):
+    """Until the file path exists: numbered messages received ("I ..." bodies) and
+    numbered messages bounced (errors whose id is "nI", as send-count sends them).
+    Prints "delivered I" / "bounced I" as each new number comes (so a test can watch),
+    and "delivered=I,J,... bounced=K,..." (distinct numbers, sorted) at the end."""
+    got, bounced = set(), set()
+    while not os.path.exists(path):
+        if time.time() >= deadline:
+            return "collect-until %s: the file did not appear within %gs" % (path, timeout)
+        el = c.next_stanza(min(deadline, time.time() + 0.2))
+        if el is None or local(el.tag) != "message":
+            continue
+        if el.get("type") == "error":
+            mid = el.get("id") or ""
+            if mid.startswith("n") and mid[1:].isdigit() and int(mid[1:]) not in bounced:
+                bounced.add(int(mid[1:]))
+                print("bounced %s" % mid[1:], flush=True)
+            continue
+        num = (body_of(el) or "").split(" ", 1)[0]
+        if num.isdigit() and int(num) not in got:
+            got.add(int(num))
+            print("delivered %s" % num, flush=True)
+    print("delivered=%s bounced=%s" % (",".join(str(i) for i in sorted(got)),
+                                        ",".join(str(i) for i in sorted(bounced))), flush=True)
+    return None
 
 
 def expect_nothing_until(c, path, deadline, timeout):
@@ -420,7 +452,8 @@ def main():
     ap.add_argument("password")
     ap.add_argument("server", help="IP address of the c2s server")
     ap.add_argument("actions", nargs=argparse.REMAINDER,
-                    help="send TO BODY | send-count TO N (bodies 'I of N') | "
+                    help="send TO BODY | send-count TO N (bodies 'I of N', ids 'nI') | "
+                         "send-paced TO N MS (the same, MS apart) | collect-until FILE | "
                          "expect-message FROM BODY [--timeout N] | "
                          "expect-error FROM COND [--timeout N] | expect-nothing [--timeout N] | "
                          "expect-nothing-until FILE [--timeout N] | sleep N")
