@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
 
@@ -129,6 +130,12 @@ static void config_defaults(struct config *);
 static void parse_buffer(struct parser *, char *, size_t);
 static void parse_line(struct parser *, char *);
 static void finish(struct parser *);
+static void fmt_time(char *, size_t, uint64_t);
+static void fmt_size(char *, size_t, uint64_t);
+static const char *kw_value(const struct config *, const struct keyword *, const void *,
+    char *, size_t);
+static void put_block(const struct config *, struct buf *, const char *,
+    const struct keyword *, const void *);
 
 /* ---- keyword tables ---- */
 
@@ -1375,6 +1382,185 @@ config_keywords(config_keyword_cb *cb, void *arg)
 		for (bkw = kw->block->kws; bkw->name != NULL; bkw++)
 			cb(kw->block->name, bkw->name, arg);
 	}
+}
+
+/* ---- the effective configuration (status "show config") ---- */
+
+/* ms in the largest unit that divides it (90000 -> "90s"), as the parser reads it. */
+static void
+fmt_time(char *v, size_t n, uint64_t ms)
+{
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{ "d", DAY }, { "h", HOUR }, { "m", MIN }, { "s", SEC },
+	};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (ms != 0 && ms % units[i].mult == 0) {
+			snprintf(v, n, "%llu%s", (unsigned long long)(ms / units[i].mult),
+			    units[i].suffix);
+			return;
+		}
+	snprintf(v, n, "%llums", (unsigned long long)ms);
+}
+
+/* Bytes in the largest unit that divides them (1048576 -> "1m"). */
+static void
+fmt_size(char *v, size_t n, uint64_t bytes)
+{
+	static const struct { const char *suffix; uint64_t mult; } units[] = {
+		{ "g", 1ULL << 30 }, { "m", 1ULL << 20 }, { "k", 1ULL << 10 },
+	};
+
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (bytes != 0 && bytes % units[i].mult == 0) {
+			snprintf(v, n, "%llu%s", (unsigned long long)(bytes / units[i].mult),
+			    units[i].suffix);
+			return;
+		}
+	snprintf(v, n, "%llu", (unsigned long long)bytes);
+}
+
+/* The value keyword kw has in the configuration (base: where its table's offsets
+ * point), in the syntax the parser reads; v is scratch space. NULL: not shown (the
+ * certificate and key files of domains: names only). A handler this does not know
+ * gives "?", which test_config catches. */
+static const char *
+kw_value(const struct config *cfg, const struct keyword *kw, const void *base, char *v,
+    size_t n)
+{
+	static const char *const levels[] = { "error", "warn", "info", "debug", "trace" };
+	const char *field = (const char *)base + kw->off;
+
+	if (kw->fn == kw_string) {
+		const char *str = *(char *const *)(const void *)field;
+
+		if (str != NULL)
+			return str;
+		/* unset paths: the file in the state directory each module then uses */
+		if (kw->off == OFF(dns_cache_file) || kw->off == OFF(tls_ticket_key_file)) {
+			snprintf(v, n, "%s/%s", cfg->state_dir, kw->off == OFF(dns_cache_file) ?
+			    "dns.cache" : "ticket.keys");
+			return v;
+		}
+		return "none";
+	}
+	if (kw->fn == kw_time)
+		fmt_time(v, n, *(const uint32_t *)(const void *)field);
+	else if (kw->fn == kw_size)
+		fmt_size(v, n, *(const size_t *)(const void *)field);
+	else if (kw->fn == kw_count)
+		snprintf(v, n, "%u", *(const unsigned *)(const void *)field);
+	else if (kw->fn == kw_port)
+		snprintf(v, n, "%u", (unsigned)*(const uint16_t *)(const void *)field);
+	else if (kw->fn == kw_bool)
+		return *(const bool *)(const void *)field ? "on" : "off";
+	else if (kw->fn == kw_log_level)
+		return cfg->log_level >= 0 && cfg->log_level < 5 ? levels[cfg->log_level] : "?";
+	else if (kw->fn == kw_dialback_secret) {
+		/* never the secret itself: where it comes from */
+		if (cfg->dialback_secret != NULL)
+			return "hidden";
+		snprintf(v, n, "%s/dialback.secret", cfg->state_dir);
+	} else if (kw->fn == kw_listener_address)
+		return ((const struct cfg_listener *)base)->address;
+	else if (kw->fn == kw_local_address)
+		return cfg->local_server_address;
+	else if (kw->fn == kw_domain_file)
+		return NULL;
+	else if (kw->fn == kw_forwarder) {
+		size_t len = 0;
+
+		snprintf(v, n, "none");
+		for (size_t i = 0; i < cfg->n_forwarders && len < n; i++)
+			len += (size_t)snprintf(v + len, n - len, "%s%s", i > 0 ? " " : "",
+			    cfg->forwarders[i]);
+	} else if (kw->fn == kw_trust_anchor)
+		return cfg->trust_anchor_file != NULL ? cfg->trust_anchor_file : "none";
+	else if (kw->fn == kw_starttls)
+		return cfg->require_tls ? "required" : "optional";
+	else if (kw->fn == kw_peer_address) {
+		const char *a = ((const struct cfg_peer *)base)->address;
+
+		return a != NULL ? a : "none";
+	} else
+		return "?";
+	return v;
+}
+
+/* prefix.keyword=value for each keyword of a table. */
+static void
+put_block(const struct config *cfg, struct buf *out, const char *prefix,
+    const struct keyword *kws, const void *base)
+{
+	char v[CFG_MAX_LINE + 1];
+	const char *val;
+
+	for (const struct keyword *kw = kws; kw->name != NULL; kw++)
+		if ((val = kw_value(cfg, kw, base, v, sizeof(v))) != NULL)
+			buf_printf(out, "%s%s%s=%s\n", prefix, *prefix != '\0' ? "." : "", kw->name,
+			    val);
+}
+
+int
+config_format(const struct config *cfg, struct buf *out, size_t room, uint64_t *cursor)
+{
+	static const char *const kinds[] = { "internet", "local", "direct_tls" };
+	char prefix[64];
+	uint64_t unit = 0;
+
+	/* one unit: a top-level value, a block, or one listener, domain or peer */
+#define UNIT_BEGIN()                                                     \
+	if (unit++ < *cursor)                                           \
+		continue;                                               \
+	if (buf_room(out) < room) {                                     \
+		*cursor = unit - 1;                                     \
+		return 1;                                               \
+	}
+	for (const struct keyword *kw = top_kws; kw->name != NULL; kw++) {
+		const struct block_def *b = kw->block;
+
+		if (b == NULL) {
+			struct keyword one[2] = { *kw, { NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 } };
+
+			UNIT_BEGIN();
+			put_block(cfg, out, "", one, cfg);
+		} else if (b->target == target_cfg) {
+			UNIT_BEGIN();
+			put_block(cfg, out, b->name, b->kws, cfg);
+		} else if (b == &listener_block) {
+			for (size_t i = 0; i < cfg->n_listeners; i++) {
+				const struct cfg_listener *l = &cfg->listeners[i];
+
+				UNIT_BEGIN();
+				snprintf(prefix, sizeof(prefix), "listener.%zu", i);
+				buf_printf(out, "%s=%s\n", prefix, l->kind < 3 ? kinds[l->kind] : "?");
+				put_block(cfg, out, prefix, b->kws, l);
+			}
+		} else if (b == &domain_block) {
+			size_t i = 0;
+
+			for (const struct cfg_domain *d = cfg->domains; d != NULL; d = d->next, i++) {
+				UNIT_BEGIN();
+				snprintf(prefix, sizeof(prefix), "domain.%zu", i);
+				buf_printf(out, "%s=%s\n", prefix, d->name);
+				put_block(cfg, out, prefix, b->kws, d);
+			}
+		} else if (b == &peer_block) {
+			size_t i = 0;
+
+			for (const struct cfg_peer *p = cfg->peers; p != NULL; p = p->next, i++) {
+				UNIT_BEGIN();
+				snprintf(prefix, sizeof(prefix), "peer.%zu", i);
+				buf_printf(out, "%s=%s\n", prefix, p->name);
+				put_block(cfg, out, prefix, b->kws, p);
+			}
+		} else {
+			UNIT_BEGIN();
+			buf_printf(out, "%s=?\n", b->name);   /* a block kind this does not know */
+		}
+	}
+#undef UNIT_BEGIN
+	return 0;
 }
 
 const struct cfg_domain *

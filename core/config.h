@@ -168,4 +168,18 @@ const struct cfg_peer *config_peer(const struct config *cfg, const char *name);
 typedef void config_keyword_cb(const char *block, const char *keyword, void *arg);
 void config_keywords(config_keyword_cb *cb, void *arg);
 
+/* The effective configuration (every keyword's value after defaults), generated from the
+ * keyword tables as "name=value" lines in the syntax the parser reads (times and sizes in
+ * their largest whole unit: 90s, 1m): top-level keywords by name, blocks as
+ * "timeouts.retry=90s", and each listener, domain and peer numbered in file order
+ * ("listener.0=internet", "listener.0.port=5269", "domain.0=example.org",
+ * "peer.0.secure_auth=on"). Domains give their names only (no certificate or key file);
+ * the dialback secret is never shown ("hidden", or the state_dir file it is kept in).
+ * In parts, for a streamed status answer: appends whole units (a top-level value, a
+ * block, one listener, domain or peer; each well under 16 KiB) while buf_room(out) >=
+ * room, from *cursor (0 to begin; updated). Returns 1 while more is to come, 0 when
+ * done. */
+struct buf;
+int config_format(const struct config *cfg, struct buf *out, size_t room, uint64_t *cursor);
+
 #endif

@@ -117,6 +117,14 @@ status_peercaps(void *arg, const char *args, struct buf *out)
 	return 0;
 }
 
+/* The configuration quickfed runs with (arg: it), streamed: peers and domains may be many. */
+static int
+status_config(void *arg, const char *args, struct buf *out, uint64_t *cursor)
+{
+	(void)args;
+	return config_format(arg, out, STATUS_RECORD_MAX, cursor);
+}
+
 static int
 ensure_state_dir(const char *dir)
 {
@@ -189,6 +197,9 @@ main(int argc, char **argv)
 	status_register(status, "show peercaps",
 	    "show peercaps: what each remote server supports (pipelining, EXTERNAL, dialback)",
 	    status_peercaps, NULL);
+	status_register_stream(status, "show config",
+	    "show config: the configuration in effect, defaults included (no secrets)",
+	    status_config, cfg);
 	tls_register_status(tls, status);
 	resolver_register_status(res, status);
 	link_init(loop, cfg, tls, res, status);

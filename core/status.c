@@ -95,6 +95,7 @@ static int cmd_add(struct status *, const char *, const char *, status_cmd_fn,
 static void client_dispatch(struct status_client *);
 static void client_write_failed(struct status_client *);
 static const char *match_words(const char *, const char *);
+static void split_usage(const struct status_cmd *, const char **, size_t *, const char **);
 static int help_cmd(void *, const char *, struct buf *);
 static size_t count_words(const char *);
 
@@ -172,7 +173,7 @@ status_new(struct ev_loop *loop, const char *path)
 	ev_timer_init(&st->retry, status_retry_cb, STATUS_ACCEPT_RETRY, 0.);
 	st->retry.data = st;
 	ev_io_start(loop, &st->accept_io);
-	if (status_register(st, "help", "list the commands", help_cmd, st) == -1) {
+	if (status_register(st, "help", "help: list the commands", help_cmd, st) == -1) {
 		status_free(st);
 		return NULL;
 	}
@@ -285,17 +286,50 @@ cmd_add(struct status *st, const char *words, const char *usage, status_cmd_fn f
 	return 0;
 }
 
+/* A command's usage split for help: the synopsis (the words and their arguments, as
+ * "close link DOMAIN") and what it does. usage reads "WORDS [ARGS]: what it does"; one
+ * that does not start with the words is all description (the synopsis is the words). */
+static void
+split_usage(const struct status_cmd *c, const char **syn, size_t *synlen, const char **desc)
+{
+	size_t wl = strlen(c->words);
+	const char *u = c->usage, *colon;
+
+	*syn = c->words;
+	*synlen = wl;
+	*desc = u;
+	if (strncmp(u, c->words, wl) != 0 || (u[wl] != '\0' && u[wl] != ':' && u[wl] != ' '))
+		return;
+	*syn = u;
+	if ((colon = strchr(u + wl, ':')) == NULL) {
+		*synlen = strlen(u);
+		*desc = "";
+		return;
+	}
+	*synlen = (size_t)(colon - u);
+	while (*synlen > wl && u[*synlen - 1] == ' ')
+		(*synlen)--;
+	for (*desc = colon + 1; **desc == ' '; (*desc)++)
+		;
+}
+
+/* Each command once: its synopsis, two spaces or more, what it does. */
 static int
 help_cmd(void *arg, const char *args, struct buf *out)
 {
 	struct status *st = arg;
-	size_t width = 0;
+	const char *syn, *desc;
+	size_t width = 0, len;
 
-	for (size_t i = 0; i < st->ncmds; i++)
-		if (strlen(st->cmds[i].words) > width)
-			width = strlen(st->cmds[i].words);
-	for (size_t i = 0; i < st->ncmds; i++)
-		buf_printf(out, "%-*s  %s\n", (int)width, st->cmds[i].words, st->cmds[i].usage);
+	for (size_t i = 0; i < st->ncmds; i++) {
+		split_usage(&st->cmds[i], &syn, &len, &desc);
+		if (len > width)
+			width = len;
+	}
+	for (size_t i = 0; i < st->ncmds; i++) {
+		split_usage(&st->cmds[i], &syn, &len, &desc);
+		buf_printf(out, "%.*s%*s  %s\n", (int)len, syn, (int)(width - len), "", desc);
+	}
 	return 0;
 }
 

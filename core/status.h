@@ -39,7 +39,10 @@ typedef int (*status_stream_fn)(void *arg, const char *args, struct buf *out,
  * Returns NULL (logged) on failure. */
 struct status *status_new(struct ev_loop *loop, const char *path);
 void status_free(struct status *st);  /* closes clients, unlinks the socket */
-/* Register "show peers" etc.; words is the full command, usage the help text. */
+/* Register "show peers" etc.; words is the full command, usage the help text:
+ * "WORDS [ARGS]: what it does" (e.g. "close link DOMAIN: reset ..."). "help" prints the
+ * synopsis (words and arguments) once, then what it does; a usage that does not start
+ * with the words is printed whole as what it does. */
 int status_register(struct status *st, const char *words, const char *usage,
     status_cmd_fn fn, void *arg);
 /* The same for a streaming handler. */

@@ -106,7 +106,7 @@ static void route_retry(struct route *, const char *, bool);
 static void retry_cb(EV_P_ ev_timer *, int);
 static bool route_wait(struct route *);
 static const char *backoff_key(const struct route *);
-static void wake_waiting(const struct route *);
+static unsigned wake_waiting(const char *, const struct route *);
 static void route_drain(struct route *);
 static void requeue_inflight(struct route *);
 static void route_resolved(void *, const struct resolve_result *);
@@ -155,6 +155,8 @@ static const struct link_ops receiver_ops = {
 	.closed = rx_closed,
 };
 static int status_routes(void *, const char *, struct buf *, uint64_t *);
+static int status_queues(void *, const char *, struct buf *, uint64_t *);
+static int status_retry(void *, const char *, struct buf *);
 static int status_stats(void *, const char *, struct buf *);
 static int status_backoff(void *, const char *, struct buf *);
 
@@ -178,6 +180,12 @@ route_init(struct ev_loop *l, const struct config *c, struct resolver *r, struct
 		status_register(st, "show backoff",
 		    "show backoff: remote domains whose set-up failed: failures, next attempt in",
 		    status_backoff, NULL);
+		status_register_stream(st, "show queues",
+		    "show queues: every route with stanzas queued: state, stanzas, bytes, "
+		    "age of the oldest", status_queues, NULL);
+		status_register(st, "retry",
+		    "retry DOMAIN: forget DOMAIN's failures (show backoff) and have its waiting "
+		    "routes try now", status_retry, NULL);
 	}
 }
 
@@ -795,21 +803,24 @@ route_wait(struct route *r)
 	return true;
 }
 
-/* Routes waiting for the same server as r try now (their timers would have made
- * them wait up to 30 s more). From the loop, not from under r's own callbacks: each is
- * started by its retry timer, due at once. */
-static void
-wake_waiting(const struct route *r)
+/* Routes waiting for the server of backoff key (but except) try now (their timers
+ * would have made them wait up to 30 s more); returns how many. From the loop, not from
+ * under a route's own callbacks: each is started by its retry timer, due at once. */
+static unsigned
+wake_waiting(const char *key, const struct route *except)
 {
-	const char *key = backoff_key(r);
+	unsigned n = 0;
 
 	for (size_t i = 0; i < table_size; i++)
 		for (struct route *o = table[i]; o != NULL; o = o->hnext)
-			if (o != r && o->state == RS_WAITING && domain_eq(backoff_key(o), key)) {
+			if (o != except && o->state == RS_WAITING &&
+			    domain_eq(backoff_key(o), key)) {
 				ev_timer_stop(loop, &o->retry);
 				ev_timer_set(&o->retry, 0., 0.);
 				ev_timer_start(loop, &o->retry);
+				n++;
 			}
+	return n;
 }
 
 static void
@@ -1010,7 +1021,8 @@ route_ready(struct route *r)
 	r->no_ride = false;
 	if (backoff_failures(backoff_key(r)) > 0) {
 		backoff_ok(backoff_key(r));
-		wake_waiting(r);   /* the server is back: its other routes need not wait */
+		/* the server is back: its other routes need not wait */
+		wake_waiting(backoff_key(r), r);
 	}
 	connector_cancel(&r->cx, "ready");   /* the target list is no longer needed */
 	while ((st = r->inflight) != NULL) {   /* authentication confirmed: delivered */
@@ -1219,14 +1231,22 @@ route_free_all(void)
 	backoff_free_all();
 }
 
-static void
-route_record(const struct route *r, struct buf *out)
+static const char *
+route_strstate(enum route_state s)
 {
 	static const char *const names[] = { "idle", "resolving", "connecting", "ready",
 	    "waiting" };
+
+	return names[s];
+}
+
+static void
+route_record(const struct route *r, struct buf *out)
+{
 	const char *d = dir_name(r->dir);
 
-	buf_printf(out, "route.%s.%s.%s.state=%s\n", d, r->local, r->remote, names[r->state]);
+	buf_printf(out, "route.%s.%s.%s.state=%s\n", d, r->local, r->remote,
+	    route_strstate(r->state));
 	buf_printf(out, "route.%s.%s.%s.queued=%u\n", d, r->local, r->remote, r->qlen);
 	buf_printf(out, "route.%s.%s.%s.queued_bytes=%zu\n", d, r->local, r->remote, r->qbytes);
 	buf_printf(out, "route.%s.%s.%s.sent=%lu\n", d, r->local, r->remote, r->sent);
@@ -1236,20 +1256,15 @@ route_record(const struct route *r, struct buf *out)
 	buf_printf(out, "route.%s.%s.%s.riding=%d\n", d, r->local, r->remote, r->riding);
 }
 
-/* Streamed: the cursor is (bucket + 1) << 24 | position in its chain. A route added or
- * freed between two parts may be missed or listed twice; the count is the one at the
- * start. */
+/* One part of a streamed listing: record(r) for each route that want(r) (NULL: all),
+ * from the cursor on. The cursor is (bucket + 1) << 24 | position in its chain. A route
+ * added or freed between two parts may be missed or listed twice. */
 static int
-status_routes(void *arg, const char *args, struct buf *out, uint64_t *cursor)
+routes_part(struct buf *out, uint64_t *cursor, bool (*want)(const struct route *),
+    void (*record)(const struct route *, struct buf *))
 {
 	size_t b, pos;
 
-	(void)arg;
-	(void)args;
-	if (*cursor == 0) {
-		buf_printf(out, "routes=%zu\n", nroutes);
-		*cursor = (uint64_t)1 << 24;
-	}
 	b = (size_t)(*cursor >> 24) - 1;
 	pos = (size_t)(*cursor & 0xffffff);
 	for (; b < table_size; b++, pos = 0) {
@@ -1258,13 +1273,100 @@ status_routes(void *arg, const char *args, struct buf *out, uint64_t *cursor)
 		for (struct route *r = table[b]; r; r = r->hnext, i++) {
 			if (i < pos)
 				continue;
+			if (want != NULL && !want(r))
+				continue;
 			if (buf_room(out) < STATUS_RECORD_MAX) {
 				*cursor = ((uint64_t)(b + 1) << 24) | i;
 				return 1;
 			}
-			route_record(r, out);
+			record(r, out);
 		}
 	}
+	return 0;
+}
+
+/* Streamed: the count is the one at the start. */
+static int
+status_routes(void *arg, const char *args, struct buf *out, uint64_t *cursor)
+{
+	(void)arg;
+	(void)args;
+	if (*cursor == 0) {
+		buf_printf(out, "routes=%zu\n", nroutes);
+		*cursor = (uint64_t)1 << 24;
+	}
+	return routes_part(out, cursor, NULL, route_record);
+}
+
+static bool
+route_queued(const struct route *r)
+{
+	return r->head != NULL;
+}
+
+/* The queue is in arrival order (stanzas put back at its head were queued before the
+ * rest): the head's wait is the oldest. */
+static void
+queue_record(const struct route *r, struct buf *out)
+{
+	const char *d = dir_name(r->dir);
+	double age = ev_now(loop) - r->head->queued_at;
+
+	buf_printf(out, "queue.%s.%s.%s.state=%s\n", d, r->local, r->remote,
+	    route_strstate(r->state));
+	buf_printf(out, "queue.%s.%s.%s.queued=%u\n", d, r->local, r->remote, r->qlen);
+	buf_printf(out, "queue.%s.%s.%s.queued_bytes=%zu\n", d, r->local, r->remote, r->qbytes);
+	buf_printf(out, "queue.%s.%s.%s.oldest_age=%.1f\n", d, r->local, r->remote,
+	    age > 0 ? age : 0.0);
+}
+
+/* Streamed like show routes, listing only the routes with stanzas queued; the totals
+ * are the ones at the start. */
+static int
+status_queues(void *arg, const char *args, struct buf *out, uint64_t *cursor)
+{
+	size_t n = 0, bytes = 0;
+	unsigned long stanzas = 0;
+
+	(void)arg;
+	(void)args;
+	if (*cursor == 0) {
+		for (size_t i = 0; i < table_size; i++)
+			for (const struct route *r = table[i]; r != NULL; r = r->hnext)
+				if (route_queued(r)) {
+					n++;
+					stanzas += r->qlen;
+					bytes += r->qbytes;
+				}
+		buf_printf(out, "queues=%zu\nqueued=%lu\nqueued_bytes=%zu\n", n, stanzas, bytes);
+		*cursor = (uint64_t)1 << 24;
+	}
+	return routes_part(out, cursor, route_queued, queue_record);
+}
+
+/* "retry DOMAIN": the operator says DOMAIN's server is back. Its failures are forgotten
+ * and the routes waiting for it try at once ("(local server)", as show backoff names
+ * it, for the routes to the local server). */
+static int
+status_retry(void *arg, const char *args, struct buf *out)
+{
+	char d[256];
+	const char *key = d;
+	unsigned n;
+
+	(void)arg;
+	if (strcmp(args, "(local server)") == 0)
+		key = "(local server)";
+	else if (*args == '\0' || strpbrk(args, " \t") != NULL ||
+	    jid_domain_only(args, d, sizeof(d)) == -1) {
+		buf_puts(out, "usage: retry DOMAIN (a remote domain, or \"(local server)\", as "
+		    "show backoff lists them)");
+		return -1;
+	}
+	backoff_ok(key);
+	n = wake_waiting(key, NULL);
+	log_info("retry %s: backoff forgotten, %u waiting route(s) try now", key, n);
+	buf_printf(out, "retried=%u\n", n);
 	return 0;
 }
 

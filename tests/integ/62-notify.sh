@@ -127,16 +127,42 @@ qgroups=$(awk '/^Groups:/ { print $2 }' "/proc/$QF/status")
 notmine=$(find "$R/var/lib/quickfed" "$R/run/quickfed" ! -uid "$U")
 [ -z "$notmine" ] || fail "not owned by $U: $notmine"
 
-# every status command is in quickfedctl(8)
+# every status command is in quickfedctl(8); help gives each once, as its synopsis
+# ("close link DOMAIN") and what it does: the command is the synopsis without its
+# arguments (upper case or bracketed)
 nsx "$QF_BUILD/quickfedctl" -s "$SOCK" help >"$TMP/help.txt" || fail "quickfedctl help failed"
 n=0
-while IFS= read -r cmd; do
+while IFS=$'\t' read -r syn desc; do
 	n=$((n + 1))
+	cmd=$(sed 's/ [A-Z[(].*//' <<<"$syn")
 	grep -q "^\.B $cmd\( \|$\)" "$QF_TOP/man/quickfedctl.8" ||
 		fail "status command '$cmd' is not documented in man/quickfedctl.8 (.B $cmd)"
-done < <(awk -F '  +' 'NF > 1 { print $1 }' "$TMP/help.txt")
+	case $desc in
+	"$cmd"[:\ ]*) fail "help repeats the command '$cmd' in its description: $desc" ;;
+	esac
+done < <(awk -F '  +' 'NF > 1 { d = $0; sub(/^[^ ]+( [^ ]+)*  +/, "", d); print $1 "\t" d }' "$TMP/help.txt")
 [ "$n" -ge 9 ] || fail "quickfedctl help listed only $n commands"
 log "quickfedctl help: $n commands, all in quickfedctl.8"
+
+# show config: the effective values (defaults too), never the dialback secret; retry
+# answers with the routes it woke, and refuses anything but one domain
+nsx "$QF_BUILD/quickfedctl" -s "$SOCK" show config >"$TMP/config.txt" || fail "show config failed"
+for want in "state_dir=$R/var/lib/quickfed" "timeouts.retry=" "limits.queue_bytes=" \
+    "listener.0=" "domain.0=" "dialback_secret="; do
+	grep -q "^$want" "$TMP/config.txt" || fail "show config has no $want: $(cat "$TMP/config.txt")"
+done
+secret=$(head -c 64 "$R/var/lib/quickfed/dialback.secret" | od -An -tx1 | tr -d ' \n')
+! od -An -tx1 "$TMP/config.txt" | tr -d ' \n' | grep -q "$secret" ||
+	fail "show config gives the dialback secret away"
+[ "$(nsx "$QF_BUILD/quickfedctl" -s "$SOCK" retry nowhere.example)" = "retried=0" ] ||
+	fail "retry of a domain nothing waits for did not answer retried=0"
+rc=0
+nsx "$QF_BUILD/quickfedctl" -s "$SOCK" retry >"$TMP/retry.txt" || rc=$?
+[ "$rc" = 1 ] && grep -q '^error: usage: retry DOMAIN' "$TMP/retry.txt" ||
+	fail "retry without a domain: exit $rc, $(cat "$TMP/retry.txt")"
+nsx "$QF_BUILD/quickfedctl" -s "$SOCK" show queues | grep -q '^queues=0$' ||
+	fail "show queues of an idle daemon is not queues=0"
+log "show config: $(wc -l <"$TMP/config.txt") values, no secret; retry and show queues answer"
 
 # SIGTERM: STOPPING=1, then exit 0
 kill -TERM "$QF"

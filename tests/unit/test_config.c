@@ -6,6 +6,7 @@
  * cwd = repo top (or QF_TOP); scratch files go into a mkdtemp directory. */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
 
@@ -288,6 +290,140 @@ expect_bad(const char *name, const char *path, const struct want_err *want, int 
 	check_errors(name, path, text, want, nwant);
 	if (n != nwant)
 		fail_msg("%s: config_load returned %d, want %d", name, n, nwant);
+	free(text);
+}
+
+/* config_format's whole answer (caller frees), in parts of at most part bytes, each
+ * appended while room bytes are left; checks that the parts make the same text as one
+ * call with all the room it wants. */
+static char *
+show_config(const struct config *cfg, size_t part, size_t room)
+{
+	struct buf whole, b;
+	uint64_t cursor = 0;
+	char *text;
+	int rc, parts = 0;
+
+	buf_init(&whole, 1 << 20);
+	do {
+		buf_init(&b, part);
+		rc = config_format(cfg, &b, room, &cursor);
+		assert_true(rc == 0 || (rc == 1 && b.len > 0));
+		assert_int_equal(buf_append(&whole, b.data, b.len), 0);
+		buf_free(&b);
+		assert_true(++parts < 10000);
+	} while (rc == 1);
+	text = strdup(whole.len > 0 ? whole.data : "");
+	assert_non_null(text);
+	buf_reset(&whole);
+	cursor = 0;
+	assert_int_equal(config_format(cfg, &whole, 1024, &cursor), 0);
+	assert_string_equal(whole.data, text);
+	buf_free(&whole);
+	return text;
+}
+
+/* show config lists line (a whole "name=value" line). */
+static void
+assert_line(const char *text, const char *line)
+{
+	size_t n = strlen(line);
+
+	for (const char *p = text; (p = strstr(p, line)) != NULL; p++)
+		if ((p == text || p[-1] == '\n') && p[n] == '\n')
+			return;
+	fail_msg("show config has no line '%s'; all:\n%s", line, text);
+}
+
+struct listed {
+	const char *text;
+	int missing;
+};
+
+/* Some line of text starts with prefix. */
+static bool
+has_line_prefix(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	for (const char *p = text; p != NULL && *p != '\0'; p = strchr(p, '\n'), p = p ? p + 1 : p)
+		if (strncmp(p, prefix, n) == 0)
+			return true;
+	return false;
+}
+
+/* Every keyword of the tables is in show config (domains: names only). */
+static void
+check_listed(const char *block, const char *kw, void *arg)
+{
+	static const char *const numbered[] = { "listener", "domain", "peer" };
+	struct listed *l = arg;
+	char want[128];
+
+	if (strcmp(block, "domain") == 0)
+		return;   /* certificate and key: never shown */
+	if (*block == '\0') {
+		snprintf(want, sizeof(want), "%s=", kw);
+		for (size_t i = 0; i < 3; i++)
+			if (strcmp(kw, numbered[i]) == 0)
+				snprintf(want, sizeof(want), "%s.0=", kw);
+		if (!has_line_prefix(l->text, want))
+			snprintf(want, sizeof(want), "%s.", kw);   /* a block: its values */
+	} else if (strcmp(block, "listener") == 0 || strcmp(block, "peer") == 0) {
+		snprintf(want, sizeof(want), "%s.0.%s=", block, kw);
+	} else {
+		snprintf(want, sizeof(want), "%s.%s=", block, kw);
+	}
+	if (!has_line_prefix(l->text, want)) {
+		print_error("show config lacks keyword '%s' of %s (want a line '%s...')\n", kw,
+		    *block != '\0' ? block : "the top level", want);
+		l->missing++;
+	}
+}
+
+/* show config of the smallest file: every default, in the units the parser reads. */
+static void
+test_show_config_defaults(void **state)
+{
+	struct config *cfg = NULL;
+	char *text = NULL;
+
+	assert_int_equal(load("tests/data/config/minimal.conf", &cfg, &text), 0);
+	free(text);
+	text = show_config(cfg, 4096, 1024);
+	assert_line(text, "log_level=info");
+	assert_line(text, "state_dir=/var/lib/quickfed");
+	assert_line(text, "status_socket=/var/lib/quickfed/quickfed.sock");
+	assert_line(text, "dialback_secret=/var/lib/quickfed/dialback.secret");
+	assert_line(text, "listener.0=internet");
+	assert_line(text, "listener.0.address=0.0.0.0");
+	assert_line(text, "listener.0.port=5269");
+	assert_line(text, "listener.0.connections=4096");
+	assert_line(text, "local_server.address=127.0.0.1");
+	assert_line(text, "local_server.port=5271");
+	assert_line(text, "local_server.tls=off");
+	assert_line(text, "domain.0=example.com");
+	assert_line(text, "resolver.forwarder=none");
+	assert_line(text, "resolver.trust_anchor_file=none");
+	assert_line(text, "resolver.timeout=5s");
+	assert_line(text, "resolver.cache_file=/var/lib/quickfed/dns.cache");
+	assert_line(text, "resolver.cache_max_ttl=1d");
+	assert_line(text, "timeouts.retry=90s");
+	assert_line(text, "timeouts.idle=10m");
+	assert_line(text, "timeouts.attempt_delay=250ms");
+	assert_line(text, "limits.stanza_size=256k");
+	assert_line(text, "limits.queue_bytes=1m");
+	assert_line(text, "limits.memory=256m");
+	assert_line(text, "limits.depth=32");
+	assert_line(text, "policy.starttls=required");
+	assert_line(text, "policy.dialback=on");
+	assert_line(text, "policy.secure_auth=off");
+	assert_line(text, "tls.ticket_key_file=/var/lib/quickfed/ticket.keys");
+	assert_line(text, "tls.ticket_rotation=12h");
+	assert_null(strstr(text, "=?"));      /* a keyword the formatter does not know */
+	assert_null(strstr(text, "peer."));   /* none configured */
+	assert_int_equal(text[strlen(text) - 1], '\n');
+	config_free(cfg);
 	free(text);
 }
 
@@ -580,6 +716,42 @@ test_every_option(void **state)
 	assert_null(peer->next);
 	assert_null(config_peer(cfg, "a.example"));
 	assert_false(config_is_local(cfg, "remote.example"));
+
+	/* show config: the values set, every keyword, and never a secret or key file */
+	text = show_config(cfg, 2048, 1024);
+	assert_line(text, "log_level=debug");
+	assert_line(text, "dialback_secret=hidden");
+	assert_line(text, "listener.0.address=::");
+	assert_line(text, "listener.1.connections=200");
+	assert_line(text, "listener.2=local");
+	assert_line(text, "listener.2.port=15270");
+	assert_line(text, "domain.0=a.example");
+	assert_line(text, "domain.1=b.example");
+	assert_line(text, "resolver.forwarder=127.0.0.53 ::1@5353");
+	assert_line(text, "resolver.dnssec=on");
+	assert_line(text, "resolver.timeout=1500ms");
+	assert_line(text, "resolver.cache_file=/srv/qf/dns.cache");
+	assert_line(text, "timeouts.setup=1h");
+	assert_line(text, "timeouts.shutdown=0ms");
+	assert_line(text, "limits.stanza_memory=3m");
+	assert_line(text, "policy.starttls=optional");
+	assert_line(text, "peer.0=remote.example");
+	assert_line(text, "peer.0.secure_auth=off");
+	assert_line(text, "peer.0.address=192.0.2.20");
+	assert_line(text, "peer.0.port=5299");
+	assert_line(text, "peer.1.secure_auth=on");
+	assert_line(text, "peer.1.address=xmpp.inherit.example");
+	assert_null(strstr(text, "0123456789abcdef"));
+	assert_null(strstr(text, cert));
+	assert_null(strstr(text, key));
+	assert_null(strstr(text, "=?"));
+	{
+		struct listed l = { text, 0 };
+
+		config_keywords(check_listed, &l);
+		assert_int_equal(l.missing, 0);
+	}
+	free(text);
 
 	config_free(cfg);
 	free(conf);
@@ -1081,6 +1253,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_shipped_config),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_show_config_defaults),
 		cmocka_unit_test(test_every_option),
 		cmocka_unit_test(test_tls_block),
 		cmocka_unit_test(test_resolver_cache_block),

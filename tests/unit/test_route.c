@@ -8,12 +8,14 @@
  * another's links, as the fake link layer models link.c's riders. The retry tests
  * (test_retry_*) set timeouts { retry }: failed set-ups keep their stanzas and try again
  * after the remote domain's backoff (s2s/backoff.c); "show routes" says how each route
- * stands (the test keeps the handler route.c registers: no status socket). */
+ * stands (the test keeps the handler route.c registers: no status socket), "show queues"
+ * what waits and for how long, "retry DOMAIN" ends a domain's backoff. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -47,17 +49,18 @@ struct status {
 	int unused;
 };
 static struct status fake_status;
-static status_stream_fn show_routes;
+static status_stream_fn show_routes, show_queues;
+static status_cmd_fn retry_cmd;
 
 int
 status_register(struct status *st, const char *words, const char *usage, status_cmd_fn fn,
     void *arg)
 {
 	(void)st;
-	(void)words;
 	(void)usage;
-	(void)fn;
 	(void)arg;
+	if (strcmp(words, "retry") == 0)
+		retry_cmd = fn;
 	return 0;
 }
 
@@ -70,6 +73,8 @@ status_register_stream(struct status *st, const char *words, const char *usage,
 	(void)arg;
 	if (strcmp(words, "show routes") == 0)
 		show_routes = fn;
+	else if (strcmp(words, "show queues") == 0)
+		show_queues = fn;
 	return 0;
 }
 
@@ -1040,6 +1045,149 @@ test_retry_shutdown(void **state)
 	assert_false(route_busy());
 }
 
+/* A streamed status answer, whole (caller frees). */
+static char *
+stream_all(status_stream_fn fn)
+{
+	struct buf out;
+	uint64_t cursor = 0;
+	char *text;
+
+	assert_non_null(fn);
+	buf_init(&out, 1 << 20);
+	while (fn(NULL, "", &out, &cursor) == 1)
+		;
+	text = strdup(out.data != NULL ? out.data : "");
+	buf_free(&out);
+	assert_non_null(text);
+	return text;
+}
+
+/* "retry ARGS": the handler's return code; its answer in ans (static). */
+static int
+retry(const char *args, const char **ans)
+{
+	static char text[512];
+	struct buf out;
+	int rc;
+
+	assert_non_null(retry_cmd);
+	buf_init(&out, 1 << 16);
+	rc = retry_cmd(NULL, args, &out);
+	snprintf(text, sizeof(text), "%s", out.data != NULL ? out.data : "");
+	buf_free(&out);
+	*ans = text;
+	return rc;
+}
+
+/* show queues lists the routes with stanzas queued: their state, how many, their
+ * bytes and how long the oldest has waited; a route that drained leaves the list. */
+static void
+test_show_queues(void **state)
+{
+	struct link *in = fl_receiver(STREAM_INTERNET, route_receiver_ops());
+	struct link *lin = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *back;
+	size_t bytes = stanza_bytes_alive();
+	char *text, want[128];
+
+	(void)state;
+	cfg.retry_ms = 60000;
+	vclock_freeze(loop);
+	text = stream_all(show_queues);
+	assert_string_equal(text, "queues=0\nqueued=0\nqueued_bytes=0\n");
+	free(text);
+	fl_stanza(lin, "u@a.example", "x@remote.example", "one");   /* t = 0 */
+	fl_closed(fl_attempt(0), "connect-failed", false);          /* waits 1 s */
+	passes(0.5);
+	fl_stanza(lin, "u@a.example", "x@remote.example", "two");
+	bytes = stanza_bytes_alive() - bytes;
+	passes(0.25);
+	from_internet(in, "three");                                  /* t = 0.75 */
+	assert_string_equal(route_state("in", "a.example", "remote.example"), "connecting");
+	text = stream_all(show_queues);
+	assert_non_null(strstr(text, "queues=2\nqueued=3\n"));
+	assert_non_null(strstr(text, "queue.out.a.example.remote.example.state=waiting\n"));
+	assert_non_null(strstr(text, "queue.out.a.example.remote.example.queued=2\n"));
+	snprintf(want, sizeof(want), "queue.out.a.example.remote.example.queued_bytes=%zu\n",
+	    bytes);
+	assert_non_null(strstr(text, want));
+	assert_non_null(strstr(text, "queue.out.a.example.remote.example.oldest_age=0.8\n"));
+	assert_non_null(strstr(text, "queue.in.a.example.remote.example.state=connecting\n"));
+	assert_non_null(strstr(text, "queue.in.a.example.remote.example.queued=1\n"));
+	assert_non_null(strstr(text, "queue.in.a.example.remote.example.oldest_age=0.0\n"));
+	free(text);
+	back = fl_attempt(1);                                        /* the in route's */
+	assert_int_equal(back->side, STREAM_LOCAL);
+	fl_connected(back);
+	fl_ready(back);
+	assert_int_equal(back->n_sent, 1);
+	passes(0.125);
+	text = stream_all(show_queues);
+	assert_non_null(strstr(text, "queues=1\nqueued=2\n"));
+	assert_null(strstr(text, "queue.in."));
+	assert_non_null(strstr(text, "queue.out.a.example.remote.example.oldest_age=0.9\n"));
+	free(text);
+}
+
+/* retry DOMAIN: the domain's backoff is forgotten and its waiting routes (only its)
+ * try at once, from the loop; "(local server)" does it for the routes to the local
+ * server; anything but one domain is refused with the usage. */
+static void
+test_retry_command(void **state)
+{
+	struct link *lin = fl_receiver(STREAM_LOCAL, route_receiver_ops());
+	struct link *in = fl_receiver(STREAM_INTERNET, route_receiver_ops());
+	static const char *const bad[] = { "", "a.example b.example", "x@remote.example",
+	    "remote.example/r", "<x>", "a\"b" };
+	const char *ans;
+
+	(void)state;
+	cfg.retry_ms = 60000;
+	dom_a.next = &dom_b;
+	peer_o.next = NULL;
+	peer_r.next = &peer_o;
+	vclock_freeze(loop);
+	fl_stanza(lin, "u@a.example", "x@remote.example", "a1");
+	fl_closed(fl_attempt(0), "connect-failed", false);
+	passes(1 + EPS);                                     /* the 1 s backoff */
+	assert_int_equal(fl_attempts(), 2);
+	fl_closed(fl_attempt(1), "connect-failed", false);   /* now 2 s */
+	fl_stanza(lin, "v@b.example", "x@remote.example", "b1");
+	fl_stanza(lin, "u@a.example", "y@other.example", "o1");
+	fl_closed(fl_attempt(2), "connect-failed", false);   /* other.example: 1 s */
+	from_internet(in, "i1");
+	fl_closed(fl_attempt(3), "connect-failed", false);   /* the local server: 1 s */
+	assert_int_equal(fl_attempts(), 4);
+	assert_int_equal(backoff_failures("remote.example"), 2);
+	assert_string_equal(route_state("out", "b.example", "remote.example"), "waiting");
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(retry(bad[i], &ans), -1);
+		assert_non_null(strstr(ans, "usage: retry DOMAIN"));
+	}
+	assert_int_equal(retry("nowhere.example", &ans), 0);
+	assert_string_equal(ans, "retried=0\n");
+	assert_int_equal(retry("Remote.Example", &ans), 0);
+	assert_string_equal(ans, "retried=2\n");
+	assert_int_equal(backoff_failures("remote.example"), 0);
+	assert_int_equal(fl_attempts(), 4);                  /* from the loop, not from here */
+	passes(EPS);
+	assert_int_equal(fl_attempts(), 6);                  /* both routes to remote.example */
+	for (size_t i = 4; i < 6; i++)
+		assert_string_equal(fl_attempt(i)->remote, "remote.example");
+	assert_string_equal(route_state("out", "a.example", "other.example"), "waiting");
+	assert_string_equal(route_state("in", "a.example", "remote.example"), "waiting");
+	assert_int_equal(retry("(local server)", &ans), 0);
+	assert_string_equal(ans, "retried=1\n");
+	passes(EPS);
+	assert_int_equal(fl_attempts(), 7);
+	assert_int_equal(fl_attempt(6)->side, STREAM_LOCAL);
+	assert_int_equal(retry("remote.example", &ans), 0); /* none waits now */
+	assert_string_equal(ans, "retried=0\n");
+	assert_int_equal(qf_stats.bounces, 0);
+	dom_a.next = NULL;
+}
+
 int
 main(void)
 {
@@ -1066,6 +1214,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_retry_shared_domain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retry_rider_waits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mux_rider_new_setup_bound, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_show_queues, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_retry_command, setup, teardown),
+		/* last: route.c stays shut down (route_init does not reset it) */
 		cmocka_unit_test_setup_teardown(test_retry_shutdown, setup, teardown),
 	};
 
