@@ -166,6 +166,7 @@ route_init(struct ev_loop *l, const struct config *c, struct resolver *r, struct
 	loop = l;
 	cfg = c;
 	resolver = r;
+	shutting_down = false;
 	ev_timer_init(&gc_watcher, gc_cb, 0., 0.);
 	if (getrandom(&hash_seed, sizeof(hash_seed), 0) != (ssize_t)sizeof(hash_seed))
 		hash_seed = (uint64_t)getpid() * 0x9e3779b97f4a7c15ull ^ (uint64_t)ev_time();
