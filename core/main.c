@@ -22,6 +22,7 @@
 #include "../core/status.h"
 #include "../dns/resolver.h"
 #include "../s2s/admit.h"
+#include "../s2s/backoff.h"
 #include "../s2s/conn.h"
 #include "../s2s/dialback.h"
 #include "../s2s/link.h"
@@ -194,6 +195,8 @@ main(int argc, char **argv)
 		fatalx("cannot open the status socket %s", cfg->status_socket);
 	snprintf(secret_path, sizeof(secret_path), "%s/peercaps", cfg->state_dir);
 	peercaps_init(loop, secret_path, 86400);
+	snprintf(secret_path, sizeof(secret_path), "%s/backoff", cfg->state_dir);
+	backoff_init(loop, secret_path);
 	status_register(status, "show peercaps",
 	    "show peercaps: what each remote server supports (pipelining, EXTERNAL, dialback)",
 	    status_peercaps, NULL);

@@ -11,9 +11,14 @@
 #include <stdbool.h>
 
 struct buf;
+struct ev_loop;
 
 #define BACKOFF_MAX 4096
 
+/* Remember failures across restarts in path (state_dir/backoff; may be missing or
+ * NULL: memory only). Times are ev_now times, which are wall-clock seconds. A corrupt
+ * file is logged and what could be read is kept. Changes are saved a second later. */
+void backoff_init(struct ev_loop *loop, const char *path);
 /* Seconds (of ev_now time) until domain may be tried again: 0 when it may now. */
 double backoff_wait(const char *domain, double now);
 /* A set-up to domain failed at now. Returns the delay before the next attempt. While
@@ -26,6 +31,7 @@ void backoff_ok(const char *domain);
 unsigned backoff_failures(const char *domain);
 /* Status lines backoff.<domain>=failures:N,retry_in:S. */
 void backoff_format(struct buf *out, double now);
+/* Save now (if anything changed) and free everything. */
 void backoff_free_all(void);
 
 #endif

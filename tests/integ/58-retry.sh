@@ -9,7 +9,8 @@
 # route keeps them (show routes: state=waiting), the domain's backoff grows (1 s, 2 s,
 # 4 s: show backoff) and the new stanzas join the queue without an attempt of their own.
 # Then quickfed B starts: at the next attempt all 6 arrive, in order, and alice got no
-# error. The number of attempts is bounded by the backoff, not by the stanzas.
+# error. The number of attempts is bounded by the backoff, not by the stanzas. Last,
+# the failure memory survives a restart of quickfed A (state_dir/backoff).
 . "$(dirname "$0")/lib.sh"
 
 need_quickfed
@@ -62,4 +63,18 @@ log "all 6 delivered after $r failed attempt(s); no bounce"
 if qfctl qfA show backoff | grep -q 'b.example'; then
 	fail "backoff not forgotten after success"
 fi
+
+# The memory survives a restart (state_dir/backoff): quickfed B goes away, a message
+# fails once, quickfed A restarts and still knows b.example is failing.
+kill_pid "$QF_PID_qfB"
+client s3 --resource t alice@a.example pass-a 127.0.1.2 send bob@b.example "7 of 7" ||
+	fail "alice could not send"
+failed_again() { qfctl qfA show backoff | grep -q '^backoff.b.example=failures:[1-9]'; }
+wait_for 50 failed_again || fail "no new failure for b.example: $(qfctl qfA show backoff)"
+restart_quickfed qfA
+qfctl qfA show backoff | grep -q '^backoff.b.example=failures:[1-9]' ||
+	fail "the restarted quickfed A forgot that b.example is failing: $(qfctl qfA show backoff)"
+grep -q 'backoff: 1 failing domain(s) remembered' "$TMP/qfA.log" ||
+	fail "no log line for the remembered failure"
+log "failure memory kept across a restart"
 pass

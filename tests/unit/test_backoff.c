@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <ev.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "core/buf.h"
 #include "s2s/backoff.h"
@@ -191,6 +194,65 @@ test_format(void **state)
 	buf_free(&out);
 }
 
+/* state_dir/backoff: what a run remembered is read back by the next one: good lines
+ * kept (a next attempt never later than the 30 s cap from now), bad and expired ones
+ * skipped; a change is written back at exit (backoff_free_all). */
+static void
+test_persisted(void **state)
+{
+	char dir[] = "/tmp/qf-test-backoff-XXXXXX", path[64], line[512];
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	double now;
+	FILE *f;
+	bool seen_new = false;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/backoff", dir);
+	now = ev_now(loop);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "quickfed-backoff 1\n");
+	fprintf(f, "down.example 3 %.3f %.3f\n", now - 10, now + 5);
+	fprintf(f, "far.example 2 %.3f %.3f\n", now - 1, now + 3600);   /* capped */
+	fprintf(f, "old.example 9 %.3f %.3f\n", now - 7200, now - 7170); /* expired */
+	fprintf(f, "u@bad.example 1 %.3f %.3f\n", now, now + 1);         /* not a domain */
+	fprintf(f, "neg.example 0 %.3f %.3f\n", now, now + 1);           /* 0 failures */
+	fprintf(f, "junk\n");
+	fclose(f);
+	backoff_init(loop, path);
+	assert_int_equal(backoff_failures("down.example"), 3);
+	assert_true(backoff_wait("down.example", now) > 4.9 &&
+	    backoff_wait("down.example", now) < 5.1);     /* written with 3 decimals */
+	assert_int_equal(backoff_failures("far.example"), 2);
+	assert_true(backoff_wait("far.example", now) <= 30.0);
+	assert_int_equal(backoff_failures("old.example"), 0);
+	assert_int_equal(backoff_failures("neg.example"), 0);
+	assert_int_equal(backoff_failures("bad.example"), 0);
+	/* a change, saved at exit, read back */
+	backoff_failed("new.example", now);
+	backoff_ok("down.example");
+	backoff_free_all();
+	assert_non_null(f = fopen(path, "r"));
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "quickfed-backoff 1\n");
+	while (fgets(line, sizeof(line), f) != NULL) {
+		assert_null(strstr(line, "down.example"));
+		seen_new |= strncmp(line, "new.example 1 ", 14) == 0;
+	}
+	fclose(f);
+	assert_true(seen_new);
+	/* a file without the header is ignored */
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "down.example 3 %.3f %.3f\n", now, now + 5);
+	fclose(f);
+	backoff_init(loop, path);
+	assert_int_equal(backoff_failures("down.example"), 0);
+	backoff_free_all();
+	unlink(path);
+	rmdir(dir);
+	ev_loop_destroy(loop);
+}
+
 int
 main(void)
 {
@@ -202,6 +264,7 @@ main(void)
 		cmocka_unit_test_teardown(test_max_evicts_oldest, teardown),
 		cmocka_unit_test_teardown(test_case_insensitive, teardown),
 		cmocka_unit_test_teardown(test_format, teardown),
+		cmocka_unit_test_teardown(test_persisted, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
