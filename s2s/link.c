@@ -1387,8 +1387,10 @@ status_peers(void *arg, const char *args, struct buf *out, uint64_t *cursor)
 	return l != NULL ? 1 : 0;
 }
 
-/* One connection's lines (well under STATUS_RECORD_MAX: 8 pairs of 255-byte domains
- * at most). */
+/* One connection's lines, within STATUS_RECORD_MAX: a stream may carry a few hundred
+ * pairs (limits { held }), so the pair lines stop at PEER_PAIRS_SHOWN with a count of
+ * the rest. */
+#define PEER_PAIRS_SHOWN 16
 static void
 peer_record(const struct link *l, struct buf *out)
 {
@@ -1419,7 +1421,8 @@ peer_record(const struct link *l, struct buf *out)
 	buf_printf(out, "peer.%lu.sm=%s\n", id, s->sm.on ? "on" : s->sm.asked ? "asked" : "off");
 	buf_printf(out, "peer.%lu.unacked=%zu\n", id, l->ua_n);
 	buf_printf(out, "peer.%lu.riders=%u\n", id, l->nriders);
-	for (size_t i = 0; i < s->n_pairs; i++)
+	buf_printf(out, "peer.%lu.pairs=%zu\n", id, s->n_pairs);
+	for (size_t i = 0; i < s->n_pairs && i < PEER_PAIRS_SHOWN; i++)
 		buf_printf(out, "peer.%lu.pair.%zu=%s|%s|%s\n", id, i, s->pairs[i].local,
 		    s->pairs[i].remote, s->pairs[i].valid ? "valid" :
 		    s->pairs[i].pending ? "pending" : "invalid");
