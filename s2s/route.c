@@ -461,6 +461,10 @@ route_send(enum route_dir dir, const char *local, const char *remote, struct sta
 {
 	struct route *r = route_get(dir, local, remote);
 
+	/* when quickfed took it: timeouts { retry } counts from here, also for a stanza
+	 * written at once that comes back unacknowledged from a link that died */
+	if (st->queued_at == 0)
+		st->queued_at = ev_now(loop);
 	if (r == NULL) {
 		log_warnx("route %s local=%s remote=%s out of memory", dir_name(dir), local, remote);
 		bounce(st, "resource-constraint", "wait", "quickfed is out of memory");
