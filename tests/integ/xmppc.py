@@ -381,9 +381,11 @@ def run_action(c, name, args, timeout):
 def collect_until(c, path, deadline, timeout):
     """Until the file path exists: numbered messages received ("I ..." bodies) and
     numbered messages bounced (errors whose id is "nI", as send-count sends them).
-    Prints "delivered I" / "bounced I" as each new number comes (so a test can watch),
-    and "delivered=I,J,... bounced=K,..." (distinct numbers, sorted) at the end."""
+    Prints "delivered I" / "bounced I CONDITION" as each new number comes (so a test can watch),
+    "duplicate I" for each further copy of a number already delivered, and at the end
+    "delivered=I,J,... bounced=K,..." (distinct numbers, sorted) and "duplicates=N"."""
     got, bounced = set(), set()
+    dups = 0
     while not os.path.exists(path):
         if time.time() >= deadline:
             return "collect-until %s: the file did not appear within %gs" % (path, timeout)
@@ -394,14 +396,20 @@ def collect_until(c, path, deadline, timeout):
             mid = el.get("id") or ""
             if mid.startswith("n") and mid[1:].isdigit() and int(mid[1:]) not in bounced:
                 bounced.add(int(mid[1:]))
-                print("bounced %s" % mid[1:], flush=True)
+                print("bounced %s %s" % (mid[1:], error_condition(el)), flush=True)
             continue
         num = (body_of(el) or "").split(" ", 1)[0]
-        if num.isdigit() and int(num) not in got:
-            got.add(int(num))
-            print("delivered %s" % num, flush=True)
+        if not num.isdigit():
+            continue
+        if int(num) in got:
+            dups += 1
+            print("duplicate %s" % num, flush=True)
+            continue
+        got.add(int(num))
+        print("delivered %s" % num, flush=True)
     print("delivered=%s bounced=%s" % (",".join(str(i) for i in sorted(got)),
                                         ",".join(str(i) for i in sorted(bounced))), flush=True)
+    print("duplicates=%d" % dups, flush=True)
     return None
 
 
