@@ -56,6 +56,7 @@ static void sm_dispatch(struct stream *, const struct xnode *);
 static void request_bidi(struct stream *);
 static void initiator_pair_verdict(struct stream *, const struct xnode *, const char *);
 static void initiator_stanza(struct stream *, struct xnode *);
+static void deliver(struct stream *, struct xnode *);
 static struct stream_pair *pair_find(struct stream *, const char *, const char *);
 static struct stream_pair *pair_new(struct stream *, const char *, const char *);
 
@@ -1048,6 +1049,7 @@ stream_add_pair(struct stream *s, const char *local, const char *remote)
 		return -1;
 	}
 	p->pending = true;
+	s->n_asked++;
 	qf_stats.pairs_piggybacked++;
 	log_debug("conn=%lu %s-out local=%s remote=%s piggybacked db:result for local=%s "
 	    "remote=%s", s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", s->local,
@@ -1080,6 +1082,7 @@ initiator_pair_verdict(struct stream *s, const struct xnode *el, const char *typ
 		return;
 	}
 	p->pending = false;
+	s->n_asked--;
 	if (valid) {
 		p->valid = true;
 		log_info("conn=%lu %s-out local=%s remote=%s authenticated on the stream of "
@@ -1103,8 +1106,8 @@ stream_may_send(const struct stream *s, const char *local, const char *remote)
 	 * we speak as on the loopback leg */
 	const char *from = s->side == STREAM_LOCAL ? remote : local;
 
-	if (s->role != STREAM_INITIATOR)
-		return true;
+	if (s->role != STREAM_INITIATOR || s->n_asked == 0)
+		return true;   /* the per-stanza case: nothing to look at */
 	for (size_t i = 0; i < s->n_pairs; i++) {
 		const struct stream_pair *p = &s->pairs[i];
 
@@ -1155,7 +1158,6 @@ initiator_stanza(struct stream *s, struct xnode *el)
 	char fd[256], td[256];
 	const char *local, *remote;
 	bool ok;
-	struct stanza *st;
 
 	if (jid_domain(xnode_attr(el, "from"), fd, sizeof(fd)) == -1 ||
 	    jid_domain(xnode_attr(el, "to"), td, sizeof(td)) == -1) {
@@ -1193,15 +1195,7 @@ initiator_stanza(struct stream *s, struct xnode *el)
 		    "invalid-from");
 		return;
 	}
-	if ((st = stanza_from_xnode(el)) == NULL) {
-		xnode_free(el);
-		stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
-		return;
-	}
-	xnode_free(el);
-	s->stanzas_in++;
-	sm_handled(&s->sm);
-	s->ops->stanza(s->owner, st);
+	deliver(s, el);
 }
 
 /* ---- receiver ---- */
@@ -1602,7 +1596,6 @@ receiver_stanza(struct stream *s, struct xnode *el)
 {
 	char fd[256], td[256];
 	bool authorised = false;
-	struct stanza *st;
 
 	if (jid_domain(xnode_attr(el, "from"), fd, sizeof(fd)) == -1 ||
 	    jid_domain(xnode_attr(el, "to"), td, sizeof(td)) == -1) {
@@ -1658,12 +1651,20 @@ receiver_stanza(struct stream *s, struct xnode *el)
 		    "invalid-from");
 		return;
 	}
-	if ((st = stanza_from_xnode(el)) == NULL) {
-		xnode_free(el);
+	deliver(s, el);
+}
+
+/* An authorised stanza (either role) goes to the owner, counted (XEP-0198 h too). */
+static void
+deliver(struct stream *s, struct xnode *el)
+{
+	struct stanza *st = stanza_from_xnode(el);
+
+	xnode_free(el);
+	if (st == NULL) {
 		stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
 		return;
 	}
-	xnode_free(el);
 	s->stanzas_in++;
 	sm_handled(&s->sm);
 	s->ops->stanza(s->owner, st);

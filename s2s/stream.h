@@ -131,6 +131,8 @@ struct stream {
 	                                    * have none); its size counts against
 	                                    * limits { held } with the held stanzas */
 	size_t n_pairs, cap_pairs;
+	size_t n_asked;                    /* initiator: added pairs awaiting their verdict
+	                                    * (stream_may_send looks no further when 0) */
 	/* XEP-0305 pipelining. Set by the owner before stream_start (initiator): */
 	bool  pipeline;                    /* peer is known to support pipelining */
 	bool  pipe_starttls;               /* peer is known to offer STARTTLS: send it early */
