@@ -54,31 +54,14 @@ E_USERS="erin@e.example xe@x.e.example"
 L=$TMP/qfA.log
 EL=$TMP/E-ej/ejabberd.log
 
-# route_out LOCAL REMOTE FIELD: FIELD of quickfed A's outgoing route (LOCAL, REMOTE).
-route_out() {
-	qfctl qfA show routes | awk -F= -v k="route.out.$1.$2.$3" '$1 == k { print $2 }'
-}
-
-# in_conns: connections quickfed A accepted on its internet side so far.
-in_conns() { grep -c 's2s-in accepted from' "$L" || true; }
-
-# verify_conns: of those, the ones that carried a <db:verify/> (dialback verification).
-verify_conns() {
-	local id n=0
-	for id in $(sed -n 's/.* conn=\([0-9]*\) s2s-in accepted from .*/\1/p' "$L"); do
-		if grep -q " conn=$id answered db:verify " "$L"; then n=$((n + 1)); fi
-	done
-	echo "$n"
-}
-
 # assert_shared CONN: the four pairs A->E are on CONN, three of them riding it.
 assert_shared() {
 	local l r n=0 c
 	for l in a.example x.a.example; do
 		for r in e.example x.e.example; do
-			c=$(route_out "$l" "$r" conn)
+			c=$(qf_route qfA out "$l" "$r" conn)
 			[ "$c" = "$1" ] || fail "route $l -> $r is on conn=$c, expected the shared conn=$1"
-			[ "$(route_out "$l" "$r" riding)" = 1 ] && n=$((n + 1))
+			[ "$(qf_route qfA out "$l" "$r" riding)" = 1 ] && n=$((n + 1))
 		done
 	done
 	[ "$n" = 3 ] || fail "quickfed A: $n of the 4 routes to E ride conn=$1, expected 3"
@@ -89,8 +72,8 @@ exchange m1 127.0.1.2 127.0.6.1 "$A_USERS" "$E_USERS"
 qfctl qfA show routes
 [ "$(ready_out qfA)" = 1 ] ||
 	fail "quickfed A set up $(ready_out qfA) internet connections for 4 pairs to E, expected 1"
-SHARED=$(route_out a.example e.example conn)
-[ "$(route_out a.example e.example riding)" = 0 ] ||
+SHARED=$(qf_route qfA out a.example e.example conn)
+[ "$(qf_route qfA out a.example e.example riding)" = 0 ] ||
 	fail "route a.example -> e.example rides; it should own the link"
 assert_shared "$SHARED"
 qfctl qfA show peers | grep -qx "peer.$SHARED.riders=3" ||
@@ -99,8 +82,8 @@ n=$(grep -c "conn=$SHARED s2s-out .* authenticated on the stream of local=a.exam
 [ "$n" = 3 ] || fail "ejabberd accepted $n piggybacked db:results, expected 3"
 assert_stat_ge qfA pairs.piggybacked 3
 # ejabberd verified each by dialback over a connection of its own: 3 in, all db:verify
-if [ "$(in_conns)" != 3 ] || [ "$(verify_conns)" != 3 ]; then
-	fail "ejabberd opened $(in_conns) connections to A ($(verify_conns) verifying), expected 3 (3)"
+if [ "$(log_in_conns "$L")" != 3 ] || [ "$(log_verify_conns "$L")" != 3 ]; then
+	fail "ejabberd opened $(log_in_conns "$L") connections to A ($(log_verify_conns "$L") verifying), expected 3 (3)"
 fi
 # (ejabberd's logger writes on its own schedule: its lines are waited for, bounded)
 accepted_3() { [ "$(grep -c 'Accepted inbound s2s dialback authentication' "$EL")" -ge 3 ]; }
@@ -114,8 +97,8 @@ exchange m2 127.0.6.1 127.0.1.2 "$E_USERS" "$A_USERS"
 show_qf qfA
 qfctl qfA show peercaps
 [ "$(ready_out qfA)" = 1 ] || fail "quickfed A set up $(ready_out qfA) internet connections, expected 1"
-[ "$(in_conns)" = 7 ] || fail "ejabberd opened $(in_conns) connections to A in all, expected 7"
-[ "$(verify_conns)" = 3 ] || fail "$(verify_conns) of them verified, expected 3"
+[ "$(log_in_conns "$L")" = 7 ] || fail "ejabberd opened $(log_in_conns "$L") connections to A in all, expected 7"
+[ "$(log_verify_conns "$L")" = 3 ] || fail "$(log_verify_conns "$L") of them verified, expected 3"
 qfctl qfA show peers | awk -F= '
 	$1 ~ /\.direction$/ { split($1, k, "."); dir[k[2]] = $2 }
 	$1 ~ /\.side$/ { split($1, k, "."); side[k[2]] = $2 }
@@ -151,9 +134,9 @@ grep "route out local=y.a.example remote=e.example: conn=$SHARED will not carry 
 wait_for 50 grep -qE 'Failed inbound s2s dialback authentication y.a.example -> e.example' "$EL" ||
 	fail "ejabberd's log does not show the failed verification"
 [ "$(ready_out qfA)" = 2 ] || fail "quickfed A: $(ready_out qfA) connections, expected 2 (y.a.example on its own)"
-c=$(route_out y.a.example e.example conn)
-if [ -z "$c" ] || [ "$c" = "$SHARED" ] || [ "$(route_out y.a.example e.example riding)" != 0 ]; then
-	fail "route y.a.example -> e.example: conn=$c riding=$(route_out y.a.example e.example riding)"
+c=$(qf_route qfA out y.a.example e.example conn)
+if [ -z "$c" ] || [ "$c" = "$SHARED" ] || [ "$(qf_route qfA out y.a.example e.example riding)" != 0 ]; then
+	fail "route y.a.example -> e.example: conn=$c riding=$(qf_route qfA out y.a.example e.example riding)"
 fi
 log "y.a.example: refused (type=error) on the shared link, own connection conn=$c, delivered"
 

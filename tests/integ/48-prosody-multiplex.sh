@@ -49,26 +49,9 @@ A_USERS="alice@a.example xa@x.a.example"
 C_USERS="carol@c.example xc@x.c.example"
 L=$TMP/qfA.log			# the current quickfed A's log (restart_quickfed moves it)
 
-# route_out LOCAL REMOTE FIELD: FIELD of quickfed A's outgoing route (LOCAL, REMOTE).
-route_out() {
-	qfctl qfA show routes | awk -F= -v k="route.out.$1.$2.$3" '$1 == k { print $2 }'
-}
-
 # peer_val ID FIELD: FIELD of quickfed A's connection ID in `show peers`.
 peer_val() {
 	qfctl qfA show peers | awk -F= -v k="peer.$1.$2" '$1 == k { print $2 }'
-}
-
-# in_conns: connections the current quickfed A accepted on its internet side.
-in_conns() { grep -c 's2s-in accepted from' "$L" || true; }
-
-# verify_conns: of those, the ones that carried a <db:verify/> (dialback verification).
-verify_conns() {
-	local id n=0
-	for id in $(sed -n 's/.* conn=\([0-9]*\) s2s-in accepted from .*/\1/p' "$L"); do
-		if grep -q " conn=$id answered db:verify " "$L"; then n=$((n + 1)); fi
-	done
-	echo "$n"
 }
 
 # in_links: quickfed A's inbound internet relay streams, one line each:
@@ -86,15 +69,15 @@ in_links() {
 # a.example -> c.example owns and the three others ride; sets SHARED to its id.
 assert_shared() {
 	local l r n=0 c shared
-	shared=$(route_out a.example c.example conn)
+	shared=$(qf_route qfA out a.example c.example conn)
 	[ -n "$shared" ] || fail "quickfed A has no route a.example -> c.example"
-	[ "$(route_out a.example c.example riding)" = 0 ] ||
+	[ "$(qf_route qfA out a.example c.example riding)" = 0 ] ||
 		fail "route a.example -> c.example rides; it should own the link"
 	for l in a.example x.a.example; do
 		for r in c.example x.c.example; do
-			c=$(route_out "$l" "$r" conn)
+			c=$(qf_route qfA out "$l" "$r" conn)
 			[ "$c" = "$shared" ] || fail "route $l -> $r is on conn=$c, expected the shared conn=$shared"
-			[ "$(route_out "$l" "$r" riding)" = 1 ] && n=$((n + 1))
+			[ "$(qf_route qfA out "$l" "$r" riding)" = 1 ] && n=$((n + 1))
 		done
 	done
 	[ "$n" = 3 ] || fail "quickfed A: $n of the 4 routes to C ride conn=$shared, expected 3"
@@ -133,8 +116,8 @@ qfctl qfA show routes
 assert_shared
 assert_stat_ge qfA pairs.piggybacked 3
 assert_stat_ge qfA pairs.riding 3
-if [ "$(in_conns)" != 3 ] || [ "$(verify_conns)" != 3 ]; then
-	fail "Prosody C opened $(in_conns) connections to A ($(verify_conns) verifying), expected 3 (3)"
+if [ "$(log_in_conns "$L")" != 3 ] || [ "$(log_verify_conns "$L")" != 3 ]; then
+	fail "Prosody C opened $(log_in_conns "$L") connections to A ($(log_verify_conns "$L") verifying), expected 3 (3)"
 fi
 log "4 pairs A->C over conn=$SHARED; Prosody C verified the 3 piggybacked ones over 3 connections of its own"
 
@@ -142,7 +125,7 @@ exchange m2 127.0.3.1 127.0.1.2 "$C_USERS" "$A_USERS"
 show_qf qfA
 qfctl qfA show peercaps
 [ "$(ready_out qfA)" = 1 ] || fail "quickfed A set up $(ready_out qfA) internet connections, expected 1"
-[ "$(in_conns)" = 4 ] || fail "Prosody C opened $(in_conns) connections to A in all, expected 4"
+[ "$(log_in_conns "$L")" = 4 ] || fail "Prosody C opened $(log_in_conns "$L") connections to A in all, expected 4"
 assert_in_pairs "$ALL_PAIRS" 0
 [ "$(peer_val "$SHARED" bidi)" = 0 ] || fail "quickfed A's link conn=$SHARED has bidi"
 [ "$(peer_val "$SHARED" stanzas_in)" = 0 ] ||
@@ -165,14 +148,14 @@ qfctl qfA show routes
 assert_shared
 [ "$(peer_val "$SHARED" bidi)" = 1 ] || fail "quickfed A did not ask for bidi on conn=$SHARED"
 grep -q 'Requested bidirectional stream' "$TMP/C.log" || fail "Prosody C's log shows no bidi request"
-if [ "$(in_conns)" != 3 ] || [ "$(verify_conns)" != 3 ]; then
-	fail "Prosody C opened $(in_conns) connections to A ($(verify_conns) verifying), expected 3 (3)"
+if [ "$(log_in_conns "$L")" != 3 ] || [ "$(log_verify_conns "$L")" != 3 ]; then
+	fail "Prosody C opened $(log_in_conns "$L") connections to A ($(log_verify_conns "$L") verifying), expected 3 (3)"
 fi
 
 exchange m4 127.0.3.1 127.0.1.2 "$C_USERS" "$A_USERS"
 show_qf qfA
 qfctl qfA show peercaps
-[ "$(in_conns)" = 3 ] || fail "Prosody C opened $(in_conns) connections to A in all, expected 3"
+[ "$(log_in_conns "$L")" = 3 ] || fail "Prosody C opened $(log_in_conns "$L") connections to A in all, expected 3"
 assert_in_pairs "$REVERSED_RIDERS" 1
 [ "$(peer_val "$SHARED" stanzas_in)" = 1 ] ||
 	fail "quickfed A's link conn=$SHARED carried $(peer_val "$SHARED" stanzas_in) stanzas back, expected 1 (c.example -> a.example)"

@@ -737,6 +737,24 @@ domain_block() {
 	printf 'domain %s {\n\tcertificate %s\n\tkey %s\n}\n' "$1" "$TMP/pki/$2.crt" "$TMP/pki/$2.key"
 }
 
+# qf_route NAME DIR LOCAL REMOTE FIELD: FIELD of quickfed NAME's route (show routes).
+qf_route() {
+	qfctl "$1" show routes | awk -F= -v k="route.$2.$3.$4.$5" '$1 == k { print $2 }'
+}
+
+# log_in_conns LOG: connections a quickfed accepted on its internet side (its log).
+log_in_conns() { grep -c 's2s-in accepted from' "$1" || true; }
+
+# log_verify_conns LOG: of those, the ones that carried a <db:verify/> (dialback
+# verification by the peer).
+log_verify_conns() {
+	local id n=0
+	for id in $(sed -n 's/.* conn=\([0-9]*\) s2s-in accepted from .*/\1/p' "$1"); do
+		if grep -q " conn=$id answered db:verify " "$1"; then n=$((n + 1)); fi
+	done
+	echo "$n"
+}
+
 # ready_out NAME: internet connections quickfed NAME set up so far (its log, all runs).
 ready_out() {
 	cat "$TMP/$1"*.log 2>/dev/null | grep -c 's2s-out local=.* ready auth=' || true
