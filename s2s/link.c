@@ -41,6 +41,8 @@ struct link {
 	struct conn     *conn;          /* the connection (dies with the link) */
 	struct stream   *st;            /* owned */
 	const struct link_ops *ops;     /* borrowed; NULL once detached */
+	const struct link_ops *made_by; /* ops at creation, kept after a detach: where
+	                                 * unacknowledged stanzas go back (requeue) */
 	struct handle    owner;         /* the owner (null: ops get NULL) */
 	unsigned         setup_flights; /* flights sent before the stream was ready */
 	unsigned         rtt_used;      /* round trips the set-up took (initiators) */
@@ -187,6 +189,7 @@ link_new(const struct link_ops *ops, struct handle owner)
 	}
 	l->magic = LINK_MAGIC;
 	l->ops = ops;
+	l->made_by = ops;
 	l->owner = owner;
 	ev_init(&l->live, live_cb);
 	l->live.data = l;
@@ -1088,24 +1091,18 @@ live_cb(EV_P_ ev_timer *w, int revents)
 
 /* The link ends with stanzas unacknowledged: each goes back to a route (newest first,
  * so that each one put at the front of its queue keeps the order) to be sent again on
- * the next link. Any owner's ops will do: route.c finds the route by the addresses. */
+ * the next link. The ops the link was made with take them even after a detach (route.c
+ * finds the route by the addresses, no owner needed); only a link made without a
+ * requeue (verify.c's, which carry no stanzas) would count them lost. */
 static void
 give_back(struct link *l)
 {
-	const struct link_ops *ops = l->ops;
+	const struct link_ops *ops = l->made_by;
 	struct stanza *st, *rev = NULL;
 	size_t n = l->ua_n;
-	void *o = NULL;
 
 	if (l->ua_head == NULL)
 		return;
-	if (ops != NULL && !handle_is_null(l->owner))
-		o = handle_get(l->owner, ops->kind);
-	for (struct rider *r = l->riders; (ops == NULL || ops->requeue == NULL) && r != NULL;
-	    r = r->next) {
-		ops = r->ops;
-		o = handle_get(r->owner, ops->kind);
-	}
 	while ((st = l->ua_head) != NULL) {
 		l->ua_head = st->next;
 		st->next = rev;
@@ -1121,7 +1118,7 @@ give_back(struct link *l)
 		st->next = NULL;
 		if (ops != NULL && ops->requeue != NULL) {
 			qf_stats.sm_requeued++;
-			ops->requeue(o, l, st);
+			ops->requeue(NULL, l, st);
 		} else {
 			qf_stats.sm_lost++;
 			stanza_free(st);

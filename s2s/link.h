@@ -53,7 +53,8 @@ struct link_ops {
 	void (*refused)(void *owner, struct link *l, const char *why);
 	/* XEP-0198: l is ending with st sent but never acknowledged; the callee owns st
 	 * and sends it again (at least once). Called oldest last, so putting each at the
-	 * front of its queue keeps the order. owner may be NULL (a receiver's router). */
+	 * front of its queue keeps the order. owner is NULL: the callee finds where st goes
+	 * by its addresses (the link may carry many owners' pairs, or none left). */
 	void (*requeue)(void *owner, struct link *l, struct stanza *st);
 	/* The last call before l is freed: why, and whether a timer ended it. */
 	void (*closed)(void *owner, struct link *l, const char *reason, bool timed_out);

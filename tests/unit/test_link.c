@@ -493,13 +493,15 @@ test_bidi_receiver_rider(void **state)
  * in the order requeue got them, and whether closed had come by then. */
 static char requeued[64];
 static int requeued_after_closed;
+static struct rec *sm_owner;   /* requeue gets no owner: the link's, for the check */
 static void
 o_requeue(void *o, struct link *l, struct stanza *st)
 {
-	struct rec *r = o;
+	struct rec *r = sm_owner;
 	const char *b = strstr(st->data, "<body>");
 
 	(void)l;
+	assert_null(o);
 	assert_non_null(b);
 	strncat(requeued, b + 6, 1);
 	requeued_after_closed += r->closed;
@@ -537,6 +539,7 @@ sm_link(struct rec *r, bool enabled)
 	memset(&t, 0, sizeof(t));
 	snprintf(t.host, sizeof(t.host), "127.0.0.1");
 	r->self = handle_new(HANDLE_ROUTE, r);
+	sm_owner = r;
 	l = link_connect(&t, STREAM_LOCAL, STREAM_RELAY, "a.example", "remote.example",
 	    &sm_ops, r->self);
 	assert_non_null(l);
