@@ -111,6 +111,9 @@ stats_format(struct buf *out)
 	buf_printf(out, "sm.acked=%lu\n", s->sm_acked);
 	buf_printf(out, "sm.requeued=%lu\n", s->sm_requeued);
 	buf_printf(out, "sm.lost=%lu\n", s->sm_lost);
+	buf_printf(out, "sm.acks_deferred=%lu\n", s->sm_acks_deferred);
+	buf_printf(out, "tcp.proven=%lu\n", s->tcp_proven);
+	buf_printf(out, "stanzas.unproven_bounced=%lu\n", s->unproven_bounced);
 	buf_printf(out, "links.dead=%lu\n", s->links_dead);
 	buf_printf(out, "routes.retries=%lu\n", s->route_retries);
 	format_stream_errors(out, 1);

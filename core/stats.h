@@ -52,6 +52,11 @@ struct qf_stats {
 	unsigned long links_dead;                  /* ready links reset: an <r/> stayed
 	                                            * unanswered for timeouts { dead } */
 	unsigned long sm_lost;                     /* ... that had no route to go back to */
+	unsigned long sm_acks_deferred;            /* <r/> answered only once what came
+	                                            * before it was passed on */
+	unsigned long tcp_proven;                  /* stanzas sent without stream management
+	                                            * whose delivery the peer's TCP proved */
+	unsigned long unproven_bounced;            /* ... whose link died first: bounced */
 	unsigned long pairs_refused;               /* ... : the stream's pair table at its
 	                                            * share of limits { held } */
 };

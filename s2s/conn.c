@@ -26,6 +26,7 @@
 #include "../tls/tls.h"
 #include "admit.h"
 #include "conn.h"
+#include "tcpack.h"
 #include "flight.h"
 
 #define CONN_MAGIC     0x636f6e6eu  /* "conn" */
@@ -52,6 +53,15 @@ struct conn_impl {
 	struct resolve_tlsa *tlsa;  /* owned, n_tlsa records (NULL when none) */
 	char       *names;         /* owned: initiators' "local\0remote\0" until
 	                            * conn_set_names */
+	/* What the peer's TCP acknowledged, in plaintext offsets (conn_out_acked): each
+	 * move of plaintext onto the wire records where it ends in both counts; the oldest
+	 * checkpoints go once the wire count is acknowledged. When full, the newest is
+	 * moved forward (a later proof, never a false one). */
+	uint64_t    plain_moved;   /* plaintext bytes moved from out onto the wire */
+	uint64_t    wire_sent;     /* bytes send() took */
+	uint64_t    plain_acked;   /* plaintext bytes known acknowledged */
+	struct { uint64_t plain, wire; } ck[16];
+	unsigned    ck_head, ck_n;
 };
 
 static struct ev_loop *loop;
@@ -605,6 +615,49 @@ log_flight(struct conn *c)
 	c->logged = c->rawout.len;
 }
 
+/* n plaintext bytes moved onto the wire: they end where rawout ends now. */
+static void
+checkpoint(struct conn *c, size_t n)
+{
+	struct conn_impl *ci = impl(c);
+	unsigned last;
+
+	ci->plain_moved += n;
+	if (ci->ck_n == sizeof(ci->ck) / sizeof(ci->ck[0])) {
+		last = (ci->ck_head + ci->ck_n - 1) % ci->ck_n;
+	} else {
+		last = (ci->ck_head + ci->ck_n) % (sizeof(ci->ck) / sizeof(ci->ck[0]));
+		ci->ck_n++;
+	}
+	ci->ck[last].plain = ci->plain_moved;
+	ci->ck[last].wire = ci->wire_sent + c->rawout.len;
+}
+
+uint64_t
+conn_out_mark(const struct conn *c)
+{
+	return impl((struct conn *)c)->plain_moved + c->out.len;
+}
+
+uint64_t
+conn_out_acked(struct conn *c)
+{
+	struct conn_impl *ci = impl(c);
+	const unsigned cap = sizeof(ci->ck) / sizeof(ci->ck[0]);
+	uint64_t acked;
+
+	if (ci->ck_n == 0 || c->fd < 0 || tcp_bytes_acked(c->fd, c->initiator, &acked) == -1)
+		return ci->plain_acked;
+	if (acked > ci->wire_sent)
+		acked = ci->wire_sent;
+	while (ci->ck_n > 0 && ci->ck[ci->ck_head].wire <= acked) {
+		ci->plain_acked = ci->ck[ci->ck_head].plain;
+		ci->ck_head = (ci->ck_head + 1) % cap;
+		ci->ck_n--;
+	}
+	return ci->plain_acked;
+}
+
 /* Move plaintext through TLS (when up) to rawout and write as much as the socket takes. */
 static void
 pump_output(struct conn *c)
@@ -621,6 +674,7 @@ pump_output(struct conn *c)
 			if (note(c, 0) != NULL)
 				flight_note_xml(note(c, 0), c->out.data, c->out.len);
 			c->clear_bytes += c->out.len;
+			checkpoint(c, c->out.len);
 			buf_reset(&c->out);
 		} else if (tls_session_established(c->tls)) {
 			if (note(c, 1) != NULL)
@@ -630,6 +684,7 @@ pump_output(struct conn *c)
 				c->state = CONN_DEAD;
 				return;
 			}
+			checkpoint(c, c->out.len);
 			buf_reset(&c->out);
 		}
 	}
@@ -641,6 +696,7 @@ pump_output(struct conn *c)
 		if (n > 0) {
 			log_trace("conn=%lu wrote %zd bytes", c->id, n);
 			c->wrote = true;
+			ci->wire_sent += (uint64_t)n;
 			c->logged -= (size_t)n < c->logged ? (size_t)n : c->logged;
 			buf_consume(&c->rawout, (size_t)n);
 			continue;

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -172,6 +173,12 @@ void conn_touch(struct conn *c);
 /* Write out whatever the owner queued (after it was poked from outside our own
  * callbacks); never hands on input, so it is safe from inside owner callbacks. */
 void conn_flush(struct conn *c);
+/* Delivery proof without XEP-0198: the plaintext offset just past everything queued
+ * so far (a stanza's mark once appended), and how much of the plaintext the peer's
+ * TCP has acknowledged (asks the kernel; still answers in ops->closed, from what it
+ * learnt last once the socket cannot tell). Both count from 0 at the first byte. */
+uint64_t conn_out_mark(const struct conn *c);
+uint64_t conn_out_acked(struct conn *c);
 
 /* Backpressure. A queue of paused connections (owned by whoever's budget is full, e.g.
  * a route); a connection waits in at most one and leaves it when freed. */

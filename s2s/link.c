@@ -33,6 +33,8 @@
 #include "stream.h"
 
 #define LINK_MAGIC 0x6c696e6bu  /* "link" */
+#define PROVE_PERIOD 0.05       /* s between looks at what TCP acknowledged */
+#define ACK_WAIT 1.0            /* s an <a/> may wait for releases (XEP-0198 gate) */
 
 struct link {
 	unsigned int     magic;
@@ -54,8 +56,14 @@ struct link {
 	socklen_t        taddrlen;
 	struct rider    *riders;        /* pairs of other owners on this link (owned) */
 	unsigned         nriders;
-	struct stanza   *ua_head, *ua_tail; /* XEP-0198: sent, not acknowledged (owned) */
+	/* Sent, delivery not yet proven (owned, oldest first): by XEP-0198 <a/> for a
+	 * stanza sent under stream management (sm_counted), else by the peer's TCP
+	 * acknowledging its last byte (conn_out_acked >= its mark, polled by prove). */
+	struct stanza   *ua_head, *ua_tail;
 	size_t           ua_n, ua_bytes;
+	size_t           ua_tcp;        /* of them, waiting for TCP's proof */
+	ev_timer         prove;         /* polls TCP's proof while ua_tcp > 0 */
+	ev_timer         ack_wait;      /* an <r/> waits for releases (stream_sm_answer) */
 	bool             ua_blocked;    /* a send was refused at limits { queue_bytes } */
 	bool             end_when_acked; /* shutdown: end the stream once all is acked */
 	ev_timer         live;          /* liveness of a ready initiator: probes, deadline */
@@ -105,6 +113,13 @@ static bool s_dane_lookup(void *, const char *);
 static void s_pair_verdict(void *, const char *, const char *, bool);
 static void s_acked(void *, uint32_t, bool);
 static void give_back(struct link *);
+static void prove_cb(EV_P_ ev_timer *, int);
+static void ack_wait_cb(EV_P_ ev_timer *, int);
+static void s_ack_owed(void *);
+static void released(struct handle, uint32_t);
+static void ua_unlink(struct link *, struct stanza *, struct stanza *);
+static void ua_room(struct link *);
+static void prove_tcp(struct link *);
 static void live_cb(EV_P_ ev_timer *, int);
 static void ask_ack(struct link *);
 static void riders_ready(struct link *);
@@ -149,6 +164,7 @@ static const struct stream_ops stream_ops = {
 	.dane_lookup = s_dane_lookup,
 	.pair_verdict = s_pair_verdict,
 	.acked = s_acked,
+	.ack_owed = s_ack_owed,
 };
 
 void
@@ -159,6 +175,7 @@ link_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t, struct r
 	cfg = c;
 	resolver = res;
 	conn_init(l, c, t);
+	stanza_set_release_hook(released);
 	if (st != NULL) {
 		status_register_stream(st, "show peers",
 		    "show peers: every connection: domains, direction, state, TLS, auth, stanzas",
@@ -193,6 +210,10 @@ link_new(const struct link_ops *ops, struct handle owner)
 	l->owner = owner;
 	ev_init(&l->live, live_cb);
 	l->live.data = l;
+	ev_init(&l->prove, prove_cb);
+	l->prove.data = l;
+	ev_init(&l->ack_wait, ack_wait_cb);
+	l->ack_wait.data = l;
 	return l;
 }
 
@@ -211,6 +232,7 @@ link_attach(struct link *l, struct conn *c, enum stream_role role, enum stream_s
 		conn_abort(c, "out-of-memory");   /* frees l through c_closed */
 		return -1;
 	}
+	l->st->origin = l->self;
 	l->st->cid = c->id;
 	conn_set_names(c, l->st->local, l->st->remote);
 	l->next = all;
@@ -428,6 +450,8 @@ c_closed(struct link *l, const char *reason, bool timed_out)
 	if (l->magic != LINK_MAGIC)
 		fatalx("link: bad magic in close");
 	ev_timer_stop(loop, &l->live);
+	ev_timer_stop(loop, &l->prove);
+	ev_timer_stop(loop, &l->ack_wait);
 	if (l->dane_req != NULL) {
 		resolver_cancel(l->dane_req);
 		l->dane_req = NULL;
@@ -955,17 +979,21 @@ link_shared(const struct link *l)
 
 /* ---- for the owners ---- */
 
-/* Send st; a tracked stanza (stream management) is kept: st itself when owned, else a
- * copy. */
+/* Send st. On a relay link it is kept until its delivery is proven (st itself when
+ * owned, else a copy, which takes over its origin): by stream management when it is on,
+ * else by the peer's TCP. */
 static int
 send_one(struct link *l, struct stanza *st, bool owned)
 {
 	struct conn *c = l->conn;
-	bool track = stream_sm_tracking(l->st);
+	bool track = l->st->purpose == STREAM_RELAY, sm = stream_sm_tracking(l->st);
 	struct stanza *keep = NULL;
 
 	if (c->state != CONN_OPEN)
 		return -1;
+	if (track && l->ua_n > 0 && l->ua_bytes + st->cost > cfg->queue_bytes) {
+		prove_tcp(l);   /* what TCP acknowledged meanwhile makes room */
+	}
 	if (track && l->ua_n > 0 && l->ua_bytes + st->cost > cfg->queue_bytes) {
 		l->ua_blocked = true;   /* s_acked() reports drained once acks free room */
 		return -1;
@@ -982,9 +1010,16 @@ send_one(struct link *l, struct stanza *st, bool owned)
 		return -1;
 	}
 	if (track) {
-		if (keep == NULL)
+		if (keep == NULL) {
 			keep = st;
+		} else {
+			keep->origin = st->origin;   /* the copy is the one in flight */
+			keep->origin_seq = st->origin_seq;
+			st->origin = HANDLE_NULL;
+		}
 		keep->next = NULL;
+		keep->mark = conn_out_mark(c);
+		keep->sm_counted = sm;
 		if (l->ua_tail != NULL)
 			l->ua_tail->next = keep;
 		else
@@ -992,7 +1027,15 @@ send_one(struct link *l, struct stanza *st, bool owned)
 		l->ua_tail = keep;
 		l->ua_n++;
 		l->ua_bytes += keep->cost;
-		ask_ack(l);   /* one <r/> outstanding at a time */
+		if (sm) {
+			ask_ack(l);   /* one <r/> outstanding at a time */
+		} else {
+			l->ua_tcp++;
+			if (!ev_is_active(&l->prove)) {
+				ev_timer_set(&l->prove, PROVE_PERIOD, PROVE_PERIOD);
+				ev_timer_start(loop, &l->prove);
+			}
+		}
 	} else if (owned) {
 		stanza_free(st);
 	}
@@ -1019,22 +1062,54 @@ static void
 s_acked(void *arg, uint32_t n, bool failed)
 {
 	struct link *l = arg;
-	struct stanza *st;
+	struct stanza *st, *prev = NULL, *next;
 
-	while ((st = l->ua_head) != NULL && (failed || n > 0)) {
-		l->ua_head = st->next;
-		l->ua_n--;
-		l->ua_bytes -= st->cost;
-		stanza_free(st);
-		if (n > 0)
+	for (st = l->ua_head; st != NULL && (failed || n > 0); st = next) {
+		next = st->next;
+		if (!st->sm_counted) {
+			prev = st;   /* sent before <enable/>: TCP proves it */
+		} else if (failed) {
+			st->sm_counted = false;   /* sent as without: TCP proves it now */
+			l->ua_tcp++;
+			prev = st;
+		} else {
+			ua_unlink(l, prev, st);
+			stanza_free(st);
 			n--;
+		}
 	}
-	if (l->ua_head == NULL)
-		l->ua_tail = NULL;
-	if (l->ua_n > 0) {
+	if (l->ua_tcp > 0 && !ev_is_active(&l->prove)) {
+		ev_timer_set(&l->prove, 0., PROVE_PERIOD);
+		ev_timer_start(loop, &l->prove);
+	}
+	if (l->ua_n > l->ua_tcp) {
 		ask_ack(l);   /* the rest: asked about in the next round trip */
 		conn_flush(l->conn);
 	}
+	ua_room(l);
+}
+
+/* Take st (after prev, NULL: at the head) off the unproven list. */
+static void
+ua_unlink(struct link *l, struct stanza *prev, struct stanza *st)
+{
+	if (prev != NULL)
+		prev->next = st->next;
+	else
+		l->ua_head = st->next;
+	if (l->ua_tail == st)
+		l->ua_tail = prev;
+	st->next = NULL;
+	l->ua_n--;
+	l->ua_bytes -= st->cost;
+	if (!st->sm_counted)
+		l->ua_tcp--;
+}
+
+/* Proofs freed room: a refused sender may go on; a shutdown waiting for them ends. */
+static void
+ua_room(struct link *l)
+{
 	if (l->ua_blocked && l->ua_bytes <= cfg->queue_bytes / 2) {
 		l->ua_blocked = false;
 		c_drained(l);
@@ -1043,6 +1118,88 @@ s_acked(void *arg, uint32_t n, bool failed)
 		stream_end(l->st);
 		conn_flush(l->conn);
 	}
+}
+
+/* Without stream management: free what the peer's TCP acknowledged (all of it). */
+static void
+prove_tcp(struct link *l)
+{
+	struct stanza *st, *prev = NULL, *next;
+	uint64_t acked;
+
+	if (l->ua_tcp == 0)
+		return;
+	acked = conn_out_acked(l->conn);
+	for (st = l->ua_head; st != NULL && l->ua_tcp > 0; st = next) {
+		next = st->next;
+		if (st->sm_counted || st->mark > acked) {
+			if (!st->sm_counted)
+				break;   /* in stream order: the rest is not acknowledged either */
+			prev = st;
+			continue;
+		}
+		ua_unlink(l, prev, st);
+		qf_stats.tcp_proven++;
+		stanza_free(st);
+	}
+	if (l->ua_tcp == 0)
+		ev_timer_stop(loop, &l->prove);
+}
+
+static void
+prove_cb(EV_P_ ev_timer *w, int revents)
+{
+	struct link *l = w->data;
+
+	(void)EV_A;
+	(void)revents;
+	prove_tcp(l);
+	ua_room(l);
+}
+
+/* A stanza this link took under stream management was released (stanza_free): once
+ * everything before an owed <r/> is, the <a/> goes out from the loop (not from under
+ * whoever freed it). */
+static void
+released(struct handle h, uint32_t seq)
+{
+	struct link *l = link_get(h);
+
+	if (l == NULL || l->st == NULL || !link_open(l))
+		return;
+	if (stream_sm_released(l->st, seq)) {
+		ev_timer_stop(loop, &l->ack_wait);
+		ev_timer_set(&l->ack_wait, 0., 0.);
+		ev_timer_start(loop, &l->ack_wait);
+	}
+}
+
+/* The peer asked for an ack while stanzas it sent are still on their way through
+ * quickfed: answer when they are released, or after ACK_WAIT with what is (the peer's
+ * liveness deadline must not see us as dead while the next hop is slow). */
+static void
+s_ack_owed(void *arg)
+{
+	struct link *l = arg;
+
+	qf_stats.sm_acks_deferred++;
+	if (!ev_is_active(&l->ack_wait)) {
+		ev_timer_set(&l->ack_wait, ACK_WAIT, 0.);
+		ev_timer_start(loop, &l->ack_wait);
+	}
+}
+
+static void
+ack_wait_cb(EV_P_ ev_timer *w, int revents)
+{
+	struct link *l = w->data;
+
+	(void)EV_A;
+	(void)revents;
+	if (!link_open(l))
+		return;
+	stream_sm_answer(l->st);
+	conn_flush(l->conn);
 }
 
 /* An <r/> for what is unacknowledged, unless one is out; remember when it went. */
@@ -1071,6 +1228,8 @@ live_cb(EV_P_ ev_timer *w, int revents)
 	if (!link_open(l) || !stream_is_ready(l->st))
 		return;
 	if (stream_sm_waiting(l->st)) {
+		if (l->r_at == 0)
+			l->r_at = now;   /* asked by the stream itself (<enabled/>) */
 		if (now - l->r_at < cfg->dead_ms / 1000.0)
 			return;
 		log_warnx("conn=%lu %s-out local=%s remote=%s no answer to <r/> for %.1fs: "
@@ -1099,24 +1258,35 @@ give_back(struct link *l)
 {
 	const struct link_ops *ops = l->made_by;
 	struct stanza *st, *rev = NULL;
-	size_t n = l->ua_n;
+	size_t n, tcp;
+	/* on the internet a stanza only TCP could prove may have arrived: bounced
+	 * (issue 11); on the loopback leg, and under stream management, sent again */
+	bool bounce = l->st->side == STREAM_INTERNET && ops != NULL && ops->unproven != NULL;
 
+	prove_tcp(l);   /* the last word from the kernel (the socket is still open) */
 	if (l->ua_head == NULL)
 		return;
+	n = l->ua_n;
+	tcp = l->ua_tcp;
 	while ((st = l->ua_head) != NULL) {
 		l->ua_head = st->next;
 		st->next = rev;
 		rev = st;
 	}
 	l->ua_tail = NULL;
-	l->ua_n = l->ua_bytes = 0;
-	log_info("conn=%lu local=%s remote=%s ended with %zu stanza(s) unacknowledged: %s",
-	    l->id, l->st->local, l->st->remote, n, ops != NULL && ops->requeue != NULL ?
-	    "sent again on the next link" : "nobody to take them, lost");
+	l->ua_n = l->ua_bytes = l->ua_tcp = 0;
+	log_info("conn=%lu local=%s remote=%s ended with %zu stanza(s) unacknowledged "
+	    "(%zu by TCP): %s", l->id, l->st->local, l->st->remote, n, tcp,
+	    ops == NULL || ops->requeue == NULL ? "nobody to take them, lost" :
+	    bounce && tcp > 0 ? "those TCP did not acknowledge are bounced, the others "
+	    "sent again on the next link" : "sent again on the next link");
 	while ((st = rev) != NULL) {
 		rev = st->next;
 		st->next = NULL;
-		if (ops != NULL && ops->requeue != NULL) {
+		if (bounce && !st->sm_counted) {
+			qf_stats.unproven_bounced++;
+			ops->unproven(NULL, l, st);
+		} else if (ops != NULL && ops->requeue != NULL) {
 			qf_stats.sm_requeued++;
 			ops->requeue(NULL, l, st);
 		} else {

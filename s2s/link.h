@@ -56,6 +56,10 @@ struct link_ops {
 	 * front of its queue keeps the order. owner is NULL: the callee finds where st goes
 	 * by its addresses (the link may carry many owners' pairs, or none left). */
 	void (*requeue)(void *owner, struct link *l, struct stanza *st);
+	/* Internet, without stream management: l is ending with st written but its last
+	 * byte never acknowledged by the peer's TCP; the callee owns st and bounces it (it
+	 * may or may not have arrived). Called like requeue. */
+	void (*unproven)(void *owner, struct link *l, struct stanza *st);
 	/* The last call before l is freed: why, and whether a timer ended it. */
 	void (*closed)(void *owner, struct link *l, const char *reason, bool timed_out);
 };

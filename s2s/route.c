@@ -125,6 +125,7 @@ static void r_stanza(void *, struct link *, struct stanza *);
 static void r_drained(void *, struct link *);
 static void r_refused(void *, struct link *, const char *);
 static void r_requeue(void *, struct link *, struct stanza *);
+static void r_unproven(void *, struct link *, struct stanza *);
 static bool route_ride(struct route *, const struct resolve_target *, size_t);
 static void route_let_go(struct route *, const char *);
 static void route_ready(struct route *);
@@ -143,6 +144,7 @@ static const struct link_ops relay_ops = {
 	.drained = r_drained,
 	.refused = r_refused,
 	.requeue = r_requeue,
+	.unproven = r_unproven,
 	.closed = r_closed,
 };
 
@@ -152,6 +154,7 @@ static const struct link_ops receiver_ops = {
 	.stanza = r_stanza,
 	.verify_needed = rx_verify_needed,
 	.requeue = r_requeue,
+	.unproven = r_unproven,
 	.closed = rx_closed,
 };
 static int status_routes(void *, const char *, struct buf *, uint64_t *);
@@ -486,25 +489,38 @@ route_send(enum route_dir dir, const char *local, const char *remote, struct sta
 	return r;
 }
 
-/* Rate limit for the per-stanza bounce lines: a flood gets a summary, not a line each. */
+/* Rate limit for per-stanza log lines: a flood gets a summary, not a line each. */
+struct log_budget {
+	const char *what;
+	unsigned per_second;
+	double window;
+	unsigned n, suppressed;
+};
+
+static bool
+log_budget_ok(struct log_budget *b)
+{
+	double now = ev_now(loop);
+
+	if (now - b->window >= 1.0) {
+		if (b->suppressed > 0)
+			log_info("%s: %u more line(s) suppressed in the last second", b->what,
+			    b->suppressed);
+		b->window = now;
+		b->n = b->suppressed = 0;
+	}
+	if (++b->n <= b->per_second)
+		return true;
+	b->suppressed++;
+	return false;
+}
+
 static bool
 bounce_log_ok(void)
 {
-	static double window;
-	static unsigned n, suppressed;
-	double now = ev_now(loop);
+	static struct log_budget b = { "bounce", 20, 0., 0, 0 };
 
-	if (now - window >= 1.0) {
-		if (suppressed > 0)
-			log_info("bounce: %u more bounce line(s) suppressed in the last second",
-			    suppressed);
-		window = now;
-		n = suppressed = 0;
-	}
-	if (++n <= 20)
-		return true;
-	suppressed++;
-	return false;
+	return log_budget_ok(&b);
 }
 
 /* An undeliverable stanza goes back to its sender through the opposite route. */
@@ -693,6 +709,24 @@ r_requeue(void *owner, struct link *l, struct stanza *st)
 		route_start(r);
 	else if (r->state == RS_READY)
 		route_drain(r);
+}
+
+/* Without stream management: st was written on l, which died before the peer's TCP
+ * acknowledged it. It may have arrived or not: its sender gets an error (never a
+ * silent loss, never a duplicate). */
+static void
+r_unproven(void *owner, struct link *l, struct stanza *st)
+{
+	/* a line each (what a link can hold unproven is bounded by limits { queue_bytes }) */
+	static struct log_budget b = { "unproven", 1000, 0., 0, 0 };
+
+	(void)owner;
+	if (log_budget_ok(&b))
+		log_warnx("conn=%lu %s stanza from=%s to=%s id=%s: link died before the peer "
+		    "acknowledged it (no stream management): bounced", link_id(l), st->name,
+		    st->from, st->to, st->id != NULL ? st->id : "-");
+	bounce(st, "remote-server-timeout", "wait", "the connection to the remote server "
+	    "broke before it confirmed this stanza; it may not have been delivered");
 }
 
 /* The ridden link will not carry this pair: connect on our own. */

@@ -35,11 +35,104 @@ sm_sent(struct sm *m)
 		m->out++;
 }
 
-void
+static bool
+pend_get(const struct sm *m, uint32_t seq)
+{
+	uint32_t i = seq & (m->pend_cap - 1);
+
+	return (m->pend[i / 8] >> (i % 8)) & 1;
+}
+
+static void
+pend_set(struct sm *m, uint32_t seq, bool v)
+{
+	uint32_t i = seq & (m->pend_cap - 1);
+
+	if (v)
+		m->pend[i / 8] |= (uint8_t)(1u << (i % 8));
+	else
+		m->pend[i / 8] &= (uint8_t)~(1u << (i % 8));
+}
+
+/* Room for one more pending stanza: grow the ring (its bits keep their seqs). */
+static int
+pend_grow(struct sm *m)
+{
+	uint32_t cap = m->pend_cap ? m->pend_cap * 2 : 64, n = m->in - m->done;
+	struct sm old = *m;
+	uint8_t *p;
+
+	if (cap > SM_PENDING_MAX || (p = calloc(cap / 8, 1)) == NULL)
+		return -1;
+	m->pend = p;
+	m->pend_cap = cap;
+	for (uint32_t k = 0; k < n; k++)
+		pend_set(m, m->done + k, pend_get(&old, m->done + k));
+	free(old.pend);
+	return 0;
+}
+
+/* done moves past every released stanza at its front. */
+static void
+pend_advance(struct sm *m)
+{
+	while (m->done != m->in && pend_get(m, m->done)) {
+		pend_set(m, m->done, false);
+		m->done++;
+	}
+}
+
+uint32_t
 sm_handled(struct sm *m)
 {
-	if (m->on)
-		m->in++;
+	uint32_t seq = m->in;
+
+	if (!m->on)
+		return 0;
+	if (!m->gate) {
+		m->done = ++m->in;
+		return seq;
+	}
+	if (m->in - m->done + 1 > m->pend_cap && pend_grow(m) == -1) {
+		/* no room to remember it: the oldest counts as handled */
+		pend_set(m, m->done, true);
+		pend_advance(m);
+		m->forced++;
+		if (m->in - m->done + 1 > m->pend_cap) {
+			m->done++;
+			pend_advance(m);
+		}
+	}
+	pend_set(m, seq, false);
+	m->in++;
+	return seq;
+}
+
+bool
+sm_released(struct sm *m, uint32_t seq)
+{
+	if (!m->on || !m->gate || seq - m->done >= m->in - m->done)
+		return false;
+	pend_set(m, seq, true);
+	pend_advance(m);
+	return m->a_owed && m->done - m->r_mark <= m->in - m->r_mark;
+}
+
+void
+sm_answer(struct sm *m, struct buf *out)
+{
+	if (!m->a_owed)
+		return;
+	buf_printf(out, "<a xmlns='" NS_SM "' h='%u'/>", (unsigned)m->done);
+	m->a_owed = false;
+}
+
+void
+sm_free(struct sm *m)
+{
+	free(m->pend);
+	m->pend = NULL;
+	m->pend_cap = 0;
 }
 
 uint32_t
@@ -99,7 +192,7 @@ sm_element(struct sm *m, const struct xnode *el, bool may_enable, struct buf *ou
 		}
 		buf_puts(out, "<enabled xmlns='" NS_SM "'/>");
 		m->on = true;
-		m->in = m->out = m->acked = 0;
+		m->in = m->out = m->acked = m->done = 0;
 		return SM_DONE;
 	}
 	if (strcmp(el->name, "enabled") == 0) {
@@ -108,7 +201,7 @@ sm_element(struct sm *m, const struct xnode *el, bool may_enable, struct buf *ou
 			return SM_ERROR;
 		}
 		m->on = true;
-		m->in = 0;
+		m->in = m->done = 0;
 		/* what went out behind <enable/> (the queue drained at ready) is asked
 		 * about now: no later send may come to ask for it */
 		sm_request(m, out);
@@ -128,7 +221,11 @@ sm_element(struct sm *m, const struct xnode *el, bool may_enable, struct buf *ou
 			*why = "<r/> before stream management was enabled";
 			return SM_ERROR;
 		}
-		buf_printf(out, "<a xmlns='" NS_SM "' h='%u'/>", (unsigned)m->in);
+		m->a_owed = true;
+		m->r_mark = m->in;
+		if (m->done != m->in)
+			return SM_OWED;   /* what came before it is still on its way */
+		sm_answer(m, out);
 		return SM_DONE;
 	}
 	if (strcmp(el->name, "a") == 0) {

@@ -20,16 +20,34 @@ struct sm {
 	bool     asked;      /* we sent <enable/>: what we send from here on is counted */
 	bool     on;         /* enabled (either role): both sides count */
 	bool     r_pending;  /* our <r/> has not been answered yet */
-	uint32_t in;         /* stanzas handled from the peer since enabled (our h) */
+	uint32_t in;         /* stanzas taken from the peer since enabled */
 	uint32_t out;        /* stanzas sent since counting started */
 	uint32_t acked;      /* the peer's last h */
+	/* Acknowledging only what was passed on (gate): h is `done`, the count of stanzas
+	 * taken before the first one not yet released (sm_released: delivered to the
+	 * next hop, bounced or refused). pend has a bit per stanza in [done, in): set once
+	 * released out of order. Without gate done follows in. */
+	bool     gate;
+	bool     a_owed;     /* an <r/> waits for its <a/> until done reaches r_mark */
+	uint32_t r_mark;     /* in when that <r/> came */
+	uint32_t done;
+	uint8_t *pend;       /* ring of bits, pend_cap bits (a power of two) */
+	uint32_t pend_cap;
+	unsigned long forced; /* stanzas counted done at SM_PENDING_MAX without release */
 };
+
+/* The most stanzas one stream may have taken and not yet released; beyond it the
+ * oldest is counted as handled (its release would not fit: logged by the owner through
+ * sm.forced). The global memory budget keeps far fewer stanzas alive. */
+#define SM_PENDING_MAX (1u << 20)
 
 enum sm_event {
 	SM_DONE = 0,   /* handled, nothing for the owner */
 	SM_ACKED,      /* *n more stanzas are acknowledged */
 	SM_FAILED,     /* the peer refused to enable: what was counted is never acked */
 	SM_ERROR,      /* a protocol violation: *why says which (send a stream error) */
+	SM_OWED,       /* an <r/> is answered once what came before it is released
+	                * (gate), or by sm_answer when the owner tires of waiting */
 };
 
 /* Counting our stanzas: the next stanza sent is one the peer will acknowledge. */
@@ -41,9 +59,18 @@ void sm_enable(struct sm *m, struct buf *out);
  * stanzas unacknowledged already asks for an ack (<r/>). */
 enum sm_event sm_element(struct sm *m, const struct xnode *el, bool may_enable,
     struct buf *out, uint32_t *n, const char **why);
-/* A stanza went out / one from the peer was handled (counted only when enabled). */
+/* A stanza went out (counted only when enabled). */
 void sm_sent(struct sm *m);
-void sm_handled(struct sm *m);
+/* A stanza from the peer was taken (counted only when enabled): its sequence number,
+ * for sm_released when the stream acknowledges only what was released (gate). */
+uint32_t sm_handled(struct sm *m);
+/* Stanza seq (from sm_handled) is released: passed on, bounced or refused. Returns true
+ * when an owed <a/> is due now (then sm_answer). Unknown or repeated seqs are ignored. */
+bool sm_released(struct sm *m, uint32_t seq);
+/* Answer the owed <r/> now with h = what is released so far. */
+void sm_answer(struct sm *m, struct buf *out);
+/* Free what the counters hold (the pending bits). */
+void sm_free(struct sm *m);
 /* Ask for an acknowledgement (<r/>) unless one is pending or nothing is unacked. */
 void sm_request(struct sm *m, struct buf *out);
 /* Ask even with nothing unacked (a liveness probe: any <a/> answers it). Returns false

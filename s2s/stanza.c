@@ -16,6 +16,13 @@
 #define ALLOC_OVERHEAD 16
 
 static size_t bytes_alive, count_alive;
+static stanza_release_fn *release_hook;
+
+void
+stanza_set_release_hook(stanza_release_fn *fn)
+{
+	release_hook = fn;
+}
 
 static size_t
 cost_of(size_t n)
@@ -111,6 +118,8 @@ stanza_free(struct stanza *st)
 		return;
 	bytes_alive -= st->cost;
 	count_alive--;
+	if (!handle_is_null(st->origin) && release_hook != NULL)
+		release_hook(st->origin, st->origin_seq);
 	free(st);
 }
 

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../core/handle.h"
+
 struct xnode;
 
 struct stanza {
@@ -23,6 +25,13 @@ struct stanza {
 	double   queued_at;    /* when a route first queued it (0: not yet), for
 	                        * timeouts { retry } */
 	bool     is_error;     /* type='error': never bounced */
+	bool     sm_counted;   /* on a link's unacknowledged list: sent after XEP-0198's
+	                        * <enable/> (acked by <a/>), else proven by TCP (link.c) */
+	uint64_t mark;         /* on a link's unacknowledged list: the stream offset of
+	                        * its last byte (conn_out_mark) */
+	struct handle origin;  /* the link that received it under stream management, or
+	                        * null: that link acknowledges it once it is released */
+	uint32_t origin_seq;   /* its XEP-0198 sequence number there */
 	char     name[9];      /* "message", "presence" or "iq" */
 	const char *from, *to; /* attribute values, NUL-terminated, inside data (never NULL) */
 	const char *id;        /* id attribute or NULL */
@@ -35,7 +44,13 @@ struct stanza *stanza_from_xnode(const struct xnode *el);
 /* Build a stanza from parts: name, from, to, id (may be NULL), is_error, and the XML. */
 struct stanza *stanza_new(const char *name, const char *from, const char *to,
     const char *id, bool is_error, const char *xml, size_t len);
+/* Free st. Freeing is its release: delivered (acknowledged by the next hop),
+ * bounced, refused or discarded, the stanza is handled; a stanza with an origin tells
+ * it through the hook (link.c, so that XEP-0198 acknowledges only what quickfed has
+ * passed on). A copy (stanza_dup) carries no origin. */
 void stanza_free(struct stanza *st);
+typedef void stanza_release_fn(struct handle origin, uint32_t seq);
+void stanza_set_release_hook(stanza_release_fn *fn);
 /* A copy of st (next cleared), or NULL on OOM. */
 struct stanza *stanza_dup(const struct stanza *st);
 /* Bytes of every stanza alive (queued, held, in flight). */

@@ -53,6 +53,7 @@ static bool bidi_allowed(const struct stream *);
 static bool sm_allowed(const struct stream *);
 static void become_ready(struct stream *);
 static void sm_dispatch(struct stream *, const struct xnode *);
+static void take(struct stream *, struct stanza *);
 static void request_bidi(struct stream *);
 static void initiator_pair_verdict(struct stream *, const struct xnode *, const char *);
 static void initiator_stanza(struct stream *, struct xnode *);
@@ -110,6 +111,9 @@ stream_new(enum stream_role role, enum stream_side side, enum stream_purpose pur
 		return NULL;
 	}
 	s->state = role == STREAM_INITIATOR ? SS_INIT : SS_WAIT_HEADER;
+	/* on the internet, what the peer sends under stream management is acknowledged
+	 * once quickfed passed it on, not when it was read (issue 11) */
+	s->sm.gate = side == STREAM_INTERNET;
 	return s;
 }
 
@@ -118,7 +122,9 @@ stream_free(struct stream *s)
 {
 	if (s == NULL)
 		return;
+	s->sm.on = false;   /* nothing is acknowledged any more: releases are ignored */
 	discard_all_held(s, s->close_reason ? s->close_reason : "stream freed");
+	sm_free(&s->sm);
 	free(s->pairs);
 	free(s->dane_domain);
 	xmlstream_free(s->xs);
@@ -403,6 +409,10 @@ sm_dispatch(struct stream *s, const struct xnode *el)
 		if (s->ops->acked != NULL)
 			s->ops->acked(s->owner, n, false);
 		break;
+	case SM_OWED:
+		if (s->ops->ack_owed != NULL)
+			s->ops->ack_owed(s->owner);
+		break;
 	case SM_FAILED:
 		log_info("conn=%lu remote=%s refused stream management", s->cid, s->remote);
 		if (s->ops->acked != NULL)
@@ -423,6 +433,19 @@ stream_probe(struct stream *s)
 		return sm_probe(&s->sm, s->out) || s->sm.r_pending;
 	buf_puts(s->out, " ");
 	return false;
+}
+
+bool
+stream_sm_released(struct stream *s, uint32_t seq)
+{
+	return s->state != SS_CLOSED && sm_released(&s->sm, seq);
+}
+
+void
+stream_sm_answer(struct stream *s)
+{
+	if (s->state != SS_CLOSED && s->sm.on)
+		sm_answer(&s->sm, s->out);
 }
 
 bool
@@ -1654,6 +1677,21 @@ receiver_stanza(struct stream *s, struct xnode *el)
 	deliver(s, el);
 }
 
+/* XEP-0198 counts st as taken; when acknowledgements wait for releases, st names this
+ * stream (its owner's handle) and its number, and freeing it releases it. */
+static void
+take(struct stream *s, struct stanza *st)
+{
+	uint32_t seq = sm_handled(&s->sm);
+
+	if (s->sm.on && s->sm.gate && !handle_is_null(s->origin)) {
+		st->origin = s->origin;
+		st->origin_seq = seq;
+	} else if (s->sm.on && s->sm.gate) {
+		sm_released(&s->sm, seq);   /* nobody to tell: taken is released */
+	}
+}
+
 /* An authorised stanza (either role) goes to the owner, counted (XEP-0198 h too). */
 static void
 deliver(struct stream *s, struct xnode *el)
@@ -1666,7 +1704,7 @@ deliver(struct stream *s, struct xnode *el)
 		return;
 	}
 	s->stanzas_in++;
-	sm_handled(&s->sm);
+	take(s, st);
 	s->ops->stanza(s->owner, st);
 }
 
@@ -1682,7 +1720,7 @@ hold(struct stream *s, struct stream_pair *p, struct xnode *el)
 		stream_error(s, "resource-constraint", "out of memory", "out-of-memory");
 		return;
 	}
-	sm_handled(&s->sm);   /* taken: released or discarded by its pair's verdict */
+	take(s, st);   /* released or discarded by its pair's verdict */
 	if (p->held_tail)
 		p->held_tail->next = st;
 	else

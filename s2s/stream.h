@@ -14,6 +14,7 @@
 
 #include "../core/buf.h"
 #include "../core/config.h"
+#include "../core/handle.h"
 #include "sm.h"
 #include "xnode.h"
 
@@ -86,6 +87,9 @@ struct stream_ops {
 	/* XEP-0198: the peer acknowledged n more of our stanzas (oldest first); with
 	 * failed, it refused stream management: nothing counted so far will be acked. */
 	void (*acked)(void *owner, uint32_t n, bool failed);
+	/* XEP-0198: an <r/> waits for what came before it to be released (passed on by
+	 * quickfed); the owner answers it with stream_sm_answer if that takes too long. */
+	void (*ack_owed)(void *owner);
 };
 
 struct stream {
@@ -116,6 +120,9 @@ struct stream {
 	bool  bidi;
 	bool  peer_bidi;                   /* initiator: the peer offered bidi */
 	struct sm sm;                      /* XEP-0198 (sm.c) */
+	struct handle origin;              /* set by the owner: what the stanzas it takes
+	                                    * under stream management name as their origin
+	                                    * (stanza.h), to be acknowledged once released */
 	bool  end_sent;                    /* our </stream:stream> is out (stream_end): we
 	                                    * send nothing more, but read on until theirs */
 	/* Receiver: (local, remote) pairs authenticated by dialback; pending verifications.
@@ -222,6 +229,11 @@ void stream_sm_request(struct stream *s);
 bool stream_probe(struct stream *s);
 /* An <r/> of ours is unanswered. */
 bool stream_sm_waiting(const struct stream *s);
+/* A stanza this stream took (its seq, stanza.h origin_seq) was released by quickfed:
+ * true when an owed <a/> is due now (then stream_sm_answer, from the loop). */
+bool stream_sm_released(struct stream *s, uint32_t seq);
+/* Answer an owed <r/> now with what is released so far. */
+void stream_sm_answer(struct stream *s);
 /* Initiator: may stanzas of (local, remote) go out now? Not while a piggybacked
  * db:result from the same sending domain waits for its verdict: Prosody (0.12) keeps
  * one authentication per sending domain on a stream, and a new db:result from that

@@ -14,7 +14,9 @@
 # fault is made, and healed after its duration. The run ends when every number is
 # delivered or bounced, or FAULTS_QUIET seconds after the heal with nothing new, or
 # FAULTS_MAX seconds after the heal. Systems: qf (Prosody A -> quickfed A <=> quickfed
-# B -> Prosody B) and pr (Prosody A <-> Prosody B direct).
+# B -> Prosody B), pr (Prosody A <-> Prosody B direct) and sm (the same with mod_smacks
+# loaded, as Debian's default prosody.cfg.lua has it; SASL EXTERNAL between the two, so
+# their s2s streams enable XEP-0198).
 #
 # Faults (one function fault_X each; the nftables rules live in table inet qffault of a
 # namespace and are deleted at the heal; FAULTS_* times in seconds):
@@ -30,7 +32,7 @@
 #              FAULTS_REFUSE; SYNs from A to B:5269 are counted (attempts per minute)
 #
 # Environment: FAULTS_N (300), FAULTS_RATE (100 messages/s), FAULTS_SCENARIOS (all of
-# the above), FAULTS_SYSTEMS ("qf pr"), FAULTS_KEEPALIVE (1s) and FAULTS_DEAD (3s)
+# the above), FAULTS_SYSTEMS ("qf pr sm"), FAULTS_KEEPALIVE (1s) and FAULTS_DEAD (3s)
 # (quickfed's timeouts { keepalive; dead }), FAULTS_RETRY (90s), FAULTS_DOWN (2),
 # FAULTS_DROP_SHORT (1), FAULTS_DROP_LONG (6), FAULTS_HOLE (30), FAULTS_REFUSE (30),
 # FAULTS_QUIET (35), FAULTS_MAX (150), BENCH_RTT_MS (50), BENCH_KEEP=1.
@@ -43,7 +45,7 @@ set -eu
 FN=${FAULTS_N:-300}
 RATE=${FAULTS_RATE:-100}
 SCENARIOS=${FAULTS_SCENARIOS:-none kill-qfb kill-prb term-qfa drop-short drop-long blackhole refuse}
-SYSTEMS=${FAULTS_SYSTEMS:-qf pr}
+SYSTEMS=${FAULTS_SYSTEMS:-qf pr sm}
 KEEPALIVE=${FAULTS_KEEPALIVE:-1s}
 DEAD=${FAULTS_DEAD:-3s}
 RETRY=${FAULTS_RETRY:-90s}
@@ -122,12 +124,18 @@ sites_up() {
 		start_prosody a proxied
 		start_prosody b proxied
 	else
-		start_prosody a direct
-		start_prosody b direct
+		start_prosody a "$(prosody_mode)"
+		start_prosody b "$(prosody_mode)"
 	fi
 }
 
-prosody_mode() { if [ "$SYS" = qf ]; then echo proxied; else echo direct; fi; }
+prosody_mode() {
+	case $SYS in
+	qf) echo proxied ;;
+	sm) echo smacks ;;
+	*) echo direct ;;
+	esac
+}
 
 # ---------------------------------------------------------------- clients
 
@@ -267,7 +275,7 @@ fault_refuse() {
 
 applies() {
 	case $1/$2 in
-	pr/kill-qfb | pr/term-qfa) return 1 ;;
+	pr/kill-qfb | pr/term-qfa | sm/kill-qfb | sm/term-qfa) return 1 ;;
 	esac
 	return 0
 }
@@ -346,11 +354,11 @@ for ln in open(sys.argv[1]):
     rows[(p[0], p[1])] = p
 order = [ln.rstrip("\n").split("\t", 1) for ln in open(sys.argv[2])]
 systems = sys.argv[3].split()
-names = {"qf": "quickfed", "pr": "Prosody direct"}
+names = {"qf": "quickfed", "pr": "Prosody direct", "sm": "Prosody direct + mod_smacks"}
 def cell(sc, sy):
     r = rows.get((sc, sy))
     if r is None:
-        return "(no quickfed)" if sy == "pr" and sc in ("kill-qfb", "term-qfa") else "-"
+        return "(no quickfed)" if sy in ("pr", "sm") and sc in ("kill-qfb", "term-qfa") else "-"
     return "%s delivered, %s duplicated, %s bounced, %s lost" % tuple(r[2:6])
 print()
 print(("%-34s" % "scenario" + "".join("  %-48s" % names[s] for s in systems)).rstrip())

@@ -7,11 +7,16 @@
 #define QF_FAKE_CONN_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "../../s2s/conn.h"
 
 /* conn_output_full() answers this (false unless a test sets it). */
 extern bool fc_output_full;
+/* conn_out_acked() answers this: what the peer's TCP acknowledged, in the plaintext
+ * offsets conn_out_mark() gives (the bytes ever appended to conn_out, counted at each
+ * conn_flush and mark). Everything unless a test sets it. */
+extern uint64_t fc_acked;
 /* The last connection link.c created (NULL before any). */
 struct conn *fc_last(void);
 /* Initiator: TCP is up (connected, then up). */

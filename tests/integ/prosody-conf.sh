@@ -57,6 +57,12 @@ EOF
 	fi
 }
 
+# prosody_cfg_smacks: a filter over prosody_cfg_global's text that loads mod_smacks
+# (XEP-0198), as Debian's default prosody.cfg.lua does and the tests' configs do not.
+prosody_cfg_smacks() {
+	sed -e 's/^modules_enabled = {/modules_enabled = { "smacks";/'
+}
+
 # prosody_cfg_bidi: a filter (stdin to stdout) over prosody_cfg_global's text that loads
 # mod_s2s_bidi (XEP-0288), which prosody_cfg_global leaves disabled.
 prosody_cfg_bidi() {

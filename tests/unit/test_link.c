@@ -100,6 +100,7 @@ setup(void **state)
 	cfg.links_per_server = 4;
 	cfg.queue_bytes = 1 << 20;
 	fc_output_full = false;
+	fc_acked = UINT64_MAX;
 	memset(&qf_stats, 0, sizeof(qf_stats));
 	assert_int_equal(dialback_set_secret("unit-test-secret-0123456789", 27), 0);
 	loop = ev_loop_new(EVFLAG_AUTO);
@@ -527,8 +528,20 @@ numbered(char b)
 	return st;
 }
 
+/* What one numbered() stanza costs against the budgets. */
+static size_t
+numbered_cost(void)
+{
+	struct stanza *st = numbered('0');
+	size_t cost = st->cost;
+
+	stanza_free(st);
+	return cost;
+}
+
 /* A relay on the loopback leg (a.example, remote.example) to a local server that offers
- * stream management: ready (our <enable/> went out), and with enabled, answered. */
+ * stream management: ready (our <enable/> went out), and with enabled, answered.
+ * With cfg.stream_management off: ready, nothing asked. */
 static struct link *
 sm_link(struct rec *r, bool enabled)
 {
@@ -550,7 +563,8 @@ sm_link(struct rec *r, bool enabled)
 	    "</stream:features>");
 	fc_input(c, "<db:result from='a.example' to='remote.example' type='valid'/>");
 	assert_int_equal(r->ready, 1);
-	assert_non_null(strstr(c->out.data, "<enable xmlns='urn:xmpp:sm:3'/>"));
+	assert_true(!cfg.stream_management ||
+	    strstr(c->out.data, "<enable xmlns='urn:xmpp:sm:3'/>") != NULL);
 	if (enabled)
 		fc_input(c, "<enabled xmlns='urn:xmpp:sm:3'/>");
 	buf_reset(&c->out);
@@ -648,20 +662,78 @@ test_sm_sent_before_enabled(void **state)
 	assert_string_equal(requeued, "");
 	handle_release(r.self);
 
-	/* refused: what was kept is let go, later sends are not kept */
+	/* refused: what was kept waits for TCP's proof instead, like later sends */
 	memset(&r, 0, sizeof(r));
+	fc_acked = 0;
 	l = sm_link(&r, false);
 	c = fc_last();
 	assert_int_equal(link_send_take(l, numbered('1')), 0);
 	assert_int_equal(stanza_count_alive(), alive + 1);
 	fc_input(c, "<failed xmlns='urn:xmpp:sm:3'/>");
-	assert_int_equal(stanza_count_alive(), alive);
+	assert_int_equal(stanza_count_alive(), alive + 1);
 	assert_int_equal(link_send_take(l, numbered('2')), 0);
-	assert_int_equal(stanza_count_alive(), alive);
+	assert_int_equal(stanza_count_alive(), alive + 2);
+	assert_null(strstr(c->out.data, "<r "));             /* no ack is asked for */
 	assert_int_equal(c->state, CONN_OPEN);
+	fc_acked = UINT64_MAX;                               /* the peer's TCP took all */
+	ev_run(loop, EVRUN_ONCE);
+	assert_int_equal(stanza_count_alive(), alive);
+	assert_int_equal(qf_stats.tcp_proven, 2);
 	fc_destroy(c, "peer-closed");
 	assert_string_equal(requeued, "");
 	handle_release(r.self);
+}
+
+/* Without stream management a relay keeps each stanza until the peer's TCP has
+ * acknowledged its last byte (conn_out_acked against the mark taken when it was
+ * queued), polled from the loop. What a dying link leaves unproven goes back (the
+ * loopback leg: requeue; the internet's route bounces it, tests/integ/56). Room at
+ * limits { queue_bytes } comes back with TCP's proofs. */
+static void
+test_tcp_proof(void **state)
+{
+	struct rec r = { 0 };
+	struct stanza *st;
+	struct conn *c;
+	struct link *l;
+	size_t alive;
+	uint64_t m1;
+
+	(void)state;
+	cfg.stream_management = false;
+	requeued[0] = '\0';
+	fc_acked = 0;
+	alive = stanza_count_alive();
+	l = sm_link(&r, false);
+	c = fc_last();
+	assert_null(strstr(c->out.data, "<enable"));
+	assert_int_equal(link_send_take(l, numbered('1')), 0);
+	m1 = c->out.len;
+	assert_int_equal(link_send_take(l, numbered('2')), 0);
+	assert_int_equal(link_send_take(l, numbered('3')), 0);
+	assert_int_equal(stanza_count_alive(), alive + 3);
+	fc_acked = m1 - 1;                        /* one byte short of the first */
+	ev_run(loop, EVRUN_ONCE);
+	assert_int_equal(stanza_count_alive(), alive + 3);
+	fc_acked = m1;                            /* the first, whole */
+	ev_run(loop, EVRUN_ONCE);
+	assert_int_equal(stanza_count_alive(), alive + 2);
+	assert_int_equal(qf_stats.tcp_proven, 1);
+	/* the bound: nothing more fits until TCP proves more */
+	cfg.queue_bytes = 2 * numbered_cost();
+	st = numbered('4');
+	assert_int_equal(link_send_take(l, st), -1);
+	assert_true(link_send_blocked(l));
+	fc_acked = UINT64_MAX;
+	assert_int_equal(link_send_take(l, st), 0);   /* the proof is looked at first */
+	assert_int_equal(stanza_count_alive(), alive + 1);
+	fc_acked = 0;
+	fc_destroy(c, "peer-reset");
+	assert_string_equal(requeued, "4");       /* unproven: back to its route */
+	assert_int_equal(qf_stats.sm_requeued, 1);
+	assert_int_equal(stanza_count_alive(), alive);
+	handle_release(r.self);
+	cfg.queue_bytes = 1 << 20;
 }
 
 /* limits { queue_bytes } bounds what a link keeps unacknowledged: a send beyond it is
@@ -728,6 +800,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_sm_keeps_until_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_sent_before_enabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_queue_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_proof, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -172,7 +172,7 @@ test_r_answered_with_h(void **state)
 	assert_int_equal(n, 0);
 	buf_reset(&out);
 	/* near the top: the largest value prints whole */
-	m.in = UINT32_MAX;
+	m.in = m.done = UINT32_MAX;
 	assert_int_equal(el(&m, "r", NULL, false, &out, &n, &why), SM_DONE);
 	assert_string_equal(out.data, "<a xmlns='urn:xmpp:sm:3' h='4294967295'/>");
 	buf_reset(&out);
@@ -413,6 +413,92 @@ test_failed_and_unexpected(void **state)
 	buf_free(&out);
 }
 
+/* The gate (internet streams): h counts only what was released, in order. An <r/>
+ * waits (SM_OWED) until everything taken before it is released, out of order or not;
+ * repeated and unknown releases change nothing; the ring grows past its first 64 bits
+ * and wraps with the counters; at SM_PENDING_MAX the oldest is counted (forced). */
+static void
+test_gate(void **state)
+{
+	struct sm m = { .gate = true };
+	struct buf out;
+	const char *why;
+	uint32_t n, seq[3];
+
+	(void)state;
+	buf_init(&out, 1024);
+	assert_int_equal(el(&m, "enable", NULL, true, &out, &n, &why), SM_DONE);
+	buf_reset(&out);
+	for (int i = 0; i < 3; i++)
+		seq[i] = sm_handled(&m);
+	assert_int_equal(seq[0], 0);
+	assert_int_equal(seq[2], 2);
+	assert_int_equal(el(&m, "r", NULL, false, &out, &n, &why), SM_OWED);
+	assert_int_equal(out.len, 0);                     /* nothing released yet */
+	assert_false(sm_released(&m, seq[1]));            /* out of order: done stays 0 */
+	assert_int_equal(m.done, 0);
+	assert_false(sm_released(&m, seq[1]));            /* repeated: nothing */
+	assert_false(sm_released(&m, 7));                 /* never taken: nothing */
+	assert_false(sm_released(&m, seq[0]));            /* done 2, the <r/> came at 3 */
+	assert_int_equal(m.done, 2);
+	sm_handled(&m);                                   /* after the <r/>: not waited for */
+	assert_true(sm_released(&m, seq[2]));
+	sm_answer(&m, &out);
+	assert_string_equal(out.data, "<a xmlns='urn:xmpp:sm:3' h='3'/>");
+	buf_reset(&out);
+	sm_answer(&m, &out);                              /* answered once */
+	assert_int_equal(out.len, 0);
+	/* nothing pending before it: answered at once with what is done */
+	assert_true(sm_released(&m, 3) == false);
+	assert_int_equal(el(&m, "r", NULL, false, &out, &n, &why), SM_DONE);
+	assert_string_equal(out.data, "<a xmlns='urn:xmpp:sm:3' h='4'/>");
+	buf_reset(&out);
+	/* the ring grows: 1000 taken, released newest first */
+	for (uint32_t i = 0; i < 1000; i++)
+		sm_handled(&m);
+	for (uint32_t i = 1000; i-- > 1;)
+		sm_released(&m, 4 + i);
+	assert_int_equal(m.done, 4);
+	sm_released(&m, 4);
+	assert_int_equal(m.done, 1004);
+	/* across the 2^32 wrap */
+	m.in = m.done = UINT32_MAX - 2;
+	for (int i = 0; i < 5; i++)
+		sm_handled(&m);
+	for (uint32_t i = 5; i-- > 0;)
+		sm_released(&m, UINT32_MAX - 2 + i);
+	assert_int_equal(m.done, 2);
+	assert_int_equal(m.in, 2);
+	/* at the cap the oldest is counted without its release */
+	for (uint32_t i = 0; i < SM_PENDING_MAX + 1; i++)
+		sm_handled(&m);
+	assert_int_equal(m.forced, 1);
+	assert_int_equal(m.in - m.done, SM_PENDING_MAX);
+	sm_free(&m);
+	buf_free(&out);
+}
+
+/* Without the gate (the loopback leg) h follows what was taken, as before. */
+static void
+test_no_gate(void **state)
+{
+	struct sm m = { 0 };
+	struct buf out;
+	const char *why;
+	uint32_t n;
+
+	(void)state;
+	buf_init(&out, 1024);
+	assert_int_equal(el(&m, "enable", NULL, true, &out, &n, &why), SM_DONE);
+	buf_reset(&out);
+	sm_handled(&m);
+	assert_false(sm_released(&m, 0));
+	assert_int_equal(el(&m, "r", NULL, false, &out, &n, &why), SM_DONE);
+	assert_string_equal(out.data, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
+	assert_null(m.pend);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -425,6 +511,8 @@ main(void)
 		cmocka_unit_test(test_wraparound),
 		cmocka_unit_test(test_request),
 		cmocka_unit_test(test_failed_and_unexpected),
+		cmocka_unit_test(test_gate),
+		cmocka_unit_test(test_no_gate),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

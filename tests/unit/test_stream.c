@@ -66,7 +66,7 @@ struct rec {
 	bool verify_valid;
 	char verify_id[64];
 	char verify_pair[600];   /* "local|remote" of the last answer */
-	unsigned acked, sm_failed;   /* XEP-0198: stanzas acked, <failed/> seen */
+	unsigned acked, sm_failed, acks_owed; /* XEP-0198: acked, <failed/>, <r/> owed */
 	struct stream *s;            /* the stream reporting here (fx_new) */
 	const struct stanza *send_at_ready;   /* sent from the ready callback, if set */
 	const char *close_reason;
@@ -148,9 +148,17 @@ op_acked(void *o, uint32_t n, bool failed)
 	r->sm_failed += failed;
 }
 
+static void
+op_ack_owed(void *o)
+{
+	struct rec *r = o;
+
+	r->acks_owed++;
+}
+
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline, NULL, op_pair_verdict, op_acked,
+	op_pipeline, NULL, op_pair_verdict, op_acked, op_ack_owed,
 };
 
 static struct cfg_domain dom_a = { .name = "a.example" };
@@ -456,7 +464,7 @@ op_dane_lookup(void *o, const char *domain)
 
 static const struct stream_ops dane_ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline, op_dane_lookup, NULL, NULL,
+	op_pipeline, op_dane_lookup, NULL, NULL, NULL,
 };
 
 /* A receiver whose peer shows a certificate that is not PKIX-valid: after STARTTLS. */
