@@ -499,12 +499,16 @@ store_key(const struct tls_session *s, char *key, size_t n)
 		key[i] = (char)tolower((unsigned char)key[i]);
 }
 
-/* Client, before the first handshake step: offer the saved session, if any. A saved
- * session that does not decode or is refused is dropped (logged): full handshake. */
+/* Client, before the first handshake step: offer the saved session, if any: the one
+ * of this target, else (no secure TLSA to match here) the newest one of another SRV
+ * target of the same peer domain - nodes behind one SRV RRset that share their ticket
+ * keys resume it, the others ignore it (full handshake). A saved session that does
+ * not decode or is refused is dropped (logged): full handshake. */
 static void
 session_offer(struct tls_session *s)
 {
 	const unsigned char *der, *p;
+	const char *other;
 	WOLFSSL_SESSION *sess;
 	char key[900];
 	size_t len;
@@ -512,8 +516,19 @@ session_offer(struct tls_session *s)
 	if (s->ctx->store == NULL)
 		return;
 	store_key(s, key, sizeof(key));
-	if ((der = tls_store_get(s->ctx->store, key, time(NULL), &len)) == NULL)
-		return;
+	if ((der = tls_store_get(s->ctx->store, key, time(NULL), &len)) == NULL) {
+		char *bar = strrchr(key, '|');
+
+		if (dane_active(s) || bar == NULL)
+			return;
+		bar[1] = '\0';                   /* "local|peer|": any target */
+		if ((der = tls_store_get_newest(s->ctx->store, key, time(NULL), &len,
+		    &other)) == NULL)
+			return;
+		snprintf(key, sizeof(key), "%s", other);
+		log_debug("tls out to=%s target=%s offering the session of %s", s->peer,
+		    s->target[0] ? s->target : "-", key);
+	}
 	p = der;
 	sess = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)len);
 	if (sess == NULL || p != der + len) {

@@ -332,6 +332,27 @@ tls_store_get(struct tls_store *st, const char *key, time_t now, size_t *len)
 	return e->der;
 }
 
+const unsigned char *
+tls_store_get_newest(struct tls_store *st, const char *prefix, time_t now, size_t *len,
+    const char **key)
+{
+	const struct store_entry *best = NULL;
+	size_t n = strlen(prefix);
+
+	for (size_t i = 0; st != NULL && i < st->n; i++) {
+		const struct store_entry *e = &st->e[i];
+
+		if (strncmp(e->key, prefix, n) == 0 && e->expiry > (int64_t)now &&
+		    (best == NULL || e->saved > best->saved))
+			best = e;
+	}
+	if (best == NULL)
+		return NULL;
+	*len = best->len;
+	*key = best->key;
+	return best->der;
+}
+
 int
 tls_store_put(struct tls_store *st, const char *key, const unsigned char *der,
     size_t len, time_t expiry, time_t now)

@@ -5,13 +5,15 @@
  * current key and opened with the current or the previous one (by key name). The keys
  * live in a small checksummed file (0600), rewritten atomically under a lock file when
  * the current key is older than the rotation interval; a file rewritten by another node
- * serving the same domain is reloaded, so several nodes can share it. Each ticket
- * sealed for a client that presented a certificate also records that chain under the
- * ticket's key name and IV (<key file>.peers): stateless tickets carry no certificate,
- * and without it a resumed peer could not use SASL EXTERNAL. The record is only as
- * trusted as the key file beside it; the chain is re-verified on every resumption.
- * The .peers file is per node: a ticket resumed at another node sharing the keys
- * resumes without a certificate (the stream falls back to dialback). */
+ * serving the same domain is reloaded, so several nodes can share it. Stateless tickets
+ * carry no certificate, and without one a resumed peer could not use SASL EXTERNAL: so
+ * every ticket also seals, in the room wolfSSL leaves after its own ticket body, the
+ * identity the client proved at its full handshake (the hash of its certificate chain
+ * and when it was proved); the chain itself is kept by ticketpeers.c under that hash.
+ * A ticket naming a chain this node cannot find, or proved too long ago, is refused
+ * (full handshake, where the client shows its certificate again): a resumption never
+ * authenticates less, or more, than the full handshake it descends from. The chain is
+ * re-verified (PKIX, names) on every use. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -36,24 +38,13 @@
 #define TK_REC         (WOLFSSL_TICKET_NAME_SZ + TK_KEYLEN + 8)
 #define TK_SUM         WC_SHA256_DIGEST_SIZE
 #define TK_OBJ_MAGIC   0x51544b53u  /* "QTKS" */
-#define TP_MAGIC       "QFTP"
-#define TP_VERSION     1u
-#define TP_IDLEN       16           /* SHA-256(key name || IV), cut */
-#define TP_MAX         1024         /* identities kept */
-#define TP_CHAIN_MAX   16384        /* chain bytes kept per identity */
-#define TP_CERTS_MAX   4            /* certificates kept per identity */
+#define TI_LEN         32           /* the sealed identity trailer: */
+#define TI_MAGIC0      'Q'          /*  [0..1] "QI" */
+#define TI_MAGIC1      'I'
+#define TI_VERSION     1            /*  [2] version */
+#define TI_PRESENT     0x01         /*  [3] flags; [4..7] proved (u32 s); [8..31] hash */
 #define TK_FUTURE_MAX  (366 * 86400LL) /* creation times further ahead are corrupt */
 #define TK_SKEW        300             /* clock skew tolerated between nodes, seconds */
-
-/* One ticket's peer identity. */
-struct ticket_peer {
-	unsigned char  id[TP_IDLEN];
-	int64_t        expires;
-	size_t         n;                   /* certificates */
-	size_t         len[TP_CERTS_MAX];
-	unsigned char *der;                 /* back to back, leaf first, owned */
-	size_t         total;
-};
 
 struct ticket_key {
 	unsigned char name[WOLFSSL_TICKET_NAME_SZ];
@@ -71,9 +62,7 @@ struct tls_ticketkeys {
 	ino_t             ino;
 	WC_RNG            rng;
 	unsigned          lifetime;   /* ticket lifetime (s), from attach */
-	char             *ppath;      /* owned; "<path>.peers", NULL = memory only */
-	struct ticket_peer *peers;    /* TP_MAX slots, owned */
-	size_t            n_peers;
+	struct tls_ticketpeers *peers; /* chains named by tickets, owned */
 };
 
 static int tk_generate(struct tls_ticketkeys *, struct ticket_key *, time_t);
@@ -82,18 +71,14 @@ static int tk_save(struct tls_ticketkeys *);
 static bool tk_changed(const struct tls_ticketkeys *);
 static int tk_lock(const struct tls_ticketkeys *);
 static void tk_unlock(int);
-static void tp_id(const unsigned char *, const unsigned char *, unsigned char *);
-static void tp_remove(struct tls_ticketkeys *, size_t);
-static struct tls_session *tp_session(WOLFSSL *);
-static void put_u32(unsigned char *, uint32_t);
+static struct tls_session *ti_session(WOLFSSL *);
+static void ti_of_session(struct tls_ticketkeys *, WOLFSSL *,
+    struct tls_ticket_ident *);
+static int ti_attach(struct tls_ticketkeys *, WOLFSSL *, const struct tls_ticket_ident *);
+static const struct ticket_key *key_named(struct tls_ticketkeys *,
+    const unsigned char *, bool *);
+static void ticket_aad(unsigned char *, const unsigned char *, const unsigned char *, int);
 static uint32_t get_u32(const unsigned char *);
-static void tp_prune(struct tls_ticketkeys *, int64_t);
-static void tp_record(struct tls_ticketkeys *, WOLFSSL *, const unsigned char *,
-    const unsigned char *);
-static void tp_attach(struct tls_ticketkeys *, WOLFSSL *, const unsigned char *,
-    const unsigned char *);
-static void tp_load(struct tls_ticketkeys *);
-static void tp_save(struct tls_ticketkeys *);
 static int ticket_cb(WOLFSSL *, unsigned char[WOLFSSL_TICKET_NAME_SZ],
     unsigned char[WOLFSSL_TICKET_IV_SZ], unsigned char[WOLFSSL_TICKET_MAC_SZ], int,
     unsigned char *, int, int *, void *);
@@ -298,17 +283,9 @@ tls_ticketkeys_new(const char *path, time_t rotation_s)
 	}
 	if (path != NULL && (tk->path = strdup(path)) == NULL)
 		goto fail;
-	if ((tk->peers = calloc(TP_MAX, sizeof(*tk->peers))) == NULL)
+	if ((tk->peers = tls_ticketpeers_new(path)) == NULL)
 		goto fail;
 	tk->lifetime = 300;
-	if (path != NULL) {
-		size_t n = strlen(path) + sizeof(".peers");
-
-		if ((tk->ppath = malloc(n)) == NULL)
-			goto fail;
-		snprintf(tk->ppath, n, "%s.peers", path);
-		tp_load(tk);
-	}
 	lk = tk_lock(tk);
 	if (tk->path != NULL)
 		rc = tk_load(tk, false);
@@ -336,10 +313,7 @@ tls_ticketkeys_free(struct tls_ticketkeys *tk)
 		return;
 	wc_FreeRng(&tk->rng);
 	free(tk->path);
-	free(tk->ppath);
-	for (size_t i = 0; tk->peers != NULL && i < tk->n_peers; i++)
-		free(tk->peers[i].der);
-	free(tk->peers);
+	tls_ticketpeers_free(tk->peers);
 	memset(tk, 0, sizeof(*tk));
 	free(tk);
 }
@@ -391,204 +365,244 @@ tls_ticketkeys_age(const struct tls_ticketkeys *tk, time_t now)
 	return tk != NULL ? (long)((int64_t)now - tk->cur.created) : -1;
 }
 
-/* wolfSSL's ticket callback: enc = 1 seals ticket in place under the current key,
- * enc = 0 opens it with the key named key_name. */
+/* The key named key_name (current or previous, reloading the file once when another
+ * node may have rotated), or NULL. *old: it is the previous key. */
+static const struct ticket_key *
+key_named(struct tls_ticketkeys *tk, const unsigned char *key_name, bool *old)
+{
+	*old = false;
+	if (memcmp(key_name, tk->cur.name, WOLFSSL_TICKET_NAME_SZ) != 0 &&
+	    (!tk->have_prev ||
+	    memcmp(key_name, tk->prev.name, WOLFSSL_TICKET_NAME_SZ) != 0) &&
+	    tk_changed(tk))
+		(void)tk_load(tk, true);  /* another node's newer key? */
+	if (memcmp(key_name, tk->cur.name, WOLFSSL_TICKET_NAME_SZ) == 0)
+		return &tk->cur;
+	if (tk->have_prev && memcmp(key_name, tk->prev.name, WOLFSSL_TICKET_NAME_SZ) == 0) {
+		*old = true;
+		return &tk->prev;
+	}
+	return NULL;
+}
+
+/* Associated data of a sealed ticket: key name, IV, sealed length. */
+static void
+ticket_aad(unsigned char *aad, const unsigned char *key_name, const unsigned char *iv,
+    int len)
+{
+	memcpy(aad, key_name, WOLFSSL_TICKET_NAME_SZ);
+	memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+	aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ] = (unsigned char)(len >> 8);
+	aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 1] = (unsigned char)len;
+}
+
+int
+tls_ticketkeys_seal(struct tls_ticketkeys *tk, const struct tls_ticket_ident *id,
+    unsigned char *key_name, unsigned char *iv, unsigned char *mac,
+    unsigned char *ticket, int len, int room, int *out_len)
+{
+	unsigned char aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2];
+	const struct ticket_key *k;
+
+	if (tk == NULL || tk->magic != TK_OBJ_MAGIC || len < 0 || room < len ||
+	    room > 0xffff) {
+		log_warnx("tls tickets reason=bad-callback-context");
+		return WOLFSSL_TICKET_RET_REJECT;
+	}
+	(void)tls_ticketkeys_maybe_rotate(tk, time(NULL));
+	k = &tk->cur;
+	memcpy(key_name, k->name, WOLFSSL_TICKET_NAME_SZ);
+	if (wc_RNG_GenerateBlock(&tk->rng, iv, WOLFSSL_TICKET_IV_SZ) != 0)
+		return WOLFSSL_TICKET_RET_REJECT;
+	if (room - len >= TI_LEN) {
+		unsigned char *t = ticket + len;
+		uint32_t p = id->present ? (uint32_t)id->proved : 0;
+
+		memset(t, 0, TI_LEN);
+		t[0] = TI_MAGIC0;
+		t[1] = TI_MAGIC1;
+		t[2] = TI_VERSION;
+		t[3] = id->present ? TI_PRESENT : 0;
+		t[4] = (unsigned char)(p >> 24);
+		t[5] = (unsigned char)(p >> 16);
+		t[6] = (unsigned char)(p >> 8);
+		t[7] = (unsigned char)p;
+		if (id->present)
+			memcpy(t + 8, id->hash, TLS_IDENT_HASH);
+		len += TI_LEN;
+	} else if (id->present) {
+		/* another wolfSSL build with less room: the ticket carries no identity */
+		log_debug("tls tickets reason=no-room-for-peer-identity (resumes without it)");
+	}
+	ticket_aad(aad, key_name, iv, len);
+	if (wc_ChaCha20Poly1305_Encrypt(k->key, iv, aad, sizeof(aad), ticket, (word32)len,
+	    ticket, mac) != 0)
+		return WOLFSSL_TICKET_RET_REJECT;
+	*out_len = len;
+	return WOLFSSL_TICKET_RET_OK;
+}
+
+int
+tls_ticketkeys_open(struct tls_ticketkeys *tk, const unsigned char *key_name,
+    const unsigned char *iv, const unsigned char *mac, unsigned char *ticket, int len,
+    int *out_len, struct tls_ticket_ident *id)
+{
+	unsigned char aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2];
+	const struct ticket_key *k;
+	const unsigned char *t;
+	bool old;
+
+	memset(id, 0, sizeof(*id));
+	if (tk == NULL || tk->magic != TK_OBJ_MAGIC || len < 0 || len > 0xffff) {
+		log_warnx("tls tickets reason=bad-callback-context");
+		return WOLFSSL_TICKET_RET_REJECT;
+	}
+	if ((k = key_named(tk, key_name, &old)) == NULL) {
+		log_debug("tls tickets reason=unknown-key-name (full handshake)");
+		return WOLFSSL_TICKET_RET_REJECT;
+	}
+	ticket_aad(aad, key_name, iv, len);
+	if (wc_ChaCha20Poly1305_Decrypt(k->key, iv, aad, sizeof(aad), ticket, (word32)len,
+	    mac, ticket) != 0) {
+		log_debug("tls tickets reason=ticket-authentication-failed (full handshake)");
+		return WOLFSSL_TICKET_RET_REJECT;
+	}
+	*out_len = len;
+	t = ticket + len - TI_LEN;
+	if (len <= TI_LEN || t[0] != TI_MAGIC0 || t[1] != TI_MAGIC1 || t[2] != TI_VERSION ||
+	    (t[3] & ~TI_PRESENT) != 0)
+		return old ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK; /* none */
+	*out_len = len - TI_LEN;
+	if (t[3] & TI_PRESENT) {
+		int64_t now = (int64_t)time(NULL);
+		uint32_t age = (uint32_t)now - get_u32(t + 4);   /* modulo 2^32 */
+
+		id->present = true;
+		id->proved = now - (int64_t)age;
+		memcpy(id->hash, t + 8, TLS_IDENT_HASH);
+		if ((int64_t)age > (int64_t)tk->lifetime + (int64_t)tk->rotation) {
+			log_info("tls tickets reason=peer-identity-proved-too-long-ago age=%us "
+			    "(full handshake)", (unsigned)age);
+			return WOLFSSL_TICKET_RET_REJECT;
+		}
+	}
+	return old ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
+}
+
+/* wolfSSL's ticket callback: enc = 1 seals ticket in place under the current key
+ * (*outLen holds the room on entry), enc = 0 opens it with the key named key_name. */
 static int
 ticket_cb(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
     unsigned char iv[WOLFSSL_TICKET_IV_SZ], unsigned char mac[WOLFSSL_TICKET_MAC_SZ],
     int enc, unsigned char *ticket, int inLen, int *outLen, void *arg)
 {
 	struct tls_ticketkeys *tk = arg;
-	unsigned char aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2];
-	const struct ticket_key *k;
-	bool old = false;
+	struct tls_ticket_ident id;
+	int rc;
 
-	if (tk == NULL || tk->magic != TK_OBJ_MAGIC || inLen < 0 || inLen > 0xffff) {
+	if (tk == NULL || tk->magic != TK_OBJ_MAGIC) {
 		log_warnx("tls tickets reason=bad-callback-context");
 		return WOLFSSL_TICKET_RET_REJECT;
 	}
 	if (enc) {
-		(void)tls_ticketkeys_maybe_rotate(tk, time(NULL));
-		k = &tk->cur;
-		memcpy(key_name, k->name, WOLFSSL_TICKET_NAME_SZ);
-		if (wc_RNG_GenerateBlock(&tk->rng, iv, WOLFSSL_TICKET_IV_SZ) != 0)
-			return WOLFSSL_TICKET_RET_REJECT;
-	} else {
-		if (memcmp(key_name, tk->cur.name, WOLFSSL_TICKET_NAME_SZ) != 0 &&
-		    (!tk->have_prev ||
-		    memcmp(key_name, tk->prev.name, WOLFSSL_TICKET_NAME_SZ) != 0) &&
-		    tk_changed(tk))
-			(void)tk_load(tk, true);  /* another node's newer key? */
-		if (memcmp(key_name, tk->cur.name, WOLFSSL_TICKET_NAME_SZ) == 0) {
-			k = &tk->cur;
-		} else if (tk->have_prev &&
-		    memcmp(key_name, tk->prev.name, WOLFSSL_TICKET_NAME_SZ) == 0) {
-			k = &tk->prev;
-			old = true;
-		} else {
-			log_debug("tls tickets reason=unknown-key-name (full handshake)");
-			return WOLFSSL_TICKET_RET_REJECT;
-		}
+		ti_of_session(tk, ssl, &id);
+		return tls_ticketkeys_seal(tk, &id, key_name, iv, mac, ticket, inLen,
+		    *outLen, outLen);
 	}
-	memcpy(aad, key_name, WOLFSSL_TICKET_NAME_SZ);
-	memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
-	aad[sizeof(aad) - 2] = (unsigned char)(inLen >> 8);
-	aad[sizeof(aad) - 1] = (unsigned char)inLen;
-	if (enc) {
-		if (wc_ChaCha20Poly1305_Encrypt(k->key, iv, aad, sizeof(aad), ticket,
-		    (word32)inLen, ticket, mac) != 0)
-			return WOLFSSL_TICKET_RET_REJECT;
-	} else {
-		if (wc_ChaCha20Poly1305_Decrypt(k->key, iv, aad, sizeof(aad), ticket,
-		    (word32)inLen, mac, ticket) != 0) {
-			log_debug("tls tickets reason=ticket-authentication-failed");
-			return WOLFSSL_TICKET_RET_REJECT;
-		}
-	}
-	*outLen = inLen;
-	if (enc)
-		tp_record(tk, ssl, key_name, iv);
-	else
-		tp_attach(tk, ssl, key_name, iv);
-	return old ? WOLFSSL_TICKET_RET_CREATE : WOLFSSL_TICKET_RET_OK;
+	rc = tls_ticketkeys_open(tk, key_name, iv, mac, ticket, inLen, outLen, &id);
+	if (rc == WOLFSSL_TICKET_RET_REJECT || !id.present)
+		return rc;
+	return ti_attach(tk, ssl, &id) == 0 ? rc : WOLFSSL_TICKET_RET_REJECT;
 }
 
-/* --- peer identities bound to tickets ------------------------------------------- */
-
-static void
-tp_id(const unsigned char *key_name, const unsigned char *iv, unsigned char *id)
-{
-	unsigned char in[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ];
-	unsigned char h[WC_SHA256_DIGEST_SIZE];
-
-	memcpy(in, key_name, WOLFSSL_TICKET_NAME_SZ);
-	memcpy(in + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
-	if (wc_Sha256Hash(in, sizeof(in), h) != 0)
-		memset(h, 0, sizeof(h));
-	memcpy(id, h, TP_IDLEN);
-}
-
-static void
-tp_remove(struct tls_ticketkeys *tk, size_t i)
-{
-	free(tk->peers[i].der);
-	tk->peers[i] = tk->peers[--tk->n_peers];
-	memset(&tk->peers[tk->n_peers], 0, sizeof(tk->peers[0]));
-}
-
-/* Drop identities whose ticket has expired. */
-static void
-tp_prune(struct tls_ticketkeys *tk, int64_t now)
-{
-	for (size_t i = 0; i < tk->n_peers; )
-		if (tk->peers[i].expires <= now)
-			tp_remove(tk, i);
-		else
-			i++;
-}
+/* --- peer identities sealed in tickets ------------------------------------------ */
 
 /* The session behind ssl (our memory-I/O context), or NULL. */
 static struct tls_session *
-tp_session(WOLFSSL *ssl)
+ti_session(WOLFSSL *ssl)
 {
-	struct tls_session *s = wolfSSL_GetIOReadCtx(ssl);
+	struct tls_session *s = ssl != NULL ? wolfSSL_GetIOReadCtx(ssl) : NULL;
 
 	return s != NULL && s->magic == TLS_SESSION_MAGIC && s->ssl == ssl ? s : NULL;
 }
 
-/* A ticket was sealed: record the client's certificate chain under its name + IV. */
+/* A ticket is being sealed: the identity it will carry. The chain the client presented
+ * in this handshake (proved now, by its CertificateVerify), or on a resumed session
+ * the identity its own ticket carried (same chain, same proof time); none without a
+ * client certificate. The chain is kept by ticketpeers.c (memory and file). */
 static void
-tp_record(struct tls_ticketkeys *tk, WOLFSSL *ssl, const unsigned char *key_name,
-    const unsigned char *iv)
+ti_of_session(struct tls_ticketkeys *tk, WOLFSSL *ssl, struct tls_ticket_ident *id)
 {
-	struct tls_session *s = tp_session(ssl);
+	struct tls_session *s = ti_session(ssl);
 	WOLFSSL_X509_CHAIN *chain = wolfSSL_get_peer_chain(ssl);
-	struct ticket_peer p;
+	unsigned char hash[WC_SHA256_DIGEST_SIZE];
 	int64_t now = (int64_t)time(NULL);
 	int nc = chain != NULL ? wolfSSL_get_chain_count(chain) : 0;
+	struct tls_chain c;
 	size_t off = 0;
 
-	memset(&p, 0, sizeof(p));
-	if (nc > 0) {
-		for (int i = 0; i < nc && p.n < TP_CERTS_MAX; i++) {
+	memset(id, 0, sizeof(*id));
+	c.n = 0;
+	if (nc > 0 && wolfSSL_session_reused(ssl) != 1) {
+		for (int i = 0; i < nc && c.n < TLS_CHAIN_MAX; i++) {
+			unsigned char *der = wolfSSL_get_chain_cert(chain, i);
 			int len = wolfSSL_get_chain_length(chain, i);
 
-			if (wolfSSL_get_chain_cert(chain, i) == NULL || len <= 0 ||
-			    p.total + (size_t)len > TP_CHAIN_MAX)
+			if (der == NULL || len <= 0)
 				break;
-			p.len[p.n++] = (size_t)len;
-			p.total += (size_t)len;
+			c.der[c.n] = der;
+			c.len[c.n++] = (size_t)len;
 		}
-		if (p.n == 0 || (p.der = malloc(p.total)) == NULL)
-			return;
-		for (size_t i = 0; i < p.n; i++) {
-			memcpy(p.der + off, wolfSSL_get_chain_cert(chain, (int)i), p.len[i]);
-			off += p.len[i];
+		id->proved = now;
+	} else if (s != NULL && s->tchain_n > 0 && s->tproved > 0) {
+		for (size_t i = 0; i < s->tchain_n; off += s->tchain_len[i], i++) {
+			c.der[c.n] = s->tchain + off;
+			c.len[c.n++] = s->tchain_len[i];
 		}
-	} else if (s != NULL && s->tchain_n > 0) {
-		/* a resumed session getting a new ticket: carry its identity over */
-		for (size_t i = 0; i < s->tchain_n && p.n < TP_CERTS_MAX; i++) {
-			p.len[p.n++] = s->tchain_len[i];
-			p.total += s->tchain_len[i];
-		}
-		if ((p.der = malloc(p.total)) == NULL)
-			return;
-		memcpy(p.der, s->tchain, p.total);
-	} else {
+		id->proved = s->tproved;
+	}
+	if (c.n == 0)
 		return;                 /* no client certificate: nothing to bind */
-	}
-	tp_id(key_name, iv, p.id);
-	p.expires = now + (int64_t)tk->lifetime;
-	tp_prune(tk, now);
-	if (tk->n_peers == TP_MAX) {
-		size_t oldest = 0;
-
-		for (size_t i = 1; i < tk->n_peers; i++)
-			if (tk->peers[i].expires < tk->peers[oldest].expires)
-				oldest = i;
-		tp_remove(tk, oldest);
-	}
-	tk->peers[tk->n_peers++] = p;
-	tp_save(tk);
+	/* keep the chain as long as the ticket can be opened (a failed write only costs
+	 * other nodes a full handshake; the hash is sealed all the same) */
+	if (tls_ticketpeers_put(tk->peers, &c, now, (int64_t)tk->lifetime, hash) == -1 &&
+	    tls_chain_hash(&c, hash) == -1)
+		return;
+	memcpy(id->hash, hash, TLS_IDENT_HASH);
+	id->present = true;
 }
 
-/* A ticket was opened: give its recorded chain (if any) to the session. */
-static void
-tp_attach(struct tls_ticketkeys *tk, WOLFSSL *ssl, const unsigned char *key_name,
-    const unsigned char *iv)
+/* A ticket carrying identity id was opened: give the session its chain. -1 when this
+ * node does not have the chain (the ticket is then refused). */
+static int
+ti_attach(struct tls_ticketkeys *tk, WOLFSSL *ssl, const struct tls_ticket_ident *id)
 {
-	struct tls_session *s = tp_session(ssl);
-	unsigned char id[TP_IDLEN];
-	int64_t now = (int64_t)time(NULL);
+	struct tls_session *s = ti_session(ssl);
+	struct tls_chain c;
+	size_t total = 0;
 
+	if (tls_ticketpeers_get(tk->peers, id->hash, TLS_IDENT_HASH, &c) == -1) {
+		log_info("tls tickets reason=peer-identity-unknown-here "
+		    "(ticket refused, full handshake)");
+		return -1;
+	}
 	if (s == NULL)
-		return;
-	tp_id(key_name, iv, id);
-	for (size_t i = 0; i < tk->n_peers; i++) {
-		const struct ticket_peer *p = &tk->peers[i];
-
-		if (memcmp(p->id, id, TP_IDLEN) != 0 || p->expires <= now)
-			continue;
-		free(s->tchain);
-		s->tchain_n = 0;
-		if ((s->tchain = malloc(p->total)) == NULL)
-			return;
-		memcpy(s->tchain, p->der, p->total);
-		for (size_t k = 0; k < p->n && k < TP_CERTS_MAX && k < TLS_CHAIN_MAX; k++)
-			s->tchain_len[s->tchain_n++] = p->len[k];
-		log_debug("tls tickets peer identity found for the ticket (certificates=%zu)",
-		    p->n);
-		return;
+		return 0;
+	for (size_t i = 0; i < c.n; i++)
+		total += c.len[i];
+	free(s->tchain);
+	s->tchain_n = 0;
+	s->tproved = 0;
+	if ((s->tchain = malloc(total)) == NULL)
+		return -1;
+	total = 0;
+	for (size_t i = 0; i < c.n; total += c.len[i], i++) {
+		memcpy(s->tchain + total, c.der[i], c.len[i]);
+		s->tchain_len[s->tchain_n++] = c.len[i];
 	}
-}
-
-static void
-put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
+	s->tproved = id->proved;
+	log_debug("tls tickets peer identity found for the ticket (certificates=%zu)", c.n);
+	return 0;
 }
 
 static uint32_t
@@ -597,119 +611,10 @@ get_u32(const unsigned char *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* File: "QFTP", version, count (u32 each); per identity: id, expires (u64), n (u32),
- * n lengths (u32), the DER; then SHA-256 of everything before it. */
-static void
-tp_save(struct tls_ticketkeys *tk)
-{
-	unsigned char *buf, *p;
-	size_t size = 12 + TK_SUM;
-
-	if (tk->ppath == NULL)
-		return;
-	for (size_t i = 0; i < tk->n_peers; i++)
-		size += TP_IDLEN + 8 + 4 + 4 * tk->peers[i].n + tk->peers[i].total;
-	if ((buf = malloc(size)) == NULL) {
-		log_warnx("tls ticket_peers=%s reason=out-of-memory (not saved)", tk->ppath);
-		return;
-	}
-	memcpy(buf, TP_MAGIC, 4);
-	put_u32(buf + 4, TP_VERSION);
-	put_u32(buf + 8, (uint32_t)tk->n_peers);
-	p = buf + 12;
-	for (size_t i = 0; i < tk->n_peers; i++) {
-		const struct ticket_peer *e = &tk->peers[i];
-
-		memcpy(p, e->id, TP_IDLEN);
-		put_u32(p + TP_IDLEN, (uint32_t)((uint64_t)e->expires >> 32));
-		put_u32(p + TP_IDLEN + 4, (uint32_t)e->expires);
-		put_u32(p + TP_IDLEN + 8, (uint32_t)e->n);
-		p += TP_IDLEN + 12;
-		for (size_t k = 0; k < e->n; k++, p += 4)
-			put_u32(p, (uint32_t)e->len[k]);
-		memcpy(p, e->der, e->total);
-		p += e->total;
-	}
-	if (wc_Sha256Hash(buf, (word32)(p - buf), p) == 0)
-		(void)tls_file_write_atomic(tk->ppath, buf, size);
-	free(buf);
-}
-
-/* Read <key file>.peers; a missing file is empty, a foreign or damaged one is logged
- * and ignored. Expired identities are dropped. */
-static void
-tp_load(struct tls_ticketkeys *tk)
-{
-	unsigned char *buf = NULL, sum[TK_SUM];
-	const unsigned char *p, *end;
-	int64_t now = (int64_t)time(NULL);
-	struct stat sb;
-	uint32_t n;
-	size_t max = 12 + TK_SUM + (size_t)TP_MAX * (TP_IDLEN + 12 + 4 * TP_CERTS_MAX +
-	    TP_CHAIN_MAX);
-	ssize_t r;
-	int fd;
-
-	if ((fd = open(tk->ppath, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
-		if (errno != ENOENT)
-			log_warn("tls ticket_peers=%s reason=open-failed", tk->ppath);
-		return;
-	}
-	if (fstat(fd, &sb) == -1 || !S_ISREG(sb.st_mode) || sb.st_uid != geteuid() ||
-	    (sb.st_mode & 077) != 0 || sb.st_size < 12 + TK_SUM ||
-	    (size_t)sb.st_size > max || (buf = malloc((size_t)sb.st_size)) == NULL ||
-	    (r = read(fd, buf, (size_t)sb.st_size)) != sb.st_size) {
-		log_warnx("tls ticket_peers=%s reason=foreign-or-unreadable-file (ignored)",
-		    tk->ppath);
-		goto out;
-	}
-	end = buf + sb.st_size - TK_SUM;
-	if (memcmp(buf, TP_MAGIC, 4) != 0 || get_u32(buf + 4) != TP_VERSION ||
-	    wc_Sha256Hash(buf, (word32)(end - buf), sum) != 0 ||
-	    memcmp(sum, end, TK_SUM) != 0) {
-		log_warnx("tls ticket_peers=%s reason=bad-header-or-checksum (ignored)",
-		    tk->ppath);
-		goto out;
-	}
-	n = get_u32(buf + 8);
-	p = buf + 12;
-	for (uint32_t i = 0; i < n && tk->n_peers < TP_MAX; i++) {
-		struct ticket_peer e;
-
-		memset(&e, 0, sizeof(e));
-		if (end - p < TP_IDLEN + 12)
-			break;
-		memcpy(e.id, p, TP_IDLEN);
-		e.expires = (int64_t)((uint64_t)get_u32(p + TP_IDLEN) << 32 |
-		    get_u32(p + TP_IDLEN + 4));
-		e.n = get_u32(p + TP_IDLEN + 8);
-		p += TP_IDLEN + 12;
-		if (e.n == 0 || e.n > TP_CERTS_MAX || (size_t)(end - p) < 4 * e.n)
-			break;
-		for (size_t k = 0; k < e.n; k++, p += 4) {
-			e.len[k] = get_u32(p);
-			e.total += e.len[k];
-		}
-		if (e.total > TP_CHAIN_MAX || (size_t)(end - p) < e.total)
-			break;
-		if (e.expires > now) {
-			if ((e.der = malloc(e.total)) == NULL)
-				break;
-			memcpy(e.der, p, e.total);
-			tk->peers[tk->n_peers++] = e;
-		}
-		p += e.total;
-	}
-	log_debug("tls ticket_peers=%s loaded=%zu", tk->ppath, tk->n_peers);
-out:
-	free(buf);
-	close(fd);
-}
-
 size_t
 tls_ticketkeys_peer_count(const struct tls_ticketkeys *tk)
 {
-	return tk != NULL ? tk->n_peers : 0;
+	return tk != NULL ? tls_ticketpeers_count(tk->peers) : 0;
 }
 
 int

@@ -87,6 +87,7 @@ struct tls_session {
 	unsigned char     *tchain;
 	size_t             tchain_len[TLS_CHAIN_MAX];
 	size_t             tchain_n;
+	int64_t            tproved;      /* when that chain was proved (full handshake) */
 };
 
 /* ctx.c: the domain named name (case-insensitive), or NULL. */
@@ -124,6 +125,27 @@ struct tls_chain {
 	size_t               n;
 };
 
+/* ticketpeers.c: the certificate chains tickets name by hash, in memory and in
+ * <key file>.peers (key_path NULL: memory only), merged with what other nodes wrote.
+ * Bounded: TLS_PEERS_MAX chains, TLS_PEER_CHAIN_MAX bytes each. */
+#define TLS_PEERS_MAX      1024
+#define TLS_PEER_CHAIN_MAX 16384
+struct tls_ticketpeers;
+struct tls_ticketpeers *tls_ticketpeers_new(const char *key_path);
+void tls_ticketpeers_free(struct tls_ticketpeers *tp);
+size_t tls_ticketpeers_count(const struct tls_ticketpeers *tp);
+/* SHA-256 over the chain (count, then each length and DER). 0 or -1. */
+int tls_chain_hash(const struct tls_chain *c, unsigned char out[32]);
+/* Keep chain c (copied) for at least keep_s seconds from now; the file is rewritten
+ * only when the chain is new or would expire sooner. hash receives tls_chain_hash(c).
+ * Returns 0, or -1 (chain too large, out of memory, file not written; logged). */
+int tls_ticketpeers_put(struct tls_ticketpeers *tp, const struct tls_chain *c,
+    int64_t now, int64_t keep_s, unsigned char hash[32]);
+/* The chain whose hash starts with the hlen bytes of hash (memory, then the file when
+ * another node changed it), borrowed until the next call. 0, or -1 when unknown. */
+int tls_ticketpeers_get(struct tls_ticketpeers *tp, const unsigned char *hash,
+    size_t hlen, struct tls_chain *c);
+
 /* dane.c: the peer chain of an established session (n = 0 if none). */
 void tls_peer_chain(const struct tls_session *s, struct tls_chain *c);
 /* Does the chain's leaf chain up to a CA of roots (may be NULL) or to the anchor ta
@@ -147,6 +169,10 @@ void tls_store_free(struct tls_store *st);
  * none or expired. */
 const unsigned char *tls_store_get(struct tls_store *st, const char *key, time_t now,
     size_t *len);
+/* The most recently saved unexpired session whose key starts with prefix (DER and its
+ * key, borrowed until the next store call), or NULL. */
+const unsigned char *tls_store_get_newest(struct tls_store *st, const char *prefix,
+    time_t now, size_t *len, const char **key);
 /* Save (replace) key's session; expiry is absolute. Writes the file. 0 or -1 (logged). */
 int tls_store_put(struct tls_store *st, const char *key, const unsigned char *der,
     size_t len, time_t expiry, time_t now);
@@ -165,12 +191,33 @@ int tls_ticketkeys_attach(struct tls_ticketkeys *tk, WOLFSSL_CTX *wc, unsigned l
 int tls_ticketkeys_maybe_rotate(struct tls_ticketkeys *tk, time_t now);
 /* Age in seconds of the current key at now. */
 long tls_ticketkeys_age(const struct tls_ticketkeys *tk, time_t now);
-/* Peer identities bound to tickets: when a server ticket is sealed, the client's
- * certificate chain is recorded under the ticket's key name and IV (in memory and in
- * <ticket key file>.peers, 0600, atomic writes, bounded, expiring with the ticket);
- * when a ticket is opened the chain is attached to the session (tchain), so a resumed
- * handshake in a later process still knows (and re-verifies) the peer's certificate.
- * Number of recorded identities: */
+/* Peer identities sealed in tickets: every ticket sealed for a client that presented a
+ * certificate carries the hash of that chain and when it was proved; the chain is kept
+ * by ticketpeers.c (memory and <ticket key file>.peers, shareable by the nodes that
+ * share the key file). A ticket whose chain is unknown to this node, or proved more
+ * than ticket lifetime + rotation ago, is refused (full handshake); otherwise the chain
+ * is attached to the session (tchain) and re-verified. Number of chains kept: */
 size_t tls_ticketkeys_peer_count(const struct tls_ticketkeys *tk);
+
+/* The identity sealed in a ticket (TLS_IDENT_HASH bytes of the chain's SHA-256). */
+#define TLS_IDENT_HASH 24
+struct tls_ticket_ident {
+	bool          present;                /* the client proved a certificate chain */
+	unsigned char hash[TLS_IDENT_HASH];   /* tls_chain_hash() of it, cut */
+	int64_t       proved;                 /* when (seconds; kept modulo 2^32) */
+};
+/* The two halves of the ticket callback, without the wolfSSL session (tests use them
+ * directly). seal: fill key_name, iv, mac; encrypt ticket (len bytes, room bytes
+ * writable) in place with id appended when room allows; *out_len = sealed length.
+ * open: decrypt ticket (len bytes) with the key named key_name; *out_len = wolfSSL's
+ * part, *id = the identity carried (present false for none or an older ticket).
+ * Both return WOLFSSL_TICKET_RET_OK, _CREATE (opened with the previous key: reissue)
+ * or _REJECT (unknown key, forged or damaged ticket, identity proved too long ago). */
+int tls_ticketkeys_seal(struct tls_ticketkeys *tk, const struct tls_ticket_ident *id,
+    unsigned char *key_name, unsigned char *iv, unsigned char *mac,
+    unsigned char *ticket, int len, int room, int *out_len);
+int tls_ticketkeys_open(struct tls_ticketkeys *tk, const unsigned char *key_name,
+    const unsigned char *iv, const unsigned char *mac, unsigned char *ticket, int len,
+    int *out_len, struct tls_ticket_ident *id);
 
 #endif

@@ -1,9 +1,10 @@
 /* tests/fuzz/fuzz_tlsfiles.c - libFuzzer target for the TLS state file loaders.
  * SPDX-License-Identifier: ISC
  * Built by `make fuzz`. Byte 0 picks the file: the client session store (tls/store.c),
- * the ticket key file or the ticket peer file (tls/ticketkeys.c). Unless bit 0x80 is
- * set, this harness fills in the SHA-256 checksums the formats carry, so that the
- * fuzzer gets past them to the length and count checks. The file is loaded from a
+ * the ticket key file (tls/ticketkeys.c) or the ticket peer file (tls/ticketpeers.c).
+ * Unless bit 0x80 is set, this harness fills in the SHA-256 checksums the store and key
+ * formats carry, so that the fuzzer gets past them to the length and count checks (the
+ * peer file has none: its entries are named by the hash of their contents). The file is loaded from a
  * private temporary directory, used a little and freed. */
 #include <stddef.h>
 #include <stdint.h>
@@ -137,7 +138,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	case 1:
 	case 2:
-		if (ctl & 0x80)
+		if (ctl & 0x80 || ctl % 3 == 2)
 			buf_append(&b, data + 1, size - 1);
 		else
 			frame_sum(&b, data + 1, size - 1);
