@@ -813,15 +813,17 @@ drained_cb(EV_P_ ev_timer *w, int revents)
 	finish(c);
 }
 
-/* An idle connection keeps no buffer storage: small emptied buffers are released (a
- * large one is kept, a busy link would only allocate it again). */
+/* An idle connection keeps no buffer storage: emptied buffers are released at the end
+ * of each callback (buf.c releases large ones as soon as they drain), so a link is back
+ * to idle size after a burst; a busy link allocates again at most once per buffer and
+ * loop turn. */
 static void
 release_idle_buffers(struct conn *c)
 {
 	struct buf *b[] = { &c->rawin, &c->in, &c->out, &c->rawout };
 
 	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
-		if (b[i]->len == 0 && b[i]->cap > 0 && b[i]->cap <= 4096)
+		if (b[i]->len == 0 && b[i]->cap > 0)
 			buf_free(b[i]);
 }
 
