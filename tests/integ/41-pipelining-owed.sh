@@ -16,20 +16,10 @@ need_quickfed
 setup_ns
 sites_ab
 
-log "message 1: through quickfed B, which pipelines"
-client_bg bob1 bob@b.example pass-b 127.0.2.2 \
-	expect-message alice@a.example "message 1" --timeout 15
-client alice1 alice@a.example pass-a 127.0.1.2 send bob@b.example "message 1" ||
-	fail "alice could not send message 1"
-client_wait bob1
-wait_for 25 peercaps_has qfA b.example 'pipelining:1' ||
-	fail "quickfed A did not learn that b.example pipelines: $(qfctl qfA show peercaps)"
+pipe_learn_b
 
 log "replacing site B with a peer that offers no STARTTLS on 127.0.2.1:5269"
-stop_quickfed qfB
-stop_prosody B
-b_gone() { ! qfctl qfA show peers | grep -q '^peer\.[0-9]*\.address=127\.0\.2\.1:'; }
-wait_for 25 b_gone || log "note: quickfed A still shows a connection to 127.0.2.1"
+pipe_drop_b
 aline=$(wc -l <"$TMP/qfA.log")
 bg nostarttls "$PYTHON" "$QF_TOP/tests/integ/nostarttls.py" --host 127.0.2.1 \
 	--domain b.example --seconds 60
