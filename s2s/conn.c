@@ -2,7 +2,11 @@
  * SPDX-License-Identifier: ISC
  * Created by link.c, its only owner (struct conn_ops). Reads go raw socket -> rawin ->
  * (TLS ->) in -> ops->input; writes go conn_out() -> out -> (TLS ->) rawout -> socket,
- * and everything a callback produced leaves in one write (one flight). Bytes that
+ * and everything a callback produced leaves in one write (one flight). What owners
+ * queue from outside our callbacks (conn_flush: stanzas relayed from another
+ * connection) is written once per event-loop turn, just before the loop waits again
+ * (an ev_prepare shared by all connections): many stanzas per TLS record and per
+ * send(), not one each. Bytes that
  * arrive behind the element that started TLS stay in rawin and are the TLS engine's
  * first input. Knows nothing of XMPP: what the deadlines and names mean is the owner's. */
 #include <errno.h>
@@ -62,6 +66,8 @@ struct conn_impl {
 	uint64_t    plain_acked;   /* plaintext bytes known acknowledged */
 	struct { uint64_t plain, wire; } ck[16];
 	unsigned    ck_head, ck_n;
+	bool        flush_pending; /* in the list of connections to write this loop turn */
+	struct conn_impl *fprev, *fnext; /* links in that list */
 };
 
 static struct ev_loop *loop;
@@ -69,12 +75,19 @@ static const struct config *cfg;
 static struct tls_ctx *tls_creds;
 static struct conn *all;
 static unsigned long next_id = 1, nconns;
+static ev_prepare flush_watcher;        /* writes the pending list before the loop waits */
+static struct conn_impl *flush_head, *flush_tail; /* conn_flush'ed, in call order */
 
 static void read_cb(EV_P_ ev_io *, int);
 static void write_cb(EV_P_ ev_io *, int);
 static void timer_cb(EV_P_ ev_timer *, int);
 static void wake_cb(EV_P_ ev_timer *, int);
 static void drained_cb(EV_P_ ev_timer *, int);
+static void flush_cb(EV_P_ ev_prepare *, int);
+static void flush_later(struct conn *);
+static void flush_cancel(struct conn *);
+static void flush_now(struct conn *);
+static void quickack(struct conn *);
 static int start_tls(struct conn *);
 static int pass_tlsa(struct conn *);
 static struct conn *conn_new(int, bool, bool, const struct conn_ops *, struct link *);
@@ -107,6 +120,7 @@ conn_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t)
 	loop = l;
 	cfg = c;
 	tls_creds = t;
+	ev_prepare_init(&flush_watcher, flush_cb);
 }
 
 static void
@@ -664,8 +678,15 @@ pump_output(struct conn *c)
 {
 	struct conn_impl *ci = impl(c);
 
-	if (c->out.len > 0 && !c->want_tls && c->rawout.len < OUT_LOWAT) {
-		if (c->tls == NULL) {
+	flush_cancel(c);        /* written now: nothing left for the end of the turn */
+	if (c->out.len > 0 && (!c->want_tls || c->state == CONN_CLOSING) &&
+	    c->rawout.len < OUT_LOWAT) {
+		if (c->tls == NULL || (!c->tls_input && c->state == CONN_CLOSING)) {
+			/* in the clear, also what is owed when closing on a TLS that never
+			 * started (want_tls: the input boundary never came; a pre-started
+			 * session whose <proceed/> never came, e.g. a refused pipelined
+			 * STARTTLS): the peer still reads plaintext, and bytes held for a
+			 * TLS that cannot start would only keep the close waiting */
 			if (buf_append(&c->rawout, c->out.data, c->out.len) == -1) {
 				c->close_reason = c->close_reason ? c->close_reason : "output-full";
 				c->state = CONN_DEAD;
@@ -723,6 +744,16 @@ pump_output(struct conn *c)
 		ev_timer_start(loop, &ci->drained);
 }
 
+/* Write now (from the top level: no callback of c's on the stack). */
+static void
+flush_now(struct conn *c)
+{
+	c->in_callback++;
+	pump_output(c);
+	c->in_callback--;
+	finish(c);
+}
+
 void
 conn_flush(struct conn *c)
 {
@@ -730,10 +761,66 @@ conn_flush(struct conn *c)
 		return;
 	if (c->in_callback > 0)
 		return;  /* the callback on the stack pumps when it returns */
-	c->in_callback++;
-	pump_output(c);
-	c->in_callback--;
-	finish(c);
+	flush_later(c);
+}
+
+/* Write c at the end of this loop turn, with whatever else is queued for it by then. */
+static void
+flush_later(struct conn *c)
+{
+	struct conn_impl *ci = impl(c);
+
+	if (ci->flush_pending)
+		return;
+	ci->flush_pending = true;
+	ci->fnext = NULL;
+	ci->fprev = flush_tail;
+	if (flush_tail != NULL)
+		flush_tail->fnext = ci;
+	else
+		flush_head = ci;
+	flush_tail = ci;
+	if (!ev_is_active(&flush_watcher))
+		ev_prepare_start(loop, &flush_watcher);
+}
+
+static void
+flush_cancel(struct conn *c)
+{
+	struct conn_impl *ci = impl(c);
+
+	if (!ci->flush_pending)
+		return;
+	if (ci->fprev != NULL)
+		ci->fprev->fnext = ci->fnext;
+	else
+		flush_head = ci->fnext;
+	if (ci->fnext != NULL)
+		ci->fnext->fprev = ci->fprev;
+	else
+		flush_tail = ci->fprev;
+	ci->fprev = ci->fnext = NULL;
+	ci->flush_pending = false;
+}
+
+/* Before the loop waits: write every connection something was queued on from outside
+ * its callbacks this turn (one TLS write and one send() each for all of it). Writing
+ * may close one, whose owner may queue on others: they are written in this pass. */
+static void
+flush_cb(EV_P_ ev_prepare *w, int revents)
+{
+	struct conn_impl *ci;
+
+	(void)w;
+	(void)revents;
+	while ((ci = flush_head) != NULL) {
+		flush_cancel(&ci->pub);
+		if (ci->pub.magic != CONN_MAGIC)
+			fatalx("conn: bad magic in flush");
+		if (ci->pub.state != CONN_DEAD && ci->pub.in_callback == 0)
+			flush_now(&ci->pub);
+	}
+	ev_prepare_stop(EV_A, &flush_watcher);
 }
 
 static void
@@ -741,7 +828,7 @@ read_cb(EV_P_ ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 	char tmp[READ_CHUNK];
-	bool eof = false;
+	bool eof = false, got = false;
 
 	if (c->magic != CONN_MAGIC)
 		fatalx("conn: bad magic in read");
@@ -756,6 +843,7 @@ read_cb(EV_P_ ev_io *w, int revents)
 		if (n > 0) {
 			log_trace("conn=%lu read %zd bytes", c->id, n);
 			buf_append(&c->rawin, tmp, (size_t)n);
+			got = true;
 			c->last_active = ev_now(EV_A);
 			if (impl(c)->unconfirmed) {
 				/* the peer answered: this TCP Fast Open attempt wins the race */
@@ -775,6 +863,8 @@ read_cb(EV_P_ ev_io *w, int revents)
 		c->state = CONN_DEAD;
 		break;
 	}
+	if (got)
+		quickack(c);
 	c->wrote = false;
 	process_input(c);
 	if (eof)
@@ -803,6 +893,23 @@ read_cb(EV_P_ ev_io *w, int revents)
 		c->ops->flight(c->owner);
 	c->in_callback--;
 	finish(c);
+}
+
+/* During set-up (the owner still bounds the connection by timeouts { auth }), every
+ * answer the peer sends is waited for: acknowledge what was read at once instead of
+ * holding the ACK for a reply to ride on. A peer that leaves Nagle on (jabberd2 never
+ * sets TCP_NODELAY) otherwise holds its next small segment until our delayed ACK
+ * (~40 ms per set-up step). The kernel falls back to delayed ACKs by itself, so this
+ * is repeated after each read; authenticated links are left alone. */
+static void
+quickack(struct conn *c)
+{
+	int one = 1;
+
+	if (c->state != CONN_OPEN || c->deadline != CONN_DEADLINE_AUTH)
+		return;
+	if (setsockopt(c->fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one)) == -1)
+		log_debug("conn=%lu TCP_QUICKACK: %s", c->id, strerror(errno));
 }
 
 static void
@@ -869,15 +976,17 @@ drained_cb(EV_P_ ev_timer *w, int revents)
 	finish(c);
 }
 
-/* An idle connection keeps no buffer storage: small emptied buffers are released (a
- * large one is kept, a busy link would only allocate it again). */
+/* An idle connection keeps no buffer storage: emptied buffers are released at the end
+ * of each callback (buf.c releases large ones as soon as they drain), so a link is back
+ * to idle size after a burst; a busy link allocates again at most once per buffer and
+ * loop turn. */
 static void
 release_idle_buffers(struct conn *c)
 {
 	struct buf *b[] = { &c->rawin, &c->in, &c->out, &c->rawout };
 
 	for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
-		if (b[i]->len == 0 && b[i]->cap > 0 && b[i]->cap <= 4096)
+		if (b[i]->len == 0 && b[i]->cap > 0)
 			buf_free(b[i]);
 }
 
@@ -892,9 +1001,10 @@ finish(struct conn *c)
 	release_idle_buffers(c);
 	if (c->state == CONN_CLOSING) {
 		ev_io_stop(loop, &ci->rio);
-		/* Plaintext behind a TLS handshake that never finished cannot go out:
-		 * do not wait for it, send only what is already on the wire. */
-		if (c->tls != NULL && !tls_session_established(c->tls))
+		/* Plaintext behind a TLS handshake under way that never finished cannot
+		 * go out: do not wait for it, send only what is already on the wire.
+		 * (A TLS that never started sent it in the clear: pump_output.) */
+		if (c->tls != NULL && c->tls_input && !tls_session_established(c->tls))
 			buf_reset(&c->out);
 		if (c->rawout.len == 0 && c->out.len == 0)
 			c->state = CONN_DEAD;
@@ -928,6 +1038,7 @@ destroy(struct conn *c)
 	ev_timer_stop(loop, &ci->timer);
 	ev_timer_stop(loop, &ci->wake);
 	ev_timer_stop(loop, &ci->drained);
+	flush_cancel(c);
 	waitq_del(c);
 	c->ops->closed(c->owner, c->close_reason ? c->close_reason : "unknown", c->timed_out);
 	c->local = c->remote = "";   /* borrowed from the owner, which is gone */
@@ -1110,8 +1221,10 @@ conn_close(struct conn *c, const char *reason)
 		return;
 	}
 	conn_end(c, reason);
-	if (c->in_callback == 0)
-		conn_flush(c);
+	if (c->in_callback == 0) {
+		flush_cancel(c);
+		flush_now(c);
+	}
 }
 
 void

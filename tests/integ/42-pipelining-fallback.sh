@@ -13,23 +13,10 @@ need_quickfed
 setup_ns
 sites_ab
 
-log "message 1: through quickfed B, which pipelines"
-client_bg bob1 bob@b.example pass-b 127.0.2.2 \
-	expect-message alice@a.example "message 1" --timeout 15
-client alice1 alice@a.example pass-a 127.0.1.2 send bob@b.example "message 1" ||
-	fail "alice could not send message 1"
-client_wait bob1
-wait_for 25 peercaps_has qfA b.example 'pipelining:1' ||
-	fail "quickfed A did not learn that b.example pipelines: $(qfctl qfA show peercaps)"
-qfctl qfA show peercaps
+pipe_learn_b
 
 log "replacing site B with a plain Prosody for b.example on 127.0.2.1:5269"
-stop_quickfed qfB
-stop_prosody B
-# quickfed B's shutdown ends A's connection to it (system-shutdown); A's loopback
-# stream from Prosody A for b.example stays, so count only connections to B's address.
-b_gone() { ! qfctl qfA show peers | grep -q '^peer\.[0-9]*\.address=127\.0\.2\.1:'; }
-wait_for 25 b_gone || log "note: quickfed A still shows a connection to 127.0.2.1"
+pipe_drop_b
 aline=$(wc -l <"$TMP/qfA.log")
 start_prosody B2 b.example 127.0.2.1 direct cert B
 register B2 bob b.example pass-b2
