@@ -1323,6 +1323,7 @@ config_load(const char *path, FILE *errs, struct config **out)
 
 	cfg = xcalloc(1, sizeof(*cfg));
 	cfg->path = xstrdup(path);
+	cfg->refs = 1;
 	config_defaults(cfg);
 	p.cfg = cfg;
 	parse_buffer(&p, buf, len);
@@ -1336,6 +1337,21 @@ done:
 	free(buf);
 	fclose(f);
 	return p.nerr;
+}
+
+const struct config *
+config_hold(const struct config *cfg)
+{
+	if (cfg != NULL && cfg->refs > 0)
+		((struct config *)cfg)->refs++;
+	return cfg;
+}
+
+void
+config_release(const struct config *cfg)
+{
+	if (cfg != NULL && cfg->refs > 0 && --((struct config *)cfg)->refs == 0)
+		config_free((struct config *)cfg);
 }
 
 void

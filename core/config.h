@@ -51,6 +51,9 @@ struct cfg_peer {
 
 struct config {
 	char *path;                              /* the file it was read from, owned */
+	unsigned refs;                           /* config_hold()s + the loader's: 1 after
+	                                          * config_load; config_release frees at 0.
+	                                          * 0: not counted (a test's own struct) */
 
 	/* listener internet|direct_tls|local { address A; port P; connections N } */
 	struct cfg_listener listeners[CFG_MAX_LISTENERS];
@@ -155,6 +158,12 @@ struct config {
  * errors (> 0); *out is NULL then. */
 int config_load(const char *path, FILE *errs, struct config **out);
 void config_free(struct config *cfg);
+/* Reload keeps a replaced config alive while objects made under it still use it: each
+ * takes a reference (a stream keeps the config it was opened with, s2s/link.c) and
+ * drops it when done; config_release frees at the last (the loader holds the first).
+ * config_hold returns cfg. */
+const struct config *config_hold(const struct config *cfg);
+void config_release(const struct config *cfg);
 
 /* Lookups over the parsed config (borrowed results). */
 const struct cfg_domain *config_domain(const struct config *cfg, const char *name);

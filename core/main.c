@@ -2,7 +2,8 @@
  * SPDX-License-Identifier: ISC
  * `quickfed -c FILE` runs in the foreground logging to stderr; `quickfed -t -c FILE`
  * checks the config and exits. SIGTERM/SIGINT shut down gracefully: listeners close,
- * queued stanzas are bounced, streams end with <system-shutdown/>, bounded in time. */
+ * queued stanzas are bounced, streams end with <system-shutdown/>, bounded in time.
+ * SIGHUP reloads the configuration (core/reload.c). */
 #include <errno.h>
 #include <malloc.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include "../core/handle.h"
 #include "../core/log.h"
 #include "../core/notify.h"
+#include "../core/reload.h"
 #include "../core/stats.h"
 #include "../core/status.h"
 #include "../dns/resolver.h"
@@ -95,6 +97,7 @@ signal_cb(EV_P_ ev_signal *w, int revents)
 		return;
 	}
 	stopping = true;
+	reload_shutdown();
 	log_info("signal %d: shutting down (%lu connection(s))", w->signum, conn_count());
 	notify_send("STOPPING=1");
 	/* the order that loses nothing: no new internet streams; internet links end (after
@@ -105,6 +108,7 @@ signal_cb(EV_P_ ev_signal *w, int revents)
 	listener_close_internet();
 	route_shutdown();
 	link_close_all(LINKS_INTERNET);
+	ev_timer_set(&shutdown_timer, reload_config()->shutdown_timeout_ms / 1000.0, 0.);
 	ev_timer_start(EV_A, &shutdown_timer);
 	ev_timer_start(EV_A, &shutdown_poll);
 }
@@ -118,12 +122,14 @@ status_peercaps(void *arg, const char *args, struct buf *out)
 	return 0;
 }
 
-/* The configuration quickfed runs with (arg: it), streamed: peers and domains may be many. */
+/* The configuration quickfed runs with (the last reload's), streamed: peers and domains
+ * may be many. */
 static int
 status_config(void *arg, const char *args, struct buf *out, uint64_t *cursor)
 {
+	(void)arg;
 	(void)args;
-	return config_format(arg, out, STATUS_RECORD_MAX, cursor);
+	return config_format(reload_config(), out, STATUS_RECORD_MAX, cursor);
 }
 
 static int
@@ -202,7 +208,7 @@ main(int argc, char **argv)
 	    status_peercaps, NULL);
 	status_register_stream(status, "show config",
 	    "show config: the configuration in effect, defaults included (no secrets)",
-	    status_config, cfg);
+	    status_config, NULL);
 	tls_register_status(tls, status);
 	resolver_register_status(res, status);
 	link_init(loop, cfg, tls, res, status);
@@ -210,6 +216,7 @@ main(int argc, char **argv)
 	if (listener_open_all(loop, cfg) == -1)
 		fatalx("cannot open listeners");
 	listener_register_status(status);
+	reload_init(loop, cfg, tls, status);   /* owns cfg from here on */
 
 	ev_signal_init(&sig_term, signal_cb, SIGTERM);
 	ev_signal_init(&sig_int, signal_cb, SIGINT);
@@ -238,7 +245,7 @@ main(int argc, char **argv)
 	status_free(status);
 	resolver_free(res);
 	tls_ctx_free(tls);
+	reload_free();
 	ev_loop_destroy(loop);
-	config_free(cfg);
 	return 0;
 }

@@ -315,6 +315,19 @@ admit_source_str(const struct sockaddr *sa, char *out, size_t n)
 
 /* ---- listeners and entries ---- */
 
+void
+admit_set_limits(unsigned imax, unsigned per_addr)
+{
+	internet_max = imax;
+	per_address = per_addr;
+}
+
+void
+admit_listener_set_max(struct admit_listener *al, unsigned max)
+{
+	al->max = max;
+}
+
 struct admit_listener *
 admit_listener_new(const char *name, unsigned max, bool internet)
 {

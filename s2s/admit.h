@@ -52,6 +52,11 @@ struct admit_refusal {
  * (limits.connections_per_address) and the shedding predicate. May be called again
  * (tests) once every record was released and admit_free_all() ran. */
 void admit_init(unsigned internet_max, unsigned per_address, admit_protected_fn *fn);
+/* Reload: new internet-wide cap and per-address limit. Connections over a smaller
+ * limit stay; new ones are refused (or shed) until the count is below it. */
+void admit_set_limits(unsigned internet_max, unsigned per_address);
+/* Reload: a listener's new limit (the same rule). */
+void admit_listener_set_max(struct admit_listener *al, unsigned max);
 /* Free what is left (sources remembered for the log rate limit, listeners). Call once
  * every connection is freed. */
 void admit_free_all(void);

@@ -123,6 +123,12 @@ conn_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t)
 	ev_prepare_init(&flush_watcher, flush_cb);
 }
 
+void
+conn_set_config(const struct config *c)
+{
+	cfg = c;
+}
+
 static void
 format_addr(const struct sockaddr *sa, char *out, size_t n)
 {

@@ -122,6 +122,9 @@ struct conn {
 
 /* Module set-up: the loop, config and TLS credentials. */
 void conn_init(struct ev_loop *loop, const struct config *cfg, struct tls_ctx *tls);
+/* Reload: timeouts and buffer sizes of cfg apply from now on (timers set from now on,
+ * connections made from now on). cfg must outlive the module or the next call. */
+void conn_set_config(const struct config *cfg);
 /* Accept an already-accepted socket fd (non-blocking). With direct_tls the first bytes
  * are a ClientHello. Returns NULL (fd closed, logged) on failure. */
 struct conn *conn_accept(int fd, bool internet, bool direct_tls, const struct sockaddr *sa,

@@ -187,6 +187,13 @@ link_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t, struct r
 	}
 }
 
+void
+link_set_config(const struct config *c)
+{
+	cfg = c;
+	conn_set_config(c);
+}
+
 /* ---- creation ---- */
 
 static struct link *
@@ -225,8 +232,10 @@ link_attach(struct link *l, struct conn *c, enum stream_role role, enum stream_s
 {
 	l->conn = c;
 	l->id = c->id;
-	l->st = stream_new(role, side, purpose, cfg, local, remote, &stream_ops, l, conn_out(c));
+	l->st = stream_new(role, side, purpose, config_hold(cfg), local, remote, &stream_ops, l,
+	    conn_out(c));
 	if (l->st == NULL) {
+		config_release(cfg);
 		log_warnx("conn: out of memory");
 		l->ops = NULL;
 		conn_abort(c, "out-of-memory");   /* frees l through c_closed */
@@ -445,6 +454,7 @@ static void
 c_closed(struct link *l, const char *reason, bool timed_out)
 {
 	struct conn *c = l->conn;
+	const struct config *sc;   /* the config the stream was opened with */
 	void *o;
 
 	if (l->magic != LINK_MAGIC)
@@ -482,7 +492,9 @@ c_closed(struct link *l, const char *reason, bool timed_out)
 			if (call && rops->closed != NULL)
 				rops->closed(o, l, reason, timed_out);
 		}
+		sc = l->st->cfg;
 		stream_free(l->st);
+		config_release(sc);
 	}
 	handle_release(l->self);
 	l->magic = 0;
@@ -885,6 +897,8 @@ link_find_ride(enum stream_side side, const char *local, const char *remote,
 			return l;
 		if (s->role != STREAM_INITIATOR || l->ops == NULL)
 			continue;           /* receivers carry only what they authenticated */
+		if (s->cfg != cfg && !config_is_local(s->cfg, local))
+			continue;           /* opened before a reload added the domain */
 		if (side == STREAM_LOCAL || domain_eq(s->remote, remote))
 			rank = stream_is_ready(s) ? 4 : 3;
 		else if (targets != NULL && same_server(l, targets, n)) {

@@ -67,6 +67,11 @@ struct link_ops {
 /* Module set-up (the resolver serves incoming DANE lookups; status may be NULL). */
 void link_init(struct ev_loop *loop, const struct config *cfg, struct tls_ctx *tls,
     struct resolver *res, struct status *status);
+/* Reload: links made from now on get cfg (and conn.c's timeouts follow it); each
+ * stream keeps the config it was opened with (a reference, config_hold) for its whole
+ * life: its domains, policy and parser limits. A pair whose local domain the config of
+ * an initiating link does not know (added by a reload) does not ride that link. */
+void link_set_config(const struct config *cfg);
 /* A receiving link on an accepted socket (listener.c). Returns NULL (fd closed). */
 struct link *link_accept(int fd, enum stream_side side, bool direct_tls,
     const struct sockaddr *sa, socklen_t salen, const struct link_ops *ops,

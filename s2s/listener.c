@@ -41,9 +41,10 @@ struct listener {
 	ev_timer resume;          /* re-enables accepting after a pause */
 	int      fd;
 	size_t   index;           /* position in the config, for "show listeners" */
+	struct cfg_listener cl;   /* what it was opened for (a reload compares it) */
 	enum stream_side side;
 	bool     direct_tls;
-	char     name[80];
+	char     name[96];
 	struct admit_listener *adm;  /* its connection accounting (admit.c) */
 	double   pause_log_at;    /* last "not accepting" line, < 0: none yet */
 	double   shed_log_at;     /* last "shedding" line, < 0: none yet */
@@ -54,6 +55,10 @@ struct listener {
 static struct ev_loop *loop;
 static const struct config *cfg;
 static struct listener *listeners;
+/* A reload in progress (listener_reload_prepare): the sockets opened for the new
+ * config's listener i, not accepting yet, and which current one each keeps. */
+static struct listener *pending[CFG_MAX_LISTENERS];
+static int plan_from[CFG_MAX_LISTENERS];
 
 static void accept_cb(EV_P_ ev_io *, int);
 static void resume_cb(EV_P_ ev_timer *, int);
@@ -65,6 +70,11 @@ static void shed(struct listener *, struct admit_entry *);
 static bool log_due(double *, double);
 static int status_listeners(void *, const char *, struct buf *);
 static void format_peer(const struct sockaddr *, char *, size_t);
+static struct listener *listener_make(const struct cfg_listener *, size_t, int *);
+static void listener_start(struct listener *);
+static void listener_set_kind(struct listener *, const struct cfg_listener *);
+static void listener_free(struct listener *);
+static bool same_endpoint(const struct cfg_listener *, const struct cfg_listener *);
 
 bool
 listener_loopback_peer(const struct sockaddr *sa, socklen_t len)
@@ -102,14 +112,17 @@ format_peer(const struct sockaddr *sa, char *out, size_t n)
 	}
 }
 
-static int
-open_one(const struct cfg_listener *cl, size_t index)
+/* A bound, listening socket for cl, not accepting yet (listener_start), or NULL with
+ * *err = errno (logged). */
+static struct listener *
+listener_make(const struct cfg_listener *cl, size_t index, int *err)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
 	struct listener *l;
 	int fd, one = 1;
 
+	*err = EINVAL;
 	memset(&ss, 0, sizeof(ss));
 	if (inet_pton(AF_INET, cl->address, &((struct sockaddr_in *)&ss)->sin_addr) == 1) {
 		((struct sockaddr_in *)&ss)->sin_family = AF_INET;
@@ -122,46 +135,84 @@ open_one(const struct cfg_listener *cl, size_t index)
 		len = sizeof(struct sockaddr_in6);
 	} else {
 		log_warnx("listener: bad address %s", cl->address);
-		return -1;
+		return NULL;
 	}
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) == -1) {
+		*err = errno;
 		log_warn("listener: socket");
-		return -1;
+		return NULL;
 	}
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (cl->kind != CFG_LISTEN_LOCAL && cfg->tcp_fastopen) {
-		int qlen = 64;
-
-		/* RFC 7413; the kernel ignores it unless net.ipv4.tcp_fastopen allows servers */
-		if (setsockopt(fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)) == -1)
-			log_debug("listener %s:%u: no TCP Fast Open: %s", cl->address, cl->port,
-			    strerror(errno));
-	}
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, 128) == -1) {
+		*err = errno;
 		log_warn("listener: cannot listen on %s port %u", cl->address, cl->port);
 		close(fd);
-		return -1;
+		return NULL;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		fatalx("listener: out of memory");
 	l->fd = fd;
 	l->index = index;
-	l->side = cl->kind == CFG_LISTEN_LOCAL ? STREAM_LOCAL : STREAM_INTERNET;
-	l->direct_tls = cl->kind == CFG_LISTEN_DIRECT_TLS;
-	snprintf(l->name, sizeof(l->name), "%s:%s:%u", l->direct_tls ? "direct_tls" :
-	    l->side == STREAM_INTERNET ? "internet" : "local", cl->address, cl->port);
-	l->adm = admit_listener_new(l->name, cl->max_connections, l->side == STREAM_INTERNET);
 	l->pause_log_at = l->shed_log_at = -1;
 	ev_io_init(&l->io, accept_cb, fd, EV_READ);
 	ev_init(&l->resume, resume_cb);
 	l->io.data = l->resume.data = l;
+	listener_set_kind(l, cl);
+	return l;
+}
+
+/* (Re)state what l serves: kind, name, connection accounting (a new one when the kind
+ * changes: the connections accepted before keep the old one, freed with the last of
+ * them), TCP Fast Open. */
+static void
+listener_set_kind(struct listener *l, const struct cfg_listener *cl)
+{
+	bool same = l->adm != NULL && l->cl.kind == cl->kind;
+
+	l->cl = *cl;
+	l->side = cl->kind == CFG_LISTEN_LOCAL ? STREAM_LOCAL : STREAM_INTERNET;
+	l->direct_tls = cl->kind == CFG_LISTEN_DIRECT_TLS;
+	snprintf(l->name, sizeof(l->name), "%s:%s:%u", l->direct_tls ? "direct_tls" :
+	    l->side == STREAM_INTERNET ? "internet" : "local", cl->address, cl->port);
+	if (same) {
+		admit_listener_set_max(l->adm, cl->max_connections);
+	} else {
+		if (l->adm != NULL)
+			admit_listener_close(l->adm);
+		l->adm = admit_listener_new(l->name, cl->max_connections,
+		    l->side == STREAM_INTERNET);
+	}
+	if (cl->kind != CFG_LISTEN_LOCAL && cfg->tcp_fastopen) {
+		int qlen = 64;
+
+		/* RFC 7413; the kernel ignores it unless net.ipv4.tcp_fastopen allows servers */
+		if (setsockopt(l->fd, IPPROTO_TCP, TCP_FASTOPEN, &qlen, sizeof(qlen)) == -1)
+			log_debug("listener %s: no TCP Fast Open: %s", l->name, strerror(errno));
+	}
+}
+
+static void
+listener_start(struct listener *l)
+{
 	ev_io_start(loop, &l->io);
 	l->next = listeners;
 	listeners = l;
-	log_info("listening on %s connections=%u", l->name, cl->max_connections);
-	return 0;
+	log_info("listening on %s connections=%u", l->name, l->cl.max_connections);
+}
+
+/* Stop accepting and close the socket; the connections it accepted go on, and its
+ * accounting with the last of them. */
+static void
+listener_free(struct listener *l)
+{
+	ev_io_stop(loop, &l->io);
+	ev_timer_stop(loop, &l->resume);
+	close(l->fd);
+	if (l->adm != NULL)
+		admit_listener_close(l->adm);
+	free(l);
 }
 
 int
@@ -171,10 +222,134 @@ listener_open_all(struct ev_loop *lp, const struct config *c)
 	cfg = c;
 	admit_init(cfg->max_connections, cfg->max_connections_per_address, conn_protected);
 	check_fd_limit();
-	for (size_t i = 0; i < cfg->n_listeners; i++)
-		if (open_one(&cfg->listeners[i], i) == -1)
+	for (size_t i = 0; i < cfg->n_listeners; i++) {
+		struct listener *l;
+		int err;
+
+		if ((l = listener_make(&cfg->listeners[i], i, &err)) == NULL)
 			return -1;
+		listener_start(l);
+	}
 	return 0;
+}
+
+/* The same address (IPv4-mapped and plain IPv4 alike, any spelling) and port. */
+static bool
+same_endpoint(const struct cfg_listener *a, const struct cfg_listener *b)
+{
+	unsigned char x[16], y[16];
+	int fa, fb;
+
+	if (a->port != b->port)
+		return false;
+	fa = inet_pton(AF_INET, a->address, x) == 1 ? AF_INET :
+	    inet_pton(AF_INET6, a->address, x) == 1 ? AF_INET6 : 0;
+	fb = inet_pton(AF_INET, b->address, y) == 1 ? AF_INET :
+	    inet_pton(AF_INET6, b->address, y) == 1 ? AF_INET6 : 0;
+	if (fa == 0 || fb == 0)
+		return strcmp(a->address, b->address) == 0;
+	return fa == fb && memcmp(x, y, fa == AF_INET ? 4 : 16) == 0;
+}
+
+void
+listener_plan(const struct cfg_listener *cur, size_t ncur, const struct cfg_listener *want,
+    size_t nwant, int *from)
+{
+	bool used[CFG_MAX_LISTENERS] = { false };
+
+	for (size_t j = 0; j < nwant; j++) {
+		from[j] = -1;
+		for (size_t i = 0; i < ncur && i < CFG_MAX_LISTENERS; i++)
+			if (!used[i] && same_endpoint(&cur[i], &want[j])) {
+				from[j] = (int)i;
+				used[i] = true;
+				break;
+			}
+	}
+}
+
+int
+listener_reload_prepare(const struct config *c, FILE *errs)
+{
+	struct cfg_listener cur[CFG_MAX_LISTENERS];
+	struct listener *byidx[CFG_MAX_LISTENERS];
+	size_t ncur = 0;
+
+	for (struct listener *l = listeners; l != NULL && ncur < CFG_MAX_LISTENERS; l = l->next) {
+		byidx[ncur] = l;
+		cur[ncur++] = l->cl;
+	}
+	listener_plan(cur, ncur, c->listeners, c->n_listeners, plan_from);
+	for (size_t j = 0; j < c->n_listeners; j++) {
+		const struct cfg_listener *cl = &c->listeners[j];
+		int err;
+
+		pending[j] = NULL;
+		if (plan_from[j] >= 0) {
+			/* kept: remember which one by pointer (the list does not change
+			 * before commit or abort) */
+			pending[j] = byidx[plan_from[j]];
+			continue;
+		}
+		if ((pending[j] = listener_make(cl, j, &err)) == NULL) {
+			fprintf(errs, "%s:%d: listener %s port %u: cannot listen: %s\n", c->path,
+			    cl->line, cl->address, cl->port, strerror(err));
+			for (size_t k = 0; k < j; k++)
+				if (plan_from[k] < 0)
+					listener_free(pending[k]);
+			memset(pending, 0, sizeof(pending));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+listener_reload_abort(const struct config *c)
+{
+	for (size_t j = 0; j < c->n_listeners; j++)
+		if (plan_from[j] < 0 && pending[j] != NULL)
+			listener_free(pending[j]);
+	memset(pending, 0, sizeof(pending));
+}
+
+void
+listener_reload_commit(const struct config *c)
+{
+	struct listener **pp = &listeners, *l;
+
+	cfg = c;
+	admit_set_limits(cfg->max_connections, cfg->max_connections_per_address);
+	/* close the current listeners no longer configured: their connections go on */
+	while ((l = *pp) != NULL) {
+		bool kept = false;
+
+		for (size_t j = 0; j < c->n_listeners; j++)
+			if (plan_from[j] >= 0 && pending[j] == l)
+				kept = true;
+		if (kept) {
+			pp = &l->next;
+			continue;
+		}
+		*pp = l->next;
+		log_info("listener %s closed by reload: its %u connection(s) go on", l->name,
+		    admit_listener_count(l->adm));
+		listener_free(l);
+	}
+	for (size_t j = 0; j < c->n_listeners; j++) {
+		l = pending[j];
+		l->index = j;
+		if (plan_from[j] >= 0) {
+			if (l->cl.kind != c->listeners[j].kind)
+				log_info("listener %s: kind changed by reload, the socket stays open",
+				    l->name);
+			listener_set_kind(l, &c->listeners[j]);
+		} else {
+			listener_start(l);
+		}
+	}
+	memset(pending, 0, sizeof(pending));
+	check_fd_limit();
 }
 
 void
@@ -377,12 +552,8 @@ listener_close_internet(void)
 			continue;
 		}
 		*pp = l->next;
-		ev_io_stop(loop, &l->io);
-		ev_timer_stop(loop, &l->resume);
-		close(l->fd);
 		log_info("listener %s closed", l->name);
-		admit_listener_close(l->adm);
-		free(l);
+		listener_free(l);
 	}
 }
 
@@ -393,11 +564,7 @@ listener_close_all(void)
 
 	while ((l = listeners) != NULL) {
 		listeners = l->next;
-		ev_io_stop(loop, &l->io);
-		ev_timer_stop(loop, &l->resume);
-		close(l->fd);
-		admit_listener_close(l->adm);
-		free(l);
+		listener_free(l);
 	}
 }
 

@@ -1418,6 +1418,13 @@ status_backoff(void *arg, const char *args, struct buf *out)
 	return 0;
 }
 
+void
+route_set_config(const struct config *c)
+{
+	cfg = c;
+	verify_set_config(c);
+}
+
 static int
 status_stats(void *arg, const char *args, struct buf *out)
 {

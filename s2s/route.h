@@ -19,6 +19,10 @@ struct status;
 
 void route_init(struct ev_loop *loop, const struct config *cfg, struct resolver *res,
     struct status *status);
+/* Reload: limits, timeouts, peers and local domains of cfg apply to the decisions made
+ * from now on (routes made, stanzas queued, retries); routes already made keep going.
+ * cfg must outlive the module or the next call. Also for verify.c. */
+void route_set_config(const struct config *cfg);
 /* Graceful shutdown: bounce what is queued, stop new set-ups. */
 void route_shutdown(void);
 /* Stanzas still queued, set-ups or dialback verifications under way? */

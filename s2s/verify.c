@@ -105,6 +105,12 @@ verify_init(struct ev_loop *l, const struct config *c, struct resolver *r)
 	ev_timer_init(&reaper, reap_cb, 0., 0.);
 }
 
+void
+verify_set_config(const struct config *c)
+{
+	cfg = c;
+}
+
 static struct session *
 session_find(enum stream_side side, const char *local, const char *remote)
 {

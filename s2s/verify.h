@@ -19,6 +19,8 @@ struct ev_loop;
 struct resolver;
 
 void verify_init(struct ev_loop *loop, const struct config *cfg, struct resolver *res);
+/* Reload: peers and limits of cfg apply to verifications started from now on. */
+void verify_set_config(const struct config *cfg);
 /* Verify key for (local, remote) on receiving link l's stream id. The verdict arrives
  * later through link_dialback_verdict() on l, if l still exists (the job keeps l's
  * handle, not l). Returns 0, or -1 when limits { verifications } is reached (nothing

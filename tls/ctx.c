@@ -23,10 +23,13 @@
 #define PATH_MAX_LEN 4096
 
 static WOLFSSL_CTX *ctx_make(const struct config *, const char *, const char *,
-    const char *, bool);
+    const char *, bool, const char **);
 static int sni_cb(WOLFSSL *, int *, void *);
 static int key_matches(const char *, const char *);
 static int resumption_setup(struct tls_ctx *, const struct config *);
+static struct tls_domain *domains_build(const struct config *, FILE *);
+static void domains_release(struct tls_domain *);
+static int domains_attach(struct tls_ctx *, struct tls_domain *, const struct config *);
 
 /* Does the private key in key_path belong to the first certificate in crt_path?
  * (wolfSSL_CTX_check_private_key does not notice a mismatched EC key in 5.5.4.)
@@ -82,7 +85,7 @@ out:
 /* One wolfSSL context for domain in one role, or NULL (logged). */
 static WOLFSSL_CTX *
 ctx_make(const struct config *cfg, const char *domain, const char *crt, const char *key,
-    bool server)
+    bool server, const char **why)
 {
 	WOLFSSL_CTX *wc;
 	const char *what;
@@ -90,6 +93,7 @@ ctx_make(const struct config *cfg, const char *domain, const char *crt, const ch
 	wc = wolfSSL_CTX_new(server ? wolfSSLv23_server_method() : wolfSSLv23_client_method());
 	if (wc == NULL) {
 		log_warnx("tls domain=%s reason=wolfSSL_CTX_new-failed", domain);
+		*why = "wolfSSL_CTX_new-failed";
 		return NULL;
 	}
 	what = "min-version";
@@ -122,6 +126,7 @@ ctx_make(const struct config *cfg, const char *domain, const char *crt, const ch
 fail:
 	log_warnx("tls domain=%s certificate=%s key=%s ca_file=%s reason=%s", domain, crt,
 	    key, cfg->ca_file ? cfg->ca_file : "-", what);
+	*why = what;
 	wolfSSL_CTX_free(wc);
 	return NULL;
 }
@@ -162,7 +167,8 @@ sni_cb(WOLFSSL *ssl, int *alert, void *arg)
 			*alert = internal_error;
 			return fatal_return;
 		}
-		s->domain = d;
+		tls_domain_release(s->domain);
+		s->domain = tls_domain_hold(d);
 	}
 	return 0;
 }
@@ -185,13 +191,9 @@ resumption_setup(struct tls_ctx *ctx, const struct config *cfg)
 {
 	char path[PATH_MAX_LEN];
 	const char *kf = cfg->tls_ticket_key_file;
-	unsigned life = cfg->tls_ticket_lifetime_ms > 0 ?
-	    cfg->tls_ticket_lifetime_ms / 1000 : 86400;
 	time_t rot = cfg->tls_ticket_rotation_ms > 0 ?
 	    (time_t)(cfg->tls_ticket_rotation_ms / 1000) : 12 * 3600;
 
-	if (life > 7 * 86400)
-		life = 7 * 86400;  /* the TLS 1.3 maximum */
 	if (cfg->state_dir != NULL && mkdir(cfg->state_dir, 0700) == -1 && errno != EEXIST)
 		log_warn("tls state_dir=%s reason=mkdir-failed", cfg->state_dir);
 	if (kf == NULL && cfg->state_dir != NULL) {
@@ -209,7 +211,19 @@ resumption_setup(struct tls_ctx *ctx, const struct config *cfg)
 			return -1;
 		}
 	}
-	for (struct tls_domain *d = ctx->domains; d != NULL; d = d->next) {
+	return domains_attach(ctx, ctx->domains, cfg);
+}
+
+/* Install the ticket keys (and the lifetime hint of cfg) on a list of domains. */
+static int
+domains_attach(struct tls_ctx *ctx, struct tls_domain *list, const struct config *cfg)
+{
+	unsigned life = cfg->tls_ticket_lifetime_ms > 0 ?
+	    cfg->tls_ticket_lifetime_ms / 1000 : 86400;
+
+	if (life > 7 * 86400)
+		life = 7 * 86400;  /* the TLS 1.3 maximum */
+	for (struct tls_domain *d = list; d != NULL; d = d->next) {
 		if (tls_ticketkeys_attach(ctx->tickets, d->server, life) == -1)
 			return -1;
 		(void)wolfSSL_CTX_set_timeout(d->client, life);
@@ -217,12 +231,95 @@ resumption_setup(struct tls_ctx *ctx, const struct config *cfg)
 	return 0;
 }
 
+struct tls_domain *
+tls_domain_hold(struct tls_domain *d)
+{
+	d->refs++;
+	return d;
+}
+
+void
+tls_domain_release(struct tls_domain *d)
+{
+	if (d == NULL || --d->refs > 0)
+		return;
+	if (d->server != NULL)
+		wolfSSL_CTX_free(d->server);
+	if (d->client != NULL)
+		wolfSSL_CTX_free(d->client);
+	free(d->name);
+	free(d);
+}
+
+/* Drop the list's reference on each of its domains. */
+static void
+domains_release(struct tls_domain *list)
+{
+	struct tls_domain *d, *next;
+
+	for (d = list; d != NULL; d = next) {
+		next = d->next;
+		d->next = NULL;
+		tls_domain_release(d);
+	}
+}
+
+/* Every configured domain's credentials, read from disk now (a domain without
+ * certificate gets the self-signed one of state_dir), in configuration order; NULL when
+ * one fails (logged; "FILE:LINE: message" to errs, which may be NULL). */
+static struct tls_domain *
+domains_build(const struct config *cfg, FILE *errs)
+{
+	struct tls_domain *list = NULL, **tail = &list;
+	char crt[PATH_MAX_LEN], key[PATH_MAX_LEN];
+
+	for (const struct cfg_domain *cd = cfg->domains; cd != NULL; cd = cd->next) {
+		struct tls_domain *d;
+		const char *c = cd->certificate, *k = cd->key, *why = "out of memory";
+
+		if (c == NULL || k == NULL) {
+			if (tls_selfsigned_ensure(cfg->state_dir, cd->name, crt, sizeof(crt),
+			    key, sizeof(key)) == -1) {
+				why = "cannot make a self-signed certificate in state_dir";
+				goto fail;
+			}
+			c = crt;
+			k = key;
+		}
+		if ((d = calloc(1, sizeof(*d))) == NULL ||
+		    (d->name = strdup(cd->name)) == NULL) {
+			free(d);
+			log_warnx("tls domain=%s reason=out-of-memory", cd->name);
+			goto fail;
+		}
+		d->refs = 1;
+		*tail = d;
+		tail = &d->next;
+		if ((d->server = ctx_make(cfg, cd->name, c, k, true, &why)) == NULL ||
+		    (d->client = ctx_make(cfg, cd->name, c, k, false, &why)) == NULL)
+			goto fail;
+		log_debug("tls domain=%s certificate=%s loaded", cd->name, c);
+		continue;
+fail:
+		if (errs != NULL)
+			fprintf(errs, "%s:%d: domain %s: certificate %s, key %s, ca_file %s: %s\n",
+			    cfg->path ? cfg->path : "-", cd->line, cd->name, c ? c : "-",
+			    k ? k : "-", cfg->ca_file ? cfg->ca_file : "-", why);
+		domains_release(list);
+		return NULL;
+	}
+	if (list == NULL) {
+		log_warnx("tls reason=no-domains-configured");
+		if (errs != NULL)
+			fprintf(errs, "%s: no domain configured\n", cfg->path ? cfg->path : "-");
+	}
+	return list;
+}
+
 struct tls_ctx *
 tls_ctx_new(const struct config *cfg)
 {
 	struct tls_ctx *ctx;
-	struct tls_domain **tail;
-	char crt[PATH_MAX_LEN], key[PATH_MAX_LEN];
 
 	if (wolfSSL_Init() != WOLFSSL_SUCCESS) {
 		log_warnx("tls reason=wolfSSL_Init-failed");
@@ -234,35 +331,8 @@ tls_ctx_new(const struct config *cfg)
 		return NULL;
 	}
 	ctx->magic = TLS_CTX_MAGIC;
-	tail = &ctx->domains;
-	for (const struct cfg_domain *cd = cfg->domains; cd != NULL; cd = cd->next) {
-		struct tls_domain *d;
-		const char *c = cd->certificate, *k = cd->key;
-
-		if (c == NULL || k == NULL) {
-			if (tls_selfsigned_ensure(cfg->state_dir, cd->name, crt, sizeof(crt),
-			    key, sizeof(key)) == -1)
-				goto fail;
-			c = crt;
-			k = key;
-		}
-		if ((d = calloc(1, sizeof(*d))) == NULL ||
-		    (d->name = strdup(cd->name)) == NULL) {
-			free(d);
-			log_warnx("tls domain=%s reason=out-of-memory", cd->name);
-			goto fail;
-		}
-		*tail = d;
-		tail = &d->next;
-		if ((d->server = ctx_make(cfg, cd->name, c, k, true)) == NULL ||
-		    (d->client = ctx_make(cfg, cd->name, c, k, false)) == NULL)
-			goto fail;
-		log_debug("tls domain=%s certificate=%s loaded", cd->name, c);
-	}
-	if (ctx->domains == NULL) {
-		log_warnx("tls reason=no-domains-configured");
+	if ((ctx->domains = domains_build(cfg, NULL)) == NULL)
 		goto fail;
-	}
 	ctx->dane = cfg->dane;
 	if (resumption_setup(ctx, cfg) == -1)
 		goto fail;
@@ -272,24 +342,40 @@ fail:
 	return NULL;
 }
 
+int
+tls_ctx_reload(struct tls_ctx *ctx, const struct config *cfg, FILE *errs)
+{
+	struct tls_domain *list;
+	size_t n = 0;
+
+	if (ctx == NULL || ctx->magic != TLS_CTX_MAGIC)
+		fatalx("tls_ctx_reload: bad magic");
+	if ((list = domains_build(cfg, errs)) == NULL)
+		return -1;
+	if (domains_attach(ctx, list, cfg) == -1) {
+		if (errs != NULL)
+			fprintf(errs, "%s: tls: cannot install the ticket keys\n",
+			    cfg->path ? cfg->path : "-");
+		domains_release(list);
+		return -1;
+	}
+	domains_release(ctx->domains);
+	ctx->domains = list;
+	ctx->dane = cfg->dane;
+	for (const struct tls_domain *d = list; d != NULL; d = d->next)
+		n++;
+	log_info("tls reloaded: %zu domain(s); sessions already up keep their credentials", n);
+	return 0;
+}
+
 void
 tls_ctx_free(struct tls_ctx *ctx)
 {
-	struct tls_domain *d, *next;
-
 	if (ctx == NULL)
 		return;
 	if (ctx->magic != TLS_CTX_MAGIC)
 		fatalx("tls_ctx_free: bad magic %#x", ctx->magic);
-	for (d = ctx->domains; d != NULL; d = next) {
-		next = d->next;
-		if (d->server != NULL)
-			wolfSSL_CTX_free(d->server);
-		if (d->client != NULL)
-			wolfSSL_CTX_free(d->client);
-		free(d->name);
-		free(d);
-	}
+	domains_release(ctx->domains);
 	tls_store_free(ctx->store);
 	tls_ticketkeys_free(ctx->tickets);
 	ctx->magic = 0;

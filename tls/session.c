@@ -154,12 +154,13 @@ session_new(struct tls_ctx *ctx, struct tls_domain *d, struct buf *in, struct bu
 	}
 	s->magic = TLS_SESSION_MAGIC;
 	s->ctx = ctx;
-	s->domain = d;
+	s->domain = tls_domain_hold(d);
 	s->in = in;
 	s->out = out;
 	s->server = server;
 	if ((s->ssl = wolfSSL_new(server ? d->server : d->client)) == NULL) {
 		log_warnx("tls domain=%s reason=wolfSSL_new-failed", d->name);
+		tls_domain_release(s->domain);
 		s->magic = 0;
 		free(s);
 		return NULL;
@@ -227,6 +228,7 @@ tls_session_free(struct tls_session *s)
 	if (s->magic != TLS_SESSION_MAGIC)
 		fatalx("tls_session_free: bad magic %#x", s->magic);
 	wolfSSL_free(s->ssl);
+	tls_domain_release(s->domain);
 	for (size_t i = 0; i < s->n_tlsa; i++)
 		free((void *)s->tlsa[i].data);
 	free(s->tlsa);

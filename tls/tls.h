@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "../core/buf.h"
@@ -25,6 +26,13 @@ struct tls_session;  /* one TLS connection */
  * exists yet (reused afterwards). Returns NULL and logs on failure. */
 struct tls_ctx *tls_ctx_new(const struct config *cfg);
 void tls_ctx_free(struct tls_ctx *ctx);
+/* Reload: build every domain's credentials again from cfg (certificate, key, CA file
+ * re-read from disk; ticket lifetime and dane from cfg) and, when all load, replace the
+ * ctx's domains with them. Sessions already made keep the credentials they started
+ * with until they end; new sessions use the new ones. The ticket keys, the client
+ * session store and the "show tls" counters are kept. On failure nothing changes and
+ * one "FILE:LINE: message" per problem goes to errs (and the log). Returns 0 or -1. */
+int tls_ctx_reload(struct tls_ctx *ctx, const struct config *cfg, FILE *errs);
 
 /* Client session for outgoing streams: presents local_domain's certificate as client
  * certificate, sends SNI = peer_domain, and checks the server certificate against

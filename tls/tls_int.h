@@ -21,12 +21,17 @@
 #define TLS_SESSION_MAGIC 0x51544c53u  /* "QTLS" */
 
 /* One local domain's credentials: one wolfSSL context per role, both holding the
- * domain's certificate chain and key and the CA store. */
+ * domain's certificate chain and key and the CA store. Reference counted: the tls_ctx
+ * holds one while the domain is in its list, each session one on the domain it uses,
+ * so a reload (tls_ctx_reload) can replace the list while sessions made with the old
+ * credentials go on with them. */
 struct tls_domain {
 	char              *name;     /* lower-case domain, owned */
-	WOLFSSL_CTX       *server;   /* accepts incoming streams, owned */
+	WOLFSSL_CTX       *server;   /* accepts incoming streams, owned (wolfSSL counts the
+	                              * sessions using it too) */
 	WOLFSSL_CTX       *client;   /* opens outgoing streams, owned */
-	struct tls_domain *next;
+	unsigned           refs;     /* the ctx's list + sessions; freed at 0 */
+	struct tls_domain *next;     /* in the ctx's list; unused once replaced */
 };
 
 /* Counters shown by "show tls". */
@@ -57,7 +62,7 @@ struct tls_ctx {
 struct tls_session {
 	unsigned           magic;        /* TLS_SESSION_MAGIC while alive */
 	struct tls_ctx    *ctx;          /* borrowed; outlives the session */
-	struct tls_domain *domain;       /* local domain whose credentials are in use */
+	struct tls_domain *domain;       /* local domain whose credentials are in use (held) */
 	WOLFSSL           *ssl;          /* owned */
 	struct buf        *in;           /* raw input, borrowed */
 	struct buf        *out;          /* raw output, borrowed */
@@ -92,6 +97,9 @@ struct tls_session {
 
 /* ctx.c: the domain named name (case-insensitive), or NULL. */
 struct tls_domain *tls_ctx_domain(const struct tls_ctx *ctx, const char *name);
+/* ctx.c: take / drop a reference on d (drop frees it at the last one). */
+struct tls_domain *tls_domain_hold(struct tls_domain *d);
+void tls_domain_release(struct tls_domain *d);
 
 /* session.c: wolfSSL callbacks installed on every context by ctx.c. */
 int tls_session_recv_cb(WOLFSSL *ssl, char *buf, int sz, void *arg);

@@ -117,6 +117,12 @@ conn_init(struct ev_loop *loop, const struct config *cfg, struct tls_ctx *tls)
 	(void)tls;
 }
 
+void
+conn_set_config(const struct config *cfg)
+{
+	(void)cfg;
+}
+
 struct conn *
 conn_accept(int fd, bool internet, bool direct_tls, const struct sockaddr *sa,
     socklen_t salen, const struct conn_ops *ops, struct link *owner)

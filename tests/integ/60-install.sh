@@ -78,9 +78,11 @@ for kv in Type=notify DynamicUser=yes StateDirectory=quickfed RuntimeDirectory=q
     SystemCallFilter=@system-service SystemCallArchitectures=native MemoryDenyWriteExecute=yes; do
 	grep -qx "$kv" "$unit" || fail "unit: no $kv"
 done
-! grep -q '^ExecReload' "$unit" || fail "unit: ExecReload but quickfed has no reload"
+grep -qx 'ExecReload=/usr/local/bin/quickfedctl -s /run/quickfed/quickfed.sock reload' "$unit" ||
+	fail "unit: unexpected ExecReload: $(grep '^ExecReload' "$unit")"
 if command -v systemd-analyze >/dev/null 2>&1; then
-	sed "s|^ExecStart=/usr/local/sbin/quickfed|ExecStart=$P/sbin/quickfed|" "$unit" >"$TMP/quickfed.service"
+	sed -e "s|^ExecStart=/usr/local/sbin/quickfed|ExecStart=$P/sbin/quickfed|" \
+	    -e "s|^ExecReload=/usr/local/bin/quickfedctl|ExecReload=$P/bin/quickfedctl|" "$unit" >"$TMP/quickfed.service"
 	MANPATH=$P/share/man systemd-analyze verify "$TMP/quickfed.service" >"$TMP/verify.log" 2>&1 ||
 		{ cat "$TMP/verify.log"; fail "systemd-analyze verify failed"; }
 	[ ! -s "$TMP/verify.log" ] || { cat "$TMP/verify.log"; fail "systemd-analyze verify warned"; }

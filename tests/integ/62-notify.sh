@@ -9,7 +9,8 @@
 # the sender's credentials. Asserts: READY=1 comes once, from quickfed's pid and uid, and
 # when it arrives the status socket answers and both listeners accept; the state and the
 # status socket belong to the uid; every command of `quickfedctl help` is documented in
-# man/quickfedctl.8; SIGTERM gives STOPPING=1, then a clean exit. A second run under
+# man/quickfedctl.8; quickfedctl reload (the unit's ExecReload) gives RELOADING=1, then
+# READY=1 again; SIGTERM gives STOPPING=1, then a clean exit. A second run under
 # strace checks the order without a race (every listen() before READY=1) and the socket
 # families against the unit's RestrictAddressFamilies.
 . "$(dirname "$0")/lib.sh"
@@ -163,6 +164,17 @@ nsx "$QF_BUILD/quickfedctl" -s "$SOCK" retry >"$TMP/retry.txt" || rc=$?
 nsx "$QF_BUILD/quickfedctl" -s "$SOCK" show queues | grep -q '^queues=0$' ||
 	fail "show queues of an idle daemon is not queues=0"
 log "show config: $(wc -l <"$TMP/config.txt") values, no secret; retry and show queues answer"
+
+# reload (what the unit's ExecReload does): RELOADING=1, then READY=1 again
+ans=$(nsx "$QF_BUILD/quickfedctl" -s "$SOCK" reload) || fail "quickfedctl reload failed: $ans"
+[ "$(head -n 1 <<<"$ans")" = "reload=ok" ] || fail "quickfedctl reload answered: $ans"
+ready_twice() { [ "$(grep -c '^READY' "$TMP/notify.out")" -ge 2 ]; }
+wait_for 50 ready_twice || fail "no READY=1 after the reload: $(cat "$TMP/notify.out")"
+grep -q "^OTHER pid=$QF uid=$U msg=RELOADING=1|MONOTONIC_USEC=[0-9]*$" "$TMP/notify.out" ||
+	fail "no RELOADING=1 from quickfed: $(cat "$TMP/notify.out")"
+[ "$(grep -E '^(OTHER|READY)' "$TMP/notify.out" | cut -c1-5 | tr '\n' ' ')" = "READY OTHER READY " ] ||
+	fail "notifications out of order: $(cat "$TMP/notify.out")"
+log "reload: RELOADING=1 then READY=1"
 
 # SIGTERM: STOPPING=1, then exit 0
 kill -TERM "$QF"

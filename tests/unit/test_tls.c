@@ -642,6 +642,55 @@ test_ctx_errors(void **state)
 	tcfg_free(&t);
 }
 
+/* Reload (tls_ctx_reload): new sessions get the new certificate, a session made before
+ * keeps its credentials and goes on (ASan would see freed ones); a reload that fails
+ * changes nothing and says FILE:LINE and why. */
+static void
+test_ctx_reload(void **state)
+{
+	struct fx_pair p;
+	struct tlslink l2;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *errs;
+
+	pair_open(&p, "a.example", "a", "b.example", "b");
+	p.st.cfg.path = "test.conf";
+	p.st.dom[0].line = 7;
+	connect_pair(&p.l, p.cc, "a.example", "b.example", p.sc, "b.example");
+	assert_true(tls_session_peer_valid_for(p.l.c, "b.example"));
+
+	/* "renewal": b.example's files now hold c.example's certificate and key */
+	free(p.st.dom[0].certificate);
+	free(p.st.dom[0].key);
+	p.st.dom[0].certificate = fx_pki("c.crt");
+	p.st.dom[0].key = fx_pki("c.key");
+	assert_int_equal(tls_ctx_reload(p.sc, &p.st.cfg, NULL), 0);
+	connect_pair(&l2, p.cc, "a.example", "b.example", p.sc, "b.example");
+	assert_false(tls_session_peer_valid_for(l2.c, "b.example"));
+	assert_true(tls_session_peer_valid_for(l2.c, "c.example"));
+	tlslink_free(&l2);
+	/* the session made before the reload still has b's credentials and works */
+	fx_exchange(&p.l);
+
+	/* a key that does not belong to the certificate: refused, nothing changes */
+	free(p.st.dom[0].key);
+	p.st.dom[0].key = fx_pki("a.key");
+	assert_non_null(errs = open_memstream(&text, &len));
+	assert_int_equal(tls_ctx_reload(p.sc, &p.st.cfg, errs), -1);
+	fclose(errs);
+	assert_non_null(strstr(text, "test.conf:7: domain b.example: "));
+	assert_non_null(strstr(text, "key-does-not-match-certificate"));
+	free(text);
+	connect_pair(&l2, p.cc, "a.example", "b.example", p.sc, "b.example");
+	assert_true(tls_session_peer_valid_for(l2.c, "c.example"));
+	tlslink_free(&l2);
+	fx_exchange(&p.l);
+	tlslink_free(&p.l);
+	p.st.cfg.path = NULL;
+	fx_pair_close(&p);
+}
+
 int
 main(void)
 {
@@ -657,6 +706,7 @@ main(void)
 		cmocka_unit_test(test_certificate_identities),
 		cmocka_unit_test(test_selfsigned_generation),
 		cmocka_unit_test(test_ctx_errors),
+		cmocka_unit_test(test_ctx_reload),
 	};
 
 	log_set_level(getenv("QF_TEST_DEBUG") ? LOG_TRACE : LOG_ERR);
