@@ -17,6 +17,8 @@
 #include "../core/config.h"
 #include "../core/handle.h"
 #include "../core/log.h"
+#include "../core/metrics.h"
+#include "../core/metrics_http.h"
 #include "../core/notify.h"
 #include "../core/stats.h"
 #include "../core/status.h"
@@ -28,6 +30,7 @@
 #include "../s2s/link.h"
 #include "../s2s/listener.h"
 #include "../s2s/peercaps.h"
+#include "../s2s/remotes.h"
 #include "../s2s/route.h"
 #include "../tls/tls.h"
 
@@ -210,6 +213,13 @@ main(int argc, char **argv)
 	if (listener_open_all(loop, cfg) == -1)
 		fatalx("cannot open listeners");
 	listener_register_status(status);
+	/* metrics: the numbers of show stats, show dns, show tls, and per remote domain */
+	if (metrics_add(route_emit, NULL) == -1 || metrics_add(resolver_emit, res) == -1 ||
+	    metrics_add(tls_emit, tls) == -1 || metrics_add(remotes_emit, NULL) == -1 ||
+	    metrics_register_status(status) == -1)
+		fatalx("cannot set up the metrics");
+	if (metrics_http_open_all(loop, cfg) == -1)
+		fatalx("cannot open the metrics listener");
 
 	ev_signal_init(&sig_term, signal_cb, SIGTERM);
 	ev_signal_init(&sig_int, signal_cb, SIGINT);
@@ -230,6 +240,8 @@ main(int argc, char **argv)
 	log_info("quickfed stopped: %lu stanza(s) in, %lu out, %lu bounce(s)",
 	    qf_stats.stanzas_in, qf_stats.stanzas_out, qf_stats.bounces);
 	listener_close_all();
+	metrics_http_close_all();
+	metrics_clear();
 	conn_destroy_all();
 	admit_free_all();
 	route_free_all();

@@ -172,7 +172,8 @@ listener_open_all(struct ev_loop *lp, const struct config *c)
 	admit_init(cfg->max_connections, cfg->max_connections_per_address, conn_protected);
 	check_fd_limit();
 	for (size_t i = 0; i < cfg->n_listeners; i++)
-		if (open_one(&cfg->listeners[i], i) == -1)
+		if (cfg->listeners[i].kind != CFG_LISTEN_METRICS &&   /* core/metrics_http.c */
+		    open_one(&cfg->listeners[i], i) == -1)
 			return -1;
 	return 0;
 }
@@ -207,7 +208,7 @@ check_fd_limit(void)
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		if (cfg->listeners[i].kind == CFG_LISTEN_LOCAL)
 			local += cfg->listeners[i].max_connections;
-		else
+		else if (cfg->listeners[i].kind != CFG_LISTEN_METRICS)
 			inet += cfg->listeners[i].max_connections;
 	}
 	if (inet > cfg->max_connections)
