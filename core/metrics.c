@@ -222,8 +222,10 @@ metrics_render_sources(struct buf *out, enum metrics_format fmt,
 	sink.put = render_put;
 	sink.out = out;
 	sink.state = &rd;
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		rd.cur[0] = '\0';   /* a family does not go on in the next source */
 		src[i].fn(src[i].arg, &sink);
+	}
 	if (fmt == METRICS_OPENMETRICS)
 		buf_puts(out, "# EOF\n");
 	if (rd.dropped > 0) {
