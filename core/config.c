@@ -30,6 +30,9 @@
 #define CFG_MIN_SECRET    16             /* dialback_secret characters */
 #define CFG_DEFAULT_CONNECTIONS       4096  /* per internet/direct_tls listener, and in all */
 #define CFG_DEFAULT_LOCAL_CONNECTIONS 1024  /* per local listener */
+#define CFG_DEFAULT_METRICS_PORT      5280
+#define CFG_DEFAULT_METRICS_CLIENTS   4     /* HTTP clients of a metrics listener at once */
+#define CFG_MAX_METRICS_CLIENTS       64
 #define CFG_DEFAULT_PER_ADDRESS       32    /* internet connections from one address or /64 */
 
 #define KW_MULTI 0x1                     /* keyword may appear more than once */
@@ -730,8 +733,11 @@ kw_listener(struct parser *p, const struct keyword *kw, char **args, int nargs)
 		kind = CFG_LISTEN_LOCAL;
 	else if (strcmp(args[0], "direct_tls") == 0)
 		kind = CFG_LISTEN_DIRECT_TLS;
+	else if (strcmp(args[0], "metrics") == 0)
+		kind = CFG_LISTEN_METRICS;
 	else {
-		perr(p, p->line, "invalid listener kind '%s' (internet, direct_tls or local)",
+		perr(p, p->line, "invalid listener kind '%s' (internet, direct_tls, local or "
+		    "metrics)",
 		    args[0]);
 		return -1;
 	}
@@ -751,6 +757,10 @@ kw_listener(struct parser *p, const struct keyword *kw, char **args, int nargs)
 		strcpy(p->lst.address, "0.0.0.0");
 		p->lst.port = 5270;
 		p->lst.max_connections = CFG_DEFAULT_CONNECTIONS;
+	} else if (kind == CFG_LISTEN_METRICS) {
+		strcpy(p->lst.address, "127.0.0.1");
+		p->lst.port = CFG_DEFAULT_METRICS_PORT;
+		p->lst.max_connections = CFG_DEFAULT_METRICS_CLIENTS;
 	} else {
 		strcpy(p->lst.address, "127.0.0.1");
 		p->lst.port = CFG_DEFAULT_LOCAL_PORT;
@@ -773,9 +783,10 @@ kw_listener_address(struct parser *p, const struct keyword *kw, char **args, int
 		perr(p, p->line, "listener address '%s' cannot be bound: %s", args[0], why);
 		return -1;
 	}
-	if (p->lst.kind == CFG_LISTEN_LOCAL && !ip_loopback(args[0])) {
-		perr(p, p->line, "local listener must be a loopback address (127.0.0.0/8 or ::1), "
-		    "not '%s'", args[0]);
+	if ((p->lst.kind == CFG_LISTEN_LOCAL || p->lst.kind == CFG_LISTEN_METRICS) &&
+	    !ip_loopback(args[0])) {
+		perr(p, p->line, "%s listener must be a loopback address (127.0.0.0/8 or ::1), "
+		    "not '%s'", p->lst.kind == CFG_LISTEN_LOCAL ? "local" : "metrics", args[0]);
 		return -1;
 	}
 	p->lst_bad = false;
@@ -792,6 +803,11 @@ close_listener(struct parser *p)
 
 	if (p->lst_bad)
 		return;
+	if (p->lst.kind == CFG_LISTEN_METRICS && p->lst.max_connections > CFG_MAX_METRICS_CLIENTS) {
+		perr(p, p->block_line, "metrics listener: connections %u is more than %d",
+		    p->lst.max_connections, CFG_MAX_METRICS_CLIENTS);
+		return;
+	}
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		const struct cfg_listener *l = &cfg->listeners[i];
 
@@ -1520,7 +1536,7 @@ put_block(const struct config *cfg, struct buf *out, const char *prefix,
 int
 config_format(const struct config *cfg, struct buf *out, size_t room, uint64_t *cursor)
 {
-	static const char *const kinds[] = { "internet", "local", "direct_tls" };
+	static const char *const kinds[] = { "internet", "local", "direct_tls", "metrics" };
 	char prefix[64];
 	uint64_t unit = 0;
 
@@ -1549,7 +1565,7 @@ config_format(const struct config *cfg, struct buf *out, size_t room, uint64_t *
 
 				UNIT_BEGIN();
 				snprintf(prefix, sizeof(prefix), "listener.%zu", i);
-				buf_printf(out, "%s=%s\n", prefix, l->kind < 3 ? kinds[l->kind] : "?");
+				buf_printf(out, "%s=%s\n", prefix, l->kind < 4 ? kinds[l->kind] : "?");
 				put_block(cfg, out, prefix, b->kws, l);
 			}
 		} else if (b == &domain_block) {

@@ -19,6 +19,7 @@ enum cfg_listener_kind {
 	CFG_LISTEN_INTERNET = 0,  /* s2s from the internet (STARTTLS) */
 	CFG_LISTEN_LOCAL,         /* the local XMPP server's outgoing s2s (loopback) */
 	CFG_LISTEN_DIRECT_TLS,    /* s2s from the internet, TLS from the first byte (XEP-0368) */
+	CFG_LISTEN_METRICS,       /* HTTP GET /metrics (core/metrics_http.c), loopback only */
 };
 
 struct cfg_listener {
@@ -26,7 +27,7 @@ struct cfg_listener {
 	char     address[64];  /* numeric IPv4/IPv6 address, e.g. "0.0.0.0", "::", "127.0.0.1" */
 	uint16_t port;
 	unsigned max_connections; /* connections N: open connections accepted here at once:
-	                           * 4096 (internet, direct_tls), 1024 (local) */
+	                           * 4096 (internet, direct_tls), 1024 (local), 4 (metrics) */
 	int      line;         /* line of the block, for later diagnostics */
 };
 

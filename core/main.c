@@ -18,6 +18,8 @@
 #include "../core/config.h"
 #include "../core/handle.h"
 #include "../core/log.h"
+#include "../core/metrics.h"
+#include "../core/metrics_http.h"
 #include "../core/notify.h"
 #include "../core/reload.h"
 #include "../core/stats.h"
@@ -30,6 +32,7 @@
 #include "../s2s/link.h"
 #include "../s2s/listener.h"
 #include "../s2s/peercaps.h"
+#include "../s2s/remotes.h"
 #include "../s2s/route.h"
 #include "../tls/tls.h"
 
@@ -216,6 +219,13 @@ main(int argc, char **argv)
 	if (listener_open_all(loop, cfg) == -1)
 		fatalx("cannot open listeners");
 	listener_register_status(status);
+	/* metrics: the numbers of show stats, show dns, show tls, and per remote domain */
+	if (metrics_add(route_emit, NULL) == -1 || metrics_add(resolver_emit, res) == -1 ||
+	    metrics_add(tls_emit, tls) == -1 || metrics_add(remotes_emit, NULL) == -1 ||
+	    metrics_register_status(status) == -1)
+		fatalx("cannot set up the metrics");
+	if (metrics_http_open_all(loop, cfg) == -1)
+		fatalx("cannot open the metrics listener");
 	reload_init(loop, cfg, tls, status);   /* owns cfg from here on */
 
 	ev_signal_init(&sig_term, signal_cb, SIGTERM);
@@ -237,6 +247,8 @@ main(int argc, char **argv)
 	log_info("quickfed stopped: %lu stanza(s) in, %lu out, %lu bounce(s)",
 	    qf_stats.stanzas_in, qf_stats.stanzas_out, qf_stats.bounces);
 	listener_close_all();
+	metrics_http_close_all();
+	metrics_clear();
 	conn_destroy_all();
 	admit_free_all();
 	route_free_all();

@@ -97,6 +97,28 @@ keep_str(char **dst, const char *src)
 	return true;
 }
 
+/* The HTTP metrics listeners (core/metrics_http.c) are opened once, at start. */
+static bool
+metrics_listeners_differ(const struct config *a, const struct config *b)
+{
+	size_t i = 0, j = 0;
+
+	for (;;) {
+		while (i < a->n_listeners && a->listeners[i].kind != CFG_LISTEN_METRICS)
+			i++;
+		while (j < b->n_listeners && b->listeners[j].kind != CFG_LISTEN_METRICS)
+			j++;
+		if (i == a->n_listeners || j == b->n_listeners)
+			return i != a->n_listeners || j != b->n_listeners;
+		if (a->listeners[i].port != b->listeners[j].port ||
+		    a->listeners[i].max_connections != b->listeners[j].max_connections ||
+		    str_differs(a->listeners[i].address, b->listeners[j].address))
+			return true;
+		i++;
+		j++;
+	}
+}
+
 int
 reload_keep_fixed(const struct config *run, struct config *next, FILE *warn)
 {
@@ -159,6 +181,12 @@ reload_keep_fixed(const struct config *run, struct config *next, FILE *warn)
 	for (int i = 0; warn != NULL && i < n; i++)
 		fprintf(warn, "warning: %s: %s changed: takes effect at the next restart, the running "
 		    "value is kept\n", next->path, what[i]);
+	if (metrics_listeners_differ(run, next)) {
+		if (warn != NULL)
+			fprintf(warn, "warning: %s: listener metrics changed: takes effect at the next "
+			    "restart (the running metrics listeners stay as they are)\n", next->path);
+		n++;
+	}
 	return n;
 }
 

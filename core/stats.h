@@ -1,6 +1,7 @@
 /* core/stats.h - daemon-wide counters shown by "show stats".
  * SPDX-License-Identifier: ISC
- * Modules bump the counters directly; stats.c formats them for the status socket. */
+ * Modules bump the counters directly; stats.c formats them for the status socket and
+ * emits them as samples (core/sample.h) for the metrics. */
 #ifndef QF_STATS_H
 #define QF_STATS_H
 
@@ -67,5 +68,10 @@ extern struct qf_stats qf_stats;
 void stats_stream_error(const char *cond, int sent);
 /* Append all counters as name=value lines. */
 void stats_format(struct buf *out);
+/* Emit every counter into sink (a sample_emit_fn; arg unused): the source of both
+ * stats_format() and the metrics. Every field of struct qf_stats is an unsigned long
+ * listed in stats.c's table. */
+struct sample_sink;
+void stats_emit(void *arg, struct sample_sink *sink);
 
 #endif

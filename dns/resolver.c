@@ -25,6 +25,7 @@
 #include "core/buf.h"
 #include "core/atomicfile.h"
 #include "core/log.h"
+#include "core/sample.h"
 #include "core/status.h"
 #include "dns/cache.h"
 #include "dns/resolver.h"
@@ -1607,35 +1608,69 @@ show_entry(void *arg, const struct dnscache_entry *e)
 	return 0;
 }
 
+/* "show dns"'s counters and gauges: one family per sample_put of resolver_emit, in its
+ * order (named after the keys: dns.hits -> quickfed_dns_hits_total). */
+static const struct sample_family fam_dns[] = {
+	{ NULL, SAMPLE_GAUGE, "answers in the DNS cache" },
+	{ NULL, SAMPLE_COUNTER, "questions answered fresh from the cache" },
+	{ NULL, SAMPLE_COUNTER, "questions that needed (or joined) a query" },
+	{ NULL, SAMPLE_COUNTER, "answers served stale after a failure or the stale timer" },
+	{ NULL, SAMPLE_COUNTER, "answers that failed DNSSEC validation" },
+	{ NULL, SAMPLE_COUNTER, "queries sent to the resolver" },
+	{ NULL, SAMPLE_COUNTER, "NODATA/NXDOMAIN answers served from the cache" },
+	{ NULL, SAMPLE_COUNTER, "questions that joined a query already under way" },
+	{ NULL, SAMPLE_COUNTER, "lookups (SRV and fallbacks of one domain) started" },
+	{ NULL, SAMPLE_COUNTER, "lookups that failed" },
+	{ NULL, SAMPLE_GAUGE, "queries under way" },
+	{ NULL, SAMPLE_GAUGE, "queries under way at libunbound, against resolver { queries }" },
+	{ NULL, SAMPLE_COUNTER, "questions that waited for a slot (resolver { queries })" },
+	{ NULL, SAMPLE_GAUGE, "1 when answers are DNSSEC-validated" },
+};
+
+void
+resolver_emit(void *arg, struct sample_sink *sink)
+{
+	struct resolver *r = arg;
+	struct resolver_stats st;
+	size_t inflight = 0;
+	const struct sample_family *f = fam_dns;
+
+	if (r == NULL || r->magic != RESOLVER_MAGIC)
+		return;
+	resolver_get_stats(r, &st);
+	for (const struct flight *fl = r->flights; fl != NULL; fl = fl->next)
+		inflight++;
+	sample_put(sink, "dns.entries", f++, (int64_t)st.entries);
+	sample_put(sink, "dns.hits", f++, (int64_t)st.hits);
+	sample_put(sink, "dns.misses", f++, (int64_t)st.misses);
+	sample_put(sink, "dns.stale_served", f++, (int64_t)st.stale_served);
+	sample_put(sink, "dns.bogus", f++, (int64_t)st.bogus);
+	sample_put(sink, "dns.queries_sent", f++, (int64_t)st.queries_sent);
+	sample_put(sink, "dns.negative", f++, (int64_t)st.negative);
+	sample_put(sink, "dns.coalesced", f++, (int64_t)st.coalesced);
+	sample_put(sink, "dns.lookups", f++, (int64_t)st.lookups);
+	sample_put(sink, "dns.failures", f++, (int64_t)st.failures);
+	sample_put(sink, "dns.inflight", f++, (int64_t)inflight);
+	sample_put(sink, "dns.asking", f++, (int64_t)r->n_inflight);
+	sample_put(sink, "dns.queued", f++, (int64_t)st.queued);
+	sample_put(sink, "dns.validating", f++, (int64_t)r->validating);
+}
+
 static int
 status_show_dns(void *arg, const char *args, struct buf *out)
 {
 	struct resolver *r = arg;
 	struct resolver_stats st;
+	struct sample_sink sink;
 	struct show_ctx sc;
-	size_t inflight = 0;
 
 	if (r == NULL || r->magic != RESOLVER_MAGIC) {
 		buf_puts(out, "resolver gone");
 		return -1;
 	}
 	resolver_get_stats(r, &st);
-	for (const struct flight *f = r->flights; f != NULL; f = f->next)
-		inflight++;
-	buf_printf(out, "dns.entries=%lu\n", st.entries);
-	buf_printf(out, "dns.hits=%lu\n", st.hits);
-	buf_printf(out, "dns.misses=%lu\n", st.misses);
-	buf_printf(out, "dns.stale_served=%lu\n", st.stale_served);
-	buf_printf(out, "dns.bogus=%lu\n", st.bogus);
-	buf_printf(out, "dns.queries_sent=%lu\n", st.queries_sent);
-	buf_printf(out, "dns.negative=%lu\n", st.negative);
-	buf_printf(out, "dns.coalesced=%lu\n", st.coalesced);
-	buf_printf(out, "dns.lookups=%lu\n", st.lookups);
-	buf_printf(out, "dns.failures=%lu\n", st.failures);
-	buf_printf(out, "dns.inflight=%zu\n", inflight);
-	buf_printf(out, "dns.asking=%zu\n", r->n_inflight);
-	buf_printf(out, "dns.queued=%lu\n", st.queued);
-	buf_printf(out, "dns.validating=%d\n", r->validating);
+	sample_kv_sink(&sink, out);
+	resolver_emit(r, &sink);
 	buf_printf(out, "dns.cache_file=%s\n", r->cache_path != NULL ? r->cache_path : "none");
 	sc.out = out;
 	sc.now = wall_now();

@@ -117,6 +117,9 @@ struct resolver_stats {
 	unsigned long entries;         /* answers in the cache now */
 };
 void resolver_get_stats(const struct resolver *r, struct resolver_stats *out);
+/* Emit show dns's counters and gauges as samples (a sample_emit_fn; arg: the resolver). */
+struct sample_sink;
+void resolver_emit(void *arg, struct sample_sink *sink);
 
 struct status;
 /* Register "show dns" (counters and up to 200 cache entries as name=value lines) and

@@ -226,6 +226,8 @@ listener_open_all(struct ev_loop *lp, const struct config *c)
 		struct listener *l;
 		int err;
 
+		if (cfg->listeners[i].kind == CFG_LISTEN_METRICS)
+			continue;   /* core/metrics_http.c */
 		if ((l = listener_make(&cfg->listeners[i], i, &err)) == NULL)
 			return -1;
 		listener_start(l);
@@ -259,6 +261,8 @@ listener_plan(const struct cfg_listener *cur, size_t ncur, const struct cfg_list
 
 	for (size_t j = 0; j < nwant; j++) {
 		from[j] = -1;
+		if (want[j].kind == CFG_LISTEN_METRICS)
+			continue;   /* core/metrics_http.c's, opened once */
 		for (size_t i = 0; i < ncur && i < CFG_MAX_LISTENERS; i++)
 			if (!used[i] && same_endpoint(&cur[i], &want[j])) {
 				from[j] = (int)i;
@@ -285,6 +289,8 @@ listener_reload_prepare(const struct config *c, FILE *errs)
 		int err;
 
 		pending[j] = NULL;
+		if (cl->kind == CFG_LISTEN_METRICS)
+			continue;
 		if (plan_from[j] >= 0) {
 			/* kept: remember which one by pointer (the list does not change
 			 * before commit or abort) */
@@ -337,7 +343,8 @@ listener_reload_commit(const struct config *c)
 		listener_free(l);
 	}
 	for (size_t j = 0; j < c->n_listeners; j++) {
-		l = pending[j];
+		if ((l = pending[j]) == NULL)
+			continue;   /* a metrics listener */
 		l->index = j;
 		if (plan_from[j] >= 0) {
 			if (l->cl.kind != c->listeners[j].kind)
@@ -382,7 +389,7 @@ check_fd_limit(void)
 	for (size_t i = 0; i < cfg->n_listeners; i++) {
 		if (cfg->listeners[i].kind == CFG_LISTEN_LOCAL)
 			local += cfg->listeners[i].max_connections;
-		else
+		else if (cfg->listeners[i].kind != CFG_LISTEN_METRICS)
 			inet += cfg->listeners[i].max_connections;
 	}
 	if (inet > cfg->max_connections)

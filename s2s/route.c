@@ -25,6 +25,7 @@
 #include "../core/config.h"
 #include "../core/handle.h"
 #include "../core/log.h"
+#include "../core/sample.h"
 #include "../core/stats.h"
 #include "../core/status.h"
 #include "../dns/resolver.h"
@@ -1425,16 +1426,54 @@ route_set_config(const struct config *c)
 	verify_set_config(c);
 }
 
+static const struct sample_family fam_routes = { NULL, SAMPLE_GAUGE,
+	"routes (direction, local domain, remote domain) alive" };
+static const struct sample_family fam_alive = { NULL, SAMPLE_GAUGE,
+	"stanzas held in memory (queued, in flight, held)" };
+static const struct sample_family fam_alive_bytes = { NULL, SAMPLE_GAUGE,
+	"bytes of the stanzas held in memory, against limits { memory }" };
+static const struct sample_family fam_verify_pending = { NULL, SAMPLE_GAUGE,
+	"dialback verifications under way" };
+static const struct sample_family fam_verify_sessions = { NULL, SAMPLE_GAUGE,
+	"streams open for dialback verifications" };
+
+void
+route_emit(void *arg, struct sample_sink *sink)
+{
+	(void)arg;
+	stats_emit(NULL, sink);
+	sample_put(sink, "routes", &fam_routes, (int64_t)nroutes);
+	sample_put(sink, "stanzas.alive", &fam_alive, (int64_t)stanza_count_alive());
+	sample_put(sink, "stanzas.alive_bytes", &fam_alive_bytes, (int64_t)stanza_bytes_alive());
+	sample_put(sink, "verify.pending", &fam_verify_pending, (int64_t)verify_jobs());
+	sample_put(sink, "verify.sessions", &fam_verify_sessions, (int64_t)verify_sessions());
+}
+
 static int
 status_stats(void *arg, const char *args, struct buf *out)
 {
-	(void)arg;
+	struct sample_sink sink;
+
 	(void)args;
-	stats_format(out);
-	buf_printf(out, "routes=%zu\n", nroutes);
-	buf_printf(out, "stanzas.alive=%zu\n", stanza_count_alive());
-	buf_printf(out, "stanzas.alive_bytes=%zu\n", stanza_bytes_alive());
-	buf_printf(out, "verify.pending=%zu\n", verify_jobs());
-	buf_printf(out, "verify.sessions=%zu\n", verify_sessions());
+	sample_kv_sink(&sink, out);
+	route_emit(arg, &sink);
 	return 0;
+}
+
+void
+route_foreach(void (*fn)(void *, const struct route_info *), void *arg)
+{
+	struct route_info ri;
+
+	for (size_t i = 0; i < table_size; i++)
+		for (const struct route *r = table[i]; r != NULL; r = r->hnext) {
+			ri.out = r->dir == ROUTE_OUT;
+			ri.local = r->local;
+			ri.remote = r->remote;
+			ri.ready = r->state == RS_READY;
+			ri.queued = r->qlen;
+			ri.queued_bytes = r->qbytes;
+			ri.link = r->link != NULL ? link_id(r->link) : 0;
+			fn(arg, &ri);
+		}
 }

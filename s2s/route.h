@@ -10,6 +10,7 @@
 #define QF_ROUTE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct config;
 struct ev_loop;
@@ -29,6 +30,23 @@ void route_shutdown(void);
 bool route_busy(void);
 /* Free every route (after the loop ended). */
 void route_free_all(void);
+
+/* Emit "show stats": every counter of core/stats.c, then the router's gauges (routes,
+ * stanzas alive, verifications). A sample_emit_fn (arg unused): also a metrics source. */
+struct sample_sink;
+void route_emit(void *arg, struct sample_sink *sink);
+
+/* One route, as route_foreach() shows it (everything borrowed for the call). */
+struct route_info {
+	bool          out;           /* local server -> internet */
+	const char   *local, *remote;
+	bool          ready;         /* its stream is ready: stanzas go straight out */
+	unsigned      queued;        /* stanzas waiting */
+	size_t        queued_bytes;  /* their cost */
+	unsigned long link;          /* id of the link it sends on (its own or ridden); 0: none */
+};
+/* Call fn(arg, info) for every route (fn must not add or free routes). */
+void route_foreach(void (*fn)(void *arg, const struct route_info *info), void *arg);
 
 /* The link_ops of receiving links (listener.c accepts them for the router): their
  * stanzas are routed, their db:results verified (verify.c). */

@@ -142,5 +142,8 @@ struct status;
 int tls_register_status(struct tls_ctx *ctx, struct status *st);
 /* The same lines appended to out (what "show tls" answers). Returns 0 or -1 (full). */
 int tls_status_write(struct tls_ctx *ctx, struct buf *out);
+/* The same counters as samples (a sample_emit_fn; arg: the tls_ctx). */
+struct sample_sink;
+void tls_emit(void *arg, struct sample_sink *sink);
 
 #endif

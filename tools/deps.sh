@@ -5,9 +5,11 @@
 set -eu
 PKGS="build-essential pkg-config libwolfssl-dev libunbound-dev libevent-dev libev-dev
 libxml2-dev libcmocka-dev dns-root-data openssl iproute2 prosody nsd ldnsutils python3
-procps ejabberd lua-unbound nftables"
+procps ejabberd lua-unbound nftables python3-prometheus-client"
 # lua-unbound: Prosody's resolver (without it Prosody falls back to a slow built-in one,
 # and the Prosody baselines of `make bench` would not be Prosody as Debian runs it).
+# python3-prometheus-client: the real OpenMetrics / 0.0.4 parser that tests/integ/63-metrics.sh
+# checks the metrics with (run with /usr/bin/python3, where Debian installs it).
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

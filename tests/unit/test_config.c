@@ -96,6 +96,14 @@ static const struct bad_case bad_cases[] = {
 	        "'192.0.2.1'" },
 	      { 11, "listener address '::ffff:127.0.0.2' cannot be bound: an IPv4-mapped" },
 	      { 14, "local listener must be a loopback address" } } },
+	{ "metrics-listener", BASE "listener metrics {\n\taddress 192.0.2.1\n}\n"
+	    "listener metrics {\n\taddress ::1\n\tconnections 65\n}\n"
+	    "listener metrics {\n\taddress 0.0.0.0\n}\nlistener httpd {\n}\n",
+	    { { 4, "metrics listener must be a loopback address (127.0.0.0/8 or ::1), not "
+	        "'192.0.2.1'" },
+	      { 6, "metrics listener: connections 65 is more than 64" },
+	      { 11, "metrics listener must be a loopback address" },
+	      { 13, "invalid listener kind 'httpd' (internet, direct_tls, local or metrics)" } } },
 	/* What passes the syntax but cannot be bound. */
 	{ "listener-v4-mapped", BASE "listener internet {\n\taddress ::ffff:192.0.2.1\n"
 	    "\tport 5299\n}\nlistener direct_tls {\n\taddress ::FFFF:0.0.0.0\n}\n",
@@ -1247,10 +1255,41 @@ test_keywords_documented(void **state)
 	assert_int_equal(d.known, d.n);
 }
 
+/* listener metrics: its defaults (127.0.0.1 port 5280, 4 clients), ::1 allowed, and
+ * show config names its kind. */
+static void
+test_metrics_listener(void **state)
+{
+	static const char conf[] = "listener internet { }\nlistener metrics {\n}\n"
+	    "listener metrics {\n\taddress ::1\n\tport 9100\n\tconnections 64\n}\n"
+	    "domain example.net { }\n";
+	struct config *cfg = NULL;
+	char *text = NULL, *path = write_file("metrics.conf", conf, sizeof(conf) - 1);
+	int n = load(path, &cfg, &text);
+
+	if (n != 0)
+		fail_msg("metrics.conf: %d errors:\n%s", n, text);
+	free(text);
+	assert_int_equal(cfg->n_listeners, 3);
+	assert_int_equal(cfg->listeners[1].kind, CFG_LISTEN_METRICS);
+	assert_string_equal(cfg->listeners[1].address, "127.0.0.1");
+	assert_int_equal(cfg->listeners[1].port, 5280);
+	assert_int_equal(cfg->listeners[1].max_connections, 4);
+	assert_string_equal(cfg->listeners[2].address, "::1");
+	assert_int_equal(cfg->listeners[2].max_connections, 64);
+	text = show_config(cfg, 1 << 20, 16384);
+	assert_line(text, "listener.1=metrics");
+	assert_line(text, "listener.1.port=5280");
+	free(text);
+	config_free(cfg);
+	free(path);
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_metrics_listener),
 		cmocka_unit_test(test_shipped_config),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_show_config_defaults),
