@@ -31,29 +31,14 @@ client_bg bob0 --resource w bob@b.example pass-b 127.0.2.2 \
 client w alice@a.example pass-a 127.0.1.2 send bob@b.example warm || fail "alice could not send"
 client_wait bob0
 
-# the A->B link and its stream management state
-link_field() {
-	qfctl qfA show peers | awk -F'[.=]' -v f="$1" '$3 == "direction" { dir[$2] = $4 }
-		$3 == "side" { side[$2] = $4 } $3 == "purpose" { pur[$2] = $4 } $3 == f { v[$2] = $4 }
-		END { for (i in dir) if (dir[i] == "out" && side[i] == "internet" &&
-			pur[i] == "relay") print v[i] }'
-}
+link_field() { qf_out_link qfA "$1"; }
 [ "$(link_field sm)" = on ] || fail "stream management is not on for A's link to B (sm=$(link_field sm))"
 # quickfed B acknowledges "warm" once Prosody B's TCP has it: not before the drop
 all_acked() { [ "$(link_field unacked)" = 0 ]; }
 wait_for 50 all_acked || fail "quickfed B did not acknowledge warm (unacked=$(link_field unacked))"
 log "A->B link up with stream management"
 
-nsx nft -f - <<'EOF' || fail "nft rules failed"
-table inet qflinkloss {
-	chain out {
-		type filter hook output priority 0; policy accept;
-		ip daddr 127.0.2.1 tcp dport 5269 drop
-		ip saddr 127.0.2.1 tcp sport 5269 drop
-	}
-}
-EOF
-log "A<->B:5269 silently dropped"
+path_drop 127.0.2.1
 
 client_bg bob --resource c bob@b.example pass-b 127.0.2.2 \
 	expect-count alice@a.example 50 --timeout 60
@@ -65,7 +50,7 @@ log "50 stanzas written on the dead link, unacknowledged"
 
 out=$(qfctl qfA close link b.example) || fail "close link failed: $out"
 echo "$out" | grep -qx 'closed=1' || fail "close link: $out"
-nsx nft delete table inet qflinkloss || fail "nft delete failed"
+path_open
 log "link reset, path open again"
 
 client_wait bob
@@ -85,15 +70,7 @@ wait_for 50 all_acked || fail "B's TCP did not acknowledge warm2 (unacked=$(link
 assert_stat_ge qfA tcp.proven 1   # warm2, proven by B's TCP
 log "A->B link up without stream management"
 
-nsx nft -f - <<'EOF' || fail "nft rules failed"
-table inet qflinkloss {
-	chain out {
-		type filter hook output priority 0; policy accept;
-		ip daddr 127.0.2.1 tcp dport 5269 drop
-		ip saddr 127.0.2.1 tcp sport 5269 drop
-	}
-}
-EOF
+path_drop 127.0.2.1
 rm -f "$TMP/collected"
 client_bg bob2 --resource c2 bob@b.example pass-b 127.0.2.2 \
 	collect-until "$TMP/collected" --timeout 90
@@ -105,7 +82,7 @@ out=$(qfctl qfA close link b.example) || fail "close link failed: $out"
 echo "$out" | grep -qx 'closed=1' || fail "close link: $out"
 bounced_50() { [ "$(qf_stat qfA stanzas.unproven_bounced)" -ge 50 ]; }
 wait_for 100 bounced_50 || fail "quickfed A bounced $(qf_stat qfA stanzas.unproven_bounced) of the 50"
-nsx nft delete table inet qflinkloss || fail "nft delete failed"
+path_open
 # the bounces travel to alice through Prosody A: wait until she has them all
 alice_has_50() { [ "$(grep -c '^bounced ' "$TMP/client-alice2.out")" -ge 50 ]; }
 wait_for 100 alice_has_50 || fail "alice got $(grep -c '^bounced ' "$TMP/client-alice2.out") of 50 bounces"

@@ -40,17 +40,8 @@ client_bg bob0 --resource w bob@b.example pass-b 127.0.2.2 \
 client w alice@a.example pass-a 127.0.1.2 send bob@b.example warm || fail "alice could not send"
 client_wait bob0
 
-nsx nft -f - <<'NFT' || fail "nft rules failed"
-table inet qfdead {
-	chain out {
-		type filter hook output priority 0; policy accept;
-		ip daddr 127.0.2.1 tcp dport 5269 drop
-		ip saddr 127.0.2.1 tcp sport 5269 drop
-	}
-}
-NFT
+path_drop 127.0.2.1
 t0=$(date +%s.%N)
-log "A<->B:5269 silently dropped"
 
 client_bg bob --resource c bob@b.example pass-b 127.0.2.2 \
 	expect-count alice@a.example 20 --timeout 60
@@ -59,7 +50,7 @@ client s alice@a.example pass-a 127.0.1.2 send-count bob@b.example 20 ||
 requeued_20() { [ "$(qf_stat qfA sm.requeued)" -ge 20 ]; }
 wait_for 100 requeued_20 || fail "quickfed A did not give the dead link up (sm.requeued=$(qf_stat qfA sm.requeued))"
 t1=$(date +%s.%N)
-nsx nft delete table inet qfdead || fail "nft delete failed"
+path_open
 log "dead link noticed after $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s; path open again"
 
 client_wait bob
@@ -78,15 +69,7 @@ client w2 alice@a.example pass-a 127.0.1.2 send bob@b.example warm2 || fail "ali
 client_wait bob1
 proven() { [ "$(qf_stat qfA tcp.proven)" -ge 1 ]; }
 wait_for 50 proven || fail "B's TCP never acknowledged warm2"
-nsx nft -f - <<'NFT' || fail "nft rules failed"
-table inet qfdead {
-	chain out {
-		type filter hook output priority 0; policy accept;
-		ip daddr 127.0.2.1 tcp dport 5269 drop
-		ip saddr 127.0.2.1 tcp sport 5269 drop
-	}
-}
-NFT
+path_drop 127.0.2.1
 t0=$(date +%s.%N)
 rm -f "$TMP/collected"
 client_bg bob2 --resource c2 bob@b.example pass-b 127.0.2.2 collect-until "$TMP/collected" --timeout 90
@@ -99,7 +82,7 @@ t1=$(date +%s.%N)
 secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 log "dead link without stream management noticed after $secs s"
 awk -v s="$secs" 'BEGIN { exit !(s < 15) }' || fail "the dead link took $secs s to notice"
-nsx nft delete table inet qfdead || fail "nft delete failed"
+path_open
 alice_has_20() { [ "$(grep -c '^bounced ' "$TMP/client-alice2.out")" -ge 20 ]; }
 wait_for 100 alice_has_20 || fail "alice got $(grep -c '^bounced ' "$TMP/client-alice2.out") of 20 bounces"
 touch "$TMP/collected"

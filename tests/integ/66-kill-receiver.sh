@@ -29,12 +29,7 @@ client_bg bob0 --resource w bob@b.example pass-b 127.0.2.2 \
 client w alice@a.example pass-a 127.0.1.2 send bob@b.example warm || fail "alice could not send"
 client_wait bob0
 
-link_field() {
-	qfctl qfA show peers | awk -F'[.=]' -v f="$1" '$3 == "direction" { dir[$2] = $4 }
-		$3 == "side" { side[$2] = $4 } $3 == "purpose" { pur[$2] = $4 } $3 == f { v[$2] = $4 }
-		END { for (i in dir) if (dir[i] == "out" && side[i] == "internet" &&
-			pur[i] == "relay") print v[i] }'
-}
+link_field() { qf_out_link qfA "$1"; }
 [ "$(link_field sm)" = on ] || fail "stream management is not on for A's link to B (sm=$(link_field sm))"
 all_acked() { [ "$(link_field unacked)" = 0 ]; }
 wait_for 50 all_acked || fail "warm was never acknowledged (unacked=$(link_field unacked))"

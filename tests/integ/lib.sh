@@ -502,6 +502,33 @@ site_a_tarpit() {
 	register A alice a.example pass-a
 }
 
+# ---------------------------------------------------------------- links and paths
+
+# qf_out_link QF FIELD: FIELD of quickfed QF's outgoing internet relay link, from show
+# peers (e.g. sm, unacked); empty when there is none.
+qf_out_link() {
+	qfctl "$1" show peers | awk -F'[.=]' -v f="$2" '$3 == "direction" { dir[$2] = $4 }
+		$3 == "side" { side[$2] = $4 } $3 == "purpose" { pur[$2] = $4 } $3 == f { v[$2] = $4 }
+		END { for (i in dir) if (dir[i] == "out" && side[i] == "internet" &&
+			pur[i] == "relay") print v[i] }'
+}
+
+# path_drop IP: silently drop every packet to and from IP's port 5269 in the test's
+# namespace (nftables table inet qfdrop), until path_open.
+path_drop() {
+	nsx nft -f - <<EOF || fail "nft rules failed"
+table inet qfdrop {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		ip daddr $1 tcp dport 5269 drop
+		ip saddr $1 tcp sport 5269 drop
+	}
+}
+EOF
+	log "$1:5269 silently dropped"
+}
+path_open() { nsx nft delete table inet qfdrop || fail "nft delete failed"; }
+
 # ---------------------------------------------------------------- clients
 
 XMPPC="$QF_TOP/tests/integ/xmppc.py"
