@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "core/buf.h"
+#include "core/bytes.h"
 #include "core/atomicfile.h"
 #include "core/log.h"
 #include "dns/cache.h"
@@ -53,10 +54,6 @@ static struct node **find_slot(struct dnscache *, const char *, uint16_t);
 static void node_free(struct node *);
 static bool entry_consistent(const struct dnscache_entry *);
 static void evict_one(struct dnscache *, int64_t);
-static void put_u16(unsigned char *, uint16_t);
-static void put_u32(unsigned char *, uint32_t);
-static uint16_t get_u16(const unsigned char *);
-static uint32_t get_u32(const unsigned char *);
 static int encode_entry(struct buf *, const struct dnscache_entry *);
 static int decode_entry(const unsigned char *, size_t, struct dnscache_entry *,
     const char **);
@@ -694,33 +691,9 @@ dnscache_crc32(const unsigned char *p, size_t len)
 	return ~crc;
 }
 
-static void
-put_u16(unsigned char *p, uint16_t v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
 
-static void
-put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
 
-static uint16_t
-get_u16(const unsigned char *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
 
-static uint32_t
-get_u32(const unsigned char *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
 
 /* Record body: qtype u16, kind u8, security u8, expires i64, ttl u32, name_len u8,
  * name, n_rr u8, then n_rr x (rdlen u16, rdata). Preceded by length u32 and CRC-32. */

@@ -16,6 +16,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "../core/bytes.h"
 #include "../core/atomicfile.h"
 #include "../core/log.h"
 #include "tls_int.h"
@@ -43,49 +44,16 @@ struct tls_store {
 	size_t              n, max;
 };
 
-static void put_u16(unsigned char *, unsigned);
-static void put_u32(unsigned char *, uint32_t);
-static void put_u64(unsigned char *, uint64_t);
-static uint32_t get_u32(const unsigned char *);
-static uint64_t get_u64(const unsigned char *);
 static void entry_free(struct store_entry *);
 static void store_load(struct tls_store *);
 static int store_save(struct tls_store *);
 static void store_remove(struct tls_store *, size_t);
 static struct store_entry *store_find(struct tls_store *, const char *);
 
-static void
-put_u16(unsigned char *p, unsigned v)
-{
-	p[0] = (unsigned char)(v >> 8);
-	p[1] = (unsigned char)v;
-}
 
-static void
-put_u32(unsigned char *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (unsigned char)(v >> (24 - 8 * i));
-}
 
-static void
-put_u64(unsigned char *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)(v >> 32));
-	put_u32(p + 4, (uint32_t)v);
-}
 
-static uint32_t
-get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
-static uint64_t
-get_u64(const unsigned char *p)
-{
-	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
-}
 
 static void
 entry_free(struct store_entry *e)

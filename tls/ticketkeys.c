@@ -28,6 +28,7 @@
 #include <wolfssl/wolfcrypt/random.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "../core/bytes.h"
 #include "../core/log.h"
 #include "tls_int.h"
 
@@ -78,7 +79,6 @@ static int ti_attach(struct tls_ticketkeys *, WOLFSSL *, const struct tls_ticket
 static const struct ticket_key *key_named(struct tls_ticketkeys *,
     const unsigned char *, bool *);
 static void ticket_aad(unsigned char *, const unsigned char *, const unsigned char *, int);
-static uint32_t get_u32(const unsigned char *);
 static int ticket_cb(WOLFSSL *, unsigned char[WOLFSSL_TICKET_NAME_SZ],
     unsigned char[WOLFSSL_TICKET_IV_SZ], unsigned char[WOLFSSL_TICKET_MAC_SZ], int,
     unsigned char *, int, int *, void *);
@@ -605,11 +605,6 @@ ti_attach(struct tls_ticketkeys *tk, WOLFSSL *ssl, const struct tls_ticket_ident
 	return 0;
 }
 
-static uint32_t
-get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 size_t
 tls_ticketkeys_peer_count(const struct tls_ticketkeys *tk)

@@ -22,6 +22,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include "../core/bytes.h"
 #include "../core/log.h"
 #include "tls_int.h"
 
@@ -56,23 +57,8 @@ static void tp_prune(struct tls_ticketpeers *, int64_t);
 static bool tp_changed(const struct tls_ticketpeers *);
 static void tp_load(struct tls_ticketpeers *);
 static int tp_save(struct tls_ticketpeers *);
-static void put_u32(unsigned char *, uint32_t);
-static uint32_t get_u32(const unsigned char *);
 
-static void
-put_u32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
-}
 
-static uint32_t
-get_u32(const unsigned char *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 int
 tls_chain_hash(const struct tls_chain *c, unsigned char out[WC_SHA256_DIGEST_SIZE])
