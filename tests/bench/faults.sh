@@ -288,7 +288,7 @@ fault_run() {
 	SYS=$1
 	local sc=$2 t0=$SECONDS theal last n0 n1 d u b l both pid conds
 	RUN=$sc-$SYS NRECV=0 ATTEMPTS=-
-	log "  ${FAULT_LABEL[$sc]}: $([ "$SYS" = qf ] && echo quickfed || echo Prosody direct)"
+	log "  ${FAULT_LABEL[$sc]}: $(case $SYS in qf) echo quickfed ;; sm) echo Prosody direct + mod_smacks ;; *) echo Prosody direct ;; esac)"
 	heal_nft
 	sites_up "$SYS"
 	recv_start
