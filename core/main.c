@@ -58,7 +58,11 @@ shutdown_poll_cb(EV_P_ ev_timer *w, int revents)
 	if (route_busy())
 		return;   /* bounces still on their way to the local server */
 	/* then the local server's streams end our direction (also those it opened
-	 * meanwhile), read on until it closes them: what arrives is relayed or bounced */
+	 * meanwhile), read on until it closes them: what arrives is relayed or bounced.
+	 * The local listener closes first: a stream the local server opened now would be
+	 * cut by our exit with what it wrote on it; refused, it bounces what it holds
+	 * (the links carrying our bounces to it are verified already) */
+	listener_close_all();
 	link_close_all(LINKS_LOCAL_IN);
 	if (link_count_set(LINKS_LOCAL_IN) > 0)
 		return;

@@ -982,7 +982,8 @@ link_unride(struct link *l, struct handle owner)
 bool
 link_may_send(const struct link *l, const char *local, const char *remote)
 {
-	return stream_may_send(l->st, local, remote);
+	/* a link ending once acknowledged takes nothing more (the route keeps it) */
+	return !l->end_when_acked && stream_may_send(l->st, local, remote);
 }
 
 bool
@@ -1003,7 +1004,7 @@ send_one(struct link *l, struct stanza *st, bool owned)
 	bool track = l->st->purpose == STREAM_RELAY, sm = stream_sm_tracking(l->st);
 	struct stanza *keep = NULL;
 
-	if (c->state != CONN_OPEN)
+	if (c->state != CONN_OPEN || l->end_when_acked)
 		return -1;
 	if (track && l->ua_n > 0 && l->ua_bytes + st->cost > cfg->queue_bytes) {
 		prove_tcp(l);   /* what TCP acknowledged meanwhile makes room */
