@@ -85,6 +85,7 @@ static uint64_t probes_sent;		/* set-up probes written in this set-up */
 static int verify_conn[2] = { -1, -1 };
 static char *verify_queue[2];		/* db:verify requests waiting for the verify header */
 static size_t vq_len[2];
+static long verify_out[2];		/* db:verify requests not answered yet */
 static struct sockaddr_in listen_addr[2], peer_addr[2];
 static uint64_t secret;
 static uint64_t *sent_ns;		/* by sequence number */
@@ -99,6 +100,7 @@ static double opt_seconds = 2.0, opt_timeout = 120.0;
 static int pid_qf[2];
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static const char *kind_name(enum kind);
 
 static void
 fail(const char *fmt, ...)
@@ -202,8 +204,7 @@ flush_conn(int idx)
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				break;
-			fail("write on %s connection of side %c: %s",
-			    c->kind == K_OUT ? "out" : c->kind == K_IN ? "in" : "verify",
+			fail("write on %s connection of side %c: %s", kind_name(c->kind),
 			    'A' + c->side, strerror(errno));
 		}
 		c->outoff += (size_t)n;
@@ -269,6 +270,37 @@ dial(int side, enum kind kind, const char *from, const char *to)
 	    "from='%s' to='%s' version='1.0'>", from, to);
 	flush_conn(idx);
 	return idx;
+}
+
+static const char *
+kind_name(enum kind k)
+{
+	return k == K_OUT ? "outgoing" : k == K_IN ? "incoming" : k == K_VERIFY ? "verify" : "listen";
+}
+
+/* peer_closed(idx, why): the peer ended a connection. Quickfed closes a verification
+ * connection (ours to it, or its to us) once idle or at timeouts { auth }, and a
+ * link once idle: fine when nothing is waiting on it. Our own streams must stay. */
+static void
+peer_closed(int idx, const char *why)
+{
+	struct conn *c = conns[idx];
+
+	if (c->kind == K_OUT || (c->kind == K_VERIFY && verify_out[c->side] > 0))
+		fail("side %c: %s connection (stream %s) closed by the peer: %s", 'A' + c->side,
+		    kind_name(c->kind), c->id, why);
+	printf("NOTE side %c: %s connection (stream %s) closed by the peer: %s\n",
+	    'A' + c->side, kind_name(c->kind), c->id, why);
+	if (c->kind == K_VERIFY)
+		verify_conn[c->side] = -1;
+	epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	c->fd = -1;
+	c->closed = 1;
+	free(c->in);
+	free(c->out);
+	c->in = c->out = NULL;
+	c->inoff = c->inlen = c->incap = c->outoff = c->outlen = c->outcap = 0;
 }
 
 /* ---------------------------------------------------------------- XML (just enough) */
@@ -400,13 +432,13 @@ parse(int idx)
 		if (!e)
 			break;
 		if (depth < 0) {	/* </stream:stream> */
-			c->closed = 1;
-			fail("side %c: peer closed the %s stream (id %s)", 'A' + c->side,
-			    c->kind == K_OUT ? "outgoing" : c->kind == K_IN ? "incoming" : "verify",
-			    c->id);
+			peer_closed(idx, "</stream:stream>");
+			return;
 		}
 		handle_element(idx, b + start, e - start);
 		c = conns[idx];
+		if (c->closed)
+			return;
 		c->inoff = e;
 		i = e;
 	}
@@ -486,6 +518,7 @@ verify_send(int side, const char *req, size_t n)
 {
 	int v = verify_conn[side];
 
+	verify_out[side]++;
 	if (v >= 0 && conns[v]->features) {
 		put(v, req, n);
 		flush_conn(v);
@@ -564,8 +597,13 @@ handle_element(int idx, const char *e, size_t len)
 		}
 		return;
 	}
-	if (strcmp(name, "error") == 0)
-		fail("side %c: stream error: %.*s", 'A' + c->side, (int)len, e);
+	if (strcmp(name, "error") == 0) {
+		char why[512];
+
+		snprintf(why, sizeof(why), "stream error %.*s", (int)(len < 400 ? len : 400), e);
+		peer_closed(idx, why);
+		return;
+	}
 	attr(e, te, "from", from, sizeof(from));
 	attr(e, te, "to", to, sizeof(to));
 	attr(e, te, "type", type, sizeof(type));
@@ -618,6 +656,7 @@ handle_element(int idx, const char *e, size_t len)
 		int in = -1;
 
 		attr(e, te, "id", id, sizeof(id));
+		verify_out[c->side]--;
 		if (strcmp(type, "valid") != 0)
 			fail("side %c: db:verify %s -> %s id %s: type='%s'", 'A' + c->side, from,
 			    to, id, type);
@@ -648,10 +687,10 @@ on_read(int idx)
 		n = read(c->fd, c->in + c->inlen, c->incap - c->inlen);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			break;
-		if (n <= 0)
-			fail("side %c: %s connection (stream %s) closed by the peer: %s",
-			    'A' + c->side, c->kind == K_OUT ? "outgoing" : c->kind == K_IN ?
-			    "incoming" : "verify", c->id, n < 0 ? strerror(errno) : "EOF");
+		if (n <= 0) {
+			peer_closed(idx, n < 0 ? strerror(errno) : "EOF");
+			return;
+		}
 		c->inlen += (size_t)n;
 		if ((size_t)n < 65536)
 			break;
@@ -688,13 +727,15 @@ poll_once(int ms)
 		int idx = (int)ev[i].data.u32;
 		struct conn *c = conns[idx];
 
+		if (c->closed)
+			continue;
 		if (c->kind == K_LISTEN) {
 			on_accept(idx);
 			continue;
 		}
 		if (ev[i].events & EPOLLOUT)
 			flush_conn(idx);
-		if (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+		if (!c->closed && (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 			on_read(idx);
 	}
 }
