@@ -812,6 +812,22 @@ in_setup(void)
 	return results_out + (long)(probes_sent - (recv_count - recv_phase_first));
 }
 
+/* open_stream(k, n): a stream for pairs k .. k+PAIRS_PER_STREAM-1 (at most n), named for k. */
+static void
+open_stream(int k, int n)
+{
+	char a[64], b[64];
+	int idx;
+
+	dom(a, sizeof(a), 0, k);
+	dom(b, sizeof(b), 1, k);
+	idx = dial(0, K_OUT, a, b);
+	conns[idx]->first_pair = k;
+	conns[idx]->npairs = n - k + 1 < PAIRS_PER_STREAM ? n - k + 1 : PAIRS_PER_STREAM;
+	for (int j = 0; j < conns[idx]->npairs; j++)
+		pairs[k + j].conn = idx;
+}
+
 /* setup(n): pairs up to n, each with one probe stanza that arrived. */
 static void
 setup(int n)
@@ -824,19 +840,6 @@ setup(int n)
 		pairs[k].st = P_NEW;
 		pairs[k].conn = -1;
 	}
-	/* streams: PAIRS_PER_STREAM pairs each, named for their first pair */
-	for (int k = first; k <= n; k += PAIRS_PER_STREAM) {
-		char a[64], b[64];
-		int idx;
-
-		dom(a, sizeof(a), 0, k);
-		dom(b, sizeof(b), 1, k);
-		idx = dial(0, K_OUT, a, b);
-		conns[idx]->first_pair = k;
-		conns[idx]->npairs = n - k + 1 < PAIRS_PER_STREAM ? n - k + 1 : PAIRS_PER_STREAM;
-		for (int j = 0; j < conns[idx]->npairs; j++)
-			pairs[k + j].conn = idx;
-	}
 	npairs_up = n;
 	recv_phase_first = recv_count;
 	probes_sent = 0;
@@ -847,8 +850,13 @@ setup(int n)
 			    "unanswered, %" PRIu64 " probes sent)", first, n,
 			    recv_count - recv_phase_first, opt_timeout, results_out, probes_sent);
 		for (int k = first; k <= n; k++) {
-			if (pairs[k].st == P_NEW && conns[pairs[k].conn]->features &&
-			    in_setup() < opt_setup_window) {
+			/* a stream is opened only when its first pair may start: quickfed
+			 * closes a stream that authenticates nothing within timeouts { auth } */
+			if (pairs[k].st == P_NEW && pairs[k].conn < 0 &&
+			    in_setup() < opt_setup_window)
+				open_stream(k, n);
+			if (pairs[k].st == P_NEW && pairs[k].conn >= 0 &&
+			    conns[pairs[k].conn]->features && in_setup() < opt_setup_window) {
 				send_result(k);
 				flush_conn(pairs[k].conn);
 			} else if (pairs[k].st == P_VALID) {
