@@ -50,7 +50,7 @@ check_synth_env() {
 	for t in ip cc nsd nsd-checkzone drill openssl; do
 		command -v "$t" >/dev/null 2>&1 || die "tool '$t' not found (make deps)"
 	done
-	[ -x "$BUILD/quickfed" ] && [ -x "$BUILD/quickfedctl" ] || die "no $BUILD/quickfed (make)"
+	if [ ! -x "$BUILD/quickfed" ] || [ ! -x "$BUILD/quickfedctl" ]; then die "no $BUILD/quickfed (make)"; fi
 	case " $STAGES " in *" 1 "*) ;; *) die "SYNTH_STAGES must contain 1 (the memory baseline)" ;; esac
 }
 
