@@ -833,7 +833,7 @@ static void
 setup(int n)
 {
 	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(opt_timeout * 1e9);
-	int first = npairs_up + 1, want = n - npairs_up;
+	int first = npairs_up + 1, want = n - npairs_up, opened = npairs_up, waiting;
 
 	pairs = xrealloc(pairs, (size_t)(n + 1) * sizeof(*pairs));
 	for (int k = first; k <= n; k++) {
@@ -849,12 +849,17 @@ setup(int n)
 			fail("setup of pairs %d..%d: %" PRIu64 " up within %.0f s (%ld db:results "
 			    "unanswered, %" PRIu64 " probes sent)", first, n,
 			    recv_count - recv_phase_first, opt_timeout, results_out, probes_sent);
+		waiting = 0;	/* pairs of opened streams without a db:result yet */
 		for (int k = first; k <= n; k++) {
 			/* a stream is opened only when its first pair may start: quickfed
 			 * closes a stream that authenticates nothing within timeouts { auth } */
-			if (pairs[k].st == P_NEW && pairs[k].conn < 0 &&
-			    in_setup() < opt_setup_window)
+			if (pairs[k].st == P_NEW && pairs[k].conn < 0 && k > opened &&
+			    waiting == 0 && in_setup() < opt_setup_window) {
 				open_stream(k, n);
+				opened = k + conns[pairs[k].conn]->npairs - 1;
+			}
+			if (pairs[k].st == P_NEW && pairs[k].conn >= 0)
+				waiting++;
 			if (pairs[k].st == P_NEW && pairs[k].conn >= 0 &&
 			    conns[pairs[k].conn]->features && in_setup() < opt_setup_window) {
 				send_result(k);
