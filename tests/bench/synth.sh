@@ -153,6 +153,9 @@ EOF
 }
 
 # synth_qf_conf SITE: quickfed's configuration (one domain block per pair on its side).
+# timeouts { auth } outlasts the run: quickfed ends a loopback verification connection
+# (synthsrv's db:verify connection to its local listener) at that timeout whatever it
+# carries, and synthsrv, unlike Prosody, does not reopen one with requests outstanding.
 # The certificate paths go through the short symlink PKI_LINK: quickfed reads at most
 # 1 MiB of configuration, and 10,000 domain blocks with $TMP/pki paths exceed it.
 synth_qf_conf() {
@@ -185,7 +188,7 @@ resolver {
 timeouts {
 	connect 10s
 	tls 60s
-	auth 60s
+	auth $((STEP_TIMEOUT * 4 + 600))s
 	setup 120s
 	idle 60m
 }
