@@ -301,8 +301,9 @@ EOF
 PKI_LINK=""
 synth_cleanup() {
 	local rc=$?
+	set +e			# (exit 1) below must not end the trap under set -e
 	[ -n "$PKI_LINK" ] && rm -f "$PKI_LINK"
-	(exit "$rc")
+	(exit "$rc")		# cleanup reads the exit status from $?
 	cleanup
 }
 
