@@ -352,6 +352,29 @@ start_prosody() {
 		[ "$s" = b ] && port=$NET_B
 		wait_for 50 port_open "$ns" "$port" 5269 || die "prosody $s: no s2s on $port:5269"
 	fi
+	prosody_resolver_check "${PR_PID[$s]}" "$s"
+}
+
+# prosody_resolver_check PID SITE: the Prosody every baseline compares against must be the
+# one `apt-get install prosody` gives, with its Recommends: lua-unbound. Prosody loads
+# lunbound (Debian: lunbound.so -> liblua5.4-unbound.so) at start-up when it can and
+# then resolves with net.unbound (libunbound);
+# without it, it falls back to its built-in net.dns resolver, which made cold set-ups
+# 3-4 times slower here (tests/bench/README). The running process's mappings tell which.
+# Sets PROSODY_RESOLVER for the report; a Prosody without it stops the bench.
+PROSODY_RESOLVER=""
+prosody_resolver_check() {
+	local pid=$1 s=$2 maps
+	maps=$(cat "/proc/$pid/maps" 2>/dev/null) || die "prosody $s (pid $pid) gone after start-up"
+	if grep -Eq '/(lunbound|liblua5\.[0-9]-unbound)\.so' <<<"$maps"; then
+		PROSODY_RESOLVER="net.unbound (lua-unbound $(dpkg-query -W -f='${Version}' lua-unbound 2>/dev/null || echo '?'), $(grep -o '/[^ ]*libunbound\.so[^ ]*' <<<"$maps" | head -n 1))"
+		return 0
+	fi
+	PROSODY_RESOLVER="built-in net.dns (lua-unbound not loaded)"
+	die "prosody $s (pid $pid) runs without lua-unbound: it resolves with its built-in net.dns" \
+		"resolver, not the libunbound one Debian's prosody gets from its Recommends; a ratio" \
+		"against that baseline is not a result. Install lua-unbound (make deps) for the Lua" \
+		"Prosody runs ($(head -n 1 "$(command -v prosody)" | sed 's/^#! *//'))."
 }
 
 register_users() {
@@ -606,6 +629,7 @@ report() {
 	echo "quickfed bench: RTT ${RTT} ms emulated (measured $RTT_MEASURED ms), N=$N cold runs," \
 		"$((N * WARM)) warm samples per scenario, burst $BURST messages"
 	echo "machine: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+	echo "Prosody resolver (every Prosody started, checked in /proc/PID/maps): $PROSODY_RESOLVER"
 	python3 - "$TMP/samples" "$TMP/burst" "$RTT" "$SCENARIOS" <<'EOF'
 import statistics, sys
 samples, burst, rtt, order = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4].split()

@@ -1,0 +1,345 @@
+#!/bin/bash
+# tests/bench/synth.sh - `make bench-synth`: quickfed's own cost between synthetic local servers.
+# SPDX-License-Identifier: ISC
+#
+# Run by `make bench-synth` as `tests/bench/synth.sh BUILD_DIR` (the optimized build).
+# No Prosody: tests/bench/synthsrv.c plays the local servers of both sites in one process
+# (side A writes, side B reads), so Prosody's own ceiling does not hide quickfed's cost.
+# Path: synthsrv A -> quickfed A (local listener, dialback on loopback) ==TLS==> quickfed B
+# -> synthsrv B (dialback on loopback, verified at quickfed B's local listener); the
+# baseline for latency is synthsrv A -> synthsrv B directly (the same dialback, no quickfed).
+# Pair k is a<k>.a.example -> b<k>.b.example; every b<k> has its own address
+# (127.2.x.y, all local on lo), so every pair is its own internet link (no multiplexing
+# across remote servers) and N pairs = N remote servers = N links.
+# Everything runs in one network namespace the script creates (loopback only, no delay),
+# nsd serves the zone in it; every process is stopped by PID and the namespace removed on exit.
+#
+# Environment: SYNTH_STAGES (pair counts, increasing, default "1 100 1000 10000"),
+# SYNTH_SECONDS (per load, default 2), SYNTH_WINDOW (stanzas in flight at full speed, 500),
+# SYNTH_SETUP_WINDOW (pairs being set up at once, 200), SYNTH_TIMEOUT (bound on each wait
+# of synthsrv, s, 300), SYNTH_LOG (quickfed log_level, info), BENCH_KEEP=1.
+
+set -eu
+
+# shellcheck source=tests/bench/run.sh
+. "$(dirname "${BASH_SOURCE[0]}")/run.sh"	# log, die, track, stop_pids, cleanup, wait_for
+
+STAGES=${SYNTH_STAGES:-1 100 1000 10000}
+SECS=${SYNTH_SECONDS:-2}
+WINDOW=${SYNTH_WINDOW:-500}
+SETUP_WINDOW=${SYNTH_SETUP_WINDOW:-200}
+STEP_TIMEOUT=${SYNTH_TIMEOUT:-300}
+QF_LOG=${SYNTH_LOG:-info}
+NS="qfs$$"
+NS_A=$NS
+NS_B=$NS
+Q_A=127.0.1.1			# quickfed A: local listener :5270, internet :5369
+S_A=127.0.1.2			# synthsrv side A (local server A) :5271
+Q_B=127.0.2.1			# quickfed B: local listener :5270; internet 0.0.0.0:5269
+S_B=127.0.2.2			# synthsrv side B (local server B) :5271
+MAXN=${STAGES##* }
+
+# b_addr K: the address of b<K>.b.example (127.2.x.y, y in 1..250)
+b_addr() { echo "127.2.$(($1 / 250)).$(($1 % 250 + 1))"; }
+# (backgrounded commands run `ip netns exec` directly, so that $! is the daemon's PID)
+nsx() { ip netns exec "$NS" "$@"; }
+
+check_synth_env() {
+	[ "$(id -u)" = 0 ] || die "needs root (network namespaces)"
+	local t
+	for t in ip cc nsd nsd-checkzone drill openssl; do
+		command -v "$t" >/dev/null 2>&1 || die "tool '$t' not found (make deps)"
+	done
+	if [ ! -x "$BUILD/quickfed" ] || [ ! -x "$BUILD/quickfedctl" ]; then die "no $BUILD/quickfed (make)"; fi
+	case " $STAGES " in *" 1 "*) ;; *) die "SYNTH_STAGES must contain 1 (the memory baseline)" ;; esac
+}
+
+# raise_nofile: each quickfed holds one socket per link plus its local connections.
+raise_nofile() {
+	local hard need=$((MAXN + 1000))
+	hard=$(ulimit -Hn)
+	[ "$hard" = unlimited ] && hard=1048576
+	[ "$hard" -ge "$need" ] ||
+		die "RLIMIT_NOFILE hard limit $hard < $need needed for $MAXN pairs (lower SYNTH_STAGES)"
+	ulimit -n "$hard" || die "cannot raise the soft fd limit to $hard"
+	NOFILE=$hard
+}
+
+build_synthsrv() {
+	mkdir -p "$BUILD/bench"
+	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+		-Wmissing-prototypes -O2 -g -o "$BUILD/bench/synthsrv" "$TOP/tests/bench/synthsrv.c" ||
+		die "cannot build synthsrv"
+}
+
+make_namespace() {
+	ip netns add "$NS" || die "cannot create namespace $NS"
+	NS_MADE="$NS_MADE $NS"
+	nsx ip link set lo up
+}
+
+# make_pki: a CA and one wildcard certificate per site (*.a.example, *.b.example).
+make_synth_pki() {
+	local p=$TMP/pki n
+	mkdir -p "$p"
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$p/ca.key" -out "$p/ca.crt" -days 2 -subj "/CN=quickfed synth CA" \
+		-addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" >"$p/openssl.log" 2>&1 ||
+		die "CA generation failed"
+	for n in a b; do
+		printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+			"keyUsage=critical,digitalSignature,keyAgreement" \
+			"extendedKeyUsage=serverAuth,clientAuth" \
+			"subjectAltName=DNS:*.$n.example,DNS:$n.example" >"$p/$n.ext"
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$p/$n.key" -out "$p/$n.csr" -subj "/CN=$n.example" >>"$p/openssl.log" 2>&1 ||
+			die "key for $n failed"
+		openssl x509 -req -in "$p/$n.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" \
+			-CAcreateserial -days 2 -out "$p/$n.crt" -extfile "$p/$n.ext" \
+			>>"$p/openssl.log" 2>&1 || die "certificate for $n failed"
+	done
+}
+
+# start_synth_dns: nsd on 127.0.0.53 in the namespace: *.a.example -> quickfed A's
+# internet listener (SRV port 5369); b<k>.b.example -> its own 127.2.x.y, SRV port 5269.
+start_synth_dns() {
+	local d=$TMP/dns
+	mkdir -p "$d"
+	{
+		cat <<EOF
+\$ORIGIN example.
+\$TTL 3600
+@ IN SOA ns.example. hostmaster.example. 1 3600 600 86400 60
+@ IN NS ns.example.
+ns IN A $DNS_IP
+xmpp.a IN A $Q_A
+*.a IN A $Q_A
+*.a IN SRV 0 0 5369 xmpp.a.example.
+EOF
+		awk -v n="$MAXN" 'BEGIN {
+			for (k = 1; k <= n; k++) {
+				printf "_xmpp-server._tcp.b%d.b IN SRV 0 0 5269 b%d.b.example.\n", k, k
+				printf "b%d.b IN A 127.2.%d.%d\n", k, int(k / 250), k % 250 + 1
+			}
+		}'
+	} >"$d/example.zone"
+	nsd-checkzone example. "$d/example.zone" >"$d/checkzone.log" 2>&1 || die "zone does not load"
+	cat >"$d/nsd.conf" <<EOF
+server:
+	ip-address: $DNS_IP
+	port: 53
+	username: ""
+	chroot: ""
+	zonesdir: "$d"
+	database: ""
+	zonelistfile: "$d/zone.list"
+	xfrdfile: "$d/xfrd.state"
+	xfrdir: "$d"
+	pidfile: "$d/nsd.pid"
+	logfile: "$TMP/nsd.log"
+	server-count: 1
+	verbosity: 1
+remote-control:
+	control-enable: no
+zone:
+	name: "example."
+	zonefile: "$d/example.zone"
+EOF
+	ip netns exec "$NS" nsd -d -c "$d/nsd.conf" >"$TMP/nsd.out.log" 2>&1 7>&- 8>&- &
+	track $!
+	DNS_READY_NAME=_xmpp-server._tcp.b1.b.example
+	wait_for 100 dns_ready "$NS" || die "nsd does not answer"
+}
+
+# synth_qf_conf SITE: quickfed's configuration (one domain block per pair on its side).
+# timeouts { auth } outlasts the run: quickfed ends a loopback verification connection
+# (synthsrv's db:verify connection to its local listener) at that timeout whatever it
+# carries, and synthsrv, unlike Prosody, does not reopen one with requests outstanding.
+# The certificate paths go through the short symlink PKI_LINK: quickfed reads at most
+# 1 MiB of configuration, and 10,000 domain blocks with $TMP/pki paths exceed it.
+synth_qf_conf() {
+	local s=$1 d=$TMP/qf-$1 p=$PKI_LINK inet lip sip
+	if [ "$s" = a ]; then inet="$Q_A;5369" lip=$Q_A sip=$S_A; else inet="0.0.0.0;5269" lip=$Q_B sip=$S_B; fi
+	cat <<EOF
+# generated by tests/bench/synth.sh: site $s
+log_level $QF_LOG
+state_dir $d/state
+status_socket $d/quickfed.sock
+ca_file $p/ca.crt
+listener internet {
+	address ${inet%;*}
+	port ${inet#*;}
+	connections $((MAXN + 1000))
+}
+listener local {
+	address $lip
+	port 5270
+}
+local_server {
+	address $sip
+	port 5271
+	tls off
+}
+resolver {
+	forwarder $DNS_IP
+	timeout 10s
+}
+timeouts {
+	connect 10s
+	tls 60s
+	auth $((STEP_TIMEOUT * 4 + 600))s
+	setup 120s
+	idle 60m
+}
+limits {
+	connections $((MAXN + 1000))
+	connections_per_address $((MAXN + 1000))
+}
+EOF
+	awk -v s="$s" -v n="$MAXN" -v crt="$p/$s.crt" -v key="$p/$s.key" 'BEGIN {
+		for (k = 1; k <= n; k++)
+			printf "domain %s%d.%s.example {\n\tcertificate %s\n\tkey %s\n}\n", s, k, s, crt, key
+	}'
+}
+
+start_synth_quickfed() {
+	local s=$1 d=$TMP/qf-$1 t0=$SECONDS
+	mkdir -p "$d/state"
+	synth_qf_conf "$s" >"$d/quickfed.conf"
+	ip netns exec "$NS" "$BUILD/quickfed" -c "$d/quickfed.conf" >>"$TMP/quickfed-$s.log" 2>&1 7>&- 8>&- &
+	QF_PID[$s]=$!
+	track $!
+	# start-up loads one TLS context per domain: allow a minute for 10,000 of them
+	wait_for 600 nsx "$BUILD/quickfedctl" -s "$d/quickfed.sock" help ||
+		die "quickfed $s did not answer on its status socket"
+	log "quickfed $s (pid ${QF_PID[$s]}) up in $((SECONDS - t0)) s with $MAXN domains," \
+		"RSS $(awk '/^VmRSS/ { print $2, $3 }' "/proc/${QF_PID[$s]}/status")"
+}
+
+# run_synthsrv OUT ARGS...: synthsrv in the namespace, bounded, its lines in OUT.
+run_synthsrv() {
+	local out=$1 rc=0 bound
+	shift
+	# every wait inside is bounded by SYNTH_TIMEOUT; this bounds the whole run
+	bound=$((STEP_TIMEOUT * 4 + 600))
+	ip netns exec "$NS" timeout "$bound" "$BUILD/bench/synthsrv" "$@" --seconds "$SECS" --window "$WINDOW" \
+		--setup-window "$SETUP_WINDOW" --timeout "$STEP_TIMEOUT" --stages "$STAGES" \
+		>"$out" 2>&1 7>&- 8>&- &
+	SYN_PID=$!
+	track "$SYN_PID"
+	tail -f --pid="$SYN_PID" "$out" 2>/dev/null | sed -u 's/^/    /' >&2 &
+	wait "$SYN_PID" || rc=$?
+	wait $! 2>/dev/null || true
+	[ "$rc" = 0 ] || die "synthsrv failed (exit $rc): $(grep -m1 '^FAIL' "$out" || tail -n 1 "$out")"
+	grep -q '^DONE' "$out" || die "synthsrv did not finish its plan"
+}
+
+synth_report() {
+	echo
+	echo "quickfed synthetic load: two quickfeds ($BUILD/quickfed) between synthetic local servers"
+	echo "(tests/bench/synthsrv.c), one namespace, loopback, no delay; log_level $QF_LOG;"
+	echo "$SECS s of load per figure, at most $WINDOW stanzas in flight; fd limit $NOFILE (ulimit -n)"
+	echo "machine: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $LOAD0 (the box is shared)"
+	python3 - "$TMP/proxied.out" "$TMP/direct.out" <<'EOF'
+import sys
+def lines(f):
+    d = {}
+    for ln in open(f):
+        p = ln.split()
+        if p and p[0] in ("UP", "RSS", "CPU", "LAT"):
+            d.setdefault(p[0], []).append(p[1:])
+    return d
+q, r = lines(sys.argv[1]), lines(sys.argv[2])
+up = {int(p[0]): float(p[1]) for p in q.get("UP", [])}
+rss = {int(p[0]): (int(p[1]), int(p[2])) for p in q.get("RSS", [])}
+cpu = {(int(p[0]), int(p[1])): p for p in q.get("CPU", [])}
+lat = {int(p[0]): p for p in q.get("LAT", [])}
+dlat = {int(p[0]): p for p in r.get("LAT", [])}
+ns = sorted(up)
+print()
+print("%-7s %9s %21s %21s %9s %9s   %s" % ("pairs", "set-up s", "200 B us/st A / B",
+      "2 KiB us/st A / B", "msg/s", "2K msg/s", "idle RSS MiB A / B"))
+for n in ns:
+    c2, c20 = cpu.get((n, 200)), cpu.get((n, 2048))
+    f = lambda c: "%9s / %-9s" % (c[4], c[5]) if c else "%21s" % "-"
+    print("%-7d %9.1f %21s %21s %9s %9s   %.1f / %.1f" % (n, up[n], f(c2), f(c20),
+          c2[6] if c2 else "-", c20[6] if c20 else "-", rss[n][0] / 1024, rss[n][1] / 1024))
+print()
+print("memory per idle link (KiB; RSS growth / links added, from the previous stage):")
+prev = None
+for n in ns:
+    if prev is not None and n - prev >= 50:
+        a = (rss[n][0] - rss[prev][0]) / (n - prev)
+        b = (rss[n][1] - rss[prev][1]) / (n - prev)
+        print("  %5d -> %-5d  quickfed A (initiator) %6.1f   quickfed B (receiver) %6.1f" % (prev, n, a, b))
+    prev = n
+print()
+print("latency at half load (200 B, paced at half the msg/s of the 200 B run; us, write at")
+print("synthetic A to parse at synthetic B; direct = synthetic A -> synthetic B, no quickfed):")
+print("%-7s %9s %9s %9s %9s %9s %11s %11s" % ("pairs", "rate/s", "p50", "p99", "direct p50",
+      "direct p99", "added p50", "added p99"))
+for n in ns:
+    if n in lat:
+        l, d = lat[n], dlat.get(n)
+        p50, p99 = float(l[3]), float(l[4])
+        if d:
+            print("%-7d %9s %9.1f %9.1f %10.1f %10.1f %11.1f %11.1f" % (n, l[1], p50, p99,
+                  float(d[3]), float(d[4]), p50 - float(d[3]), p99 - float(d[4])))
+        else:
+            print("%-7d %9s %9.1f %9.1f %10s %10s" % (n, l[1], p50, p99, "-", "-"))
+print()
+print("us/st: on-CPU time of all threads of that quickfed (/proc/PID/task/*/schedstat) over")
+print("the load, divided by the stanzas (round robin over the pairs, each pair its own TLS link).")
+print("set-up s: time to bring the stage's new pairs up (db:result, verification, link, one probe).")
+print("Idle RSS: VmRSS 2 s after the set-up, before the stage's loads; it includes heap the")
+print("previous stage's loads left, which new links may reuse.")
+EOF
+}
+
+PKI_LINK=""
+synth_cleanup() {
+	local rc=$?
+	set +e			# (exit 1) below must not end the trap under set -e
+	[ -n "$PKI_LINK" ] && rm -f "$PKI_LINK"
+	(exit "$rc")		# cleanup reads the exit status from $?
+	cleanup
+}
+
+synth_main() {
+	check_synth_env
+	exec 7>&1 8>&2
+	trap synth_cleanup EXIT
+	trap 'exit 1' INT TERM
+	TMP=$(mktemp -d /tmp/qfsynth.XXXXXX)
+	local start=$SECONDS rates="" n r
+	LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+	raise_nofile
+	log "fd limit raised to $NOFILE (ulimit -n, soft = hard) for up to $MAXN links per quickfed"
+	build_synthsrv
+	make_namespace
+	make_synth_pki
+	PKI_LINK=/tmp/qfs$$
+	ln -sfn "$TMP/pki" "$PKI_LINK" || die "cannot make $PKI_LINK"
+	start_synth_dns
+	start_synth_quickfed a
+	start_synth_quickfed b
+	log "proxied: synthsrv A -> quickfed A ==TLS==> quickfed B -> synthsrv B, stages: $STAGES"
+	run_synthsrv "$TMP/proxied.out" --a-listen "$S_A:5271" --a-peer "$Q_A:5270" \
+		--b-listen "$S_B:5271" --b-peer "$Q_B:5270" --pid-a "${QF_PID[a]}" --pid-b "${QF_PID[b]}"
+	stop_pids "${QF_PID[a]}" "${QF_PID[b]}"
+	while read -r n r; do
+		rates="$rates --lat-rate $n:$r"
+	done < <(awk '$1 == "LAT" { print $2, $3 }' "$TMP/proxied.out")
+	log "direct: synthsrv A -> synthsrv B at the same rates"
+	# shellcheck disable=SC2086
+	run_synthsrv "$TMP/direct.out" --a-listen "$S_A:5281" --a-peer "$S_B:5281" \
+		--b-listen "$S_B:5281" --b-peer "$S_A:5281" --no-cpu $rates
+	synth_report | tee "$TMP/synth.txt"
+	mkdir -p "$BUILD/bench"
+	cp "$TMP/synth.txt" "$BUILD/bench/synth.txt"
+	log "done in $((SECONDS - start)) s; report also in $BUILD/bench/synth.txt"
+}
+
+synth_main
