@@ -45,6 +45,7 @@ done
 if [ -n "$missing" ]; then
 	as_root "missing packages:$missing"
 	echo "wolfssl-aesni: installing$missing"
+	# shellcheck disable=SC2086
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
@@ -81,7 +82,9 @@ echo "wolfssl-aesni: apt-get source wolfssl=$version (into $srcdir)"
 # apt's download sandbox user cannot write into a root-owned build dir: download as ourselves.
 (cd "$srcdir" && apt-get source -qq -o APT::Sandbox::User="$(id -un)" "wolfssl=$version" >/dev/null)
 top=$(find "$srcdir" -mindepth 1 -maxdepth 1 -type d -name 'wolfssl-*' | head -n 1)
-[ -n "$top" ] && [ -f "$top/debian/rules" ] || { echo "wolfssl-aesni: no unpacked source in $srcdir" >&2; exit 1; }
+if [ -z "$top" ] || [ ! -f "$top/debian/rules" ]; then
+	echo "wolfssl-aesni: no unpacked source in $srcdir" >&2; exit 1
+fi
 # Refuse to build if Debian changed its configure flags: ours would no longer be Debian's plus AES-NI.
 for f in $debian_flags; do
 	grep -q -- "$f" "$top/debian/rules" || {

@@ -53,7 +53,7 @@ SRC=${AESNI_SRC:-$(find "$TOP/build/wolfssl-src" -mindepth 1 -maxdepth 1 -type d
 : >"$TMP/wc"
 if [ -n "$SRC" ] && [ -f "$SRC/wolfcrypt/benchmark/benchmark.c" ]; then
 	for v in debian aesni; do
-		if [ $v = debian ]; then inc=/usr/include lib=$(dirname "$lib_deb"); else inc=$PREFIX/include lib=$PREFIX/lib; fi
+		if [ "$v" = debian ]; then inc=/usr/include lib=$(dirname "$lib_deb"); else inc=$PREFIX/include lib=$PREFIX/lib; fi
 		cc -O2 -I"$inc" -I"$SRC" -include wolfssl/options.h -w -o "$TMP/wcbench-$v" \
 			"$SRC/wolfcrypt/benchmark/benchmark.c" -L"$lib" -Wl,-rpath,"$lib" -lwolfssl -lm -lpthread ||
 			die "cannot build wolfCrypt's benchmark against $v"
@@ -70,7 +70,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	for size in $SIZES; do
 		if [ $((r % 2)) = 1 ]; then order="debian aesni"; else order="aesni debian"; fi
 		for v in $order; do
-			if [ $v = debian ]; then b=$DEB; else b=$NI; fi
+			if [ "$v" = debian ]; then b=$DEB; else b=$NI; fi
 			out=$TMP/run-$v-$size-$r.log
 			BENCH_SCENARIOS=b BENCH_N=1 BENCH_WARM=0 BENCH_STANZA_BYTES=$size \
 				"$TOP/tests/bench/run.sh" "$b" >"$out" 2>&1 || { tail -n 20 "$out" >&2; die "run.sh $b failed"; }
