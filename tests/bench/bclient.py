@@ -15,7 +15,8 @@ Client (STARTTLS without verification, SASL PLAIN, bind, presence).
       link: no unacknowledged segment for Nagle to wait on).
   burst JID PASS SERVER --to JID --count N --prefix P --sync FILE [--timeout S]
       send N messages with bodies P0..P(N-1) in one write (pipelined), print
-      "BURST_SENT NS", wait until FILE has N lines for prefix P.
+      "BURST_SENT NS", wait until FILE has N lines for prefix P. With --pad B each body is
+      "P<k> " plus filler, so that each <message> the sender writes is B bytes long.
 Exit 0 on success; 1 with "FAIL reason" otherwise (a bounce is reported with its condition).
 """
 
@@ -119,7 +120,12 @@ def do_send(c, a):
 
 def do_burst(c, a):
     sync = SyncFile(a.sync)
-    data = "".join(message(a.to, "%s%d" % (a.prefix, k)) for k in range(a.count)).encode()
+    def body(k):
+        b = "%s%d" % (a.prefix, k)
+        if a.pad > 0:
+            b += " " + "x" * max(0, a.pad - len(message(a.to, b + " ")))
+        return b
+    data = "".join(message(a.to, body(k)) for k in range(a.count)).encode()
     t = time.monotonic_ns()
     c.xs.sock.sendall(data)
     print("BURST_SENT %d" % t, flush=True)
@@ -141,6 +147,7 @@ def main():
     ap.add_argument("--ids", default="")
     ap.add_argument("--prefix", default="burst")
     ap.add_argument("--count", type=int, default=1)
+    ap.add_argument("--pad", type=int, default=0, help="burst: bytes per <message>")
     ap.add_argument("--gap", type=float, default=0.0, help="send: idle seconds between messages")
     ap.add_argument("--timeout", type=float, default=20.0)
     a = ap.parse_args()

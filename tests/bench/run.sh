@@ -15,7 +15,8 @@
 # cold run, default 3), BENCH_RTT_MS (default 50), BENCH_BURST (messages in the throughput
 # burst, default 1000), BENCH_SCENARIOS (default "c b d"; also "a" and "e" once pipelining
 # is in), BENCH_KEEP=1 keeps the temporary directory, QF_LOG_LEVEL (quickfed's log_level,
-# default info; debug to trace a run with BENCH_KEEP=1).
+# default info; debug to trace a run with BENCH_KEEP=1), BENCH_STANZA_BYTES (bytes per burst
+# <message> as the sender writes it; default: as small as the body allows, about 90).
 #
 # Scenarios (one function scen_X_up each; add one by writing it and listing it in SCEN_LABEL):
 #   c  Prosody -> Prosody, direct (the baseline)
@@ -38,6 +39,7 @@ N=${BENCH_N:-5}
 WARM=${BENCH_WARM:-3}
 RTT=${BENCH_RTT_MS:-50}
 BURST=${BENCH_BURST:-1000}
+STANZA_BYTES=${BENCH_STANZA_BYTES:-0}
 SCENARIOS=${BENCH_SCENARIOS:-c b d a e f g}
 LIFETIME=1200			# delaylink exits by itself after this many seconds
 # Idle time before each warm message: longer than a delayed ACK (40 ms) plus a round
@@ -584,7 +586,7 @@ run_burst() {
 	# shellcheck disable=SC2086
 	pr0=$(cpu_ns $ppids)
 	nsa python3 "$TOP/tests/bench/bclient.py" burst "usera@a.example" "$PASS" "$P_A" \
-		--to "userb@b.example" --count "$BURST" --prefix "$tag" \
+		--to "userb@b.example" --count "$BURST" --prefix "$tag" --pad "$STANZA_BYTES" \
 		--sync "$TMP/recv-$tag.txt" --timeout 120 >"$TMP/send-$tag.log" 2>&1 ||
 		die "burst sender failed: $(tail -n 1 "$TMP/send-$tag.log")"
 	recv_wait "$tag"
@@ -627,7 +629,7 @@ scenario() {
 report() {
 	echo
 	echo "quickfed bench: RTT ${RTT} ms emulated (measured $RTT_MEASURED ms), N=$N cold runs," \
-		"$((N * WARM)) warm samples per scenario, burst $BURST messages"
+		"$((N * WARM)) warm samples per scenario, burst $BURST messages$([ "$STANZA_BYTES" = 0 ] || echo " of $STANZA_BYTES bytes")"
 	echo "machine: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 	echo "Prosody resolver (every Prosody started, checked in /proc/PID/maps): $PROSODY_RESOLVER"
 	python3 - "$TMP/samples" "$TMP/burst" "$RTT" "$SCENARIOS" <<'EOF'
