@@ -315,6 +315,8 @@ v_answer(void *owner, struct link *l, const char *local, const char *remote,
 		return;
 	}
 	*pp = j->next;
+	v->restarts = 0;   /* it answers: a later close (timeouts { auth } ends a lingering
+	                    * connection) is no sign of a server that keeps closing on us */
 	job_done(v, j, valid);
 	/* the loopback session lingers on its open connection (until the local server or
 	 * timeouts { auth } ends it): the local server's next streams come in bursts */

@@ -285,6 +285,43 @@ test_reconnect(void **state)
 	assert_int_equal(verify_sessions(), 0);
 }
 
+/* The loopback session lingers, and timeouts { auth } ends its connection now and then,
+ * sometimes right after a key was asked on it: each such close asks again on a new
+ * connection, and as long as the local server answers in between, it goes on however
+ * often that happens (only a server that keeps closing without answering fails the
+ * keys, test_reconnect). */
+static void
+test_linger_restarts(void **state)
+{
+	struct link *r = fl_receiver(STREAM_LOCAL, route_receiver_ops()), *v;
+	char id[16], want[32];
+	size_t att = 0;
+
+	(void)state;
+	for (int round = 0; round < 5; round++) {
+		snprintf(id, sizeof(id), "id%d", round);
+		fl_verify_needed(r, "a.example", "remote.example", id, "k");
+		if (round == 0) {
+			v = fl_attempt(att++);
+			fl_connected(v);
+			fl_ready(v);
+		}
+		fl_closed(v, "auth-timeout", true);    /* with the key just asked */
+		v = fl_attempt(att++);
+		assert_non_null(v);
+		fl_connected(v);
+		fl_ready(v);
+		assert_int_equal(v->n_verify_sent, 1);     /* asked again */
+		snprintf(want, sizeof(want), "%s k", id);
+		assert_true(verify_sent(v, want));
+		fl_verify_answer(v, id, true);
+		assert_int_equal(r->valid_verdicts, round + 1);
+	}
+	assert_int_equal(r->verdicts, 5);
+	fl_closed(v, "idle", false);
+	assert_int_equal(verify_sessions(), 0);
+}
+
 int
 main(void)
 {
@@ -296,6 +333,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_stale_asker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unreachable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_linger_restarts, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
