@@ -1741,6 +1741,13 @@ hold(struct stream *s, struct stream_pair *p, struct xnode *el)
 }
 
 void
+stream_trim(struct stream *s)
+{
+	if (s != NULL && s->state != SS_CLOSED && s->xs != NULL && xmlstream_trim(s->xs))
+		log_debug("conn=%lu quiet: XML parser released", s->cid);
+}
+
+void
 stream_pause_input(struct stream *s)
 {
 	if (s->state == SS_CLOSED)

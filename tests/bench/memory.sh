@@ -431,6 +431,7 @@ limits {
 		fail "m4: $(m4_links qfm4b in internet) of $((W4 + N4)) links ready on B"
 	in0=$(m4_links "$qfa" in local)
 	cpu_a=$(($(cpu_ms "$qfa_pid") - cpu_a)) cpu_b=$(($(cpu_ms "$QFB_PID") - cpu_b))
+	quiet_wait
 	peak_a=$(rss_settled "$qfa_pid")
 	peak_b=$(rss_settled "$QFB_PID")
 	detail "m4 loaded (quickfed A)"
@@ -444,7 +445,7 @@ limits {
 		"conns.open=$(stat_of conns.open); B: $(m4_links qfm4b in internet) s2s-in ready;"
 	note "     CPU while the $N4 links were set up: A $cpu_a ms ($((cpu_a * 1000 / N4)) us/link)," \
 		"B $cpu_b ms ($((cpu_b * 1000 / N4)) us/link)"
-	if [ -n "${MEM_HEAPTRACK:-}" ]; then
+	if [ -n "${MEM_HEAPTRACK:-}" ] && [ "${MEM_M4_PROFILE_AT:-idle}" = idle ]; then
 		# what the idle links hold: both killed now, so that heaptrack's "leaked" are
 		# the allocations live at this point (a TERM would free them all first)
 		kill -KILL "$qfa_pid" "$QFB_PID"
@@ -459,16 +460,27 @@ limits {
 		# idle again: every message passed B (its stanzas in count) and nothing is queued
 		wait_for 600 m4_b_took $((N4 * BURST4 + N4 + W4)) ||
 			fail "m4 burst: B took $(m4_b_in) of $((N4 * BURST4 + N4 + W4)) stanzas"
+		quiet_wait
 		after_a=$(rss_settled "$qfa_pid")
 		after_b=$(rss_settled "$QFB_PID")
 		detail "m4 after the burst (quickfed A)"
 		malloc_note "m4 after the burst, A" "$N4" link
+		if [ -n "${MEM_HEAPTRACK:-}" ]; then	# MEM_M4_PROFILE_AT=burst: live after it
+			kill -KILL "$qfa_pid" "$QFB_PID"
+			wait "$ht_a" "$HEAPTRACK_PID" 2>/dev/null || true
+			HEAPTRACK_PID=""
+		fi
 		row "(m4) after $BURST4 x $BURST4_SIZE B per link, A" "$base_a" "$after_a" link "$N4" 48 per
 		row "(m4) after $BURST4 x $BURST4_SIZE B per link, B" "$base_b" "$after_b" link "$N4" 48 per
 	fi
 	kill_pid "$QFB_PID"
 	qf_down
 }
+
+# quiet_wait: links idle from now on are "quiet" after 2 s without input (s2s/conn.h
+# CONN_QUIET_S), found by a sweep every 1 s; quickfed then releases their XML parsers.
+# Idle memory is measured after that (a fixed wait: nothing to poll for).
+quiet_wait() { sleep 3.5; }
 
 # m4_b_in: stanzas quickfed B received on its s2s-in links (show peers stanzas_in).
 m4_b_in() {
