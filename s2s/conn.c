@@ -49,6 +49,7 @@ struct conn_impl {
 	ev_timer    drained;       /* output drained after conn_want_drained: tell the
 	                            * owner from the loop (never from under a send) */
 	double      tls_started;   /* when the TLS handshake began (for its timeout) */
+	double      last_read;     /* when bytes last arrived (ops->quiet) */
 	bool        unconfirmed;   /* TCP Fast Open: "connected" before the SYN was answered;
 	                            * the Happy Eyeballs race is decided on the first read */
 	/* DANE (initiators): the target's TLSA as the resolver handed it over */
@@ -76,6 +77,7 @@ static struct tls_ctx *tls_creds;
 static struct conn *all;
 static unsigned long next_id = 1, nconns;
 static ev_prepare flush_watcher;        /* writes the pending list before the loop waits */
+static ev_timer quiet_timer;            /* finds connections quiet for CONN_QUIET_S */
 static struct conn_impl *flush_head, *flush_tail; /* conn_flush'ed, in call order */
 
 static void read_cb(EV_P_ ev_io *, int);
@@ -84,6 +86,7 @@ static void timer_cb(EV_P_ ev_timer *, int);
 static void wake_cb(EV_P_ ev_timer *, int);
 static void drained_cb(EV_P_ ev_timer *, int);
 static void flush_cb(EV_P_ ev_prepare *, int);
+static void quiet_cb(EV_P_ ev_timer *, int);
 static void flush_later(struct conn *);
 static void flush_cancel(struct conn *);
 static void flush_now(struct conn *);
@@ -121,6 +124,31 @@ conn_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t)
 	cfg = c;
 	tls_creds = t;
 	ev_prepare_init(&flush_watcher, flush_cb);
+	if (!ev_is_active(&quiet_timer)) {
+		ev_timer_init(&quiet_timer, quiet_cb, CONN_QUIET_S / 2, CONN_QUIET_S / 2);
+		ev_timer_start(loop, &quiet_timer);
+		ev_unref(loop);         /* it does not keep the loop alive */
+	}
+}
+
+/* Tell the owners of connections that read nothing for CONN_QUIET_S and hold no input
+ * (an idle link gives its parser back; the sweep costs a few ns per connection). */
+static void
+quiet_cb(EV_P_ ev_timer *w, int revents)
+{
+	double now = ev_now(EV_A);
+	struct conn *c, *next;
+
+	(void)w;
+	(void)revents;
+	for (c = all; c != NULL; c = next) {
+		next = c->next;
+		if (c->state != CONN_OPEN || c->quiet || c->ops->quiet == NULL ||
+		    c->rawin.len > 0 || c->in.len > 0 || now - impl(c)->last_read < CONN_QUIET_S)
+			continue;
+		c->quiet = true;
+		c->ops->quiet(c->owner);
+	}
 }
 
 void
@@ -176,7 +204,7 @@ conn_new(int fd, bool initiator, bool internet, const struct conn_ops *ops, stru
 	buf_init(&c->rawout, RAW_MAX + cfg->max_stanza_size * 2);
 	buf_init(&c->in, IN_MAX);
 	buf_init(&c->out, RAW_MAX + cfg->max_stanza_size);
-	c->created = c->last_active = c->opened = ev_now(loop);
+	c->created = c->last_active = c->opened = ci->last_read = ev_now(loop);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	ev_io_init(&ci->rio, read_cb, fd, EV_READ);
 	ev_io_init(&ci->wio, write_cb, fd, EV_WRITE);
@@ -850,7 +878,8 @@ read_cb(EV_P_ ev_io *w, int revents)
 			log_trace("conn=%lu read %zd bytes", c->id, n);
 			buf_append(&c->rawin, tmp, (size_t)n);
 			got = true;
-			c->last_active = ev_now(EV_A);
+			c->last_active = impl(c)->last_read = ev_now(EV_A);
+			c->quiet = false;
 			if (impl(c)->unconfirmed) {
 				/* the peer answered: this TCP Fast Open attempt wins the race */
 				impl(c)->unconfirmed = false;

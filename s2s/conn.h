@@ -9,6 +9,10 @@
 #ifndef QF_CONN_H
 #define QF_CONN_H
 
+/* Seconds without input after which an open connection's owner hears ops->quiet
+ * (checked every CONN_QUIET_S / 2 seconds). */
+#define CONN_QUIET_S 2.0
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,6 +72,10 @@ struct conn_ops {
 	void (*drained)(struct link *owner);
 	/* Output room again / paused input resumed (conn_wake_all). */
 	void (*resumed)(struct link *owner);
+	/* Nothing was read for CONN_QUIET_S seconds and no input waits: release what the
+	 * next input can rebuild (the XML parser). Once per quiet spell; may be NULL; must
+	 * not close c. */
+	void (*quiet)(struct link *owner);
 	/* The last call: c is about to be freed; reason says why (static string). */
 	void (*closed)(struct link *owner, const char *reason, bool timed_out);
 };
@@ -110,6 +118,7 @@ struct conn {
 	bool             send_blocked; /* the owner waits for ops->drained */
 	bool             paused;       /* conn_pause(): input not handed on until woken */
 	bool             peer_eof;     /* the peer closed; what is buffered is still parsed */
+	bool             quiet;        /* ops->quiet was called and nothing was read since */
 	struct conn_waitq *waitq;      /* the queue this paused conn waits in, or NULL */
 	struct conn     *wprev, *wnext; /* links in waitq */
 	const struct conn_ops *ops;    /* borrowed */

@@ -99,6 +99,7 @@ static void c_expired(struct link *, const char *);
 static void c_flight(struct link *);
 static void c_drained(struct link *);
 static void c_resumed(struct link *);
+static void c_quiet(struct link *);
 static void c_closed(struct link *, const char *, bool);
 /* stream_ops */
 static void s_start_tls(void *);
@@ -149,6 +150,7 @@ static const struct conn_ops conn_ops = {
 	.flight = c_flight,
 	.drained = c_drained,
 	.resumed = c_resumed,
+	.quiet = c_quiet,
 	.closed = c_closed,
 };
 
@@ -448,6 +450,12 @@ static void
 c_resumed(struct link *l)
 {
 	stream_resume_input(l->st);
+}
+
+static void
+c_quiet(struct link *l)
+{
+	stream_trim(l->st);
 }
 
 static void

@@ -1026,7 +1026,8 @@ pair_new(struct stream *s, const char *local, const char *remote)
 	if ((s->n_pairs + 1) * sizeof(*s->pairs) + s->held_bytes > s->cfg->held_bytes)
 		return NULL;
 	if (s->n_pairs == s->cap_pairs) {
-		size_t cap = s->cap_pairs ? s->cap_pairs * 2 : 4;
+		/* most streams carry one pair (530 bytes each): start with room for it */
+		size_t cap = s->cap_pairs ? s->cap_pairs * 2 : 1;
 		struct stream_pair *np = realloc(s->pairs, cap * sizeof(*np));
 
 		if (np == NULL)
@@ -1738,6 +1739,13 @@ hold(struct stream *s, struct stream_pair *p, struct xnode *el)
 		s->input_blocked = true;
 		xmlstream_pause(s->xs);
 	}
+}
+
+void
+stream_trim(struct stream *s)
+{
+	if (s != NULL && s->state != SS_CLOSED && s->xs != NULL && xmlstream_trim(s->xs))
+		log_debug("conn=%lu quiet: XML parser released", s->cid);
 }
 
 void

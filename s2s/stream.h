@@ -203,6 +203,8 @@ void stream_dialback_verdict(struct stream *s, const char *local, const char *re
 /* Initiator (ready, or pipelining after auth): send a stanza. Returns 0 or -1 (not
  * ready, or the output buffer is full: try again when it drained). */
 int stream_send(struct stream *s, const struct stanza *st);
+/* The connection is quiet: give back what the next input can rebuild (the parser). */
+void stream_trim(struct stream *s);
 /* From the owner's stanza callback: stop parsing after the current element (the
  * owner's next hop is over its budget); stream_input() consumes nothing until
  * stream_resume_input(). */

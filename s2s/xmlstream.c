@@ -5,7 +5,9 @@
  * enforces RFC 6120 §11 restricted XML and the size limits. Input is handed to libxml2 in
  * slices that end at each '>' so that the byte offset of every element end is known
  * (needed to stop exactly behind <starttls/>) and oversize tokens are caught before
- * libxml2 buffers them. */
+ * libxml2 buffers them. A quiet stream gives its libxml2 parser back (xmlstream_trim):
+ * between top-level elements the parser's only state is the open stream element, so it
+ * is rebuilt when input comes by replaying the bytes of the stream header, silently. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,10 @@
 
 /* Largest piece handed to xmlParseChunk at once (its size argument is an int). */
 #define XS_MAX_CHUNK (1u << 20)
+/* libxml2's input buffer starts at twice xmlDefaultBufferSize (4000: 8 KB per parser,
+ * i.e. per open stream); it grows with what is pushed, so an idle stream needs far less.
+ * A process-wide libxml2 setting: this file is libxml2's only user. */
+#define XS_INPUT_BUFFER 512
 /* Tree memory of one top-level element when xml_limits.max_stanza_memory is 0. */
 #define XS_DEFAULT_MEMORY (512u * 1024)
 
@@ -58,6 +64,10 @@ struct xmlstream {
 	bool                reset_pending; /* xmlstream_reset() from a callback */
 	bool                in_feed; /* inside xmlstream_feed (callbacks may run) */
 	bool                free_pending; /* xmlstream_free() from a callback */
+	bool                replaying; /* the saved header is being pushed to a new parser */
+	char               *hdr;     /* the bytes up to the stream header's '>' (prolog and
+	                              * start tag), kept while the stream is open; owned */
+	size_t              hdr_len;
 	enum xs_lex         lex;     /* lexical state at the end of the input seen so far */
 	unsigned            lex_run; /* ']' / '-' / '?' just seen in CDATA / comment / PI */
 	/* UTF-8 check across feeds: a multi-byte sequence under way */
@@ -68,6 +78,9 @@ struct xmlstream {
 
 static int parser_start(struct xmlstream *);
 static int parser_ctx(struct xmlstream *);
+static int parser_revive(struct xmlstream *);
+static bool hdr_keep(struct xmlstream *, const char *, size_t);
+static void hdr_cut(struct xmlstream *);
 static void parser_stop(struct xmlstream *);
 static bool xs_quiet(const struct xmlstream *);
 static void xs_fail(struct xmlstream *, const char *, const char *, ...)
@@ -109,6 +122,7 @@ xmlstream_new(const struct xml_limits *lim, const struct xmlstream_cb *cb, void 
 	struct xmlstream *xs;
 
 	xmlInitParser();
+	xmlDefaultBufferSize = XS_INPUT_BUFFER;
 	if ((xs = calloc(1, sizeof(*xs))) == NULL)
 		return NULL;
 	xs->lim = *lim;
@@ -204,6 +218,9 @@ parser_stop(struct xmlstream *xs)
 	}
 	xnode_free(xs->top);
 	xs->top = xs->cur = NULL;
+	free(xs->hdr);
+	xs->hdr = NULL;
+	xs->hdr_len = 0;
 }
 
 int
@@ -420,10 +437,80 @@ mem_charge(struct xmlstream *xs, size_t bytes)
 	return true;
 }
 
+/* Keep the bytes pushed before the stream element opened (bounded like the header:
+ * max_stanza_size, checked by the caller). */
+static bool
+hdr_keep(struct xmlstream *xs, const char *p, size_t n)
+{
+	char *h;
+
+	if ((h = realloc(xs->hdr, xs->hdr_len + n)) == NULL)
+		return false;
+	memcpy(h + xs->hdr_len, p, n);
+	xs->hdr = h;
+	xs->hdr_len += n;
+	return true;
+}
+
+/* The header's start tag is being reported: keep what was pushed up to its '>' (libxml2
+ * stands on it now), nothing that came after it. */
+static void
+hdr_cut(struct xmlstream *xs)
+{
+	long used = xmlByteConsumed(xs->ctx);
+	const char *gt;
+
+	if (used < 0 || (size_t)used >= xs->hdr_len ||
+	    (gt = memchr(xs->hdr + used, '>', xs->hdr_len - (size_t)used)) == NULL) {
+		free(xs->hdr);          /* cannot tell where it ends: never trim */
+		xs->hdr = NULL;
+		xs->hdr_len = 0;
+		return;
+	}
+	xs->hdr_len = (size_t)(gt - xs->hdr) + 1;
+}
+
+/* A parser for a stream whose parser was released by xmlstream_trim: a new one, fed the
+ * saved header with its events suppressed (they were delivered the first time), so
+ * that it stands where the old one stood, inside the stream element with its
+ * namespace declarations in scope. */
+static int
+parser_revive(struct xmlstream *xs)
+{
+	if (parser_ctx(xs) == -1)
+		return -1;
+	xs->level = 0;
+	xs->replaying = true;
+	xmlParseChunk(xs->ctx, xs->hdr, (int)xs->hdr_len, 0);
+	xs->replaying = false;
+	if (xs->level != 1 && !xs->failed) {
+		xs_fail(xs, "internal-server-error", "stream header replay failed");
+		return 0;
+	}
+	return 0;
+}
+
+bool
+xmlstream_trim(struct xmlstream *xs)
+{
+	if (xs == NULL || xs->ctx == NULL || xs->in_feed || xs->failed || xs->closed ||
+	    xs->level != 1 || xs->top != NULL || !xs->between || xs->lex != LEX_CONTENT ||
+	    xs->u8_need != 0 || xs->hdr == NULL)
+		return false;
+	xmlFreeParserCtxt(xs->ctx);
+	xs->ctx = NULL;
+	return true;
+}
+
 static void
 push(struct xmlstream *xs, const char *p, size_t n)
 {
-	if (n > 0 && xs->ctx == NULL && parser_ctx(xs) == -1) {
+	if (n > 0 && xs->ctx == NULL &&
+	    (xs->level == 0 ? parser_ctx(xs) : parser_revive(xs)) == -1) {
+		xs_fail(xs, "internal-server-error", "out of memory");
+		return;
+	}
+	if (n > 0 && xs->level == 0 && !hdr_keep(xs, p, n)) {
 		xs_fail(xs, "internal-server-error", "out of memory");
 		return;
 	}
@@ -713,6 +800,10 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 		}
 	}
 
+	if (xs->level == 0 && xs->replaying) {
+		xs->level = 1;          /* the header again, for a revived parser */
+		return;
+	}
 	if (xs->level == 0) {
 		/* The stream header. */
 		if (strcmp(ns, NS_STREAM) != 0) {
@@ -746,6 +837,7 @@ sax_start(void *ctx, const xmlChar *localname, const xmlChar *prefix, const xmlC
 			xnode_free(n);
 			goto oom;
 		}
+		hdr_cut(xs);
 		xs->level = 1;
 		xs->boundary = true;
 		if (xs->cb.on_open != NULL)

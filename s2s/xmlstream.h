@@ -57,6 +57,10 @@ ssize_t xmlstream_feed(struct xmlstream *xs, const char *p, size_t len);
 void xmlstream_pause(struct xmlstream *xs);
 /* Start over for a stream restart (after STARTTLS or SASL). Drops all parser state. */
 int xmlstream_reset(struct xmlstream *xs);
+/* Between top-level elements (nothing of the next one read yet): release the libxml2
+ * parser (about 8 KiB, more after large stanzas); the next input rebuilds it from the
+ * saved stream header. Returns true when released. Not from a callback. */
+bool xmlstream_trim(struct xmlstream *xs);
 /* True once on_error was called. */
 bool xmlstream_failed(const struct xmlstream *xs);
 

@@ -20,13 +20,19 @@
 #       closed and verify.pending / verify.sessions / verify connections must reach 0.
 #   m3  alice writes to MEM_M3_ROUTES (300) domains without DNS (nx<i>.example) and
 #       receives every remote-server-not-found bounce (tests/bench/nxbounce.py).
+#   m4  MEM_M4_LINKS (1000) idle federated links from quickfed A to a second quickfed B
+#       (one remote domain, SRV target and address each: nothing multiplexed), opened by
+#       Prosody A for tests/bench/linkload.py; KiB per link on A (local-in + s2s-out)
+#       and on B (s2s-in), then again after MEM_M4_BURST (20) messages of
+#       MEM_M4_BURST_SIZE (2000) bytes on every link (the fd limit is raised to the hard
+#       limit for it: quickfed A holds 2 fds per link).
 # The table goes to stdout and BUILD_DIR/bench/memory.txt; the details (smaps_rollup, show
 # stats, show peers counted) to BUILD_DIR/bench/memory-details.txt. Every process started
 # is stopped by PID and the namespace is deleted (lib.sh cleanup). Unlike an integration
 # test a bench that cannot run is an error (exit 1), not a skip; a missed target is
 # reported in the table and is not an error.
 #
-# Environment: MEM_SCENARIOS ("m1 m2 m3"), the counts above, MEM_MALLOC_STATS=1 (glibc's
+# Environment: MEM_SCENARIOS ("m1 m2 m3 m4"), the counts above, MEM_MALLOC_STATS=1 (glibc's
 # malloc_stats() at each point, through gdb: live heap vs heap size), MEM_HEAPTRACK=DIR
 # (heaptrack attached after each baseline; its RSS figures are not the bench's), QF_KEEP=1
 # (keep the temporary directory).
@@ -51,7 +57,11 @@ N1=${MEM_M1_CONNS:-40}
 N2=${MEM_M2_STREAMS:-100}
 K2=${MEM_M2_RESULTS:-8}
 N3=${MEM_M3_ROUTES:-300}
-SCENARIOS=${MEM_SCENARIOS:-m1 m2 m3}
+N4=${MEM_M4_LINKS:-1000}
+W4=${MEM_M4_WARM:-16}		# m4: warm-up links, in the baseline
+BURST4=${MEM_M4_BURST:-20}
+BURST4_SIZE=${MEM_M4_BURST_SIZE:-2000}
+SCENARIOS=${MEM_SCENARIOS:-m1 m2 m3 m4}
 FLOOD_N=2000			# m1: messages each hostile stream tries to write ...
 FLOOD_SIZE=1000			# ... of this many padding bytes (2 MB, far over the held budget)
 SWARM=$TOP/tests/bench/s2sswarm.py
@@ -63,6 +73,11 @@ DETAILS=""			# $TMP/details.txt once setup_ns ran
 
 # rss PID: VmRSS of PID in KiB.
 rss() { awk '$1 == "VmRSS:" { print $2 }' "/proc/$1/status"; }
+
+# cpu_ms PID: CPU time (user + system, all threads) PID has used so far, in ms.
+cpu_ms() {
+	awk -v hz="$(getconf CLK_TCK)" '{ print int(($14 + $15) * 1000 / hz) }' "/proc/$1/stat"
+}
 
 # rss_settled PID: VmRSS once two readings 0.5 s apart agree (at most 10 readings).
 rss_settled() {
@@ -334,6 +349,145 @@ scen_m3() {
 	qf_down
 }
 
+# m4: idle federated links. Prosody A (through quickfed A) writes one message to
+# x@d<i>.b.example for each i; quickfed A opens one link per domain to quickfed B (each
+# d<i> has its own SRV target h<i>.b.example with its own address 127.2.x.y, so nothing
+# is multiplexed; B serves every d<i> with one *.b.example certificate, on 0.0.0.0:5299).
+# The messages are of type error: B cannot deliver them (no local server) and sends
+# nothing back. Measured once N links are ready on both sides: quickfed A (one local-in
+# stream from Prosody + one s2s-out per link) and quickfed B (one s2s-in per link).
+# Then MEM_M4_BURST messages of MEM_M4_BURST_SIZE bytes go over every link and both are
+# measured again once idle: buffers must shrink back after a burst. The warm-up opens
+# MEM_M4_WARM (16) links first: Debian's wolfSSL (FP_ECC) keeps a per-process cache of
+# 15 precomputed ECC points tables (257 points of 3 KB each, ~12 MB) that the first 15
+# handshakes fill; it does not grow with links, so it belongs in the baseline.
+m4_dns() {
+	local i
+	for i in $(seq 1 $((W4 + N4))); do
+		dns_srv "d$i.b.example" 5299 "h$i.b.example"
+		dns_a "h$i.b.example" "127.2.$((i / 250)).$((i % 250 + 1))"
+	done
+}
+
+# m4_links NAME DIR SIDE: connections of quickfed NAME with that direction and side
+# that are up (show peers: state READY for an initiator, OPEN for a receiver).
+m4_links() {
+	qfctl "$1" show peers | awk -F'=' -v d="$2" -v s="$3" '
+		$1 ~ /^peer\.[0-9]+\.(direction|side|state)$/ {
+			split($1, k, "."); v[k[2], k[3]] = $2; id[k[2]] = 1 }
+		END { for (i in id) n += v[i, "direction"] == d && v[i, "side"] == s &&
+			(v[i, "state"] == "READY" || v[i, "state"] == "OPEN"); print n + 0 }'
+}
+m4_links_ge() { [ "$(m4_links "$1" "$2" "$3")" -ge "$4" ]; }
+
+# m4_send NAME FIRST N COUNT SIZE: alice writes COUNT messages of SIZE bytes to each
+# of x@dFIRST..dFIRST+N-1.b.example (tests/bench/linkload.py).
+m4_send() {
+	nsx "$PYTHON" "$TOP/tests/bench/linkload.py" alice@a.example pass-a 127.0.1.2 \
+		--domain 'd{i}.b.example' --first "$2" --n "$3" --count "$4" --size "$5" \
+		>"$TMP/linkload-$1.log" 2>&1 || fail "m4 $1: $(tail -n 1 "$TMP/linkload-$1.log")"
+	log "m4 $1: $(tail -n 1 "$TMP/linkload-$1.log")"
+}
+
+scen_m4() {
+	local base_a base_b peak_a peak_b after_a after_b t0 i blocks="" bconf=$TMP/m4b-qf.conf
+	local qfa qfa_pid in0 ht_a cpu_a cpu_b
+	log "m4: $N4 idle federated links"
+	qf_up m4
+	qfa=$QF qfa_pid=$QF_PID
+	[ -f "$TMP/pki/B.crt" ] || issue_leaf ca B b.example "DNS:*.b.example" "$TMP/pki/B.crt"
+	for i in $(seq 2 $((W4 + N4))); do
+		blocks="$blocks$(domain_block "d$i.b.example" B)
+"
+	done
+	write_quickfed_conf "$bconf" m4b d1.b.example B 127.0.2.1 127.0.2.2 "$blocks
+limits {
+	connections_per_address 100000	# every link comes from 127.0.0.1
+}"
+	sed -i 's/^log_level debug$/log_level info/' "$bconf"
+	# the internet listener (the first one) on 0.0.0.0:5299, the local one on 127.0.2.1
+	sed -i '0,/address 127.0.2.1/s//address 0.0.0.0/; 0,/port 5269/s//port 5299/' "$bconf"
+	conf_set "$bconf" auth 120s
+	conf_set "$bconf" setup 120s
+	start_quickfed qfm4b "$bconf"
+	eval "QFB_PID=\$QF_PID_qfm4b"
+	# warm-up: W4 links (d1..dW4), then the baseline of both
+	m4_send warm 1 "$W4" 1 10
+	wait_for 300 m4_links_ge "$qfa" out internet "$W4" || fail "m4 warm-up: links A -> B missing"
+	wait_for 100 m4_links_ge qfm4b in internet "$W4" || fail "m4 warm-up: links on B missing"
+	base_a=$(rss_settled "$qfa_pid")
+	base_b=$(rss_settled "$QFB_PID")
+	detail "m4 baseline (quickfed A, one link up)"
+	B_USE=$MS_USE B_SYS=$MS_SYS
+	profile
+	ht_a=${HEAPTRACK_PID:-}
+	[ -z "${MEM_HEAPTRACK:-}" ] || { QF=qfm4b QF_PID=$QFB_PID profile; QF=$qfa QF_PID=$qfa_pid; }
+	t0=$SECONDS
+	cpu_a=$(cpu_ms "$qfa_pid") cpu_b=$(cpu_ms "$QFB_PID")
+	m4_send load $((W4 + 1)) "$N4" 1 10
+	wait_for 1800 m4_links_ge "$qfa" out internet $((W4 + N4)) ||
+		fail "m4: $(m4_links "$qfa" out internet) of $((W4 + N4)) links ready on A"
+	wait_for 100 m4_links_ge qfm4b in internet $((W4 + N4)) ||
+		fail "m4: $(m4_links qfm4b in internet) of $((W4 + N4)) links ready on B"
+	in0=$(m4_links "$qfa" in local)
+	cpu_a=$(($(cpu_ms "$qfa_pid") - cpu_a)) cpu_b=$(($(cpu_ms "$QFB_PID") - cpu_b))
+	quiet_wait
+	peak_a=$(rss_settled "$qfa_pid")
+	peak_b=$(rss_settled "$QFB_PID")
+	detail "m4 loaded (quickfed A)"
+	{ echo "m4 loaded: show peers (A)"; peers_summary; } >>"$DETAILS"
+	log "m4: $N4 links in $((SECONDS - t0)) s, RSS A $base_a -> $peak_a KiB," \
+		"B $base_b -> $peak_b KiB"
+	row "(m4) $N4 idle links, A: local-in + s2s-out" "$base_a" "$peak_a" link "$N4" 48 per
+	row "(m4) $N4 idle links, B: s2s-in" "$base_b" "$peak_b" link "$N4" 48 per
+	malloc_note "m4 A" "$N4" link
+	note "(m4) A: $(m4_links "$qfa" out internet) s2s-out and $in0 local-in streams ready," \
+		"conns.open=$(stat_of conns.open); B: $(m4_links qfm4b in internet) s2s-in ready;"
+	note "     CPU while the $N4 links were set up: A $cpu_a ms ($((cpu_a * 1000 / N4)) us/link)," \
+		"B $cpu_b ms ($((cpu_b * 1000 / N4)) us/link)"
+	if [ -n "${MEM_HEAPTRACK:-}" ] && [ "${MEM_M4_PROFILE_AT:-idle}" = idle ]; then
+		# what the idle links hold: both killed now, so that heaptrack's "leaked" are
+		# the allocations live at this point (a TERM would free them all first)
+		kill -KILL "$qfa_pid" "$QFB_PID"
+		wait "$ht_a" "$HEAPTRACK_PID" 2>/dev/null || true	# they end with their target
+		HEAPTRACK_PID=""
+		note "(m4) MEM_HEAPTRACK: A and B killed at the loaded point (no burst);" \
+			"heaptrack_print -f $MEM_HEAPTRACK/heaptrack.qfm4*.zst lists what they held"
+		BURST4=0
+	fi
+	if [ "$BURST4" -gt 0 ]; then
+		m4_send burst $((W4 + 1)) "$N4" "$BURST4" "$BURST4_SIZE"
+		# idle again: every message passed B (its stanzas in count) and nothing is queued
+		wait_for 600 m4_b_took $((N4 * BURST4 + N4 + W4)) ||
+			fail "m4 burst: B took $(m4_b_in) of $((N4 * BURST4 + N4 + W4)) stanzas"
+		quiet_wait
+		after_a=$(rss_settled "$qfa_pid")
+		after_b=$(rss_settled "$QFB_PID")
+		detail "m4 after the burst (quickfed A)"
+		malloc_note "m4 after the burst, A" "$N4" link
+		if [ -n "${MEM_HEAPTRACK:-}" ]; then	# MEM_M4_PROFILE_AT=burst: live after it
+			kill -KILL "$qfa_pid" "$QFB_PID"
+			wait "$ht_a" "$HEAPTRACK_PID" 2>/dev/null || true
+			HEAPTRACK_PID=""
+		fi
+		row "(m4) after $BURST4 x $BURST4_SIZE B per link, A" "$base_a" "$after_a" link "$N4" 48 per
+		row "(m4) after $BURST4 x $BURST4_SIZE B per link, B" "$base_b" "$after_b" link "$N4" 48 per
+	fi
+	kill_pid "$QFB_PID"
+	qf_down
+}
+
+# quiet_wait: links idle from now on are "quiet" after 2 s without input (s2s/conn.h
+# CONN_QUIET_S), found by a sweep every 1 s; quickfed then releases their XML parsers.
+# Idle memory is measured after that (a fixed wait: nothing to poll for).
+quiet_wait() { sleep 3.5; }
+
+# m4_b_in: stanzas quickfed B received on its s2s-in links (show peers stanzas_in).
+m4_b_in() {
+	qfctl qfm4b show peers | awk -F'=' '$1 ~ /\.stanzas_in$/ { n += $2 } END { print n + 0 }'
+}
+m4_b_took() { [ "$(m4_b_in)" -ge "$1" ]; }
+
 # client_nx NAME FIRST N: alice writes to nxFIRST..nx(FIRST+N-1).example and waits for
 # every bounce.
 client_nx() {
@@ -392,6 +546,11 @@ main() {
 	make_cert A a.example
 	dns_xmpp a.example 127.0.1.1
 	dns_rr "*.hang.example. 300 IN A 127.0.4.1"
+	case " $SCENARIOS " in *" m4 "*)
+		m4_dns
+		# m4: quickfed A holds 2 fds per link, B and Prosody 1 (hard limit here: 20000)
+		ulimit -n "$(ulimit -Hn)" ;;
+	esac
 	start_dns
 	bg tarpit "$PYTHON" "$QF_TOP/tests/integ/tarpit.py" --host 127.0.4.1 --port 5269 \
 		--seconds 600

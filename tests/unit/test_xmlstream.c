@@ -236,6 +236,66 @@ test_transcript_every_split(void **state)
 	}
 }
 
+/* xmlstream_trim between feeds: released parsers are rebuilt from the saved header, with
+ * its namespace declarations (db:, the default namespace) in scope, and the events are
+ * exactly those of an untrimmed run, whatever the split. Trimming is refused inside an
+ * element and inside the header. */
+static void
+test_trim_between_feeds(void **state)
+{
+	size_t len = sizeof(transcript) - 1;
+	struct rec r;
+	unsigned trims = 0;
+
+	/* byte by byte, trimming after every byte */
+	rec_init(&r, NULL);
+	for (size_t i = 0; i < len; i++) {
+		assert_int_equal(xmlstream_feed(r.xs, transcript + i, 1), 1);
+		trims += xmlstream_trim(r.xs);
+	}
+	assert_string_equal(r.log.data, transcript_events);
+	assert_true(trims >= 5);        /* after features, db:result, message, presence, iq */
+	rec_done(&r);
+	/* every split, trimming at the cut */
+	for (size_t cut = 1; cut < len; cut++) {
+		rec_init(&r, NULL);
+		assert_int_equal(xmlstream_feed(r.xs, transcript, cut), (ssize_t)cut);
+		(void)xmlstream_trim(r.xs);
+		assert_int_equal(xmlstream_feed(r.xs, transcript + cut, len - cut),
+		    (ssize_t)(len - cut));
+		if (strcmp(r.log.data, transcript_events) != 0)
+			fail_msg("trim at %zu differs:\n%s", cut, r.log.data);
+		rec_done(&r);
+	}
+	/* not inside the header, not inside an element, not after the close */
+	rec_init(&r, NULL);
+	assert_int_equal(xmlstream_feed(r.xs, "<stream:stream xmlns='jabber:server'", 36), 36);
+	assert_false(xmlstream_trim(r.xs));
+	assert_int_equal(xmlstream_feed(r.xs, " " STREAM_NSDECL "><message><bo", 61), 61);
+	assert_false(xmlstream_trim(r.xs));
+	assert_int_equal(xmlstream_feed(r.xs, "dy>x</body></message>", 21), 21);
+	assert_true(xmlstream_trim(r.xs));
+	assert_false(xmlstream_trim(r.xs));     /* already released */
+	/* a prefix the header did not declare is still an error after a rebuild */
+	assert_int_equal(xmlstream_feed(r.xs, "<x:y/>", 6), -1);
+	assert_int_equal(r.errors, 1);
+	rec_done(&r);
+	/* a stream restart forgets the old header: the new one is what is replayed */
+	rec_init(&r, NULL);
+	assert_int_equal(xmlstream_feed(r.xs, HDR "<a/>", sizeof(HDR "<a/>") - 1),
+	    (ssize_t)(sizeof(HDR "<a/>") - 1));
+	assert_int_equal(xmlstream_reset(r.xs), 0);
+	assert_int_equal(xmlstream_feed(r.xs, PROSODY_OPEN, sizeof(PROSODY_OPEN) - 1),
+	    (ssize_t)(sizeof(PROSODY_OPEN) - 1));
+	assert_true(xmlstream_trim(r.xs));
+	assert_int_equal(xmlstream_feed(r.xs, "<db:result from='a' to='b'>k</db:result>", 40), 40);
+	assert_int_equal(r.errors, 0);
+	assert_non_null(strstr(r.log.data, "EL <db:result from='a' to='b'>k</db:result>\n"));
+	assert_int_equal(xmlstream_feed(r.xs, "</stream:stream>", 16), 16);
+	assert_false(xmlstream_trim(r.xs));
+	rec_done(&r);
+}
+
 static void
 test_header_variants(void **state)
 {
@@ -1141,6 +1201,7 @@ main(void)
 		cmocka_unit_test(test_transcript_oneshot),
 		cmocka_unit_test(test_transcript_bytewise),
 		cmocka_unit_test(test_transcript_every_split),
+		cmocka_unit_test(test_trim_between_feeds),
 		cmocka_unit_test(test_header_variants),
 		cmocka_unit_test(test_hostile_corpus),
 		cmocka_unit_test(test_limits_depth),
