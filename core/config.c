@@ -35,6 +35,8 @@
 #define CFG_MAX_METRICS_CLIENTS       64
 #define CFG_DEFAULT_PER_ADDRESS       32    /* internet connections from one address or /64 */
 
+#define CFG_INDEX_MIN     4              /* names walked; more get a hash index */
+
 #define KW_MULTI 0x1                     /* keyword may appear more than once */
 
 struct parser;
@@ -1613,12 +1615,13 @@ name_hash(const char *name)
 	uint32_t h = 2166136261u;
 
 	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
-		h = (h ^ (uint32_t)tolower(*p)) * 16777619u;
+		h = (h ^ (uint32_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
 	return h;
 }
 
-/* Index the list from first on (next(item), name(item)); the first item of a name in
- * list order is the one found, as along the list. */
+/* Index the list from first on (next(item), name(item)) when it is longer than
+ * CFG_INDEX_MIN; the first item of a name in list order is the one found, as along the
+ * list. */
 static void
 index_build(struct cfg_index *ix, const void *first, const void *(*next)(const void *),
     const char *(*name)(const void *))
@@ -1627,6 +1630,8 @@ index_build(struct cfg_index *ix, const void *first, const void *(*next)(const v
 
 	for (const void *it = first; it != NULL; it = next(it))
 		n++;
+	if (n <= CFG_INDEX_MIN)
+		return;   /* a short list is walked faster than a name is hashed */
 	while (size < 2 * n)
 		size *= 2;
 	ix->slots = xcalloc(size, sizeof(*ix->slots));

@@ -52,8 +52,9 @@ struct cfg_peer {
 
 /* A case-insensitive hash index over names (local domains, peers), built by
  * config_load once the file is parsed: lookups on the per-stanza path probe a slot or
- * two instead of walking the list. Empty (mask 0, no slots) in a struct config that was
- * not made by config_load (a test's own): lookups then walk the list. */
+ * two instead of walking the list. Empty (mask 0, no slots) for a list of a few names,
+ * and in a struct config not made by config_load (a test's own): lookups then walk the
+ * list. */
 struct cfg_index {
 	struct cfg_slot {
 		uint32_t    hash;   /* of the lower-cased name */
