@@ -46,7 +46,7 @@ static bool start_writer(void);
 static int enqueue(const char *, const void *, size_t, mode_t, bool);
 static void *writer_main(void *);
 static bool path_busy(const char *, bool);
-static void wait_writes(const char *);
+static void wait_jobs(const char *, bool);
 static void job_free(struct job *);
 static void report_failures(void);
 static void sync_all(void);
@@ -138,7 +138,7 @@ atomicfile_write(const char *path, const void *data, size_t n, mode_t mode)
 int
 atomicfile_replace(const char *path, const void *data, size_t n, mode_t mode)
 {
-	wait_writes(path);   /* nor a queued older write after this replacement */
+	wait_jobs(path, true);   /* nor a queued older write after this replacement */
 	if (write_now(path, data, n, mode, false) == -1)
 		return -1;
 	if (enqueue(path, NULL, 0, mode, true) == -1)
@@ -208,14 +208,15 @@ path_busy(const char *path, bool writes_only)
 	return false;
 }
 
-/* Wait until no write of path's content is queued or under way (fsyncs may be). */
+/* Wait until no job for path (NULL: any) is queued or under way; with writes_only, no
+ * write of its content (fsyncs may be). */
 static void
-wait_writes(const char *path)
+wait_jobs(const char *path, bool writes_only)
 {
 	if (!started)
 		return;
 	pthread_mutex_lock(&mu);
-	while (path_busy(path, true))
+	while (path_busy(path, writes_only))
 		pthread_cond_wait(&done, &mu);
 	pthread_mutex_unlock(&mu);
 }
@@ -331,12 +332,7 @@ atomicfile_write_later(const char *path, const void *data, size_t n, mode_t mode
 void
 atomicfile_sync(const char *path)
 {
-	if (!started)
-		return;
-	pthread_mutex_lock(&mu);
-	while (path_busy(path, false))
-		pthread_cond_wait(&done, &mu);
-	pthread_mutex_unlock(&mu);
+	wait_jobs(path, false);
 	report_failures();
 }
 

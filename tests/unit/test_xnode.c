@@ -469,27 +469,38 @@ rnd_fill(struct xnode *n, int depth)
 	}
 }
 
+/* tests/data/xnode/NAME, shorter than cap; caller frees. */
+static char *
+read_data(const char *name, size_t cap, size_t *len)
+{
+	const char *top = getenv("QF_TOP") ? getenv("QF_TOP") : ".";
+	char path[4096], *p = malloc(cap);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tests/data/xnode/%s", top, name);
+	assert_non_null(p);
+	assert_non_null(f = fopen(path, "rb"));
+	*len = fread(p, 1, cap, f);
+	fclose(f);
+	assert_true(*len < cap);
+	return p;
+}
+
 static void
 test_serialize_corpus(void **state)
 {
 	static const struct xml_limits lim = { 1 << 20, 64, 64, 256, 1 << 24 };
 	static const struct xmlstream_cb cb = { NULL, corpus_element, NULL, rt_error };
-	const char *top = getenv("QF_TOP") ? getenv("QF_TOP") : ".";
 	const char *write_to = getenv("QF_XNODE_CORPUS_WRITE");
-	char path[4096], *xml, *want = NULL;
+	char *xml, *want = NULL;
 	size_t xml_len, want_len = 0, pos = 0, ncases = 0;
 	struct xmlstream *xs;
 	struct buf out;
-	FILE *f;
+	FILE *f = NULL;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/tests/data/xnode/corpus.xml", top);
-	assert_non_null(f = fopen(path, "rb"));
-	xml = malloc(1 << 16);
-	assert_non_null(xml);
-	xml_len = fread(xml, 1, 1 << 16, f);
-	fclose(f);
-	assert_true(xml_len > 0 && xml_len < 1 << 16);
+	xml = read_data("corpus.xml", 1 << 16, &xml_len);
+	assert_true(xml_len > 0);
 	xs = xmlstream_new(&lim, &cb, NULL);
 	ncorpus = 0;
 	parse_errors = 0;
@@ -500,13 +511,7 @@ test_serialize_corpus(void **state)
 	assert_int_equal(ncorpus, 26);
 
 	if (write_to == NULL) {
-		snprintf(path, sizeof(path), "%s/tests/data/xnode/corpus.out", top);
-		assert_non_null(f = fopen(path, "rb"));
-		want = malloc(1 << 20);
-		assert_non_null(want);
-		want_len = fread(want, 1, 1 << 20, f);
-		fclose(f);
-		assert_true(want_len < 1 << 20);
+		want = read_data("corpus.out", 1 << 20, &want_len);
 	} else {
 		assert_non_null(f = fopen(write_to, "wb"));
 	}
