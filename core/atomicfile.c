@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -248,15 +249,21 @@ sync_all(void)
 static bool
 start_writer(void)
 {
+	sigset_t all, old;
 	pthread_attr_t attr;
 	pthread_t t;
 
 	if (!started && !start_failed && pthread_attr_init(&attr) == 0) {
+		/* the thread takes no signal: they stay the event loop's (it inherits this
+		 * mask) */
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
 		    pthread_create(&t, &attr, writer_main, NULL) == 0) {
 			started = true;
 			atexit(sync_all);
 		}
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		pthread_attr_destroy(&attr);
 	}
 	if (!started && !start_failed) {
