@@ -35,6 +35,8 @@
 #define CFG_MAX_METRICS_CLIENTS       64
 #define CFG_DEFAULT_PER_ADDRESS       32    /* internet connections from one address or /64 */
 
+#define CFG_INDEX_MIN     4              /* names walked; more get a hash index */
+
 #define KW_MULTI 0x1                     /* keyword may appear more than once */
 
 struct parser;
@@ -135,6 +137,12 @@ static void parse_line(struct parser *, char *);
 static void finish(struct parser *);
 static void fmt_time(char *, size_t, uint64_t);
 static void fmt_size(char *, size_t, uint64_t);
+static uint32_t name_hash(const char *);
+static void index_build(struct cfg_index *, const void *, const void *(*)(const void *),
+    const char *(*)(const void *));
+static const void *index_find(const struct cfg_index *, const char *, bool *);
+static void index_free(struct cfg_index *);
+static void build_indexes(struct config *);
 static const char *kw_value(const struct config *, const struct keyword *, const void *,
     char *, size_t);
 static void put_block(const struct config *, struct buf *, const char *,
@@ -1343,6 +1351,7 @@ config_load(const char *path, FILE *errs, struct config **out)
 	config_defaults(cfg);
 	p.cfg = cfg;
 	parse_buffer(&p, buf, len);
+	build_indexes(cfg);
 	finish(&p);
 	if (p.nerr > 0 || out == NULL)
 		config_free(cfg);
@@ -1398,6 +1407,8 @@ config_free(struct config *cfg)
 	free(cfg->dns_cache_file);
 	free(cfg->dialback_secret);
 	free(cfg->tls_ticket_key_file);
+	index_free(&cfg->domain_index);
+	index_free(&cfg->peer_index);
 	free(cfg);
 }
 
@@ -1595,11 +1606,119 @@ config_format(const struct config *cfg, struct buf *out, size_t room, uint64_t *
 	return 0;
 }
 
+/* ---- lookups: the name indexes ---- */
+
+/* FNV-1a over the ASCII-lower-cased name (domain names are ASCII: dns_name_valid). */
+static uint32_t
+name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		h = (h ^ (uint32_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
+	return h;
+}
+
+/* Index the list from first on (next(item), name(item)) when it is longer than
+ * CFG_INDEX_MIN; the first item of a name in list order is the one found, as along the
+ * list. */
+static void
+index_build(struct cfg_index *ix, const void *first, const void *(*next)(const void *),
+    const char *(*name)(const void *))
+{
+	size_t n = 0, size = 8;
+
+	for (const void *it = first; it != NULL; it = next(it))
+		n++;
+	if (n <= CFG_INDEX_MIN)
+		return;   /* a short list is walked faster than a name is hashed */
+	while (size < 2 * n)
+		size *= 2;
+	ix->slots = xcalloc(size, sizeof(*ix->slots));
+	ix->mask = size - 1;
+	for (const void *it = first; it != NULL; it = next(it)) {
+		uint32_t h = name_hash(name(it));
+		size_t i = h & ix->mask;
+
+		for (; ix->slots[i].name != NULL; i = (i + 1) & ix->mask)
+			if (ix->slots[i].hash == h && strcasecmp(ix->slots[i].name, name(it)) == 0)
+				break;
+		if (ix->slots[i].name != NULL)
+			continue;   /* a duplicate in another case: the first one stays */
+		ix->slots[i].hash = h;
+		ix->slots[i].name = name(it);
+		ix->slots[i].item = it;
+	}
+}
+
+/* The item indexed under name, or NULL; *built is false when ix is empty (a config
+ * not made by config_load): the caller walks the list then. */
+static const void *
+index_find(const struct cfg_index *ix, const char *name, bool *built)
+{
+	uint32_t h;
+
+	*built = ix->slots != NULL;
+	if (!*built)
+		return NULL;
+	h = name_hash(name);
+	for (size_t i = h & ix->mask; ix->slots[i].name != NULL; i = (i + 1) & ix->mask)
+		if (ix->slots[i].hash == h && strcasecmp(ix->slots[i].name, name) == 0)
+			return ix->slots[i].item;
+	return NULL;
+}
+
+static void
+index_free(struct cfg_index *ix)
+{
+	free(ix->slots);
+	ix->slots = NULL;
+	ix->mask = 0;
+}
+
+static const void *
+domain_next(const void *d)
+{
+	return ((const struct cfg_domain *)d)->next;
+}
+
+static const char *
+domain_name(const void *d)
+{
+	return ((const struct cfg_domain *)d)->name;
+}
+
+static const void *
+peer_next(const void *p)
+{
+	return ((const struct cfg_peer *)p)->next;
+}
+
+static const char *
+peer_name(const void *p)
+{
+	return ((const struct cfg_peer *)p)->name;
+}
+
+/* Called by config_load once the lists are final. */
+static void
+build_indexes(struct config *cfg)
+{
+	index_build(&cfg->domain_index, cfg->domains, domain_next, domain_name);
+	index_build(&cfg->peer_index, cfg->peers, peer_next, peer_name);
+}
+
 const struct cfg_domain *
 config_domain(const struct config *cfg, const char *name)
 {
+	const struct cfg_domain *found;
+	bool built;
+
 	if (cfg == NULL || name == NULL)
 		return NULL;
+	found = index_find(&cfg->domain_index, name, &built);
+	if (built)
+		return found;
 	for (const struct cfg_domain *d = cfg->domains; d != NULL; d = d->next)
 		if (strcasecmp(d->name, name) == 0)
 			return d;
@@ -1615,8 +1734,14 @@ config_is_local(const struct config *cfg, const char *name)
 const struct cfg_peer *
 config_peer(const struct config *cfg, const char *name)
 {
+	const struct cfg_peer *found;
+	bool built;
+
 	if (cfg == NULL || name == NULL)
 		return NULL;
+	found = index_find(&cfg->peer_index, name, &built);
+	if (built)
+		return found;
 	for (const struct cfg_peer *peer = cfg->peers; peer != NULL; peer = peer->next)
 		if (strcasecmp(peer->name, name) == 0)
 			return peer;

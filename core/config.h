@@ -50,6 +50,20 @@ struct cfg_peer {
 	struct cfg_peer *next;
 };
 
+/* A case-insensitive hash index over names (local domains, peers), built by
+ * config_load once the file is parsed: lookups on the per-stanza path probe a slot or
+ * two instead of walking the list. Empty (mask 0, no slots) for a list of a few names,
+ * and in a struct config not made by config_load (a test's own): lookups then walk the
+ * list. */
+struct cfg_index {
+	struct cfg_slot {
+		uint32_t    hash;   /* of the lower-cased name */
+		const char *name;   /* borrowed from item; NULL = empty slot */
+		const void *item;   /* struct cfg_domain * or struct cfg_peer *, borrowed */
+	} *slots;               /* owned; a power of two, at most half full */
+	size_t mask;            /* slots - 1 */
+};
+
 struct config {
 	char *path;                              /* the file it was read from, owned */
 	unsigned refs;                           /* config_hold()s + the loader's: 1 after
@@ -66,6 +80,7 @@ struct config {
 	bool     local_server_tls;               /* STARTTLS on the loopback leg (default off) */
 
 	struct cfg_domain *domains;              /* at least one */
+	struct cfg_index domain_index;           /* over domains (config_domain) */
 
 	char *ca_file;                           /* trusted CAs for PKIX, owned */
 	char *state_dir;                         /* owned; created 0700 if missing */
@@ -142,6 +157,7 @@ struct config {
 	bool stream_management;                  /* XEP-0198 both roles: true */
 
 	struct cfg_peer *peers;                  /* per-peer overrides, may be NULL */
+	struct cfg_index peer_index;             /* over peers (config_peer) */
 	char *dialback_secret;                   /* owned; NULL = random, kept in state_dir */
 
 	/* tls { session_store on|off; session_store_entries N; ticket_key_file PATH;
@@ -166,7 +182,9 @@ void config_free(struct config *cfg);
 const struct config *config_hold(const struct config *cfg);
 void config_release(const struct config *cfg);
 
-/* Lookups over the parsed config (borrowed results). */
+/* Lookups over the parsed config (borrowed results), case-insensitive (ASCII): through
+ * the hash index when config_load built one, else along the list; the first entry of
+ * that name in file order either way. */
 const struct cfg_domain *config_domain(const struct config *cfg, const char *name);
 bool config_is_local(const struct config *cfg, const char *name);
 const struct cfg_peer *config_peer(const struct config *cfg, const char *name);

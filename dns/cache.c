@@ -378,7 +378,9 @@ full:
 	put_u32(hdr + 20, dnscache_crc32(hdr, 20));
 	memcpy(b.data, hdr, sizeof(hdr));
 
-	if (atomicfile_write(path, b.data, b.len, 0600) == -1) {
+	/* atomicfile's writer thread does the write and its fsyncs: the event loop
+	 * (resolver.c's save timer) never waits for the disk */
+	if (atomicfile_write_later(path, b.data, b.len, 0600) == -1) {
 		log_warn("dns cache-save file=%s reason=write", path);
 		buf_free(&b);
 		return -1;
@@ -402,6 +404,7 @@ dnscache_load(struct dnscache *c, const char *path, bool validating, int64_t now
 
 	if (c == NULL || path == NULL)
 		return -1;
+	atomicfile_sync(path);   /* what an earlier save queued is on disk */
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
 			return 0;

@@ -60,7 +60,7 @@ save(void)
 	buf_printf(&b, "%s\n", BACKOFF_MAGIC);
 	for (struct entry *e = entries; e != NULL; e = e->next)
 		buf_printf(&b, "%s %u %.3f %.3f\n", e->domain, e->failures, e->last, e->next_try);
-	if (atomicfile_write(file, b.data, b.len, 0600) == -1)
+	if (atomicfile_write_later(file, b.data, b.len, 0600) == -1)   /* off the loop */
 		log_warn("backoff: cannot write %s", file);
 	else
 		dirty = false;
@@ -84,6 +84,7 @@ load(double now)
 	char line[400];
 	unsigned bad = 0;
 
+	atomicfile_sync(file);
 	if ((f = fopen(file, "r")) == NULL) {
 		if (errno != ENOENT)
 			log_warn("backoff: cannot read %s", file);
@@ -252,6 +253,8 @@ void
 backoff_free_all(void)
 {
 	save();
+	if (file != NULL)
+		atomicfile_sync(file);   /* on disk when this returns (shutdown) */
 	if (loop != NULL)
 		ev_timer_stop(loop, &save_timer);
 	loop = NULL;

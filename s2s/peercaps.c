@@ -3,7 +3,8 @@
  * Read by link.c before connecting, written by link.c after set-up (forgotten by
  * route.c when a pipelined set-up fails). The file
  * is a versioned text file, one line per peer, written atomically (temp, fsync, rename)
- * with mode 0600 and bounded in size; lines that do not parse are logged and skipped. */
+ * with mode 0600 and bounded in size, by atomicfile's writer thread a second after a
+ * change (never on the event loop); lines that do not parse are logged and skipped. */
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +79,7 @@ load(void)
 	unsigned lineno = 0, bad = 0;
 	time_t now = time(NULL);
 
+	atomicfile_sync(file);   /* what an earlier save queued is on disk */
 	if ((f = fopen(file, "r")) == NULL) {
 		if (errno != ENOENT)
 			log_warn("peercaps: cannot read %s", file);
@@ -209,7 +211,8 @@ save(void)
 		buf_printf(&b, "%s %d %d %d %d %u %lld %d\n", e->domain, e->caps.pipelining,
 		    e->caps.external, e->caps.dialback, e->caps.starttls, e->caps.tls_rounds,
 		    (long long)e->caps.expires, e->caps.bidi);
-	if (atomicfile_write(file, b.data, b.len, 0600) == -1)
+	/* written by atomicfile's thread: the loop never waits for the disk */
+	if (atomicfile_write_later(file, b.data, b.len, 0600) == -1)
 		log_warn("peercaps: cannot write %s", file);
 	buf_free(&b);
 }
@@ -235,6 +238,8 @@ peercaps_free(void)
 		ev_timer_stop(loop, &save_timer);
 		save();
 	}
+	if (file != NULL)
+		atomicfile_sync(file);   /* on disk when this returns (shutdown) */
 	while ((e = entries) != NULL) {
 		entries = e->next;
 		free(e);

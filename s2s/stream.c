@@ -22,6 +22,8 @@
 #include "stream.h"
 #include "xmlstream.h"
 
+#define PAIR_INDEX_MIN 8   /* pairs a lookup walks; a larger table gets an index */
+
 static void on_open(void *, const struct xnode *);
 static void on_element(void *, struct xnode *);
 static void on_close(void *);
@@ -58,7 +60,10 @@ static void request_bidi(struct stream *);
 static void initiator_pair_verdict(struct stream *, const struct xnode *, const char *);
 static void initiator_stanza(struct stream *, struct xnode *);
 static void deliver(struct stream *, struct xnode *);
-static struct stream_pair *pair_find(struct stream *, const char *, const char *);
+static uint32_t pair_hash(const char *, const char *);
+static void pair_index_put(struct stream *, size_t);
+static void pair_index_build(struct stream *);
+static struct stream_pair *pair_find(const struct stream *, const char *, const char *);
 static struct stream_pair *pair_new(struct stream *, const char *, const char *);
 
 static const struct xmlstream_cb xml_cb = { on_open, on_element, on_close, on_error };
@@ -126,6 +131,7 @@ stream_free(struct stream *s)
 	discard_all_held(s, s->close_reason ? s->close_reason : "stream freed");
 	sm_free(&s->sm);
 	free(s->pairs);
+	free(s->pair_index);
 	free(s->dane_domain);
 	xmlstream_free(s->xs);
 	free(s);
@@ -1006,12 +1012,72 @@ initiator_element(struct stream *s, struct xnode *el)
 	xnode_free(el);
 }
 
-/* The pair (local, remote) in the table, or NULL. */
-static struct stream_pair *
-pair_find(struct stream *s, const char *local, const char *remote)
+/* FNV-1a over the ASCII-lower-cased pair, with a separator between the names. */
+static uint32_t
+pair_hash(const char *local, const char *remote)
 {
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)local; *p != '\0'; p++)
+		h = (h ^ (uint32_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
+	h = (h ^ 0xffu) * 16777619u;
+	for (const unsigned char *p = (const unsigned char *)remote; *p != '\0'; p++)
+		h = (h ^ (uint32_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
+	return h;
+}
+
+static void
+pair_index_put(struct stream *s, size_t i)
+{
+	size_t b = s->pairs[i].hash & s->pair_index_mask;
+
+	while (s->pair_index[b] != 0)
+		b = (b + 1) & s->pair_index_mask;
+	s->pair_index[b] = (uint32_t)(i + 1);
+}
+
+/* (Re)build the index over the whole table, or drop it while the table is small. Out
+ * of memory leaves none: the table is walked then. */
+static void
+pair_index_build(struct stream *s)
+{
+	size_t size = 32;
+
+	free(s->pair_index);
+	s->pair_index = NULL;
+	s->pair_index_mask = 0;
+	if (s->n_pairs <= PAIR_INDEX_MIN)
+		return;
+	while (size < 2 * s->n_pairs)
+		size *= 2;
+	if ((s->pair_index = calloc(size, sizeof(*s->pair_index))) == NULL)
+		return;
+	s->pair_index_mask = size - 1;
 	for (size_t i = 0; i < s->n_pairs; i++)
-		if (domain_eq(s->pairs[i].local, local) && domain_eq(s->pairs[i].remote, remote))
+		pair_index_put(s, i);
+}
+
+/* The pair (local, remote) in the table, or NULL: through the index when the table has
+ * one, else along it (names compared only where the hashes agree). */
+static struct stream_pair *
+pair_find(const struct stream *s, const char *local, const char *remote)
+{
+	uint32_t h = pair_hash(local, remote);
+
+	if (s->pair_index != NULL) {
+		for (size_t b = h & s->pair_index_mask; s->pair_index[b] != 0;
+		    b = (b + 1) & s->pair_index_mask) {
+			struct stream_pair *p = &s->pairs[s->pair_index[b] - 1];
+
+			if (p->hash == h && domain_eq(p->local, local) &&
+			    domain_eq(p->remote, remote))
+				return p;
+		}
+		return NULL;
+	}
+	for (size_t i = 0; i < s->n_pairs; i++)
+		if (s->pairs[i].hash == h && domain_eq(s->pairs[i].local, local) &&
+		    domain_eq(s->pairs[i].remote, remote))
 			return &s->pairs[i];
 	return NULL;
 }
@@ -1040,6 +1106,11 @@ pair_new(struct stream *s, const char *local, const char *remote)
 	memset(p, 0, sizeof(*p));
 	copy_str(p->local, sizeof(p->local), local);
 	copy_str(p->remote, sizeof(p->remote), remote);
+	p->hash = pair_hash(p->local, p->remote);
+	if (s->pair_index == NULL || 2 * s->n_pairs > s->pair_index_mask + 1)
+		pair_index_build(s);
+	else
+		pair_index_put(s, s->n_pairs - 1);
 	return p;
 }
 
@@ -1118,6 +1189,7 @@ initiator_pair_verdict(struct stream *s, const struct xnode *el, const char *typ
 		    "(type=%s)", s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", local,
 		    remote, type ? type : "none");
 		*p = s->pairs[--s->n_pairs];   /* the stream stays for the others */
+		pair_index_build(s);
 	}
 	if (s->ops->pair_verdict != NULL)
 		s->ops->pair_verdict(s->owner, local, remote, valid);
@@ -1152,6 +1224,8 @@ stream_peer_covers(const struct stream *s, const char *domain)
 bool
 stream_carries(const struct stream *s, const char *local, const char *remote)
 {
+	const struct stream_pair *p;
+
 	if (s->state == SS_CLOSED || s->purpose != STREAM_RELAY)
 		return false;
 	if (s->role == STREAM_INITIATOR) {
@@ -1165,11 +1239,8 @@ stream_carries(const struct stream *s, const char *local, const char *remote)
 		if (s->sasl_done && domain_eq(local, s->local) && domain_eq(remote, s->remote))
 			return true;
 	}
-	for (size_t i = 0; i < s->n_pairs; i++)
-		if (s->pairs[i].valid && domain_eq(s->pairs[i].local, local) &&
-		    domain_eq(s->pairs[i].remote, remote))
-			return true;
-	return false;
+	p = pair_find(s, local, remote);
+	return p != NULL && p->valid;
 }
 
 /* Initiator with bidi: a stanza coming back. It must belong to a pair this stream
@@ -1509,20 +1580,15 @@ static struct stream_pair *
 take_pending(struct stream *s, const char *local, const char *remote, const char **from,
     const char **to, size_t *idx)
 {
-	if (s->state != SS_OPEN)
-		return NULL;
-	for (size_t i = 0; i < s->n_pairs; i++) {
-		struct stream_pair *p = &s->pairs[i];
+	struct stream_pair *p;
 
-		if (!p->pending || !domain_eq(p->local, local) || !domain_eq(p->remote, remote))
-			continue;
-		p->pending = false;
-		*from = s->side == STREAM_LOCAL ? remote : local;
-		*to = s->side == STREAM_LOCAL ? local : remote;
-		*idx = i;
-		return p;
-	}
-	return NULL;
+	if (s->state != SS_OPEN || (p = pair_find(s, local, remote)) == NULL || !p->pending)
+		return NULL;
+	p->pending = false;
+	*from = s->side == STREAM_LOCAL ? remote : local;
+	*to = s->side == STREAM_LOCAL ? local : remote;
+	*idx = (size_t)(p - s->pairs);
+	return p;
 }
 
 void
@@ -1619,6 +1685,7 @@ static void
 receiver_stanza(struct stream *s, struct xnode *el)
 {
 	char fd[256], td[256];
+	struct stream_pair *p = NULL;
 	bool authorised = false;
 
 	if (jid_domain(xnode_attr(el, "from"), fd, sizeof(fd)) == -1 ||
@@ -1646,29 +1713,17 @@ receiver_stanza(struct stream *s, struct xnode *el)
 		    "host-unknown");
 		return;
 	}
-	for (size_t i = 0; !authorised && i < s->n_pairs; i++) {
-		const struct stream_pair *p = &s->pairs[i];
-
-		if (!p->valid)
-			continue;
-		if (s->side == STREAM_INTERNET)
-			authorised = domain_eq(p->local, td) && domain_eq(p->remote, fd);
-		else
-			authorised = domain_eq(p->local, fd) && domain_eq(p->remote, td);
+	/* the pair as this stream names it: (our domain, theirs) */
+	if (!authorised && s->n_pairs > 0) {
+		p = s->side == STREAM_INTERNET ? pair_find(s, td, fd) : pair_find(s, fd, td);
+		authorised = p != NULL && p->valid;
 	}
 	if (!authorised) {
-		for (size_t i = 0; i < s->n_pairs; i++) {
-			struct stream_pair *p = &s->pairs[i];
-			bool match = s->side == STREAM_INTERNET ?
-			    domain_eq(p->local, td) && domain_eq(p->remote, fd) :
-			    domain_eq(p->local, fd) && domain_eq(p->remote, td);
-
-			if (match && p->pending) {
-				/* pipelined behind ITS pair's db:result: delivered only if that
-				 * pair verifies */
-				hold(s, p, el);
-				return;
-			}
+		if (p != NULL && p->pending) {
+			/* pipelined behind ITS pair's db:result: delivered only if that pair
+			 * verifies */
+			hold(s, p, el);
+			return;
 		}
 		xnode_free(el);
 		stream_error(s, "invalid-from", "sender domain not authenticated on this stream",

@@ -132,12 +132,19 @@ struct stream {
 	 * pair's verdict releases them (valid) or discards them (invalid, timeout, close). */
 	struct stream_pair {
 		char local[256], remote[256];
+		uint32_t hash;                 /* of the lower-cased pair (pair_index) */
 		bool valid, pending;
 		struct stanza *held, *held_tail;   /* owned, in arrival order */
 	} *pairs;                          /* owned; grown with the db:results (most streams
 	                                    * have none); its size counts against
 	                                    * limits { held } with the held stanzas */
 	size_t n_pairs, cap_pairs;
+	/* An index over the pair table once it holds more than a few (an initiator with
+	 * many added pairs, a receiver with many piggybacked ones): slots of pair number + 1
+	 * (0 empty), a power of two at least twice n_pairs; NULL while the table is small
+	 * enough to walk. Owned; rebuilt when a pair is removed. */
+	uint32_t *pair_index;
+	size_t pair_index_mask;
 	size_t n_asked;                    /* initiator: added pairs awaiting their verdict
 	                                    * (stream_may_send looks no further when 0) */
 	/* XEP-0305 pipelining. Set by the owner before stream_start (initiator): */

@@ -19,6 +19,9 @@ static char *xmemdup(const char *, size_t);
 static void xattr_free(struct xattr *);
 static void xnode_append(struct xnode *, struct xnode *);
 static int put_escaped(struct buf *, const char *, size_t, int);
+static int put_name(struct buf *, const char *, const char *, const char *);
+static void gen_prefix(char[4], size_t);
+static int put_attr_start(struct buf *, const char *, const char *);
 static int serialize(const struct xnode *, const char *, struct buf *);
 static bool ns_equal(const char *, const char *);
 
@@ -266,41 +269,86 @@ fail:
 	return NULL;
 }
 
-/* Escape for text (attr == 0) or a single-quoted attribute value (attr == 1). Besides
- * the five XML specials, CR is written as a character reference (a parser would turn
- * a literal CR into LF), and in attribute values TAB and LF too (attribute value
- * normalization would turn them into spaces). */
+/* What put_escaped replaces: 1 in text and attribute values, 2 in attribute values
+ * only. */
+static const unsigned char escape_class[256] = {
+	['&'] = 1, ['<'] = 1, ['>'] = 1, ['\''] = 1, ['"'] = 1, ['\r'] = 1,
+	['\n'] = 2, ['\t'] = 2,
+};
+
+/* Escape for text (attr == 0) or a single-quoted attribute value (attr == 1), in one
+ * pass that appends the runs between specials as they are. Besides the five XML
+ * specials, CR is written as a character reference (a parser would turn a literal CR
+ * into LF), and in attribute values TAB and LF too (attribute value normalization would
+ * turn them into spaces). On failure out is as it was (xnode_serialize restores it). */
 static int
 put_escaped(struct buf *b, const char *s, size_t n, int attr)
 {
-	size_t start = 0, old = b->len;
+	size_t start = 0;
 
 	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i], k = escape_class[c];
 		const char *rep;
 
-		if (s[i] == '\r')
-			rep = "&#13;";
-		else if (attr && s[i] == '\n')
-			rep = "&#10;";
-		else if (attr && s[i] == '\t')
-			rep = "&#9;";
-		else
+		if (k == 0 || (k == 2 && !attr))
 			continue;
-		if (buf_put_xml_escaped(b, s + start, i - start) == -1 ||
-		    buf_puts(b, rep) == -1)
-			goto fail;
+		switch (c) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '\'': rep = "&apos;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\r': rep = "&#13;"; break;
+		case '\n': rep = "&#10;"; break;
+		default: rep = "&#9;"; break;
+		}
+		if (buf_append(b, s + start, i - start) == -1 || buf_puts(b, rep) == -1)
+			return -1;
 		start = i + 1;
 	}
-	if (buf_put_xml_escaped(b, s + start, n - start) == -1)
-		goto fail;
-	return 0;
-fail:
-	b->len = old;
-	if (b->data)
-		b->data[old] = '\0';
-	return -1;
+	return buf_append(b, s + start, n - start);
 }
 
+/* Append "<" or "</" (open), the prefix and ':' when pfx is set, and the name. */
+static int
+put_name(struct buf *b, const char *open, const char *pfx, const char *name)
+{
+	if (buf_puts(b, open) == -1)
+		return -1;
+	if (pfx != NULL && (buf_puts(b, pfx) == -1 || buf_append(b, ":", 1) == -1))
+		return -1;
+	return buf_puts(b, name);
+}
+
+/* The generated prefix of the i-th attribute namespace: "a0" .. "a31". */
+static void
+gen_prefix(char out[4], size_t i)
+{
+	out[0] = 'a';
+	if (i >= 10) {
+		out[1] = (char)('0' + i / 10);
+		out[2] = (char)('0' + i % 10);
+		out[3] = '\0';
+	} else {
+		out[1] = (char)('0' + i);
+		out[2] = '\0';
+	}
+}
+
+/* Append " PFX:NAME='" (pfx NULL: " NAME='"). */
+static int
+put_attr_start(struct buf *b, const char *pfx, const char *name)
+{
+	if (buf_append(b, " ", 1) == -1)
+		return -1;
+	if (pfx != NULL && (buf_puts(b, pfx) == -1 || buf_append(b, ":", 1) == -1))
+		return -1;
+	if (buf_puts(b, name) == -1 || buf_append(b, "='", 2) == -1)
+		return -1;
+	return 0;
+}
+
+/* Written with direct appends (no printf): names as they are, values escaped. */
 static int
 serialize(const struct xnode *n, const char *parent_ns, struct buf *out)
 {
@@ -309,6 +357,7 @@ serialize(const struct xnode *n, const char *parent_ns, struct buf *out)
 	const struct xattr *a;
 	const struct xnode *c;
 	size_t nattr_ns = 0, i;
+	char gen[4];
 	bool content = false;
 
 	if (n->is_text)
@@ -318,19 +367,17 @@ serialize(const struct xnode *n, const char *parent_ns, struct buf *out)
 		pfx = "stream";
 	else if (strcmp(n->ns, NS_DIALBACK) == 0)
 		pfx = "db";
+	if (put_name(out, "<", pfx, n->name) == -1)
+		return -1;
 	if (pfx != NULL) {
 		/* The prefixed element leaves the default namespace alone. */
 		child_ns = parent_ns;
-		if (buf_printf(out, "<%s:%s", pfx, n->name) == -1)
-			return -1;
 	} else {
 		child_ns = n->ns;
-		if (buf_printf(out, "<%s", n->name) == -1)
-			return -1;
 		if (!ns_equal(n->ns, parent_ns)) {
-			if (buf_puts(out, " xmlns='") == -1 ||
+			if (buf_append(out, " xmlns='", 8) == -1 ||
 			    put_escaped(out, n->ns, strlen(n->ns), 1) == -1 ||
-			    buf_puts(out, "'") == -1)
+			    buf_append(out, "'", 1) == -1)
 				return -1;
 		}
 	}
@@ -340,31 +387,32 @@ serialize(const struct xnode *n, const char *parent_ns, struct buf *out)
 			/* A recorded default namespace (the stream header keeps one as
 			 * "xmlns") is only meaningful on a prefixed element; elsewhere the
 			 * declaration above is the one in force. */
-			if (strcmp(a->name, "xmlns") == 0 && pfx == NULL)
+			if (pfx == NULL && strcmp(a->name, "xmlns") == 0)
 				continue;
-			if (buf_printf(out, " %s='", a->name) == -1)
+			if (put_attr_start(out, NULL, a->name) == -1)
 				return -1;
 		} else if (strcmp(a->ns, NS_XML) == 0) {
-			if (buf_printf(out, " xml:%s='", a->name) == -1)
+			if (put_attr_start(out, "xml", a->name) == -1)
 				return -1;
 		} else {
 			for (i = 0; i < nattr_ns; i++)
 				if (strcmp(attr_ns[i], a->ns) == 0)
 					break;
+			gen_prefix(gen, i);
 			if (i == nattr_ns) {
 				if (nattr_ns == XNODE_MAX_ATTR_NS)
 					return -1;
 				attr_ns[nattr_ns++] = a->ns;
-				if (buf_printf(out, " xmlns:a%zu='", i) == -1 ||
+				if (put_attr_start(out, "xmlns", gen) == -1 ||
 				    put_escaped(out, a->ns, strlen(a->ns), 1) == -1 ||
-				    buf_puts(out, "'") == -1)
+				    buf_append(out, "'", 1) == -1)
 					return -1;
 			}
-			if (buf_printf(out, " a%zu:%s='", i, a->name) == -1)
+			if (put_attr_start(out, gen, a->name) == -1)
 				return -1;
 		}
 		if (put_escaped(out, a->value, strlen(a->value), 1) == -1 ||
-		    buf_puts(out, "'") == -1)
+		    buf_append(out, "'", 1) == -1)
 			return -1;
 	}
 
@@ -372,8 +420,8 @@ serialize(const struct xnode *n, const char *parent_ns, struct buf *out)
 		if (!c->is_text || c->text_len > 0)
 			content = true;
 	if (!content)
-		return buf_puts(out, "/>");
-	if (buf_puts(out, ">") == -1)
+		return buf_append(out, "/>", 2);
+	if (buf_append(out, ">", 1) == -1)
 		return -1;
 	for (c = n->children; c != NULL; c = c->next) {
 		if (c->is_text && c->text_len == 0)
@@ -381,9 +429,9 @@ serialize(const struct xnode *n, const char *parent_ns, struct buf *out)
 		if (serialize(c, child_ns, out) == -1)
 			return -1;
 	}
-	if (pfx != NULL)
-		return buf_printf(out, "</%s:%s>", pfx, n->name);
-	return buf_printf(out, "</%s>", n->name);
+	if (put_name(out, "</", pfx, n->name) == -1)
+		return -1;
+	return buf_append(out, ">", 1);
 }
 
 int

@@ -64,7 +64,12 @@ struct xnode *xnode_dup(const struct xnode *n);
  * when n's namespace differs. Prefixed names are never produced: every element gets its
  * namespace through a default declaration, except that elements in the stream namespace
  * are written as "stream:NAME" (the stream header declares that prefix) and elements in
- * jabber:server:dialback as "db:NAME" (likewise). Returns 0 or -1 when out is full. */
+ * jabber:server:dialback as "db:NAME" (likewise). Returns 0 or -1 when out is full.
+ * Written with direct appends (no printf). The stanza's original bytes are not forwarded
+ * instead: they may use prefixes declared on the sender's stream header (any xmlns:p,
+ * not only stream: and db:) that the next stream does not declare, and inherit that
+ * header's xml:lang, which the next stream need not share; re-serializing makes every
+ * stanza self-contained under jabber:server. */
 int xnode_serialize(const struct xnode *n, const char *parent_ns, struct buf *out);
 
 #endif

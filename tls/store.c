@@ -65,10 +65,13 @@ entry_free(struct store_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
+/* The ticket key files are read and written by several nodes under a lock held across
+ * this call: replaced now (rename), made durable by atomicfile's writer thread, so a
+ * server handshake that seals a ticket never waits for an fsync. */
 int
 tls_file_write_atomic(const char *path, const unsigned char *data, size_t n)
 {
-	if (atomicfile_write(path, data, n, 0600) == -1) {
+	if (atomicfile_replace(path, data, n, 0600) == -1) {
 		log_warn("tls file=%s reason=write-failed", path);
 		return -1;
 	}
@@ -87,6 +90,7 @@ store_load(struct tls_store *st)
 	FILE *f;
 	int fd;
 
+	atomicfile_sync(st->path);   /* what an earlier save queued is on disk */
 	if ((fd = open(st->path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)) == -1) {
 		if (errno != ENOENT)
 			log_warn("tls store=%s reason=open-failed (starting empty)", st->path);
@@ -213,6 +217,7 @@ tls_store_free(struct tls_store *st)
 {
 	if (st == NULL)
 		return;
+	atomicfile_sync(st->path);   /* its last save is on disk when this returns */
 	for (size_t i = 0; i < st->n; i++)
 		entry_free(&st->e[i]);
 	free(st->e);
@@ -278,7 +283,10 @@ store_save(struct tls_store *st)
 		}
 		q += ENTRY_SUM;
 	}
-	rc = tls_file_write_atomic(st->path, p, total);
+	/* saved after a handshake: atomicfile's writer thread does the write and its
+	 * fsyncs, the event loop goes on (a crash loses at most this update) */
+	if ((rc = atomicfile_write_later(st->path, p, total, 0600)) == -1)
+		log_warn("tls store=%s reason=write-failed", st->path);
 	memset(p, 0, total);
 	free(p);
 	return rc;

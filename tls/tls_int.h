@@ -186,7 +186,8 @@ int tls_store_put(struct tls_store *st, const char *key, const unsigned char *de
     size_t len, time_t expiry, time_t now);
 void tls_store_drop(struct tls_store *st, const char *key);
 size_t tls_store_count(const struct tls_store *st);
-/* Write data to path atomically (temporary file, fsync, rename), mode 0600. 0 or -1. */
+/* Replace path with data atomically (temporary file, rename), mode 0600; fsynced later by
+ * atomicfile's writer thread (atomicfile_replace). 0 or -1 (logged). */
 int tls_file_write_atomic(const char *path, const unsigned char *data, size_t n);
 
 /* ticketkeys.c: server ticket keys (current + previous). path NULL: memory only. */

@@ -7,7 +7,8 @@
 # message to alice in one TLS write. Case 1 presents a CA-signed cert for wrong.example
 # but asks SASL EXTERNAL for b.example: <failure/>, a stream error, nothing delivered.
 # Case 2 (no client cert) pipelines a db:result with a wrong key and the message: A asks
-# b.example's authoritative server (quickfed B), gets invalid, discards the message.
+# b.example's authoritative server (quickfed B), gets invalid, discards the message; what
+# that verify connection showed about b.example's server is remembered (show peercaps).
 . "$(dirname "$0")/lib.sh"
 
 need_quickfed
@@ -76,4 +77,9 @@ touch "$DONE"
 client_wait alice
 assert_stat_ge qfA auth.failures 2
 assert_stat_ge qfB dialback.verify_answered 1
+# quickfed A's only connection to b.example's server was the verify connection: what it
+# showed (STARTTLS, TLS 1.3 in one round trip) is remembered, no SASL or dialback claimed
+qfctl qfA show peercaps
+qfctl qfA show peercaps | grep -q '^peercaps.b.example=.*external:0,dialback:0,tls_rounds:1,' ||
+	fail "quickfed A did not remember b.example from its verify connection"
 pass

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -1285,6 +1286,130 @@ test_metrics_listener(void **state)
 	free(path);
 }
 
+/* Many domains and peers, looked up through the hash index config_load builds: each is
+ * found in any case, as the same entry a walk of the list finds; near misses are not. */
+#define INDEX_N 1500
+static const struct cfg_domain *
+walk_domain(const struct config *cfg, const char *name)
+{
+	for (const struct cfg_domain *d = cfg->domains; d != NULL; d = d->next)
+		if (strcasecmp(d->name, name) == 0)
+			return d;
+	return NULL;
+}
+
+static char *
+index_conf(size_t ndom, size_t npeer, const char *extra)
+{
+	struct buf b;
+	char *out;
+
+	buf_init(&b, 1 << 22);
+	assert_int_equal(buf_puts(&b, "listener internet { }\n"), 0);
+	for (size_t i = 0; i < ndom; i++)
+		assert_int_equal(buf_printf(&b, "domain d%zu.Example.NET { }\n", i), 0);
+	for (size_t i = 0; i < npeer; i++)
+		assert_int_equal(buf_printf(&b, "peer p%zu.example.org {\n\taddress 192.0.2.1\n\tport %zu\n}\n", i,
+		    1000 + i), 0);
+	assert_int_equal(buf_puts(&b, extra), 0);
+	out = strdup(b.data);
+	assert_non_null(out);
+	buf_free(&b);
+	return out;
+}
+
+static void
+test_lookup_index(void **state)
+{
+	char *conf = index_conf(INDEX_N, INDEX_N, "");
+	char *path = write_file("index.conf", conf, strlen(conf)), *text = NULL;
+	struct config *cfg = NULL, hand;
+	struct cfg_domain hd = { .name = "hand.example" };
+	char name[64];
+	int n = load(path, &cfg, &text);
+
+	(void)state;
+	if (n != 0)
+		fail_msg("index.conf: %d errors:\n%s", n, text);
+	free(text);
+	assert_non_null(cfg->domain_index.slots);
+	for (size_t i = 0; i < INDEX_N; i++) {
+		const struct cfg_domain *d;
+		const struct cfg_peer *p;
+
+		snprintf(name, sizeof(name), "D%zu.example.net", i);
+		d = config_domain(cfg, name);
+		assert_non_null(d);
+		assert_ptr_equal(d, walk_domain(cfg, name));
+		assert_true(config_is_local(cfg, name));
+		snprintf(name, sizeof(name), "P%zu.EXAMPLE.org", i);
+		p = config_peer(cfg, name);
+		assert_non_null(p);
+		assert_int_equal(p->port, 1000 + i);
+		assert_null(config_domain(cfg, name));   /* a peer is not local */
+		snprintf(name, sizeof(name), "d%zu.example.ne", i);
+		assert_false(config_is_local(cfg, name));
+		snprintf(name, sizeof(name), "xd%zu.example.net", i);
+		assert_false(config_is_local(cfg, name));
+	}
+	assert_null(config_peer(cfg, "d0.example.net"));
+	assert_false(config_is_local(cfg, ""));
+	assert_false(config_is_local(cfg, NULL));
+	config_free(cfg);
+
+	/* a struct config not made by config_load has no index: the list is walked */
+	memset(&hand, 0, sizeof(hand));
+	hand.domains = &hd;
+	assert_ptr_equal(config_domain(&hand, "HAND.example"), &hd);
+	assert_null(config_domain(&hand, "other.example"));
+	assert_null(config_peer(&hand, "hand.example"));
+	free(conf);
+	free(path);
+}
+
+/* A reload reads the file into a new config with its own index; the replaced one keeps
+ * answering from its own (streams opened under it hold it) until released. */
+static void
+test_lookup_index_reload(void **state)
+{
+	char *conf = index_conf(40, 10, ""), *text = NULL, *path;
+	struct config *old = NULL, *next = NULL;
+	int n;
+
+	(void)state;
+	path = write_file("reload-index.conf", conf, strlen(conf));
+	free(conf);
+	n = load(path, &old, &text);
+	if (n != 0)
+		fail_msg("reload-index.conf: %d errors:\n%s", n, text);
+	free(text);
+	text = NULL;
+	config_hold(old);              /* a stream opened under it */
+	/* the new file drops d0 and p0, adds new.example and a peer */
+	conf = index_conf(0, 0, "domain NEW.example { }\ndomain d1.example.net { }\n"
+	    "peer added.example { }\n");
+	free(write_file("reload-index.conf", conf, strlen(conf)));
+	free(conf);
+	n = load(path, &next, &text);
+	if (n != 0)
+		fail_msg("reload-index.conf (2): %d errors:\n%s", n, text);
+	free(text);
+	config_release(old);           /* the loader's reference: the stream's remains */
+	assert_true(config_is_local(next, "new.EXAMPLE"));
+	assert_true(config_is_local(next, "D1.example.net"));
+	assert_false(config_is_local(next, "d0.example.net"));
+	assert_non_null(config_peer(next, "Added.example"));
+	assert_null(config_peer(next, "p0.example.org"));
+	assert_true(config_is_local(old, "d0.example.NET"));
+	assert_true(config_is_local(old, "d39.example.net"));
+	assert_false(config_is_local(old, "new.example"));
+	assert_non_null(config_peer(old, "p9.example.org"));
+	assert_null(config_peer(old, "added.example"));
+	config_release(old);           /* the stream's: freed */
+	config_release(next);
+	free(path);
+}
+
 int
 main(void)
 {
@@ -1292,6 +1417,8 @@ main(void)
 		cmocka_unit_test(test_metrics_listener),
 		cmocka_unit_test(test_shipped_config),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_lookup_index),
+		cmocka_unit_test(test_lookup_index_reload),
 		cmocka_unit_test(test_show_config_defaults),
 		cmocka_unit_test(test_every_option),
 		cmocka_unit_test(test_tls_block),

@@ -34,6 +34,7 @@
 
 #include <cmocka.h>
 
+#include "core/atomicfile.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -1165,6 +1166,7 @@ state_dir_rm(const char *dir)
 	struct dirent *de;
 	DIR *d;
 
+	atomicfile_sync(NULL);   /* no state file write still under way in dir */
 	if ((d = opendir(dir)) != NULL) {
 		while ((de = readdir(d)) != NULL) {
 			if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
@@ -1243,7 +1245,8 @@ test_cache_restart(void **state)
 	resolver_get_stats(r, &st);
 	assert_int_equal(st.queries_sent, 10);  /* a: 2 SRV + 2 x 2; nx: 2 SRV + 2 */
 	assert_int_equal(st.entries, 10);
-	resolver_free(r);               /* writes the file */
+	resolver_free(r);               /* writes the file (atomicfile's thread) */
+	atomicfile_sync(NULL);
 	snprintf(file, sizeof(file), "%s/dns.cache", dir);
 	assert_int_equal(stat(file, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);

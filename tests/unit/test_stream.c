@@ -1331,6 +1331,85 @@ test_pair_verdicts(void **state)
 	fx_free(f);
 }
 
+/* Many pairs on one stream (the pair table gets its index past a few): a receiver with
+ * 200 piggybacked pairs authorises each verified pair's stanzas (any case), holds a
+ * pending one's, refuses a pair it never saw; an initiator with 200 added pairs carries
+ * exactly the valid ones, also after refused ones were removed from the middle. */
+#define MANY_PAIRS 200
+static void
+test_many_pairs(void **state)
+{
+	struct fixture *f;
+	char el[256], dom[64];
+
+	(void)state;
+	cfg.require_tls = false;
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("r0.example", "a.example"));
+	for (int i = 0; i < MANY_PAIRS; i++) {
+		snprintf(el, sizeof(el), "<db:result from='r%d.example' to='a.example'>k</db:result>",
+		    i);
+		feed(f, el);
+	}
+	assert_int_equal(f->rec.verify_needed, MANY_PAIRS);
+	assert_int_equal(f->s->n_pairs, MANY_PAIRS);
+	assert_non_null(f->s->pair_index);
+	for (int i = 0; i < MANY_PAIRS; i += 2) {
+		snprintf(dom, sizeof(dom), "R%d.Example", i);   /* any case */
+		stream_dialback_verdict(f->s, "a.example", dom, true);
+	}
+	for (int i = 0; i < MANY_PAIRS; i += 2) {
+		snprintf(el, sizeof(el), "<message from='x@r%d.example' to='u@a.example'>"
+		    "<body>%d</body></message>", i, i);
+		feed(f, el);
+		assert_int_equal(f->rec.nstanzas, 1);
+		snprintf(dom, sizeof(dom), "x@r%d.example", i);
+		assert_string_equal(f->rec.stanzas[0]->from, dom);
+		stanza_free(f->rec.stanzas[0]);
+		f->rec.nstanzas = 0;
+	}
+	/* a pending pair's stanza waits for its own verdict */
+	feed(f, "<message from='x@r7.example' to='u@a.example'><body>held</body></message>");
+	assert_int_equal(f->rec.nstanzas, 0);
+	assert_int_equal(f->s->n_held, 1);
+	stream_dialback_verdict(f->s, "a.example", "r7.example", true);
+	assert_int_equal(f->rec.nstanzas, 1);
+	assert_null(f->rec.close_reason);
+	/* a pair never asked for */
+	feed(f, "<message from='x@r999.example' to='u@a.example'><body>no</body></message>");
+	assert_string_equal(f->rec.close_reason, "invalid-from");
+	fx_free(f);
+	cfg.require_tls = true;
+
+	f = external_initiator();
+	for (int i = 0; i < MANY_PAIRS; i++) {
+		snprintf(dom, sizeof(dom), "p%d.example", i);
+		assert_int_equal(stream_add_pair(f->s, "a.example", dom), 0);
+	}
+	assert_int_equal(f->s->n_pairs, MANY_PAIRS);
+	assert_int_equal(stream_add_pair(f->s, "a.example", "P5.EXAMPLE"), 0);   /* asked */
+	assert_int_equal(f->s->n_pairs, MANY_PAIRS);
+	/* every third refused (removed from the table), the others valid */
+	for (int i = 0; i < MANY_PAIRS; i++) {
+		snprintf(el, sizeof(el), "<db:result from='p%d.example' to='a.example' "
+		    "type='%s'/>", i, i % 3 == 0 ? "invalid" : "valid");
+		feed(f, el);
+	}
+	assert_int_equal(f->s->n_pairs, MANY_PAIRS - (MANY_PAIRS + 2) / 3);
+	for (int i = 0; i < MANY_PAIRS; i++) {
+		snprintf(dom, sizeof(dom), "p%d.EXAMPLE", i);
+		if (i % 3 == 0)
+			assert_false(stream_carries(f->s, "a.example", dom));
+		else
+			assert_true(stream_carries(f->s, "A.example", dom));
+	}
+	assert_false(stream_carries(f->s, "a.example", "p200.example"));
+	assert_false(stream_carries(f->s, "b.example", "p1.example"));
+	assert_true(stream_carries(f->s, "a.example", "b.example"));   /* its own */
+	assert_null(f->rec.close_reason);
+	fx_free(f);
+}
+
 /* On the loopback leg quickfed speaks as the remote domain: the db:result goes from
  * the added remote domain to the local server's, and so do the keys. */
 static void
@@ -1914,6 +1993,7 @@ main(void)
 		cmocka_unit_test_setup(test_pairs_bounded_by_budget, setup),
 		cmocka_unit_test_setup(test_add_pair, setup),
 		cmocka_unit_test_setup(test_pair_verdicts, setup),
+		cmocka_unit_test_setup(test_many_pairs, setup),
 		cmocka_unit_test_setup(test_add_pair_loopback, setup),
 		cmocka_unit_test_setup(test_receiver_bidi, setup),
 		cmocka_unit_test_setup(test_initiator_bidi, setup),

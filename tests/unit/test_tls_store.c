@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/atomicfile.h"
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
@@ -120,6 +121,7 @@ test_resume_store_and_restart(void **state)
 	assert_false(conn(&p, "xmpp.b.example", 5269, true));
 	assert_int_equal(tls_store_count(p.cc->store), 1);
 	snprintf(path, sizeof(path), "%s/tls-sessions.db", cdir);
+	atomicfile_sync(path);                     /* written by atomicfile's thread */
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 	snprintf(path, sizeof(path), "%s/ticket.keys", sdir);

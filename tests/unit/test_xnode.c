@@ -386,6 +386,175 @@ test_round_trip(void **state)
 	}
 }
 
+/* ---- serializer output on a corpus, byte for byte ----
+ * tests/data/xnode/corpus.xml (real-world stanzas: namespaces and prefixes, xml:lang,
+ * character references, CDATA, dialback and stream elements) parsed by xmlstream.c,
+ * and CORPUS_RANDOM trees built from a fixed pseudo-random sequence (escapable bytes,
+ * default and attribute namespaces, the stream:/db: prefixes, an "xmlns" attribute),
+ * each serialized inside jabber:server. tests/data/xnode/corpus.out holds what the
+ * printf-based serializer of commit 1cc84be wrote for them; it was made by this test
+ * built against that commit's s2s/xnode.c with QF_XNODE_CORPUS_WRITE=FILE (which
+ * writes FILE instead of comparing). Records: the length in decimal, a newline, the
+ * bytes, a newline. */
+#define CORPUS_MAX    64
+#define CORPUS_RANDOM 400
+
+static struct xnode *corpus[CORPUS_MAX];
+static size_t ncorpus;
+
+static void
+corpus_element(void *arg, struct xnode *el)
+{
+	(void)arg;
+	assert_true(ncorpus < CORPUS_MAX);
+	corpus[ncorpus++] = el;
+}
+
+static uint32_t rnd_state;
+
+static uint32_t
+rnd(uint32_t n)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (rnd_state >> 8) % n;
+}
+
+static void
+rnd_text(char *out, size_t cap)
+{
+	static const char *const bits[] = { "a", "Z", "0", " ", "<", ">", "&", "'", "\"",
+	    "\r", "\n", "\t", "]]>", "caf\xc3\xa9", "\xf0\x9f\x98\x80", "&amp;", "x=y", "" };
+	size_t n = 0, parts = rnd(8);
+
+	out[0] = '\0';
+	for (size_t i = 0; i < parts; i++) {
+		const char *b = bits[rnd(sizeof(bits) / sizeof(bits[0]))];
+
+		if (n + strlen(b) + 1 > cap)
+			break;
+		memcpy(out + n, b, strlen(b) + 1);
+		n += strlen(b);
+	}
+}
+
+static void
+rnd_fill(struct xnode *n, int depth)
+{
+	static const char *const names[] = { "body", "x", "item", "stream", "a-b", "q1" };
+	static const char *const nss[] = { NS_SERVER, NS_SERVER, "", "urn:example:x",
+	    "urn:example:y'&<", NS_STREAM, NS_DIALBACK, NS_STANZAS_E };
+	static const char *const ans[] = { NULL, NULL, NULL, NS_XML, "urn:example:p",
+	    "urn:example:q", "urn:example:p" };
+	char text[64], name[16];
+	uint32_t nattr = rnd(5), nkids = depth < 4 ? rnd(4) : 0;
+
+	for (uint32_t i = 0; i < nattr; i++) {
+		const char *ns = ans[rnd(sizeof(ans) / sizeof(ans[0]))];
+
+		if (rnd(10) == 0)
+			snprintf(name, sizeof(name), "xmlns");
+		else
+			snprintf(name, sizeof(name), "at%u", (unsigned)rnd(6));
+		rnd_text(text, sizeof(text));
+		assert_int_equal(xnode_set_attr_ns(n, name, ns, text), 0);
+	}
+	for (uint32_t i = 0; i < nkids; i++) {
+		if (rnd(3) == 0) {
+			rnd_text(text, sizeof(text));
+			assert_non_null(xnode_add_text(n, text, strlen(text)));
+		} else {
+			rnd_fill(xnode_add_child(n, names[rnd(sizeof(names) / sizeof(names[0]))],
+			    nss[rnd(sizeof(nss) / sizeof(nss[0]))]), depth + 1);
+		}
+	}
+}
+
+/* tests/data/xnode/NAME, shorter than cap; caller frees. */
+static char *
+read_data(const char *name, size_t cap, size_t *len)
+{
+	const char *top = getenv("QF_TOP") ? getenv("QF_TOP") : ".";
+	char path[4096], *p = malloc(cap);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tests/data/xnode/%s", top, name);
+	assert_non_null(p);
+	assert_non_null(f = fopen(path, "rb"));
+	*len = fread(p, 1, cap, f);
+	fclose(f);
+	assert_true(*len < cap);
+	return p;
+}
+
+static void
+test_serialize_corpus(void **state)
+{
+	static const struct xml_limits lim = { 1 << 20, 64, 64, 256, 1 << 24 };
+	static const struct xmlstream_cb cb = { NULL, corpus_element, NULL, rt_error };
+	const char *write_to = getenv("QF_XNODE_CORPUS_WRITE");
+	char *xml, *want = NULL;
+	size_t xml_len, want_len = 0, pos = 0, ncases = 0;
+	struct xmlstream *xs;
+	struct buf out;
+	FILE *f = NULL;
+
+	(void)state;
+	xml = read_data("corpus.xml", 1 << 16, &xml_len);
+	assert_true(xml_len > 0);
+	xs = xmlstream_new(&lim, &cb, NULL);
+	ncorpus = 0;
+	parse_errors = 0;
+	assert_int_equal(xmlstream_feed(xs, xml, xml_len), (ssize_t)xml_len);
+	assert_int_equal(parse_errors, 0);
+	xmlstream_free(xs);
+	free(xml);
+	assert_int_equal(ncorpus, 26);
+
+	if (write_to == NULL) {
+		want = read_data("corpus.out", 1 << 20, &want_len);
+	} else {
+		assert_non_null(f = fopen(write_to, "wb"));
+	}
+	buf_init(&out, 1 << 20);
+	rnd_state = 20261202u;
+	for (size_t i = 0; i < ncorpus + CORPUS_RANDOM; i++, ncases++) {
+		struct xnode *n;
+		size_t len;
+		char *end;
+
+		if (i < ncorpus) {
+			n = corpus[i];
+		} else {
+			n = xnode_new(rnd(2) ? "message" : "iq", rnd(4) ? NS_SERVER : "urn:x");
+			rnd_fill(n, 0);
+		}
+		buf_reset(&out);
+		assert_int_equal(xnode_serialize(n, NS_SERVER, &out), 0);
+		xnode_free(n);
+		if (write_to != NULL) {
+			fprintf(f, "%zu\n", out.len);
+			fwrite(out.data, 1, out.len, f);
+			fputc('\n', f);
+			continue;
+		}
+		assert_true(pos < want_len);
+		len = strtoul(want + pos, &end, 10);
+		assert_true(*end == '\n' && (size_t)(end + 1 - want) + len < want_len);
+		pos = (size_t)(end + 1 - want);
+		if (len != out.len || memcmp(want + pos, out.data, len) != 0)
+			fail_msg("corpus case %zu differs:\nwant %.*s\ngot  %s", i, (int)len,
+			    want + pos, out.data);
+		pos += len + 1;
+	}
+	if (write_to != NULL)
+		assert_int_equal(fclose(f), 0);
+	else
+		assert_int_equal(pos, want_len);   /* every recorded case was compared */
+	assert_int_equal(ncases, 26 + CORPUS_RANDOM);
+	buf_free(&out);
+	free(want);
+}
+
 int
 main(void)
 {
@@ -398,6 +567,7 @@ main(void)
 		cmocka_unit_test(test_serialize_escaping),
 		cmocka_unit_test(test_serialize_full_buffer),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_serialize_corpus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

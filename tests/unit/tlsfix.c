@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/atomicfile.h"
 #include "core/log.h"
 #include "tls/tls_int.h"
 
@@ -258,6 +259,7 @@ fx_rm_tree(const char *dir)
 	struct dirent *de;
 	char p[1100];
 
+	atomicfile_sync(NULL);   /* no state file write still under way in dir */
 	assert_non_null(dp);
 	while ((de = readdir(dp)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
