@@ -22,7 +22,8 @@
 #include "core/log.h"
 
 #define CFG_MAX_LINE      4096           /* bytes per line, without the newline */
-#define CFG_MAX_FILE      (1024 * 1024)  /* bytes per file */
+#define CFG_MAX_FILE      (16 * 1024 * 1024)  /* bytes per file (10,000 domain blocks
+                                              * with their certificate paths: ~1.5 MiB) */
 #define CFG_MAX_TOKENS    8              /* words per line; no statement needs more */
 #define CFG_MAX_KEYWORDS  32             /* entries per keyword table */
 #define CFG_DEFAULT_PORT  5269

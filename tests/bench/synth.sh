@@ -156,8 +156,9 @@ EOF
 # timeouts { auth } outlasts the run: quickfed ends a loopback verification connection
 # (synthsrv's db:verify connection to its local listener) at that timeout whatever it
 # carries, and synthsrv, unlike Prosody, does not reopen one with requests outstanding.
-# The certificate paths go through the short symlink PKI_LINK: quickfed reads at most
-# 1 MiB of configuration, and 10,000 domain blocks with $TMP/pki paths exceed it.
+# The certificate paths go through the short symlink PKI_LINK: it keeps 10,000 domain
+# blocks small (quickfed read at most 1 MiB of configuration when this was written;
+# 16 MiB since).
 synth_qf_conf() {
 	local s=$1 d=$TMP/qf-$1 p=$PKI_LINK inet lip sip
 	if [ "$s" = a ]; then inet="$Q_A;5369" lip=$Q_A sip=$S_A; else inet="0.0.0.0;5269" lip=$Q_B sip=$S_B; fi

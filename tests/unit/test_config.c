@@ -1117,13 +1117,23 @@ test_file_limits(void **state)
 	static const struct want_err too_big[] = { { 0, "file too large" } };
 	static const struct want_err missing[] = { { 0, "cannot open: No such file or directory" } };
 	static const struct want_err dir[] = { { 0, "cannot read: Is a directory" } };
-	size_t len = 1024 * 1024 + 1;
-	char *data = malloc(len), *path;
+	static const char head[] = "listener internet {\n}\ndomain example.com { }\n";
+	size_t len = 16 * 1024 * 1024 + 1;
+	char *data = malloc(len), *path, *text = NULL;
+	struct config *cfg = NULL;
 
 	assert_non_null(data);
 	memset(data, '\n', len);
 	path = write_file("big.conf", data, len);
 	expect_bad("big", path, too_big, 1);
+	free(path);
+	/* 2 MiB (10,000 domain blocks take about 1.5 MiB) is within the bound */
+	memcpy(data, head, sizeof(head) - 1);
+	path = write_file("large.conf", data, 2 * 1024 * 1024);
+	assert_int_equal(load(path, &cfg, &text), 0);
+	assert_non_null(cfg);
+	config_free(cfg);
+	free(text);
 	free(path);
 	free(data);
 
