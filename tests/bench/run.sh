@@ -31,6 +31,8 @@ TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 export QF_TOP=$TOP
 # shellcheck source=tests/integ/prosody-conf.sh
 . "$TOP/tests/integ/prosody-conf.sh"	# prosody_cfg_global, prosody_cfg_vhost
+# shellcheck source=tests/integ/nsd-conf.sh
+. "$TOP/tests/integ/nsd-conf.sh"	# nsd_conf_server, nsd_conf_zones
 export PYTHONDONTWRITEBYTECODE=1	# no __pycache__ in the source tree
 BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$TOP/$BUILD ;; esac
@@ -285,28 +287,11 @@ EOF
 	nsd-checkzone example. "$d/example.zone" >"$d/checkzone.log" 2>&1 || die "zone does not load"
 	for ns in a b; do
 		mkdir -p "$d/$ns"
-		cat >"$d/$ns/nsd.conf" <<EOF
-server:
-	ip-address: $DNS_IP
-	port: 53
-	username: ""
-	chroot: ""
-	zonesdir: "$d"
-	database: ""
-	zonelistfile: "$d/$ns/zone.list"
-	xfrdfile: "$d/$ns/xfrd.state"
-	xfrdir: "$d/$ns"
-	pidfile: "$d/$ns/nsd.pid"
-	logfile: "$TMP/nsd-$ns.log"
-$( [ "$ns" = b ] && printf '\tip-address: %s\n' "$NET_B" )
-	server-count: 1
-	verbosity: 1
-remote-control:
-	control-enable: no
-zone:
-	name: "example."
-	zonefile: "$d/example.zone"
-EOF
+		{
+			nsd_conf_server "$d/$ns" "$d" "$DNS_IP" 53 "$TMP/nsd-$ns.log"
+			if [ "$ns" = b ]; then printf '\tip-address: %s\n' "$NET_B"; fi
+			nsd_conf_zones example. "$d/example.zone"
+		} >"$d/$ns/nsd.conf"
 		ip netns exec "$(nsof $ns)" nsd -d -c "$d/$ns/nsd.conf" >"$TMP/nsd-$ns.out.log" 2>&1 7>&- 8>&- &
 		track $!
 		wait_for 50 dns_ready "$(nsof $ns)" || die "nsd in $(nsof $ns) does not answer"

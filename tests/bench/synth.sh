@@ -125,27 +125,10 @@ EOF
 		}'
 	} >"$d/example.zone"
 	nsd-checkzone example. "$d/example.zone" >"$d/checkzone.log" 2>&1 || die "zone does not load"
-	cat >"$d/nsd.conf" <<EOF
-server:
-	ip-address: $DNS_IP
-	port: 53
-	username: ""
-	chroot: ""
-	zonesdir: "$d"
-	database: ""
-	zonelistfile: "$d/zone.list"
-	xfrdfile: "$d/xfrd.state"
-	xfrdir: "$d"
-	pidfile: "$d/nsd.pid"
-	logfile: "$TMP/nsd.log"
-	server-count: 1
-	verbosity: 1
-remote-control:
-	control-enable: no
-zone:
-	name: "example."
-	zonefile: "$d/example.zone"
-EOF
+	{
+		nsd_conf_server "$d" "$d" "$DNS_IP" 53 "$TMP/nsd.log"
+		nsd_conf_zones example. "$d/example.zone"
+	} >"$d/nsd.conf"
 	ip netns exec "$NS" nsd -d -c "$d/nsd.conf" >"$TMP/nsd.out.log" 2>&1 7>&- 8>&- &
 	track $!
 	DNS_READY_NAME=_xmpp-server._tcp.b1.b.example

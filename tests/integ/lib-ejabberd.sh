@@ -83,28 +83,10 @@ start_ej_dns() {
 ns IN A $ip
 * IN SRV 0 0 $port $target.
 EOF
-	cat >"$d/nsd.conf" <<EOF
-server:
-	ip-address: $ip
-	port: $dnsport
-	username: ""
-	chroot: ""
-	zonesdir: "$d"
-	database: ""
-	zonelistfile: "$d/zone.list"
-	xfrdfile: "$d/xfrd.state"
-	xfrdir: "$d"
-	pidfile: "$d/nsd.pid"
-	logfile: "$TMP/$name-nsd.log"
-	server-count: 1
-	verbosity: 1
-	hide-version: yes
-remote-control:
-	control-enable: no
-zone:
-	name: "."
-	zonefile: "$d/root.zone"
-EOF
+	{
+		nsd_conf_server "$d" "$d" "$ip" "$dnsport" "$TMP/$name-nsd.log"
+		nsd_conf_zones . "$d/root.zone"
+	} >"$d/nsd.conf"
 	nsd-checkzone . "$d/root.zone" >"$d/checkzone.out" 2>&1 ||
 		fail "root zone does not load: $(cat "$d/checkzone.out")"
 	bg "$name-nsd-stdout" nsd -d -c "$d/nsd.conf"

@@ -16,6 +16,8 @@ case $QF_BUILD in /*) ;; *) QF_BUILD=$QF_TOP/$QF_BUILD ;; esac
 export QF_TOP QF_BUILD
 # shellcheck source=tests/integ/prosody-conf.sh
 . "$(dirname "${BASH_SOURCE[0]}")/prosody-conf.sh"
+# shellcheck source=tests/integ/nsd-conf.sh
+. "$(dirname "${BASH_SOURCE[0]}")/nsd-conf.sh"
 
 TEST_NAME=$(basename "$0" .sh)
 TMP=""
@@ -173,29 +175,6 @@ port_open() { nsx bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
 
 dns_ready() { nsx drill @127.0.0.53 example SOA | grep -q 'rcode: NOERROR'; }
 
-# nsd_conf_server DIR: the "server:" clause of an nsd.conf serving on 127.0.0.53 with its
-# files in DIR (start_dns and start_dns_zones add remote-control and the zones).
-nsd_conf_server() {
-	local d=$1
-	cat <<EOF
-server:
-	ip-address: 127.0.0.53
-	port: 53
-	username: ""
-	chroot: ""
-	zonesdir: "$d"
-	database: ""
-	zonelistfile: "$d/zone.list"
-	xfrdfile: "$d/xfrd.state"
-	xfrdir: "$d"
-	pidfile: "$d/nsd.pid"
-	logfile: "$TMP/nsd.log"
-	server-count: 1
-	verbosity: 1
-	hide-version: yes
-EOF
-}
-
 start_dns() {
 	need nsd drill
 	local d=$TMP/dns
@@ -209,14 +188,8 @@ ns IN A 127.0.0.53
 $ZONE_RECORDS
 EOF
 	{
-		nsd_conf_server "$d"
-		cat <<EOF
-remote-control:
-	control-enable: no
-zone:
-	name: "example."
-	zonefile: "$d/example.zone"
-EOF
+		nsd_conf_server "$d" "$d" 127.0.0.53 53 "$TMP/nsd.log"
+		nsd_conf_zones example. "$d/example.zone"
 	} >"$d/nsd.conf"
 	nsd-checkzone example. "$d/example.zone" >"$d/checkzone.out" 2>&1 ||
 		fail "zone does not load: $(cat "$d/checkzone.out")"
@@ -605,7 +578,7 @@ start_dns_zones() {
 	mkdir -p "$d"
 	: >"$d/trust-anchors"
 	{
-		nsd_conf_server "$d"
+		nsd_conf_server "$d" "$d" 127.0.0.53 53 "$TMP/nsd.log"
 		cat <<EOF2
 	statistics: 0
 remote-control:
