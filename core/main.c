@@ -38,7 +38,7 @@
 
 static struct ev_loop *loop;
 static ev_signal sig_term, sig_int;
-static ev_timer shutdown_timer, shutdown_poll, trim_timer;
+static ev_timer shutdown_timer, shutdown_poll, trim_timer, state_timer;
 static bool stopping;
 
 static void
@@ -92,6 +92,15 @@ trim_cb(EV_P_ ev_timer *w, int revents)
 	(void)w;
 	(void)revents;
 	malloc_trim(0);
+}
+
+/* Once a second: the client TLS session store's changes go to disk (one rewrite a
+ * second however many handshakes completed). */
+static void
+state_cb(EV_P_ ev_timer *w, int revents)
+{
+	(void)revents;
+	tls_ctx_sync(w->data);
 }
 
 static void
@@ -240,6 +249,9 @@ main(int argc, char **argv)
 	ev_timer_init(&shutdown_poll, shutdown_poll_cb, 0.05, 0.05);
 	ev_timer_init(&trim_timer, trim_cb, 5., 5.);
 	ev_timer_start(loop, &trim_timer);
+	ev_timer_init(&state_timer, state_cb, 1., 1.);
+	state_timer.data = tls;
+	ev_timer_start(loop, &state_timer);
 	log_info("quickfed started: config=%s state_dir=%s status=%s", path, cfg->state_dir,
 	    cfg->status_socket);
 	/* Listeners bound and listening, status socket answering from the first loop turn:

@@ -369,6 +369,13 @@ tls_ctx_reload(struct tls_ctx *ctx, const struct config *cfg, FILE *errs)
 }
 
 void
+tls_ctx_sync(struct tls_ctx *ctx)
+{
+	if (ctx != NULL && ctx->magic == TLS_CTX_MAGIC)
+		(void)tls_store_sync(ctx->store);
+}
+
+void
 tls_ctx_free(struct tls_ctx *ctx)
 {
 	if (ctx == NULL)

@@ -4,7 +4,12 @@
  * saved session of (local domain, peer domain, target) on a new outgoing connection and
  * saves the ticket the server sends. The file is versioned, every entry is bounded and
  * checksummed, expired entries are dropped, and it is rewritten atomically (0600): a
- * corrupt, foreign or unreadable file is logged and the store starts empty. */
+ * corrupt, foreign or unreadable file is logged and the store starts empty.
+ * Cost per handshake is independent of the number of entries: each entry's checksum is
+ * computed once (when it is put or loaded), lookups compare a 64-bit hash first, and the
+ * file is rewritten at most once a second (the first change after a quiet second at
+ * once, later ones by tls_store_sync, which the daemon calls every second, and at exit):
+ * 10,000 peers setting up at once cost one rewrite a second, not one per handshake. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,6 +34,8 @@
 #define KEY_MAX        768
 #define DER_MAX        32768
 #define COUNT_MAX      1000000u
+#define SWEEP_EVERY    60            /* s between sweeps of expired entries on put */
+#define SAVE_EVERY     1             /* s: at most one rewrite of the file per second */
 
 struct store_entry {
 	char          *key;     /* owned, NUL-terminated */
@@ -36,12 +43,18 @@ struct store_entry {
 	size_t         len;
 	int64_t        expiry;  /* absolute, seconds */
 	int64_t        saved;   /* when it was stored, for dropping the oldest */
+	uint64_t       khash;   /* of key, compared before the key */
+	uint64_t       phash;   /* of key up to its last '|' (tls_store_get_newest) */
+	unsigned char  sum[ENTRY_SUM];   /* of the entry as written (header, key, der) */
 };
 
 struct tls_store {
 	char               *path;     /* owned */
 	struct store_entry *e;        /* owned array */
 	size_t              n, max;
+	bool                dirty;       /* changed since the last save */
+	time_t              last_save;   /* when it was last saved (or loaded) */
+	time_t              last_sweep;  /* when expired entries were last dropped */
 };
 
 static void entry_free(struct store_entry *);
@@ -49,6 +62,59 @@ static void store_load(struct tls_store *);
 static int store_save(struct tls_store *);
 static void store_remove(struct tls_store *, size_t);
 static struct store_entry *store_find(struct tls_store *, const char *);
+static void store_changed(struct tls_store *, time_t);
+
+/* FNV-1a over the first n bytes of s. */
+static uint64_t
+key_hash(const char *s, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
+	return h;
+}
+
+/* The entry's hashes of its key and of its key's "local|peer|" prefix. */
+static void
+entry_hashes(struct store_entry *e)
+{
+	const char *bar = strrchr(e->key, '|');
+	size_t klen = strlen(e->key);
+
+	e->khash = key_hash(e->key, klen);
+	e->phash = key_hash(e->key, bar != NULL ? (size_t)(bar - e->key) + 1 : klen);
+}
+
+/* The header of an entry as the file holds it. */
+static void
+entry_header(const struct store_entry *e, unsigned char eh[ENTRY_HDR])
+{
+	put_u16(eh, (unsigned)strlen(e->key));
+	put_u16(eh + 2, 0);
+	put_u32(eh + 4, (uint32_t)e->len);
+	put_u64(eh + 8, (uint64_t)e->expiry);
+	put_u64(eh + 16, (uint64_t)e->saved);
+}
+
+/* The checksum of an entry as the file holds it: header, key, der. */
+static int
+entry_sum(const struct store_entry *e, unsigned char out[ENTRY_SUM])
+{
+	unsigned char eh[ENTRY_HDR];
+	wc_Sha256 sha;
+	int rc;
+
+	entry_header(e, eh);
+	if (wc_InitSha256(&sha) != 0)
+		return -1;
+	rc = wc_Sha256Update(&sha, eh, sizeof(eh)) == 0 &&
+	    wc_Sha256Update(&sha, (const unsigned char *)e->key, (word32)strlen(e->key)) == 0 &&
+	    wc_Sha256Update(&sha, e->der, (word32)e->len) == 0 &&
+	    wc_Sha256Final(&sha, out) == 0 ? 0 : -1;
+	wc_Sha256Free(&sha);
+	return rc;
+}
 
 
 
@@ -130,7 +196,6 @@ store_load(struct tls_store *st)
 	for (uint32_t i = 0; i < count; i++) {
 		struct store_entry e = { 0 };
 		size_t klen, dlen;
-		wc_Sha256 sha;
 
 		if (fread(eh, 1, sizeof(eh), f) != sizeof(eh)) {
 			log_warnx("tls store=%s entry=%u reason=truncated (rest ignored)",
@@ -159,16 +224,15 @@ store_load(struct tls_store *st)
 		e.len = dlen;
 		e.expiry = (int64_t)get_u64(eh + 8);
 		e.saved = (int64_t)get_u64(eh + 16);
-		if (wc_InitSha256(&sha) != 0 || wc_Sha256Update(&sha, eh, sizeof(eh)) != 0 ||
-		    wc_Sha256Update(&sha, (unsigned char *)e.key, (word32)klen) != 0 ||
-		    wc_Sha256Update(&sha, e.der, (word32)dlen) != 0 ||
-		    wc_Sha256Final(&sha, want) != 0 || memcmp(sum, want, sizeof(sum)) != 0 ||
-		    memchr(e.key, '\0', klen) != NULL) {
+		if (memchr(e.key, '\0', klen) != NULL || entry_sum(&e, want) != 0 ||
+		    memcmp(sum, want, sizeof(sum)) != 0) {
 			log_warnx("tls store=%s entry=%u reason=checksum-mismatch (rest ignored)",
 			    st->path, (unsigned)i);
 			entry_free(&e);
 			break;
 		}
+		memcpy(e.sum, sum, sizeof(e.sum));
+		entry_hashes(&e);
 		if (e.expiry <= (int64_t)now || store_find(st, e.key) != NULL) {
 			dropped++;
 			entry_free(&e);
@@ -202,6 +266,7 @@ tls_store_open(const char *path, size_t max_entries)
 	if ((st = calloc(1, sizeof(*st))) == NULL)
 		return NULL;
 	st->max = max_entries > 0 ? max_entries : 1000;
+	st->last_sweep = time(NULL);   /* last_save 0: the first change is saved at once */
 	if ((st->path = strdup(path)) == NULL ||
 	    (st->e = calloc(st->max, sizeof(*st->e))) == NULL) {
 		free(st->path);
@@ -217,6 +282,8 @@ tls_store_free(struct tls_store *st)
 {
 	if (st == NULL)
 		return;
+	if (st->dirty)
+		(void)store_save(st);
 	atomicfile_sync(st->path);   /* its last save is on disk when this returns */
 	for (size_t i = 0; i < st->n; i++)
 		entry_free(&st->e[i]);
@@ -228,10 +295,30 @@ tls_store_free(struct tls_store *st)
 static struct store_entry *
 store_find(struct tls_store *st, const char *key)
 {
+	uint64_t h = key_hash(key, strlen(key));
+
 	for (size_t i = 0; i < st->n; i++)
-		if (strcmp(st->e[i].key, key) == 0)
+		if (st->e[i].khash == h && strcmp(st->e[i].key, key) == 0)
 			return &st->e[i];
 	return NULL;
+}
+
+/* Something changed: saved now if the last save is a second old, else by the next
+ * tls_store_sync (the daemon's one-second timer) or tls_store_free. */
+static void
+store_changed(struct tls_store *st, time_t now)
+{
+	st->dirty = true;
+	if (now - st->last_save >= SAVE_EVERY)
+		(void)store_save(st);
+}
+
+int
+tls_store_sync(struct tls_store *st)
+{
+	if (st == NULL || !st->dirty)
+		return 0;
+	return store_save(st);
 }
 
 static void
@@ -265,28 +352,23 @@ store_save(struct tls_store *st)
 	for (size_t i = 0; i < st->n; i++) {
 		struct store_entry *e = &st->e[i];
 		size_t klen = strlen(e->key);
-		unsigned char *start = q;
 
-		put_u16(q, (unsigned)klen);
-		put_u16(q + 2, 0);
-		put_u32(q + 4, (uint32_t)e->len);
-		put_u64(q + 8, (uint64_t)e->expiry);
-		put_u64(q + 16, (uint64_t)e->saved);
+		entry_header(e, q);
 		q += ENTRY_HDR;
 		memcpy(q, e->key, klen);
 		q += klen;
 		memcpy(q, e->der, e->len);
 		q += e->len;
-		if (wc_Sha256Hash(start, (word32)(q - start), q) != 0) {
-			free(p);
-			return -1;
-		}
+		memcpy(q, e->sum, ENTRY_SUM);   /* computed once, when the entry was made */
 		q += ENTRY_SUM;
 	}
 	/* saved after a handshake: atomicfile's writer thread does the write and its
 	 * fsyncs, the event loop goes on (a crash loses at most this update) */
 	if ((rc = atomicfile_write_later(st->path, p, total, 0600)) == -1)
 		log_warn("tls store=%s reason=write-failed", st->path);
+	else
+		st->dirty = false;
+	st->last_save = time(NULL);
 	memset(p, 0, total);
 	free(p);
 	return rc;
@@ -314,11 +396,16 @@ tls_store_get_newest(struct tls_store *st, const char *prefix, time_t now, size_
 {
 	const struct store_entry *best = NULL;
 	size_t n = strlen(prefix);
+	const char *bar = strrchr(prefix, '|');
+	/* compared by hash first when prefix is an entry's "local|peer|" */
+	bool whole = n > 0 && bar == prefix + n - 1;
+	uint64_t h = key_hash(prefix, n);
 
 	for (size_t i = 0; st != NULL && i < st->n; i++) {
 		const struct store_entry *e = &st->e[i];
 
-		if (strncmp(e->key, prefix, n) == 0 && e->expiry > (int64_t)now &&
+		if ((!whole || e->phash == h) && strncmp(e->key, prefix, n) == 0 &&
+		    e->expiry > (int64_t)now &&
 		    (best == NULL || e->saved > best->saved))
 			best = e;
 	}
@@ -351,12 +438,20 @@ tls_store_put(struct tls_store *st, const char *key, const unsigned char *der,
 	ne.len = len;
 	ne.expiry = (int64_t)expiry;
 	ne.saved = (int64_t)now;
-	/* drop expired entries, then the oldest while full */
-	for (size_t i = 0; i < st->n;)
-		if (st->e[i].expiry <= (int64_t)now && strcmp(st->e[i].key, key) != 0)
-			store_remove(st, i);
-		else
-			i++;
+	entry_hashes(&ne);
+	if (entry_sum(&ne, ne.sum) != 0) {
+		entry_free(&ne);
+		return -1;
+	}
+	/* drop expired entries (once a minute, or when full), then the oldest while full */
+	if (now - st->last_sweep >= SWEEP_EVERY || st->n == st->max) {
+		st->last_sweep = now;
+		for (size_t i = 0; i < st->n;)
+			if (st->e[i].expiry <= (int64_t)now && strcmp(st->e[i].key, key) != 0)
+				store_remove(st, i);
+			else
+				i++;
+	}
 	if ((e = store_find(st, key)) != NULL) {
 		entry_free(e);
 		*e = ne;
@@ -372,7 +467,8 @@ tls_store_put(struct tls_store *st, const char *key, const unsigned char *der,
 		}
 		st->e[st->n++] = ne;
 	}
-	return store_save(st);
+	store_changed(st, now);
+	return 0;
 }
 
 void
@@ -381,7 +477,7 @@ tls_store_drop(struct tls_store *st, const char *key)
 	for (size_t i = 0; st != NULL && i < st->n; i++)
 		if (strcmp(st->e[i].key, key) == 0) {
 			store_remove(st, i);
-			(void)store_save(st);
+			store_changed(st, time(NULL));
 			return;
 		}
 }

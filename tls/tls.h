@@ -26,6 +26,9 @@ struct tls_session;  /* one TLS connection */
  * exists yet (reused afterwards). Returns NULL and logs on failure. */
 struct tls_ctx *tls_ctx_new(const struct config *cfg);
 void tls_ctx_free(struct tls_ctx *ctx);
+/* Write what changed in the client session store since its last save (the daemon calls
+ * this every second: many handshakes cost one rewrite a second). */
+void tls_ctx_sync(struct tls_ctx *ctx);
 /* Reload: build every domain's credentials again from cfg (certificate, key, CA file
  * re-read from disk; ticket lifetime and dane from cfg) and, when all load, replace the
  * ctx's domains with them. Sessions already made keep the credentials they started

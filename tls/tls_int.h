@@ -185,6 +185,9 @@ const unsigned char *tls_store_get_newest(struct tls_store *st, const char *pref
 int tls_store_put(struct tls_store *st, const char *key, const unsigned char *der,
     size_t len, time_t expiry, time_t now);
 void tls_store_drop(struct tls_store *st, const char *key);
+/* Write the file if something changed since the last save (put and drop save at once
+ * only when the last save is a second old). Returns 0, or -1 when it cannot be queued. */
+int tls_store_sync(struct tls_store *st);
 size_t tls_store_count(const struct tls_store *st);
 /* Replace path with data atomically (temporary file, rename), mode 0600; fsynced later by
  * atomicfile's writer thread (atomicfile_replace). 0 or -1 (logged). */

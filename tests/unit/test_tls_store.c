@@ -293,6 +293,74 @@ test_ticket_rotation_and_shared_keys(void **state)
 	fx_rm_tree(sdir2);
 }
 
+/* Entries in the file, as a fresh store reads it. */
+static size_t
+file_entries(const char *path)
+{
+	struct tls_store *st = tls_store_open(path, 100000);
+	size_t n;
+
+	assert_non_null(st);
+	n = tls_store_count(st);
+	tls_store_free(st);
+	return n;
+}
+
+/* Many handshakes in one second cost one rewrite of the file, not one each: the first
+ * change is written at once, the rest by tls_store_sync (the daemon's one-second timer)
+ * or when the store is freed (exit); what is written reads back whole, and a lookup
+ * among many entries finds each one (hash, then key). */
+static void
+test_store_saves_batched(void **state)
+{
+	char dir[64], path[128], key[64];
+	struct tls_store *st;
+	const unsigned char *d;
+	unsigned char der[300];
+	time_t now = time(NULL);
+	size_t n;
+	const char *other;
+
+	(void)state;
+	fx_tmpdir(dir, sizeof(dir));
+	snprintf(path, sizeof(path), "%s/s.db", dir);
+	memset(der, 'y', sizeof(der));
+	assert_non_null(st = tls_store_open(path, 5000));
+	assert_int_equal(tls_store_put(st, "a|p0|t:0", der, sizeof(der), now + 100, now), 0);
+	assert_int_equal(file_entries(path), 1);           /* the first: at once */
+	for (int i = 1; i < 2000; i++) {
+		snprintf(key, sizeof(key), "a|p%d|t:%d", i, i);
+		der[0] = (unsigned char)i;
+		assert_int_equal(tls_store_put(st, key, der, sizeof(der), now + 100, now), 0);
+	}
+	assert_int_equal(tls_store_count(st), 2000);
+	assert_int_equal(file_entries(path), 1);           /* the rest: not yet */
+	assert_int_equal(tls_store_sync(st), 0);
+	assert_int_equal(file_entries(path), 2000);        /* one rewrite holds them all */
+	assert_int_equal(tls_store_sync(st), 0);           /* nothing changed: no-op */
+	for (int i = 0; i < 2000; i += 97) {
+		snprintf(key, sizeof(key), "a|p%d|t:%d", i, i);
+		assert_non_null(d = tls_store_get(st, key, now, &n));
+		assert_int_equal(n, sizeof(der));
+		assert_int_equal(d[0], i == 0 ? 'y' : (unsigned char)i);
+		snprintf(key, sizeof(key), "a|p%d|", i);    /* another target of that peer */
+		assert_non_null(d = tls_store_get_newest(st, key, now, &n, &other));
+		snprintf(key, sizeof(key), "a|p%d|t:%d", i, i);
+		assert_string_equal(other, key);
+	}
+	assert_null(tls_store_get(st, "a|p2000|t:2000", now, &n));
+	assert_null(tls_store_get_newest(st, "a|p2000|", now, &n, &other));
+	tls_store_drop(st, "a|p5|t:5");                   /* dropped: written by the next sync */
+	assert_int_equal(tls_store_put(st, "a|px|t:9", der, sizeof(der), now + 100, now), 0);
+	tls_store_free(st);                                /* exit: what changed is written */
+	assert_int_equal(file_entries(path), 2000);
+	assert_non_null(st = tls_store_open(path, 5000));
+	assert_null(tls_store_get(st, "a|p5|t:5", now, &n));
+	assert_non_null(tls_store_get(st, "a|px|t:9", now, &n));
+	tls_store_free(st);
+	fx_rm_tree(dir);
+}
+
 /* Store bounds and expiry, without handshakes. */
 static void
 test_store_bounds_and_expiry(void **state)
@@ -644,6 +712,7 @@ main(void)
 		cmocka_unit_test(test_resume_identity_bound_to_ticket),
 		cmocka_unit_test(test_ticket_rotation_and_shared_keys),
 		cmocka_unit_test(test_store_bounds_and_expiry),
+		cmocka_unit_test(test_store_saves_batched),
 		cmocka_unit_test(test_corrupt_store_corpus),
 		cmocka_unit_test(test_corrupt_ticket_keys_corpus),
 		cmocka_unit_test(test_ticket_keys_hostile_fields),
