@@ -28,6 +28,7 @@
 #include "conn.h"
 #include "jid.h"
 #include "link.h"
+#include "linkindex.h"
 #include "peercaps.h"
 #include "stanza.h"
 #include "stream.h"
@@ -70,6 +71,8 @@ struct link {
 	double           last_in;       /* when the peer last sent anything */
 	double           r_at;          /* when our outstanding <r/> went out */
 	struct link     *prev, *next;   /* all links, newest first (for status, shutdown) */
+	struct lindex_member idx;       /* where link_find_ride finds it (linkindex.h) */
+	unsigned long    seen;          /* link_find_ride: the lookup that last checked it */
 };
 
 /* A pair another owner (a route) put on the link (link_ride). */
@@ -112,6 +115,7 @@ static void s_verify_answer(void *, const char *, const char *, const char *, bo
 static void s_pipeline(void *);
 static bool s_dane_lookup(void *, const char *);
 static void s_pair_verdict(void *, const char *, const char *, bool);
+static void s_pair_added(void *, const char *, const char *);
 static void s_acked(void *, uint32_t, bool);
 static void give_back(struct link *);
 static void prove_cb(EV_P_ ev_timer *, int);
@@ -165,6 +169,7 @@ static const struct stream_ops stream_ops = {
 	.pipeline = s_pipeline,
 	.dane_lookup = s_dane_lookup,
 	.pair_verdict = s_pair_verdict,
+	.pair_added = s_pair_added,
 	.acked = s_acked,
 	.ack_owed = s_ack_owed,
 };
@@ -246,6 +251,10 @@ link_attach(struct link *l, struct conn *c, enum stream_role role, enum stream_s
 	l->st->origin = l->self;
 	l->st->cid = c->id;
 	conn_set_names(c, l->st->local, l->st->remote);
+	if (side == STREAM_LOCAL)
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_LOCAL_SIDE, "", 0));
+	else if (remote[0] != '\0')
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_REMOTE, remote, 0));
 	l->next = all;
 	if (all)
 		all->prev = l;
@@ -309,6 +318,10 @@ link_connect(const struct resolve_target *t, enum stream_side side,
 	conn_set_tlsa(c, t);
 	memcpy(&l->taddr, &t->addr, sizeof(l->taddr));
 	l->taddrlen = t->addrlen;
+	if (side == STREAM_INTERNET) {
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_TARGET, t->host, t->port));
+		(void)lindex_add(&l->idx, l, lindex_key_bytes(LINDEX_ADDR, &t->addr, t->addrlen));
+	}
 	if (t->direct_tls)
 		stream_direct_tls(l->st);
 	return l;
@@ -486,6 +499,7 @@ c_closed(struct link *l, const char *reason, bool timed_out)
 		if (l->next)
 			l->next->prev = l->prev;
 		nlinks--;
+		lindex_remove(&l->idx);
 		give_back(l);   /* first: the routes see their queues whole when told */
 		if (owner_of(l, &o) && l->ops->closed != NULL)
 			l->ops->closed(o, l, reason, timed_out);
@@ -651,6 +665,18 @@ s_stanza(void *arg, struct stanza *st)
 		}
 	log_warnx("conn=%lu stanza with nobody to take it dropped", l->id);
 	stanza_free(st);
+}
+
+/* A pair entered the stream's table (or a receiver authenticated its own): from now on
+ * link_find_ride may find the link for it. */
+static void
+s_pair_added(void *arg, const char *local, const char *remote)
+{
+	struct link *l = arg;
+
+	(void)local;
+	if (l->st->side == STREAM_INTERNET)
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_REMOTE, remote, 0));
 }
 
 static void
@@ -885,54 +911,98 @@ same_server(const struct link *l, const struct resolve_target *t, size_t n)
 	return false;
 }
 
+/* What link_find_ride gathers while it checks the candidates. */
+struct ride_search {
+	enum stream_side side;
+	const char *local, *remote;
+	const struct resolve_target *targets;
+	size_t n;
+	unsigned long gen;
+	struct link *carrier;       /* a link carrying the pair already: the answer */
+	struct link *best, *least;
+	int best_rank;
+	unsigned n_same;
+};
+
+/* One candidate (each link once per search, however many of its keys matched). */
+static void
+ride_check(void *item, void *arg)
+{
+	struct link *l = item;
+	struct ride_search *q = arg;
+	const struct stream *s = l->st;
+	bool full;
+	int rank = 0;
+
+	if (l->seen == q->gen || q->carrier != NULL)
+		return;
+	l->seen = q->gen;
+	full = l->nriders + 1 >= cfg->link_pairs;
+	if (s->purpose != STREAM_RELAY || s->side != q->side || s->state == SS_CLOSED ||
+	    l->conn->state == CONN_CLOSING || l->conn->state == CONN_DEAD)
+		return;
+	if (!full && stream_carries(s, q->local, q->remote)) {
+		q->carrier = l;
+		return;
+	}
+	if (s->role != STREAM_INITIATOR || l->ops == NULL)
+		return;             /* receivers carry only what they authenticated */
+	if (s->cfg != cfg && !config_is_local(s->cfg, q->local))
+		return;             /* opened before a reload added the domain */
+	if (q->side == STREAM_LOCAL || domain_eq(s->remote, q->remote))
+		rank = stream_is_ready(s) ? 4 : 3;
+	else if (q->targets != NULL && same_server(l, q->targets, q->n)) {
+		rank = !stream_is_ready(s) ? 1 : stream_peer_covers(s, q->remote) ? 2 : 0;
+		if (rank == 0)
+			log_info("conn=%lu goes to the server of local=%s remote=%s but its "
+			    "certificate does not cover remote=%s: not shared", l->id,
+			    q->local, q->remote, q->remote);
+	}
+	if (rank == 0)
+		return;
+	q->n_same++;
+	if (full) {
+		if (q->least == NULL || l->nriders < q->least->nriders)
+			q->least = l;
+	} else if (rank > q->best_rank) {
+		q->best = l;
+		q->best_rank = rank;
+	}
+}
+
+/* The candidates are the links filed (linkindex.h) under what could make one fit: on
+ * the local side all of that side's links; on the internet the remote domain (links
+ * opened for it, riding it, or authenticated for it) and each target's host:port and
+ * address (same_server). Work per call is in proportion to those, not to all links. */
 struct link *
 link_find_ride(enum stream_side side, const char *local, const char *remote,
     const struct resolve_target *targets, size_t n)
 {
-	struct link *best = NULL, *least = NULL;
-	int best_rank = 0;
-	unsigned n_same = 0;
+	static unsigned long gen;
+	struct ride_search q = {
+		.side = side, .local = local, .remote = remote, .targets = targets, .n = n,
+		.gen = ++gen,
+	};
 
-	for (struct link *l = all; l != NULL; l = l->next) {
-		const struct stream *s = l->st;
-		bool full = l->nriders + 1 >= cfg->link_pairs;
-		int rank = 0;
-
-		if (s->purpose != STREAM_RELAY || s->side != side || s->state == SS_CLOSED ||
-		    l->conn->state == CONN_CLOSING || l->conn->state == CONN_DEAD)
-			continue;
-		if (!full && stream_carries(s, local, remote))
-			return l;
-		if (s->role != STREAM_INITIATOR || l->ops == NULL)
-			continue;           /* receivers carry only what they authenticated */
-		if (s->cfg != cfg && !config_is_local(s->cfg, local))
-			continue;           /* opened before a reload added the domain */
-		if (side == STREAM_LOCAL || domain_eq(s->remote, remote))
-			rank = stream_is_ready(s) ? 4 : 3;
-		else if (targets != NULL && same_server(l, targets, n)) {
-			rank = !stream_is_ready(s) ? 1 : stream_peer_covers(s, remote) ? 2 : 0;
-			if (rank == 0)
-				log_info("conn=%lu goes to the server of local=%s remote=%s but its "
-				    "certificate does not cover remote=%s: not shared", l->id,
-				    local, remote, remote);
-		}
-		if (rank == 0)
-			continue;
-		n_same++;
-		if (full) {
-			if (least == NULL || l->nriders < least->nriders)
-				least = l;
-		} else if (rank > best_rank) {
-			best = l;
-			best_rank = rank;
+	if (side == STREAM_LOCAL)
+		lindex_each(lindex_key_name(LINDEX_LOCAL_SIDE, "", 0), ride_check, &q);
+	else {
+		lindex_each(lindex_key_name(LINDEX_REMOTE, remote, 0), ride_check, &q);
+		for (size_t i = 0; targets != NULL && i < n && q.carrier == NULL; i++) {
+			lindex_each(lindex_key_name(LINDEX_TARGET, targets[i].host,
+			    targets[i].port), ride_check, &q);
+			lindex_each(lindex_key_bytes(LINDEX_ADDR, &targets[i].addr,
+			    targets[i].addrlen), ride_check, &q);
 		}
 	}
+	if (q.carrier != NULL)
+		return q.carrier;
 	/* every link to this server carries limits { link_pairs } pairs: another one is
 	 * opened, unless the server has limits { links_per_server } already; then the
 	 * least loaded takes one more */
-	if (best == NULL && least != NULL && n_same >= cfg->links_per_server)
-		return least;
-	return best;
+	if (q.best == NULL && q.least != NULL && q.n_same >= cfg->links_per_server)
+		return q.least;
+	return q.best;
 }
 
 int
@@ -971,6 +1041,8 @@ link_ride(struct link *l, const char *local, const char *remote,
 	r->next = l->riders;
 	l->riders = r;
 	l->nriders++;
+	if (l->st->side == STREAM_INTERNET)
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_REMOTE, remote, 0));
 	log_debug("conn=%lu local=%s remote=%s rides the link of local=%s remote=%s (%s)",
 	    l->id, local, remote, l->st->local, l->st->remote,
 	    rc == 1 ? "carried" : r->state == RIDER_ASKED ? "db:result sent" : "waiting");

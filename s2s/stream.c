@@ -1111,6 +1111,8 @@ pair_new(struct stream *s, const char *local, const char *remote)
 		pair_index_build(s);
 	else
 		pair_index_put(s, s->n_pairs - 1);
+	if (s->ops->pair_added != NULL)
+		s->ops->pair_added(s->owner, p->local, p->remote);
 	return p;
 }
 
@@ -1379,6 +1381,8 @@ receiver_auth(struct stream *s, const struct xnode *el)
 	copy_str(s->remote, sizeof(s->remote), authz);
 	s->auth_method = "external";
 	qf_stats.auth_external++;
+	if (s->ops->pair_added != NULL)
+		s->ops->pair_added(s->owner, s->local, s->remote);
 	log_info("conn=%lu s2s-in local=%s remote=%s authenticated method=external",
 	    s->cid, s->local, s->remote);
 	buf_puts(s->out, "<success xmlns='" NS_SASL "'/>");

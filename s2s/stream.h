@@ -90,6 +90,10 @@ struct stream_ops {
 	/* XEP-0198: an <r/> waits for what came before it to be released (passed on by
 	 * quickfed); the owner answers it with stream_sm_answer if that takes too long. */
 	void (*ack_owed)(void *owner);
+	/* Either role, optional: a pair entered the table (stream_add_pair, a db:result
+	 * received), or a receiver authenticated its own pair (SASL EXTERNAL): the stream may
+	 * carry it from now on, once valid (stream_carries). */
+	void (*pair_added)(void *owner, const char *local, const char *remote);
 };
 
 struct stream {

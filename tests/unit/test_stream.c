@@ -158,7 +158,7 @@ op_ack_owed(void *o)
 
 static const struct stream_ops ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline, NULL, op_pair_verdict, op_acked, op_ack_owed,
+	op_pipeline, NULL, op_pair_verdict, op_acked, op_ack_owed, NULL,
 };
 
 static struct cfg_domain dom_a = { .name = "a.example" };
@@ -464,7 +464,7 @@ op_dane_lookup(void *o, const char *domain)
 
 static const struct stream_ops dane_ops = {
 	op_start_tls, op_close, op_tls, op_ready, op_stanza, op_verify_needed, op_verify_answer,
-	op_pipeline, op_dane_lookup, NULL, NULL, NULL,
+	op_pipeline, op_dane_lookup, NULL, NULL, NULL, NULL,
 };
 
 /* A receiver whose peer shows a certificate that is not PKIX-valid: after STARTTLS. */
