@@ -36,6 +36,7 @@
 struct node {
 	struct dnscache_entry e;
 	struct node *next;        /* in its bucket */
+	size_t       hpos;        /* its place in the heap */
 };
 
 struct dnscache {
@@ -43,6 +44,9 @@ struct dnscache {
 	struct node **buckets;
 	size_t        n_buckets;  /* power of two */
 	size_t        count, max_entries;
+	struct node **heap;       /* every node, a min-heap by e.expires (count of them):
+	                           * the one to evict is heap[0], found in O(1) */
+	size_t        heap_cap;
 	uint32_t      min_ttl, max_ttl, max_stale;
 	unsigned long generation;
 	struct dnscache_stats stats;
@@ -54,6 +58,8 @@ static struct node **find_slot(struct dnscache *, const char *, uint16_t);
 static void node_free(struct node *);
 static bool entry_consistent(const struct dnscache_entry *);
 static void evict_one(struct dnscache *, int64_t);
+static int heap_push(struct dnscache *, struct node *);
+static void heap_remove(struct dnscache *, struct node *);
 static int encode_entry(struct buf *, const struct dnscache_entry *);
 static int decode_entry(const unsigned char *, size_t, struct dnscache_entry *,
     const char **);
@@ -94,6 +100,7 @@ dnscache_free(struct dnscache *c)
 		return;
 	dnscache_flush(c, NULL);
 	free(c->buckets);
+	free(c->heap);
 	c->magic = 0;
 	free(c);
 }
@@ -188,6 +195,15 @@ dnscache_put(struct dnscache *c, const struct dnscache_entry *e, int64_t now)
 		evict_one(c, now);
 		slot = find_slot(c, e->name, e->qtype);
 	}
+	if (*slot == NULL && c->count == c->heap_cap) {
+		size_t cap = c->heap_cap ? c->heap_cap * 2 : 64;
+		struct node **nh = realloc(c->heap, cap * sizeof(*nh));
+
+		if (nh == NULL)
+			return -1;
+		c->heap = nh;
+		c->heap_cap = cap;
+	}
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return -1;
 	n->e = *e;
@@ -203,12 +219,13 @@ dnscache_put(struct dnscache *c, const struct dnscache_entry *e, int64_t now)
 	n->e.expires = now + ttl;
 	if (*slot != NULL) {
 		n->next = (*slot)->next;
+		heap_remove(c, *slot);
 		node_free(*slot);
 	} else {
 		n->next = NULL;
-		c->count++;
 	}
 	*slot = n;
+	(void)heap_push(c, n);      /* room was made above */
 	c->stats.stored++;
 	c->generation++;
 	return 0;
@@ -254,8 +271,8 @@ remove_if(struct dnscache *c, bool (*doomed)(const struct dnscache_entry *, cons
 				continue;
 			}
 			*pp = n->next;
+			heap_remove(c, n);
 			node_free(n);
-			c->count--;
 			dropped++;
 		}
 	}
@@ -661,24 +678,91 @@ entry_consistent(const struct dnscache_entry *e)
 	return total == e->data_len;
 }
 
-/* Make room: drop the answer that expires first (expired ones go first naturally). */
+/* Make room: drop the answer that expires first (expired ones go first naturally): the
+ * root of the heap, unlinked from its bucket. */
 static void
 evict_one(struct dnscache *c, int64_t now)
 {
-	struct node **victim = NULL;
+	struct node *n, **pp;
 
-	for (size_t b = 0; b < c->n_buckets; b++)
-		for (struct node **pp = &c->buckets[b]; *pp != NULL; pp = &(*pp)->next)
-			if (victim == NULL || (*pp)->e.expires < (*victim)->e.expires)
-				victim = pp;
-	if (victim != NULL) {
-		struct node *n = *victim;
+	(void)now;
+	if (c->count == 0)
+		return;
+	n = c->heap[0];
+	pp = find_slot(c, n->e.name, n->e.qtype);
+	if (*pp != n)
+		fatalx("dnscache: heap and buckets disagree");
+	*pp = n->next;
+	heap_remove(c, n);
+	node_free(n);
+	c->stats.evicted++;
+}
 
-		*victim = n->next;
-		node_free(n);
-		c->count--;
-		c->stats.evicted++;
+static void
+heap_set(struct dnscache *c, size_t i, struct node *n)
+{
+	c->heap[i] = n;
+	n->hpos = i;
+}
+
+static void
+sift_up(struct dnscache *c, size_t i)
+{
+	struct node *n = c->heap[i];
+
+	while (i > 0 && c->heap[(i - 1) / 2]->e.expires > n->e.expires) {
+		heap_set(c, i, c->heap[(i - 1) / 2]);
+		i = (i - 1) / 2;
 	}
+	heap_set(c, i, n);
+}
+
+static void
+sift_down(struct dnscache *c, size_t i)
+{
+	struct node *n = c->heap[i];
+
+	for (;;) {
+		size_t l = 2 * i + 1, m = i;
+		int64_t best = n->e.expires;
+
+		if (l < c->count && c->heap[l]->e.expires < best)
+			best = c->heap[m = l]->e.expires;
+		if (l + 1 < c->count && c->heap[l + 1]->e.expires < best)
+			m = l + 1;
+		if (m == i)
+			break;
+		heap_set(c, i, c->heap[m]);
+		i = m;
+	}
+	heap_set(c, i, n);
+}
+
+/* Add n (counted); the caller made room in c->heap. */
+static int
+heap_push(struct dnscache *c, struct node *n)
+{
+	if (c->count == c->heap_cap)
+		return -1;
+	heap_set(c, c->count++, n);
+	sift_up(c, n->hpos);
+	return 0;
+}
+
+/* Take n out (uncounted). */
+static void
+heap_remove(struct dnscache *c, struct node *n)
+{
+	size_t i = n->hpos;
+	struct node *last = c->heap[--c->count];
+
+	if (c->heap[i] != n)
+		fatalx("dnscache: node not at its heap place");
+	if (last == n)
+		return;
+	heap_set(c, i, last);
+	sift_up(c, i);
+	sift_down(c, last->hpos);
 }
 
 uint32_t

@@ -243,6 +243,56 @@ test_flush_and_evict(void **state)
 	dnscache_free(c);
 }
 
+/* Eviction stays "the answer closest to its end" however the cache got there: 3,000
+ * puts, replaces and flushes with pseudo-random TTLs into a cache of 200, checked
+ * against a model after every step (the heap behind evict_one must agree with a
+ * full scan). */
+static void
+test_evict_order_model(void **state)
+{
+	enum { CAP = 200, NAMES = 400, STEPS = 3000 };
+	struct dnscache *c = dnscache_new(CAP, 0, 86400, 0);
+	int64_t expires[NAMES];     /* model: 0 = absent */
+	uint32_t x = 12345;
+	char name[64];
+	bool stale;
+
+	(void)state;
+	memset(expires, 0, sizeof(expires));
+	for (int step = 0; step < STEPS; step++) {
+		int k, present = 0, victim = -1;
+
+		x = x * 1103515245u + 12345u;
+		k = (int)((x >> 8) % NAMES);
+		snprintf(name, sizeof(name), "h%d.example", k);
+		if ((x >> 4) % 17 == 0) {
+			dnscache_flush(c, name);
+			expires[k] = 0;
+			continue;
+		}
+		for (int i = 0; i < NAMES; i++)
+			if (expires[i] != 0) {
+				present++;
+				if (victim == -1 || expires[i] < expires[victim])
+					victim = i;
+			}
+		if (expires[k] == 0 && present == CAP)
+			expires[victim] = 0;       /* what the cache must drop */
+		put_a(c, name, 1 + (x >> 12) % 5000, DNS_INSECURE, NOW);
+		expires[k] = NOW + 1 + (x >> 12) % 5000;
+		present = 0;
+		for (int i = 0; i < NAMES; i++) {
+			snprintf(name, sizeof(name), "h%d.example", i);
+			if (expires[i] != 0)
+				present++;
+			assert_true((dnscache_get(c, name, T_A, NOW, false, &stale) != NULL) ==
+			    (expires[i] != 0));
+		}
+		assert_int_equal(dnscache_count(c), present);
+	}
+	dnscache_free(c);
+}
+
 /* ---- the file ---- */
 
 static void
@@ -574,6 +624,7 @@ main(void)
 		cmocka_unit_test(test_ttl_clamp_and_stale),
 		cmocka_unit_test(test_refuses_bogus_and_inconsistent),
 		cmocka_unit_test(test_flush_and_evict),
+		cmocka_unit_test(test_evict_order_model),
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_broken_files),
 		cmocka_unit_test(test_unsafe_files),
