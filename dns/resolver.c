@@ -31,6 +31,7 @@
 #include "dns/resolver.h"
 #include "dns/srv.h"
 
+#define FLIGHT_BUCKETS 4096   /* chains of the flights' index (a power of two) */
 #define RESOLVER_MAGIC   0x52534c56u   /* "RSLV" */
 #define REQ_MAGIC        0x52455155u   /* "REQU" */
 #define QUERY_MAGIC      0x51525959u   /* "QRYY" */
@@ -84,6 +85,7 @@ struct flight {
 	uint32_t         magic;
 	struct resolver *r;
 	struct flight   *prev, *next;      /* in r->flights */
+	struct flight   *hnext;            /* in r->fhash[flight_hash(name, rrtype)] */
 	char             name[256];
 	int              rrtype;
 	int              ub_id;
@@ -135,6 +137,8 @@ struct resolve_req {
 	enum req_phase      phase;
 	size_t              pending;       /* queries of this phase still waiting */
 	bool                step_due;      /* pending reached 0 inside an answer batch */
+	struct resolve_req *dprev, *dnext; /* in r->due while step_due may be set */
+	bool                in_due;
 	struct query       *queries;       /* all queries of this request, owned */
 	struct query       *srv_xmpp, *srv_xmpps;  /* borrowed from queries */
 	bool                fallback;      /* no SRV: the domain itself on 5269 */
@@ -165,6 +169,9 @@ struct resolver {
 	bool                validating;    /* DNSSEC trust anchor configured */
 	struct resolve_req *reqs;          /* pending requests */
 	struct flight      *flights;       /* questions in libunbound or queued for it */
+	struct flight      *fhash[FLIGHT_BUCKETS];   /* the same, by (name, type) */
+	struct resolve_req *due;           /* requests whose step is due (step_due_requests
+	                                    * takes them from here, not from a walk of reqs) */
 	size_t              n_inflight;    /* of those, in libunbound (at most max_inflight) */
 	size_t              max_inflight;  /* resolver { queries } */
 	struct flight      *queue, **queue_tail; /* questions waiting for a slot, FIFO */
@@ -194,6 +201,8 @@ static void step_due_requests(struct resolver *);
 static struct flight *flight_find(struct resolver *, const char *, int);
 static void flight_detach(struct flight *, struct query *);
 static void flight_free(struct flight *);
+static void flight_link(struct resolver *, struct flight *);
+static void flight_unlink(struct resolver *, struct flight *);
 static void queue_remove(struct resolver *, struct flight *);
 static void dequeue_cb(struct ev_loop *, ev_timer *, int);
 static struct query *query_start(struct resolve_req *, const char *, int);
@@ -609,12 +618,7 @@ resolver_ub_cb(void *mydata, int err, struct ub_result *res)
 	}
 
 	/* Unlink the flight first: a request stepping below may start a new one. */
-	if (f->prev != NULL)
-		f->prev->next = f->next;
-	else if (r->flights == f)
-		r->flights = f->next;
-	if (f->next != NULL)
-		f->next->prev = f->prev;
+	flight_unlink(r, f);
 	if (ev_is_active(&f->stale_timer))
 		ev_timer_stop(r->loop, &f->stale_timer);
 	while ((q = f->waiters) != NULL) {
@@ -823,23 +827,110 @@ cache_changed(struct resolver *r)
 	ev_unref(r->loop);              /* a pending save does not keep the loop alive */
 }
 
-/* Continue every request whose last pending query was just answered. Stepping never
- * unlinks or frees a request (delivery is deferred), so walking r->reqs is safe. */
+/* req's step is due: on r->due (once). */
+static void
+due_push(struct resolve_req *req)
+{
+	struct resolver *r = req->r;
+
+	if (req->in_due)
+		return;
+	req->in_due = true;
+	req->dprev = NULL;
+	req->dnext = r->due;
+	if (r->due != NULL)
+		r->due->dprev = req;
+	r->due = req;
+}
+
+static void
+due_remove(struct resolve_req *req)
+{
+	struct resolver *r = req->r;
+
+	if (!req->in_due)
+		return;
+	if (req->dprev != NULL)
+		req->dprev->dnext = req->dnext;
+	else
+		r->due = req->dnext;
+	if (req->dnext != NULL)
+		req->dnext->dprev = req->dprev;
+	req->dprev = req->dnext = NULL;
+	req->in_due = false;
+}
+
+/* Continue every request whose last pending query was just answered: those on r->due,
+ * so an answer costs in proportion to the requests it completes, not to all pending
+ * ones (10,000 peers resolving at once). Stepping never frees a request (delivery is
+ * deferred); a step that completes others puts them on r->due, taken in turn. */
 static void
 step_due_requests(struct resolver *r)
 {
-	for (struct resolve_req *req = r->reqs; req != NULL; req = req->next)
+	struct resolve_req *req;
+
+	while ((req = r->due) != NULL) {
+		due_remove(req);
 		if (req->step_due) {
 			req->step_due = false;
 			if (req->pending == 0 && req->phase != REQ_DONE)
 				req_step(req);
 		}
+	}
+}
+
+static size_t
+flight_bucket(const char *name, int rrtype)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	h = (h ^ (uint32_t)rrtype) * 16777619u;
+	return h & (FLIGHT_BUCKETS - 1);
+}
+
+/* f into r->flights and its index. */
+static void
+flight_link(struct resolver *r, struct flight *f)
+{
+	size_t b = flight_bucket(f->name, f->rrtype);
+
+	f->prev = NULL;
+	f->next = r->flights;
+	if (r->flights != NULL)
+		r->flights->prev = f;
+	r->flights = f;
+	f->hnext = r->fhash[b];
+	r->fhash[b] = f;
+}
+
+/* f out of r->flights and its index. */
+static void
+flight_unlink(struct resolver *r, struct flight *f)
+{
+	struct flight **pp;
+
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else if (r->flights == f)
+		r->flights = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+	f->prev = f->next = NULL;
+	for (pp = &r->fhash[flight_bucket(f->name, f->rrtype)]; *pp != NULL;
+	    pp = &(*pp)->hnext)
+		if (*pp == f) {
+			*pp = f->hnext;
+			break;
+		}
+	f->hnext = NULL;
 }
 
 static struct flight *
 flight_find(struct resolver *r, const char *name, int rrtype)
 {
-	for (struct flight *f = r->flights; f != NULL; f = f->next)
+	for (struct flight *f = r->fhash[flight_bucket(name, rrtype)]; f != NULL; f = f->hnext)
 		if (f->rrtype == rrtype && strcmp(f->name, name) == 0)
 			return f;
 	return NULL;
@@ -873,12 +964,7 @@ flight_detach(struct flight *f, struct query *q)
 	}
 	if (f->queued)
 		queue_remove(r, f);
-	if (f->prev != NULL)
-		f->prev->next = f->next;
-	else if (r->flights == f)
-		r->flights = f->next;
-	if (f->next != NULL)
-		f->next->prev = f->prev;
+	flight_unlink(r, f);
 	flight_free(f);
 }
 
@@ -1020,10 +1106,7 @@ query_start(struct resolve_req *req, const char *name, int rrtype)
 		r->n_inflight++;
 		r->stats.queries_sent++;
 	}
-	f->next = r->flights;
-	if (r->flights != NULL)
-		r->flights->prev = f;
-	r->flights = f;
+	flight_link(r, f);
 	q->flight = f;
 	f->waiters = q;
 	req->pending++;
@@ -1077,8 +1160,10 @@ query_deliver(struct query *q)
 
 	if (req->pending > 0)
 		req->pending--;
-	if (req->pending == 0 && req->phase != REQ_DONE)
+	if (req->pending == 0 && req->phase != REQ_DONE) {
 		req->step_due = true;
+		due_push(req);
+	}
 }
 
 /* Let go of a query: leave its flight if it is still waiting. */
@@ -1544,6 +1629,7 @@ req_unlink(struct resolve_req *req)
 {
 	struct resolver *r = req->r;
 
+	due_remove(req);
 	if (req->prev != NULL)
 		req->prev->next = req->next;
 	else if (r->reqs == req)

@@ -24,16 +24,19 @@
 
 #define PEERCAPS_MAGIC   "quickfed-peercaps 1"
 #define PEERCAPS_MAX     4096          /* entries kept */
+#define BUCKETS          4096          /* hash chains (a power of two) */
 #define PEERCAPS_LINE    512
 
 struct entry {
 	uint32_t hash;          /* of the lower-cased domain, compared first */
+	struct entry *hnext;    /* in its bucket */
 	char   domain[256];
 	struct peercaps caps;
 	struct entry *next;
 };
 
 static struct entry *entries;
+static struct entry *bucket[BUCKETS];
 static size_t nentries;
 static char *file;
 static uint32_t ttl;
@@ -66,14 +69,14 @@ domain_hash(const char *d)
 	return h;
 }
 
-/* Up to PEERCAPS_MAX entries, walked comparing hashes (a string only on a match):
- * each link set-up asks once, so 4096 peers cost microseconds, not 4096 strcasecmp. */
+/* A hash table: each link set-up asks once, and with thousands of peers a walk of
+ * the list cost more than the set-up's own work. */
 static struct entry *
 find(const char *domain)
 {
 	uint32_t h = domain_hash(domain);
 
-	for (struct entry *e = entries; e; e = e->next)
+	for (struct entry *e = bucket[h & (BUCKETS - 1)]; e; e = e->hnext)
 		if (e->hash == h && strcasecmp(e->domain, domain) == 0)
 			return e;
 	return NULL;
@@ -184,6 +187,8 @@ peercaps_learn(const char *domain, const struct peercaps *caps)
 			return;
 		snprintf(e->domain, sizeof(e->domain), "%s", domain);
 		e->hash = domain_hash(e->domain);
+		e->hnext = bucket[e->hash & (BUCKETS - 1)];
+		bucket[e->hash & (BUCKETS - 1)] = e;
 		e->next = entries;
 		entries = e;
 		nentries++;
@@ -203,9 +208,14 @@ peercaps_forget(const char *domain, const char *why)
 
 	for (pp = &entries; *pp; pp = &(*pp)->next)
 		if (strcasecmp((*pp)->domain, domain) == 0) {
-			struct entry *e = *pp;
+			struct entry *e = *pp, **hp;
 
 			*pp = e->next;
+			for (hp = &bucket[e->hash & (BUCKETS - 1)]; *hp != NULL; hp = &(*hp)->hnext)
+				if (*hp == e) {
+					*hp = e->hnext;
+					break;
+				}
 			nentries--;
 			log_info("peercaps %s forgotten: %s", domain, why);
 			free(e);
@@ -261,6 +271,7 @@ peercaps_free(void)
 		entries = e->next;
 		free(e);
 	}
+	memset(bucket, 0, sizeof(bucket));
 	nentries = 0;
 	free(file);
 	file = NULL;

@@ -173,11 +173,55 @@ sni_cb(WOLFSSL *ssl, int *alert, void *arg)
 	return 0;
 }
 
+/* FNV-1a of the lower-cased name. */
+static uint32_t
+name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
+		h = (h ^ (uint32_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
+	return h;
+}
+
+/* (Re)build the name index over ctx->domains: every handshake looks its domain up (SNI,
+ * or the local domain of an outgoing stream), so 10,000 domains must not be a walk.
+ * Out of memory leaves no index: lookups walk the list. */
+static void
+index_build(struct tls_ctx *ctx)
+{
+	size_t n = 0, slots = 16;
+
+	free(ctx->index);
+	ctx->index = NULL;
+	for (const struct tls_domain *d = ctx->domains; d != NULL; d = d->next)
+		n++;
+	while (slots < 2 * n)
+		slots *= 2;
+	if ((ctx->index = calloc(slots, sizeof(*ctx->index))) == NULL)
+		return;
+	ctx->index_mask = slots - 1;
+	for (struct tls_domain *d = ctx->domains; d != NULL; d = d->next) {
+		size_t b = name_hash(d->name) & ctx->index_mask;
+
+		while (ctx->index[b] != NULL)
+			b = (b + 1) & ctx->index_mask;
+		ctx->index[b] = d;
+	}
+}
+
 struct tls_domain *
 tls_ctx_domain(const struct tls_ctx *ctx, const char *name)
 {
 	if (ctx == NULL || name == NULL)
 		return NULL;
+	if (ctx->index != NULL) {
+		for (size_t b = name_hash(name) & ctx->index_mask; ctx->index[b] != NULL;
+		    b = (b + 1) & ctx->index_mask)
+			if (strcasecmp(ctx->index[b]->name, name) == 0)
+				return ctx->index[b];
+		return NULL;
+	}
 	for (struct tls_domain *d = ctx->domains; d != NULL; d = d->next)
 		if (strcasecmp(d->name, name) == 0)
 			return d;
@@ -333,6 +377,7 @@ tls_ctx_new(const struct config *cfg)
 	ctx->magic = TLS_CTX_MAGIC;
 	if ((ctx->domains = domains_build(cfg, NULL)) == NULL)
 		goto fail;
+	index_build(ctx);
 	ctx->dane = cfg->dane;
 	if (resumption_setup(ctx, cfg) == -1)
 		goto fail;
@@ -361,6 +406,7 @@ tls_ctx_reload(struct tls_ctx *ctx, const struct config *cfg, FILE *errs)
 	}
 	domains_release(ctx->domains);
 	ctx->domains = list;
+	index_build(ctx);
 	ctx->dane = cfg->dane;
 	for (const struct tls_domain *d = list; d != NULL; d = d->next)
 		n++;
@@ -383,6 +429,7 @@ tls_ctx_free(struct tls_ctx *ctx)
 	if (ctx->magic != TLS_CTX_MAGIC)
 		fatalx("tls_ctx_free: bad magic %#x", ctx->magic);
 	domains_release(ctx->domains);
+	free(ctx->index);
 	tls_store_free(ctx->store);
 	tls_ticketkeys_free(ctx->tickets);
 	ctx->magic = 0;

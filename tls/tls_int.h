@@ -48,6 +48,9 @@ struct tls_ticketkeys;  /* ticketkeys.c: server ticket keys */
 struct tls_ctx {
 	unsigned               magic;    /* TLS_CTX_MAGIC while alive */
 	struct tls_domain     *domains;  /* in configuration order, owned */
+	struct tls_domain    **index;    /* the same, open addressing by name (owned array,
+	                                  * borrowed entries); NULL: walk the list */
+	size_t                 index_mask;
 	struct tls_store      *store;    /* owned; NULL = no client session store */
 	struct tls_ticketkeys *tickets;  /* owned; never NULL after tls_ctx_new */
 	bool                   dane;     /* config tls { dane } */
