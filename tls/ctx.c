@@ -82,6 +82,15 @@ out:
 	return rc;
 }
 
+/* Key exchange groups, preferred first. X25519 first: with Debian's wolfSSL (generic
+ * big-number code for P-256) its key generation and shared secret cost a fraction of
+ * P-256's, and every current XMPP server's TLS library (OpenSSL, GnuTLS, wolfSSL)
+ * offers it; a server without it answers with a HelloRetryRequest for P-256. */
+static int groups[] = {
+	WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_SECP384R1,
+	WOLFSSL_ECC_SECP521R1, WOLFSSL_FFDHE_2048,
+};
+
 /* One wolfSSL context for domain in one role, or NULL (logged). */
 static WOLFSSL_CTX *
 ctx_make(const struct config *cfg, const char *domain, const char *crt, const char *key,
@@ -118,6 +127,10 @@ ctx_make(const struct config *cfg, const char *domain, const char *crt, const ch
 	wolfSSL_CTX_set_verify(wc, WOLFSSL_VERIFY_PEER, tls_session_verify_cb);
 	wolfSSL_CTX_SetIORecv(wc, tls_session_recv_cb);
 	wolfSSL_CTX_SetIOSend(wc, tls_session_send_cb);
+	what = "groups";
+	if (wolfSSL_CTX_set_groups(wc, groups, (int)(sizeof(groups) / sizeof(groups[0]))) !=
+	    WOLFSSL_SUCCESS)
+		goto fail;
 	if (server)
 		wolfSSL_CTX_set_servername_callback(wc, sni_cb);
 	else

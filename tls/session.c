@@ -400,6 +400,14 @@ tls_session_version(const struct tls_session *s)
 }
 
 const char *
+tls_session_group(const struct tls_session *s)
+{
+	const char *g = wolfSSL_get_curve_name(s->ssl);
+
+	return g != NULL ? g : "none";
+}
+
+const char *
 tls_session_sni(const struct tls_session *s)
 {
 	return s->server && s->sni[0] != '\0' ? s->sni : NULL;
@@ -677,10 +685,10 @@ session_established(struct tls_session *s)
 		resumed ? s->ctx->n.resumed_server++ : s->ctx->n.full_server++;
 	else
 		resumed ? s->ctx->n.resumed_client++ : s->ctx->n.full_client++;
-	log_debug("tls %s=%s domain=%s version=%s cipher=%s resumed=%d "
+	log_debug("tls %s=%s domain=%s version=%s cipher=%s group=%s resumed=%d "
 	    "peer_trusted=%d dane=%s verdict=\"%s\"", s->server ? "in sni" : "out to",
 	    session_peer(s), s->domain->name, tls_session_version(s),
-	    wolfSSL_get_cipher(s->ssl), resumed, tls_session_peer_trusted(s),
+	    wolfSSL_get_cipher(s->ssl), tls_session_group(s), resumed, tls_session_peer_trusted(s),
 	    tls_dane_strstate(s->dane), tls_session_peer_verdict(s));
 	if (s->ticket_new)
 		session_save(s);

@@ -67,6 +67,8 @@ void tls_session_shutdown(struct tls_session *s);
 
 const char *tls_session_error(const struct tls_session *s);   /* borrowed, never NULL */
 const char *tls_session_version(const struct tls_session *s); /* "TLSv1.3" etc. */
+/* The key exchange group of the handshake ("X25519", "SECP256R1", ...; "none"). */
+const char *tls_session_group(const struct tls_session *s);
 /* Server side: the SNI the client sent, or NULL. */
 const char *tls_session_sni(const struct tls_session *s);
 /* The peer presented a certificate that chains to a trusted CA (PKIX). */

@@ -84,6 +84,9 @@ test_tls13_sni_and_mutual_verdicts(void **state)
 	connect_pair(&p.l, p.cc, "a.example", "c.example", p.sc, "b.example");
 	assert_string_equal(tls_session_version(p.l.c), "TLSv1.3");
 	assert_string_equal(tls_session_version(p.l.s), "TLSv1.3");
+	/* X25519 is offered first and taken: no HelloRetryRequest, the cheap key exchange */
+	assert_string_equal(tls_session_group(p.l.c), "X25519");
+	assert_string_equal(tls_session_group(p.l.s), "X25519");
 	assert_false(tls_session_resumed(p.l.c));
 	assert_string_equal(tls_session_sni(p.l.s), "c.example");
 	assert_null(tls_session_sni(p.l.c));
