@@ -17,7 +17,8 @@
 # Environment: SYNTH_STAGES (pair counts, increasing, default "1 100 1000 10000"),
 # SYNTH_SECONDS (per load, default 2), SYNTH_WINDOW (stanzas in flight at full speed, 500),
 # SYNTH_SETUP_WINDOW (pairs being set up at once, 200), SYNTH_TIMEOUT (bound on each wait
-# of synthsrv, s, 300), SYNTH_LOG (quickfed log_level, info), BENCH_KEEP=1.
+# of synthsrv, s, 300), SYNTH_LOG (quickfed log_level, info), SYNTH_LAT_RATE (stanzas/s
+# for every stage's latency figures instead of half the stage's 200 B msg/s), BENCH_KEEP=1.
 
 set -eu
 
@@ -310,8 +311,15 @@ synth_main() {
 	start_synth_quickfed a
 	start_synth_quickfed b
 	log "proxied: synthsrv A -> quickfed A ==TLS==> quickfed B -> synthsrv B, stages: $STAGES"
+	# SYNTH_LAT_RATE: every stage's latency at that rate instead of half its 200 B msg/s
+	for n in $STAGES; do
+		[ -n "${SYNTH_LAT_RATE:-}" ] && rates="$rates --lat-rate $n:$SYNTH_LAT_RATE"
+	done
+	# shellcheck disable=SC2086
 	run_synthsrv "$TMP/proxied.out" --a-listen "$S_A:5271" --a-peer "$Q_A:5270" \
-		--b-listen "$S_B:5271" --b-peer "$Q_B:5270" --pid-a "${QF_PID[a]}" --pid-b "${QF_PID[b]}"
+		--b-listen "$S_B:5271" --b-peer "$Q_B:5270" --pid-a "${QF_PID[a]}" --pid-b "${QF_PID[b]}" \
+		$rates
+	rates=""
 	stop_pids "${QF_PID[a]}" "${QF_PID[b]}"
 	while read -r n r; do
 		rates="$rates --lat-rate $n:$r"
