@@ -88,9 +88,10 @@ shutdown_timer_cb(EV_P_ ev_timer *w, int revents)
  * size: free pages go back to the system (glibc malloc_trim) once the traffic has been
  * quiet for a whole tick (TRIM_TICK: no stanza, TLS handshake or authentication), or
  * at most every TRIM_FORCE under steady traffic. malloc_trim walks the whole heap with
- * its locks held, several milliseconds with a large one: run every 5 s under load it
- * was the largest part of the added latency's 99th percentile (make bench-synth with
- * SYNTH_LAT_RATE=2000 at 100 pairs: 3.5 ms without this rule, 1.0 ms with the trim off). */
+ * its locks held (milliseconds with a large heap), and under traffic the heap is in use
+ * anyway. (An A/B of make bench-synth at SYNTH_LAT_RATE=2000, 3 runs each, showed no
+ * difference in added p99 latency beyond the noise of a shared 2-CPU box: 0.2-2.3 ms
+ * with either rule.) */
 #define TRIM_TICK  1.0     /* s */
 #define TRIM_FORCE 300.0   /* s */
 
