@@ -16,9 +16,10 @@
 #
 # Environment: SYNTH_STAGES (pair counts, increasing, default "1 100 1000 10000"),
 # SYNTH_SECONDS (per load, default 2), SYNTH_WINDOW (stanzas in flight at full speed, 500),
-# SYNTH_SETUP_WINDOW (pairs being set up at once, 200), SYNTH_TIMEOUT (bound on each wait
-# of synthsrv, s, 300), SYNTH_LOG (quickfed log_level, info), SYNTH_LAT_RATE (stanzas/s
-# for every stage's latency figures instead of half the stage's 200 B msg/s), BENCH_KEEP=1.
+# SYNTH_SETUP_WINDOW (pairs being set up at once; default all of a stage's new pairs),
+# SYNTH_TIMEOUT (bound on each wait of synthsrv, s, 300), SYNTH_LOG (quickfed log_level,
+# info), SYNTH_LAT_RATE (stanzas/s for every stage's latency figures instead of half the
+# stage's 200 B msg/s), BENCH_KEEP=1.
 
 set -eu
 
@@ -28,7 +29,7 @@ set -eu
 STAGES=${SYNTH_STAGES:-1 100 1000 10000}
 SECS=${SYNTH_SECONDS:-2}
 WINDOW=${SYNTH_WINDOW:-500}
-SETUP_WINDOW=${SYNTH_SETUP_WINDOW:-200}
+SETUP_WINDOW=${SYNTH_SETUP_WINDOW:-}
 STEP_TIMEOUT=${SYNTH_TIMEOUT:-300}
 QF_LOG=${SYNTH_LOG:-info}
 NS="qfs$$"
@@ -39,6 +40,7 @@ S_A=127.0.1.2			# synthsrv side A (local server A) :5271
 Q_B=127.0.2.1			# quickfed B: local listener :5270; internet 0.0.0.0:5269
 S_B=127.0.2.2			# synthsrv side B (local server B) :5271
 MAXN=${STAGES##* }
+SETUP_WINDOW=${SETUP_WINDOW:-$MAXN}	# default: each stage's new pairs all at once
 
 # b_addr K: the address of b<K>.b.example (127.2.x.y, y in 1..250)
 b_addr() { echo "127.2.$(($1 / 250)).$(($1 % 250 + 1))"; }
