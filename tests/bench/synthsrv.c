@@ -692,6 +692,13 @@ comp_element(int idx, const char *e, size_t len, const char *name, size_t te)
 	char type[32];
 	int k = c->first_pair;
 
+	if (strcmp(name, "error") == 0) {	/* <stream:error>: peer_closed fails */
+		char why[512];
+
+		snprintf(why, sizeof(why), "stream error %.*s", (int)(len < 400 ? len : 400), e);
+		peer_closed(idx, why);
+		return;
+	}
 	if (strcmp(name, "handshake") == 0) {
 		if (c->features)
 			fail("side %c: component %c%d: unexpected handshake %.*s", 'A' + c->side,
@@ -713,13 +720,6 @@ comp_element(int idx, const char *e, size_t len, const char *name, size_t te)
 			fail("side %c: component %c%d got a message (a bounce?): %.*s",
 			    'A' + c->side, c->side ? 'b' : 'a', k, (int)(len < 600 ? len : 600), e);
 		got_message(e, te);
-		return;
-	}
-	if (strcmp(name, "error") == 0) {
-		char why[512];
-
-		snprintf(why, sizeof(why), "stream error %.*s", (int)(len < 400 ? len : 400), e);
-		peer_closed(idx, why);
 		return;
 	}
 	/* an iq or presence for the component (none is part of the plan): no answer */
