@@ -3,8 +3,9 @@
 # SPDX-License-Identifier: ISC
 #
 # Run by `make bench-synth` as `tests/bench/synth.sh BUILD_DIR` (the optimized build).
-# No Prosody: tests/bench/synthsrv.c plays the local servers of both sites in one process
-# (side A writes, side B reads), so Prosody's own ceiling does not hide quickfed's cost.
+# No Prosody in the quickfed stages: tests/bench/synthsrv.c plays the local servers of both
+# sites in one process (side A writes, side B reads), so Prosody's own ceiling does not hide
+# quickfed's cost (the Prosody column, below, measures Prosody in quickfed's place).
 # Path: synthsrv A -> quickfed A (local listener, dialback on loopback) ==TLS==> quickfed B
 # -> synthsrv B (dialback on loopback, verified at quickfed B's local listener); the
 # baseline for latency is synthsrv A -> synthsrv B directly (the same dialback, no quickfed).
