@@ -3,8 +3,9 @@
 # SPDX-License-Identifier: ISC
 #
 # Run by `make bench-synth` as `tests/bench/synth.sh BUILD_DIR` (the optimized build).
-# No Prosody: tests/bench/synthsrv.c plays the local servers of both sites in one process
-# (side A writes, side B reads), so Prosody's own ceiling does not hide quickfed's cost.
+# No Prosody in the quickfed stages: tests/bench/synthsrv.c plays the local servers of both
+# sites in one process (side A writes, side B reads), so Prosody's own ceiling does not hide
+# quickfed's cost (the Prosody column, below, measures Prosody in quickfed's place).
 # Path: synthsrv A -> quickfed A (local listener, dialback on loopback) ==TLS==> quickfed B
 # -> synthsrv B (dialback on loopback, verified at quickfed B's local listener); the
 # baseline for latency is synthsrv A -> synthsrv B directly (the same dialback, no quickfed).
@@ -14,12 +15,20 @@
 # Everything runs in one network namespace the script creates (loopback only, no delay),
 # nsd serves the zone in it; every process is stopped by PID and the namespace removed on exit.
 #
+# Then the Prosody column (SYNTH_PROSODY=1): Debian's Prosody in quickfed's place. Prosody A
+# serves the a<k>.a.example and Prosody B the b<k>.b.example as XEP-0114 components, to
+# which synthsrv --component connects one stream per domain; Prosody A -> Prosody B is
+# plain s2s (TLS, the same CA and wildcard certificates), one link per pair. The same plan
+# (stages SYNTH_PROSODY_STAGES), plus latency at quickfed's rates where Prosody carries
+# them, and a direct synthsrv run at Prosody's own half-load rates for the baseline.
+#
 # Environment: SYNTH_STAGES (pair counts, increasing, default "1 100 1000 10000"),
 # SYNTH_SECONDS (per load, default 2), SYNTH_WINDOW (stanzas in flight at full speed, 500),
 # SYNTH_SETUP_WINDOW (pairs being set up at once; default all of a stage's new pairs),
 # SYNTH_TIMEOUT (bound on each wait of synthsrv, s, 300), SYNTH_LOG (quickfed log_level,
 # info), SYNTH_LAT_RATE (stanzas/s for every stage's latency figures instead of half the
-# stage's 200 B msg/s), BENCH_KEEP=1.
+# stage's 200 B msg/s), SYNTH_PROSODY (1: run the Prosody column, 0: skip it),
+# SYNTH_PROSODY_STAGES (its pair counts, "1 100"), PROSODY_LOG_LEVEL (info), BENCH_KEEP=1.
 
 set -eu
 
@@ -32,6 +41,8 @@ WINDOW=${SYNTH_WINDOW:-500}
 SETUP_WINDOW=${SYNTH_SETUP_WINDOW:-}
 STEP_TIMEOUT=${SYNTH_TIMEOUT:-300}
 QF_LOG=${SYNTH_LOG:-info}
+PR_ON=${SYNTH_PROSODY:-1}
+PR_STAGES=${SYNTH_PROSODY_STAGES:-1 100}
 NS="qfs$$"
 NS_A=$NS
 NS_B=$NS
@@ -39,8 +50,13 @@ Q_A=127.0.1.1			# quickfed A: local listener :5270, internet :5369
 S_A=127.0.1.2			# synthsrv side A (local server A) :5271
 Q_B=127.0.2.1			# quickfed B: local listener :5270; internet 0.0.0.0:5269
 S_B=127.0.2.2			# synthsrv side B (local server B) :5271
+PR_A=127.0.1.3			# Prosody A: components :5347 (its s2s: quickfed A's 127.0.1.1:5369)
+PR_B=127.0.2.3			# Prosody B: components :5347 (its s2s: 0.0.0.0:5269, as quickfed B)
 MAXN=${STAGES##* }
 SETUP_WINDOW=${SETUP_WINDOW:-$MAXN}	# default: each stage's new pairs all at once
+PR_MAXN=0
+[ "$PR_ON" = 1 ] && PR_MAXN=${PR_STAGES##* }
+ZONE_N=$((MAXN > PR_MAXN ? MAXN : PR_MAXN))	# b<k> records in the zone
 
 # b_addr K: the address of b<K>.b.example (127.2.x.y, y in 1..250)
 b_addr() { echo "127.2.$(($1 / 250)).$(($1 % 250 + 1))"; }
@@ -55,15 +71,20 @@ check_synth_env() {
 	done
 	if [ ! -x "$BUILD/quickfed" ] || [ ! -x "$BUILD/quickfedctl" ]; then die "no $BUILD/quickfed (make)"; fi
 	case " $STAGES " in *" 1 "*) ;; *) die "SYNTH_STAGES must contain 1 (the memory baseline)" ;; esac
+	case $PR_ON in 0) return 0 ;; 1) ;; *) die "SYNTH_PROSODY must be 0 or 1" ;; esac
+	command -v prosody >/dev/null 2>&1 || die "tool 'prosody' not found (make deps; SYNTH_PROSODY=0 skips it)"
+	case " $PR_STAGES " in *" 1 "*) ;; *) die "SYNTH_PROSODY_STAGES must contain 1 (the memory baseline)" ;; esac
+	[[ $PR_MAXN =~ ^[0-9]+$ ]] || die "bad SYNTH_PROSODY_STAGES '$PR_STAGES'"
 }
 
-# raise_nofile: each quickfed holds one socket per link plus its local connections.
+# raise_nofile: each quickfed holds one socket per link plus its local connections; each
+# Prosody (and synthsrv --component) two sockets per pair (s2s link, component stream).
 raise_nofile() {
-	local hard need=$((MAXN + 1000))
+	local hard need=$((MAXN > 2 * PR_MAXN ? MAXN + 1000 : 2 * PR_MAXN + 1000))
 	hard=$(ulimit -Hn)
 	[ "$hard" = unlimited ] && hard=1048576
 	[ "$hard" -ge "$need" ] ||
-		die "RLIMIT_NOFILE hard limit $hard < $need needed for $MAXN pairs (lower SYNTH_STAGES)"
+		die "RLIMIT_NOFILE hard limit $hard < $need needed for $MAXN pairs (lower SYNTH_STAGES or SYNTH_PROSODY_STAGES)"
 	ulimit -n "$hard" || die "cannot raise the soft fd limit to $hard"
 	NOFILE=$hard
 }
@@ -75,10 +96,17 @@ build_synthsrv() {
 		die "cannot build synthsrv"
 }
 
+# make_namespace: the namespace; /etc/netns/NS/resolv.conf (removed by cleanup, as in
+# run.sh) points Prosody's libunbound, which reads resolv.conf, at the namespace's nsd.
 make_namespace() {
 	ip netns add "$NS" || die "cannot create namespace $NS"
 	NS_MADE="$NS_MADE $NS"
 	nsx ip link set lo up
+	if [ "$PR_ON" = 1 ]; then
+		mkdir -p "/etc/netns/$NS"
+		echo "nameserver $DNS_IP" >"/etc/netns/$NS/resolv.conf"
+		printf '127.0.0.1 localhost\n' >"/etc/netns/$NS/hosts"
+	fi
 }
 
 # make_pki: a CA and one wildcard certificate per site (*.a.example, *.b.example).
@@ -120,7 +148,7 @@ xmpp.a IN A $Q_A
 *.a IN A $Q_A
 *.a IN SRV 0 0 5369 xmpp.a.example.
 EOF
-		awk -v n="$MAXN" 'BEGIN {
+		awk -v n="$ZONE_N" 'BEGIN {
 			for (k = 1; k <= n; k++) {
 				printf "_xmpp-server._tcp.b%d.b IN SRV 0 0 5269 b%d.b.example.\n", k, k
 				printf "b%d.b IN A 127.2.%d.%d\n", k, int(k / 250), k % 250 + 1
@@ -204,14 +232,14 @@ start_synth_quickfed() {
 		"RSS $(awk '/^VmRSS/ { print $2, $3 }' "/proc/${QF_PID[$s]}/status")"
 }
 
-# run_synthsrv OUT ARGS...: synthsrv in the namespace, bounded, its lines in OUT.
+# run_synthsrv OUT STAGES ARGS...: synthsrv in the namespace, bounded, its lines in OUT.
 run_synthsrv() {
-	local out=$1 rc=0 bound
-	shift
+	local out=$1 stages=$2 rc=0 bound
+	shift 2
 	# every wait inside is bounded by SYNTH_TIMEOUT; this bounds the whole run
 	bound=$((STEP_TIMEOUT * 4 + 600))
 	ip netns exec "$NS" timeout "$bound" "$BUILD/bench/synthsrv" "$@" --seconds "$SECS" --window "$WINDOW" \
-		--setup-window "$SETUP_WINDOW" --timeout "$STEP_TIMEOUT" --stages "$STAGES" \
+		--setup-window "$SETUP_WINDOW" --timeout "$STEP_TIMEOUT" --stages "$stages" \
 		>"$out" 2>&1 7>&- 8>&- &
 	SYN_PID=$!
 	track "$SYN_PID"
@@ -220,6 +248,109 @@ run_synthsrv() {
 	wait $! 2>/dev/null || true
 	[ "$rc" = 0 ] || die "synthsrv failed (exit $rc): $(grep -m1 '^FAIL' "$out" || tail -n 1 "$out")"
 	grep -q '^DONE' "$out" || die "synthsrv did not finish its plan"
+}
+
+# synth_prosody_conf SITE: Prosody SITE's configuration on stdout: prosody_cfg_global's
+# text as run.sh's direct Prosody has it (s2s over TLS required, s2s_secure_auth off, the
+# throw-away CA trusted, the site's wildcard certificate), then one external component
+# (XEP-0114) per pair on its side, each with its own secret, listening on PR_X:5347.
+# Prosody A's s2s listens where the zone sends *.a.example (127.0.1.1:5369, quickfed A's
+# internet listener, free by then), Prosody B's on 0.0.0.0:5269 (every b<k>'s address).
+synth_prosody_conf() {
+	local s=$1 d=$TMP/prosody-$1 cip s2sip s2sport
+	if [ "$s" = a ]; then cip=$PR_A s2sip=$Q_A s2sport=5369; else cip=$PR_B s2sip="*" s2sport=5269; fi
+	echo "-- generated by tests/bench/synth.sh: Prosody $s, one component per synthetic domain"
+	# s2s_timeout: up to SYNTH_SETUP_WINDOW links are set up at once, 10 s is short for that
+	prosody_cfg_global "$d" "$TMP/prosody-$s.log" "${PROSODY_LOG_LEVEL:-info}" "$cip" \
+		"$s2sip" "$s2sport" "$TMP/pki" "$s" direct | sed 's/^s2s_timeout = .*/s2s_timeout = 60/'
+	cat <<EOF
+component_ports = { 5347 }
+component_interfaces = { "$cip" }
+EOF
+	# Prosody refuses to start without a VirtualHost: the site's bare domain (unused)
+	prosody_cfg_vhost "$s.example" "$TMP/pki" "$s"
+	echo
+	awk -v s="$s" -v n="$PR_MAXN" -v sec="$PR_SECRET" 'BEGIN {
+		for (k = 1; k <= n; k++)
+			printf "Component \"%s%d.%s.example\"\n\tcomponent_secret = \"%s-%s%d.%s.example\"\n",
+				s, k, s, sec, s, k, s
+	}'
+}
+
+# pr_listening PID IP PORT: IP:PORT accepts a connection in the namespace, or PID is gone
+# (the caller checks which).
+pr_listening() { ! kill -0 "$1" 2>/dev/null || port_open "$NS" "$2" "$3"; }
+
+# pr_answers PID IP DOMAIN: Prosody's component port at IP answers a component stream
+# header for DOMAIN with its own within 0.5 s (its event loop runs: start-up is over), or
+# PID is gone. The connection is then dropped without a handshake.
+pr_answers() {
+	# shellcheck disable=SC2016  # (the inner shell expands them)
+	! kill -0 "$1" 2>/dev/null || ip netns exec "$NS" bash -c 'exec 3<>"/dev/tcp/$1/5347" &&
+		printf "<stream:stream xmlns=\"jabber:component:accept\" xmlns:stream=\"%s\" to=\"%s\">" \
+			http://etherx.jabber.org/streams "$2" >&3 && read -r -t 0.5 -n 5 x <&3 && [ "$x" = "<?xml" ]' \
+		_ "$2" "$3"
+}
+
+# start_synth_prosody SITE: Prosody SITE in the namespace, started as run.sh starts it;
+# up when its component port and s2s port accept connections and lua-unbound is loaded.
+start_synth_prosody() {
+	local s=$1 d=$TMP/prosody-$1 f cip s2sip s2sport t0=$SECONDS
+	if [ "$s" = a ]; then cip=$PR_A s2sip=$Q_A s2sport=5369; else cip=$PR_B s2sip=$(b_addr 1) s2sport=5269; fi
+	mkdir -p "$d/data" "$d/certs"
+	f=$d/prosody.cfg.lua
+	synth_prosody_conf "$s" >"$f"
+	ip netns exec "$NS" prosody --config "$f" >>"$TMP/prosody-$s.out.log" 2>&1 7>&- 8>&- &
+	PR_PID[$s]=$!
+	track $!
+	wait_for 600 pr_answers "${PR_PID[$s]}" "$cip" "${s}1.$s.example" ||
+		die "prosody $s: no answer on its component port $cip:5347"
+	kill -0 "${PR_PID[$s]}" 2>/dev/null ||
+		die "prosody $s exited at start-up: $(tail -n 2 "$TMP/prosody-$s.log" | tr '\n' ' ')"
+	wait_for 100 pr_listening "${PR_PID[$s]}" "$s2sip" "$s2sport" || die "prosody $s: no s2s on $s2sip:$s2sport"
+	prosody_resolver_check "${PR_PID[$s]}" "$s"
+	log "prosody $s (pid ${PR_PID[$s]}) up in $((SECONDS - t0)) s with $PR_MAXN components," \
+		"RSS $(awk '/^VmRSS/ { print $2, $3 }' "/proc/${PR_PID[$s]}/status")"
+}
+
+# prosody_auth_summary: how Prosody B authenticated Prosody A's links, from its log
+# (info level): SASL EXTERNAL (certificates) or dialback.
+prosody_auth_summary() {
+	local f=$TMP/prosody-b.log ext db
+	ext=$(grep -c 'Accepting SASL EXTERNAL identity' "$f" 2>/dev/null) || ext=0
+	db=$(grep -ci 'dialback.*valid\|verified dialback' "$f" 2>/dev/null) || db=0
+	echo "links authenticated by SASL EXTERNAL: $ext, by dialback: $db (Prosody B's log)"
+}
+
+# synth_prosody_run: the Prosody column. Both Prosodys with PR_MAXN components each;
+# synthsrv --component over SYNTH_PROSODY_STAGES, latency also at quickfed's half-load
+# rate of the same pair count where Prosody's full-speed 200 B msg/s reaches it; then
+# the direct baseline (synthsrv A -> synthsrv B) at Prosody's own half-load rates.
+synth_prosody_run() {
+	local srates="" prates="" n r
+	PR_SECRET=$(openssl rand -hex 16) || die "openssl rand failed"
+	PR_VERSION=$(dpkg-query -W -f='${Version}' prosody 2>/dev/null || echo '?')
+	start_synth_prosody a
+	start_synth_prosody b
+	while read -r n r; do
+		srates="$srates --lat-if-sustained $n:$r"
+	done < <(awk '$1 == "LAT" { print $2, $3 }' "$TMP/proxied.out")
+	log "prosody: synthsrv A =component=> Prosody A ==TLS==> Prosody B =component=> synthsrv B," \
+		"stages: $PR_STAGES"
+	# shellcheck disable=SC2086
+	run_synthsrv "$TMP/prosody.out" "$PR_STAGES" --component --secret "$PR_SECRET" \
+		--a-peer "$PR_A:5347" --b-peer "$PR_B:5347" --pid-a "${PR_PID[a]}" --pid-b "${PR_PID[b]}" \
+		$srates
+	stop_pids "${PR_PID[a]}" "${PR_PID[b]}"
+	PR_AUTH=$(prosody_auth_summary)
+	log "prosody: $PR_AUTH"
+	while read -r n r; do
+		prates="$prates --lat-rate $n:$r"
+	done < <(awk '$1 == "LAT" { print $2, $3 }' "$TMP/prosody.out")
+	log "direct: synthsrv A -> synthsrv B at Prosody's half-load rates"
+	# shellcheck disable=SC2086
+	run_synthsrv "$TMP/direct-prosody.out" "$PR_STAGES" --a-listen "$S_A:5291" --a-peer "$S_B:5291" \
+		--b-listen "$S_B:5291" --b-peer "$S_A:5291" --no-cpu $prates
 }
 
 synth_report() {
@@ -285,6 +416,118 @@ print("previous stage's loads left, which new links may reuse.")
 EOF
 }
 
+# synth_prosody_report: the Prosody table (as the quickfed one) and quickfed / Prosody
+# ratios for the pair counts both measured.
+synth_prosody_report() {
+	echo
+	echo "Prosody column: Debian's Prosody $PR_VERSION in quickfed's place, same namespace, PKI"
+	echo "and zone: synthsrv --component A -> Prosody A (XEP-0114 component per a<k>.a.example)"
+	echo "==s2s TLS==> Prosody B -> synthsrv --component B (component per b<k>.b.example), one"
+	echo "s2s link per pair; $PR_AUTH."
+	echo "Resolver (checked in /proc/PID/maps): $PROSODY_RESOLVER; log level ${PROSODY_LOG_LEVEL:-info}"
+	python3 - "$TMP/proxied.out" "$TMP/direct.out" "$TMP/prosody.out" "$TMP/direct-prosody.out" <<'EOF'
+import sys
+def lines(f):
+    d = {}
+    for ln in open(f):
+        p = ln.split()
+        if p:
+            d.setdefault(p[0], []).append(p[1:])
+    return d
+q, qd, p, pd = (lines(f) for f in sys.argv[1:5])
+def table(d):
+    return ({int(x[0]): float(x[1]) for x in d.get("UP", [])},
+            {int(x[0]): (int(x[1]), int(x[2])) for x in d.get("RSS", [])},
+            {(int(x[0]), int(x[1])): x for x in d.get("CPU", [])},
+            {int(x[0]): x for x in d.get("LAT", [])})
+qup, qrss, qcpu, qlat = table(q)
+pup, prss, pcpu, plat = table(p)
+qdlat = {int(x[0]): x for x in qd.get("LAT", [])}
+pdlat = {int(x[0]): x for x in pd.get("LAT", [])}
+plats = {int(x[0]): x for x in p.get("LATS", [])}
+pskip = {int(x[0]): x for x in p.get("LATS_SKIP", [])}
+ns = sorted(pup)
+print()
+print("%-7s %9s %21s %21s %9s %9s   %s" % ("pairs", "set-up s", "200 B us/st A / B",
+      "2 KiB us/st A / B", "msg/s", "2K msg/s", "idle RSS MiB A / B"))
+for n in ns:
+    c2, c20 = pcpu.get((n, 200)), pcpu.get((n, 2048))
+    f = lambda c: "%9s / %-9s" % (c[4], c[5]) if c else "%21s" % "-"
+    print("%-7d %9.1f %21s %21s %9s %9s   %.1f / %.1f" % (n, pup[n], f(c2), f(c20),
+          c2[6] if c2 else "-", c20[6] if c20 else "-", prss[n][0] / 1024, prss[n][1] / 1024))
+print()
+print("memory per idle pair (KiB; RSS growth / pairs added, from the previous stage; a pair is")
+print("one s2s link and one component stream on each Prosody):")
+prev = None
+for n in ns:
+    if prev is not None:
+        a = (prss[n][0] - prss[prev][0]) / (n - prev)
+        b = (prss[n][1] - prss[prev][1]) / (n - prev)
+        print("  %5d -> %-5d  Prosody A (initiator) %6.1f   Prosody B (receiver) %6.1f" % (prev, n, a, b))
+    prev = n
+def added(l, d):
+    if l is None or d is None:
+        return None
+    return (float(l[3]) - float(d[3]), float(l[4]) - float(d[4]))
+print()
+print("latency (200 B; us, write at synthetic A to parse at synthetic B; direct = synthetic A ->")
+print("synthetic B, no server, at the same rate): at half Prosody's own 200 B msg/s, and at")
+print("quickfed's half-load rate for that pair count when Prosody's full-speed 200 B msg/s")
+print("reaches it:")
+print("%-7s %-10s %9s %9s %9s %9s %9s %11s %11s" % ("pairs", "rate of", "rate/s", "p50", "p99",
+      "direct p50", "direct p99", "added p50", "added p99"))
+for n in ns:
+    for what, l, d in (("Prosody", plat.get(n), pdlat.get(n)), ("quickfed", plats.get(n), qdlat.get(n))):
+        if l is None:
+            if what == "quickfed" and n in pskip:
+                print("%-7d %-10s %9s   not run: Prosody's full-speed 200 B msg/s was %s" %
+                      (n, what, pskip[n][1], pskip[n][2]))
+            continue
+        a = added(l, d)
+        print("%-7d %-10s %9s %9.1f %9.1f %10s %10s %11s %11s" % (n, what, l[1], float(l[3]),
+              float(l[4]), d[3] if d else "-", d[4] if d else "-",
+              "%.1f" % a[0] if a else "-", "%.1f" % a[1] if a else "-"))
+both = [n for n in ns if n in qup]
+if not both:
+    print()
+    print("no pair count measured with both quickfed and Prosody: no ratios")
+    sys.exit(0)
+def r(x, y):
+    if x is None or y is None or x <= 0 or y <= 0:
+        return "-"
+    v = x / y
+    return "%.3f" % v if v < 0.1 else "%.2f" % v
+def cpu(c, n, size, i):
+    x = c.get((n, size))
+    return float(x[i]) if x else None
+def kib(rss, n, i):
+    if n == 1 or 1 not in rss or n not in rss:
+        return None
+    return (rss[n][i] - rss[1][i]) / (n - 1)
+print()
+print("quickfed / Prosody (quickfed's figure divided by Prosody's, same pair count; below 1:")
+print("quickfed uses less CPU / memory or adds less latency; msg/s above 1: quickfed carries more):")
+print("%-7s %7s %7s %7s %7s %8s %8s %7s %7s %8s %8s %8s %8s" % ("pairs", "200B A", "200B B",
+      "2KiB A", "2KiB B", "KiB/p A", "KiB/p B", "msg/s", "2K m/s", "+p50 h", "+p99 h", "+p50 s", "+p99 s"))
+for n in both:
+    qa, pa = added(qlat.get(n), qdlat.get(n)), added(plat.get(n), pdlat.get(n))
+    sa = added(plats.get(n), qdlat.get(n))
+    row = [r(cpu(qcpu, n, 200, 4), cpu(pcpu, n, 200, 4)), r(cpu(qcpu, n, 200, 5), cpu(pcpu, n, 200, 5)),
+           r(cpu(qcpu, n, 2048, 4), cpu(pcpu, n, 2048, 4)), r(cpu(qcpu, n, 2048, 5), cpu(pcpu, n, 2048, 5)),
+           r(kib(qrss, n, 0), kib(prss, n, 0)), r(kib(qrss, n, 1), kib(prss, n, 1)),
+           r(cpu(qcpu, n, 200, 6), cpu(pcpu, n, 200, 6)), r(cpu(qcpu, n, 2048, 6), cpu(pcpu, n, 2048, 6)),
+           r(qa[0] if qa else None, pa[0] if pa else None), r(qa[1] if qa else None, pa[1] if pa else None),
+           r(qa[0] if qa else None, sa[0] if sa else None), r(qa[1] if qa else None, sa[1] if sa else None)]
+    print("%-7d %7s %7s %7s %7s %8s %8s %7s %7s %8s %8s %8s %8s" % tuple([n] + row))
+print()
+print("200B/2KiB A, B: CPU us per stanza of quickfed A / Prosody A, quickfed B / Prosody B.")
+print("KiB/p: RSS growth per pair from the 1-pair stage (quickfed: per link; Prosody: per s2s")
+print("link plus one component stream). msg/s, 2K m/s: full-speed rates at 200 B and 2 KiB.")
+print("+p50/+p99 h: added latency, each at half its own 200 B msg/s; s: at the same rate")
+print("(quickfed's), '-' where Prosody could not carry it. '-' also where a figure is <= 0.")
+EOF
+}
+
 PKI_LINK=""
 synth_cleanup() {
 	local rc=$?
@@ -318,7 +561,7 @@ synth_main() {
 		[ -n "${SYNTH_LAT_RATE:-}" ] && rates="$rates --lat-rate $n:$SYNTH_LAT_RATE"
 	done
 	# shellcheck disable=SC2086
-	run_synthsrv "$TMP/proxied.out" --a-listen "$S_A:5271" --a-peer "$Q_A:5270" \
+	run_synthsrv "$TMP/proxied.out" "$STAGES" --a-listen "$S_A:5271" --a-peer "$Q_A:5270" \
 		--b-listen "$S_B:5271" --b-peer "$Q_B:5270" --pid-a "${QF_PID[a]}" --pid-b "${QF_PID[b]}" \
 		$rates
 	rates=""
@@ -328,9 +571,17 @@ synth_main() {
 	done < <(awk '$1 == "LAT" { print $2, $3 }' "$TMP/proxied.out")
 	log "direct: synthsrv A -> synthsrv B at the same rates"
 	# shellcheck disable=SC2086
-	run_synthsrv "$TMP/direct.out" --a-listen "$S_A:5281" --a-peer "$S_B:5281" \
+	run_synthsrv "$TMP/direct.out" "$STAGES" --a-listen "$S_A:5281" --a-peer "$S_B:5281" \
 		--b-listen "$S_B:5281" --b-peer "$S_A:5281" --no-cpu $rates
-	synth_report | tee "$TMP/synth.txt"
+	if [ "$PR_ON" = 1 ]; then
+		synth_prosody_run
+	else
+		log "Prosody column skipped (SYNTH_PROSODY=0)"
+	fi
+	{
+		synth_report
+		if [ "$PR_ON" = 1 ]; then synth_prosody_report; fi
+	} | tee "$TMP/synth.txt"
 	mkdir -p "$BUILD/bench"
 	cp "$TMP/synth.txt" "$BUILD/bench/synth.txt"
 	log "done in $((SECONDS - start)) s; report also in $BUILD/bench/synth.txt"

@@ -24,7 +24,23 @@
  *                             200-byte stanzas paced at RATE/s (half the CPU run's
  *                             msg/s, or --lat-rate N:RATE) for --seconds; send (write)
  *                             to receipt (parsed at B), CLOCK_MONOTONIC
+ *   LATS N RATE COUNT P50_US P99_US
+ *                             as LAT, at a rate given by --lat-if-sustained N:RATE, run
+ *                             only if the stage's 200-byte msg/s reached RATE; else
+ *   LATS_SKIP N RATE MSG_PER_S
  *   FAIL reason               then exit 1 (every wait is bounded by --timeout).
+ *
+ * --component (for the Prosody column of synth.sh): the same plan, but both sides are
+ * XEP-0114 external components of a server (Prosody) instead of s2s peers: side A opens
+ * one "jabber:component:accept" stream per a<k>.a.example to --a-peer, side B one per
+ * b<k>.b.example to --b-peer (no listeners), each authenticated by <handshake> = hex
+ * SHA-1(stream id + secret), the secret of domain D being "--secret-D". A pair is set up
+ * when both its components are accepted and its probe, written on a<k>'s stream, arrived
+ * on b<k>'s: the server carries it over its own s2s link (which the probe makes). The
+ * set-up window bounds the pairs whose components are authenticating or whose probe is
+ * in flight. What the server sends is treated as hostile: bounded buffers, FAIL on
+ * anything that does not fit the plan (stream errors, bounced messages, unknown ids).
+ *
  * The XML reader knows only what quickfed and this program write: it tracks element
  * depth, not a full parser. This is a load generator, not a conformance test. */
 #ifndef _GNU_SOURCE
@@ -51,8 +67,9 @@
 #define PAIRS_PER_STREAM 64
 #define MAX_CONNS 65536
 #define MAX_STAGES 16
+#define MAX_PENDING (1 << 20)	/* --component: unparsed bytes allowed from the server */
 
-enum kind { K_LISTEN, K_OUT, K_IN, K_VERIFY };
+enum kind { K_LISTEN, K_OUT, K_IN, K_VERIFY, K_COMP };
 enum pstate { P_NEW, P_RESULT, P_VALID, P_PROBE, P_UP };
 
 struct conn {
@@ -60,19 +77,21 @@ struct conn {
 	int side;			/* 0 = A, 1 = B */
 	enum kind kind;
 	int header;			/* peer's stream header seen */
-	int features;			/* peer's features seen */
+	int features;			/* peer's features seen (K_COMP: <handshake/> seen) */
 	int closed;
 	char id[64];			/* the stream id: ours (K_IN) or the peer's (K_OUT/K_VERIFY) */
 	char *in;
 	size_t inoff, inlen, incap;
 	char *out;
 	size_t outoff, outlen, outcap;
-	int first_pair, npairs;		/* K_OUT: pairs first_pair .. first_pair+npairs-1 */
+	int first_pair, npairs;		/* K_OUT: pairs first_pair .. first_pair+npairs-1;
+					 * K_COMP: first_pair is its pair, npairs 1 */
 };
 
 struct pair {
 	enum pstate st;
-	int conn;			/* K_OUT index */
+	int conn;			/* K_OUT index (--component: side A's K_COMP) */
+	int conn_b;			/* --component: side B's K_COMP index */
 };
 
 static struct conn *conns[MAX_CONNS];
@@ -98,6 +117,8 @@ static int recording;
 static long opt_window = 500, opt_setup_window = 100;
 static double opt_seconds = 2.0, opt_timeout = 120.0;
 static int pid_qf[2];
+static int comp_mode;			/* --component */
+static const char *comp_secret = "";	/* --secret */
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static const char *kind_name(enum kind);
@@ -157,6 +178,81 @@ static void
 dom(char *out, size_t n, int side, int k)
 {
 	snprintf(out, n, "%c%d.%c.example", side ? 'b' : 'a', k, side ? 'b' : 'a');
+}
+
+/* ---------------------------------------------------------------- SHA-1 (XEP-0114 handshake) */
+
+static uint32_t
+rol32(uint32_t x, int n)
+{
+	return (x << n) | (x >> (32 - n));
+}
+
+static void
+sha1_block(uint32_t h[5], const unsigned char *p)
+{
+	uint32_t w[80], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		    (uint32_t)p[4 * i + 2] << 8 | (uint32_t)p[4 * i + 3];
+	for (int i = 16; i < 80; i++)
+		w[i] = rol32(w[i - 3] ^ w[i - 8] ^ w[i - 14] ^ w[i - 16], 1);
+	for (int i = 0; i < 80; i++) {
+		uint32_t f, k, t;
+
+		if (i < 20) {
+			f = (b & c) | (~b & d);
+			k = 0x5a827999;
+		} else if (i < 40) {
+			f = b ^ c ^ d;
+			k = 0x6ed9eba1;
+		} else if (i < 60) {
+			f = (b & c) | (b & d) | (c & d);
+			k = 0x8f1bbcdc;
+		} else {
+			f = b ^ c ^ d;
+			k = 0xca62c1d6;
+		}
+		t = rol32(a, 5) + f + e + k + w[i];
+		e = d;
+		d = c;
+		c = rol32(b, 30);
+		b = a;
+		a = t;
+	}
+	h[0] += a;
+	h[1] += b;
+	h[2] += c;
+	h[3] += d;
+	h[4] += e;
+}
+
+/* sha1_hex(s, n, out): lowercase hex SHA-1 of n bytes at s (FIPS 180-4). */
+static void
+sha1_hex(const char *s, size_t n, char out[41])
+{
+	uint32_t h[5] = { 0x67452301, 0xefcdab89, 0x98badcfe, 0x10325476, 0xc3d2e1f0 };
+	unsigned char blk[64];
+	uint64_t bits = (uint64_t)n * 8;
+	size_t i = 0, r;
+
+	for (; i + 64 <= n; i += 64)
+		sha1_block(h, (const unsigned char *)s + i);
+	r = n - i;
+	memcpy(blk, s + i, r);
+	blk[r++] = 0x80;
+	if (r > 56) {
+		memset(blk + r, 0, 64 - r);
+		sha1_block(h, blk);
+		r = 0;
+	}
+	memset(blk + r, 0, 56 - r);
+	for (int j = 0; j < 8; j++)
+		blk[56 + j] = (unsigned char)(bits >> (56 - 8 * j));
+	sha1_block(h, blk);
+	for (int j = 0; j < 5; j++)
+		snprintf(out + 8 * j, 9, "%08" PRIx32, h[j]);
 }
 
 /* ---------------------------------------------------------------- connections */
@@ -272,20 +368,50 @@ dial(int side, enum kind kind, const char *from, const char *to)
 	return idx;
 }
 
+/* dial_comp(side, k): a component stream for a<k> (side A) or b<k> (side B). */
+static int
+dial_comp(int side, int k)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1, idx;
+	char d[64];
+
+	if (fd < 0)
+		fail("socket: %s", strerror(errno));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&peer_addr[side], sizeof(peer_addr[side])) < 0 &&
+	    errno != EINPROGRESS)
+		fail("connect component side %c to %s:%d: %s", 'A' + side,
+		    inet_ntoa(peer_addr[side].sin_addr), ntohs(peer_addr[side].sin_port),
+		    strerror(errno));
+	idx = conn_add(fd, side, K_COMP);
+	conns[idx]->first_pair = k;
+	conns[idx]->npairs = 1;
+	dom(d, sizeof(d), side, k);
+	putf(idx, "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' "
+	    "xmlns:stream='http://etherx.jabber.org/streams' to='%s'>", d);
+	flush_conn(idx);
+	return idx;
+}
+
 static const char *
 kind_name(enum kind k)
 {
-	return k == K_OUT ? "outgoing" : k == K_IN ? "incoming" : k == K_VERIFY ? "verify" : "listen";
+	return k == K_OUT ? "outgoing" : k == K_IN ? "incoming" : k == K_VERIFY ? "verify" :
+	    k == K_COMP ? "component" : "listen";
 }
 
 /* peer_closed(idx, why): the peer ended a connection. Quickfed closes a verification
  * connection (ours to it, or its to us) once idle or at timeouts { auth }, and a
- * link once idle: fine when nothing is waiting on it. Our own streams must stay. */
+ * link once idle: fine when nothing is waiting on it. Our own streams (and component
+ * streams) must stay. */
 static void
 peer_closed(int idx, const char *why)
 {
 	struct conn *c = conns[idx];
 
+	if (c->kind == K_COMP)
+		fail("side %c: component stream of %c%d (stream id '%s') closed by the server: %s",
+		    'A' + c->side, c->side ? 'b' : 'a', c->first_pair, c->id, why);
 	if (c->kind == K_OUT || (c->kind == K_VERIFY && verify_out[c->side] > 0))
 		fail("side %c: %s connection (stream %s) closed by the peer: %s", 'A' + c->side,
 		    kind_name(c->kind), c->id, why);
@@ -370,6 +496,7 @@ tag_end(const char *b, size_t i, size_t len)
 }
 
 static void handle_element(int idx, const char *e, size_t len);
+static void got_message(const char *e, size_t len);
 static void handle_header(int idx, const char *tag, size_t len);
 
 /* parse(idx): take every complete top-level element out of the input buffer. */
@@ -529,6 +656,75 @@ verify_send(int side, const char *req, size_t n)
 	vq_len[side] += n;
 }
 
+/* comp_header(idx, tag, len): the server's answer to a component stream header:
+ * authenticate with <handshake>hex SHA-1(id + secret)</handshake>. A header without id
+ * (Prosody sends one before a stream error) gets no handshake: the error follows. */
+static void
+comp_header(int idx, const char *tag, size_t len)
+{
+	struct conn *c = conns[idx];
+	char id[256], d[64], buf[512], hex[41];
+	int n;
+
+	if (len < 16 || memcmp(tag, "<stream:stream", 14) != 0)
+		fail("side %c: component %c%d: not a stream header: %.*s", 'A' + c->side,
+		    c->side ? 'b' : 'a', c->first_pair, (int)(len < 200 ? len : 200), tag);
+	if (attr(tag, len, "id", id, sizeof(id)) < 0 || id[0] == '\0')
+		return;
+	if (strlen(id) >= sizeof(c->id) - 1)
+		fail("side %c: component %c%d: stream id longer than %zu bytes", 'A' + c->side,
+		    c->side ? 'b' : 'a', c->first_pair, sizeof(c->id) - 2);
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	dom(d, sizeof(d), c->side, c->first_pair);
+	n = snprintf(buf, sizeof(buf), "%s%s-%s", id, comp_secret, d);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		fail("internal: handshake input too long");
+	sha1_hex(buf, (size_t)n, hex);
+	putf(idx, "<handshake>%s</handshake>", hex);
+	flush_conn(idx);
+}
+
+/* comp_element(idx, e, len, name, te): an element on a component stream. */
+static void
+comp_element(int idx, const char *e, size_t len, const char *name, size_t te)
+{
+	struct conn *c = conns[idx];
+	char type[32];
+	int k = c->first_pair;
+
+	if (strcmp(name, "error") == 0) {	/* <stream:error>: peer_closed fails */
+		char why[512];
+
+		snprintf(why, sizeof(why), "stream error %.*s", (int)(len < 400 ? len : 400), e);
+		peer_closed(idx, why);
+		return;
+	}
+	if (strcmp(name, "handshake") == 0) {
+		if (c->features)
+			fail("side %c: component %c%d: unexpected handshake %.*s", 'A' + c->side,
+			    c->side ? 'b' : 'a', k, (int)(len < 200 ? len : 200), e);
+		c->features = 1;
+		if (pairs[k].st == P_RESULT && conns[pairs[k].conn]->features &&
+		    conns[pairs[k].conn_b]->features) {
+			pairs[k].st = P_VALID;
+			results_out--;
+		}
+		return;
+	}
+	if (!c->features)
+		fail("side %c: component %c%d: %.*s before the handshake", 'A' + c->side,
+		    c->side ? 'b' : 'a', k, (int)(len < 200 ? len : 200), e);
+	if (strcmp(name, "message") == 0) {
+		attr(e, te, "type", type, sizeof(type));
+		if (c->side != 1 || strcmp(type, "error") == 0)
+			fail("side %c: component %c%d got a message (a bounce?): %.*s",
+			    'A' + c->side, c->side ? 'b' : 'a', k, (int)(len < 600 ? len : 600), e);
+		got_message(e, te);
+		return;
+	}
+	/* an iq or presence for the component (none is part of the plan): no answer */
+}
+
 static void
 handle_header(int idx, const char *tag, size_t len)
 {
@@ -536,6 +732,10 @@ handle_header(int idx, const char *tag, size_t len)
 	char from[256], to[256];
 
 	c->header = 1;
+	if (c->kind == K_COMP) {
+		comp_header(idx, tag, len);
+		return;
+	}
 	if (c->kind != K_IN) {
 		if (attr(tag, len, "id", c->id, sizeof(c->id)) < 0)
 			fail("side %c: stream header without id", 'A' + c->side);
@@ -582,6 +782,10 @@ handle_element(int idx, const char *e, size_t len)
 	size_t te = tag_end(e, 0, len);
 
 	localname(e, te, name, sizeof(name));
+	if (c->kind == K_COMP) {
+		comp_element(idx, e, len, name, te);
+		return;
+	}
 	if (strcmp(name, "message") == 0) {
 		if (c->side != 1 || c->kind != K_IN)
 			fail("side %c: unexpected message on a %d connection", 'A' + c->side, c->kind);
@@ -694,8 +898,15 @@ on_read(int idx)
 		c->inlen += (size_t)n;
 		if ((size_t)n < 65536)
 			break;
+		if (c->kind == K_COMP && c->inlen - c->inoff >= MAX_PENDING)
+			break;	/* parse what we have first; epoll reports the rest */
 	}
 	parse(idx);
+	c = conns[idx];
+	if (c->kind == K_COMP && !c->closed && c->inlen - c->inoff >= MAX_PENDING)
+		fail("side %c: component %c%d: %zu bytes from the server without a complete "
+		    "element (limit %d)", 'A' + c->side, c->side ? 'b' : 'a', c->first_pair,
+		    c->inlen - c->inoff, MAX_PENDING);
 }
 
 static void
@@ -754,7 +965,7 @@ cpu_ns(int pid)
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/task", pid);
 	if ((d = opendir(path)) == NULL)
-		fail("quickfed pid %d: %s", pid, strerror(errno));
+		fail("%s pid %d: %s", comp_mode ? "server" : "quickfed", pid, strerror(errno));
 	while ((de = readdir(d)) != NULL) {
 		char p2[400];
 		FILE *f;
@@ -783,7 +994,7 @@ rss_kib(int pid)
 		return -1;
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
 	if ((f = fopen(path, "r")) == NULL)
-		fail("quickfed pid %d gone", pid);
+		fail("%s pid %d gone", comp_mode ? "server" : "quickfed", pid);
 	while (fgets(line, sizeof(line), f))
 		if (sscanf(line, "VmRSS: %ld", &v) == 1)
 			break;
@@ -878,6 +1089,48 @@ setup(int n)
 	fflush(stdout);
 }
 
+/* setup_comp(n) (--component): pairs up to n: both components of a pair accepted by
+ * their servers, then one probe from a<k> that arrived at b<k>. */
+static void
+setup_comp(int n)
+{
+	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(opt_timeout * 1e9);
+	int first = npairs_up + 1, want = n - npairs_up;
+
+	pairs = xrealloc(pairs, (size_t)(n + 1) * sizeof(*pairs));
+	for (int k = first; k <= n; k++) {
+		pairs[k].st = P_NEW;
+		pairs[k].conn = pairs[k].conn_b = -1;
+	}
+	npairs_up = n;
+	recv_phase_first = recv_count;
+	probes_sent = 0;
+	results_out = 0;	/* here: pairs whose components are authenticating */
+	while (recv_count - recv_phase_first < (uint64_t)want) {
+		if (now_ns() > deadline)
+			fail("setup of pairs %d..%d: %" PRIu64 " up within %.0f s (%ld pairs with "
+			    "components authenticating, %" PRIu64 " probes sent)", first, n,
+			    recv_count - recv_phase_first, opt_timeout, results_out, probes_sent);
+		for (int k = first; k <= n; k++) {
+			if (pairs[k].st == P_NEW && in_setup() < opt_setup_window) {
+				pairs[k].conn_b = dial_comp(1, k);
+				pairs[k].conn = dial_comp(0, k);
+				pairs[k].st = P_RESULT;
+				results_out++;
+			} else if (pairs[k].st == P_VALID) {
+				pairs[k].st = P_PROBE;
+				probes_sent++;
+				send_stanza(k, 200);
+			}
+		}
+		poll_once(5);
+	}
+	for (int k = first; k <= n; k++)
+		pairs[k].st = P_UP;
+	printf("UP %d %.3f\n", n, (double)(now_ns() - t0) / 1e9);
+	fflush(stdout);
+}
+
 /* load(n, size): full speed with at most opt_window in flight. Returns msg/s. */
 static double
 load(int n, size_t size)
@@ -924,9 +1177,10 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* latency(n, rate): 200-byte stanzas paced at rate/s, send to receipt. */
+/* latency(n, rate, label): 200-byte stanzas paced at rate/s, send to receipt; one line
+ * LABEL N RATE COUNT P50 P99. */
 static void
-latency(int n, double rate)
+latency(int n, double rate, const char *label)
 {
 	uint64_t t0, end, sent, first, due;
 	int next = 1;
@@ -957,7 +1211,7 @@ latency(int n, double rate)
 	qsort(lat_ns, lat_len, sizeof(*lat_ns), cmp_u64);
 	if (lat_len == 0)
 		fail("latency: no samples");
-	printf("LAT %d %.0f %zu %.1f %.1f\n", n, rate, lat_len,
+	printf("%s %d %.0f %zu %.1f %.1f\n", label, n, rate, lat_len,
 	    (double)lat_ns[lat_len / 2] / 1e3, (double)lat_ns[(lat_len * 99) / 100] / 1e3);
 	fflush(stdout);
 }
@@ -1003,7 +1257,9 @@ usage(void)
 	fprintf(stderr, "usage: synthsrv --a-listen IP:PORT --a-peer IP:PORT --b-listen IP:PORT "
 	    "--b-peer IP:PORT --stages \"1 100 ...\" [--sizes \"200 2048\"] [--pid-a PID] "
 	    "[--pid-b PID] [--seconds S] [--window N] [--setup-window N] [--timeout S] "
-	    "[--lat-rate N:RATE ...] [--no-cpu] [--ready FILE]\n");
+	    "[--lat-rate N:RATE ...] [--lat-if-sustained N:RATE ...] [--no-cpu] [--ready FILE]\n"
+	    "       synthsrv --component --secret S --a-peer IP:PORT --b-peer IP:PORT --stages ... "
+	    "[the same options]\n");
 	exit(2);
 }
 
@@ -1013,9 +1269,9 @@ main(int argc, char **argv)
 	int stages[MAX_STAGES], nstages = 0, no_cpu = 0;
 	size_t sizes[4] = { 200, 2048 };
 	int nsizes = 2;
-	int lat_n[MAX_STAGES];
-	double lat_r[MAX_STAGES];
-	int nlat = 0;
+	int lat_n[MAX_STAGES], lats_n[MAX_STAGES];
+	double lat_r[MAX_STAGES], lats_r[MAX_STAGES];
+	int nlat = 0, nlats = 0;
 	const char *ready = NULL;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -1026,6 +1282,10 @@ main(int argc, char **argv)
 
 		if (strcmp(o, "--no-cpu") == 0) {
 			no_cpu = 1;
+			continue;
+		}
+		if (strcmp(o, "--component") == 0) {
+			comp_mode = 1;
 			continue;
 		}
 		if (v == NULL)
@@ -1076,20 +1336,30 @@ main(int argc, char **argv)
 			if (nlat == MAX_STAGES || sscanf(v, "%d:%lf", &lat_n[nlat], &lat_r[nlat]) != 2)
 				fail("bad --lat-rate '%s' (N:RATE)", v);
 			nlat++;
+		} else if (strcmp(o, "--lat-if-sustained") == 0) {
+			if (nlats == MAX_STAGES ||
+			    sscanf(v, "%d:%lf", &lats_n[nlats], &lats_r[nlats]) != 2)
+				fail("bad --lat-if-sustained '%s' (N:RATE)", v);
+			nlats++;
+		} else if (strcmp(o, "--secret") == 0) {
+			comp_secret = v;
 		} else if (strcmp(o, "--ready") == 0) {
 			ready = v;
 		} else {
 			usage();
 		}
 	}
-	if (nstages == 0 || listen_addr[0].sin_port == 0 || listen_addr[1].sin_port == 0 ||
+	if (nstages == 0 || (!comp_mode && (listen_addr[0].sin_port == 0 ||
+	    listen_addr[1].sin_port == 0)) || (comp_mode && comp_secret[0] == '\0') ||
 	    peer_addr[0].sin_port == 0 || peer_addr[1].sin_port == 0 || opt_window < 1 ||
 	    opt_setup_window < 1 || opt_seconds <= 0 || opt_timeout <= 0)
 		usage();
 	if ((epfd = epoll_create1(0)) < 0)
 		fail("epoll_create1: %s", strerror(errno));
-	listen_on(0);
-	listen_on(1);
+	if (!comp_mode) {
+		listen_on(0);
+		listen_on(1);
+	}
 	if (ready) {
 		FILE *f = fopen(ready, "w");
 
@@ -1099,9 +1369,12 @@ main(int argc, char **argv)
 	}
 	for (int s = 0; s < nstages; s++) {
 		int n = stages[s];
-		double rate = -1;
+		double rate = -1, full200 = -1;
 
-		setup(n);
+		if (comp_mode)
+			setup_comp(n);
+		else
+			setup(n);
 		/* idle: let the set-up's buffers go quiet before reading RSS */
 		{
 			uint64_t until = now_ns() + 2000000000ull;
@@ -1117,15 +1390,28 @@ main(int argc, char **argv)
 			for (int z = 0; z < nsizes; z++) {
 				double r = load(n, sizes[z]);
 
-				if (sizes[z] == 200)
+				if (sizes[z] == 200) {
 					rate = r / 2;
+					full200 = r;
+				}
 			}
 		}
 		for (int l = 0; l < nlat; l++)
 			if (lat_n[l] == n)
 				rate = lat_r[l];
 		if (rate > 0)
-			latency(n, rate);
+			latency(n, rate, "LAT");
+		/* another rate (quickfed's): only below what this stage carried at full speed */
+		for (int l = 0; l < nlats; l++) {
+			if (lats_n[l] != n)
+				continue;
+			if (full200 < 0 || lats_r[l] <= full200) {
+				latency(n, lats_r[l], "LATS");
+			} else {
+				printf("LATS_SKIP %d %.0f %.0f\n", n, lats_r[l], full200);
+				fflush(stdout);
+			}
+		}
 	}
 	printf("DONE\n");
 	return 0;
