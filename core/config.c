@@ -20,6 +20,7 @@
 #include "core/buf.h"
 #include "core/config.h"
 #include "core/log.h"
+#include "core/namehash.h"
 
 #define CFG_MAX_LINE      4096           /* bytes per line, without the newline */
 #define CFG_MAX_FILE      (16 * 1024 * 1024)  /* bytes per file (10,000 domain blocks
@@ -1608,17 +1609,6 @@ config_format(const struct config *cfg, struct buf *out, size_t room, uint64_t *
 }
 
 /* ---- lookups: the name indexes ---- */
-
-/* FNV-1a over the ASCII-lower-cased name (domain names are ASCII: dns_name_valid). */
-static uint32_t
-name_hash(const char *name)
-{
-	uint32_t h = 2166136261u;
-
-	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
-		h = (h ^ (uint32_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
-	return h;
-}
 
 /* Index the list from first on (next(item), name(item)) when it is longer than
  * CFG_INDEX_MIN; the first item of a name in list order is the one found, as along the

@@ -20,6 +20,7 @@
 #include "../core/atomicfile.h"
 #include "../core/buf.h"
 #include "../core/log.h"
+#include "../core/namehash.h"
 #include "peercaps.h"
 
 #define PEERCAPS_MAGIC   "quickfed-peercaps 1"
@@ -58,23 +59,12 @@ valid_domain(const char *d)
 	return true;
 }
 
-/* FNV-1a of the lower-cased domain. */
-static uint32_t
-domain_hash(const char *d)
-{
-	uint32_t h = 2166136261u;
-
-	for (const unsigned char *p = (const unsigned char *)d; *p != '\0'; p++)
-		h = (h ^ (uint32_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
-	return h;
-}
-
 /* A hash table: each link set-up asks once, and with thousands of peers a walk of
  * the list cost more than the set-up's own work. */
 static struct entry *
 find(const char *domain)
 {
-	uint32_t h = domain_hash(domain);
+	uint32_t h = name_hash(domain);
 
 	for (struct entry *e = bucket[h & (BUCKETS - 1)]; e; e = e->hnext)
 		if (e->hash == h && strcasecmp(e->domain, domain) == 0)
@@ -186,7 +176,7 @@ peercaps_learn(const char *domain, const struct peercaps *caps)
 		if ((e = calloc(1, sizeof(*e))) == NULL)
 			return;
 		snprintf(e->domain, sizeof(e->domain), "%s", domain);
-		e->hash = domain_hash(e->domain);
+		e->hash = name_hash(e->domain);
 		e->hnext = bucket[e->hash & (BUCKETS - 1)];
 		bucket[e->hash & (BUCKETS - 1)] = e;
 		e->next = entries;

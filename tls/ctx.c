@@ -18,6 +18,7 @@
 #include <wolfssl/wolfcrypt/rsa.h>
 
 #include "../core/log.h"
+#include "../core/namehash.h"
 #include "tls_int.h"
 
 #define PATH_MAX_LEN 4096
@@ -184,17 +185,6 @@ sni_cb(WOLFSSL *ssl, int *alert, void *arg)
 		s->domain = tls_domain_hold(d);
 	}
 	return 0;
-}
-
-/* FNV-1a of the lower-cased name. */
-static uint32_t
-name_hash(const char *name)
-{
-	uint32_t h = 2166136261u;
-
-	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++)
-		h = (h ^ (uint32_t)(*p >= 'A' && *p <= 'Z' ? *p + 32 : *p)) * 16777619u;
-	return h;
 }
 
 /* (Re)build the name index over ctx->domains: every handshake looks its domain up (SNI,

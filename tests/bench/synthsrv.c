@@ -1039,22 +1039,43 @@ open_stream(int k, int n)
 		pairs[k + j].conn = idx;
 }
 
-/* setup(n): pairs up to n, each with one probe stanza that arrived. */
-static void
-setup(int n)
+/* setup_begin(n): room for pairs up to n, the new ones P_NEW without connections, the
+ * set-up counters reset. Returns the first new pair. */
+static int
+setup_begin(int n)
 {
-	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(opt_timeout * 1e9);
-	int first = npairs_up + 1, want = n - npairs_up, opened = npairs_up, waiting;
+	int first = npairs_up + 1;
 
 	pairs = xrealloc(pairs, (size_t)(n + 1) * sizeof(*pairs));
 	for (int k = first; k <= n; k++) {
 		pairs[k].st = P_NEW;
-		pairs[k].conn = -1;
+		pairs[k].conn = pairs[k].conn_b = -1;
 	}
 	npairs_up = n;
 	recv_phase_first = recv_count;
 	probes_sent = 0;
 	results_out = 0;
+	return first;
+}
+
+/* setup_end(first, n, t0): pairs first..n are up; the UP line. */
+static void
+setup_end(int first, int n, uint64_t t0)
+{
+	for (int k = first; k <= n; k++)
+		pairs[k].st = P_UP;
+	printf("UP %d %.3f\n", n, (double)(now_ns() - t0) / 1e9);
+	fflush(stdout);
+}
+
+/* setup(n): pairs up to n, each with one probe stanza that arrived. */
+static void
+setup(int n)
+{
+	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(opt_timeout * 1e9);
+	int want = n - npairs_up, opened = npairs_up, waiting;
+	int first = setup_begin(n);
+
 	while (recv_count - recv_phase_first < (uint64_t)want) {
 		if (now_ns() > deadline)
 			fail("setup of pairs %d..%d: %" PRIu64 " up within %.0f s (%ld db:results "
@@ -1083,10 +1104,7 @@ setup(int n)
 		}
 		poll_once(5);
 	}
-	for (int k = first; k <= n; k++)
-		pairs[k].st = P_UP;
-	printf("UP %d %.3f\n", n, (double)(now_ns() - t0) / 1e9);
-	fflush(stdout);
+	setup_end(first, n, t0);
 }
 
 /* setup_comp(n) (--component): pairs up to n: both components of a pair accepted by
@@ -1095,17 +1113,9 @@ static void
 setup_comp(int n)
 {
 	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(opt_timeout * 1e9);
-	int first = npairs_up + 1, want = n - npairs_up;
-
-	pairs = xrealloc(pairs, (size_t)(n + 1) * sizeof(*pairs));
-	for (int k = first; k <= n; k++) {
-		pairs[k].st = P_NEW;
-		pairs[k].conn = pairs[k].conn_b = -1;
-	}
-	npairs_up = n;
-	recv_phase_first = recv_count;
-	probes_sent = 0;
-	results_out = 0;	/* here: pairs whose components are authenticating */
+	int want = n - npairs_up;
+	int first = setup_begin(n);	/* results_out here: pairs whose components
+					 * are authenticating */
 	while (recv_count - recv_phase_first < (uint64_t)want) {
 		if (now_ns() > deadline)
 			fail("setup of pairs %d..%d: %" PRIu64 " up within %.0f s (%ld pairs with "
@@ -1125,10 +1135,7 @@ setup_comp(int n)
 		}
 		poll_once(5);
 	}
-	for (int k = first; k <= n; k++)
-		pairs[k].st = P_UP;
-	printf("UP %d %.3f\n", n, (double)(now_ns() - t0) / 1e9);
-	fflush(stdout);
+	setup_end(first, n, t0);
 }
 
 /* load(n, size): full speed with at most opt_window in flight. Returns msg/s. */
