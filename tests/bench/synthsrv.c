@@ -347,20 +347,29 @@ putf(int idx, const char *fmt, ...)
 	put(idx, b, (size_t)n);
 }
 
+/* connect_side(side, what): a non-blocking TCP connection (no Nagle) to the peer of
+ * side, registered as a connection of kind. Returns its index. */
 static int
-dial(int side, enum kind kind, const char *from, const char *to)
+connect_side(int side, enum kind kind, const char *what)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1, idx;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
 
 	if (fd < 0)
 		fail("socket: %s", strerror(errno));
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if (connect(fd, (struct sockaddr *)&peer_addr[side], sizeof(peer_addr[side])) < 0 &&
 	    errno != EINPROGRESS)
-		fail("connect side %c to %s:%d: %s", 'A' + side,
+		fail("connect %sside %c to %s:%d: %s", what, 'A' + side,
 		    inet_ntoa(peer_addr[side].sin_addr), ntohs(peer_addr[side].sin_port),
 		    strerror(errno));
-	idx = conn_add(fd, side, kind);
+	return conn_add(fd, side, kind);
+}
+
+static int
+dial(int side, enum kind kind, const char *from, const char *to)
+{
+	int idx = connect_side(side, kind, "");
+
 	putf(idx, "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
 	    "xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' "
 	    "from='%s' to='%s' version='1.0'>", from, to);
@@ -372,18 +381,9 @@ dial(int side, enum kind kind, const char *from, const char *to)
 static int
 dial_comp(int side, int k)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1, idx;
+	int idx = connect_side(side, K_COMP, "component ");
 	char d[64];
 
-	if (fd < 0)
-		fail("socket: %s", strerror(errno));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (connect(fd, (struct sockaddr *)&peer_addr[side], sizeof(peer_addr[side])) < 0 &&
-	    errno != EINPROGRESS)
-		fail("connect component side %c to %s:%d: %s", 'A' + side,
-		    inet_ntoa(peer_addr[side].sin_addr), ntohs(peer_addr[side].sin_port),
-		    strerror(errno));
-	idx = conn_add(fd, side, K_COMP);
 	conns[idx]->first_pair = k;
 	conns[idx]->npairs = 1;
 	dom(d, sizeof(d), side, k);
