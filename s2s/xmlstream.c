@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <libxml/parser.h>
@@ -286,8 +287,18 @@ static bool
 scan(struct xmlstream *xs, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char c = p[i];
+		char c;
 
+		if (xs->lex == LEX_CONTENT) {   /* text: only a '<' matters, found by memchr */
+			const char *lt = memchr(p + i, '<', n - i);
+
+			if (lt == NULL)
+				break;
+			xs->lex = LEX_LT;
+			i = (size_t)(lt - p);
+			continue;
+		}
+		c = p[i];
 		switch (xs->lex) {
 		case LEX_CONTENT:
 			if (c == '<')
@@ -359,7 +370,23 @@ static size_t
 utf8_check(struct xmlstream *xs, const char *p, size_t n, const char **why)
 {
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)p[i];
+		unsigned char c;
+
+		/* eight bytes of printable ASCII at a time: no high bit, none below 0x20
+		 * (the "has a byte less than n" test of Bit Twiddling Hacks, exact for n <= 128;
+		 * a word with a tab or newline goes byte by byte) */
+		while (xs->u8_need == 0 && n - i >= 8) {
+			uint64_t w;
+
+			memcpy(&w, p + i, 8);
+			if ((w & 0x8080808080808080ULL) != 0 ||
+			    ((w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL) != 0)
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
+		c = (unsigned char)p[i];
 
 		if (xs->u8_need > 0) {
 			if (c < xs->u8_lo || c > xs->u8_hi) {

@@ -914,6 +914,13 @@ static const struct {
 	U8("control character U+000B", HDR "<message><body>\x0b", NULL),
 	U8("control character U+001F", HDR "<message><body>\x1f", NULL),
 	U8("NUL byte", HDR "<message><body>a\0b", NULL),
+	/* after runs of printable ASCII longer than a word (checked eight bytes at a time) */
+	U8("control character after a long text", HDR "<message><body>abcdefghijklmnopqrstuvw"
+	    "xyz0123456789\x1e", NULL),
+	U8("lone continuation after a long text", HDR "<message><body>abcdefghijklmnopqrstuvw"
+	    "xyz0123456789 \x9f", NULL),
+	U8("DEL then control in a long attribute", HDR "<message to='abcdefghijklmnop\x7fqrstu"
+	    "vwxyz\x10", NULL),
 	U8("in an element name", HDR "<mess\xc0\xbc", NULL),
 	U8("between elements", HDR "<a/>\xc0\xbc",
 	    "OPEN xmlns=jabber:server\nEL <a/>\nERR not-well-formed\n"),
