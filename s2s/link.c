@@ -667,6 +667,39 @@ s_stanza(void *arg, struct stanza *st)
 	stanza_free(st);
 }
 
+/* File l in the link index under key; entries left over from pairs and riders that
+ * are gone (a peer may send db:results for ever new domains, each refused) are dropped
+ * by re-filing the link from what it has now once its entries are twice that: a link's
+ * entries stay within a small multiple of its pairs, riders and targets. */
+static void
+index_add(struct link *l, uint64_t key)
+{
+	const struct stream *s = l->st;
+	size_t now = 3 + l->nriders + s->n_pairs;
+
+	(void)lindex_add(&l->idx, l, key);
+	if (l->idx.n <= 2 * now)
+		return;
+	lindex_remove(&l->idx);
+	if (s->side == STREAM_LOCAL) {
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_LOCAL_SIDE, "", 0));
+		return;
+	}
+	if (s->remote[0] != '\0')
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_REMOTE, s->remote, 0));
+	if (l->taddrlen > 0 && l->conn->target != NULL) {
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_TARGET, l->conn->target,
+		    l->conn->target_port));
+		(void)lindex_add(&l->idx, l, lindex_key_bytes(LINDEX_ADDR, &l->taddr,
+		    l->taddrlen));
+	}
+	for (const struct rider *r = l->riders; r != NULL; r = r->next)
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_REMOTE, r->remote, 0));
+	for (size_t i = 0; i < s->n_pairs; i++)
+		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_REMOTE, s->pairs[i].remote,
+		    0));
+}
+
 /* A pair entered the stream's table (or a receiver authenticated its own): from now on
  * link_find_ride may find the link for it. */
 static void
@@ -676,7 +709,7 @@ s_pair_added(void *arg, const char *local, const char *remote)
 
 	(void)local;
 	if (l->st->side == STREAM_INTERNET)
-		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_REMOTE, remote, 0));
+		index_add(l, lindex_key_name(LINDEX_REMOTE, remote, 0));
 }
 
 static void
@@ -1042,7 +1075,7 @@ link_ride(struct link *l, const char *local, const char *remote,
 	l->riders = r;
 	l->nriders++;
 	if (l->st->side == STREAM_INTERNET)
-		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_REMOTE, remote, 0));
+		index_add(l, lindex_key_name(LINDEX_REMOTE, remote, 0));
 	log_debug("conn=%lu local=%s remote=%s rides the link of local=%s remote=%s (%s)",
 	    l->id, local, remote, l->st->local, l->st->remote,
 	    rc == 1 ? "carried" : r->state == RIDER_ASKED ? "db:result sent" : "waiting");

@@ -94,6 +94,7 @@ lindex_add(struct lindex_member *m, void *item, uint64_t key)
 	tab[key & mask] = n;
 	n->mnext = m->nodes;
 	m->nodes = n;
+	m->n++;
 	count++;
 	return 0;
 }
@@ -113,6 +114,7 @@ lindex_remove(struct lindex_member *m)
 		free(n);
 		count--;
 	}
+	m->n = 0;
 }
 
 void

@@ -5,7 +5,8 @@
  * under it. A link is filed under every key that may make it a candidate; a lookup
  * yields a superset (the caller checks each link as before), so a key filed too often
  * costs only a check. Each item is filed once per key; all its entries go when it
- * goes. Single-threaded, owned by link.c. */
+ * goes; the owner bounds how many an item has (link.c re-files a link from its
+ * current state when its entries outgrow it). Single-threaded, owned by link.c. */
 #ifndef QF_LINKINDEX_H
 #define QF_LINKINDEX_H
 
@@ -17,6 +18,7 @@ struct lindex_node;
 /* Embedded in each indexed item: the entries it is filed under (zeroed = none). */
 struct lindex_member {
 	struct lindex_node *nodes;
+	size_t              n;       /* entries in nodes */
 };
 
 enum lindex_kind {

@@ -54,11 +54,14 @@ test_keys_and_membership(void **state)
 	assert_int_equal(lindex_add(&b.m, &b, ka), 0);
 	assert_int_equal(lindex_add(&b.m, &b, lindex_key_bytes(LINDEX_ADDR, addr, 4)), 0);
 	assert_int_equal(lindex_count(), 3);
+	assert_int_equal(a.m.n, 1);                          /* entries per member */
+	assert_int_equal(b.m.n, 2);
 	assert_int_equal(count_under(ka), 2);
 	assert_int_equal(count_under(lindex_key_bytes(LINDEX_ADDR, addr, 4)), 1);
 	assert_int_equal(count_under(lindex_key_name(LINDEX_REMOTE, "other.org", 0)), 0);
 	lindex_remove(&b.m);
 	assert_null(b.m.nodes);
+	assert_int_equal(b.m.n, 0);
 	assert_int_equal(lindex_count(), 1);
 	a.hits = 0;
 	assert_int_equal(count_under(ka), 1);
