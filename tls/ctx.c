@@ -3,7 +3,10 @@
  * main.c builds one struct tls_ctx from the configuration at start-up (and on reload);
  * session.c creates sessions from its per-domain contexts. Every context trusts
  * cfg->ca_file, allows TLS 1.2 and 1.3, requests (never requires) a peer certificate and
- * uses memory I/O; a server session switches to the domain named by SNI. */
+ * uses memory I/O; a server session switches to the domain named by SNI. The CA file is
+ * read once per build into one store that every domain's contexts share: the system
+ * bundle costs about 330 KiB of signers, which two private copies per domain would
+ * multiply by twice the number of domains. */
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -23,8 +26,9 @@
 
 #define PATH_MAX_LEN 4096
 
-static WOLFSSL_CTX *ctx_make(const struct config *, const char *, const char *,
-    const char *, bool, const char **);
+static WOLFSSL_CTX *ctx_make(const struct config *, WOLFSSL_X509_STORE *, const char *,
+    const char *, const char *, bool, const char **);
+static WOLFSSL_X509_STORE *ca_store_load(const struct config *);
 static int sni_cb(WOLFSSL *, int *, void *);
 static int key_matches(const char *, const char *);
 static int resumption_setup(struct tls_ctx *, const struct config *);
@@ -92,10 +96,34 @@ static int groups[] = {
 	WOLFSSL_ECC_SECP521R1, WOLFSSL_FFDHE_2048,
 };
 
-/* One wolfSSL context for domain in one role, or NULL (logged). */
+/* The trusted CAs of cfg->ca_file, read once, in a store of their own (one reference,
+ * the caller's), or NULL when there is no ca_file or it cannot be read (logged). Read
+ * with wolfSSL_CertManagerLoadCA, which loads exactly as wolfSSL_CTX_load_verify_locations
+ * does; wolfSSL_X509_STORE_load_locations would also turn CRL checking on. */
+static WOLFSSL_X509_STORE *
+ca_store_load(const struct config *cfg)
+{
+	WOLFSSL_X509_STORE *st;
+
+	if (cfg->ca_file == NULL)
+		return NULL;
+	if ((st = wolfSSL_X509_STORE_new()) == NULL) {
+		log_warnx("tls ca_file=%s reason=out-of-memory", cfg->ca_file);
+		return NULL;
+	}
+	if (wolfSSL_CertManagerLoadCA(st->cm, cfg->ca_file, NULL) != WOLFSSL_SUCCESS) {
+		log_warnx("tls ca_file=%s reason=cannot-load", cfg->ca_file);
+		wolfSSL_X509_STORE_free(st);
+		return NULL;
+	}
+	return st;
+}
+
+/* One wolfSSL context for domain in one role, trusting the shared CA store cas (NULL
+ * with no ca_file), or NULL (logged). */
 static WOLFSSL_CTX *
-ctx_make(const struct config *cfg, const char *domain, const char *crt, const char *key,
-    bool server, const char **why)
+ctx_make(const struct config *cfg, WOLFSSL_X509_STORE *cas, const char *domain,
+    const char *crt, const char *key, bool server, const char **why)
 {
 	WOLFSSL_CTX *wc;
 	const char *what;
@@ -120,9 +148,16 @@ ctx_make(const struct config *cfg, const char *domain, const char *crt, const ch
 	    key_matches(crt, key) == 0)
 		goto fail;
 	what = "ca_file";
-	if (cfg->ca_file != NULL &&
-	    wolfSSL_CTX_load_verify_locations(wc, cfg->ca_file, NULL) != WOLFSSL_SUCCESS)
-		goto fail;
+	if (cfg->ca_file != NULL) {
+		/* The context takes a reference on the store and on its CA manager. */
+		if (cas == NULL || wolfSSL_X509_STORE_up_ref(cas) != WOLFSSL_SUCCESS)
+			goto fail;
+		wolfSSL_CTX_set_cert_store(wc, cas);
+		if (wolfSSL_CTX_get_cert_store(wc) != cas) {
+			wolfSSL_X509_STORE_free(cas);
+			goto fail;
+		}
+	}
 	/* Ask for the peer's certificate, record the PKIX verdict, never abort: the
 	 * stream layer decides (SASL EXTERNAL, dialback or refusal). */
 	wolfSSL_CTX_set_verify(wc, WOLFSSL_VERIFY_PEER, tls_session_verify_cb);
@@ -319,6 +354,7 @@ domains_build(const struct config *cfg, FILE *errs)
 {
 	struct tls_domain *list = NULL, **tail = &list;
 	char crt[PATH_MAX_LEN], key[PATH_MAX_LEN];
+	WOLFSSL_X509_STORE *cas = ca_store_load(cfg);
 
 	for (const struct cfg_domain *cd = cfg->domains; cd != NULL; cd = cd->next) {
 		struct tls_domain *d;
@@ -342,8 +378,8 @@ domains_build(const struct config *cfg, FILE *errs)
 		d->refs = 1;
 		*tail = d;
 		tail = &d->next;
-		if ((d->server = ctx_make(cfg, cd->name, c, k, true, &why)) == NULL ||
-		    (d->client = ctx_make(cfg, cd->name, c, k, false, &why)) == NULL)
+		if ((d->server = ctx_make(cfg, cas, cd->name, c, k, true, &why)) == NULL ||
+		    (d->client = ctx_make(cfg, cas, cd->name, c, k, false, &why)) == NULL)
 			goto fail;
 		log_debug("tls domain=%s certificate=%s loaded", cd->name, c);
 		continue;
@@ -353,8 +389,10 @@ fail:
 			    cfg->path ? cfg->path : "-", cd->line, cd->name, c ? c : "-",
 			    k ? k : "-", cfg->ca_file ? cfg->ca_file : "-", why);
 		domains_release(list);
+		wolfSSL_X509_STORE_free(cas);
 		return NULL;
 	}
+	wolfSSL_X509_STORE_free(cas);  /* the contexts hold theirs */
 	if (list == NULL) {
 		log_warnx("tls reason=no-domains-configured");
 		if (errs != NULL)

@@ -26,6 +26,12 @@
 #       and on B (s2s-in), then again after MEM_M4_BURST (20) messages of
 #       MEM_M4_BURST_SIZE (2000) bytes on every link (the fd limit is raised to the hard
 #       limit for it: quickfed A holds 2 fds per link).
+#   m5  MEM_M5_DOMAINS (500) configured domains more, each with its certificate and key,
+#       trusting the system CA bundle (/etc/ssl/certs/ca-certificates.crt, Debian's
+#       default ca_file): KiB per domain and the start-up time (until the status socket
+#       answers), against a quickfed with one domain and the same CA file. Every domain's
+#       TLS contexts share one CA store, so a domain must cost far less than a copy of the
+#       bundle (about 330 KiB with wolfSSL).
 # The table goes to stdout and BUILD_DIR/bench/memory.txt; the details (smaps_rollup, show
 # stats, show peers counted) to BUILD_DIR/bench/memory-details.txt. Every process started
 # is stopped by PID and the namespace is deleted (lib.sh cleanup). Unlike an integration
@@ -61,7 +67,8 @@ N4=${MEM_M4_LINKS:-1000}
 W4=${MEM_M4_WARM:-16}		# m4: warm-up links, in the baseline
 BURST4=${MEM_M4_BURST:-20}
 BURST4_SIZE=${MEM_M4_BURST_SIZE:-2000}
-SCENARIOS=${MEM_SCENARIOS:-m1 m2 m3 m4}
+N5=${MEM_M5_DOMAINS:-500}
+SCENARIOS=${MEM_SCENARIOS:-m1 m2 m3 m4 m5}
 FLOOD_N=2000			# m1: messages each hostile stream tries to write ...
 FLOOD_SIZE=1000			# ... of this many padding bytes (2 MB, far over the held budget)
 SWARM=$TOP/tests/bench/s2sswarm.py
@@ -474,6 +481,54 @@ limits {
 		row "(m4) after $BURST4 x $BURST4_SIZE B per link, B" "$base_b" "$after_b" link "$N4" 48 per
 	fi
 	kill_pid "$QFB_PID"
+	qf_down
+}
+
+# m5_up NAME NDOM: quickfed NAME (idle, log level info) with a.example and NDOM more
+# domains d<i>.example (A's certificate and key: a context does not check the name), all
+# trusting the system CA bundle; sets QF, QF_PID and M5_MS (ms until the status socket
+# answered). Waits up to 120 s: start-up grows with the domains.
+m5_up() {
+	local name=$1 n=$2 conf=$TMP/$1-qf.conf sock i t0
+	write_quickfed_conf "$conf" "$name" a.example A 127.0.1.1 127.0.1.2
+	sed -i 's/^log_level debug$/log_level info/' "$conf"
+	sed -i "s|^ca_file .*|ca_file $M5_BUNDLE|" "$conf"
+	for i in $(seq 1 "$n"); do
+		printf 'domain d%d.example {\n\tcertificate %s\n\tkey %s\n}\n' "$i" \
+			"$TMP/pki/A.crt" "$TMP/pki/A.key"
+	done >>"$conf"
+	sock=$(awk '$1 == "status_socket" { print $2 }' "$conf")
+	eval "QF_SOCK_qf$name=\$sock"
+	t0=$(date +%s%N)
+	ip netns exec "$NS" "$QF_BUILD/quickfed" -c "$conf" >"$TMP/qf$name.log" 2>&1 &
+	track_pid $!
+	QF_LOGS="$QF_LOGS $TMP/qf$name.log"
+	QF=qf$name QF_PID=$!
+	wait_for 600 nsx "$QF_BUILD/quickfedctl" -s "$sock" help ||
+		fail "m5: quickfed $name with $n more domains did not answer on $sock"
+	M5_MS=$((($(date +%s%N) - t0) / 1000000))
+}
+
+# m5: configured domains, all trusting the system CA bundle.
+scen_m5() {
+	local base peak ms1 msn
+	M5_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+	[ -s "$M5_BUNDLE" ] || fail "m5: no $M5_BUNDLE (package ca-certificates)"
+	log "m5: $N5 configured domains more, ca_file $M5_BUNDLE"
+	m5_up m5base 0
+	ms1=$M5_MS
+	base=$(rss_settled "$QF_PID")
+	detail "m5 one domain"
+	qf_down
+	m5_up m5many "$N5"
+	msn=$M5_MS
+	peak=$(rss_settled "$QF_PID")
+	detail "m5 $N5 domains more"
+	log "m5: RSS $base -> $peak KiB, start-up $ms1 -> $msn ms"
+	row "(m5) $N5 configured domains more" "$base" "$peak" domain "$N5" 64 per
+	note "(m5) ca_file $M5_BUNDLE ($(grep -c 'BEGIN CERTIFICATE' "$M5_BUNDLE") CAs):" \
+		"start-up until the status socket answered: $ms1 ms with 1 domain, $msn ms" \
+		"with $((N5 + 1))"
 	qf_down
 }
 

@@ -185,6 +185,81 @@ test_untrusted_client_and_wildcard_server(void **state)
 	fx_pair_close(&p);
 }
 
+/* Bytes a tls_ctx for the first ndom of a, b, c, wrong (pki basenames) holds while it
+ * exists, with ca_file tests/data/pki/<ca>. */
+static size_t
+ctx_cost(size_t ndom, const char *ca)
+{
+	static const char *const bases[] = { "a", "b", "c", "wrong" };
+	struct tcfg t;
+	struct tls_ctx *ctx;
+	size_t before, after;
+	char name[32];
+
+	fx_tcfg_bare(&t, NULL);
+	free(t.cfg.ca_file);
+	t.cfg.ca_file = fx_pki(ca);
+	for (size_t i = 0; i < ndom; i++) {
+		snprintf(name, sizeof(name), "%s.example", bases[i]);
+		tcfg_domain(&t, name, bases[i]);
+	}
+	before = fx_alloc_now();
+	ctx = fx_ctx(&t);
+	after = fx_alloc_now();
+	tls_ctx_free(ctx);
+	tcfg_free(&t);
+	return after > before ? after - before : 0;
+}
+
+/* The CA file is held once however many domains there are: each domain's two contexts
+ * share one store. bundle.crt is ca.crt after 40 other CAs, so what it costs beyond
+ * ca.crt is what every private copy would add. Verdicts through the shared store: a
+ * certificate of the last CA of the bundle is trusted in both directions, one of a CA
+ * outside it is not. */
+static void
+test_ca_file_shared(void **state)
+{
+	size_t bundle, per_dom_bundle, per_dom_ca;
+	struct fx_pair p;
+
+	(void)ctx_cost(4, "bundle.crt");  /* one-time allocations (wolfSSL's, stdio's) */
+	bundle = ctx_cost(1, "bundle.crt") - ctx_cost(1, "ca.crt");
+	per_dom_bundle = ctx_cost(4, "bundle.crt") - ctx_cost(1, "bundle.crt");
+	per_dom_ca = ctx_cost(4, "ca.crt") - ctx_cost(1, "ca.crt");
+	print_message("bundle: %zu bytes once; 3 more domains: %zu with it, %zu with ca.crt\n",
+	    bundle, per_dom_bundle, per_dom_ca);
+	/* 40 signers (EC P-256, about 870 bytes each in wolfSSL's CA table) */
+	assert_true(bundle > 40 * 512);
+	/* three more domains (six contexts) add less than a fifth of one copy, where
+	 * private copies would add six */
+	assert_true(per_dom_bundle < per_dom_ca + bundle / 5);
+
+	fx_tcfg_bare(&p.ct, NULL);
+	free(p.ct.cfg.ca_file);
+	p.ct.cfg.ca_file = fx_pki("bundle.crt");
+	tcfg_domain(&p.ct, "a.example", "a");
+	tcfg_domain(&p.ct, "c.example", "c");
+	fx_tcfg_bare(&p.st, NULL);
+	free(p.st.cfg.ca_file);
+	p.st.cfg.ca_file = fx_pki("bundle.crt");
+	tcfg_domain(&p.st, "b.example", "b");
+	tcfg_domain(&p.st, "self.example", "self");
+	p.cc = fx_ctx(&p.ct);
+	p.sc = fx_ctx(&p.st);
+	connect_pair(&p.l, p.cc, "c.example", "b.example", p.sc, "b.example");
+	assert_true(tls_session_peer_trusted(p.l.c));
+	assert_true(tls_session_peer_valid_for(p.l.c, "b.example"));
+	assert_true(tls_session_peer_trusted(p.l.s));
+	assert_true(tls_session_peer_valid_for(p.l.s, "c.example"));
+	tlslink_free(&p.l);
+	connect_pair(&p.l, p.cc, "a.example", "self.example", p.sc, "b.example");
+	assert_false(tls_session_peer_trusted(p.l.c));
+	assert_string_equal(tls_session_peer_verdict(p.l.c), "depth 0: self-signed certificate");
+	assert_true(tls_session_peer_valid_for(p.l.s, "a.example"));
+	tlslink_free(&p.l);
+	fx_pair_close(&p);
+}
+
 /* A raw wolfSSL TLS 1.2 client without any certificate: the server accepts it (client
  * certificates are requested, not required) and reports "no certificate". */
 static int
@@ -709,6 +784,7 @@ main(void)
 		cmocka_unit_test(test_certificate_identities),
 		cmocka_unit_test(test_selfsigned_generation),
 		cmocka_unit_test(test_ctx_errors),
+		cmocka_unit_test(test_ca_file_shared),
 		cmocka_unit_test(test_ctx_reload),
 	};
 

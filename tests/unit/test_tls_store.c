@@ -106,6 +106,45 @@ conn(struct pair *p, const char *host, unsigned port, bool read)
 	return resumed;
 }
 
+/* The handshake arrays are given back once a session is established (wolfSSL answers
+ * no client random without them), on both sides, and nothing depends on them: the
+ * client takes the NewSessionTicket that arrives after that and resumes with it, the
+ * resumed session gives its arrays back too, data goes both ways. */
+static void
+test_arrays_freed_after_handshake(void **state)
+{
+	char cdir[64], sdir[64];
+	unsigned char rnd[32];
+	struct tlslink l;
+	struct pair p;
+
+	fx_tmpdir(cdir, sizeof(cdir));
+	fx_tmpdir(sdir, sizeof(sdir));
+	pair_open(&p, cdir, sdir);
+	for (int round = 0; round < 2; round++) {
+		tlslink_init(&l);
+		l.c = tls_session_client(p.cc, "a.example", "b.example", &l.c_in, &l.c_out);
+		l.s = tls_session_server(p.sc, "b.example", &l.s_in, &l.s_out);
+		assert_int_equal(tls_session_set_target(l.c, "xmpp.b.example", 5269), 0);
+		assert_int_equal(tls_session_handshake(l.c), TLS_AGAIN);
+		/* mid-handshake the arrays are there */
+		assert_int_equal(wolfSSL_get_client_random(l.c->ssl, rnd, sizeof(rnd)), 32);
+		assert_int_equal(fx_handshake(&l), TLS_DONE);
+		assert_int_equal(tls_session_resumed(l.c), round == 1);
+		assert_int_equal(wolfSSL_get_client_random(l.c->ssl, rnd, sizeof(rnd)), 0);
+		assert_int_equal(wolfSSL_get_client_random(l.s->ssl, rnd, sizeof(rnd)), 0);
+		if (round == 0)
+			assert_int_equal(tls_store_count(p.cc->store), 0);
+		fx_exchange(&l);  /* the ticket arrives now */
+		fx_exchange(&l);
+		assert_int_equal(tls_store_count(p.cc->store), 1);
+		tlslink_free(&l);
+	}
+	pair_close(&p);
+	fx_rm_tree(cdir);
+	fx_rm_tree(sdir);
+}
+
 static void
 test_resume_store_and_restart(void **state)
 {
@@ -709,6 +748,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_resume_store_and_restart),
+		cmocka_unit_test(test_arrays_freed_after_handshake),
 		cmocka_unit_test(test_resume_identity_bound_to_ticket),
 		cmocka_unit_test(test_ticket_rotation_and_shared_keys),
 		cmocka_unit_test(test_store_bounds_and_expiry),

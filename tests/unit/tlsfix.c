@@ -270,3 +270,24 @@ fx_rm_tree(const char *dir)
 	closedir(dp);
 	assert_int_equal(rmdir(dir), 0);
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+/* ASan's allocator replaces malloc's; gcc 12 ships no header declaring this. */
+size_t __sanitizer_get_current_allocated_bytes(void);
+
+size_t
+fx_alloc_now(void)
+{
+	return __sanitizer_get_current_allocated_bytes();
+}
+#else
+#include <malloc.h>
+
+size_t
+fx_alloc_now(void)
+{
+	struct mallinfo2 m = mallinfo2();
+
+	return m.uordblks + m.hblkhd;
+}
+#endif

@@ -55,5 +55,7 @@ void fx_exchange(struct tlslink *l);
 long fx_status_value(struct tls_ctx *ctx, const char *name);
 void fx_tmpdir(char *out, size_t n);
 void fx_rm_tree(const char *dir);
+/* Bytes the process has allocated now (ASan's count under ASan, else malloc's). */
+size_t fx_alloc_now(void);
 
 #endif

@@ -14,6 +14,8 @@
 #   other-ca.crt/.key         a second CA nobody trusts
 #   foreign.crt/.key          SAN a.example, issued by other-ca (right name, untrusted)
 #   self.crt/.key             self-signed, SAN self.example
+#   bundle.crt                ca.crt after 40 throwaway CAs (keys discarded): a CA file the
+#                             size of a small system bundle (test_tls test_ca_file_shared)
 set -eu
 cd "$(dirname "$0")"
 DAYS=36500
@@ -65,4 +67,15 @@ leaf foreign a.example other-ca "subjectAltName=DNS:a.example"
 newkey self
 openssl req -new -x509 -key self.key -out self.crt -days $DAYS -sha256 -subj "/CN=self.example" \
     -addext "subjectAltName=DNS:self.example"
+bundle_make() {
+	: >"$tmp/bundle"
+	for i in $(seq 1 40); do
+		openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$tmp/k" 2>/dev/null
+		openssl req -new -x509 -key "$tmp/k" -days $DAYS -sha256 -subj "/CN=throwaway CA $i" \
+		    -addext "basicConstraints=critical,CA:TRUE" \
+		    -addext "keyUsage=critical,keyCertSign,cRLSign" >>"$tmp/bundle"
+	done
+	cat "$tmp/bundle" ca.crt >bundle.crt
+}
+bundle_make
 echo "test PKI written to $(pwd)"
