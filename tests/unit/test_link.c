@@ -21,6 +21,7 @@
 #include "../../dns/resolver.h"
 #include "../../s2s/dialback.h"
 #include "../../s2s/link.h"
+#include "../../s2s/linkindex.h"
 #include "../../s2s/peercaps.h"
 #include "../../s2s/stanza.h"
 #include "../fake/conn.h"
@@ -406,6 +407,76 @@ test_riders_on_initiator(void **state)
 	handle_release(r2.self);
 	handle_release(r3.self);
 	handle_release(r4.self);
+}
+
+/* lindex_each callback: counts the times it sees the link in arg's first word. */
+static void
+seen_link(void *item, void *arg)
+{
+	struct { struct link *l; int n; } *q = arg;
+
+	if (item == q->l)
+		q->n++;
+}
+
+static int
+filed_under(struct link *l, const char *remote)
+{
+	struct { struct link *l; int n; } q = { l, 0 };
+
+	lindex_each(lindex_key_name(LINDEX_REMOTE, remote, 0), seen_link, &q);
+	return q.n;
+}
+
+/* A link's entries in the link index stay bounded by what it carries now: 1,000
+ * riders for ever new remote domains come and go on an internet link (as a local server
+ * writing to many domains of one peer would make them); the link is re-filed from its
+ * current state whenever its entries reach twice that, so the index holds a handful of
+ * entries for it, not 1,000; the rider still on it and its own remote stay filed, an
+ * early departed rider does not. */
+static void
+test_index_refiled(void **state)
+{
+	static const struct link_ops relay = {
+		.kind = HANDLE_ROUTE, .ready = o_ready, .closed = o_closed,
+	};
+	struct rec o = { 0 }, keep = { 0 }, r = { 0 };
+	struct resolve_target t;
+	char remote[64];
+	size_t most = 0;
+	struct conn *c;
+	struct link *l;
+
+	(void)state;
+	memset(&t, 0, sizeof(t));
+	snprintf(t.host, sizeof(t.host), "xmpp.remote.example");
+	t.port = 5269;
+	o.self = handle_new(HANDLE_ROUTE, &o);
+	keep.self = handle_new(HANDLE_ROUTE, &keep);
+	r.self = handle_new(HANDLE_ROUTE, &r);
+	l = link_connect(&t, STREAM_INTERNET, STREAM_RELAY, "a.example", "remote.example",
+	    &relay, o.self);
+	assert_non_null(l);
+	c = fc_last();
+	assert_int_equal(link_ride(l, "a.example", "keep.example", &rider_ops, keep.self), 0);
+	for (int i = 0; i < 1000; i++) {
+		snprintf(remote, sizeof(remote), "r%d.example", i);
+		assert_int_equal(link_ride(l, "a.example", remote, &rider_ops, r.self), 0);
+		assert_int_equal(filed_under(l, remote), 1);
+		link_unride(l, r.self);
+		if (lindex_count() > most)
+			most = lindex_count();
+	}
+	/* while a rider is on besides keep: 3 + 2 riders + 0 pairs, re-filed over 10 */
+	assert_true(most <= 10);
+	assert_int_equal(filed_under(l, "keep.example"), 1);
+	assert_int_equal(filed_under(l, "remote.example"), 1);
+	assert_int_equal(filed_under(l, "r0.example"), 0);
+	fc_destroy(c, "peer-closed");
+	assert_int_equal(lindex_count(), 0);
+	handle_release(o.self);
+	handle_release(keep.self);
+	handle_release(r.self);
 }
 
 static int rx_verify;
@@ -796,6 +867,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_relay_deadline_and_send, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_handle, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_riders_on_initiator, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_index_refiled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bidi_receiver_rider, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_keeps_until_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_sent_before_enabled, setup, teardown),
