@@ -384,6 +384,72 @@ test_tls11_refused(void **state)
 	raw_close(&w, rc);
 }
 
+/* Run a raw client (method ctx rc, suites list) against a tls/ server for b.example;
+ * returns the server's result and leaves the suite in *suite. */
+static enum tls_result
+raw_suite(WOLFSSL_METHOD *m, const char *list, char *suite, size_t n)
+{
+	struct raw w;
+	WOLFSSL_CTX *rc;
+	enum tls_result r = TLS_AGAIN;
+
+	assert_non_null(rc = wolfSSL_CTX_new(m));
+	assert_int_equal(wolfSSL_CTX_set_cipher_list(rc, list), WOLFSSL_SUCCESS);
+	raw_open(&w, rc);
+	for (int i = 0; i < 10 && r == TLS_AGAIN; i++) {
+		wolfSSL_connect(w.rs);
+		fx_move(&w.l.c_out, &w.l.s_in);
+		r = tls_session_handshake(w.l.s);
+		fx_move(&w.l.s_out, &w.l.c_in);
+	}
+	snprintf(suite, n, "%s", r == TLS_DONE ? wolfSSL_get_cipher(w.l.s->ssl) : "-");
+	raw_close(&w, rc);
+	return r;
+}
+
+/* Cipher suites: quickfed offers and accepts TLS 1.3's AEAD suites and, for TLS 1.2,
+ * ECDHE/DHE with AES-GCM or ChaCha20-Poly1305 only (Debian's wolfSSL enables NULL,
+ * RC4, 3DES, anonymous and CBC suites by default); ChaCha20-Poly1305 is preferred with
+ * Debian's software AES, AES-GCM with an AES-NI build, and the server's order wins. */
+static void
+test_cipher_suites(void **state)
+{
+#ifdef WOLFSSL_AESNI
+	static const char *fast13 = "TLS13-AES128-GCM-SHA256";
+	static const char *fast12 = "ECDHE-ECDSA-AES128-GCM-SHA256";
+#else
+	static const char *fast13 = "TLS13-CHACHA20-POLY1305-SHA256";
+	static const char *fast12 = "ECDHE-ECDSA-CHACHA20-POLY1305";
+#endif
+	struct fx_pair p;
+	char suite[64];
+
+	pair_open(&p, "a.example", "a", "b.example", "b");
+	connect_pair(&p.l, p.cc, "a.example", "b.example", p.sc, "b.example");
+	assert_string_equal(wolfSSL_get_cipher(p.l.c->ssl), fast13);
+	assert_string_equal(wolfSSL_get_cipher(p.l.s->ssl), fast13);
+	tlslink_free(&p.l);
+	fx_pair_close(&p);
+
+	/* the server's order wins over a client's that lists AES first */
+	assert_int_equal(raw_suite(wolfTLSv1_3_client_method(),
+	    "TLS13-AES256-GCM-SHA384:TLS13-AES128-GCM-SHA256:TLS13-CHACHA20-POLY1305-SHA256",
+	    suite, sizeof(suite)), TLS_DONE);
+	assert_string_equal(suite, fast13);
+	assert_int_equal(raw_suite(wolfTLSv1_2_client_method(),
+	    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:"
+	    "ECDHE-ECDSA-CHACHA20-POLY1305", suite, sizeof(suite)), TLS_DONE);
+	assert_string_equal(suite, fast12);
+	/* a client offering only suites without encryption, broken or anonymous ones, or
+	 * CBC, finds none in common */
+	assert_int_equal(raw_suite(wolfTLSv1_3_client_method(), "TLS13-SHA256-SHA256",
+	    suite, sizeof(suite)), TLS_FAILED);
+	assert_int_equal(raw_suite(wolfTLSv1_2_client_method(),
+	    "ECDHE-ECDSA-NULL-SHA:ECDHE-ECDSA-RC4-SHA:ECDHE-ECDSA-DES-CBC3-SHA:"
+	    "ADH-AES128-SHA:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA384",
+	    suite, sizeof(suite)), TLS_FAILED);
+}
+
 /* --- data --------------------------------------------------------------------------- */
 
 static void
@@ -778,6 +844,7 @@ main(void)
 		cmocka_unit_test(test_untrusted_client_and_wildcard_server),
 		cmocka_unit_test(test_tls12_client_without_certificate),
 		cmocka_unit_test(test_tls11_refused),
+		cmocka_unit_test(test_cipher_suites),
 		cmocka_unit_test(test_application_data_split_and_close),
 		cmocka_unit_test(test_pipelined_first_flight),
 		cmocka_unit_test(test_name_rules),
