@@ -100,7 +100,8 @@ static int groups[] = {
  * "intermediate" set (ECDHE or DHE, AES-GCM or ChaCha20-Poly1305). Debian's wolfSSL is
  * built with every suite it knows enabled by default: NULL encryption (TLS13-SHA256-
  * SHA256, ECDHE-ECDSA-NULL-SHA), RC4, 3DES, anonymous DH and CBC would otherwise be
- * offered, and a peer server could pick one (RFC 9325 forbids offering the first four).
+ * offered, and a peer server could pick one (RFC 9325, BCP 195, rules these out or
+ * advises against them).
  * ChaCha20-Poly1305 comes first with Debian's wolfSSL, which does AES in portable C with
  * lookup tables: there AES-128-GCM took 18 us per 2 KiB record and ChaCha20-Poly1305
  * 8.4 us; ChaCha20 runs in constant time, where table-based AES leaks through the CPU
