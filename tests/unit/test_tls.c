@@ -358,13 +358,29 @@ test_tls12_client_without_certificate(void **state)
 	raw_close(&w, rc);
 }
 
+/* The raw client and the server in turns until the server is done or fails (at most
+ * 10 rounds); returns the server's result. */
+static enum tls_result
+raw_handshake(struct raw *w)
+{
+	enum tls_result r = TLS_AGAIN;
+
+	for (int i = 0; i < 10 && r == TLS_AGAIN; i++) {
+		wolfSSL_connect(w->rs);
+		fx_move(&w->l.c_out, &w->l.s_in);
+		r = tls_session_handshake(w->l.s);
+		fx_move(&w->l.s_out, &w->l.c_in);
+	}
+	return r;
+}
+
 /* A client that only speaks TLS 1.1 is refused: TLS 1.2 is the minimum. */
 static void
 test_tls11_refused(void **state)
 {
 	struct raw w;
 	WOLFSSL_CTX *rc;
-	enum tls_result r = TLS_AGAIN;
+	enum tls_result r;
 
 	rc = wolfSSL_CTX_new(wolfTLSv1_1_client_method());
 	if (rc == NULL) {
@@ -372,12 +388,7 @@ test_tls11_refused(void **state)
 		return;
 	}
 	raw_open(&w, rc);
-	for (int i = 0; i < 10 && r == TLS_AGAIN; i++) {
-		wolfSSL_connect(w.rs);
-		fx_move(&w.l.c_out, &w.l.s_in);
-		r = tls_session_handshake(w.l.s);
-		fx_move(&w.l.s_out, &w.l.c_in);
-	}
+	r = raw_handshake(&w);
 	assert_int_equal(r, TLS_FAILED);
 	assert_false(tls_session_established(w.l.s));
 	assert_true(strlen(tls_session_error(w.l.s)) > 0);
@@ -391,17 +402,12 @@ raw_suite(WOLFSSL_METHOD *m, const char *list, char *suite, size_t n)
 {
 	struct raw w;
 	WOLFSSL_CTX *rc;
-	enum tls_result r = TLS_AGAIN;
+	enum tls_result r;
 
 	assert_non_null(rc = wolfSSL_CTX_new(m));
 	assert_int_equal(wolfSSL_CTX_set_cipher_list(rc, list), WOLFSSL_SUCCESS);
 	raw_open(&w, rc);
-	for (int i = 0; i < 10 && r == TLS_AGAIN; i++) {
-		wolfSSL_connect(w.rs);
-		fx_move(&w.l.c_out, &w.l.s_in);
-		r = tls_session_handshake(w.l.s);
-		fx_move(&w.l.s_out, &w.l.c_in);
-	}
+	r = raw_handshake(&w);
 	snprintf(suite, n, "%s", r == TLS_DONE ? wolfSSL_get_cipher(w.l.s->ssl) : "-");
 	raw_close(&w, rc);
 	return r;
