@@ -36,6 +36,8 @@
 #define LINK_MAGIC 0x6c696e6bu  /* "link" */
 #define PROVE_PERIOD 0.05       /* s between looks at what TCP acknowledged */
 #define ACK_WAIT 1.0            /* s an <a/> may wait for releases (XEP-0198 gate) */
+#define ACK_DELAY 0.1           /* s an <r/> waits for more stanzas to ask about */
+#define ACK_BATCH 16            /* ... unless this many are unacknowledged */
 
 struct link {
 	unsigned int     magic;
@@ -65,6 +67,7 @@ struct link {
 	size_t           ua_tcp;        /* of them, waiting for TCP's proof */
 	ev_timer         prove;         /* polls TCP's proof while ua_tcp > 0 */
 	ev_timer         ack_wait;      /* an <r/> waits for releases (stream_sm_answer) */
+	ev_timer         ack_ask;       /* our next <r/> waits for more stanzas (ACK_DELAY) */
 	bool             ua_blocked;    /* a send was refused at limits { queue_bytes } */
 	bool             end_when_acked; /* shutdown: end the stream once all is acked */
 	ev_timer         live;          /* liveness of a ready initiator: probes, deadline */
@@ -127,6 +130,8 @@ static void ua_room(struct link *);
 static void prove_tcp(struct link *);
 static void live_cb(EV_P_ ev_timer *, int);
 static void ask_ack(struct link *);
+static void ask_ack_soon(struct link *);
+static void ack_ask_cb(EV_P_ ev_timer *, int);
 static void riders_ready(struct link *);
 static void rider_free(struct link *, struct rider *);
 static bool rider_owner(const struct rider *, void **);
@@ -228,6 +233,8 @@ link_new(const struct link_ops *ops, struct handle owner)
 	l->prove.data = l;
 	ev_init(&l->ack_wait, ack_wait_cb);
 	l->ack_wait.data = l;
+	ev_init(&l->ack_ask, ack_ask_cb);
+	l->ack_ask.data = l;
 	return l;
 }
 
@@ -483,6 +490,7 @@ c_closed(struct link *l, const char *reason, bool timed_out)
 	ev_timer_stop(loop, &l->live);
 	ev_timer_stop(loop, &l->prove);
 	ev_timer_stop(loop, &l->ack_wait);
+	ev_timer_stop(loop, &l->ack_ask);
 	if (l->dane_req != NULL) {
 		resolver_cancel(l->dane_req);
 		l->dane_req = NULL;
@@ -1156,7 +1164,7 @@ send_one(struct link *l, struct stanza *st, bool owned)
 		l->ua_n++;
 		l->ua_bytes += keep->cost;
 		if (sm) {
-			ask_ack(l);   /* one <r/> outstanding at a time */
+			ask_ack_soon(l);   /* one <r/> outstanding at a time */
 		} else {
 			l->ua_tcp++;
 			if (!ev_is_active(&l->prove)) {
@@ -1210,10 +1218,8 @@ s_acked(void *arg, uint32_t n, bool failed)
 		ev_timer_set(&l->prove, 0., PROVE_PERIOD);
 		ev_timer_start(loop, &l->prove);
 	}
-	if (l->ua_n > l->ua_tcp) {
-		ask_ack(l);   /* the rest: asked about in the next round trip */
-		conn_flush(l->conn);
-	}
+	if (l->ua_n > l->ua_tcp)
+		ask_ack_soon(l);   /* the rest */
 	ua_room(l);
 }
 
@@ -1339,6 +1345,40 @@ ask_ack(struct link *l)
 	stream_sm_request(l->st);
 	if (!was && stream_sm_waiting(l->st))
 		l->r_at = ev_now(loop);
+}
+
+/* Ask for an ack of what is unacknowledged: at once when ACK_BATCH stanzas or half of
+ * limits { queue_bytes } wait for one (a sender must not stall on a request held
+ * back), else after ACK_DELAY, so that one <r/> and one <a/> cover the stanzas of that
+ * time instead of one pair each at a few stanzas a second. */
+static void
+ask_ack_soon(struct link *l)
+{
+	if (stream_sm_waiting(l->st))
+		return;
+	if (l->ua_n - l->ua_tcp >= ACK_BATCH || l->ua_bytes >= cfg->queue_bytes / 2) {
+		ev_timer_stop(loop, &l->ack_ask);
+		ask_ack(l);
+		conn_flush(l->conn);
+		return;
+	}
+	if (!ev_is_active(&l->ack_ask)) {
+		ev_timer_set(&l->ack_ask, ACK_DELAY, 0.);
+		ev_timer_start(loop, &l->ack_ask);
+	}
+}
+
+static void
+ack_ask_cb(EV_P_ ev_timer *w, int revents)
+{
+	struct link *l = w->data;
+
+	(void)EV_A;
+	(void)revents;
+	if (!link_open(l) || l->ua_n == l->ua_tcp)
+		return;
+	ask_ack(l);
+	conn_flush(l->conn);
 }
 
 /* Liveness of a ready relay link (issue 11): an <r/> unanswered for timeouts { dead }

@@ -613,6 +613,15 @@ numbered_cost(void)
 /* A relay on the loopback leg (a.example, remote.example) to a local server that offers
  * stream management: ready (our <enable/> went out), and with enabled, answered.
  * With cfg.stream_management off: ready, nothing asked. */
+/* Run the loop until an <r/> is in c's output (ACK_DELAY; at most 50 turns). */
+static void
+run_until_r(struct conn *c)
+{
+	for (int i = 0; i < 50 && strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>") == NULL; i++)
+		ev_run(loop, EVRUN_ONCE);
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+}
+
 static struct link *
 sm_link(struct rec *r, bool enabled)
 {
@@ -665,7 +674,8 @@ test_sm_keeps_until_acked(void **state)
 	assert_int_equal(link_send_take(l, numbered('1')), 0);
 	assert_int_equal(stanza_count_alive(), alive + 1);   /* kept */
 	assert_non_null(strstr(c->out.data, "<body>1</body>"));
-	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	assert_null(strstr(c->out.data, "<r "));             /* asked a little later */
+	run_until_r(c);
 	buf_reset(&c->out);
 	assert_int_equal(link_send_take(l, numbered('2')), 0);
 	assert_null(strstr(c->out.data, "<r "));             /* one <r/> outstanding */
@@ -677,7 +687,7 @@ test_sm_keeps_until_acked(void **state)
 	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
 	assert_int_equal(stanza_count_alive(), alive + 2);
 	assert_int_equal(qf_stats.sm_acked, 1);
-	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));   /* the rest */
+	run_until_r(c);                                      /* the rest */
 	assert_int_equal(r.closed, 0);
 	fc_destroy(c, "peer-closed");
 	assert_string_equal(requeued, "32");                 /* newest first */
@@ -699,6 +709,47 @@ test_sm_keeps_until_acked(void **state)
 	fc_destroy(c, "peer-closed");
 	assert_string_equal(requeued, "");
 	assert_int_equal(r.closed, 1);
+	handle_release(r.self);
+}
+
+/* One <r/> for many stanzas: ACK_BATCH (16) unacknowledged, or half of limits
+ * { queue_bytes } held, ask at once (a sender must not stall on a held-back request);
+ * fewer wait for ACK_DELAY. */
+static void
+test_sm_ack_batching(void **state)
+{
+	struct rec r = { 0 };
+	struct conn *c;
+	struct link *l;
+	size_t alive, qb = cfg.queue_bytes;
+
+	(void)state;
+	cfg.stream_management = true;
+	requeued[0] = '\0';
+	alive = stanza_count_alive();
+	l = sm_link(&r, true);
+	c = fc_last();
+	for (char i = 0; i < 15; i++) {
+		assert_int_equal(link_send_take(l, numbered((char)('a' + i))), 0);
+		assert_null(strstr(c->out.data, "<r "));
+	}
+	assert_int_equal(link_send_take(l, numbered('z')), 0);   /* the 16th */
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	buf_reset(&c->out);
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='16'/>");
+	assert_int_equal(stanza_count_alive(), alive);
+	assert_int_equal(qf_stats.sm_acked, 16);
+	/* half the queue budget held asks at once too */
+	cfg.queue_bytes = 4 * numbered_cost();
+	assert_int_equal(link_send_take(l, numbered('1')), 0);
+	assert_null(strstr(c->out.data, "<r "));
+	assert_int_equal(link_send_take(l, numbered('2')), 0);
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	cfg.queue_bytes = qb;
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='18'/>");
+	assert_int_equal(stanza_count_alive(), alive);
+	fc_destroy(c, "peer-closed");
+	assert_string_equal(requeued, "");
 	handle_release(r.self);
 }
 
@@ -870,6 +921,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_index_refiled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bidi_receiver_rider, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_keeps_until_acked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sm_ack_batching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_sent_before_enabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_queue_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_proof, setup, teardown),
