@@ -36,7 +36,7 @@
 #define LINK_MAGIC 0x6c696e6bu  /* "link" */
 #define PROVE_PERIOD 0.05       /* s between looks at what TCP acknowledged */
 #define ACK_WAIT 1.0            /* s an <a/> may wait for releases (XEP-0198 gate) */
-#define ACK_DELAY 0.1           /* s an <r/> waits for more stanzas to ask about */
+#define ACK_DELAY 0.1           /* s at least between two <r/> (ask_ack_soon) */
 #define ACK_BATCH 16            /* ... unless this many are unacknowledged */
 
 struct link {
@@ -73,6 +73,7 @@ struct link {
 	ev_timer         live;          /* liveness of a ready initiator: probes, deadline */
 	double           last_in;       /* when the peer last sent anything */
 	double           r_at;          /* when our outstanding <r/> went out */
+	double           r_last;        /* when ask_ack last sent one (ACK_DELAY) */
 	struct link     *prev, *next;   /* all links, newest first (for status, shutdown) */
 	struct lindex_member idx;       /* where link_find_ride finds it (linkindex.h) */
 	unsigned long    seen;          /* link_find_ride: the lookup that last checked it */
@@ -1344,26 +1345,31 @@ ask_ack(struct link *l)
 
 	stream_sm_request(l->st);
 	if (!was && stream_sm_waiting(l->st))
-		l->r_at = ev_now(loop);
+		l->r_at = l->r_last = ev_now(loop);
 }
 
-/* Ask for an ack of what is unacknowledged: at once when ACK_BATCH stanzas or half of
- * limits { queue_bytes } wait for one (a sender must not stall on a request held
- * back), else after ACK_DELAY, so that one <r/> and one <a/> cover the stanzas of that
- * time instead of one pair each at a few stanzas a second. */
+/* Ask for an ack of what is unacknowledged, at most one <r/> per ACK_DELAY: at once
+ * (with the stanza just written, in its TLS record) when the last <r/> is that old,
+ * when ACK_BATCH stanzas wait, or when half of limits { queue_bytes } is kept (a sender
+ * must not stall on a request held back); else when ACK_DELAY has passed since the
+ * last one. A link carrying a stanza now and then asks with each, as before; one
+ * carrying tens a second asks once for several, instead of an <r/> and an <a/> each. */
 static void
 ask_ack_soon(struct link *l)
 {
+	double now = ev_now(loop);
+
 	if (stream_sm_waiting(l->st))
 		return;
-	if (l->ua_n - l->ua_tcp >= ACK_BATCH || l->ua_bytes >= cfg->queue_bytes / 2) {
+	if (now - l->r_last >= ACK_DELAY || l->ua_n - l->ua_tcp >= ACK_BATCH ||
+	    l->ua_bytes >= cfg->queue_bytes / 2) {
 		ev_timer_stop(loop, &l->ack_ask);
 		ask_ack(l);
 		conn_flush(l->conn);
 		return;
 	}
 	if (!ev_is_active(&l->ack_ask)) {
-		ev_timer_set(&l->ack_ask, ACK_DELAY, 0.);
+		ev_timer_set(&l->ack_ask, l->r_last + ACK_DELAY - now, 0.);
 		ev_timer_start(loop, &l->ack_ask);
 	}
 }

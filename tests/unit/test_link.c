@@ -674,8 +674,7 @@ test_sm_keeps_until_acked(void **state)
 	assert_int_equal(link_send_take(l, numbered('1')), 0);
 	assert_int_equal(stanza_count_alive(), alive + 1);   /* kept */
 	assert_non_null(strstr(c->out.data, "<body>1</body>"));
-	assert_null(strstr(c->out.data, "<r "));             /* asked a little later */
-	run_until_r(c);
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));   /* with it */
 	buf_reset(&c->out);
 	assert_int_equal(link_send_take(l, numbered('2')), 0);
 	assert_null(strstr(c->out.data, "<r "));             /* one <r/> outstanding */
@@ -687,7 +686,8 @@ test_sm_keeps_until_acked(void **state)
 	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
 	assert_int_equal(stanza_count_alive(), alive + 2);
 	assert_int_equal(qf_stats.sm_acked, 1);
-	run_until_r(c);                                      /* the rest */
+	assert_null(strstr(c->out.data, "<r "));     /* not twice within ACK_DELAY ... */
+	run_until_r(c);                              /* ... the rest once it has passed */
 	assert_int_equal(r.closed, 0);
 	fc_destroy(c, "peer-closed");
 	assert_string_equal(requeued, "32");                 /* newest first */
@@ -712,9 +712,10 @@ test_sm_keeps_until_acked(void **state)
 	handle_release(r.self);
 }
 
-/* One <r/> for many stanzas: ACK_BATCH (16) unacknowledged, or half of limits
- * { queue_bytes } held, ask at once (a sender must not stall on a held-back request);
- * fewer wait for ACK_DELAY. */
+/* At most one <r/> per ACK_DELAY: the first stanza asks at once (in its record); within
+ * ACK_DELAY of that <r/>, 16 (ACK_BATCH) unacknowledged stanzas or half of limits
+ * { queue_bytes } held ask at once (a sender must not stall on a held-back request),
+ * fewer wait until ACK_DELAY has passed. */
 static void
 test_sm_ack_batching(void **state)
 {
@@ -729,6 +730,10 @@ test_sm_ack_batching(void **state)
 	alive = stanza_count_alive();
 	l = sm_link(&r, true);
 	c = fc_last();
+	assert_int_equal(link_send_take(l, numbered('0')), 0);
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
+	buf_reset(&c->out);
 	for (char i = 0; i < 15; i++) {
 		assert_int_equal(link_send_take(l, numbered((char)('a' + i))), 0);
 		assert_null(strstr(c->out.data, "<r "));
@@ -736,9 +741,10 @@ test_sm_ack_batching(void **state)
 	assert_int_equal(link_send_take(l, numbered('z')), 0);   /* the 16th */
 	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
 	buf_reset(&c->out);
-	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='16'/>");
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='17'/>");
 	assert_int_equal(stanza_count_alive(), alive);
-	assert_int_equal(qf_stats.sm_acked, 16);
+	assert_int_equal(qf_stats.sm_acked, 17);
+	buf_reset(&c->out);
 	/* half the queue budget held asks at once too */
 	cfg.queue_bytes = 4 * numbered_cost();
 	assert_int_equal(link_send_take(l, numbered('1')), 0);
@@ -746,7 +752,13 @@ test_sm_ack_batching(void **state)
 	assert_int_equal(link_send_take(l, numbered('2')), 0);
 	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
 	cfg.queue_bytes = qb;
-	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='18'/>");
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='19'/>");
+	/* one more stanza within ACK_DELAY waits for it */
+	buf_reset(&c->out);
+	assert_int_equal(link_send_take(l, numbered('3')), 0);
+	assert_null(strstr(c->out.data, "<r "));
+	run_until_r(c);
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='20'/>");
 	assert_int_equal(stanza_count_alive(), alive);
 	fc_destroy(c, "peer-closed");
 	assert_string_equal(requeued, "");
