@@ -131,6 +131,7 @@ static void ua_room(struct link *);
 static void prove_tcp(struct link *);
 static void live_cb(EV_P_ ev_timer *, int);
 static void ask_ack(struct link *);
+static void index_file(struct link *);
 static void ask_ack_soon(struct link *);
 static void ack_ask_cb(EV_P_ ev_timer *, int);
 static void riders_ready(struct link *);
@@ -259,10 +260,7 @@ link_attach(struct link *l, struct conn *c, enum stream_role role, enum stream_s
 	l->st->origin = l->self;
 	l->st->cid = c->id;
 	conn_set_names(c, l->st->local, l->st->remote);
-	if (side == STREAM_LOCAL)
-		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_LOCAL_SIDE, "", 0));
-	else if (remote[0] != '\0')
-		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_REMOTE, remote, 0));
+	index_file(l);
 	l->next = all;
 	if (all)
 		all->prev = l;
@@ -326,10 +324,7 @@ link_connect(const struct resolve_target *t, enum stream_side side,
 	conn_set_tlsa(c, t);
 	memcpy(&l->taddr, &t->addr, sizeof(l->taddr));
 	l->taddrlen = t->addrlen;
-	if (side == STREAM_INTERNET) {
-		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_TARGET, t->host, t->port));
-		(void)lindex_add(&l->idx, l, lindex_key_bytes(LINDEX_ADDR, &t->addr, t->addrlen));
-	}
+	index_file(l);   /* now under its target and address too */
 	if (t->direct_tls)
 		stream_direct_tls(l->st);
 	return l;
@@ -683,12 +678,19 @@ s_stanza(void *arg, struct stanza *st)
 static void
 index_add(struct link *l, uint64_t key)
 {
-	const struct stream *s = l->st;
-	size_t now = 3 + l->nriders + s->n_pairs;
-
 	(void)lindex_add(&l->idx, l, key);
-	if (l->idx.n <= 2 * now)
-		return;
+	if (l->idx.n > 2 * (3 + l->nriders + l->st->n_pairs))
+		index_file(l);
+}
+
+/* (Re)file l in the link index from what it is now: every link on the local side under
+ * that side; an internet link under its remote domain, its connect target and address
+ * (initiators, once known), its riders' and its pairs' remote domains. */
+static void
+index_file(struct link *l)
+{
+	const struct stream *s = l->st;
+
 	lindex_remove(&l->idx);
 	if (s->side == STREAM_LOCAL) {
 		(void)lindex_add(&l->idx, l, lindex_key_name(LINDEX_LOCAL_SIDE, "", 0));

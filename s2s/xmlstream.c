@@ -287,23 +287,18 @@ static bool
 scan(struct xmlstream *xs, const char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		char c;
+		char c = p[i];
 
-		if (xs->lex == LEX_CONTENT) {   /* text: only a '<' matters, found by memchr */
+		switch (xs->lex) {
+		case LEX_CONTENT: {   /* text: only a '<' matters, found by memchr */
 			const char *lt = memchr(p + i, '<', n - i);
 
 			if (lt == NULL)
-				break;
+				return true;
 			xs->lex = LEX_LT;
 			i = (size_t)(lt - p);
-			continue;
-		}
-		c = p[i];
-		switch (xs->lex) {
-		case LEX_CONTENT:
-			if (c == '<')
-				xs->lex = LEX_LT;
 			break;
+		}
 		case LEX_LT:
 			xs->lex_run = 0;
 			if (c == '!')

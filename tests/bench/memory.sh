@@ -487,9 +487,9 @@ limits {
 # m5_up NAME NDOM: quickfed NAME (idle, log level info) with a.example and NDOM more
 # domains d<i>.example (A's certificate and key: a context does not check the name), all
 # trusting the system CA bundle; sets QF, QF_PID and M5_MS (ms until the status socket
-# answered). Waits up to 120 s: start-up grows with the domains.
+# answered; lib.sh's start_quickfed, which waits up to 10 s).
 m5_up() {
-	local name=$1 n=$2 conf=$TMP/$1-qf.conf sock i t0
+	local name=$1 n=$2 conf=$TMP/$1-qf.conf i t0
 	write_quickfed_conf "$conf" "$name" a.example A 127.0.1.1 127.0.1.2
 	sed -i 's/^log_level debug$/log_level info/' "$conf"
 	sed -i "s|^ca_file .*|ca_file $M5_BUNDLE|" "$conf"
@@ -497,16 +497,11 @@ m5_up() {
 		printf 'domain d%d.example {\n\tcertificate %s\n\tkey %s\n}\n' "$i" \
 			"$TMP/pki/A.crt" "$TMP/pki/A.key"
 	done >>"$conf"
-	sock=$(awk '$1 == "status_socket" { print $2 }' "$conf")
-	eval "QF_SOCK_qf$name=\$sock"
 	t0=$(date +%s%N)
-	ip netns exec "$NS" "$QF_BUILD/quickfed" -c "$conf" >"$TMP/qf$name.log" 2>&1 &
-	track_pid $!
-	QF_LOGS="$QF_LOGS $TMP/qf$name.log"
-	QF=qf$name QF_PID=$!
-	wait_for 600 nsx "$QF_BUILD/quickfedctl" -s "$sock" help ||
-		fail "m5: quickfed $name with $n more domains did not answer on $sock"
+	start_quickfed "qf$name" "$conf"
 	M5_MS=$((($(date +%s%N) - t0) / 1000000))
+	QF=qf$name
+	eval "QF_PID=\$QF_PID_$QF"
 }
 
 # m5: configured domains, all trusting the system CA bundle.

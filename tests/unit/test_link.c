@@ -409,11 +409,16 @@ test_riders_on_initiator(void **state)
 	handle_release(r4.self);
 }
 
-/* lindex_each callback: counts the times it sees the link in arg's first word. */
+/* A link looked for in the index, and how often lindex_each showed it. */
+struct seen {
+	struct link *l;
+	int          n;
+};
+
 static void
 seen_link(void *item, void *arg)
 {
-	struct { struct link *l; int n; } *q = arg;
+	struct seen *q = arg;
 
 	if (item == q->l)
 		q->n++;
@@ -422,7 +427,7 @@ seen_link(void *item, void *arg)
 static int
 filed_under(struct link *l, const char *remote)
 {
-	struct { struct link *l; int n; } q = { l, 0 };
+	struct seen q = { l, 0 };
 
 	lindex_each(lindex_key_name(LINDEX_REMOTE, remote, 0), seen_link, &q);
 	return q.n;
