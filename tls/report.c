@@ -2,7 +2,8 @@
  * SPDX-License-Identifier: ISC
  * main.c calls tls_register_status() once the status socket exists; the answer lists
  * handshake counts by role (full vs resumed), the resumption rate, DANE outcomes, the
- * age of the current ticket key and the number of saved client sessions. tls_emit() gives
+ * age of the current ticket key, the number of saved client sessions and the bytes of
+ * all-zero session pages given back after handshakes (session.c). tls_emit() gives
  * the same numbers as samples, for the metrics (core/metrics.c). */
 #include <inttypes.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ static const struct sample_family fam_store = { NULL, SAMPLE_GAUGE,
 	"client sessions saved for resumption" };
 static const struct sample_family fam_rejected = { NULL, SAMPLE_COUNTER,
 	"saved client sessions refused (corrupt, expired)" };
+static const struct sample_family fam_trimmed = { NULL, SAMPLE_COUNTER,
+	"bytes of all-zero wolfSSL session pages given back after handshakes" };
 
 static void
 put_handshakes(struct sample_sink *sink, const char *kind, const char *role, uint64_t n)
@@ -64,6 +67,7 @@ tls_emit(void *arg, struct sample_sink *sink)
 	    tls_ticketkeys_age(ctx->tickets, time(NULL)));
 	sample_put(sink, "tls.store.entries", &fam_store, (int64_t)tls_store_count(ctx->store));
 	sample_put(sink, "tls.store.rejected", &fam_rejected, (int64_t)n->store_rejected);
+	sample_put(sink, "tls.trimmed_bytes", &fam_trimmed, (int64_t)n->trimmed_bytes);
 }
 
 int

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "../core/log.h"
+#include "../core/zeropages.h"
 #include "tls_int.h"
 
 static struct tls_session *session_new(struct tls_ctx *, struct tls_domain *,
@@ -27,6 +28,8 @@ static void session_offer(struct tls_session *);
 static void session_save(struct tls_session *);
 static int ticket_arrived_cb(WOLFSSL *, const unsigned char *, int, void *);
 static enum tls_result session_established(struct tls_session *);
+static void session_trim(struct tls_session *);
+static void drop_cert_pkey(WOLFSSL_X509 *);
 static bool dane_active(const struct tls_session *);
 static bool same_domain(const char *, const char *);
 static bool pkix_ok(const struct tls_session *);
@@ -111,6 +114,25 @@ tls_session_send_cb(WOLFSSL *ssl, char *buf, int sz, void *arg)
 	return sz;
 }
 
+/* Debian's wolfSSL (OPENSSL_ALL) decodes the public key of every certificate it copies
+ * into an OpenSSL-style EVP_PKEY: for an ECDSA P-256 key about 16 KiB of EC_KEY, EC_POINT
+ * and BIGNUM objects. It keeps the leaf's copy (KEEP_PEER_CERT) for the connection's
+ * life, and nothing reads that key: wolfSSL verifies with its own key objects and
+ * quickfed reads the DER chain (peer_leaf, certcheck.c). The verify callback sees that
+ * very copy (current_cert at depth 0), and frees the key there; wolfSSL's FreeX509 takes
+ * the NULL as "none". The other depths' copies are temporary: the same, a bit sooner. */
+static void
+drop_cert_pkey(WOLFSSL_X509 *cert)
+{
+	WOLFSSL_X509_PUBKEY *pk;
+
+	if (cert != NULL && (pk = wolfSSL_X509_get_X509_PUBKEY(cert)) != NULL &&
+	    pk->pkey != NULL) {
+		wolfSSL_EVP_PKEY_free(pk->pkey);
+		pk->pkey = NULL;
+	}
+}
+
 /* Called for every certificate of the peer's chain (WOLFSSL_ALWAYS_VERIFY_CB and
  * WOLFSSL_VERIFY_CB_ALL_CERTS in Debian's build), failures and successes alike. */
 int
@@ -125,6 +147,7 @@ tls_session_verify_cb(int preverify, WOLFSSL_X509_STORE_CTX *store)
 		return 0;
 	}
 	s->verify_seen = true;
+	drop_cert_pkey(wolfSSL_X509_STORE_CTX_get_current_cert(store));
 	if (preverify)
 		return 1;
 	err = wolfSSL_X509_STORE_CTX_get_error(store);
@@ -700,7 +723,35 @@ session_established(struct tls_session *s)
 	 * post-handshake messages (NewSessionTicket, KeyUpdate) as it always does after
 	 * a TLS 1.2 handshake. The resumption secret lives in the session object. */
 	wolfSSL_FreeArrays(s->ssl);
+	session_trim(s);
 	return TLS_DONE;
+}
+
+/* Debian's wolfSSL gives every connection a session object of about 37 KiB, most of it
+ * room for two peer chains of nine certificates of up to 2 KiB each, zeroed when it is
+ * allocated; the peer's chain fills a few pages of it. Now that the handshake is over
+ * (nothing writes a chain again), the pages still all zero go back to the kernel, and
+ * so do those of the WOLFSSL object itself (core/zeropages.c: the contents stay the
+ * same). Only while wolfSSL allocates with malloc, whose block sizes we may ask. */
+static void
+session_trim(struct tls_session *s)
+{
+	static int plain_malloc = -1;
+	wolfSSL_Malloc_cb mf = NULL;
+	wolfSSL_Free_cb ff = NULL;
+	wolfSSL_Realloc_cb rf = NULL;
+	WOLFSSL_SESSION *sess;
+
+	if (plain_malloc < 0)
+		plain_malloc = wolfSSL_GetAllocators(&mf, &ff, &rf) == 0 && mf == NULL &&
+		    ff == NULL && rf == NULL;
+	if (!plain_malloc)
+		return;
+	if ((sess = wolfSSL_get1_session(s->ssl)) != NULL) {
+		s->ctx->n.trimmed_bytes += zeropages_release_block(sess);
+		wolfSSL_SESSION_free(sess);
+	}
+	s->ctx->n.trimmed_bytes += zeropages_release_block(s->ssl);
 }
 
 int

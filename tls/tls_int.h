@@ -40,6 +40,7 @@ struct tls_counters {
 	uint64_t resumed_client, resumed_server;  /* resumed handshakes completed */
 	uint64_t dane_matched, dane_failed;       /* outgoing + incoming DANE outcomes */
 	uint64_t store_rejected;                  /* saved sessions refused (corrupt...) */
+	uint64_t trimmed_bytes;                   /* zero pages given back (session_trim) */
 };
 
 struct tls_store;       /* store.c: client sessions on disk */

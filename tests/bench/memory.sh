@@ -397,7 +397,7 @@ m4_send() {
 }
 
 scen_m4() {
-	local base_a base_b peak_a peak_b after_a after_b t0 i blocks="" bconf=$TMP/m4b-qf.conf
+	local base_a base_b peak_a peak_b after_a after_b t0 i blocks="" bconf=$TMP/m4b-qf.conf zp_a zp_b
 	local qfa qfa_pid in0 ht_a cpu_a cpu_b
 	log "m4: $N4 idle federated links"
 	qf_up m4
@@ -441,6 +441,8 @@ limits {
 	quiet_wait
 	peak_a=$(rss_settled "$qfa_pid")
 	peak_b=$(rss_settled "$QFB_PID")
+	zp_a=$("$PYTHON" "$TOP/tests/bench/zeropages.py" "$qfa_pid")
+	zp_b=$("$PYTHON" "$TOP/tests/bench/zeropages.py" "$QFB_PID")
 	detail "m4 loaded (quickfed A)"
 	{ echo "m4 loaded: show peers (A)"; peers_summary; } >>"$DETAILS"
 	log "m4: $N4 links in $((SECONDS - t0)) s, RSS A $base_a -> $peak_a KiB," \
@@ -452,6 +454,8 @@ limits {
 		"conns.open=$(stat_of conns.open); B: $(m4_links qfm4b in internet) s2s-in ready;"
 	note "     CPU while the $N4 links were set up: A $cpu_a ms ($((cpu_a * 1000 / N4)) us/link)," \
 		"B $cpu_b ms ($((cpu_b * 1000 / N4)) us/link)"
+	note "     resident heap pages holding only zeros (tests/bench/zeropages.py): A ${zp_a#* } of" \
+		"${zp_a% *} KiB, B ${zp_b#* } of ${zp_b% *} KiB"
 	if [ -n "${MEM_HEAPTRACK:-}" ] && [ "${MEM_M4_PROFILE_AT:-idle}" = idle ]; then
 		# what the idle links hold: both killed now, so that heaptrack's "leaked" are
 		# the allocations live at this point (a TERM would free them all first)

@@ -107,16 +107,18 @@ conn(struct pair *p, const char *host, unsigned port, bool read)
 }
 
 /* The handshake arrays are given back once a session is established (wolfSSL answers
- * no client random without them), on both sides, and nothing depends on them: the
- * client takes the NewSessionTicket that arrives after that and resumes with it, the
- * resumed session gives its arrays back too, data goes both ways. */
+ * no client random without them), on both sides, and so are the all-zero pages of the
+ * session objects (tls.trimmed_bytes); nothing depends on either: the peers' verdicts
+ * read the same, the client takes the NewSessionTicket that arrives after that and
+ * resumes with it, the resumed session gives its state back too, data goes both ways. */
 static void
-test_arrays_freed_after_handshake(void **state)
+test_handshake_state_released(void **state)
 {
 	char cdir[64], sdir[64];
 	unsigned char rnd[32];
 	struct tlslink l;
 	struct pair p;
+	uint64_t trim_c, trim_s;
 
 	fx_tmpdir(cdir, sizeof(cdir));
 	fx_tmpdir(sdir, sizeof(sdir));
@@ -129,8 +131,20 @@ test_arrays_freed_after_handshake(void **state)
 		assert_int_equal(tls_session_handshake(l.c), TLS_AGAIN);
 		/* mid-handshake the arrays are there */
 		assert_int_equal(wolfSSL_get_client_random(l.c->ssl, rnd, sizeof(rnd)), 32);
+		trim_c = p.cc->n.trimmed_bytes;
+		trim_s = p.sc->n.trimmed_bytes;
 		assert_int_equal(fx_handshake(&l), TLS_DONE);
 		assert_int_equal(tls_session_resumed(l.c), round == 1);
+		/* the session objects' zero pages went back (two chains' room, a few
+		 * certificates in it: at least six pages of 4 KiB each side), and what the
+		 * stream layer reads from them after the handshake reads the same */
+		assert_true(p.cc->n.trimmed_bytes - trim_c >= 6 * 4096);
+		assert_true(p.sc->n.trimmed_bytes - trim_s >= 6 * 4096);
+		assert_true(tls_session_peer_trusted(l.c));
+		assert_true(tls_session_peer_valid_for(l.c, "b.example"));
+		assert_false(tls_session_peer_valid_for(l.c, "a.example"));
+		assert_true(tls_session_peer_trusted(l.s));
+		assert_true(tls_session_peer_valid_for(l.s, "a.example"));
 		assert_int_equal(wolfSSL_get_client_random(l.c->ssl, rnd, sizeof(rnd)), 0);
 		assert_int_equal(wolfSSL_get_client_random(l.s->ssl, rnd, sizeof(rnd)), 0);
 		if (round == 0)
@@ -748,7 +762,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_resume_store_and_restart),
-		cmocka_unit_test(test_arrays_freed_after_handshake),
+		cmocka_unit_test(test_handshake_state_released),
 		cmocka_unit_test(test_resume_identity_bound_to_ticket),
 		cmocka_unit_test(test_ticket_rotation_and_shared_keys),
 		cmocka_unit_test(test_store_bounds_and_expiry),
