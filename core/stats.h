@@ -60,6 +60,10 @@ struct qf_stats {
 	unsigned long unproven_bounced;            /* ... whose link died first: bounced */
 	unsigned long pairs_refused;               /* ... : the stream's pair table at its
 	                                            * share of limits { held } */
+	unsigned long heap_trims;                  /* the heap's free pages given back to
+	                                            * the kernel (s2s/conn.c, memtrim) */
+	unsigned long heap_trim_pending;           /* connections gone quiet since (the
+	                                            * next trim waits for them to settle) */
 };
 
 extern struct qf_stats qf_stats;

@@ -13,7 +13,7 @@
 #include <time.h>
 
 #include "../core/log.h"
-#include "../core/zeropages.h"
+#include "../core/memtrim.h"
 #include "tls_int.h"
 
 static struct tls_session *session_new(struct tls_ctx *, struct tls_domain *,
@@ -731,7 +731,7 @@ session_established(struct tls_session *s)
  * room for two peer chains of nine certificates of up to 2 KiB each, zeroed when it is
  * allocated; the peer's chain fills a few pages of it. Now that the handshake is over
  * (nothing writes a chain again), the pages still all zero go back to the kernel, and
- * so do those of the WOLFSSL object itself (core/zeropages.c: the contents stay the
+ * so do those of the WOLFSSL object itself (core/memtrim.c: the contents stay the
  * same). Only while wolfSSL allocates with malloc, whose block sizes we may ask. */
 static void
 session_trim(struct tls_session *s)
@@ -748,10 +748,10 @@ session_trim(struct tls_session *s)
 	if (!plain_malloc)
 		return;
 	if ((sess = wolfSSL_get1_session(s->ssl)) != NULL) {
-		s->ctx->n.trimmed_bytes += zeropages_release_block(sess);
+		s->ctx->n.trimmed_bytes += memtrim_block(sess);
 		wolfSSL_SESSION_free(sess);
 	}
-	s->ctx->n.trimmed_bytes += zeropages_release_block(s->ssl);
+	s->ctx->n.trimmed_bytes += memtrim_block(s->ssl);
 }
 
 int

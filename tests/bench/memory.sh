@@ -158,6 +158,8 @@ peers_summary() {
 }
 
 stat_of() { qf_stat "$QF" "$1"; }
+# qf_stat_is NAME KEY N: quickfed NAME's show stats KEY is N
+qf_stat_is() { [ "$(qf_stat "$1" "$2")" = "$3" ]; }
 stat_is() { [ "$(stat_of "$1")" = "$2" ]; }
 stat_ge() { [ "$(stat_of "$1")" -ge "$2" ]; }
 verify_conns() { qfctl "$QF" show peers | grep -c '\.purpose=verify$' || true; }
@@ -471,7 +473,13 @@ limits {
 		# idle again: every message passed B (its stanzas in count) and nothing is queued
 		wait_for 600 m4_b_took $((N4 * BURST4 + N4 + W4)) ||
 			fail "m4 burst: B took $(m4_b_in) of $((N4 * BURST4 + N4 + W4)) stanzas"
+		# every connection quiet again, and the heap trimmed since they all went quiet
+		# (once they settle, at most every CONN_TRIM_S, 10 s: s2s/conn.c)
 		quiet_wait
+		wait_for 300 qf_stat_is "$qfa" heap.trim_pending 0 ||
+			fail "m4 burst: quickfed A did not trim its heap"
+		wait_for 300 qf_stat_is qfm4b heap.trim_pending 0 ||
+			fail "m4 burst: quickfed B did not trim its heap"
 		after_a=$(rss_settled "$qfa_pid")
 		after_b=$(rss_settled "$QFB_PID")
 		detail "m4 after the burst (quickfed A)"

@@ -3,7 +3,8 @@
 # SPDX-License-Identifier: ISC
 #
 # A = Prosody 127.0.1.2 + quickfed 127.0.1.1, B = Prosody 127.0.2.2 + quickfed 127.0.2.1.
-# Both quickfeds hold CA-signed certs, so the internet leg must use SASL EXTERNAL.
+# Both quickfeds hold CA-signed certs, so the internet leg must use SASL EXTERNAL. Once
+# idle, both give their heap's free pages back to the kernel.
 . "$(dirname "$0")/lib.sh"
 
 need_quickfed
@@ -25,4 +26,10 @@ show_qf qfB
 assert_stat_ge qfA stanzas.out 1
 assert_stat_ge qfA stanzas.in 1
 assert_stat_ge qfA auth.external 1
+# Once its connections have gone quiet (2 s without input) and settled, each quickfed
+# gives its heap's free pages back (s2s/conn.c, core/memtrim.c): heap.trims counts it,
+# heap.trim_pending (connections gone quiet since) is 0 after it.
+trimmed() { [ "$(qf_stat "$1" heap.trims)" -ge 1 ] && [ "$(qf_stat "$1" heap.trim_pending)" = 0 ]; }
+wait_for 75 trimmed qfA || fail "qfA: heap not trimmed: $(qf_stat qfA heap.trims) trims, $(qf_stat qfA heap.trim_pending) pending"
+wait_for 75 trimmed qfB || fail "qfB: heap not trimmed: $(qf_stat qfB heap.trims) trims, $(qf_stat qfB heap.trim_pending) pending"
 pass

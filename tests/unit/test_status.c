@@ -696,6 +696,8 @@ test_stats(void **state)
 	    "stanzas.unproven_bounced=0\n"
 	    "links.dead=36\n"
 	    "routes.retries=37\n"
+	    "heap.trims=0\n"
+	    "heap.trim_pending=0\n"
 	    "stream_errors.sent.host-unknown=2\n"
 	    "stream_errors.sent.other=1\n"
 	    "stream_errors.sent.total=3\n"

@@ -1,5 +1,5 @@
-/* tests/unit/test_zeropages.c - giving back the all-zero pages of a live heap block
- * (core/zeropages.c): only whole zero pages strictly inside the block leave memory
+/* tests/unit/test_memtrim.c - giving back the all-zero pages of a live heap block
+ * (core/memtrim.c): only whole zero pages strictly inside the block leave memory
  * (mincore), the block reads the same afterwards, written pages and the bytes around
  * the block are kept, a page written again comes back, and small or odd ranges are
  * left alone.
@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "core/zeropages.h"
+#include "core/memtrim.h"
 
 static size_t ps;
 
@@ -52,7 +52,7 @@ test_zero_pages_leave_written_stay(void **state)
 	b[9 * ps + ps - 1] = 1;         /* the last byte of page 9 */
 	b[12 * ps] = 7;                 /* the first byte of page 12 */
 	memcpy(copy, b, 16 * ps);
-	given = zeropages_release(b, 16 * ps);
+	given = memtrim_zero_pages(b, 16 * ps);
 	assert_int_equal(given, 13 * ps);
 	for (size_t i = 0; i < 16; i++)
 		assert_int_equal(resident(b + i * ps), i == 3 || i == 9 || i == 12);
@@ -72,18 +72,18 @@ test_only_whole_pages_inside(void **state)
 	unsigned char *b = block16();
 
 	/* from the middle of page 2 to the middle of page 6: pages 3, 4, 5 only */
-	assert_int_equal(zeropages_release(b + 2 * ps + 100, 4 * ps), 3 * ps);
+	assert_int_equal(memtrim_zero_pages(b + 2 * ps + 100, 4 * ps), 3 * ps);
 	assert_true(resident(b + 2 * ps));
 	assert_false(resident(b + 3 * ps));
 	assert_false(resident(b + 5 * ps));
 	assert_true(resident(b + 6 * ps));
 	/* ranges holding no whole page, NULL, empty */
-	assert_int_equal(zeropages_release(b + 8 * ps + 1, ps), 0);
+	assert_int_equal(memtrim_zero_pages(b + 8 * ps + 1, ps), 0);
 	assert_true(resident(b + 8 * ps));
-	assert_int_equal(zeropages_release(b + 10 * ps + 1, ps - 2), 0);
-	assert_int_equal(zeropages_release(NULL, 16 * ps), 0);
-	assert_int_equal(zeropages_release(b, 0), 0);
-	assert_int_equal(zeropages_release_block(NULL), 0);
+	assert_int_equal(memtrim_zero_pages(b + 10 * ps + 1, ps - 2), 0);
+	assert_int_equal(memtrim_zero_pages(NULL, 16 * ps), 0);
+	assert_int_equal(memtrim_zero_pages(b, 0), 0);
+	assert_int_equal(memtrim_block(NULL), 0);
 	free(b);
 }
 
@@ -98,7 +98,7 @@ test_whole_block_from_malloc(void **state)
 	memset(b, 0, n);                /* resident, as wolfSSL's XMEMSET makes it */
 	memcpy(b + 100, "chain", 5);    /* data near the start and the end */
 	memcpy(b + n - 6, "tail!", 5);
-	given = zeropages_release_block(b);
+	given = memtrim_block(b);
 	for (uintptr_t a = ((uintptr_t)b + ps - 1) & ~(uintptr_t)(ps - 1);
 	    a + ps <= (uintptr_t)b + n; a += ps)
 		pages++;

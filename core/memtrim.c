@@ -1,6 +1,6 @@
-/* core/zeropages.c - give the kernel back the all-zero pages inside a live heap block.
+/* core/memtrim.c - give the kernel back memory the process holds but does not use.
  * SPDX-License-Identifier: ISC
- * See zeropages.h. Only whole pages strictly inside the block are touched, so the
+ * See memtrim.h. Only whole pages strictly inside a block are touched, so the
  * allocator's own headers around it (and its neighbours) are never part of a range.
  * Each page is checked word by word; the check stops at the first non-zero word. */
 #include <malloc.h>
@@ -8,7 +8,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "zeropages.h"
+#include "memtrim.h"
 
 static size_t
 page_size(void)
@@ -36,7 +36,7 @@ page_is_zero(const unsigned char *pg, size_t ps)
 }
 
 size_t
-zeropages_release(void *p, size_t n)
+memtrim_zero_pages(void *p, size_t n)
 {
 	size_t ps = page_size(), given = 0;
 	uintptr_t lo, hi, a, run = 0;
@@ -61,9 +61,15 @@ zeropages_release(void *p, size_t n)
 }
 
 size_t
-zeropages_release_block(void *block)
+memtrim_block(void *block)
 {
 	if (block == NULL)
 		return 0;
-	return zeropages_release(block, malloc_usable_size(block));
+	return memtrim_zero_pages(block, malloc_usable_size(block));
+}
+
+int
+memtrim_heap(void)
+{
+	return malloc_trim(0);
 }
