@@ -8,8 +8,8 @@
  *   with madvise(MADV_DONTNEED), which Linux defines, for private anonymous memory
  *   (every heap), to read back as zeros: the block's contents do not change, only the
  *   RSS. A page written later is faulted in again.
- * - the free pages of the heap (s2s/conn.c, once connections went quiet): after a burst
- *   the freed buffers are free chunks between live ones, which glibc keeps resident;
+ * - the free pages of the heap (core/main.c, once traffic is quiet): after a burst the
+ *   freed buffers are free chunks between live ones, which glibc keeps resident;
  *   malloc_trim() gives back every whole free page, not only the top of the heap. */
 #ifndef QF_MEMTRIM_H
 #define QF_MEMTRIM_H

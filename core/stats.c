@@ -150,11 +150,14 @@ static const struct stat_def stat_defs[] = {
 	      "for timeouts { dead }" } },
 	{ "routes.retries", offsetof(struct qf_stats, route_retries),
 	    { NULL, SAMPLE_COUNTER, "set-ups that failed and will be tried again (timeouts "
-	      "{ retry })" } },	{ "heap.trims", offsetof(struct qf_stats, heap_trims),
+	      "{ retry })" } },	{ "conns.quieted", offsetof(struct qf_stats, conns_quieted),
+	    { NULL, SAMPLE_COUNTER, "connections that went quiet (no input for 2 s) and gave "
+	      "their parser back" } },
+	{ "heap.trims", offsetof(struct qf_stats, heap_trims),
 	    { NULL, SAMPLE_COUNTER, "times the heap's free pages were given back to the "
-	      "kernel, after connections went quiet" } },
-	{ "heap.trim_pending", offsetof(struct qf_stats, heap_trim_pending),
-	    { NULL, SAMPLE_GAUGE, "connections gone quiet since the heap was last trimmed" } },
+	      "system, once traffic was quiet" } },
+	{ "heap.trim_due", offsetof(struct qf_stats, heap_trim_due),
+	    { NULL, SAMPLE_GAUGE, "1 when there was traffic since the last heap trim" } },
 };
 #define NSTATS (sizeof(stat_defs) / sizeof(stat_defs[0]))
 /* A field added to struct qf_stats and not to the table fails here. */

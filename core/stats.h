@@ -60,10 +60,13 @@ struct qf_stats {
 	unsigned long unproven_bounced;            /* ... whose link died first: bounced */
 	unsigned long pairs_refused;               /* ... : the stream's pair table at its
 	                                            * share of limits { held } */
+	unsigned long conns_quieted;               /* connections that went quiet (no
+	                                            * input for 2 s) and gave their parser
+	                                            * back (s2s/conn.c) */
 	unsigned long heap_trims;                  /* the heap's free pages given back to
-	                                            * the kernel (s2s/conn.c, memtrim) */
-	unsigned long heap_trim_pending;           /* connections gone quiet since (the
-	                                            * next trim waits for them to settle) */
+	                                            * the system (core/main.c) */
+	unsigned long heap_trim_due;               /* 1: traffic since the last trim (the
+	                                            * next comes once it is quiet) */
 };
 
 extern struct qf_stats qf_stats;

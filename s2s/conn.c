@@ -25,7 +25,6 @@
 
 #include "../core/config.h"
 #include "../core/log.h"
-#include "../core/memtrim.h"
 #include "../core/stats.h"
 #include "../dns/resolver.h"
 #include "../tls/tls.h"
@@ -133,20 +132,14 @@ conn_init(struct ev_loop *l, const struct config *c, struct tls_ctx *t)
 }
 
 /* Tell the owners of connections that read nothing for CONN_QUIET_S and hold no input
- * (an idle link gives its parser back; the sweep costs a few ns per connection). Then
- * the heap's free pages go back to the kernel (core/memtrim.c): the buffers and parsers
- * of a burst were freed between live blocks, where glibc keeps them resident. That walk
- * takes about 3-4 ms with 1,000 idle links (60 MB of heap), so it runs once the
- * connections that went quiet have settled (a sweep finds no new one; or they keep
- * coming for CONN_TRIM_S), and at most every CONN_TRIM_S. */
+ * (an idle link gives its parser back; the sweep costs a few ns per connection).
+ * conns.quieted counts them: what they freed goes back to the system with the next
+ * heap trim (core/main.c). */
 static void
 quiet_cb(EV_P_ ev_timer *w, int revents)
 {
-	static double last_trim = -CONN_TRIM_S, pending_since;
-	double now = ev_now(EV_A), t0;
+	double now = ev_now(EV_A);
 	struct conn *c, *next;
-	unsigned n = 0;
-	int gave;
 
 	(void)w;
 	(void)revents;
@@ -157,21 +150,8 @@ quiet_cb(EV_P_ ev_timer *w, int revents)
 			continue;
 		c->quiet = true;
 		c->ops->quiet(c->owner);
-		n++;
+		qf_stats.conns_quieted++;
 	}
-	if (n > 0 && qf_stats.heap_trim_pending == 0)
-		pending_since = now;
-	qf_stats.heap_trim_pending += n;
-	if (qf_stats.heap_trim_pending == 0 || now - last_trim < CONN_TRIM_S ||
-	    (n > 0 && now - pending_since < CONN_TRIM_S))
-		return;
-	t0 = ev_time();
-	gave = memtrim_heap();
-	log_debug("conn heap_trim quiet=%lu released=%d ms=%.3f", qf_stats.heap_trim_pending,
-	    gave, (ev_time() - t0) * 1e3);
-	last_trim = now;
-	qf_stats.heap_trim_pending = 0;
-	qf_stats.heap_trims++;
 }
 
 void
@@ -387,7 +367,11 @@ pass_tlsa(struct conn *c)
 	return tls_session_set_tlsa(c->tls, rrs, ci->n_tlsa, st);
 }
 
-/* One deadline at a time: connect, then the open connection's, then closing. */
+/* One deadline at a time: connect, then the open connection's, then closing. An open
+ * connection's deadline moves later with every byte (idle): a timer already due no
+ * later than the deadline is left as it is (timer_cb finds the deadline not reached
+ * and finish() arms it again), so the per-event cost is a comparison, not two
+ * operations on libev's timer heap. */
 static void
 arm_timer(struct conn *c)
 {
@@ -400,8 +384,12 @@ arm_timer(struct conn *c)
 		at = c->created + cfg->connect_timeout_ms / 1000.0;
 	else if (c->state == CONN_CLOSING)
 		at = ev_now(loop) + cfg->shutdown_timeout_ms / 1000.0;
-	else
+	else {
 		at = open_deadline(c, NULL);
+		if (ev_is_active(&ci->timer) &&
+		    ev_now(loop) + ev_timer_remaining(loop, &ci->timer) <= at)
+			return;
+	}
 	ev_timer_stop(loop, &ci->timer);
 	ev_timer_set(&ci->timer, at - ev_now(loop) > 0 ? at - ev_now(loop) : 0.001, 0.);
 	ev_timer_start(loop, &ci->timer);

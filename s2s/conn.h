@@ -12,9 +12,6 @@
 /* Seconds without input after which an open connection's owner hears ops->quiet
  * (checked every CONN_QUIET_S / 2 seconds). */
 #define CONN_QUIET_S 2.0
-/* The heap's free pages go back to the kernel at most this often, once connections
- * that went quiet have settled (conn.c quiet_cb, core/memtrim.c). */
-#define CONN_TRIM_S 10.0
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -26,10 +26,14 @@ show_qf qfB
 assert_stat_ge qfA stanzas.out 1
 assert_stat_ge qfA stanzas.in 1
 assert_stat_ge qfA auth.external 1
-# Once its connections have gone quiet (2 s without input) and settled, each quickfed
-# gives its heap's free pages back (s2s/conn.c, core/memtrim.c): heap.trims counts it,
-# heap.trim_pending (connections gone quiet since) is 0 after it.
-trimmed() { [ "$(qf_stat "$1" heap.trims)" -ge 1 ] && [ "$(qf_stat "$1" heap.trim_pending)" = 0 ]; }
-wait_for 75 trimmed qfA || fail "qfA: heap not trimmed: $(qf_stat qfA heap.trims) trims, $(qf_stat qfA heap.trim_pending) pending"
-wait_for 75 trimmed qfB || fail "qfB: heap not trimmed: $(qf_stat qfB heap.trims) trims, $(qf_stat qfB heap.trim_pending) pending"
+# Once its connections have gone quiet (2 s without input: conns.quieted) and a second
+# has passed with no more traffic, each quickfed gives its heap's free pages back
+# (core/main.c, core/memtrim.c): heap.trims counts it, heap.trim_due is 0 after it.
+quieted() { [ "$(qf_stat "$1" conns.quieted)" -ge 1 ]; }
+trimmed() { [ "$(qf_stat "$1" heap.trims)" -ge 1 ] && [ "$(qf_stat "$1" heap.trim_due)" = 0 ]; }
+for q in qfA qfB; do
+	wait_for 75 quieted $q || fail "$q: no connection went quiet"
+	wait_for 75 trimmed $q ||
+		fail "$q: heap not trimmed: $(qf_stat $q heap.trims) trims, trim_due=$(qf_stat $q heap.trim_due)"
+done
 pass

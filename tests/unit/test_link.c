@@ -100,6 +100,8 @@ setup(void **state)
 	cfg.link_pairs = 64;
 	cfg.links_per_server = 4;
 	cfg.queue_bytes = 1 << 20;
+	cfg.keepalive_ms = 60000;   /* no keepalive <r/> within a test (it would probe */
+	cfg.dead_ms = 120000;       /* at every loop turn with 0) */
 	fc_output_full = false;
 	fc_acked = UINT64_MAX;
 	memset(&qf_stats, 0, sizeof(qf_stats));
@@ -618,13 +620,41 @@ numbered_cost(void)
 /* A relay on the loopback leg (a.example, remote.example) to a local server that offers
  * stream management: ready (our <enable/> went out), and with enabled, answered.
  * With cfg.stream_management off: ready, nothing asked. */
-/* Run the loop until an <r/> is in c's output (ACK_DELAY; at most 50 turns). */
-static void
+/* Run the loop until an <r/> is in c's output (ACK_LATE; at most 50 turns); returns
+ * the time it took. */
+static double
 run_until_r(struct conn *c)
 {
+	double t0 = ev_time();
+
 	for (int i = 0; i < 50 && strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>") == NULL; i++)
 		ev_run(loop, EVRUN_ONCE);
 	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	return ev_time() - t0;
+}
+
+static void
+wait_cb(EV_P_ ev_timer *w, int revents)
+{
+	(void)EV_A;
+	(void)revents;
+	*(int *)w->data = 1;
+}
+
+/* Run the loop for s seconds (a timer; the link's own timers run meanwhile). */
+static void
+run_for(double s)
+{
+	ev_timer t;
+	int done = 0;
+
+	ev_timer_init(&t, wait_cb, s, 0.);
+	t.data = &done;
+	ev_timer_start(loop, &t);
+	for (int i = 0; i < 1000 && !done; i++)
+		ev_run(loop, EVRUN_ONCE);
+	ev_timer_stop(loop, &t);
+	assert_true(done);
 }
 
 static struct link *
@@ -638,6 +668,7 @@ sm_link(struct rec *r, bool enabled)
 	snprintf(t.host, sizeof(t.host), "127.0.0.1");
 	r->self = handle_new(HANDLE_ROUTE, r);
 	sm_owner = r;
+	ev_now_update(loop);   /* the ack timers count from the loop's now: make it now */
 	l = link_connect(&t, STREAM_LOCAL, STREAM_RELAY, "a.example", "remote.example",
 	    &sm_ops, r->self);
 	assert_non_null(l);
@@ -691,8 +722,9 @@ test_sm_keeps_until_acked(void **state)
 	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
 	assert_int_equal(stanza_count_alive(), alive + 2);
 	assert_int_equal(qf_stats.sm_acked, 1);
-	assert_null(strstr(c->out.data, "<r "));     /* not twice within ACK_DELAY ... */
-	run_until_r(c);                              /* ... the rest once it has passed */
+	assert_null(strstr(c->out.data, "<r "));     /* not again within ACK_RIDE ... */
+	/* ... the rest alone, ACK_LATE after the first (the <a/> came at once) */
+	assert_true(run_until_r(c) > ACK_LATE - 0.2);
 	assert_int_equal(r.closed, 0);
 	fc_destroy(c, "peer-closed");
 	assert_string_equal(requeued, "32");                 /* newest first */
@@ -717,10 +749,11 @@ test_sm_keeps_until_acked(void **state)
 	handle_release(r.self);
 }
 
-/* At most one <r/> per ACK_DELAY: the first stanza asks at once (in its record); within
- * ACK_DELAY of that <r/>, 16 (ACK_BATCH) unacknowledged stanzas or half of limits
+/* When <r/> goes (link.h): the first stanza asks at once (in its record); within
+ * ACK_RIDE of that <r/>, 16 (ACK_BATCH) unacknowledged stanzas or half of limits
  * { queue_bytes } held ask at once (a sender must not stall on a held-back request),
- * fewer wait until ACK_DELAY has passed. */
+ * fewer wait for an <r/> alone ACK_LATE after the last, unless a stanza sent once
+ * ACK_RIDE has passed takes one along. */
 static void
 test_sm_ack_batching(void **state)
 {
@@ -758,12 +791,26 @@ test_sm_ack_batching(void **state)
 	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
 	cfg.queue_bytes = qb;
 	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='19'/>");
-	/* one more stanza within ACK_DELAY waits for it */
+	/* one more stanza within ACK_RIDE waits for an <r/> alone, ACK_LATE after the
+	 * last (sent just now) */
 	buf_reset(&c->out);
 	assert_int_equal(link_send_take(l, numbered('3')), 0);
 	assert_null(strstr(c->out.data, "<r "));
-	run_until_r(c);
+	assert_true(run_until_r(c) > ACK_LATE - 0.2);
 	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='20'/>");
+	assert_int_equal(stanza_count_alive(), alive);
+	/* a stanza ACK_RIDE after the last <r/>: one rides with it, and a stanza right
+	 * behind it does not ask */
+	buf_reset(&c->out);
+	run_for(ACK_RIDE + 0.05);
+	assert_null(strstr(c->out.data, "<r "));
+	assert_int_equal(link_send_take(l, numbered('4')), 0);
+	assert_non_null(strstr(c->out.data, "<body>4</body></message><r xmlns='urn:xmpp:sm:3'/>"));
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='21'/>");
+	buf_reset(&c->out);
+	assert_int_equal(link_send_take(l, numbered('5')), 0);
+	assert_null(strstr(c->out.data, "<r "));
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='22'/>");
 	assert_int_equal(stanza_count_alive(), alive);
 	fc_destroy(c, "peer-closed");
 	assert_string_equal(requeued, "");
