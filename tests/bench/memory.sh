@@ -158,19 +158,6 @@ peers_summary() {
 }
 
 stat_of() { qf_stat "$QF" "$1"; }
-# settled_trim NAME: wait (at most a minute) until no connection of quickfed NAME went
-# quiet for 3 s (longer than a quiet sweep: s2s/conn.h CONN_QUIET_S) and its heap was
-# trimmed since (show stats conns.quieted, heap.trim_due).
-settled_trim() {
-	local q0 q1 i
-	for i in $(seq 1 20); do
-		q0=$(qf_stat "$1" conns.quieted)
-		sleep 3
-		q1=$(qf_stat "$1" conns.quieted)
-		[ "$q0" = "$q1" ] && [ "$(qf_stat "$1" heap.trim_due)" = 0 ] && return 0
-	done
-	return 1
-}
 stat_is() { [ "$(stat_of "$1")" = "$2" ]; }
 stat_ge() { [ "$(stat_of "$1")" -ge "$2" ]; }
 verify_conns() { qfctl "$QF" show peers | grep -c '\.purpose=verify$' || true; }
@@ -452,8 +439,8 @@ limits {
 	in0=$(m4_links "$qfa" in local)
 	cpu_a=$(($(cpu_ms "$qfa_pid") - cpu_a)) cpu_b=$(($(cpu_ms "$QFB_PID") - cpu_b))
 	quiet_wait
-	settled_trim "$qfa" || fail "m4: quickfed A did not settle and trim its heap"
-	settled_trim qfm4b || fail "m4: quickfed B did not settle and trim its heap"
+	wait_settled "$qfa" || fail "m4: quickfed A did not settle and trim its heap"
+	wait_settled qfm4b || fail "m4: quickfed B did not settle and trim its heap"
 	peak_a=$(rss_settled "$qfa_pid")
 	peak_b=$(rss_settled "$QFB_PID")
 	zp_a=$("$PYTHON" "$TOP/tests/bench/zeropages.py" "$qfa_pid")
@@ -490,8 +477,8 @@ limits {
 		# ACK_LATE, 2 s, after the last stanza) and the heap trimmed since they all
 		# went quiet (a second later: core/main.c)
 		quiet_wait
-		settled_trim "$qfa" || fail "m4 burst: quickfed A did not settle and trim its heap"
-		settled_trim qfm4b || fail "m4 burst: quickfed B did not settle and trim its heap"
+		wait_settled "$qfa" || fail "m4 burst: quickfed A did not settle and trim its heap"
+		wait_settled qfm4b || fail "m4 burst: quickfed B did not settle and trim its heap"
 		after_a=$(rss_settled "$qfa_pid")
 		after_b=$(rss_settled "$QFB_PID")
 		detail "m4 after the burst (quickfed A)"

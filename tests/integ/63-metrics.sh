@@ -52,6 +52,8 @@ client alice alice@a.example pass-a 127.0.1.2 send-count bob@b.example $N ||
 	fail "alice could not send"
 client_wait bob
 wait_for 50 test "$(qf_stat qfA stanzas.out)" -ge $N || fail "qfA stanzas.out below $N"
+# the counters hold still once the connections have gone quiet and the heap is trimmed
+wait_settled qfA || fail "qfA did not settle (conns.quieted, heap.trim_due)"
 show_qf qfA
 
 # the same numbers everywhere: HTTP (both formats), show metrics, show stats -j

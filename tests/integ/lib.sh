@@ -399,6 +399,21 @@ qf_stat() {
 }
 
 # assert_stat_ge NAME KEY MIN
+# wait_settled NAME: wait (at most a minute) until quickfed NAME is idle: no connection
+# went quiet for 3 s (2 s without input, checked every second: s2s/conn.h) and the heap
+# was trimmed since the last traffic (core/main.c). conns.quieted, heap.trims and
+# heap.trim_due of show stats move for a few seconds after the last stanza.
+wait_settled() {
+	local q0 q1 i
+	for i in $(seq 1 20); do
+		q0=$(qf_stat "$1" conns.quieted)
+		sleep 3
+		q1=$(qf_stat "$1" conns.quieted)
+		[ "$q0" = "$q1" ] && [ "$(qf_stat "$1" heap.trim_due)" = 0 ] && return 0
+	done
+	return 1
+}
+
 assert_stat_ge() {
 	local v
 	v=$(qf_stat "$1" "$2")

@@ -268,6 +268,54 @@ test_serialize_escaping(void **state)
 	xnode_free(n);
 }
 
+/* The reference escaper: byte by byte, what test_serialize_escaping spells out. */
+static void
+ref_escape(char *out, const char *s, size_t n, int attr)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		char one[2] = { s[i], '\0' };
+
+		strcat(out, s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" :
+		    s[i] == '\'' ? "&apos;" : s[i] == '"' ? "&quot;" : s[i] == '\r' ? "&#13;" :
+		    attr && s[i] == '\n' ? "&#10;" : attr && s[i] == '\t' ? "&#9;" : one);
+	}
+}
+
+/* The scan for bytes to escape goes 16 at a time where it can (SSE2): every special,
+ * one or two of them, at every place in text and attribute values of 0 to 49 bytes
+ * (in, across and behind 16-byte blocks, and in the tail) is escaped as byte by byte,
+ * the bytes around it are not, and UTF-8 bytes above 0x7f pass as they are. */
+static void
+test_serialize_escaping_positions(void **state)
+{
+	static const char specials[] = "&<>'\"\r\n\t";
+	char text[64], want_t[512], want_a[512], want[1200];
+	struct xnode *n;
+
+	for (size_t len = 0; len < 50; len++) {
+		for (size_t pos = 0; pos < len; pos++) {
+			for (size_t k = 0; k < sizeof(specials) - 1; k++) {
+				for (size_t i = 0; i < len; i++)   /* "é" (0xc3 0xa9) among ASCII */
+					text[i] = (char)(i % 4 == 2 ? 0xc3 : i % 4 == 3 ? 0xa9 :
+					    'a' + i % 26);
+				text[pos] = specials[k];
+				if (pos + 7 < len)
+					text[pos + 7] = specials[(k + 3) % (sizeof(specials) - 1)];
+				text[len] = '\0';
+				ref_escape(want_t, text, len, 0);
+				ref_escape(want_a, text, len, 1);
+				n = xnode_new("b", NS_SERVER);
+				assert_int_equal(xnode_set_attr(n, "v", text), 0);
+				xnode_add_text(n, text, len);
+				snprintf(want, sizeof(want), "<b v='%s'>%s</b>", want_a, want_t);
+				expect_ser(n, NS_SERVER, want);
+				xnode_free(n);
+			}
+		}
+	}
+}
+
 static void
 test_serialize_full_buffer(void **state)
 {
@@ -565,6 +613,7 @@ main(void)
 		cmocka_unit_test(test_serialize_namespaces),
 		cmocka_unit_test(test_serialize_attr_prefixes),
 		cmocka_unit_test(test_serialize_escaping),
+		cmocka_unit_test(test_serialize_escaping_positions),
 		cmocka_unit_test(test_serialize_full_buffer),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_serialize_corpus),
