@@ -150,7 +150,8 @@ static const struct stat_def stat_defs[] = {
 	      "for timeouts { dead }" } },
 	{ "routes.retries", offsetof(struct qf_stats, route_retries),
 	    { NULL, SAMPLE_COUNTER, "set-ups that failed and will be tried again (timeouts "
-	      "{ retry })" } },	{ "conns.quieted", offsetof(struct qf_stats, conns_quieted),
+	      "{ retry })" } },
+	{ "conns.quieted", offsetof(struct qf_stats, conns_quieted),
 	    { NULL, SAMPLE_COUNTER, "connections that went quiet (no input for 2 s) and gave "
 	      "their parser back" } },
 	{ "heap.trims", offsetof(struct qf_stats, heap_trims),

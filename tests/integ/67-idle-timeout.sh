@@ -15,23 +15,9 @@
 
 need_quickfed
 setup_ns
-make_ca
-site_proxied_prepare A a.example 127.0.1.1
-site_proxied_prepare B b.example 127.0.2.1
-start_dns
-write_quickfed_conf "$TMP/A-qf.conf" A a.example A 127.0.1.1 127.0.1.2
-conf_set "$TMP/A-qf.conf" idle 3s
-conf_in_block "$TMP/A-qf.conf" timeouts "keepalive 1s"
-start_quickfed qfA "$TMP/A-qf.conf"
-start_prosody A a.example 127.0.1.2 proxied 127.0.1.1 5270
-site_proxied_start B b.example 127.0.2.1 127.0.2.2
-register A alice a.example pass-a
-register B bob b.example pass-b
-
-client_bg bob0 --resource w bob@b.example pass-b 127.0.2.2 \
-	expect-message alice@a.example "warm" --timeout 20
-client w alice@a.example pass-a 127.0.1.2 send bob@b.example warm || fail "alice could not send"
-client_wait bob0
+a_conf() { conf_set "$1" idle 3s; conf_in_block "$1" timeouts "keepalive 1s"; }
+sites_ab a_conf
+warm_ab
 out0=$(qf_stat qfA conns.out)
 
 client_bg bob --resource c bob@b.example pass-b 127.0.2.2 \

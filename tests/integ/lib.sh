@@ -444,18 +444,35 @@ site_proxied_start() {
 	start_prosody "$name" "$domain" "$pip" proxied "$qfip" 5270
 }
 
-# sites_ab: the test CA and sites A (Prosody 127.0.1.2 + quickfed 127.0.1.1, user
-# alice@a.example pass-a) and B (Prosody 127.0.2.2 + quickfed 127.0.2.1, bob@b.example
-# pass-b), both with CA-signed certificates, DNS included.
+# sites_ab [TWEAK]: the test CA and sites A (Prosody 127.0.1.2 + quickfed 127.0.1.1,
+# user alice@a.example pass-a) and B (Prosody 127.0.2.2 + quickfed 127.0.2.1,
+# bob@b.example pass-b), both with CA-signed certificates, DNS included. With TWEAK (a
+# function) quickfed A's configuration ($TMP/A-qf.conf) is written first and TWEAK is
+# called with its path before quickfed A starts (conf_set, conf_in_block).
 sites_ab() {
 	make_ca
 	site_proxied_prepare A a.example 127.0.1.1
 	site_proxied_prepare B b.example 127.0.2.1
 	start_dns
-	site_proxied_start A a.example 127.0.1.1 127.0.1.2
+	if [ -n "${1:-}" ]; then
+		write_quickfed_conf "$TMP/A-qf.conf" A a.example A 127.0.1.1 127.0.1.2
+		"$1" "$TMP/A-qf.conf"
+		start_quickfed qfA "$TMP/A-qf.conf"
+		start_prosody A a.example 127.0.1.2 proxied 127.0.1.1 5270
+	else
+		site_proxied_start A a.example 127.0.1.1 127.0.1.2
+	fi
 	site_proxied_start B b.example 127.0.2.1 127.0.2.2
 	register A alice a.example pass-a
 	register B bob b.example pass-b
+}
+
+# warm_ab: alice sends bob "warm" and bob receives it (the A -> B link is up).
+warm_ab() {
+	client_bg bob0 --resource w bob@b.example pass-b 127.0.2.2 \
+		expect-message alice@a.example "warm" --timeout 20
+	client w alice@a.example pass-a 127.0.1.2 send bob@b.example warm || fail "alice could not send"
+	client_wait bob0
 }
 
 # sites_ac CERT: the test CA, site A as in sites_ab, and a plain Prosody C (c.example on
