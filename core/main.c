@@ -90,9 +90,9 @@ shutdown_timer_cb(EV_P_ ev_timer *w, int revents)
  * authentication, nor a connection gone quiet, which frees its parser and buffers 2 s
  * after its last input), or at most every TRIM_FORCE under steady traffic.
  * malloc_trim walks the whole heap with its locks held (3-4 ms with 1,000 idle links,
- * 60 MB of heap), and under traffic the heap is in use anyway. (An A/B of make bench-synth at SYNTH_LAT_RATE=2000, 3 runs each, showed no
- * difference in added p99 latency beyond the noise of a shared 2-CPU box: 0.2-2.3 ms
- * with either rule.) */
+ * 60 MB of heap), and under traffic the heap is in use anyway. (An A/B of make
+ * bench-synth at SYNTH_LAT_RATE=2000, 3 runs each, showed no difference in added p99
+ * latency beyond the noise of a shared 2-CPU box: 0.2-2.3 ms with either rule.) */
 #define TRIM_TICK  1.0     /* s */
 #define TRIM_FORCE 300.0   /* s */
 
