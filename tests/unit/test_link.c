@@ -123,15 +123,22 @@ teardown(void **state)
 	return 0;
 }
 
+/* A connect target: host pfx + name, port (0: none given). */
+static void
+target(struct resolve_target *t, const char *pfx, const char *name, uint16_t port)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->host, sizeof(t->host), "%s%s", pfx, name);
+	t->port = port;
+}
+
 static struct link *
 verify_link(struct rec *r, const char *remote)
 {
 	struct resolve_target t;
 	struct link *l;
 
-	memset(&t, 0, sizeof(t));
-	snprintf(t.host, sizeof(t.host), "xmpp.%s", remote);
-	t.port = 5269;
+	target(&t, "xmpp.", remote, 5269);
 	r->self = handle_new(HANDLE_VERIFY, r);
 	l = link_connect(&t, STREAM_INTERNET, STREAM_VERIFY, "a.example", remote, &ops, r->self);
 	assert_non_null(l);
@@ -258,8 +265,7 @@ test_relay_deadline_and_send(void **state)
 	struct link *l;
 
 	(void)state;
-	memset(&t, 0, sizeof(t));
-	snprintf(t.host, sizeof(t.host), "127.0.0.1");
+	target(&t, "127.0.0.1", "", 0);
 	r.self = handle_new(HANDLE_ROUTE, &r);
 	l = link_connect(&t, STREAM_LOCAL, STREAM_RELAY, "a.example", "remote.example", &relay,
 	    r.self);
@@ -349,9 +355,7 @@ test_riders_on_initiator(void **state)
 	struct link *l;
 
 	(void)state;
-	memset(&t, 0, sizeof(t));
-	snprintf(t.host, sizeof(t.host), "127.0.0.1");
-	t.port = 5271;
+	target(&t, "127.0.0.1", "", 5271);
 	o.self = handle_new(HANDLE_ROUTE, &o);
 	r1.self = handle_new(HANDLE_ROUTE, &r1);
 	r2.self = handle_new(HANDLE_ROUTE, &r2);
@@ -455,9 +459,7 @@ test_index_refiled(void **state)
 	struct link *l;
 
 	(void)state;
-	memset(&t, 0, sizeof(t));
-	snprintf(t.host, sizeof(t.host), "xmpp.remote.example");
-	t.port = 5269;
+	target(&t, "xmpp.remote.example", "", 5269);
 	o.self = handle_new(HANDLE_ROUTE, &o);
 	keep.self = handle_new(HANDLE_ROUTE, &keep);
 	r.self = handle_new(HANDLE_ROUTE, &r);
@@ -664,8 +666,7 @@ sm_link(struct rec *r, bool enabled)
 	struct link *l;
 	struct conn *c;
 
-	memset(&t, 0, sizeof(t));
-	snprintf(t.host, sizeof(t.host), "127.0.0.1");
+	target(&t, "127.0.0.1", "", 0);
 	r->self = handle_new(HANDLE_ROUTE, r);
 	sm_owner = r;
 	ev_now_update(loop);   /* the ack timers count from the loop's now: make it now */
