@@ -17,6 +17,7 @@
 #include "../core/config.h"
 #include "../core/handle.h"
 #include "../core/log.h"
+#include "../core/loopwatch.h"
 #include "../core/memtrim.h"
 #include "../core/metrics.h"
 #include "../core/metrics_http.h"
@@ -285,6 +286,7 @@ main(int argc, char **argv)
 	ev_timer_init(&state_timer, state_cb, 1., 1.);
 	state_timer.data = tls;
 	ev_timer_start(loop, &state_timer);
+	loopwatch_start(loop);
 	log_info("quickfed started: config=%s state_dir=%s status=%s", path, cfg->state_dir,
 	    cfg->status_socket);
 	/* Listeners bound and listening, status socket answering from the first loop turn:
@@ -292,6 +294,7 @@ main(int argc, char **argv)
 	notify_send("READY=1\nSTATUS=listening");
 
 	ev_run(loop, 0);
+	loopwatch_stop(loop);
 
 	log_info("quickfed stopped: %lu stanza(s) in, %lu out, %lu bounce(s)",
 	    qf_stats.stanzas_in, qf_stats.stanzas_out, qf_stats.bounces);

@@ -159,6 +159,17 @@ static const struct stat_def stat_defs[] = {
 	      "system, once traffic was quiet" } },
 	{ "heap.trim_due", offsetof(struct qf_stats, heap_trim_due),
 	    { NULL, SAMPLE_GAUGE, "1 when there was traffic since the last heap trim" } },
+	{ "loop.turns", offsetof(struct qf_stats, loop_turns),
+	    { NULL, SAMPLE_COUNTER, "turns of the event loop" } },
+	{ "loop.busy_us", offsetof(struct qf_stats, loop_busy_us),
+	    { NULL, SAMPLE_COUNTER, "microseconds the event loop worked (wake-up to next "
+	      "wait, wall time), summed" } },
+	{ "loop.turns_over_1ms", offsetof(struct qf_stats, loop_slow),
+	    { NULL, SAMPLE_COUNTER, "event loop turns of 1 ms or more (every link waited)" } },
+	{ "loop.turns_over_10ms", offsetof(struct qf_stats, loop_stalls),
+	    { NULL, SAMPLE_COUNTER, "event loop turns of 10 ms or more" } },
+	{ "loop.max_us", offsetof(struct qf_stats, loop_max_us),
+	    { NULL, SAMPLE_GAUGE, "the longest event loop turn since start, microseconds" } },
 };
 #define NSTATS (sizeof(stat_defs) / sizeof(stat_defs[0]))
 /* A field added to struct qf_stats and not to the table fails here. */

@@ -67,6 +67,11 @@ struct qf_stats {
 	                                            * the system (core/main.c) */
 	unsigned long heap_trim_due;               /* 1: traffic since the last trim (the
 	                                            * next comes once it is quiet) */
+	unsigned long loop_turns;                  /* turns of the event loop (core/loopwatch.c) */
+	unsigned long loop_busy_us;                /* their work, summed (wake-up to next wait) */
+	unsigned long loop_slow;                   /* turns of LOOPWATCH_SLOW_US or more */
+	unsigned long loop_stalls;                 /* turns of LOOPWATCH_STALL_US or more */
+	unsigned long loop_max_us;                 /* the longest turn since start */
 };
 
 extern struct qf_stats qf_stats;

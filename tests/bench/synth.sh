@@ -8,7 +8,8 @@
 # quickfed's cost (the Prosody column, below, measures Prosody in quickfed's place).
 # Path: synthsrv A -> quickfed A (local listener, dialback on loopback) ==TLS==> quickfed B
 # -> synthsrv B (dialback on loopback, verified at quickfed B's local listener); the
-# baseline for latency is synthsrv A -> synthsrv B directly (the same dialback, no quickfed).
+# baseline for latency is synthsrv A -> synthsrv B directly (the same dialback, no quickfed),
+# and its floor two trivial TCP relays in quickfed's place (tests/bench/tcprelay.c).
 # Pair k is a<k>.a.example -> b<k>.b.example; every b<k> has its own address
 # (127.2.x.y, all local on lo), so every pair is its own internet link (no multiplexing
 # across remote servers) and N pairs = N remote servers = N links.
@@ -94,6 +95,9 @@ build_synthsrv() {
 	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 		-Wmissing-prototypes -O2 -g -o "$BUILD/bench/synthsrv" "$TOP/tests/bench/synthsrv.c" ||
 		die "cannot build synthsrv"
+	cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+		-Wmissing-prototypes -O2 -g -o "$BUILD/bench/tcprelay" "$TOP/tests/bench/tcprelay.c" ||
+		die "cannot build tcprelay"
 }
 
 # make_namespace: the namespace; /etc/netns/NS/resolv.conf (removed by cleanup, as in
@@ -232,6 +236,45 @@ start_synth_quickfed() {
 		"RSS $(awk '/^VmRSS/ { print $2, $3 }' "/proc/${QF_PID[$s]}/status")"
 }
 
+# write_phase_hook: $TMP/phase-hook.sh, which synthsrv --phase-hook runs before and after
+# each latency run ("begin|end LABEL N"): it appends each quickfed's event loop counters
+# (show stats loop.*, core/loopwatch.c) to $TMP/loop.out as
+# "LOOP begin|end LABEL N SITE TURNS BUSY_US OVER_1MS OVER_10MS RUNQ_WAIT_NS", the last the
+# time that quickfed was ready to run but waited for a CPU (/proc/PID/schedstat, field 2).
+# Written once the quickfeds run (their PIDs are in it).
+write_phase_hook() {
+	cat >"$TMP/phase-hook.sh" <<EOF
+#!/bin/bash
+set -eu
+declare -A pid=([a]=${QF_PID[a]} [b]=${QF_PID[b]})
+for s in a b; do
+	st=\$("$BUILD/quickfedctl" -s "$TMP/qf-\$s/quickfed.sock" show stats)
+	v() { echo "\$st" | awk -F= -v k="\$1" '\$1 == k { print \$2; f = 1 } END { if (!f) print "?" }'; }
+	w=\$(awk '{ print \$2 }' "/proc/\${pid[\$s]}/schedstat")
+	echo "LOOP \$1 \$2 \$3 \$s \$(v loop.turns) \$(v loop.busy_us) \$(v loop.turns_over_1ms) \$(v loop.turns_over_10ms) \$w"
+done >>"$TMP/loop.out"
+EOF
+	chmod +x "$TMP/phase-hook.sh"
+}
+
+# floor_run RATES...: the latency runs again with two tcprelays (tests/bench/tcprelay.c) in
+# quickfed's place, synthsrv A -> relay A (Q_A:5282) -> relay B (Q_B:5282) -> synthsrv B:
+# two more processes and loopback hops, nothing parsed, no TLS. Lines in $TMP/floor.out.
+floor_run() {
+	local ra rb
+	ip netns exec "$NS" "$BUILD/bench/tcprelay" "$Q_A:5282" "$Q_B:5282" 3600 >"$TMP/relay-a.out" 2>&1 7>&- 8>&- &
+	ra=$!
+	track "$ra"
+	ip netns exec "$NS" "$BUILD/bench/tcprelay" "$Q_B:5282" "$S_B:5283" 3600 >"$TMP/relay-b.out" 2>&1 7>&- 8>&- &
+	rb=$!
+	track "$rb"
+	wait_for 100 grep -q ready "$TMP/relay-a.out" || die "tcprelay A did not start: $(cat "$TMP/relay-a.out")"
+	wait_for 100 grep -q ready "$TMP/relay-b.out" || die "tcprelay B did not start: $(cat "$TMP/relay-b.out")"
+	run_synthsrv "$TMP/floor.out" "$STAGES" --a-listen "$S_A:5283" --a-peer "$Q_A:5282" \
+		--b-listen "$S_B:5283" --b-peer "$S_A:5283" --no-cpu "$@"
+	stop_pids "$ra" "$rb"
+}
+
 # run_synthsrv OUT STAGES ARGS...: synthsrv in the namespace, bounded, its lines in OUT.
 run_synthsrv() {
 	local out=$1 stages=$2 rc=0 bound
@@ -360,8 +403,8 @@ synth_report() {
 	echo "$SECS s of load per figure, at most $WINDOW stanzas in flight; fd limit $NOFILE (ulimit -n)"
 	echo "machine: $(uname -r), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')"
 	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); load average at start: $LOAD0 (the box is shared)"
-	python3 - "$TMP/proxied.out" "$TMP/direct.out" <<'EOF'
-import sys
+	python3 - "$TMP/proxied.out" "$TMP/direct.out" "$TMP/floor.out" "$TMP/loop.out" <<'EOF'
+import os, sys
 def lines(f):
     d = {}
     for ln in open(f):
@@ -407,6 +450,46 @@ for n in ns:
                   float(d[3]), float(d[4]), p50 - float(d[3]), p99 - float(d[4])))
         else:
             print("%-7d %9s %9.1f %9.1f %10s %10s" % (n, l[1], p50, p99, "-", "-"))
+print()
+fl = {int(p[0]): p for p in lines(sys.argv[3]).get("LAT", [])} if os.path.exists(sys.argv[3]) else {}
+loop = {}
+if os.path.exists(sys.argv[4]):
+    for ln in open(sys.argv[4]):
+        p = ln.split()
+        if len(p) == 10 and p[0] == "LOOP" and p[2] == "LAT" and "?" not in p:
+            loop[(p[1], int(p[3]), p[4])] = [int(x) for x in p[5:10]]
+print()
+print("the floor under the added latency: the same latency runs with two trivial TCP relays")
+print("(tests/bench/tcprelay.c) in quickfed's place: two more processes and loopback hops, no")
+print("parsing, no TLS. quickfed's own event loop over its latency run (show stats loop.*):")
+print("turns of 1 ms / 10 ms or more, its mean work per turn, and the time it was ready to run")
+print("but waited for a CPU (/proc/PID/schedstat), A / B:")
+print("%-7s %9s %9s %9s %11s %11s %13s %13s %11s %13s" % ("pairs", "rate/s", "floor p50", "floor p99",
+      "floor+ p50", "floor+ p99", "turns >=1ms", "turns >=10ms", "us/turn", "CPU wait ms"))
+for n in ns:
+    if n not in lat or n not in fl:
+        continue
+    l, f, d = lat[n], fl[n], dlat.get(n)
+    fa = ("%11.1f %11.1f" % (float(f[3]) - float(d[3]), float(f[4]) - float(d[4]))) if d else "%11s %11s" % ("-", "-")
+    lw = []
+    for k in (2, 3):
+        v = []
+        for site in ("a", "b"):
+            b, e = loop.get(("begin", n, site)), loop.get(("end", n, site))
+            v.append(str(e[k] - b[k]) if b and e else "-")
+        lw.append(" / ".join(v))
+    v = []
+    for site in ("a", "b"):
+        b, e = loop.get(("begin", n, site)), loop.get(("end", n, site))
+        v.append("%.0f" % ((e[1] - b[1]) / (e[0] - b[0])) if b and e and e[0] > b[0] else "-")
+    w = []
+    for site in ("a", "b"):
+        b, e = loop.get(("begin", n, site)), loop.get(("end", n, site))
+        w.append("%.0f" % ((e[4] - b[4]) / 1e6) if b and e else "-")
+    print("%-7d %9s %9.1f %9.1f %s %13s %13s %11s %13s" % (n, l[1], float(f[3]), float(f[4]), fa,
+          lw[0], lw[1], " / ".join(v), " / ".join(w)))
+print("floor+: the floor's p50/p99 less the direct run's (what two extra processes cost here);")
+print("quickfed's added latency above it is its own work, or its waiting for a CPU.")
 print()
 print("us/st: on-CPU time of all threads of that quickfed (/proc/PID/task/*/schedstat) over")
 print("the load, divided by the stanzas (round robin over the pairs, each pair its own TLS link).")
@@ -555,6 +638,7 @@ synth_main() {
 	start_synth_dns
 	start_synth_quickfed a
 	start_synth_quickfed b
+	write_phase_hook
 	log "proxied: synthsrv A -> quickfed A ==TLS==> quickfed B -> synthsrv B, stages: $STAGES"
 	# SYNTH_LAT_RATE: every stage's latency at that rate instead of half its 200 B msg/s
 	for n in $STAGES; do
@@ -563,7 +647,7 @@ synth_main() {
 	# shellcheck disable=SC2086
 	run_synthsrv "$TMP/proxied.out" "$STAGES" --a-listen "$S_A:5271" --a-peer "$Q_A:5270" \
 		--b-listen "$S_B:5271" --b-peer "$Q_B:5270" --pid-a "${QF_PID[a]}" --pid-b "${QF_PID[b]}" \
-		$rates
+		--phase-hook "$TMP/phase-hook.sh" $rates
 	rates=""
 	stop_pids "${QF_PID[a]}" "${QF_PID[b]}"
 	while read -r n r; do
@@ -573,6 +657,9 @@ synth_main() {
 	# shellcheck disable=SC2086
 	run_synthsrv "$TMP/direct.out" "$STAGES" --a-listen "$S_A:5281" --a-peer "$S_B:5281" \
 		--b-listen "$S_B:5281" --b-peer "$S_A:5281" --no-cpu $rates
+	log "floor: synthsrv A -> tcprelay -> tcprelay -> synthsrv B at the same rates"
+	# shellcheck disable=SC2086
+	floor_run $rates
 	if [ "$PR_ON" = 1 ]; then
 		synth_prosody_run
 	else

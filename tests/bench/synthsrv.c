@@ -29,6 +29,9 @@
  *                             only if the stage's 200-byte msg/s reached RATE; else
  *   LATS_SKIP N RATE MSG_PER_S
  *   FAIL reason               then exit 1 (every wait is bounded by --timeout).
+ * --phase-hook CMD runs "CMD begin LABEL N" before and "CMD end LABEL N" after each LAT or
+ * LATS run (synth.sh reads the quickfeds' loop counters there). SYNTHSRV_LAT_DUMP=FILE in
+ * the environment appends every latency sample to FILE (see lat_dump).
  *
  * --component (for the Prosody column of synth.sh): the same plan, but both sides are
  * XEP-0114 external components of a server (Prosody) instead of s2s peers: side A opens
@@ -111,7 +114,8 @@ static uint64_t *sent_ns;		/* by sequence number */
 static size_t seq_cap;
 static uint64_t seq_next = 1;
 static uint64_t recv_count, recv_phase_first;
-static uint64_t *lat_ns;
+static const char *phase_hook;	/* --phase-hook CMD: run around each latency run */
+static uint64_t *lat_ns, *lat_at;	/* latency and send time of each sample */
 static size_t lat_len, lat_cap;
 static int recording;
 static long opt_window = 500, opt_setup_window = 100;
@@ -767,7 +771,9 @@ got_message(const char *e, size_t len)
 		if (lat_len == lat_cap) {
 			lat_cap = lat_cap ? 2 * lat_cap : 1 << 16;
 			lat_ns = xrealloc(lat_ns, lat_cap * sizeof(*lat_ns));
+			lat_at = xrealloc(lat_at, lat_cap * sizeof(*lat_at));
 		}
+		lat_at[lat_len] = sent_ns[seq];
 		lat_ns[lat_len++] = t - sent_ns[seq];
 	}
 	sent_ns[seq] = 0;
@@ -1184,6 +1190,44 @@ cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* lat_dump(n, label, t0): with SYNTHSRV_LAT_DUMP=FILE in the environment, append every
+ * sample of this latency run to FILE, one line each: LABEL N SEND_US LATENCY_US (send time
+ * from the run's start, in the order of receipt), to see when the slow ones happen. */
+static void
+lat_dump(int n, const char *label, uint64_t t0)
+{
+	const char *path = getenv("SYNTHSRV_LAT_DUMP");
+	FILE *f;
+
+	if (path == NULL || *path == '\0')
+		return;
+	if ((f = fopen(path, "a")) == NULL)
+		fail("SYNTHSRV_LAT_DUMP %s: %s", path, strerror(errno));
+	for (size_t i = 0; i < lat_len; i++)
+		fprintf(f, "%s %d %.1f %.1f\n", label, n, (double)(lat_at[i] - t0) / 1e3,
+		    (double)lat_ns[i] / 1e3);
+	if (fclose(f) != 0)
+		fail("SYNTHSRV_LAT_DUMP %s: %s", path, strerror(errno));
+}
+
+/* hook(what, label, n): with --phase-hook CMD, run "CMD WHAT LABEL N" (WHAT: begin or end
+ * of a latency run, nothing in flight); FAIL if it fails. */
+static void
+hook(const char *what, const char *label, int n)
+{
+	char cmd[1024];
+	int rc;
+
+	if (phase_hook == NULL)
+		return;
+	if (snprintf(cmd, sizeof(cmd), "%s %s %s %d", phase_hook, what, label, n) >=
+	    (int)sizeof(cmd))
+		fail("--phase-hook too long");
+	fflush(stdout);
+	if ((rc = system(cmd)) != 0)
+		fail("--phase-hook '%s' failed (status %d)", cmd, rc);
+}
+
 /* latency(n, rate, label): 200-byte stanzas paced at rate/s, send to receipt; one line
  * LABEL N RATE COUNT P50 P99. */
 static void
@@ -1197,6 +1241,7 @@ latency(int n, double rate, const char *label)
 	recv_phase_first = recv_count;
 	first = sent = recv_count;
 	lat_len = 0;
+	hook("begin", label, n);
 	recording = 1;
 	t0 = now_ns();
 	end = t0 + (uint64_t)(opt_seconds * 1e9);
@@ -1215,6 +1260,8 @@ latency(int n, double rate, const char *label)
 	}
 	drain(sent, "latency");
 	recording = 0;
+	hook("end", label, n);
+	lat_dump(n, label, t0);
 	qsort(lat_ns, lat_len, sizeof(*lat_ns), cmp_u64);
 	if (lat_len == 0)
 		fail("latency: no samples");
@@ -1265,6 +1312,7 @@ usage(void)
 	    "--b-peer IP:PORT --stages \"1 100 ...\" [--sizes \"200 2048\"] [--pid-a PID] "
 	    "[--pid-b PID] [--seconds S] [--window N] [--setup-window N] [--timeout S] "
 	    "[--lat-rate N:RATE ...] [--lat-if-sustained N:RATE ...] [--no-cpu] [--ready FILE]\n"
+	    "  [--phase-hook CMD]\n"
 	    "       synthsrv --component --secret S --a-peer IP:PORT --b-peer IP:PORT --stages ... "
 	    "[the same options]\n");
 	exit(2);
@@ -1352,6 +1400,8 @@ main(int argc, char **argv)
 			comp_secret = v;
 		} else if (strcmp(o, "--ready") == 0) {
 			ready = v;
+		} else if (strcmp(o, "--phase-hook") == 0) {
+			phase_hook = v;
 		} else {
 			usage();
 		}

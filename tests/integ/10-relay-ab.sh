@@ -34,5 +34,13 @@ for q in qfA qfB; do
 		fail "$q: not settled: $(qf_stat $q heap.trims) trims, trim_due=$(qf_stat $q heap.trim_due)"
 	assert_stat_ge $q conns.quieted 1
 	assert_stat_ge $q heap.trims 1
+	# the event loop's turns are counted and timed (core/loopwatch.c): it turned and
+	# worked, and the slow-turn counts are subsets (>= 10 ms within >= 1 ms within all)
+	assert_stat_ge $q loop.turns 1
+	assert_stat_ge $q loop.busy_us 1
+	assert_stat_ge $q loop.max_us 1
+	t=$(qf_stat $q loop.turns) s1=$(qf_stat $q loop.turns_over_1ms) s10=$(qf_stat $q loop.turns_over_10ms)
+	[ "$s10" -le "$s1" ] && [ "$s1" -le "$t" ] ||
+		fail "$q: loop counts not nested: $t turns, $s1 over 1 ms, $s10 over 10 ms"
 done
 pass

@@ -1,0 +1,174 @@
+/* tests/unit/test_loopwatch.c - the event loop's turns as core/loopwatch.c counts them, on a
+ * real libev loop: a turn is the work from wake-up to the next wait (a callback that works
+ * 3 ms makes a turn of 3 ms or more, counted over 1 ms and not over 10 ms; one of 12 ms
+ * is over both), the wait itself is not counted (a loop that sleeps 30 ms for a timer has
+ * no slow turn), and the watchers keep no loop alive. Plus the thresholds of
+ * loopwatch_note, and its log line's rate limit.
+ * SPDX-License-Identifier: ISC */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "core/loopwatch.h"
+#include "core/stats.h"
+
+static double
+mono(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static ev_timer after;            /* a turn of no work after the one being measured */
+
+static void
+after_cb(EV_P_ ev_timer *w, int revents)
+{
+	(void)w;
+	(void)revents;
+}
+
+/* A timer whose callback works (spins) for w->data's milliseconds, then arms `after`:
+ * the loop waits again (closing the turn that worked) before it runs out of watchers. */
+static void
+work_cb(EV_P_ ev_timer *w, int revents)
+{
+	double until = mono() + (double)(uintptr_t)w->data / 1000.0;
+
+	(void)revents;
+	while (mono() < until)
+		;
+	ev_timer_init(&after, after_cb, 0.001, 0.);
+	ev_timer_start(EV_A_ &after);
+}
+
+static int
+setup(void **state)
+{
+	(void)state;
+	memset(&qf_stats, 0, sizeof(qf_stats));
+	return 0;
+}
+
+/* Run loop until timer t (ms_work of work, due after ms_wait) fired. */
+static void
+run_one(struct ev_loop *loop, double wait_s, uintptr_t ms_work)
+{
+	ev_timer t;
+
+	ev_timer_init(&t, work_cb, wait_s, 0.);
+	t.data = (void *)ms_work;
+	ev_timer_start(loop, &t);
+	ev_run(loop, 0);             /* returns once the timer is done: nothing else is alive */
+}
+
+static void
+test_turn_is_work_not_wait(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	unsigned long turns, slow;
+
+	(void)state;
+	loopwatch_start(loop);
+	run_one(loop, 0.030, 0);     /* sleeps 30 ms, works ~0 */
+	turns = qf_stats.loop_turns;
+	assert_true(turns >= 1);
+	/* the 30 ms wait is not work (a slack of 15 ms for a busy machine's preemption) */
+	assert_true(qf_stats.loop_busy_us < 15000);
+	assert_int_equal(qf_stats.loop_stalls, 0);
+	slow = qf_stats.loop_slow;
+
+	run_one(loop, 0.001, 3);     /* one turn of 3 ms of work */
+	assert_true(qf_stats.loop_turns > turns);
+	assert_true(qf_stats.loop_slow >= slow + 1);
+	assert_int_equal(qf_stats.loop_stalls, 0);
+	assert_true(qf_stats.loop_max_us >= 3000);
+	assert_true(qf_stats.loop_busy_us >= 3000);
+	slow = qf_stats.loop_slow;
+
+	run_one(loop, 0.001, 12);    /* and one of 12 ms */
+	assert_true(qf_stats.loop_slow >= slow + 1);
+	assert_int_equal(qf_stats.loop_stalls, 1);
+	assert_true(qf_stats.loop_max_us >= 12000);
+	assert_true(qf_stats.loop_busy_us >= 15000);
+	loopwatch_stop(loop);
+
+	turns = qf_stats.loop_turns;  /* stopped: no more turns counted */
+	slow = qf_stats.loop_slow;
+	run_one(loop, 0.001, 2);
+	assert_int_equal(qf_stats.loop_turns, turns);
+	assert_int_equal(qf_stats.loop_slow, slow);
+	ev_loop_destroy(loop);
+}
+
+static void
+test_note_thresholds(void **state)
+{
+	(void)state;
+	loopwatch_note(LOOPWATCH_SLOW_US - 1);
+	assert_int_equal(qf_stats.loop_slow, 0);
+	loopwatch_note(LOOPWATCH_SLOW_US);
+	assert_int_equal(qf_stats.loop_slow, 1);
+	assert_int_equal(qf_stats.loop_stalls, 0);
+	loopwatch_note(LOOPWATCH_STALL_US);
+	assert_int_equal(qf_stats.loop_slow, 2);
+	assert_int_equal(qf_stats.loop_stalls, 1);
+	assert_int_equal(qf_stats.loop_turns, 3);
+	assert_int_equal(qf_stats.loop_busy_us, LOOPWATCH_SLOW_US * 2 - 1 + LOOPWATCH_STALL_US);
+	assert_int_equal(qf_stats.loop_max_us, LOOPWATCH_STALL_US);
+}
+
+/* Turns of 100 ms or more are logged: the first at once, then at most one line per 10 s
+ * of the loop's time, saying how many were not. */
+static void
+test_long_turns_logged_rate_limited(void **state)
+{
+	struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
+	FILE *f = tmpfile();
+	char logged[4096];
+	size_t len;
+	int saved = dup(2);
+
+	(void)state;
+	assert_non_null(f);
+	assert_true(saved >= 0);
+	fflush(stderr);
+	assert_true(dup2(fileno(f), 2) >= 0);    /* the log goes to f */
+	loopwatch_start(loop);
+	loopwatch_note(LOOPWATCH_LOG_US);        /* logged */
+	loopwatch_note(LOOPWATCH_LOG_US * 2);    /* within 10 s: counted, not logged */
+	loopwatch_note(LOOPWATCH_LOG_US - 1);    /* not long enough to log */
+	loopwatch_stop(loop);
+	fflush(stderr);
+	assert_true(dup2(saved, 2) >= 0);
+	close(saved);
+	rewind(f);
+	len = fread(logged, 1, sizeof(logged) - 1, f);
+	logged[len] = '\0';
+	fclose(f);
+	assert_non_null(strstr(logged, "event loop: one turn took 100 ms"));
+	assert_null(strstr(logged, "took 200 ms"));
+	assert_int_equal(qf_stats.loop_stalls, 3);
+	ev_loop_destroy(loop);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup(test_turn_is_work_not_wait, setup),
+		cmocka_unit_test_setup(test_note_thresholds, setup),
+		cmocka_unit_test_setup(test_long_turns_logged_rate_limited, setup),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
