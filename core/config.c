@@ -205,6 +205,8 @@ static const struct keyword timeouts_kws[] = {
 	{ "dead", kw_time, 1, 1, OFF(dead_ms), 100, HOUR, NULL, 0 },
 	{ "shutdown", kw_time, 1, 1, OFF(shutdown_timeout_ms), 0, HOUR, NULL, 0 },
 	{ "attempt_delay", kw_time, 1, 1, OFF(attempt_delay_ms), 10, 10 * SEC, NULL, 0 },
+	{ "ack_ride", kw_time, 1, 1, OFF(ack_ride_ms), 0, HOUR, NULL, 0 },
+	{ "ack_late", kw_time, 1, 1, OFF(ack_late_ms), 10, HOUR, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -224,6 +226,7 @@ static const struct keyword limits_kws[] = {
 	    NULL, 0 },
 	{ "link_pairs", kw_count, 1, 1, OFF(link_pairs), 1, 100000, NULL, 0 },
 	{ "links_per_server", kw_count, 1, 1, OFF(links_per_server), 1, 1000, NULL, 0 },
+	{ "ack_batch", kw_count, 1, 1, OFF(ack_batch), 1, 100000, NULL, 0 },
 	{ NULL, NULL, 0, 0, 0, 0, 0, NULL, 0 }
 };
 
@@ -1091,6 +1094,9 @@ config_defaults(struct config *cfg)
 	cfg->dead_ms = 15 * SEC;
 	cfg->shutdown_timeout_ms = 5 * SEC;
 	cfg->attempt_delay_ms = 250;
+	cfg->ack_ride_ms = 500;
+	cfg->ack_late_ms = 2 * SEC;
+	cfg->ack_batch = 16;
 	cfg->max_stanza_size = 256 * 1024;
 	cfg->max_stanza_memory = 512 * 1024;
 	cfg->max_depth = 32;

@@ -120,6 +120,10 @@ struct config {
 	uint32_t shutdown_timeout_ms;            /* graceful shutdown bound: 5s */
 	uint32_t attempt_delay_ms;               /* Happy Eyeballs (RFC 8305): next connection
 	                                          * attempt starts after: 250ms (10ms..10s) */
+	uint32_t ack_ride_ms;                    /* XEP-0198: a stanza takes an <r/> along
+	                                          * when the last is this old: 500ms */
+	uint32_t ack_late_ms;                    /* ... else one goes alone this long after
+	                                          * the last: 2s */
 
 	/* limits { stanza_size; stanza_memory; depth; attributes; name_length; queue_bytes;
 	 *          held; memory; verifications; connections; connections_per_address } */
@@ -142,6 +146,8 @@ struct config {
 	unsigned max_connections_per_address;    /* ... of those, from one IPv4 address or
 	                                          * one IPv6 /64: 32 */
 	unsigned link_pairs;                     /* domain pairs one outgoing link carries: 64 */
+	unsigned ack_batch;                      /* XEP-0198: stanzas unacknowledged before an
+	                                          * <r/> goes at once: 16 */
 	unsigned links_per_server;               /* outgoing links to one server, at most: 4 */
 
 	/* policy { starttls required|optional; secure_auth on|off; dialback on|off;

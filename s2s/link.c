@@ -65,13 +65,13 @@ struct link {
 	size_t           ua_tcp;        /* of them, waiting for TCP's proof */
 	ev_timer         prove;         /* polls TCP's proof while ua_tcp > 0 */
 	ev_timer         ack_wait;      /* an <r/> waits for releases (stream_sm_answer) */
-	ev_timer         ack_ask;       /* our next <r/> goes alone (ACK_LATE) */
+	ev_timer         ack_ask;       /* our next <r/> goes alone (timeouts { ack_late }) */
 	bool             ua_blocked;    /* a send was refused at limits { queue_bytes } */
 	bool             end_when_acked; /* shutdown: end the stream once all is acked */
 	ev_timer         live;          /* liveness of a ready initiator: probes, deadline */
 	double           last_in;       /* when the peer last sent anything */
 	double           r_at;          /* when our outstanding <r/> went out */
-	double           r_last;        /* when ask_ack last sent one (ACK_RIDE, ACK_LATE) */
+	double           r_last;        /* when ask_ack last sent one (ack_ride, ack_late) */
 	struct link     *prev, *next;   /* all links, newest first (for status, shutdown) */
 	struct lindex_member idx;       /* where link_find_ride finds it (linkindex.h) */
 	unsigned long    seen;          /* link_find_ride: the lookup that last checked it */
@@ -1348,13 +1348,16 @@ ask_ack(struct link *l)
 		l->r_at = l->r_last = ev_now(loop);
 }
 
-/* Ask for an ack of what is unacknowledged (link.h, ACK_RIDE). At once, in the TLS
- * record of the stanza just written, when the last <r/> is ACK_RIDE old, when
- * ACK_BATCH stanzas wait, or when half of limits { queue_bytes } is kept (a sender must
- * not stall on a request held back); else alone, ACK_LATE after the last one, unless a
- * stanza takes it along before. A link carrying a stanza now and then asks with each;
- * one carrying tens a second asks once for many, instead of an <r/> and an <a/> (a
- * record and a wake-up at each end) every few stanzas. */
+/* Ask for an ack of what is unacknowledged (XEP-0198 on relay links). At once, in the
+ * TLS record of the stanza just written, when the last <r/> is timeouts { ack_ride }
+ * old, when limits { ack_batch } stanzas wait, or when half of limits { queue_bytes }
+ * is kept (a sender must not stall on a request held back); else alone, timeouts {
+ * ack_late } after the last one, unless a stanza takes it along before. A link carrying
+ * a stanza now and then asks with each; one carrying tens a second asks once for
+ * ack_batch, instead of an <r/> and an <a/> (a record and a wake-up at each end) every
+ * few stanzas; a stanza waits at most ack_late for the question that acks it. What a
+ * dying link leaves to send again (as duplicates) is bounded by ack_batch stanzas, or
+ * what ack_ride holds at a lower rate. */
 static void
 ask_ack_soon(struct link *l)
 {
@@ -1362,7 +1365,7 @@ ask_ack_soon(struct link *l)
 
 	if (stream_sm_waiting(l->st))
 		return;
-	if (now - l->r_last >= ACK_RIDE || l->ua_n - l->ua_tcp >= ACK_BATCH ||
+	if (now - l->r_last >= cfg->ack_ride_ms / 1000.0 || l->ua_n - l->ua_tcp >= cfg->ack_batch ||
 	    l->ua_bytes >= cfg->queue_bytes / 2) {
 		ev_timer_stop(loop, &l->ack_ask);
 		ask_ack(l);
@@ -1370,7 +1373,7 @@ ask_ack_soon(struct link *l)
 		return;
 	}
 	if (!ev_is_active(&l->ack_ask)) {
-		ev_timer_set(&l->ack_ask, l->r_last + ACK_LATE - now, 0.);
+		ev_timer_set(&l->ack_ask, l->r_last + cfg->ack_late_ms / 1000.0 - now, 0.);
 		ev_timer_start(loop, &l->ack_ask);
 	}
 }

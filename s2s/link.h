@@ -17,18 +17,6 @@
 #include "conn.h"
 #include "stream.h"
 
-/* XEP-0198 acks on relay links (link.c ask_ack_soon). An <r/> rides with a stanza,
- * in its TLS record, when the last <r/> was sent ACK_RIDE seconds ago or more, or when
- * ACK_BATCH stanzas are unacknowledged (or half of limits { queue_bytes }); otherwise
- * one goes alone ACK_LATE seconds after the last. So a link at tens of stanzas a second
- * asks about every ACK_BATCH, one at a stanza every second or two asks with about every
- * other stanza, and a stanza waits at most ACK_LATE for the question that acks it.
- * Bounds what a dying link leaves to send again (as duplicates): ACK_BATCH stanzas,
- * or what ACK_RIDE holds at a lower rate. */
-#define ACK_RIDE  0.5
-#define ACK_LATE  2.0
-#define ACK_BATCH 16
-
 struct config;
 struct ev_loop;
 struct link;

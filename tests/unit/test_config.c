@@ -49,6 +49,9 @@ static const struct bad_case bad_cases[] = {
 	{ "bad-attempt-delay", BASE "timeouts {\n\tattempt_delay 5ms\n\tattempt_delay 11s\n}\n",
 	    { { 4, "'attempt_delay' 5ms out of range (10..10000 ms)" },
 	      { 5, "duplicate 'attempt_delay'" } } },
+	{ "bad-ack", BASE "timeouts {\n\tack_late 5ms\n\tack_ride 2h\n}\nlimits {\n\tack_batch 0\n}\n",
+	    { { 4, "'ack_late' 5ms out of range (10..3600000 ms)" },
+	      { 5, "'ack_ride' 2h out of range" }, { 8, "'ack_batch' 0 out of range (1..100000)" } } },
 	{ "bad-port-range", BASE "listener local {\n\tport 70000\n}\n",
 	    { { 4, "'port' 70000 out of range (1..65535)" } } },
 	{ "bad-port-zero", BASE "local_server {\n\tport 0\n}\n",
@@ -420,6 +423,9 @@ test_show_config_defaults(void **state)
 	assert_line(text, "timeouts.retry=90s");
 	assert_line(text, "timeouts.idle=10m");
 	assert_line(text, "timeouts.attempt_delay=250ms");
+	assert_line(text, "timeouts.ack_ride=500ms");
+	assert_line(text, "timeouts.ack_late=2s");
+	assert_line(text, "limits.ack_batch=16");
 	assert_line(text, "limits.stanza_size=256k");
 	assert_line(text, "limits.queue_bytes=1m");
 	assert_line(text, "limits.memory=256m");
@@ -481,6 +487,9 @@ test_shipped_config(void **state)
 	assert_int_equal(cfg->idle_timeout_ms, 600000);
 	assert_int_equal(cfg->shutdown_timeout_ms, 5000);
 	assert_int_equal(cfg->attempt_delay_ms, 250);
+	assert_int_equal(cfg->ack_ride_ms, 500);
+	assert_int_equal(cfg->ack_late_ms, 2000);
+	assert_int_equal(cfg->ack_batch, 16);
 	assert_int_equal(cfg->max_stanza_size, 256 * 1024);
 	assert_int_equal(cfg->max_stanza_memory, 512 * 1024);
 	assert_int_equal(cfg->max_depth, 32);
@@ -605,6 +614,8 @@ test_every_option(void **state)
 	    "\tidle 1d\n"
 	    "\tshutdown 0\n"
 	    "\tattempt_delay 100ms\n"
+	    "\tack_ride 0\n"
+	    "\tack_late 250ms\n"
 	    "}\n"
 	    "limits {\n"
 	    "\tstanza_size 1M\n"
@@ -618,6 +629,7 @@ test_every_option(void **state)
 	    "\tverifications 16\n"
 	    "\tconnections 100\n"
 	    "\tconnections_per_address 7\n"
+	    "\tack_batch 1\n"
 	    "}\n"
 	    "policy {\n"
 	    "\tstarttls optional\n"
@@ -704,6 +716,9 @@ test_every_option(void **state)
 	assert_int_equal(cfg->max_verifications, 16);
 	assert_int_equal(cfg->max_connections, 100);
 	assert_int_equal(cfg->max_connections_per_address, 7);
+	assert_int_equal(cfg->ack_batch, 1);
+	assert_int_equal(cfg->ack_ride_ms, 0);
+	assert_int_equal(cfg->ack_late_ms, 250);
 
 	assert_false(cfg->require_tls);
 	assert_true(cfg->secure_auth);

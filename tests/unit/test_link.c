@@ -102,6 +102,9 @@ setup(void **state)
 	cfg.queue_bytes = 1 << 20;
 	cfg.keepalive_ms = 60000;   /* no keepalive <r/> within a test (it would probe */
 	cfg.dead_ms = 120000;       /* at every loop turn with 0) */
+	cfg.ack_ride_ms = 500;      /* the defaults (core/config.c) */
+	cfg.ack_late_ms = 2000;
+	cfg.ack_batch = 16;
 	fc_output_full = false;
 	fc_acked = UINT64_MAX;
 	memset(&qf_stats, 0, sizeof(qf_stats));
@@ -622,7 +625,7 @@ numbered_cost(void)
 /* A relay on the loopback leg (a.example, remote.example) to a local server that offers
  * stream management: ready (our <enable/> went out), and with enabled, answered.
  * With cfg.stream_management off: ready, nothing asked. */
-/* Run the loop until an <r/> is in c's output (ACK_LATE; at most 50 turns); returns
+/* Run the loop until an <r/> is in c's output (ack_late; at most 50 turns); returns
  * the time it took. */
 static double
 run_until_r(struct conn *c)
@@ -723,9 +726,9 @@ test_sm_keeps_until_acked(void **state)
 	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
 	assert_int_equal(stanza_count_alive(), alive + 2);
 	assert_int_equal(qf_stats.sm_acked, 1);
-	assert_null(strstr(c->out.data, "<r "));     /* not again within ACK_RIDE ... */
-	/* ... the rest alone, ACK_LATE after the first (the <a/> came at once) */
-	assert_true(run_until_r(c) > ACK_LATE - 0.2);
+	assert_null(strstr(c->out.data, "<r "));     /* not again within ack_ride ... */
+	/* ... the rest alone, ack_late after the first (the <a/> came at once) */
+	assert_true(run_until_r(c) > cfg.ack_late_ms / 1000.0 - 0.2);
 	assert_int_equal(r.closed, 0);
 	fc_destroy(c, "peer-closed");
 	assert_string_equal(requeued, "32");                 /* newest first */
@@ -750,11 +753,12 @@ test_sm_keeps_until_acked(void **state)
 	handle_release(r.self);
 }
 
-/* When <r/> goes (link.h): the first stanza asks at once (in its record); within
- * ACK_RIDE of that <r/>, 16 (ACK_BATCH) unacknowledged stanzas or half of limits
- * { queue_bytes } held ask at once (a sender must not stall on a held-back request),
- * fewer wait for an <r/> alone ACK_LATE after the last, unless a stanza sent once
- * ACK_RIDE has passed takes one along. */
+/* When <r/> goes (link.c ask_ack_soon), with the defaults: the first stanza asks at
+ * once (in its record); within timeouts { ack_ride } (0.5 s) of that <r/>, limits {
+ * ack_batch } (16) unacknowledged stanzas or half of limits { queue_bytes } held ask at
+ * once (a sender must not stall on a held-back request), fewer wait for an <r/> alone
+ * timeouts { ack_late } (2 s) after the last, unless a stanza sent once ack_ride has
+ * passed takes one along. */
 static void
 test_sm_ack_batching(void **state)
 {
@@ -792,18 +796,18 @@ test_sm_ack_batching(void **state)
 	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
 	cfg.queue_bytes = qb;
 	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='19'/>");
-	/* one more stanza within ACK_RIDE waits for an <r/> alone, ACK_LATE after the
+	/* one more stanza within ack_ride waits for an <r/> alone, ack_late after the
 	 * last (sent just now) */
 	buf_reset(&c->out);
 	assert_int_equal(link_send_take(l, numbered('3')), 0);
 	assert_null(strstr(c->out.data, "<r "));
-	assert_true(run_until_r(c) > ACK_LATE - 0.2);
+	assert_true(run_until_r(c) > 2.0 - 0.2);
 	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='20'/>");
 	assert_int_equal(stanza_count_alive(), alive);
-	/* a stanza ACK_RIDE after the last <r/>: one rides with it, and a stanza right
+	/* a stanza ack_ride after the last <r/>: one rides with it, and a stanza right
 	 * behind it does not ask */
 	buf_reset(&c->out);
-	run_for(ACK_RIDE + 0.05);
+	run_for(0.5 + 0.05);
 	assert_null(strstr(c->out.data, "<r "));
 	assert_int_equal(link_send_take(l, numbered('4')), 0);
 	assert_non_null(strstr(c->out.data, "<body>4</body></message><r xmlns='urn:xmpp:sm:3'/>"));
@@ -812,6 +816,60 @@ test_sm_ack_batching(void **state)
 	assert_int_equal(link_send_take(l, numbered('5')), 0);
 	assert_null(strstr(c->out.data, "<r "));
 	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='22'/>");
+	assert_int_equal(stanza_count_alive(), alive);
+	fc_destroy(c, "peer-closed");
+	assert_string_equal(requeued, "");
+	handle_release(r.self);
+}
+
+/* The same rule as configured: limits { ack_batch 4 }, timeouts { ack_ride 200ms;
+ * ack_late 600ms }. The 4th unacknowledged stanza asks at once, not the 3rd; fewer
+ * get an <r/> alone 0.6 s after the last (not after the default 2 s); a stanza 0.2 s
+ * after the last <r/> takes one along (not only after the default 0.5 s). */
+static void
+test_sm_ack_configured(void **state)
+{
+	struct rec r = { 0 };
+	struct conn *c;
+	struct link *l;
+	size_t alive;
+	double t;
+
+	(void)state;
+	cfg.stream_management = true;
+	cfg.ack_batch = 4;
+	cfg.ack_ride_ms = 200;
+	cfg.ack_late_ms = 600;
+	requeued[0] = '\0';
+	alive = stanza_count_alive();
+	l = sm_link(&r, true);
+	c = fc_last();
+	assert_int_equal(link_send_take(l, numbered('0')), 0);
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
+	buf_reset(&c->out);
+	for (char i = 0; i < 3; i++) {
+		assert_int_equal(link_send_take(l, numbered((char)('a' + i))), 0);
+		assert_null(strstr(c->out.data, "<r "));
+	}
+	assert_int_equal(link_send_take(l, numbered('d')), 0);   /* the 4th */
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='5'/>");
+	buf_reset(&c->out);
+	/* one within ack_ride: an <r/> alone after ack_late, well before 2 s */
+	assert_int_equal(link_send_take(l, numbered('1')), 0);
+	assert_null(strstr(c->out.data, "<r "));
+	t = run_until_r(c);
+	assert_true(t > 0.6 - 0.2);
+	assert_true(t < 1.5);
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='6'/>");
+	/* ack_ride after that <r/>, the next stanza takes one along */
+	buf_reset(&c->out);
+	run_for(0.2 + 0.05);
+	assert_null(strstr(c->out.data, "<r "));
+	assert_int_equal(link_send_take(l, numbered('2')), 0);
+	assert_non_null(strstr(c->out.data, "<body>2</body></message><r xmlns='urn:xmpp:sm:3'/>"));
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='7'/>");
 	assert_int_equal(stanza_count_alive(), alive);
 	fc_destroy(c, "peer-closed");
 	assert_string_equal(requeued, "");
@@ -987,6 +1045,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_bidi_receiver_rider, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_keeps_until_acked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_ack_batching, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sm_ack_configured, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_sent_before_enabled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sm_queue_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_proof, setup, teardown),
