@@ -92,6 +92,8 @@ static void flush_cancel(struct conn *);
 static void flush_now(struct conn *);
 static void quickack(struct conn *);
 static int start_tls(struct conn *);
+static void set_tls_names(struct conn *, const char *, const char *);
+static void clear_tls_names(struct conn *);
 static int pass_tlsa(struct conn *);
 static struct conn *conn_new(int, bool, bool, const struct conn_ops *, struct link *);
 static void process_input(struct conn *);
@@ -468,6 +470,24 @@ timer_cb(EV_P_ ev_timer *w, int revents)
 
 /* ---- TLS ---- */
 
+/* The names the TLS session will start with, kept (on the heap: most connections never
+ * start TLS, and none needs them after) until start_tls. */
+static void
+set_tls_names(struct conn *c, const char *local, const char *remote)
+{
+	clear_tls_names(c);
+	c->tls_local = strdup(local);
+	c->tls_remote = strdup(remote);
+}
+
+static void
+clear_tls_names(struct conn *c)
+{
+	free(c->tls_local);
+	free(c->tls_remote);
+	c->tls_local = c->tls_remote = NULL;
+}
+
 void
 conn_want_tls(struct conn *c, const char *local, const char *remote, bool alpn)
 {
@@ -476,8 +496,7 @@ conn_want_tls(struct conn *c, const char *local, const char *remote, bool alpn)
 		impl(c)->tls_started = ev_now(loop);
 		return;
 	}
-	snprintf(c->tls_local, sizeof(c->tls_local), "%s", local);
-	snprintf(c->tls_remote, sizeof(c->tls_remote), "%s", remote);
+	set_tls_names(c, local, remote);   /* out of memory: start_tls fails */
 	c->tls_alpn = c->tls_alpn || alpn;
 	c->want_tls = true;
 }
@@ -486,8 +505,7 @@ int
 conn_start_tls(struct conn *c, const char *local, const char *remote, bool alpn,
     bool input_now)
 {
-	snprintf(c->tls_local, sizeof(c->tls_local), "%s", local);
-	snprintf(c->tls_remote, sizeof(c->tls_remote), "%s", remote);
+	set_tls_names(c, local, remote);
 	c->tls_alpn = alpn;
 	if (start_tls(c) == -1)
 		return -1;
@@ -534,11 +552,16 @@ start_tls(struct conn *c)
 		flight_note_xml(note(c, 0), c->out.data, c->out.len);
 	c->clear_bytes += c->out.len;
 	buf_reset(&c->out);
+	if (c->tls_local == NULL || c->tls_remote == NULL) {
+		log_warnx("conn=%lu %s: cannot start TLS: out of memory", c->id, c->addr);
+		return -1;
+	}
 	if (c->initiator)
 		c->tls = tls_session_client(tls_creds, c->tls_local, c->tls_remote, &c->rawin,
 		    &c->rawout);
 	else
 		c->tls = tls_session_server(tls_creds, c->tls_local, &c->rawin, &c->rawout);
+	clear_tls_names(c);
 	if (c->tls == NULL)
 		return -1;
 	impl(c)->tls_started = ev_now(loop);
@@ -1110,6 +1133,7 @@ destroy(struct conn *c)
 	free(ci->names);
 	free(c->notes);
 	free(c->target);
+	clear_tls_names(c);
 	free(ci);
 }
 

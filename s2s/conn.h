@@ -94,7 +94,8 @@ struct conn {
 	bool             tls_input;    /* input is TLS (false while a pre-started TLS
 	                                * session waits for <proceed/>) */
 	bool             tls_alpn;     /* announce ALPN xmpp-server (direct TLS) */
-	char             tls_local[256], tls_remote[256]; /* names for the TLS session */
+	char            *tls_local, *tls_remote; /* names for the TLS session, until it
+	                                * starts (heap; NULL when out of memory) */
 	bool             wrote;        /* something was sent during this callback */
 	unsigned         flights;      /* writes made so far (the first few are logged) */
 	char            *notes;        /* elements queued this flight, clear and inner

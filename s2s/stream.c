@@ -130,6 +130,8 @@ stream_free(struct stream *s)
 	s->sm.on = false;   /* nothing is acknowledged any more: releases are ignored */
 	discard_all_held(s, s->close_reason ? s->close_reason : "stream freed");
 	sm_free(&s->sm);
+	for (size_t i = 0; i < s->n_pairs; i++)
+		free(s->pairs[i].local);
 	free(s->pairs);
 	free(s->pair_index);
 	free(s->dane_domain);
@@ -1082,17 +1084,27 @@ pair_find(const struct stream *s, const char *local, const char *remote)
 	return NULL;
 }
 
+/* What the pair table takes of limits { held }: its entries and their names. */
+static size_t
+pairs_cost(const struct stream *s)
+{
+	return s->n_pairs * sizeof(*s->pairs) + s->pair_names;
+}
+
 /* A new entry in the pair table, within the stream's share of limits { held }; NULL
- * when the budget or memory says no. */
+ * when the budget or memory says no. Names longer than 255 bytes are cut there (as the
+ * stream's own names are). */
 static struct stream_pair *
 pair_new(struct stream *s, const char *local, const char *remote)
 {
 	struct stream_pair *p;
+	size_t ll = strnlen(local, 255), rl = strnlen(remote, 255), need = ll + rl + 2;
+	char *names;
 
-	if ((s->n_pairs + 1) * sizeof(*s->pairs) + s->held_bytes > s->cfg->held_bytes)
+	if (pairs_cost(s) + sizeof(*s->pairs) + need + s->held_bytes > s->cfg->held_bytes)
 		return NULL;
 	if (s->n_pairs == s->cap_pairs) {
-		/* most streams carry one pair (530 bytes each): start with room for it */
+		/* most streams carry one pair: start with room for it */
 		size_t cap = s->cap_pairs ? s->cap_pairs * 2 : 1;
 		struct stream_pair *np = realloc(s->pairs, cap * sizeof(*np));
 
@@ -1102,10 +1114,17 @@ pair_new(struct stream *s, const char *local, const char *remote)
 		s->pairs = np;
 		s->cap_pairs = cap;
 	}
+	if ((names = malloc(need)) == NULL)
+		return NULL;
+	memcpy(names, local, ll);
+	names[ll] = '\0';
+	memcpy(names + ll + 1, remote, rl);
+	names[ll + 1 + rl] = '\0';
+	s->pair_names += need;
 	p = &s->pairs[s->n_pairs++];
 	memset(p, 0, sizeof(*p));
-	copy_str(p->local, sizeof(p->local), local);
-	copy_str(p->remote, sizeof(p->remote), remote);
+	p->local = names;
+	p->remote = names + ll + 1;
 	p->hash = pair_hash(p->local, p->remote);
 	if (s->pair_index == NULL || 2 * s->n_pairs > s->pair_index_mask + 1)
 		pair_index_build(s);
@@ -1190,7 +1209,11 @@ initiator_pair_verdict(struct stream *s, const struct xnode *el, const char *typ
 		log_warnx("conn=%lu %s-out local=%s remote=%s piggybacked dialback refused "
 		    "(type=%s)", s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", local,
 		    remote, type ? type : "none");
+		char *names = p->local;
+
+		s->pair_names -= strlen(p->local) + strlen(p->remote) + 2;
 		*p = s->pairs[--s->n_pairs];   /* the stream stays for the others */
+		free(names);
 		pair_index_build(s);
 	}
 	if (s->ops->pair_verdict != NULL)
@@ -1788,7 +1811,7 @@ hold(struct stream *s, struct stream_pair *p, struct xnode *el)
 	p->held_tail = st;
 	s->n_held++;
 	s->held_bytes += st->cost;
-	if (s->held_bytes + s->n_pairs * sizeof(*s->pairs) >= s->cfg->held_bytes ||
+	if (s->held_bytes + pairs_cost(s) >= s->cfg->held_bytes ||
 	    stanza_bytes_alive() >= s->cfg->memory_limit) {
 		if (!s->input_blocked) {
 			qf_stats.held_paused++;

@@ -135,7 +135,8 @@ struct stream {
 	 * Stanzas pipelined behind a pair's db:result wait in ITS held list: only that
 	 * pair's verdict releases them (valid) or discards them (invalid, timeout, close). */
 	struct stream_pair {
-		char local[256], remote[256];
+		char *local, *remote;          /* one allocation, owned through local:
+		                                * "local\0remote\0", each at most 255 */
 		uint32_t hash;                 /* of the lower-cased pair (pair_index) */
 		bool valid, pending;
 		struct stanza *held, *held_tail;   /* owned, in arrival order */
@@ -143,6 +144,8 @@ struct stream {
 	                                    * have none); its size counts against
 	                                    * limits { held } with the held stanzas */
 	size_t n_pairs, cap_pairs;
+	size_t pair_names;                 /* bytes of the pairs' names (they count
+	                                    * against limits { held } with the table) */
 	/* An index over the pair table once it holds more than a few (an initiator with
 	 * many added pairs, a receiver with many piggybacked ones): slots of pair number + 1
 	 * (0 empty), a power of two at least twice n_pairs; NULL while the table is small

@@ -1104,8 +1104,9 @@ test_held_budget_pauses_input(void **state)
 	used = stream_input(f->s, in, n);
 	assert_true(used > 0 && (size_t)used < n);      /* stopped behind the budget */
 	assert_true(stream_input_paused(f->s));
-	/* the held stanzas and the pair table count together */
-	assert_true(f->s->held_bytes + sizeof(struct stream_pair) >= 2048);
+	/* the held stanzas and the pair table (entry and names) count together */
+	assert_true(f->s->held_bytes + sizeof(struct stream_pair) +
+	    sizeof("a.example") + sizeof("b.example") >= 2048);
 	assert_true(f->s->held_bytes < 2048 + 1024);    /* one stanza over at most */
 	assert_int_equal(stream_input(f->s, in + used, n - (size_t)used), 0);
 	assert_int_equal(f->rec.nstanzas, 0);
@@ -1129,7 +1130,9 @@ test_pairs_bounded_by_budget(void **state)
 
 	(void)state;
 	cfg.require_tls = false;
-	cfg.held_bytes = 20 * sizeof(struct stream_pair);   /* room for 20 pairs */
+	/* room for 20 pairs: entries and names (r0-r9 a byte shorter than r10-r19) */
+	cfg.held_bytes = 20 * (sizeof(struct stream_pair) + sizeof("a.example") +
+	    sizeof("r10.example"));
 	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
 	feed(f, PROSODY_HDR("r0.example", "a.example"));
 	for (int i = 0; i < 25; i++) {
@@ -1147,6 +1150,41 @@ test_pairs_bounded_by_budget(void **state)
 	stream_dialback_verdict(f->s, "a.example", "r3.example", true);
 	feed(f, "<message from='x@r3.example' to='u@a.example'><body>ok</body></message>");
 	assert_int_equal(f->rec.nstanzas, 1);
+	fx_free(f);
+	cfg.held_bytes = 1 << 20;
+	cfg.require_tls = true;
+}
+
+/* The pairs' names count against the budget as they are: a peer naming long domains
+ * (here 191 bytes each) gets fewer pairs out of the same limits { held } than one
+ * naming short ones, and never more bytes of table and names than the budget. */
+static void
+test_pair_names_count(void **state)
+{
+	struct fixture *f;
+	char el[512], dom[256];
+	const size_t entry = sizeof(struct stream_pair) + sizeof("a.example");
+	size_t dlen;
+
+	(void)state;
+	cfg.require_tls = false;
+	cfg.held_bytes = 20 * (entry + sizeof("r10.example"));   /* 20 short pairs */
+	f = fx_new(STREAM_RECEIVER, STREAM_INTERNET, STREAM_RELAY, "", "");
+	feed(f, PROSODY_HDR("r0.example", "a.example"));
+	for (int i = 0; i < 25; i++) {
+		/* three 60-byte labels, then rNN.example: 191-192 bytes */
+		snprintf(dom, sizeof(dom), "%060d.%060d.%060d.r%d.example", i, i, i, i);
+		snprintf(el, sizeof(el), "<db:result from='%s' to='a.example'>k</db:result>", dom);
+		feed(f, el);
+	}
+	dlen = strlen(dom);
+	assert_true(dlen > 190);
+	assert_null(f->rec.close_reason);
+	/* every pair costs its entry and names; as many as fit, and no more */
+	assert_int_equal(f->s->n_pairs, cfg.held_bytes / (entry + dlen + 1));
+	assert_true(f->s->n_pairs < 20);
+	assert_true(f->s->n_pairs * (entry + dlen - 1) <= cfg.held_bytes);
+	assert_non_null(strstr(f->out.data, "type='error'><error type='wait'><resource-constraint"));
 	fx_free(f);
 	cfg.held_bytes = 1 << 20;
 	cfg.require_tls = true;
@@ -1991,6 +2029,7 @@ main(void)
 		cmocka_unit_test_setup(test_sasl_authorises_its_pair_only, setup),
 		cmocka_unit_test_setup(test_held_budget_pauses_input, setup),
 		cmocka_unit_test_setup(test_pairs_bounded_by_budget, setup),
+		cmocka_unit_test_setup(test_pair_names_count, setup),
 		cmocka_unit_test_setup(test_add_pair, setup),
 		cmocka_unit_test_setup(test_pair_verdicts, setup),
 		cmocka_unit_test_setup(test_many_pairs, setup),
