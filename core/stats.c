@@ -170,6 +170,9 @@ static const struct stat_def stat_defs[] = {
 	    { NULL, SAMPLE_COUNTER, "event loop turns of 10 ms or more" } },
 	{ "loop.max_us", offsetof(struct qf_stats, loop_max_us),
 	    { NULL, SAMPLE_GAUGE, "the longest event loop turn since start, microseconds" } },
+	{ "xml.dict_renewals", offsetof(struct qf_stats, xml_dict_renewals),
+	    { NULL, SAMPLE_COUNTER, "XML parsers renewed because their name dictionary "
+	      "outgrew 64 KiB or 1024 names (a peer sending ever new names)" } },
 };
 #define NSTATS (sizeof(stat_defs) / sizeof(stat_defs[0]))
 /* A field added to struct qf_stats and not to the table fails here. */

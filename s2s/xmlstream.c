@@ -19,6 +19,7 @@
 #include <libxml/xmlerror.h>
 
 #include "../core/log.h"
+#include "../core/stats.h"
 #include "xmlstream.h"
 
 /* Largest piece handed to xmlParseChunk at once (its size argument is an int). */
@@ -27,6 +28,15 @@
  * i.e. per open stream); it grows with what is pushed, so an idle stream needs far less.
  * A process-wide libxml2 setting: this file is libxml2's only user. */
 #define XS_INPUT_BUFFER 512
+/* libxml2 keeps every element and attribute name, prefix and namespace URI a parser has
+ * seen in its dictionary, for the parser's life: a peer sending new names (a fresh
+ * xmlns='...' of kilobytes in every stanza) would grow it without end on a busy stream
+ * (libxml2's own cap is 10 MB per parser). Past these, at the next boundary between
+ * top-level elements, the parser is given back as when the stream goes quiet and rebuilt
+ * from the header on the next input: a stream's dictionary holds at most this plus one
+ * element's names. Honest XMPP traffic uses a few dozen names (under 8 KiB). */
+#define XS_DICT_BYTES (64u * 1024)   /* string pools (xmlDictGetUsage) */
+#define XS_DICT_NAMES 1024           /* entries (xmlDictSize) */
 /* Tree memory of one top-level element when xml_limits.max_stanza_memory is 0. */
 #define XS_DEFAULT_MEMORY (512u * 1024)
 
@@ -56,6 +66,7 @@ struct xmlstream {
 	size_t              ws_run;  /* whitespace bytes in a row at the current boundary */
 	size_t              mem;     /* approximate heap bytes of the tree being built (top) */
 	size_t              max_mem; /* bound on mem */
+	unsigned long       dict_renewals; /* parsers given back for their dictionary */
 	bool                between; /* at a boundary: leading whitespace is not counted
 	                              * toward the next item (but toward ws_run) */
 	bool                boundary;/* a top-level item ended in the current slice */
@@ -512,16 +523,54 @@ parser_revive(struct xmlstream *xs)
 	return 0;
 }
 
+/* Between top-level elements, with the header kept: the parser may be given back and
+ * rebuilt from the header (parser_revive) when input comes. */
+static bool
+parser_releasable(const struct xmlstream *xs)
+{
+	return xs->ctx != NULL && !xs->failed && !xs->closed && xs->level == 1 &&
+	    xs->top == NULL && xs->between && xs->lex == LEX_CONTENT && xs->u8_need == 0 &&
+	    xs->hdr != NULL;
+}
+
 bool
 xmlstream_trim(struct xmlstream *xs)
 {
-	if (xs == NULL || xs->ctx == NULL || xs->in_feed || xs->failed || xs->closed ||
-	    xs->level != 1 || xs->top != NULL || !xs->between || xs->lex != LEX_CONTENT ||
-	    xs->u8_need != 0 || xs->hdr == NULL)
+	if (xs == NULL || xs->in_feed || !parser_releasable(xs))
 		return false;
 	xmlFreeParserCtxt(xs->ctx);
 	xs->ctx = NULL;
 	return true;
+}
+
+size_t
+xmlstream_dict_bytes(const struct xmlstream *xs)
+{
+	return xs->ctx != NULL ? xmlDictGetUsage(xs->ctx->dict) : 0;
+}
+
+/* At a boundary (no libxml2 call on the stack): a parser whose dictionary outgrew
+ * XS_DICT_BYTES / XS_DICT_NAMES is given back (see there). */
+static void
+dict_bound(struct xmlstream *xs)
+{
+	xmlDictPtr d;
+
+	if (!parser_releasable(xs) || xs->reset_pending || xs->free_pending ||
+	    (d = xs->ctx->dict) == NULL)
+		return;
+	if (xmlDictGetUsage(d) <= XS_DICT_BYTES && xmlDictSize(d) <= (int)XS_DICT_NAMES)
+		return;
+	xmlFreeParserCtxt(xs->ctx);
+	xs->ctx = NULL;
+	xs->dict_renewals++;
+	qf_stats.xml_dict_renewals++;
+}
+
+unsigned long
+xmlstream_dict_renewals(const struct xmlstream *xs)
+{
+	return xs->dict_renewals;
 }
 
 static void
@@ -602,6 +651,7 @@ xmlstream_feed(struct xmlstream *xs, const char *p, size_t len)
 		if (xs->boundary) {
 			xs->pending = 0;
 			xs->between = true;
+			dict_bound(xs);
 		}
 		if (xs->reset_pending && !xs->failed && !xs->free_pending) {
 			parser_stop(xs);

@@ -61,6 +61,11 @@ int xmlstream_reset(struct xmlstream *xs);
  * parser (about 8 KiB, more after large stanzas); the next input rebuilds it from the
  * saved stream header. Returns true when released. Not from a callback. */
 bool xmlstream_trim(struct xmlstream *xs);
+/* The current parser's name dictionary, bytes (0 while the parser is released), and
+ * how often a parser was given back because it outgrew its bound (xmlstream.c
+ * XS_DICT_BYTES; show stats xml.dict_renewals counts them all). */
+size_t xmlstream_dict_bytes(const struct xmlstream *xs);
+unsigned long xmlstream_dict_renewals(const struct xmlstream *xs);
 /* True once on_error was called. */
 bool xmlstream_failed(const struct xmlstream *xs);
 

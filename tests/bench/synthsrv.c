@@ -67,6 +67,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "inaddr.h"
+
 #define PAIRS_PER_STREAM 64
 #define MAX_CONNS 65536
 #define MAX_STAGES 16
@@ -1275,18 +1277,8 @@ latency(int n, double rate, const char *label)
 static void
 parse_addr(const char *s, struct sockaddr_in *sa)
 {
-	char host[64];
-	const char *colon = strrchr(s, ':');
-
-	if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-		fail("bad address '%s' (want IP:PORT)", s);
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		fail("bad address '%s'", s);
+	if (parse_inaddr(s, sa) == -1)
+		fail("bad address '%s' (want IPv4:PORT)", s);
 }
 
 static void

@@ -33,6 +33,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "inaddr.h"
+
 #define RELAY_BUF	(256 * 1024)	/* bytes held per direction */
 #define RELAY_LIFETIME	1800		/* seconds, default */
 
@@ -73,18 +75,8 @@ on_signal(int sig)
 static void
 parse_addr(const char *s, struct sockaddr_in *sa)
 {
-	char host[64];
-	const char *colon = strrchr(s, ':');
-
-	if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-		die("bad address '%s' (want IP:PORT)", s);
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_port = htons((uint16_t)atoi(colon + 1));
-	if (inet_pton(AF_INET, host, &sa->sin_addr) != 1)
-		die("bad address '%s'", s);
+	if (parse_inaddr(s, sa) == -1)
+		die("bad address '%s' (want IPv4:PORT)", s);
 }
 
 /* watch(s): read s while its peer's buffer has room, write s while its own has bytes. */

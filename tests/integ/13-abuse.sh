@@ -52,4 +52,21 @@ client_wait alice
 client_wait carol
 assert_stat_ge qfA stream_errors.sent.invalid-from 1
 assert_stat_ge qfA stream_errors.sent.host-unknown 1
+
+# New names without end: 300 messages each with a namespace of its own (2 KB each, 600 KB
+# of names) on one authenticated stream. quickfed's XML parser keeps every name it saw;
+# past 64 KiB it is renewed between stanzas (xml.dict_renewals) instead of growing, and
+# the stream is not ended for it: every message is relayed (to a user who does not exist;
+# Prosody answers with errors, which go nowhere).
+in0=$(qf_stat qfA stanzas.in)
+nsx "$PYTHON" "$QF_TOP/tests/integ/s2sraw.py" --host 127.0.1.1 --port 5269 \
+	--from b.example --to a.example --cert "$P/B.crt" --key "$P/B.key" \
+	--log "$TMP/s2sraw-names.log" --wait 3 \
+	--flood 300 --flood-ns --flood-size 2000 --flood-to nobody@a.example \
+	--flood-from x@b.example ||
+	fail "the stream with new names in every message failed"
+grep -q "stream:error" "$TMP/s2sraw-names.log" && fail "new names ended the stream"
+wait_stat_ge qfA stanzas.in $((in0 + 300)) 30 ||
+	fail "not every message with a namespace of its own was relayed: $(qf_stat qfA stanzas.in) in"
+assert_stat_ge qfA xml.dict_renewals 5
 pass

@@ -398,7 +398,6 @@ qf_stat() {
 	echo "${v:-0}"
 }
 
-# assert_stat_ge NAME KEY MIN
 # wait_settled NAME: wait (at most a minute) until quickfed NAME is idle: no connection
 # went quiet for 3 s (2 s without input, checked every second: s2s/conn.h) and the heap
 # was trimmed since the last traffic (core/main.c). conns.quieted, heap.trims and
@@ -414,6 +413,17 @@ wait_settled() {
 	return 1
 }
 
+# stat_ge NAME KEY MIN: true when show stats KEY of quickfed NAME is at least MIN.
+stat_ge() {
+	[ "$(qf_stat "$1" "$2")" -ge "$3" ] 2>/dev/null
+}
+
+# wait_stat_ge NAME KEY MIN SECONDS: wait (polling the status socket) until KEY >= MIN.
+wait_stat_ge() {
+	wait_for $(($4 * 5)) stat_ge "$1" "$2" "$3"
+}
+
+# assert_stat_ge NAME KEY MIN
 assert_stat_ge() {
 	local v
 	v=$(qf_stat "$1" "$2")

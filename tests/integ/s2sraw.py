@@ -116,6 +116,13 @@ def flood(xs, a):
     pad = "x" * a.flood_size
     batch = []
     for i in range(a.flood):
+        if a.flood_ns:   # the padding as a namespace of its own in every message
+            batch.append("<message from=%s to=%s type='chat' id='f%d'><x xmlns='urn:flood:%d:%s'/>"
+                         "</message>" % (quoteattr(frm), quoteattr(a.flood_to), i, i, pad))
+            if len(batch) >= 64 or i == a.flood - 1:
+                xs.sock.sendall("".join(batch).encode())
+                batch = []
+            continue
         batch.append("<message from=%s to=%s type='chat' id='f%d'><body>%d %s</body></message>"
                      % (quoteattr(frm), quoteattr(a.flood_to), i, i, pad))
         if len(batch) >= 64 or i == a.flood - 1:
@@ -144,6 +151,9 @@ def main():
     ap.add_argument("--flood-size", type=int, default=100, help="padding bytes per message")
     ap.add_argument("--flood-to", default="nobody@example")
     ap.add_argument("--flood-from", help="sender JID (default flood@FROM)")
+    ap.add_argument("--flood-ns", action="store_true",
+                    help="each flood message carries <x/> in a namespace of its own "
+                    "(urn:flood:I:padding) instead of a body")
     ap.add_argument("--wait", type=float, default=5.0, help="seconds to read after sending")
     ap.add_argument("--send-after", metavar="FILE",
                     help="hold the --send stanzas until FILE exists (within --wait), send "

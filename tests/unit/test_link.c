@@ -753,6 +753,29 @@ test_sm_keeps_until_acked(void **state)
 	handle_release(r.self);
 }
 
+/* On a fresh stream-managed link: the first stanza asks at once; then batch - 1 more
+ * go without an <r/> and the batch-th takes one along; all acknowledged after (h =
+ * batch + 1). */
+static void
+check_ack_batch(struct link *l, struct conn *c, unsigned batch)
+{
+	char a[64];
+
+	assert_int_equal(link_send_take(l, numbered('0')), 0);
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
+	buf_reset(&c->out);
+	for (unsigned i = 0; i + 1 < batch; i++) {
+		assert_int_equal(link_send_take(l, numbered((char)('a' + i % 26))), 0);
+		assert_null(strstr(c->out.data, "<r "));
+	}
+	assert_int_equal(link_send_take(l, numbered('z')), 0);   /* the batch-th */
+	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
+	buf_reset(&c->out);
+	snprintf(a, sizeof(a), "<a xmlns='urn:xmpp:sm:3' h='%u'/>", batch + 1);
+	fc_input(c, a);
+}
+
 /* When <r/> goes (link.c ask_ack_soon), with the defaults: the first stanza asks at
  * once (in its record); within timeouts { ack_ride } (0.5 s) of that <r/>, limits {
  * ack_batch } (16) unacknowledged stanzas or half of limits { queue_bytes } held ask at
@@ -773,18 +796,7 @@ test_sm_ack_batching(void **state)
 	alive = stanza_count_alive();
 	l = sm_link(&r, true);
 	c = fc_last();
-	assert_int_equal(link_send_take(l, numbered('0')), 0);
-	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
-	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
-	buf_reset(&c->out);
-	for (char i = 0; i < 15; i++) {
-		assert_int_equal(link_send_take(l, numbered((char)('a' + i))), 0);
-		assert_null(strstr(c->out.data, "<r "));
-	}
-	assert_int_equal(link_send_take(l, numbered('z')), 0);   /* the 16th */
-	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
-	buf_reset(&c->out);
-	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='17'/>");
+	check_ack_batch(l, c, 16);
 	assert_int_equal(stanza_count_alive(), alive);
 	assert_int_equal(qf_stats.sm_acked, 17);
 	buf_reset(&c->out);
@@ -844,18 +856,8 @@ test_sm_ack_configured(void **state)
 	alive = stanza_count_alive();
 	l = sm_link(&r, true);
 	c = fc_last();
-	assert_int_equal(link_send_take(l, numbered('0')), 0);
-	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
-	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='1'/>");
-	buf_reset(&c->out);
-	for (char i = 0; i < 3; i++) {
-		assert_int_equal(link_send_take(l, numbered((char)('a' + i))), 0);
-		assert_null(strstr(c->out.data, "<r "));
-	}
-	assert_int_equal(link_send_take(l, numbered('d')), 0);   /* the 4th */
-	assert_non_null(strstr(c->out.data, "<r xmlns='urn:xmpp:sm:3'/>"));
-	fc_input(c, "<a xmlns='urn:xmpp:sm:3' h='5'/>");
-	buf_reset(&c->out);
+	check_ack_batch(l, c, 4);                   /* the 4th asks, not the 3rd */
+	assert_int_equal(stanza_count_alive(), alive);
 	/* one within ack_ride: an <r/> alone after ack_late, well before 2 s */
 	assert_int_equal(link_send_take(l, numbered('1')), 0);
 	assert_null(strstr(c->out.data, "<r "));

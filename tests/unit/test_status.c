@@ -704,6 +704,7 @@ test_stats(void **state)
 	    "loop.turns_over_1ms=0\n"
 	    "loop.turns_over_10ms=0\n"
 	    "loop.max_us=0\n"
+	    "xml.dict_renewals=0\n"
 	    "stream_errors.sent.host-unknown=2\n"
 	    "stream_errors.sent.other=1\n"
 	    "stream_errors.sent.total=3\n"

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/stats.h"
 #include "s2s/xmlstream.h"
 #include "s2s/xnode.h"
 
@@ -293,6 +294,63 @@ test_trim_between_feeds(void **state)
 	assert_non_null(strstr(r.log.data, "EL <db:result from='a' to='b'>k</db:result>\n"));
 	assert_int_equal(xmlstream_feed(r.xs, "</stream:stream>", 16), 16);
 	assert_false(xmlstream_trim(r.xs));
+	rec_done(&r);
+}
+
+/* A peer sending ever new names (here a fresh 2000-byte namespace in each of 300
+ * stanzas, 600 KB of names) cannot grow the parser's name dictionary without end: past
+ * 64 KiB it is renewed at the next boundary (xml.dict_renewals), so it never holds much
+ * more than that plus one stanza's names, and every stanza still arrives, whole and in
+ * order, on the same stream. Honest traffic, the same few names over and over, never
+ * renews it. */
+static void
+test_dict_bounded(void **state)
+{
+	struct rec r;
+	char ns[2001], st[2200];
+	size_t max_dict = 0, nel;
+	unsigned long before = qf_stats.xml_dict_renewals;
+
+	(void)state;
+	rec_init(&r, NULL);
+	assert_int_equal(xmlstream_feed(r.xs, HDR, strlen(HDR)), (ssize_t)strlen(HDR));
+	for (int i = 0; i < 300; i++) {
+		int n = snprintf(st, sizeof(st), "<message to='b@b.example'><x xmlns='urn:x:%04d:",
+		    i);
+
+		memset(ns, 'a' + i % 26, sizeof(ns) - 1);
+		ns[sizeof(ns) - 1] = '\0';
+		n += snprintf(st + n, sizeof(st) - (size_t)n, "%s'/></message>", ns);
+		assert_int_equal(xmlstream_feed(r.xs, st, (size_t)n), n);
+		if (xmlstream_dict_bytes(r.xs) > max_dict)
+			max_dict = xmlstream_dict_bytes(r.xs);
+	}
+	assert_int_equal(r.errors, 0);
+	nel = 0;
+	for (const char *p = r.log.data; (p = strstr(p, "EL <message")) != NULL; p++)
+		nel++;
+	assert_int_equal(nel, 300);
+	assert_non_null(strstr(r.log.data, "urn:x:0299:"));
+	assert_true(xmlstream_dict_renewals(r.xs) >= 5);
+	assert_int_equal(qf_stats.xml_dict_renewals - before, xmlstream_dict_renewals(r.xs));
+	/* at every boundary (after each feed here) at most the bound; without it the
+	 * dictionary would hold all 600 KB */
+	assert_true(max_dict > 0);
+	assert_true(max_dict <= 64 * 1024);
+	rec_done(&r);
+
+	/* honest: 3000 stanzas with the same names, never renewed */
+	rec_init(&r, NULL);
+	assert_int_equal(xmlstream_feed(r.xs, HDR, strlen(HDR)), (ssize_t)strlen(HDR));
+	for (int i = 0; i < 3000; i++) {
+		int n = snprintf(st, sizeof(st), "<message to='b@b.example' id='m%d'><body>%d</body>"
+		    "<active xmlns='http://jabber.org/protocol/chatstates'/></message>", i, i);
+
+		assert_int_equal(xmlstream_feed(r.xs, st, (size_t)n), n);
+	}
+	assert_int_equal(r.errors, 0);
+	assert_int_equal(xmlstream_dict_renewals(r.xs), 0);
+	assert_true(xmlstream_dict_bytes(r.xs) < 16 * 1024);
 	rec_done(&r);
 }
 
@@ -1209,6 +1267,7 @@ main(void)
 		cmocka_unit_test(test_transcript_bytewise),
 		cmocka_unit_test(test_transcript_every_split),
 		cmocka_unit_test(test_trim_between_feeds),
+		cmocka_unit_test(test_dict_bounded),
 		cmocka_unit_test(test_header_variants),
 		cmocka_unit_test(test_hostile_corpus),
 		cmocka_unit_test(test_limits_depth),
