@@ -458,7 +458,6 @@ if os.path.exists(sys.argv[4]):
         p = ln.split()
         if len(p) == 10 and p[0] == "LOOP" and p[2] == "LAT" and "?" not in p:
             loop[(p[1], int(p[3]), p[4])] = [int(x) for x in p[5:10]]
-print()
 print("the floor under the added latency: the same latency runs with two trivial TCP relays")
 print("(tests/bench/tcprelay.c) in quickfed's place: two more processes and loopback hops, no")
 print("parsing, no TLS. quickfed's own event loop over its latency run (show stats loop.*):")
