@@ -478,6 +478,7 @@ set_tls_names(struct conn *c, const char *local, const char *remote)
 	clear_tls_names(c);
 	c->tls_local = strdup(local);
 	c->tls_remote = strdup(remote);
+	c->tls_names_lost = c->tls_local == NULL || c->tls_remote == NULL;
 }
 
 static void
@@ -486,6 +487,7 @@ clear_tls_names(struct conn *c)
 	free(c->tls_local);
 	free(c->tls_remote);
 	c->tls_local = c->tls_remote = NULL;
+	c->tls_names_lost = false;
 }
 
 void
@@ -552,15 +554,17 @@ start_tls(struct conn *c)
 		flight_note_xml(note(c, 0), c->out.data, c->out.len);
 	c->clear_bytes += c->out.len;
 	buf_reset(&c->out);
-	if (c->tls_local == NULL || c->tls_remote == NULL) {
+	if (c->tls_names_lost) {
 		log_warnx("conn=%lu %s: cannot start TLS: out of memory", c->id, c->addr);
 		return -1;
 	}
+	/* no names given (direct TLS, accepted): the session learns them (SNI) */
 	if (c->initiator)
-		c->tls = tls_session_client(tls_creds, c->tls_local, c->tls_remote, &c->rawin,
-		    &c->rawout);
+		c->tls = tls_session_client(tls_creds, c->tls_local ? c->tls_local : "",
+		    c->tls_remote ? c->tls_remote : "", &c->rawin, &c->rawout);
 	else
-		c->tls = tls_session_server(tls_creds, c->tls_local, &c->rawin, &c->rawout);
+		c->tls = tls_session_server(tls_creds, c->tls_local ? c->tls_local : "",
+		    &c->rawin, &c->rawout);
 	clear_tls_names(c);
 	if (c->tls == NULL)
 		return -1;

@@ -95,7 +95,8 @@ struct conn {
 	                                * session waits for <proceed/>) */
 	bool             tls_alpn;     /* announce ALPN xmpp-server (direct TLS) */
 	char            *tls_local, *tls_remote; /* names for the TLS session, until it
-	                                * starts (heap; NULL when out of memory) */
+	                                * starts (heap; NULL: none given, "") */
+	bool             tls_names_lost; /* ... out of memory copying them: TLS fails */
 	bool             wrote;        /* something was sent during this callback */
 	unsigned         flights;      /* writes made so far (the first few are logged) */
 	char            *notes;        /* elements queued this flight, clear and inner

@@ -1365,8 +1365,8 @@ ask_ack_soon(struct link *l)
 
 	if (stream_sm_waiting(l->st))
 		return;
-	if (now - l->r_last >= cfg->ack_ride_ms / 1000.0 || l->ua_n - l->ua_tcp >= cfg->ack_batch ||
-	    l->ua_bytes >= cfg->queue_bytes / 2) {
+	if (now - l->r_last >= cfg->ack_ride_ms / 1000.0 ||
+	    l->ua_n - l->ua_tcp >= cfg->ack_batch || l->ua_bytes >= cfg->queue_bytes / 2) {
 		ev_timer_stop(loop, &l->ack_ask);
 		ask_ack(l);
 		conn_flush(l->conn);
