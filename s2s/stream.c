@@ -1206,11 +1206,11 @@ initiator_pair_verdict(struct stream *s, const struct xnode *el, const char *typ
 		    s->side == STREAM_INTERNET ? "s2s" : "local", p->local, p->remote,
 		    s->local, s->remote);
 	} else {
+		char *names = p->local;
+
 		log_warnx("conn=%lu %s-out local=%s remote=%s piggybacked dialback refused "
 		    "(type=%s)", s->cid, s->side == STREAM_INTERNET ? "s2s" : "local", local,
 		    remote, type ? type : "none");
-		char *names = p->local;
-
 		s->pair_names -= strlen(p->local) + strlen(p->remote) + 2;
 		*p = s->pairs[--s->n_pairs];   /* the stream stays for the others */
 		free(names);

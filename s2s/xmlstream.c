@@ -30,11 +30,13 @@
 #define XS_INPUT_BUFFER 512
 /* libxml2 keeps every element and attribute name, prefix and namespace URI a parser has
  * seen in its dictionary, for the parser's life: a peer sending new names (a fresh
- * xmlns='...' of kilobytes in every stanza) would grow it without end on a busy stream
- * (libxml2's own cap is 10 MB per parser). Past these, at the next boundary between
- * top-level elements, the parser is given back as when the stream goes quiet and rebuilt
- * from the header on the next input: a stream's dictionary holds at most this plus one
- * element's names. Honest XMPP traffic uses a few dozen names (under 8 KiB). */
+ * xmlns='...' of kilobytes in every stanza) grew it on a busy stream to 11 MB, where
+ * libxml2 2.9.14 fails the parse ("dictionary allocation failure"). Past these, at the
+ * next boundary between top-level elements, the parser is given back as when the stream
+ * goes quiet and rebuilt from the header on the next input: at every boundary a stream's
+ * dictionary holds at most this; within an element, what libxml2 adds for its names
+ * (string pools of up to 4 times the last or the name). Honest XMPP traffic uses a few
+ * dozen names (under 8 KiB). */
 #define XS_DICT_BYTES (64u * 1024)   /* string pools (xmlDictGetUsage) */
 #define XS_DICT_NAMES 1024           /* entries (xmlDictSize) */
 /* Tree memory of one top-level element when xml_limits.max_stanza_memory is 0. */
