@@ -169,7 +169,8 @@ static const struct stat_def stat_defs[] = {
 	{ "loop.turns_over_10ms", offsetof(struct qf_stats, loop_stalls),
 	    { NULL, SAMPLE_COUNTER, "event loop turns of 10 ms or more" } },
 	{ "loop.max_us", offsetof(struct qf_stats, loop_max_us),
-	    { NULL, SAMPLE_GAUGE, "the longest event loop turn since start, microseconds" } },
+	    { NULL, SAMPLE_GAUGE, "the longest event loop turn of the last one to two "
+	      "minutes, microseconds" } },
 	{ "xml.dict_renewals", offsetof(struct qf_stats, xml_dict_renewals),
 	    { NULL, SAMPLE_COUNTER, "XML parsers renewed because their name dictionary "
 	      "outgrew 64 KiB or 1024 names (a peer sending ever new names)" } },

@@ -71,7 +71,7 @@ struct qf_stats {
 	unsigned long loop_busy_us;                /* their work, summed (wake-up to next wait) */
 	unsigned long loop_slow;                   /* turns of LOOPWATCH_SLOW_US or more */
 	unsigned long loop_stalls;                 /* turns of LOOPWATCH_STALL_US or more */
-	unsigned long loop_max_us;                 /* the longest turn since start */
+	unsigned long loop_max_us;                 /* the longest turn of the last 1-2 min */
 	unsigned long xml_dict_renewals;           /* XML parsers given back because their name
 	                                            * dictionary outgrew its bound
 	                                            * (s2s/xmlstream.c) */

@@ -3,7 +3,7 @@
  * 3 ms makes a turn of 3 ms or more, counted over 1 ms and not over 10 ms; one of 12 ms
  * is over both), the wait itself is not counted (a loop that sleeps 30 ms for a timer has
  * no slow turn), and the watchers keep no loop alive. Plus the thresholds of
- * loopwatch_note, and its log line's rate limit.
+ * loopwatch_note, its log line's rate limit, and loop.max_us's window.
  * SPDX-License-Identifier: ISC */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -136,12 +136,13 @@ static void
 test_note_thresholds(void **state)
 {
 	(void)state;
-	loopwatch_note(LOOPWATCH_SLOW_US - 1);
+	/* a virtual clock far from the real loops' (ev_now is the epoch time) */
+	loopwatch_note(LOOPWATCH_SLOW_US - 1, 1e10);
 	assert_int_equal(qf_stats.loop_slow, 0);
-	loopwatch_note(LOOPWATCH_SLOW_US);
+	loopwatch_note(LOOPWATCH_SLOW_US, 1e10);
 	assert_int_equal(qf_stats.loop_slow, 1);
 	assert_int_equal(qf_stats.loop_stalls, 0);
-	loopwatch_note(LOOPWATCH_STALL_US);
+	loopwatch_note(LOOPWATCH_STALL_US, 1e10);
 	assert_int_equal(qf_stats.loop_slow, 2);
 	assert_int_equal(qf_stats.loop_stalls, 1);
 	assert_int_equal(qf_stats.loop_turns, 3);
@@ -166,9 +167,9 @@ test_long_turns_logged_rate_limited(void **state)
 	fflush(stderr);
 	assert_true(dup2(fileno(f), 2) >= 0);    /* the log goes to f */
 	loopwatch_start(loop);
-	loopwatch_note(LOOPWATCH_LOG_US);        /* logged */
-	loopwatch_note(LOOPWATCH_LOG_US * 2);    /* within 10 s: counted, not logged */
-	loopwatch_note(LOOPWATCH_LOG_US - 1);    /* not long enough to log */
+	loopwatch_note(LOOPWATCH_LOG_US, 2e10);         /* logged */
+	loopwatch_note(LOOPWATCH_LOG_US * 2, 2e10 + 9); /* within 10 s: counted, not logged */
+	loopwatch_note(LOOPWATCH_LOG_US - 1, 2e10 + 20);/* not long enough to log */
 	loopwatch_stop(loop);
 	fflush(stderr);
 	assert_true(dup2(saved, 2) >= 0);
@@ -183,6 +184,29 @@ test_long_turns_logged_rate_limited(void **state)
 	ev_loop_destroy(loop);
 }
 
+/* loop.max_us is the longest turn of the current and the previous minute: one slow
+ * turn shows for one to two minutes, then goes (a reload at start-up does not stay the
+ * figure for ever); a minute with no turn at all forgets the one before. */
+static void
+test_max_window(void **state)
+{
+	const double t = 3e10;
+
+	(void)state;
+	loopwatch_note(5000, t);
+	assert_int_equal(qf_stats.loop_max_us, 5000);
+	loopwatch_note(100, t + 30);
+	assert_int_equal(qf_stats.loop_max_us, 5000);     /* same window */
+	loopwatch_note(100, t + 61);
+	assert_int_equal(qf_stats.loop_max_us, 5000);     /* the previous window's */
+	loopwatch_note(200, t + 125);
+	assert_int_equal(qf_stats.loop_max_us, 200);      /* gone two windows on */
+	loopwatch_note(50, t + 400);
+	assert_int_equal(qf_stats.loop_max_us, 50);       /* idle windows forget */
+	loopwatch_note(7000, t + 401);
+	assert_int_equal(qf_stats.loop_max_us, 7000);
+}
+
 int
 main(void)
 {
@@ -190,6 +214,7 @@ main(void)
 		cmocka_unit_test_setup(test_turn_is_work_not_wait, setup),
 		cmocka_unit_test_setup(test_note_thresholds, setup),
 		cmocka_unit_test_setup(test_long_turns_logged_rate_limited, setup),
+		cmocka_unit_test_setup(test_max_window, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
